@@ -1,0 +1,1 @@
+//! A bounded worker pool on crossbeam-channel.
