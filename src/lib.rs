@@ -5,5 +5,16 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod error;
 pub mod mock;
+pub mod pool;
 pub mod queue;
+pub mod redact;
+
+pub use error::{
+    BoxError, Error, Exchange, PoolTimeout, RequestContext, RequestError, Result, TransportKind,
+};
+pub use pool::{
+    CloseReason, Event, EventHandler, Lease, Origin, OriginPool, OriginSnapshot, Pool, PoolBuilder,
+    PoolConfig, Reply, Snapshot, TlsOptions,
+};

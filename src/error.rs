@@ -1,0 +1,319 @@
+//! The crate's error type.
+//!
+//! One enum for everything etlpool can fail at, so a caller matches on one type
+//! and a binary maps it to one exit code. Each variant says what went wrong and
+//! where (origin, method, path, attempt), keeps its cause reachable through
+//! [`std::error::Error::source`], and never carries a secret: URLs are passed
+//! through [`crate::redact::url`] before they are stored.
+
+use std::fmt;
+use std::io;
+use std::time::Duration;
+
+/// A boxed error from a lower layer, kept as the `source()` of an [`Error`].
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Shorthand for `Result<T, etlpool::Error>`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in etlpool.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// A configuration value is invalid; `key` names it as the user wrote it
+    /// (a builder setter, an `ETLPOOL_*` variable or a config-file key).
+    Config {
+        /// The setting, e.g. `ETLPOOL_IDLE_TIMEOUT` or `max_connections_per_host`.
+        key: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A URL can't be used as a base URL.
+    InvalidUrl {
+        /// The URL, redacted.
+        url: String,
+        /// Why it was rejected.
+        reason: String,
+    },
+    /// No connection became free within the acquire timeout.
+    PoolTimeout(Box<PoolTimeout>),
+    /// The pool was shut down; no new leases are granted.
+    PoolShutdown {
+        /// The origin the lease was asked for.
+        origin: String,
+    },
+    /// [`crate::Pool::init_global`] was called after the global pool was created with a
+    /// different configuration.
+    GlobalPoolConflict,
+    /// TLS material could not be loaded or used (CA file, client certificate or key).
+    Tls {
+        /// What was being loaded, e.g. `client key /etc/etl/key.pem`.
+        context: String,
+        /// The underlying error, if any.
+        source: Option<BoxError>,
+    },
+    /// Local I/O failed (reading a file, binding a socket).
+    Io {
+        /// What was being done.
+        context: String,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// A request failed before a complete response was received.
+    Request(Box<RequestError>),
+    /// A response body was larger than the configured limit.
+    BodyTooLarge {
+        /// Where the request went.
+        at: RequestContext,
+        /// The limit in bytes.
+        limit: u64,
+    },
+}
+
+/// Where a request was going when it failed. Paths are redacted (no query values).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestContext {
+    /// `scheme://host[:port]`.
+    pub origin: String,
+    /// The HTTP method.
+    pub method: String,
+    /// Path and redacted query.
+    pub path: String,
+    /// 1-based attempt number.
+    pub attempt: u32,
+}
+
+impl fmt::Display for RequestContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}{}", self.method, self.origin, self.path)?;
+        if self.attempt > 1 {
+            write!(f, " (attempt {})", self.attempt)?;
+        }
+        Ok(())
+    }
+}
+
+/// Details of a [`Error::PoolTimeout`]: the state of the host pool when the wait gave up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolTimeout {
+    /// The origin whose connections were all busy.
+    pub origin: String,
+    /// How long the caller waited.
+    pub waited: Duration,
+    /// Connection slots of this origin (in use + idle + closing).
+    pub total: usize,
+    /// Leases currently held.
+    pub in_use: usize,
+    /// Idle agents.
+    pub idle: usize,
+    /// Other callers waiting, not counting this one.
+    pub waiting: usize,
+    /// The per-host cap.
+    pub max: usize,
+    /// The pool-wide `max_connections_total` was the limit, not the per-host cap.
+    pub total_cap_reached: bool,
+}
+
+/// How a request failed at the transport, as far as a retry decision is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum TransportKind {
+    /// The host name did not resolve.
+    Dns,
+    /// The TCP connection could not be made; nothing was sent.
+    Connect,
+    /// The TLS handshake failed (bad certificate, protocol mismatch); nothing was sent.
+    Tls,
+    /// A timeout fired; [`RequestError::timeout_phase`] says which.
+    Timeout,
+    /// The connection broke while sending or receiving.
+    Io,
+    /// The server sent something that is not valid HTTP.
+    Protocol,
+    /// Anything else.
+    Other,
+}
+
+/// What a connection had done when a request failed, recorded by the pool's transport.
+///
+/// ureq's error alone can't tell "the reused connection died before any response
+/// byte" (safe to resend an idempotent request) from "the response was cut off
+/// halfway" (the server acted on it); these flags can.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Exchange {
+    /// Request bytes were handed to a connection.
+    pub sent: bool,
+    /// That connection had carried an earlier request.
+    pub reused: bool,
+    /// At least one byte of a response arrived.
+    pub response_started: bool,
+}
+
+impl Exchange {
+    /// True when the request went out on a reused connection that died before any
+    /// response byte: the classic stale keep-alive race, where the server most
+    /// likely closed the socket without reading the request.
+    pub fn is_stale_connection(&self) -> bool {
+        self.sent && self.reused && !self.response_started
+    }
+}
+
+/// Details of an [`Error::Request`].
+#[derive(Debug)]
+pub struct RequestError {
+    /// Where the request went.
+    pub at: RequestContext,
+    /// The class of failure.
+    pub kind: TransportKind,
+    /// For [`TransportKind::Timeout`], the phase that timed out (ureq's name for it,
+    /// e.g. `connect`, `recv_response`, `global`).
+    pub timeout_phase: Option<String>,
+    /// What the connection had done.
+    pub exchange: Exchange,
+    /// The error from ureq.
+    pub source: ureq::Error,
+}
+
+impl Error {
+    pub(crate) fn config(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Config {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn io(context: impl Into<String>, source: io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn tls(context: impl Into<String>, source: Option<BoxError>) -> Self {
+        Error::Tls {
+            context: context.into(),
+            source,
+        }
+    }
+
+    /// True for every kind of timeout: acquiring a lease, connecting, or waiting
+    /// for the server.
+    pub fn is_timeout(&self) -> bool {
+        match self {
+            Error::PoolTimeout(_) => true,
+            Error::Request(r) => r.kind == TransportKind::Timeout,
+            _ => false,
+        }
+    }
+
+    /// The transport record of the failed request, for [`Error::Request`].
+    pub fn exchange(&self) -> Option<Exchange> {
+        match self {
+            Error::Request(r) => Some(r.exchange),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Config { key, message } => write!(f, "invalid configuration {key}: {message}"),
+            Error::InvalidUrl { url, reason } => write!(f, "invalid url {url:?}: {reason}"),
+            Error::PoolTimeout(t) => {
+                write!(
+                    f,
+                    "timed out after {:?} waiting for a connection to {} \
+                     (total {}, in use {}, idle {}, waiting {}, max {})",
+                    t.waited, t.origin, t.total, t.in_use, t.idle, t.waiting, t.max
+                )?;
+                if t.total_cap_reached {
+                    f.write_str("; the pool-wide max_connections_total is reached")?;
+                }
+                Ok(())
+            }
+            Error::PoolShutdown { origin } => {
+                write!(f, "connection pool is shut down (lease for {origin})")
+            }
+            Error::GlobalPoolConflict => f.write_str(
+                "the global pool already exists with a different configuration; \
+                 call Pool::init_global before first use",
+            ),
+            Error::Tls { context, .. } => write!(f, "tls: {context}"),
+            Error::Io { context, .. } => write!(f, "{context}"),
+            Error::Request(r) => {
+                write!(f, "{}: {}", r.at, kind_text(r.kind))?;
+                if let Some(phase) = &r.timeout_phase {
+                    write!(f, " ({phase})")?;
+                }
+                if r.exchange.is_stale_connection() {
+                    f.write_str(", reused connection closed before any response")?;
+                } else if r.exchange.response_started {
+                    f.write_str(", response cut off")?;
+                }
+                write!(f, ": {}", r.source)
+            }
+            Error::BodyTooLarge { at, limit } => {
+                write!(f, "{at}: response body larger than {limit} bytes")
+            }
+        }
+    }
+}
+
+fn kind_text(kind: TransportKind) -> &'static str {
+    match kind {
+        TransportKind::Dns => "host not found",
+        TransportKind::Connect => "connect failed",
+        TransportKind::Tls => "tls handshake failed",
+        TransportKind::Timeout => "timed out",
+        TransportKind::Io => "connection failed",
+        TransportKind::Protocol => "invalid http",
+        TransportKind::Other => "request failed",
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Tls {
+                source: Some(s), ..
+            } => Some(s.as_ref()),
+            Error::Io { source, .. } => Some(source),
+            Error::Request(r) => Some(&r.source),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_types_are_send_sync() {
+        fn ensure<T: Send + Sync + 'static>() {}
+        ensure::<Error>();
+        ensure::<PoolTimeout>();
+        ensure::<Exchange>();
+    }
+
+    #[test]
+    fn pool_timeout_message_names_the_state() {
+        let e = Error::PoolTimeout(Box::new(PoolTimeout {
+            origin: "http://127.0.0.1:9".into(),
+            waited: Duration::from_millis(200),
+            total: 2,
+            in_use: 2,
+            idle: 0,
+            waiting: 1,
+            max: 2,
+            total_cap_reached: false,
+        }));
+        let text = e.to_string();
+        for part in ["http://127.0.0.1:9", "in use 2", "idle 0", "waiting 1"] {
+            assert!(text.contains(part), "{text}");
+        }
+        assert!(e.is_timeout());
+    }
+}

@@ -1,0 +1,448 @@
+//! The connection pool: a registry of host pools keyed by origin, lending ureq
+//! agents through RAII leases.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use etlpool::Pool;
+//!
+//! # fn main() -> etlpool::Result<()> {
+//! let pool = Pool::builder()
+//!     .max_connections_per_host(8)
+//!     .idle_timeout(Duration::from_secs(30))
+//!     .build()?;
+//! std::thread::scope(|s| {
+//!     for _ in 0..8 {
+//!         s.spawn(|| -> etlpool::Result<()> {
+//!             let lease = pool.lease("https://api.example.com/v2")?;
+//!             let reply = lease.get("https://api.example.com/v2/projects")?;
+//!             println!("{}", reply.status());
+//!             Ok(())
+//!         });
+//!     }
+//! });
+//! println!("{}", pool.metrics().total.connections_created);
+//! # Ok(()) }
+//! ```
+
+mod cleaner;
+mod config;
+mod histogram;
+mod host;
+mod lease;
+mod metrics;
+mod origin;
+mod resolver;
+mod tls;
+mod total;
+mod transport;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use parking_lot::{Mutex, RwLock};
+use ureq::AsSendBody;
+use ureq::http::Request;
+
+pub use self::config::{PoolConfig, TlsOptions};
+pub use self::histogram::HistogramSnapshot;
+pub use self::lease::{Lease, Reply};
+pub use self::metrics::{
+    BreakerTransition, CloseReason, Event, EventHandler, FailureKind, OriginSnapshot,
+    RetryReason, Snapshot,
+};
+pub use self::origin::{Origin, Scheme};
+pub use self::tls::TlsHandshakeError;
+
+pub(crate) use self::config::parse_duration;
+pub(crate) use self::lease::{context, failure_kind, request_error};
+pub(crate) use self::metrics::OriginMetrics;
+
+use self::cleaner::Cleaner;
+use self::host::{AgentFactory, HostLimits, HostPool};
+use self::resolver::DnsCache;
+use self::total::TotalLimit;
+use crate::error::{Error, Result};
+use crate::redact;
+
+/// A thread-safe pool of HTTP connections, keyed by origin. Cheap to clone: all
+/// clones share one pool. The last clone dropped shuts it down.
+#[derive(Clone)]
+pub struct Pool {
+    inner: Arc<PoolInner>,
+}
+
+/// The shared state behind every [`Pool`] handle.
+pub(crate) struct PoolInner {
+    config: PoolConfig,
+    factory: Arc<AgentFactory>,
+    closed: Arc<AtomicBool>,
+    total: Option<Arc<TotalLimit>>,
+    events: Option<Arc<dyn EventHandler>>,
+    /// Guards the origin map only; host pools have their own locks.
+    hosts: RwLock<HashMap<Origin, Arc<HostPool>>>,
+    last_cleanup: Mutex<Option<SystemTime>>,
+    cleaner: Mutex<Option<Cleaner>>,
+}
+
+/// Builds a [`Pool`]; every setter documents its default (see [`PoolConfig`]).
+#[must_use]
+pub struct PoolBuilder {
+    config: PoolConfig,
+    events: Option<Arc<dyn EventHandler>>,
+}
+
+macro_rules! setters {
+    ($($(#[$doc:meta])* $name:ident: $ty:ty => $($field:ident).+;)+) => {
+        $(
+            $(#[$doc])*
+            pub fn $name(mut self, value: $ty) -> Self {
+                self.config.$($field).+ = value.into();
+                self
+            }
+        )+
+    };
+}
+
+impl PoolBuilder {
+    setters! {
+        /// Most connections to one origin. Defaults to 8.
+        max_connections_per_host: usize => max_connections_per_host;
+        /// Most connections over all origins. Defaults to no limit.
+        max_connections_total: Option<usize> => max_connections_total;
+        /// How long `lease()` waits for a connection. Defaults to 30 s.
+        acquire_timeout: Duration => acquire_timeout;
+        /// Idle connections older than this are closed. Defaults to 30 s.
+        idle_timeout: Duration => idle_timeout;
+        /// Connections older than this are closed. Defaults to 10 min.
+        max_lifetime: Option<Duration> => max_lifetime;
+        /// Share of `max_lifetime` cut at random per connection; 0 turns it off.
+        /// Defaults to 0.025.
+        lifetime_jitter: f64 => lifetime_jitter;
+        /// How often the cleaner runs. Defaults to 5 s.
+        reap_interval: Duration => reap_interval;
+        /// TCP connect plus TLS handshake. Defaults to 10 s.
+        connect_timeout: Duration => connect_timeout;
+        /// One request, send to last body byte. Defaults to 60 s.
+        request_timeout: Duration => request_timeout;
+        /// A whole call with retries. Defaults to 5 min.
+        total_timeout: Duration => total_timeout;
+        /// DNS cache lifetime. Defaults to 60 s.
+        dns_ttl: Duration => dns_ttl;
+        /// Largest body the helpers read. Defaults to 64 MiB.
+        max_body_bytes: u64 => max_body_bytes;
+        /// A CONNECT proxy URL. Defaults to none (never from the environment).
+        proxy: Option<String> => proxy;
+        /// The User-Agent header. Defaults to `etlpool/<version>`.
+        user_agent: String => user_agent;
+        /// TLS settings. Defaults to verification against the webpki roots.
+        tls: TlsOptions => tls;
+        /// Extra CA certificates (PEM text) to trust. Defaults to none.
+        ca_pem: Option<String> => tls.ca_pem;
+    }
+
+    /// Starts from a whole configuration, e.g. [`PoolConfig::from_env`].
+    pub fn config(mut self, config: PoolConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Receives pool events (connects, reuses, closes, lease timeouts). Defaults to none.
+    pub fn event_handler(mut self, handler: Arc<dyn EventHandler>) -> Self {
+        self.events = Some(handler);
+        self
+    }
+
+    /// Validates the configuration, loads TLS material and starts the cleaner.
+    pub fn build(self) -> Result<Pool> {
+        Pool::with_events(self.config, self.events)
+    }
+}
+
+impl Pool {
+    /// A builder starting from [`PoolConfig::default`].
+    pub fn builder() -> PoolBuilder {
+        PoolBuilder {
+            config: PoolConfig::default(),
+            events: None,
+        }
+    }
+
+    /// A pool with `config`.
+    pub fn new(config: PoolConfig) -> Result<Pool> {
+        Pool::with_events(config, None)
+    }
+
+    fn with_events(config: PoolConfig, events: Option<Arc<dyn EventHandler>>) -> Result<Pool> {
+        config.validate()?;
+        let tls = tls::client_config(&config.tls)?;
+        let factory = Arc::new(AgentFactory {
+            ureq_config: ureq_config(&config)?,
+            tls,
+            dns: Arc::new(DnsCache::new(config.dns_ttl)),
+            epoch: Instant::now(),
+            lifetime: config.max_lifetime.map(|l| (l, config.lifetime_jitter)),
+            acquire_timeout: config.acquire_timeout,
+            proxied: config.proxy.is_some(),
+        });
+        let inner = Arc::new(PoolInner {
+            total: config.max_connections_total.map(|n| Arc::new(TotalLimit::new(n))),
+            config,
+            factory,
+            closed: Arc::new(AtomicBool::new(false)),
+            events,
+            hosts: RwLock::new(HashMap::new()),
+            last_cleanup: Mutex::new(None),
+            cleaner: Mutex::new(None),
+        });
+        let cleaner = Cleaner::spawn(Arc::downgrade(&inner), inner.config.reap_interval)
+            .map_err(|e| Error::io("starting the pool's cleaner thread", e))?;
+        *inner.cleaner.lock() = Some(cleaner);
+        Ok(Pool { inner })
+    }
+
+    /// The process-wide pool, created on first use from [`PoolConfig::from_env`]
+    /// (an invalid `ETLPOOL_*` variable is an error, and the next call tries again).
+    pub fn global() -> Result<Pool> {
+        let mut slot = global_slot().lock();
+        if let Some(pool) = slot.as_ref() {
+            return Ok(pool.clone());
+        }
+        let pool = Pool::new(PoolConfig::from_env()?)?;
+        *slot = Some(pool.clone());
+        Ok(pool)
+    }
+
+    /// Creates the global pool with `config`. Calling it again with the same
+    /// configuration returns the same pool; with a different one it fails with
+    /// [`Error::GlobalPoolConflict`] rather than silently ignore the new settings.
+    pub fn init_global(config: PoolConfig) -> Result<Pool> {
+        let mut slot = global_slot().lock();
+        if let Some(pool) = slot.as_ref() {
+            return if pool.config() == &config {
+                Ok(pool.clone())
+            } else {
+                Err(Error::GlobalPoolConflict)
+            };
+        }
+        let pool = Pool::new(config)?;
+        *slot = Some(pool.clone());
+        Ok(pool)
+    }
+
+    /// The configuration the pool was built with.
+    pub fn config(&self) -> &PoolConfig {
+        &self.inner.config
+    }
+
+    /// Lends an agent for the origin of `base_url` (its path is ignored), waiting
+    /// up to `acquire_timeout` if all of that origin's connections are lent.
+    pub fn lease(&self, base_url: &str) -> Result<Lease> {
+        self.host(&Origin::parse(base_url)?)?.lease()
+    }
+
+    /// A handle on one origin's share of the pool. Leasing through it skips
+    /// parsing the URL and looking up the origin, for hot loops.
+    pub fn origin(&self, base_url: &str) -> Result<OriginPool> {
+        Ok(OriginPool {
+            host: self.host(&Origin::parse(base_url)?)?,
+        })
+    }
+
+    /// Sends `request` on a leased agent and reads the whole body.
+    pub fn run<B: AsSendBody>(&self, request: Request<B>) -> Result<Reply> {
+        let url = request.uri().to_string();
+        self.lease(&url)?.run(request)
+    }
+
+    /// `GET url`, body read to the end.
+    pub fn get(&self, url: &str) -> Result<Reply> {
+        self.lease(url)?.get(url)
+    }
+
+    /// Counters per origin and in total, from the transport.
+    pub fn metrics(&self) -> Snapshot {
+        let parts = self
+            .inner
+            .hosts()
+            .into_iter()
+            .map(|h| {
+                let (snap, hist) = h.metrics.snapshot(h.gauges());
+                (h.origin.to_string(), snap, hist)
+            })
+            .collect();
+        Snapshot::build(parts, *self.inner.last_cleanup.lock())
+    }
+
+    /// Stops and joins the cleaner, closes idle connections now and lent ones when
+    /// their lease returns, and makes later leases fail with
+    /// [`Error::PoolShutdown`]. Calling it again does nothing.
+    pub fn shutdown(&self) {
+        self.inner.shutdown();
+    }
+
+    /// Whether [`Pool::shutdown`] was called.
+    pub fn is_shut_down(&self) -> bool {
+        self.inner.closed.load(Relaxed)
+    }
+
+    fn host(&self, origin: &Origin) -> Result<Arc<HostPool>> {
+        if self.is_shut_down() {
+            return Err(Error::PoolShutdown {
+                origin: origin.to_string(),
+            });
+        }
+        if let Some(host) = self.inner.hosts.read().get(origin) {
+            return Ok(host.clone());
+        }
+        let mut hosts = self.inner.hosts.write();
+        let host = hosts
+            .entry(origin.clone())
+            .or_insert_with(|| Arc::new(self.new_host(origin.clone())));
+        Ok(host.clone())
+    }
+
+    fn new_host(&self, origin: Origin) -> HostPool {
+        let inner = &self.inner;
+        let metrics = Arc::new(OriginMetrics::new(origin.to_string(), inner.events.clone()));
+        HostPool::new(
+            origin,
+            metrics,
+            HostLimits {
+                max: inner.config.max_connections_per_host,
+                acquire_timeout: inner.config.acquire_timeout,
+                idle_timeout: inner.config.idle_timeout,
+                max_body_bytes: inner.config.max_body_bytes,
+            },
+            inner.factory.clone(),
+            inner.closed.clone(),
+            inner.total.clone(),
+            Arc::downgrade(&self.inner),
+        )
+    }
+}
+
+fn global_slot() -> &'static Mutex<Option<Pool>> {
+    static GLOBAL: OnceLock<Mutex<Option<Pool>>> = OnceLock::new();
+    GLOBAL.get_or_init(|| Mutex::new(None))
+}
+
+/// The settings every pooled agent gets; see DESIGN.md "ureq settings the pool owns".
+fn ureq_config(config: &PoolConfig) -> Result<ureq::config::Config> {
+    Ok(ureq::Agent::config_builder()
+        // Otherwise every 4xx/5xx closes the connection and loses the body and
+        // Retry-After.
+        .http_status_as_error(false)
+        // A redirect to another origin would open a socket under this origin's
+        // cap and metrics; 3xx responses are returned to the caller instead.
+        .max_redirects(0)
+        .proxy(config.proxy()?)
+        // One keep-alive connection per agent: the pool, not ureq, decides how
+        // many connections live and when they die.
+        .max_idle_connections(1)
+        .max_idle_connections_per_host(1)
+        .max_idle_age(config.ureq_max_idle_age())
+        .timeout_connect(Some(config.connect_timeout))
+        .timeout_per_call(Some(config.request_timeout))
+        .timeout_global(Some(config.total_timeout))
+        .user_agent(config.user_agent.as_str())
+        .build())
+}
+
+impl PoolInner {
+    pub(crate) fn hosts(&self) -> Vec<Arc<HostPool>> {
+        self.hosts.read().values().cloned().collect()
+    }
+
+    fn reap(&self, now: Instant) {
+        for host in self.hosts() {
+            host.reap(now);
+        }
+        *self.last_cleanup.lock() = Some(SystemTime::now());
+    }
+
+    fn shutdown(&self) {
+        self.closed.store(true, Relaxed);
+        if let Some(cleaner) = self.cleaner.lock().take() {
+            cleaner.stop();
+        }
+        for host in self.hosts() {
+            host.close_idle(CloseReason::Shutdown);
+        }
+    }
+
+    #[cfg(test)]
+    fn cleaner_thread(&self) -> Option<std::thread::ThreadId> {
+        self.cleaner.lock().as_ref().and_then(|c| c.thread_id())
+    }
+}
+
+impl Drop for PoolInner {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// One origin's share of a pool, from [`Pool::origin`].
+#[derive(Clone)]
+pub struct OriginPool {
+    host: Arc<HostPool>,
+}
+
+impl OriginPool {
+    /// Lends an agent for this origin.
+    pub fn lease(&self) -> Result<Lease> {
+        self.host.lease()
+    }
+
+    /// The origin.
+    pub fn origin(&self) -> &Origin {
+        &self.host.origin
+    }
+
+    pub(crate) fn metrics(&self) -> &Arc<OriginMetrics> {
+        &self.host.metrics
+    }
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("origins", &self.inner.hosts.read().len())
+            .field("shut_down", &self.is_shut_down())
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for OriginPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("OriginPool")
+            .field(&redact::url(&self.host.origin.to_string()))
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_types_are_send_sync() {
+        fn ensure<T: Send + Sync>() {}
+        ensure::<Pool>();
+        ensure::<Lease>();
+        ensure::<OriginPool>();
+        ensure::<Snapshot>();
+        ensure::<Reply>();
+    }
+
+    #[test]
+    fn dropping_the_last_handle_joins_the_cleaner() {
+        let pool = Pool::builder().reap_interval(Duration::from_millis(5)).build().unwrap();
+        let weak = Arc::downgrade(&pool.inner);
+        assert!(pool.inner.cleaner_thread().is_some());
+        drop(pool);
+        assert!(weak.upgrade().is_none());
+    }
+}

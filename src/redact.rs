@@ -1,0 +1,191 @@
+//! Keeping secrets out of logs and error messages.
+//!
+//! Tokens travel in the `Authorization` header and, with some services, in query
+//! strings or URL user-info. Everything that prints a URL or a header goes through
+//! these helpers, so a secret can't leak through a `Debug` or an error message.
+
+/// Headers whose values may be printed. Everything else is shown as `***`, as ureq
+/// does: a list of the harmless is safer than a list of the dangerous.
+const PRINTABLE_HEADERS: &[&str] = &[
+    "accept",
+    "content-length",
+    "content-type",
+    "connection",
+    "date",
+    "host",
+    "idempotency-key",
+    "retry-after",
+    "user-agent",
+    "x-rate-limit-remaining",
+    "x-rate-limit-reset",
+    "x-ratelimit-remaining",
+    "x-ratelimit-reset",
+];
+
+/// Returns the header value to print: the value itself for harmless headers,
+/// `***` for anything that might carry a credential.
+///
+/// ```
+/// assert_eq!(etlpool::redact::header_value("Authorization", "Bearer abc"), "***");
+/// assert_eq!(etlpool::redact::header_value("Content-Type", "application/json"), "application/json");
+/// ```
+pub fn header_value<'a>(name: &str, value: &'a str) -> &'a str {
+    if PRINTABLE_HEADERS
+        .iter()
+        .any(|h| h.eq_ignore_ascii_case(name))
+    {
+        value
+    } else {
+        "***"
+    }
+}
+
+/// Returns `url` without user-info and with every query value replaced by `***`,
+/// so it can go into a log line or an error.
+///
+/// ```
+/// assert_eq!(
+///     etlpool::redact::url("https://user:pw@api.example.com/v2/x?token=abc&startAt=0"),
+///     "https://api.example.com/v2/x?token=***&startAt=***"
+/// );
+/// ```
+pub fn url(url: &str) -> String {
+    let (before_fragment, _) = url.split_once('#').unwrap_or((url, ""));
+    let (base, query) = match before_fragment.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (before_fragment, None),
+    };
+    let mut out = strip_userinfo(base);
+    if let Some(query) = query {
+        out.push('?');
+        let pairs: Vec<String> = query
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(|p| match p.split_once('=') {
+                Some((k, _)) => format!("{k}=***"),
+                None => p.to_string(),
+            })
+            .collect();
+        out.push_str(&pairs.join("&"));
+    }
+    out
+}
+
+fn strip_userinfo(base: &str) -> String {
+    let Some((scheme, rest)) = base.split_once("://") else {
+        return base.to_string();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    format!("{scheme}://{host}{path}")
+}
+
+/// A short, printable excerpt of a response body for error messages: at most
+/// `max` characters, control characters replaced, and anything that looks like a
+/// token (`"token": "..."`, `access_token`, `Bearer ...`) masked.
+///
+/// ```
+/// let e = etlpool::redact::body_excerpt(br#"{"access_token":"s3cret","x":1}"#, 80);
+/// assert!(!e.contains("s3cret"));
+/// ```
+pub fn body_excerpt(body: &[u8], max: usize) -> String {
+    let text = String::from_utf8_lossy(body);
+    let masked = mask_tokens(&text);
+    let mut out: String = masked
+        .chars()
+        .take(max)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if masked.chars().count() > max {
+        out.push('…');
+    }
+    out
+}
+
+fn mask_tokens(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(pos) = find_secret_key(rest) {
+        let (head, tail) = rest.split_at(pos.value_start);
+        out.push_str(head);
+        out.push_str("***");
+        rest = &tail[pos.value_len..];
+    }
+    out.push_str(rest);
+    out
+}
+
+struct SecretPos {
+    value_start: usize,
+    value_len: usize,
+}
+
+/// Finds the next JSON string value under a key containing "token", "secret" or
+/// "password", or the word after "Bearer ".
+fn find_secret_key(text: &str) -> Option<SecretPos> {
+    let lower = text.to_ascii_lowercase();
+    let mut best: Option<SecretPos> = None;
+    for key in ["token\"", "secret\"", "password\""] {
+        if let Some(k) = lower.find(key) {
+            let after = k + key.len();
+            let rest = &text[after..];
+            let Some(colon) = rest.find(':') else {
+                continue;
+            };
+            let value = &rest[colon + 1..];
+            let trimmed = value.trim_start();
+            if let Some(stripped) = trimmed.strip_prefix('"') {
+                let start = after + colon + 1 + (value.len() - trimmed.len()) + 1;
+                let len = stripped.find('"').unwrap_or(stripped.len());
+                if best.as_ref().is_none_or(|b| start < b.value_start) {
+                    best = Some(SecretPos {
+                        value_start: start,
+                        value_len: len,
+                    });
+                }
+            }
+        }
+    }
+    if let Some(b) = lower.find("bearer ") {
+        let start = b + "bearer ".len();
+        let len = text[start..]
+            .find(|c: char| c.is_whitespace() || c == '"' || c == ',')
+            .unwrap_or(text.len() - start);
+        if len > 0 && best.as_ref().is_none_or(|x| start < x.value_start) {
+            best = Some(SecretPos {
+                value_start: start,
+                value_len: len,
+            });
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_without_query_is_unchanged() {
+        assert_eq!(url("https://h.example/v2/x"), "https://h.example/v2/x");
+    }
+
+    #[test]
+    fn excerpt_masks_bearer_and_nested_tokens() {
+        let e = body_excerpt(
+            br#"{"message":"bad Bearer abc.def","refresh_token": "r1","password":"p"}"#,
+            200,
+        );
+        assert!(!e.contains("abc.def"), "{e}");
+        assert!(!e.contains("r1"), "{e}");
+        assert!(!e.contains("\"p\""), "{e}");
+        assert!(e.contains("message"));
+    }
+
+    #[test]
+    fn excerpt_is_bounded() {
+        let e = body_excerpt(&[b'a'; 500], 10);
+        assert_eq!(e.chars().count(), 11);
+    }
+}
