@@ -19,7 +19,7 @@ use crate::redact;
 /// [`Lease::discard`] closes it instead.
 ///
 /// A response body must be read to the end for its connection to be reused;
-/// [`Lease::run`] and [`Lease::get`] do that for you. If you use the agent
+/// [`Lease::send`] and [`Lease::fetch`] do that for you. If you use the agent
 /// directly, read the body before dropping the lease: a body read afterwards
 /// still works, but the agent's next request waits for it rather than open a
 /// second socket beyond the per-host cap.
@@ -28,7 +28,7 @@ use crate::redact;
 /// # fn main() -> etlpool::Result<()> {
 /// let pool = etlpool::Pool::builder().build()?;
 /// let lease = pool.lease("https://api.example.com/v2")?;
-/// let reply = lease.get("https://api.example.com/v2/projects")?;
+/// let reply = lease.fetch("https://api.example.com/v2/projects")?;
 /// assert!(reply.status() < 500);
 /// # Ok(()) }
 /// ```
@@ -65,7 +65,7 @@ impl Lease {
     }
 
     /// What the connection did during the last request: whether it was sent, on a
-    /// reused connection, and whether any response byte arrived. [`Lease::run`]
+    /// reused connection, and whether any response byte arrived. [`Lease::send`]
     /// resets it; call [`Lease::reset_exchange`] before using the agent directly.
     pub fn last_exchange(&self) -> Exchange {
         self.pooled().wire.exchange()
@@ -78,7 +78,7 @@ impl Lease {
 
     /// Sends `request` and reads the whole body (up to `max_body_bytes`), so the
     /// connection goes back to the pool. Non-2xx statuses are returned, not errors.
-    pub fn run<B: AsSendBody>(&self, request: Request<B>) -> Result<Reply> {
+    pub fn send<B: AsSendBody>(&self, request: Request<B>) -> Result<Reply> {
         let method = request.method().clone();
         let uri = request.uri().clone();
         self.reset_exchange();
@@ -99,13 +99,14 @@ impl Lease {
         })
     }
 
-    /// `GET url` through [`Lease::run`].
-    pub fn get(&self, url: &str) -> Result<Reply> {
+    /// `GET url` through [`Lease::send`]. (Named so it doesn't hide
+    /// [`ureq::Agent::get`], which the lease derefs to.)
+    pub fn fetch(&self, url: &str) -> Result<Reply> {
         let request = Request::get(url).body(()).map_err(|e| Error::InvalidUrl {
             url: redact::url(url),
             reason: e.to_string(),
         })?;
-        self.run(request)
+        self.send(request)
     }
 }
 

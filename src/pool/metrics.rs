@@ -152,6 +152,12 @@ pub enum Event {
         /// Why.
         reason: CloseReason,
     },
+    /// A connect had to wait because its agent's one socket was still busy (a
+    /// body read after its lease returned, or a clone of the agent in use).
+    SocketBusy {
+        /// The origin.
+        origin: String,
+    },
     /// A lease request gave up after the acquire timeout.
     LeaseTimedOut {
         /// The origin.
@@ -289,6 +295,10 @@ impl OriginMetrics {
         } else {
             self.dns_lookups.fetch_add(1, Relaxed);
         }
+    }
+
+    pub(crate) fn socket_busy(&self) {
+        self.emit(|origin| Event::SocketBusy { origin });
     }
 
     pub(crate) fn lease_timed_out(&self) {

@@ -14,7 +14,7 @@
 //!     for _ in 0..8 {
 //!         s.spawn(|| -> etlpool::Result<()> {
 //!             let lease = pool.lease("https://api.example.com/v2")?;
-//!             let reply = lease.get("https://api.example.com/v2/projects")?;
+//!             let reply = lease.fetch("https://api.example.com/v2/projects")?;
 //!             println!("{}", reply.status());
 //!             Ok(())
 //!         });
@@ -251,14 +251,14 @@ impl Pool {
     }
 
     /// Sends `request` on a leased agent and reads the whole body.
-    pub fn run<B: AsSendBody>(&self, request: Request<B>) -> Result<Reply> {
+    pub fn send<B: AsSendBody>(&self, request: Request<B>) -> Result<Reply> {
         let url = request.uri().to_string();
-        self.lease(&url)?.run(request)
+        self.lease(&url)?.send(request)
     }
 
     /// `GET url`, body read to the end.
-    pub fn get(&self, url: &str) -> Result<Reply> {
-        self.lease(url)?.get(url)
+    pub fn fetch(&self, url: &str) -> Result<Reply> {
+        self.lease(url)?.fetch(url)
     }
 
     /// Counters per origin and in total, from the transport.

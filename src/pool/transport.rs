@@ -1,15 +1,18 @@
 //! The connector that ureq calls on a pool miss, and the transport it returns.
 //!
 //! This is where the pool learns what really happens on the wire. ureq calls a
-//! connector only when it needs a new socket, and every byte of every request
+//! connector only when it needs a new connection, and every byte of every request
 //! passes through the transport, so counting here (not at checkout) gives true
 //! numbers: connects, requests on reused sockets, TLS handshakes full or resumed,
 //! status classes, time to the response head, and closes by reason.
 //!
-//! Each pooled agent owns at most one socket. The connector enforces it: if the
-//! agent's socket is still busy (a body read after its lease was returned, or a
-//! clone of the agent used elsewhere), a second connect waits for it instead of
-//! opening a socket beyond the per-host cap.
+//! Each pooled agent owns at most one socket, and the socket lives in the agent's
+//! [`AgentWire`] whenever it is idle; what ureq keeps in its own idle pool is a
+//! [`Handle`] that takes the socket back when ureq reuses it. So a request whose
+//! agent's socket is busy elsewhere (a body read after its lease was returned, or
+//! a clone of the agent in another thread) doesn't open a second socket beyond
+//! the per-host cap: the connector waits for the socket to come back and takes it
+//! over, and every hand-over happens under one lock, with no window for a race.
 
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Weak};
@@ -18,7 +21,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 use rustls::ClientConfig;
 use ureq::unversioned::transport::{
-    Buffers, ConnectProxyConnector, ConnectionDetails, Connector, NextTimeout,
+    Buffers, ConnectProxyConnector, ConnectionDetails, Connector, LazyBuffers, NextTimeout,
     TcpConnector, Transport,
 };
 
@@ -31,38 +34,43 @@ const SENT: u8 = 1;
 const REUSED: u8 = 2;
 const RESPONSE: u8 = 4;
 
-/// What a pooled agent, its connector and its socket share.
+/// What a pooled agent, its connector and its handles share.
 pub(crate) struct AgentWire {
     pub(crate) metrics: Arc<OriginMetrics>,
     host: Weak<HostPool>,
-    /// The last request's [`Exchange`] as bits, written by the transport.
+    /// The last request's [`Exchange`] as bits, written by the socket.
     exchange: AtomicU8,
-    /// Mirrors `WireState::retired` for the lock-free check in `is_open`.
+    /// Mirrors `WireState::retired` for the lock-free check when parking.
     retired: AtomicBool,
-    /// Set while a connect waits for this agent's socket, so the socket is closed
-    /// rather than parked in ureq's idle pool where the waiter can't reach it.
-    want_fresh: AtomicBool,
     /// When the current socket's lifetime ends, in ns since `epoch`; 0 = never.
     socket_expires: AtomicU64,
     epoch: Instant,
     lifetime: Option<(Duration, f64)>,
-    /// Guards socket ownership and retirement; never held across I/O.
+    /// Guards the socket's ownership: whether one exists, the idle one itself,
+    /// retirement and the host slot. Never held across I/O or a socket's close.
     state: Mutex<WireState>,
-    socket_freed: Condvar,
+    /// Signalled when the socket is parked or closed.
+    changed: Condvar,
 }
 
-#[derive(Default)]
 struct WireState {
-    /// A socket made by this agent's connector is open.
+    /// The agent has a socket, idle (in `parked`) or in use by some handle.
     live: bool,
-    /// Connects waiting for `live` to clear.
-    waiters: usize,
-    /// The pool let go of this agent; its connector refuses new sockets.
+    /// The socket while no request uses it.
+    parked: Option<Socket>,
+    /// The pool let go of this agent; no socket may be opened or reused.
     retired: bool,
     /// Why the pool retired it, applied to the socket when it closes.
     close_reason: Option<CloseReason>,
-    /// The agent still holds a slot of its host's cap.
+    /// The agent still holds one of its host's slots.
     slot_held: bool,
+}
+
+enum Claim {
+    /// The idle socket, taken over.
+    Parked(Socket),
+    /// No socket exists; the caller may open one.
+    Fresh,
 }
 
 impl AgentWire {
@@ -77,15 +85,17 @@ impl AgentWire {
             host,
             exchange: AtomicU8::new(0),
             retired: AtomicBool::new(false),
-            want_fresh: AtomicBool::new(false),
             socket_expires: AtomicU64::new(0),
             epoch,
             lifetime,
             state: Mutex::new(WireState {
+                live: false,
+                parked: None,
+                retired: false,
+                close_reason: None,
                 slot_held: true,
-                ..WireState::default()
             }),
-            socket_freed: Condvar::new(),
+            changed: Condvar::new(),
         }
     }
 
@@ -108,67 +118,90 @@ impl AgentWire {
         expires != 0 && nanos_since(self.epoch, now) >= expires
     }
 
-    /// Lets go of the agent: no new sockets, and the open one (if any) is closed
-    /// for `reason` when the agent is dropped or its body finishes. Returns true
-    /// if the host slot is free now; otherwise the socket's close frees it.
+    /// Lets go of the agent: the idle socket closes now, one in use when its
+    /// request ends, and nothing new opens. Returns true if the host slot is free
+    /// now; otherwise the socket's close frees it.
     pub(crate) fn retire(&self, reason: CloseReason) -> bool {
-        let mut st = self.state.lock();
-        if st.retired {
-            return false;
-        }
-        st.retired = true;
-        self.retired.store(true, Relaxed);
-        st.close_reason = Some(reason);
-        self.socket_freed.notify_all();
-        if st.live {
-            false
-        } else {
-            st.slot_held = false;
-            true
-        }
+        let (parked, free_now) = {
+            let mut st = self.state.lock();
+            if st.retired {
+                return false;
+            }
+            st.retired = true;
+            self.retired.store(true, Relaxed);
+            st.close_reason = Some(reason);
+            if st.live {
+                (st.parked.take(), false)
+            } else {
+                st.slot_held = false;
+                (None, true)
+            }
+        };
+        self.changed.notify_all();
+        // Closing the socket calls back into `socket_gone`, which frees the slot.
+        drop(parked);
+        free_now
     }
 
-    /// Claims the agent's one socket, waiting up to `wait` for the current one
-    /// to be released.
-    fn claim_socket(&self, wait: Duration) -> Result<(), ureq::Error> {
+    /// Gets the agent's socket for a connect: the idle one, or leave to open a
+    /// new one, waiting up to `wait` while a request elsewhere uses it.
+    fn claim(&self, wait: Duration) -> Result<Claim, ureq::Error> {
         let mut st = self.state.lock();
-        if st.live && !st.retired {
-            let deadline = Instant::now().checked_add(wait);
-            st.waiters += 1;
-            self.want_fresh.store(true, Relaxed);
-            while st.live && !st.retired {
-                match deadline {
-                    Some(d) => {
-                        if self.socket_freed.wait_until(&mut st, d).timed_out() {
-                            break;
-                        }
-                    }
-                    None => self.socket_freed.wait(&mut st),
+        let mut deadline = None;
+        loop {
+            if st.retired {
+                return Err(retired_error());
+            }
+            if let Some(socket) = st.parked.take() {
+                return Ok(Claim::Parked(socket));
+            }
+            if !st.live {
+                st.live = true;
+                return Ok(Claim::Fresh);
+            }
+            let d = match deadline {
+                Some(d) => d,
+                None => {
+                    self.metrics.socket_busy();
+                    let d = Instant::now().checked_add(wait);
+                    deadline = Some(d);
+                    d
                 }
-            }
-            st.waiters -= 1;
-            if st.waiters == 0 {
-                self.want_fresh.store(false, Relaxed);
-            }
-            if st.live && !st.retired {
+            };
+            let timed_out = match d {
+                Some(d) => self.changed.wait_until(&mut st, d).timed_out(),
+                None => {
+                    self.changed.wait(&mut st);
+                    false
+                }
+            };
+            if timed_out && st.live && st.parked.is_none() && !st.retired {
                 return Err(busy_error(wait));
             }
         }
-        if st.retired {
-            return Err(retired_error());
-        }
-        st.live = true;
-        drop(st);
+    }
+
+    /// A fresh socket is open: start its lifetime.
+    fn opened(&self) {
         if let Some((lifetime, jitter)) = self.lifetime {
             // Negative jitter only: a connection never lives past max_lifetime.
             let cut = lifetime.mul_f64(jitter * fastrand::f64());
-            let expires = nanos_since(self.epoch, Instant::now()) + (lifetime - cut).as_nanos() as u64;
-            self.socket_expires.store(expires.max(1), Relaxed);
+            let end = nanos_since(self.epoch, Instant::now()) + (lifetime - cut).as_nanos() as u64;
+            self.socket_expires.store(end.max(1), Relaxed);
         }
-        Ok(())
     }
 
-    fn release_socket(&self) {
+    fn park(&self, socket: Socket) {
+        self.state.lock().parked = Some(socket);
+        self.changed.notify_all();
+    }
+
+    fn unpark(&self) -> Option<Socket> {
+        self.state.lock().parked.take()
+    }
+
+    /// The agent's socket closed (or never opened).
+    fn socket_gone(&self) {
         let free_slot = {
             let mut st = self.state.lock();
             st.live = false;
@@ -179,16 +212,34 @@ impl AgentWire {
             }
             free
         };
-        self.socket_freed.notify_all();
+        self.changed.notify_all();
         if free_slot {
-            if let Some(host) = self.host.upgrade() {
-                host.slot_released();
-            }
+            self.release_slot();
         }
     }
 
-    fn take_close_reason(&self) -> Option<CloseReason> {
-        self.state.lock().close_reason.take()
+    fn release_slot(&self) {
+        if let Some(host) = self.host.upgrade() {
+            host.slot_released();
+        }
+    }
+
+    fn retire_reason(&self) -> Option<CloseReason> {
+        self.state.lock().close_reason
+    }
+}
+
+impl Drop for AgentWire {
+    fn drop(&mut self) {
+        let st = self.state.get_mut();
+        if let Some(mut socket) = st.parked.take() {
+            socket.forced_reason = Some(st.close_reason.unwrap_or(CloseReason::Abandoned));
+            drop(socket);
+        }
+        let free_slot = std::mem::take(&mut st.slot_held);
+        if free_slot {
+            self.release_slot();
+        }
     }
 }
 
@@ -245,37 +296,53 @@ impl Connector<()> for PooledConnector {
         if self.proxied && details.config.proxy().is_none() {
             return Ok(Some(tcp(details)?));
         }
-        self.wire.claim_socket(self.wait)?;
-        match self.open(details) {
-            Ok((transport, resumed)) => {
-                self.wire.metrics.connected(resumed);
-                Ok(Some(Box::new(CountingTransport::new(transport, self.wire.clone()))))
-            }
-            Err(e) => {
-                // Never counted as connected, so don't count a close either.
-                self.wire.release_socket();
-                Err(e)
+        loop {
+            match self.wire.claim(self.wait)? {
+                Claim::Parked(mut socket) => {
+                    if socket.inner.is_open() {
+                        return Ok(Some(Box::new(Handle::new(socket, self.wire.clone()))));
+                    }
+                    // The server closed it while idle; closing frees the claim.
+                    socket.server_closed = true;
+                }
+                Claim::Fresh => return self.open(details).map(Some),
             }
         }
     }
 }
 
 impl PooledConnector {
-    fn open(
-        &self,
-        details: &ConnectionDetails,
-    ) -> Result<(Box<dyn Transport>, Option<bool>), ureq::Error> {
-        let proxied = ConnectProxyConnector::default().connect(details, None::<()>)?;
-        let socket: Box<dyn Transport> = match proxied {
-            Some(t) => Box::new(t),
-            None => tcp(details)?,
-        };
-        if details.needs_tls() {
-            let (t, resumed) = tls::handshake(&self.tls, socket, details)?;
-            Ok((Box::new(t), Some(resumed)))
-        } else {
-            Ok((socket, None))
+    fn open(&self, details: &ConnectionDetails) -> Result<Box<dyn Transport>, ureq::Error> {
+        match connect_socket(details, &self.tls) {
+            Ok((inner, resumed)) => {
+                self.wire.opened();
+                self.wire.metrics.connected(resumed);
+                let socket = Socket::new(inner, &self.wire);
+                Ok(Box::new(Handle::new(socket, self.wire.clone())))
+            }
+            Err(e) => {
+                self.wire.socket_gone();
+                Err(e)
+            }
         }
+    }
+}
+
+/// TCP (possibly through a CONNECT proxy), then TLS for https.
+fn connect_socket(
+    details: &ConnectionDetails,
+    tls_config: &Arc<ClientConfig>,
+) -> Result<(Box<dyn Transport>, Option<bool>), ureq::Error> {
+    let proxied = ConnectProxyConnector::default().connect(details, None::<()>)?;
+    let socket: Box<dyn Transport> = match proxied {
+        Some(t) => Box::new(t),
+        None => tcp(details)?,
+    };
+    if details.needs_tls() {
+        let (t, resumed) = tls::handshake(tls_config, socket, details)?;
+        Ok((Box::new(t), Some(resumed)))
+    } else {
+        Ok((socket, None))
     }
 }
 
@@ -286,54 +353,170 @@ fn tcp(details: &ConnectionDetails) -> Result<Box<dyn Transport>, ureq::Error> {
         .ok_or(ureq::Error::ConnectionFailed)
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    Idle,
-    Sending,
-    Receiving,
+/// What ureq holds: the agent's socket while a request uses it, an empty shell
+/// while the socket is parked in the wire.
+pub(crate) struct Handle {
+    socket: Option<Socket>,
+    wire: Arc<AgentWire>,
+    /// Buffers to hand out while empty (ureq checks them before reusing).
+    empty: LazyBuffers,
+    tls: bool,
 }
 
-/// Wraps the socket (TCP or TLS) and records what happens on it.
-struct CountingTransport {
+impl Handle {
+    fn new(socket: Socket, wire: Arc<AgentWire>) -> Self {
+        let tls = socket.inner.is_tls();
+        Handle {
+            socket: Some(socket),
+            wire,
+            // LazyBuffers allocates on first use, which an empty handle never sees.
+            empty: LazyBuffers::new(1, 1),
+            tls,
+        }
+    }
+
+    fn socket(&mut self) -> Result<&mut Socket, ureq::Error> {
+        self.socket.as_mut().ok_or_else(|| {
+            ureq::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::NotConnected,
+                "pooled connection handle used while its socket is parked",
+            ))
+        })
+    }
+}
+
+impl Transport for Handle {
+    fn buffers(&mut self) -> &mut dyn Buffers {
+        match &mut self.socket {
+            Some(s) => s.inner.buffers(),
+            None => &mut self.empty,
+        }
+    }
+
+    fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
+        let wire = self.wire.clone();
+        self.socket()?.transmit(amount, timeout, &wire)
+    }
+
+    fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
+        let wire = self.wire.clone();
+        self.socket()?.receive(timeout, &wire)
+    }
+
+    /// ureq asks twice per cycle: before parking a finished connection (this
+    /// handle holds the socket), and before reusing a parked one (it doesn't).
+    fn is_open(&mut self) -> bool {
+        if self.socket.is_some() {
+            if self.wire.retired.load(Relaxed) {
+                // Dropping the handle closes the socket with the retire reason.
+                return false;
+            }
+            if let Some(socket) = self.socket.take() {
+                self.wire.park(socket);
+            }
+            return true;
+        }
+        match self.wire.unpark() {
+            Some(mut socket) => {
+                if socket.inner.is_open() {
+                    self.socket = Some(socket);
+                    true
+                } else {
+                    socket.server_closed = true;
+                    false
+                }
+            }
+            // Another handle of this agent took the socket over.
+            None => false,
+        }
+    }
+
+    fn is_tls(&self) -> bool {
+        self.tls
+    }
+}
+
+impl std::fmt::Debug for Handle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handle")
+            .field("origin", &self.wire.metrics.origin)
+            .field("holds_socket", &self.socket.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// One TCP (or TLS) connection and what has happened on it.
+struct Socket {
     inner: Box<dyn Transport>,
-    wire: Arc<AgentWire>,
-    phase: Phase,
+    /// Weak: a parked socket lives inside its wire.
+    wire: Weak<AgentWire>,
+    metrics: Arc<OriginMetrics>,
     requests: u64,
+    sending: bool,
     request_started: Option<Instant>,
     response_marked: bool,
     head_seen: bool,
     broken: bool,
     server_closed: bool,
-    evicted: bool,
+    forced_reason: Option<CloseReason>,
 }
 
-impl CountingTransport {
-    fn new(inner: Box<dyn Transport>, wire: Arc<AgentWire>) -> Self {
-        CountingTransport {
+impl Socket {
+    fn new(inner: Box<dyn Transport>, wire: &Arc<AgentWire>) -> Self {
+        Socket {
             inner,
-            wire,
-            phase: Phase::Idle,
+            wire: Arc::downgrade(wire),
+            metrics: wire.metrics.clone(),
             requests: 0,
+            sending: false,
             request_started: None,
             response_marked: false,
             head_seen: false,
             broken: false,
             server_closed: false,
-            evicted: false,
+            forced_reason: None,
         }
     }
 
-    /// A write after a read (or the first write) starts a new request.
-    fn begin_request(&mut self) {
-        self.phase = Phase::Sending;
-        self.requests += 1;
-        let reused = self.requests > 1;
-        self.request_started = Some(Instant::now());
-        self.response_marked = false;
-        self.head_seen = false;
-        self.wire.metrics.request_sent(reused);
-        let bits = SENT | if reused { REUSED } else { 0 };
-        self.wire.exchange.store(bits, Relaxed);
+    fn transmit(&mut self, amount: usize, timeout: NextTimeout, wire: &AgentWire) -> Result<(), ureq::Error> {
+        if !self.sending {
+            // A write after a read (or the first write) starts a new request.
+            self.sending = true;
+            self.requests += 1;
+            let reused = self.requests > 1;
+            self.request_started = Some(Instant::now());
+            self.response_marked = false;
+            self.head_seen = false;
+            self.metrics.request_sent(reused);
+            wire.exchange.store(SENT | if reused { REUSED } else { 0 }, Relaxed);
+        }
+        self.inner
+            .transmit_output(amount, timeout)
+            .inspect_err(|_| self.broken = true)
+    }
+
+    fn receive(&mut self, timeout: NextTimeout, wire: &AgentWire) -> Result<bool, ureq::Error> {
+        self.sending = false;
+        match self.inner.await_input(timeout) {
+            Ok(true) => {
+                if !self.response_marked {
+                    self.response_marked = true;
+                    wire.exchange.fetch_or(RESPONSE, Relaxed);
+                }
+                if !self.head_seen {
+                    self.inspect_head();
+                }
+                Ok(true)
+            }
+            Ok(false) => {
+                self.server_closed = true;
+                Ok(false)
+            }
+            Err(e) => {
+                self.broken = true;
+                Err(e)
+            }
+        }
     }
 
     /// Reads the status and `Connection` header once the head is buffered. ureq
@@ -358,100 +541,31 @@ impl CountingTransport {
                 });
                 self.server_closed |= asks_close || head.version == Some(0);
                 let latency = self.request_started.map(|t| t.elapsed()).unwrap_or_default();
-                self.wire.metrics.response(status, latency);
+                self.metrics.response(status, latency);
             }
             Ok(httparse::Status::Partial) => {}
             // ureq reports the protocol error; stop looking.
             Err(_) => self.head_seen = true,
         }
     }
-
-    fn close_reason(&self) -> CloseReason {
-        if let Some(reason) = self.wire.take_close_reason() {
-            reason
-        } else if self.evicted {
-            CloseReason::Evicted
-        } else if self.broken {
-            CloseReason::Broken
-        } else if self.server_closed {
-            CloseReason::Server
-        } else {
-            CloseReason::Abandoned
-        }
-    }
 }
 
-impl Transport for CountingTransport {
-    fn buffers(&mut self) -> &mut dyn Buffers {
-        self.inner.buffers()
-    }
-
-    fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
-        if self.phase != Phase::Sending {
-            self.begin_request();
-        }
-        self.inner
-            .transmit_output(amount, timeout)
-            .inspect_err(|_| self.broken = true)
-    }
-
-    fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
-        self.phase = Phase::Receiving;
-        match self.inner.await_input(timeout) {
-            Ok(true) => {
-                if !self.response_marked {
-                    self.response_marked = true;
-                    self.wire.exchange.fetch_or(RESPONSE, Relaxed);
-                }
-                if !self.head_seen {
-                    self.inspect_head();
-                }
-                Ok(true)
-            }
-            Ok(false) => {
-                self.server_closed = true;
-                Ok(false)
-            }
-            Err(e) => {
-                self.broken = true;
-                Err(e)
-            }
-        }
-    }
-
-    fn is_open(&mut self) -> bool {
-        // ureq asks before parking the socket and before reusing it.
-        if self.wire.retired.load(Relaxed) {
-            return false;
-        }
-        if self.wire.want_fresh.load(Relaxed) {
-            self.evicted = true;
-            return false;
-        }
-        let open = self.inner.is_open();
-        if !open {
-            self.server_closed = true;
-        }
-        open
-    }
-
-    fn is_tls(&self) -> bool {
-        self.inner.is_tls()
-    }
-}
-
-impl Drop for CountingTransport {
+impl Drop for Socket {
     fn drop(&mut self) {
-        self.wire.metrics.closed(self.close_reason());
-        self.wire.release_socket();
-    }
-}
-
-impl std::fmt::Debug for CountingTransport {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CountingTransport")
-            .field("origin", &self.wire.metrics.origin)
-            .field("requests", &self.requests)
-            .finish_non_exhaustive()
+        let wire = self.wire.upgrade();
+        let reason = self
+            .forced_reason
+            .or_else(|| wire.as_ref().and_then(|w| w.retire_reason()))
+            .unwrap_or(if self.broken {
+                CloseReason::Broken
+            } else if self.server_closed {
+                CloseReason::Server
+            } else {
+                CloseReason::Abandoned
+            });
+        self.metrics.closed(reason);
+        if let Some(wire) = wire {
+            wire.socket_gone();
+        }
     }
 }

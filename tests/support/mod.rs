@@ -1,0 +1,152 @@
+//! Test helpers shared by the integration tests: loopback servers and test certificates.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use etlpool::mock::server::{ConnContext, HttpServer, Reply, Request, Response, ServerOptions};
+use etlpool::{Event, EventHandler, Pool, PoolBuilder};
+use parking_lot::Mutex;
+
+/// Generous bound for waiting on an event (a close seen by the server, a thread).
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// A plain-HTTP server on 127.0.0.1:0 answering with `handler`.
+pub fn server<F>(handler: F) -> HttpServer
+where
+    F: Fn(Request, &ConnContext) -> Reply + Send + Sync + 'static,
+{
+    HttpServer::start(ServerOptions::default(), Arc::new(handler)).expect("start test server")
+}
+
+/// A keep-alive server answering every request with 200 "ok".
+pub fn ok_server() -> HttpServer {
+    server(|_, _| Reply::Response(Response::bytes(200, "text/plain", b"ok".to_vec())))
+}
+
+/// A pool for tests: no lifetime jitter, a cleaner that stays out of the way, and
+/// short acquire waits.
+pub fn test_pool() -> PoolBuilder {
+    Pool::builder()
+        .lifetime_jitter(0.0)
+        .reap_interval(Duration::from_secs(3600))
+        .acquire_timeout(Duration::from_secs(5))
+}
+
+/// Records pool events in order.
+#[derive(Default)]
+pub struct Recorder(pub Mutex<Vec<Event>>, parking_lot::Condvar);
+
+impl EventHandler for Recorder {
+    fn on_event(&self, event: &Event) {
+        self.0.lock().push(event.clone());
+        self.1.notify_all();
+    }
+}
+
+impl Recorder {
+    /// Blocks until an event named `name` (see [`Recorder::names`]) was recorded.
+    pub fn wait_for(&self, name: &str, timeout: Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut events = self.0.lock();
+        loop {
+            if events.iter().any(|e| event_name(e) == name) {
+                return true;
+            }
+            if self.1.wait_until(&mut events, deadline).timed_out() {
+                return events.iter().any(|e| event_name(e) == name);
+            }
+        }
+    }
+
+    /// A short name per event: "connected", "reused", "closed:<reason>", "socket_busy",
+    /// "lease_timeout".
+    pub fn names(&self) -> Vec<String> {
+        self.0.lock().iter().map(event_name).collect()
+    }
+}
+
+fn event_name(e: &Event) -> String {
+    match e {
+        Event::Connected { .. } => "connected".to_string(),
+        Event::Reused { .. } => "reused".to_string(),
+        Event::Closed { reason, .. } => format!("closed:{reason}"),
+        Event::SocketBusy { .. } => "socket_busy".to_string(),
+        Event::LeaseTimedOut { .. } => "lease_timeout".to_string(),
+        _ => "other".to_string(),
+    }
+}
+
+/// A CA and a server certificate for `localhost` signed by it.
+pub struct TestCa {
+    pub ca_pem: String,
+    pub server: Arc<rustls::ServerConfig>,
+}
+
+impl TestCa {
+    pub fn new() -> TestCa {
+        use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+        let key = KeyPair::generate().unwrap();
+        let params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+        let cert = params.signed_by(&key, &ca).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let server = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![cert.der().clone()],
+                rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
+            )
+            .unwrap();
+        TestCa {
+            ca_pem: ca.pem(),
+            server: Arc::new(server),
+        }
+    }
+
+    /// An HTTPS server with this CA's certificate, answering 200 "ok".
+    pub fn ok_server(&self) -> HttpServer {
+        let opts = ServerOptions {
+            tls: Some(self.server.clone()),
+            ..ServerOptions::default()
+        };
+        HttpServer::start(
+            opts,
+            Arc::new(|_: Request, _: &ConnContext| {
+                Reply::Response(Response::bytes(200, "text/plain", b"ok".to_vec()))
+            }),
+        )
+        .expect("start tls server")
+    }
+}
+
+/// A unique scratch directory under the target dir, removed on drop.
+pub struct Scratch(pub std::path::PathBuf);
+
+impl Scratch {
+    pub fn new(name: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!(
+            "etlpool-test-{name}-{}-{}",
+            std::process::id(),
+            fastrand::u64(..)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+
+    pub fn file(&self, name: &str, content: &[u8]) -> std::path::PathBuf {
+        let path = self.0.join(name);
+        std::fs::write(&path, content).unwrap();
+        path
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
