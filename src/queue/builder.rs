@@ -6,10 +6,8 @@ use std::io;
 use std::marker::PhantomData;
 use std::time::Duration;
 
-use crossbeam_channel::Receiver;
-
 use super::retry::{Backoff, Retry};
-use super::{CancelToken, JobResult, WorkQueue};
+use super::{CancelToken, Results, WorkQueue};
 
 /// Builds a [`WorkQueue`]; made by [`WorkQueue::builder`].
 ///
@@ -100,16 +98,18 @@ impl<J, O, E> Builder<J, O, E> {
     /// Checks the settings, starts the workers and returns the queue with
     /// the receiving end of its results channel.
     ///
-    /// Every accepted job produces exactly one [`JobResult`] on the channel.
+    /// Every accepted job produces exactly one [`JobResult`](super::JobResult)
+    /// on the channel.
     /// The channel is unbounded, so one thread can submit everything and
     /// read the results afterwards without deadlock; drop the receiver if
     /// the results are not wanted (they are then discarded, and still
     /// counted in the stats). The channel disconnects once the queue is
     /// closed or dropped and every result has been sent.
-    pub fn build<F>(
-        self,
-        handler: F,
-    ) -> Result<(WorkQueue<J>, Receiver<JobResult<J, O, E>>), BuildError>
+    #[allow(
+        clippy::type_complexity,
+        reason = "a (sender side, receiver) pair as crossbeam's `bounded()` returns; an alias would hide it"
+    )]
+    pub fn build<F>(self, handler: F) -> Result<(WorkQueue<J>, Results<J, O, E>), BuildError>
     where
         F: Fn(J) -> Result<O, E> + Send + Sync + 'static,
         J: Send + 'static,
@@ -142,9 +142,9 @@ impl<J: Clone, O, E> Builder<J, O, E> {
     /// last runs on a clone of the job. Panics are never retried.
     ///
     /// Defaults to no retries, on purpose: the HTTP layer below already
-    /// retries what is safe to repeat (connect failures, idempotent requests,
-    /// 429 and 503 with `Retry-After`), so a job-level retry multiplies
-    /// attempts, and a job that creates a record must never be run again
+    /// retries what is safe to repeat (connect failures; idempotent requests
+    /// on transport errors, 429 and 502-504; a POST only on a connect
+    /// failure or a 429), so a job-level retry multiplies attempts, and a job that creates a record must never be run again
     /// after a failure whose outcome is unknown (a timeout or reset after the
     /// request was sent): the record may exist already. Such failures are
     /// resolved by looking the record up, not by resending. Classify as
@@ -161,7 +161,11 @@ impl<J: Clone, O, E> Builder<J, O, E> {
     ///     .workers(2)
     ///     .retry_if(3, |e: &Failure| matches!(e, Failure::Busy))
     ///     .backoff(Duration::from_millis(1), Duration::from_millis(10))
-    ///     .build(|n: u32| if n == 0 { Err(Failure::Busy) } else { Err(Failure::Invalid) })?;
+    ///     .build(|n: u32| match n {
+    ///         0 => Err(Failure::Busy),
+    ///         1 => Err(Failure::Invalid),
+    ///         _ => Ok(n),
+    ///     })?;
     /// queue.submit(0).unwrap();
     /// queue.submit(1).unwrap();
     /// let stats = queue.close();

@@ -60,6 +60,11 @@ pub use cancel::CancelToken;
 pub use job::{JobError, JobId, JobResult, SubmitError, TrySubmitError};
 pub use stats::QueueStats;
 
+/// The receiving end of a queue's results channel, returned by
+/// [`Builder::build`]: one [`JobResult`] per accepted job, in the order they
+/// finish. Cloneable, to share among consumers.
+pub type Results<J, O, E> = Receiver<JobResult<J, O, E>>;
+
 use job::Envelope;
 use stats::WorkerStats;
 use worker::{Handler, Shared, Worker};
@@ -146,10 +151,11 @@ impl<J> WorkQueue<J> {
         total.into_stats(intake.submitted.load(Ordering::SeqCst))
     }
 
+    #[allow(clippy::type_complexity, reason = "what `Builder::build` returns")]
     pub(crate) fn spawn<O, E>(
         builder: Builder<J, O, E>,
         handler: Handler<J, O, E>,
-    ) -> Result<(Self, Receiver<JobResult<J, O, E>>), BuildError>
+    ) -> Result<(Self, Results<J, O, E>), BuildError>
     where
         J: Send + 'static,
         O: Send + 'static,
