@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
 use etlpool::queue::{
-    BuildError, CancelToken, JobError, JobResult, QueueStats, SubmitError, Submitter,
-    TrySubmitError, WorkQueue,
+    BuildError, Builder, CancelToken, JobError, JobResult, QueueStats, Results, SubmitError,
+    Submitter, TrySubmitError, WorkQueue,
 };
 
 /// Holds jobs inside the handler: a gated call says it started, then waits
@@ -54,6 +54,33 @@ impl Gate {
             self.release_tx.send(()).unwrap();
         }
     }
+}
+
+/// A queue whose handler holds every job at the returned gate, then
+/// returns it. The handler owns a clone of the gate, so the gate's strong
+/// count says whether the handler is still alive.
+fn gated<J: Send + 'static>(
+    builder: Builder<J, J, Infallible>,
+) -> (Arc<Gate>, WorkQueue<J>, Results<J, J, Infallible>) {
+    let gate = Gate::new();
+    let handler_gate = Arc::clone(&gate);
+    let (queue, results) = builder
+        .build(move |job| {
+            handler_gate.pass();
+            ok(job)
+        })
+        .unwrap();
+    (gate, queue, results)
+}
+
+/// Asserts that nothing arrives while the test holds the queue's workers.
+/// Not a timing assertion: nothing can arrive however long we wait; the
+/// 100 ms only bound how long the test looks.
+fn assert_still_blocked<T: std::fmt::Debug>(rx: &Receiver<T>) {
+    assert_eq!(
+        rx.recv_timeout(Duration::from_millis(100)).unwrap_err(),
+        RecvTimeoutError::Timeout
+    );
 }
 
 fn ok<T>(value: T) -> Result<T, Infallible> {
@@ -98,8 +125,7 @@ fn public_types_are_send_and_sync() {
 
 #[test]
 fn invalid_settings_are_errors() {
-    let build =
-        |builder: etlpool::queue::Builder<u32, u32, Infallible>| builder.build(ok).unwrap_err();
+    let build = |builder: Builder<u32, u32, Infallible>| builder.build(ok).unwrap_err();
     assert!(matches!(
         build(WorkQueue::builder().workers(0)),
         BuildError::ZeroWorkers
@@ -153,16 +179,7 @@ fn workers_are_named() {
 
 #[test]
 fn submit_blocks_while_the_queue_is_full_until_a_worker_takes_a_job() {
-    let gate = Gate::new();
-    let handler_gate = Arc::clone(&gate);
-    let (queue, results) = WorkQueue::builder()
-        .workers(1)
-        .capacity(1)
-        .build(move |n: u32| {
-            handler_gate.pass();
-            ok(n)
-        })
-        .unwrap();
+    let (gate, queue, results) = gated(WorkQueue::builder().workers(1).capacity(1));
     queue.submit(0).unwrap();
     gate.wait_started(1); // The worker holds job 0 ...
     queue.submit(1).unwrap(); // ... and job 1 fills the queue.
@@ -172,12 +189,7 @@ fn submit_blocks_while_the_queue_is_full_until_a_worker_takes_a_job() {
             queue.submit(2).unwrap();
             submitted_tx.send(()).unwrap();
         });
-        // Not a timing assertion: the submit cannot complete while the
-        // worker is held, however long we wait; 100 ms only bounds the test.
-        assert_eq!(
-            submitted_rx.recv_timeout(Duration::from_millis(100)),
-            Err(RecvTimeoutError::Timeout)
-        );
+        assert_still_blocked(&submitted_rx);
         gate.release(1); // Job 0 ends, the worker takes job 1, room for job 2.
         submitted_rx.recv().unwrap();
         gate.release(2);
@@ -188,16 +200,7 @@ fn submit_blocks_while_the_queue_is_full_until_a_worker_takes_a_job() {
 
 #[test]
 fn try_submit_hands_the_job_back_when_full_and_after_close() {
-    let gate = Gate::new();
-    let handler_gate = Arc::clone(&gate);
-    let (queue, _results) = WorkQueue::builder()
-        .workers(1)
-        .capacity(1)
-        .build(move |s: String| {
-            handler_gate.pass();
-            ok(s)
-        })
-        .unwrap();
+    let (gate, queue, _results) = gated(WorkQueue::builder().workers(1).capacity(1));
     queue.try_submit("running".to_owned()).unwrap();
     gate.wait_started(1);
     queue.try_submit("queued".to_owned()).unwrap();
@@ -327,16 +330,7 @@ fn retries_are_off_by_default() {
 
 #[test]
 fn cancel_lets_running_jobs_finish_and_hands_back_queued_ones() {
-    let gate = Gate::new();
-    let handler_gate = Arc::clone(&gate);
-    let (queue, results) = WorkQueue::builder()
-        .workers(2)
-        .capacity(8)
-        .build(move |n: u32| {
-            handler_gate.pass();
-            ok(n)
-        })
-        .unwrap();
+    let (gate, queue, results) = gated(WorkQueue::builder().workers(2).capacity(8));
     for n in 0..7 {
         queue.submit(n).unwrap();
     }
@@ -367,28 +361,15 @@ fn cancel_lets_running_jobs_finish_and_hands_back_queued_ones() {
 #[test]
 fn a_builder_token_wakes_a_blocked_submit_and_is_never_cancelled_by_the_queue() {
     let token = CancelToken::new();
-    let gate = Gate::new();
-    let handler_gate = Arc::clone(&gate);
-    let (queue, results) = WorkQueue::builder()
-        .workers(1)
-        .capacity(1)
-        .cancel_token(token.clone())
-        .build(move |n: u32| {
-            handler_gate.pass();
-            ok(n)
-        })
-        .unwrap();
+    let builder = WorkQueue::builder().workers(1).capacity(1);
+    let (gate, queue, results) = gated(builder.cancel_token(token.clone()));
     queue.submit(0).unwrap();
     gate.wait_started(1);
     queue.submit(1).unwrap();
     let (refused_tx, refused_rx) = bounded(1);
     thread::scope(|s| {
         s.spawn(|| refused_tx.send(queue.submit(2)).unwrap());
-        // Not a timing assertion: the queue stays full while the job is held.
-        assert_eq!(
-            refused_rx.recv_timeout(Duration::from_millis(100)),
-            Err(RecvTimeoutError::Timeout)
-        );
+        assert_still_blocked(&refused_rx);
         token.cancel();
         assert_eq!(refused_rx.recv().unwrap(), Err(SubmitError::Cancelled(2)));
     });
@@ -446,18 +427,7 @@ fn close_on_an_empty_queue() {
 
 #[test]
 fn dropping_without_close_lets_the_running_job_finish_and_joins_the_workers() {
-    let gate = Gate::new();
-    let handler_gate = Arc::clone(&gate);
-    let handler_alive = Arc::new(());
-    let in_handler = Arc::clone(&handler_alive);
-    let (queue, results) = WorkQueue::builder()
-        .workers(1)
-        .build(move |n: u32| {
-            let _ = &in_handler;
-            handler_gate.pass();
-            ok(n)
-        })
-        .unwrap();
+    let (gate, queue, results) = gated(WorkQueue::builder().workers(1));
     for n in 0..3 {
         queue.submit(n).unwrap();
     }
@@ -468,16 +438,12 @@ fn dropping_without_close_lets_the_running_job_finish_and_joins_the_workers() {
             drop(queue);
             dropped_tx.send(()).unwrap();
         });
-        // Not a timing assertion: the drop waits for the held job.
-        assert_eq!(
-            dropped_rx.recv_timeout(Duration::from_millis(100)),
-            Err(RecvTimeoutError::Timeout)
-        );
+        assert_still_blocked(&dropped_rx);
         gate.release(1);
         dropped_rx.recv().unwrap();
     });
     assert_eq!(
-        Arc::strong_count(&handler_alive),
+        Arc::strong_count(&gate),
         1,
         "workers joined, handler dropped"
     );

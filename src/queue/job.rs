@@ -165,16 +165,17 @@ impl<J> From<SubmitError<J>> for TrySubmitError<J> {
     }
 }
 
-// Debug does not require `J: Debug` (jobs may hold anything), as in crossbeam.
-impl<J> fmt::Debug for SubmitError<J> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl<J> SubmitError<J> {
+    /// The same refusal without the job, to share the messages.
+    fn without_job(&self) -> TrySubmitError<()> {
         match self {
-            Self::Closed(_) => f.write_str("Closed(..)"),
-            Self::Cancelled(_) => f.write_str("Cancelled(..)"),
+            Self::Closed(_) => TrySubmitError::Closed(()),
+            Self::Cancelled(_) => TrySubmitError::Cancelled(()),
         }
     }
 }
 
+// Debug does not require `J: Debug` (jobs may hold anything), as in crossbeam.
 impl<J> fmt::Debug for TrySubmitError<J> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -185,22 +186,25 @@ impl<J> fmt::Debug for TrySubmitError<J> {
     }
 }
 
-impl<J> fmt::Display for SubmitError<J> {
+impl<J> fmt::Display for TrySubmitError<J> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Closed(_) => f.write_str("submitting to a closed queue"),
-            Self::Cancelled(_) => f.write_str("submitting to a cancelled queue"),
-        }
+        f.write_str(match self {
+            Self::Full(_) => "submitting to a full queue",
+            Self::Closed(_) => "submitting to a closed queue",
+            Self::Cancelled(_) => "submitting to a cancelled queue",
+        })
     }
 }
 
-impl<J> fmt::Display for TrySubmitError<J> {
+impl<J> fmt::Debug for SubmitError<J> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Full(_) => f.write_str("submitting to a full queue"),
-            Self::Closed(_) => f.write_str("submitting to a closed queue"),
-            Self::Cancelled(_) => f.write_str("submitting to a cancelled queue"),
-        }
+        fmt::Debug::fmt(&self.without_job(), f)
+    }
+}
+
+impl<J> fmt::Display for SubmitError<J> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.without_job(), f)
     }
 }
 

@@ -60,14 +60,14 @@ pub use cancel::CancelToken;
 pub use job::{JobError, JobId, JobResult, SubmitError, TrySubmitError};
 pub use stats::QueueStats;
 
+use job::Envelope;
+use stats::WorkerStats;
+use worker::{Handler, Shared, Worker};
+
 /// The receiving end of a queue's results channel, returned by
 /// [`Builder::build`]: one [`JobResult`] per accepted job, in the order they
 /// finish. Cloneable, to share among consumers.
 pub type Results<J, O, E> = Receiver<JobResult<J, O, E>>;
-
-use job::Envelope;
-use stats::WorkerStats;
-use worker::{Handler, Shared, Worker};
 
 /// A fixed set of worker threads running one handler over submitted jobs.
 ///
@@ -92,8 +92,8 @@ impl<J> WorkQueue<J> {
 
     /// Queues a job, blocking while the queue is full; returns its id.
     ///
-    /// Hands the job back if the queue is closed or cancelled, including
-    /// while this call is blocked.
+    /// Hands the job back if the queue is cancelled (also while this call is
+    /// blocked) or closed.
     pub fn submit(&self, job: J) -> Result<JobId, SubmitError<J>> {
         self.submitter.submit(job)
     }
@@ -225,8 +225,9 @@ impl<J> fmt::Debug for WorkQueue<J> {
 /// A cloneable handle that submits jobs to a [`WorkQueue`], e.g. from a
 /// producer thread that must not borrow the queue.
 ///
-/// Submits through a handle fail with `Closed` once the queue is closed or
-/// dropped.
+/// Submits through a handle are refused once the queue is closed
+/// ([`SubmitError::Closed`]) or cancelled or dropped
+/// ([`SubmitError::Cancelled`]).
 ///
 /// ```
 /// use std::convert::Infallible;
@@ -268,6 +269,9 @@ impl<J> Submitter<J> {
     /// As [`WorkQueue::submit`].
     pub fn submit(&self, job: J) -> Result<JobId, SubmitError<J>> {
         let intake = &*self.intake;
+        if intake.is_cancelled() {
+            return Err(SubmitError::Cancelled(job));
+        }
         let Some(sender) = intake.sender() else {
             return Err(SubmitError::Closed(job));
         };
