@@ -269,14 +269,8 @@ impl<J> Submitter<J> {
     /// As [`WorkQueue::submit`].
     pub fn submit(&self, job: J) -> Result<JobId, SubmitError<J>> {
         let intake = &*self.intake;
-        if intake.is_cancelled() {
-            return Err(SubmitError::Cancelled(job));
-        }
-        let Some(sender) = intake.sender() else {
-            return Err(SubmitError::Closed(job));
-        };
-        let id = intake.next_id();
-        let envelope = Envelope { id, job };
+        let (sender, envelope) = intake.admit(job)?;
+        let id = envelope.id;
         // Biased so that a cancelled queue refuses the job even when there
         // is room for it.
         select_biased! {
@@ -294,16 +288,11 @@ impl<J> Submitter<J> {
     /// As [`WorkQueue::try_submit`].
     pub fn try_submit(&self, job: J) -> Result<JobId, TrySubmitError<J>> {
         let intake = &*self.intake;
-        if intake.is_cancelled() {
-            return Err(TrySubmitError::Cancelled(job));
-        }
-        let Some(sender) = intake.sender() else {
-            return Err(TrySubmitError::Closed(job));
-        };
-        let id = intake.next_id();
-        // A cancel landing between the check above and this send is fine:
-        // the workers hand back whatever reaches them after a cancel.
-        match sender.try_send(Envelope { id, job }) {
+        let (sender, envelope) = intake.admit(job)?;
+        let id = envelope.id;
+        // A cancel landing between `admit` and this send is fine: the
+        // workers hand back whatever reaches them after a cancel.
+        match sender.try_send(envelope) {
             Ok(()) => Ok(intake.accepted(id)),
             Err(TrySendError::Full(envelope)) => Err(TrySubmitError::Full(envelope.job)),
             Err(TrySendError::Disconnected(envelope)) => Err(TrySubmitError::Closed(envelope.job)),
@@ -323,13 +312,21 @@ struct Intake<J> {
     external: CancelToken,
 }
 
-impl<J> Intake<J> {
-    fn sender(&self) -> Option<Sender<Envelope<J>>> {
-        self.sender.lock().clone()
-    }
+/// A job let in by [`Intake::admit`], with the sender to send it on.
+type Admitted<J> = (Sender<Envelope<J>>, Envelope<J>);
 
-    fn next_id(&self) -> JobId {
-        JobId(self.next_id.fetch_add(1, Ordering::Relaxed))
+impl<J> Intake<J> {
+    /// Refuses the job if the queue is cancelled or closed; otherwise gives
+    /// it an id and a sender to send it on.
+    fn admit(&self, job: J) -> Result<Admitted<J>, SubmitError<J>> {
+        if self.is_cancelled() {
+            return Err(SubmitError::Cancelled(job));
+        }
+        let Some(sender) = self.sender.lock().clone() else {
+            return Err(SubmitError::Closed(job));
+        };
+        let id = JobId(self.next_id.fetch_add(1, Ordering::Relaxed));
+        Ok((sender, Envelope { id, job }))
     }
 
     fn accepted(&self, id: JobId) -> JobId {
