@@ -10,6 +10,7 @@ pub mod mock;
 pub mod pool;
 pub mod queue;
 pub mod redact;
+pub mod signals;
 
 pub use error::{
     BoxError, Error, Exchange, PoolTimeout, RequestContext, RequestError, Result, TransportKind,

@@ -1,1 +1,0 @@
-//! A bounded worker pool on crossbeam-channel.
