@@ -1,1 +1,345 @@
-fn main() {}
+//! Pool throughput against baselines measured in the same run.
+//!
+//! `cargo bench --bench pool` prints the median requests/s of each case over
+//! interleaved rounds (so a noisy neighbour hurts every case alike) and the
+//! ratios the pool is judged by:
+//!
+//! * pooled vs one bare `ureq::Agent` shared by all threads (its idle pool sized
+//!   to the threads, per-phase timeouts, no global timeout);
+//! * pooled with `total_timeout` vs the same pool without it;
+//! * pooled vs a new agent (so a new connection, and a full TLS handshake) per
+//!   request, over HTTP and HTTPS;
+//! * an uncontended lease + return, in nanoseconds.
+//!
+//! With one client thread the result depends mostly on where the scheduler puts
+//! the client and the server thread (same core: a cheap switch; different
+//! cores: a cross-core wake-up), which made medians bimodal. So the one-thread
+//! cases pin the client and their own server to one core; the eight-thread
+//! cases use both cores freely.
+//!
+//! `ETLPOOL_BENCH_ROUNDS` and `ETLPOOL_BENCH_SCALE` shorten or lengthen it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use etlpool::mock::server::{ConnContext, HttpServer, Reply, Request, Response, ServerOptions};
+use etlpool::{Pool, PoolConfig};
+
+type Request1 = dyn Fn() + Sync;
+
+struct Case {
+    name: String,
+    threads: usize,
+    requests: u64,
+    /// Makes the per-request closure for one round (a fresh pool or agent).
+    setup: Box<dyn Fn() -> Box<Request1>>,
+    samples: Vec<f64>,
+}
+
+fn main() {
+    let rounds = env_num("ETLPOOL_BENCH_ROUNDS", 7) as usize;
+    let scale = env_num("ETLPOOL_BENCH_SCALE", 10);
+    let ca = test_ca();
+    let mut servers = Vec::new();
+    let mut cases = Vec::new();
+    for threads in [1usize, 8] {
+        let pin = (threads == 1).then(first_core).flatten();
+        let http = server(None, pin);
+        let https = server(Some(ca.1.clone()), pin);
+        let http_url = format!("{}/bench", http.url());
+        let https_url = format!("{}/bench", https.url());
+        servers.push((http, https));
+        let n = 2_000 * scale * threads as u64;
+        cases.push(case(
+            "bare ureq agent",
+            threads,
+            n,
+            bare_agent(&http_url, threads),
+        ));
+        cases.push(case(
+            "pooled",
+            threads,
+            n,
+            pooled(&http_url, threads, None, true),
+        ));
+        cases.push(case(
+            "pooled, no total_timeout",
+            threads,
+            n,
+            pooled(&http_url, threads, None, false),
+        ));
+        cases.push(case("no pool", threads, n / 4, unpooled(&http_url, None)));
+        cases.push(case(
+            "https pooled",
+            threads,
+            n / 2,
+            pooled(&https_url, threads, Some(&ca.0), true),
+        ));
+        cases.push(case(
+            "https no pool",
+            threads,
+            n / 40,
+            unpooled(&https_url, Some(&ca.0)),
+        ));
+    }
+
+    for round in 0..rounds {
+        for c in cases.iter_mut() {
+            let work = (c.setup)();
+            let pin = (c.threads == 1).then(first_core).flatten();
+            c.samples.push(measure(c.threads, c.requests, pin, &*work));
+        }
+        eprintln!("round {}/{rounds} done", round + 1);
+    }
+
+    println!(
+        "\n{:<28} {:>7} {:>12} {:>12} {:>12}",
+        "case", "threads", "median req/s", "min", "max"
+    );
+    for c in &cases {
+        let (lo, hi) = spread(&c.samples);
+        println!(
+            "{:<28} {:>7} {:>12.0} {:>12.0} {:>12.0}",
+            c.name,
+            c.threads,
+            median(&c.samples),
+            lo,
+            hi
+        );
+    }
+    let rate = |name: &str, threads: usize| {
+        let c = cases
+            .iter()
+            .find(|c| c.name == name && c.threads == threads)
+            .expect("case exists");
+        median(&c.samples)
+    };
+    println!("\nratios (medians of {rounds} interleaved rounds)");
+    for threads in [1, 8] {
+        let r = |a: &str, b: &str| rate(a, threads) / rate(b, threads);
+        println!(
+            "  {threads} thread(s): pooled / bare ureq agent        {:.2}x",
+            r("pooled", "bare ureq agent")
+        );
+        println!(
+            "  {threads} thread(s): with / without total_timeout  {:.2}x",
+            r("pooled", "pooled, no total_timeout")
+        );
+        println!(
+            "  {threads} thread(s): pooled / no pool (http)        {:.2}x",
+            r("pooled", "no pool")
+        );
+        println!(
+            "  {threads} thread(s): pooled / no pool (https)       {:.2}x",
+            r("https pooled", "https no pool")
+        );
+    }
+    lease_cost(&format!("{}/bench", servers[0].0.url()));
+}
+
+fn first_core() -> Option<core_affinity::CoreId> {
+    core_affinity::get_core_ids().and_then(|ids| ids.into_iter().next())
+}
+
+fn case(name: &str, threads: usize, requests: u64, setup: Box<dyn Fn() -> Box<Request1>>) -> Case {
+    Case {
+        name: name.to_string(),
+        threads,
+        requests,
+        setup,
+        samples: Vec::new(),
+    }
+}
+
+/// Requests per second for `requests` calls of `work` shared by `threads` threads.
+fn measure(
+    threads: usize,
+    requests: u64,
+    pin: Option<core_affinity::CoreId>,
+    work: &Request1,
+) -> f64 {
+    let left = AtomicU64::new(requests);
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                if let Some(core) = pin {
+                    core_affinity::set_for_current(core);
+                }
+                while left
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+                    .is_ok()
+                {
+                    work();
+                }
+            });
+        }
+    });
+    requests as f64 / start.elapsed().as_secs_f64()
+}
+
+fn bare_agent(url: &str, threads: usize) -> Box<dyn Fn() -> Box<Request1>> {
+    let url = url.to_string();
+    Box::new(move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .proxy(None)
+            .max_idle_connections(threads)
+            .max_idle_connections_per_host(threads)
+            .timeout_connect(Some(Duration::from_secs(10)))
+            .timeout_send_request(Some(Duration::from_secs(60)))
+            .timeout_recv_response(Some(Duration::from_secs(60)))
+            .timeout_recv_body(Some(Duration::from_secs(60)))
+            .build()
+            .into();
+        let url = url.clone();
+        Box::new(move || {
+            let mut r = agent.get(&url).call().expect("bare request");
+            r.body_mut().read_to_vec().expect("bare body");
+        })
+    })
+}
+
+fn pool_config(threads: usize, ca: Option<&str>, total: bool) -> PoolConfig {
+    let mut config = PoolConfig {
+        max_connections_per_host: threads,
+        ..PoolConfig::default()
+    };
+    if !total {
+        config.total_timeout = None;
+    }
+    config.tls.ca_pem = ca.map(str::to_string);
+    config
+}
+
+fn pooled(
+    url: &str,
+    threads: usize,
+    ca: Option<&str>,
+    total: bool,
+) -> Box<dyn Fn() -> Box<Request1>> {
+    let url = url.to_string();
+    let config = pool_config(threads, ca, total);
+    Box::new(move || {
+        let pool = Pool::new(config.clone()).expect("pool");
+        let origin = pool.origin(&url).expect("origin");
+        let url = url.clone();
+        Box::new(move || {
+            let reply = origin
+                .lease()
+                .expect("lease")
+                .fetch(&url)
+                .expect("pooled request");
+            assert_eq!(reply.status(), 200);
+        })
+    })
+}
+
+fn unpooled(url: &str, ca: Option<&str>) -> Box<dyn Fn() -> Box<Request1>> {
+    let url = url.to_string();
+    let config = pool_config(1, ca, true);
+    Box::new(move || {
+        let pool = Pool::new(config.clone()).expect("pool");
+        let url = url.clone();
+        Box::new(move || {
+            let agent = pool.unpooled_agent(&url).expect("agent");
+            let mut r = agent.get(&url).call().expect("unpooled request");
+            r.body_mut().read_to_vec().expect("unpooled body");
+        })
+    })
+}
+
+/// Median nanoseconds of an uncontended lease + return, over batches.
+fn lease_cost(url: &str) {
+    let pool = Pool::builder().build().expect("pool");
+    let origin = pool.origin(url).expect("origin");
+    drop(origin.lease().expect("warm up"));
+    let batch = 100_000;
+    let mut by_handle = Vec::new();
+    let mut by_url = Vec::new();
+    for _ in 0..15 {
+        let t = Instant::now();
+        for _ in 0..batch {
+            drop(std::hint::black_box(origin.lease().expect("lease")));
+        }
+        by_handle.push(t.elapsed().as_nanos() as f64 / batch as f64);
+        let t = Instant::now();
+        for _ in 0..batch {
+            drop(std::hint::black_box(pool.lease(url).expect("lease")));
+        }
+        by_url.push(t.elapsed().as_nanos() as f64 / batch as f64);
+    }
+    println!(
+        "\nuncontended lease + return: {:.0} ns via Pool::origin handle, {:.0} ns via Pool::lease(url)",
+        median(&by_handle),
+        median(&by_url)
+    );
+}
+
+fn median(samples: &[f64]) -> f64 {
+    let mut v = samples.to_vec();
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
+fn spread(samples: &[f64]) -> (f64, f64) {
+    let lo = samples.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = samples.iter().copied().fold(0.0, f64::max);
+    (lo, hi)
+}
+
+fn env_num(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A server answering 200 "ok"; with `pin`, started from a thread pinned to that
+/// core, so its accept and connection threads inherit the pinning.
+fn server(
+    tls: Option<Arc<rustls::ServerConfig>>,
+    pin: Option<core_affinity::CoreId>,
+) -> HttpServer {
+    std::thread::spawn(move || {
+        if let Some(core) = pin {
+            core_affinity::set_for_current(core);
+        }
+        let handler = |_: Request, _: &ConnContext| {
+            Reply::Response(Response::bytes(200, "text/plain", b"ok".to_vec()))
+        };
+        let opts = ServerOptions {
+            tls,
+            ..ServerOptions::default()
+        };
+        HttpServer::start(opts, Arc::new(handler)).expect("bench server")
+    })
+    .join()
+    .expect("server start thread")
+}
+
+/// A CA (PEM) and a server config with a `localhost` certificate it signed.
+fn test_ca() -> (String, Arc<rustls::ServerConfig>) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca =
+        CertifiedIssuer::self_signed(ca_params, KeyPair::generate().expect("key")).expect("ca");
+    let key = KeyPair::generate().expect("key");
+    let cert = CertificateParams::new(vec!["localhost".to_string()])
+        .expect("params")
+        .signed_by(&key, &ca)
+        .expect("cert");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).expect("key der"),
+        )
+        .expect("server config");
+    (ca.pem(), Arc::new(config))
+}

@@ -5,7 +5,9 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod cli;
 mod error;
+pub mod load;
 pub mod mock;
 pub mod pool;
 pub mod queue;

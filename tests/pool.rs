@@ -30,7 +30,8 @@ fn sequential_gets_reuse_one_connection() {
 
 #[test]
 fn connection_close_responses_make_a_connection_each() {
-    let srv = server(|_, _| Reply::Response(Response::bytes(200, "text/plain", b"x".to_vec()).close()));
+    let srv =
+        server(|_, _| Reply::Response(Response::bytes(200, "text/plain", b"x".to_vec()).close()));
     let pool = test_pool().build().unwrap();
     for _ in 0..5 {
         assert_eq!(pool.fetch(&srv.url()).unwrap().status(), 200);
@@ -82,9 +83,15 @@ fn lease_waits_then_times_out_with_the_host_state() {
         panic!("expected PoolTimeout, got {err:?}");
     };
     assert_eq!(t.origin, srv.url());
-    assert_eq!((t.in_use, t.idle, t.waiting, t.total, t.max), (2, 0, 0, 2, 2));
+    assert_eq!(
+        (t.in_use, t.idle, t.waiting, t.total, t.max),
+        (2, 0, 0, 2, 2)
+    );
     let text = err.to_string();
-    assert!(text.contains(&srv.url()) && text.contains("in use 2"), "{text}");
+    assert!(
+        text.contains(&srv.url()) && text.contains("in use 2"),
+        "{text}"
+    );
     assert!(err.is_timeout());
 
     drop(a);
@@ -131,7 +138,9 @@ fn a_panicking_holder_does_not_leak_its_slot() {
         .join()
     });
     assert!(panicked.is_err());
-    let again = pool.lease(&srv.url()).expect("the panicked thread's slot came back");
+    let again = pool
+        .lease(&srv.url())
+        .expect("the panicked thread's slot came back");
     assert_eq!(pool.metrics().total.in_use, 2);
     drop((kept, again));
 }
@@ -140,7 +149,10 @@ fn a_panicking_holder_does_not_leak_its_slot() {
 fn a_404_read_to_the_end_keeps_the_connection() {
     let srv = server(|req, _| {
         if req.path == "/missing" {
-            Reply::Response(Response::json(404, &serde_json::json!({"message": "not found"})))
+            Reply::Response(Response::json(
+                404,
+                &serde_json::json!({"message": "not found"}),
+            ))
         } else {
             Reply::Response(Response::bytes(200, "text/plain", b"ok".to_vec()))
         }
@@ -181,7 +193,10 @@ fn the_cleaner_closes_idle_connections() {
         .build()
         .unwrap();
     assert_eq!(pool.fetch(&srv.url()).unwrap().status(), 200);
-    assert!(srv.stats().wait_until(|s| s.client_closed == 1, WAIT), "server never saw EOF");
+    assert!(
+        srv.stats().wait_until(|s| s.client_closed == 1, WAIT),
+        "server never saw EOF"
+    );
     let snap = pool.metrics();
     let m = &snap.total;
     assert_eq!(m.closed(CloseReason::Idle), 1);
@@ -221,7 +236,14 @@ fn https_resumes_sessions_across_agents() {
         assert_eq!(pool.fetch(&srv.url()).unwrap().status(), 200);
     }
     let m = pool.metrics().total;
-    assert_eq!((m.connections_created, m.tls_handshakes_full, m.tls_handshakes_resumed), (1, 1, 0));
+    assert_eq!(
+        (
+            m.connections_created,
+            m.tls_handshakes_full,
+            m.tls_handshakes_resumed
+        ),
+        (1, 1, 0)
+    );
     assert_eq!(srv.stats().snapshot().tls_full, 1);
 
     // The cleaner closes the idle connection and drops its agent; the next lease
@@ -240,7 +262,10 @@ fn a_certificate_from_another_ca_is_rejected() {
     let trusted = TestCa::new();
     let other = TestCa::new();
     let srv = other.ok_server();
-    let pool = test_pool().ca_pem(Some(trusted.ca_pem.clone())).build().unwrap();
+    let pool = test_pool()
+        .ca_pem(Some(trusted.ca_pem.clone()))
+        .build()
+        .unwrap();
     let err = pool.fetch(&srv.url()).unwrap_err();
     let Error::Request(r) = &err else {
         panic!("expected a request error, got {err:?}");
@@ -248,9 +273,18 @@ fn a_certificate_from_another_ca_is_rejected() {
     assert_eq!(r.kind, TransportKind::Tls);
     assert!(!r.exchange.sent, "nothing may be sent before the handshake");
     let text = err.to_string();
-    assert!(text.contains("certificate") && text.contains("localhost"), "{text}");
+    assert!(
+        text.contains("certificate") && text.contains("localhost"),
+        "{text}"
+    );
     let m = pool.metrics().total;
-    assert_eq!((m.connections_created, m.failed(etlpool::pool::FailureKind::Tls)), (0, 1));
+    assert_eq!(
+        (
+            m.connections_created,
+            m.failed(etlpool::pool::FailureKind::Tls)
+        ),
+        (0, 1)
+    );
 }
 
 #[test]
@@ -258,7 +292,10 @@ fn bad_client_keys_and_ca_files_are_errors_not_panics() {
     let scratch = support::Scratch::new("tls");
     let ca = TestCa::new();
     let cert = scratch.file("cert.pem", ca.ca_pem.as_bytes());
-    let garbage = scratch.file("key.pem", b"-----BEGIN PRIVATE KEY-----\nnot base64!\n-----END PRIVATE KEY-----\n");
+    let garbage = scratch.file(
+        "key.pem",
+        b"-----BEGIN PRIVATE KEY-----\nnot base64!\n-----END PRIVATE KEY-----\n",
+    );
     let missing = scratch.0.join("missing.pem");
     let tls = |cert: &std::path::Path, key: &std::path::Path| etlpool::TlsOptions {
         client_cert: Some(cert.to_path_buf()),
@@ -271,9 +308,21 @@ fn bad_client_keys_and_ca_files_are_errors_not_panics() {
         assert!(err.to_string().contains(expect), "{err}");
     }
     // A key that parses but doesn't match the certificate.
-    let other_key = scratch.file("other.pem", rcgen::KeyPair::generate().unwrap().serialize_pem().as_bytes());
-    let err = Pool::builder().tls(tls(&cert, &other_key)).build().unwrap_err();
-    assert!(err.to_string().contains("don't form a usable pair"), "{err}");
+    let other_key = scratch.file(
+        "other.pem",
+        rcgen::KeyPair::generate()
+            .unwrap()
+            .serialize_pem()
+            .as_bytes(),
+    );
+    let err = Pool::builder()
+        .tls(tls(&cert, &other_key))
+        .build()
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("don't form a usable pair"),
+        "{err}"
+    );
 
     let unreadable = etlpool::TlsOptions {
         ca_file: Some(missing.clone()),
@@ -301,7 +350,10 @@ fn shutdown_closes_idle_now_and_lent_on_return() {
     }
     pool.shutdown();
     assert!(srv.stats().wait_until(|s| s.client_closed == 1, WAIT));
-    assert!(matches!(pool.lease(&srv.url()), Err(Error::PoolShutdown { .. })));
+    assert!(matches!(
+        pool.lease(&srv.url()),
+        Err(Error::PoolShutdown { .. })
+    ));
     pool.shutdown();
     drop(lent);
     assert!(srv.stats().wait_until(|s| s.client_closed == 2, WAIT));
@@ -317,7 +369,10 @@ fn origins_are_pooled_separately_and_paths_share() {
     let b = ok_server();
     let pool = test_pool().build().unwrap();
     for path in ["/v2/projects", "/v2/folders", "/other"] {
-        assert_eq!(pool.fetch(&format!("{}{path}", a.url())).unwrap().status(), 200);
+        assert_eq!(
+            pool.fetch(&format!("{}{path}", a.url())).unwrap().status(),
+            200
+        );
     }
     assert_eq!(pool.fetch(&b.url()).unwrap().status(), 200);
     let snap = pool.metrics();
@@ -345,7 +400,7 @@ fn exchange_flags_tell_a_stale_connection_from_a_cut_response() {
         let lease = pool.lease(&srv.url()).unwrap();
         let url = format!("{}{path}", srv.url());
         assert_eq!(lease.fetch(&url).unwrap().status(), 200);
-        assert_eq!(lease.last_exchange().reused, false);
+        assert!(!lease.last_exchange().reused);
         let err = lease.fetch(&url).unwrap_err();
         let x = lease.last_exchange();
         assert_eq!(err.exchange(), Some(x));
@@ -357,7 +412,8 @@ fn exchange_flags_tell_a_stale_connection_from_a_cut_response() {
 
 #[test]
 fn a_body_read_after_the_lease_returned_cannot_open_a_second_socket() {
-    let srv = server(|_, _| Reply::Response(Response::bytes(200, "text/plain", vec![b'y'; 64 * 1024])));
+    let srv =
+        server(|_, _| Reply::Response(Response::bytes(200, "text/plain", vec![b'y'; 64 * 1024])));
     let events = Arc::new(Recorder::default());
     let pool = test_pool()
         .max_connections_per_host(1)
@@ -372,9 +428,15 @@ fn a_body_read_after_the_lease_returned_cannot_open_a_second_socket() {
             let lease = pool.lease(&srv.url()).unwrap();
             // Same agent, whose socket is still held by the unread body: this
             // waits for it and takes it over instead of opening a second socket.
-            lease.fetch(&srv.url()).map(|r| r.status()).map_err(|e| e.to_string())
+            lease
+                .fetch(&srv.url())
+                .map(|r| r.status())
+                .map_err(|e| e.to_string())
         });
-        assert!(events.wait_for("socket_busy", WAIT), "the second request never waited");
+        assert!(
+            events.wait_for("socket_busy", WAIT),
+            "the second request never waited"
+        );
         let body = response.body_mut().read_to_vec().unwrap();
         assert_eq!(body.len(), 64 * 1024);
         assert_eq!(second.join().unwrap(), Ok(200));
@@ -389,7 +451,16 @@ fn a_cloned_agent_shares_the_socket_and_dies_with_its_lease() {
     let pool = test_pool().max_connections_per_host(1).build().unwrap();
     let lease = pool.lease(&srv.url()).unwrap();
     let clone: ureq::Agent = (*lease).clone();
-    assert_eq!(clone.get(srv.url()).call().unwrap().body_mut().read_to_string().unwrap(), "ok");
+    assert_eq!(
+        clone
+            .get(srv.url())
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap(),
+        "ok"
+    );
     assert_eq!(lease.fetch(&srv.url()).unwrap().status(), 200);
     assert_eq!(pool.metrics().total.connections_created, 1);
     lease.discard();
@@ -437,10 +508,18 @@ fn bad_input_is_a_typed_error() {
             other => panic!("{url}: expected InvalidUrl, got {other:?}"),
         }
     }
-    let err = Pool::builder().max_connections_per_host(0).build().unwrap_err();
-    assert!(matches!(&err, Error::Config { key, .. } if key == "max_connections_per_host"), "{err:?}");
+    let err = Pool::builder()
+        .max_connections_per_host(0)
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Config { key, .. } if key == "max_connections_per_host"),
+        "{err:?}"
+    );
     let mut config = etlpool::PoolConfig::default();
-    let err = config.apply_env([("ETLPOOL_ACQUIRE_TIMEOUT", "a while")]).unwrap_err();
+    let err = config
+        .apply_env([("ETLPOOL_ACQUIRE_TIMEOUT", "a while")])
+        .unwrap_err();
     assert!(err.to_string().contains("ETLPOOL_ACQUIRE_TIMEOUT"), "{err}");
 }
 
@@ -452,9 +531,18 @@ fn init_global_refuses_a_different_configuration() {
     };
     let pool = Pool::init_global(config.clone()).unwrap();
     assert_eq!(pool.config().max_connections_per_host, 3);
-    assert_eq!(Pool::init_global(config).unwrap().config().max_connections_per_host, 3);
+    assert_eq!(
+        Pool::init_global(config)
+            .unwrap()
+            .config()
+            .max_connections_per_host,
+        3
+    );
     let other = etlpool::PoolConfig::default();
-    assert!(matches!(Pool::init_global(other), Err(Error::GlobalPoolConflict)));
+    assert!(matches!(
+        Pool::init_global(other),
+        Err(Error::GlobalPoolConflict)
+    ));
     assert_eq!(Pool::global().unwrap().config().max_connections_per_host, 3);
 }
 

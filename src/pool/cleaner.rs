@@ -1,7 +1,9 @@
 //! The background thread that closes idle and expired connections.
 
 use std::sync::Weak;
-use std::thread::{JoinHandle, ThreadId};
+use std::thread::JoinHandle;
+#[cfg(test)]
+use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
@@ -28,6 +30,7 @@ impl Cleaner {
         })
     }
 
+    #[cfg(test)]
     pub(crate) fn thread_id(&self) -> Option<ThreadId> {
         self.thread.as_ref().map(|t| t.thread().id())
     }
@@ -37,10 +40,8 @@ impl Cleaner {
     pub(crate) fn stop(mut self) {
         drop(self.stop.take());
         if let Some(thread) = self.thread.take() {
-            if thread.thread().id() != std::thread::current().id() {
-                if thread.join().is_err() {
-                    log::error!("the pool's cleaner thread panicked");
-                }
+            if thread.thread().id() != std::thread::current().id() && thread.join().is_err() {
+                log::error!("the pool's cleaner thread panicked");
             }
         }
     }

@@ -47,9 +47,10 @@ pub struct PoolConfig {
     #[serde(with = "duration_text")]
     pub request_timeout: Duration,
     /// A whole call, with its retries and waits. The pool also applies it to each
-    /// ureq call as a hard cap. Defaults to 5 min.
-    #[serde(with = "duration_text")]
-    pub total_timeout: Duration,
+    /// ureq call as a hard cap. `None` leaves whole calls unbounded (each attempt
+    /// still has `request_timeout`). Defaults to 5 min.
+    #[serde(with = "opt_duration_text")]
+    pub total_timeout: Option<Duration>,
     /// How long resolved addresses are cached. `0` resolves on every new
     /// connection. Defaults to 60 s.
     #[serde(with = "duration_text")]
@@ -102,7 +103,7 @@ impl Default for PoolConfig {
             reap_interval: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(60),
-            total_timeout: Duration::from_secs(300),
+            total_timeout: Some(Duration::from_secs(300)),
             dns_ttl: Duration::from_secs(60),
             max_body_bytes: 64 * 1024 * 1024,
             proxy: None,
@@ -125,7 +126,9 @@ const ENV: &[(&str, Setter)] = &[
     ("ACQUIRE_TIMEOUT", |c, v| {
         parse_duration(v).map(|d| c.acquire_timeout = d)
     }),
-    ("IDLE_TIMEOUT", |c, v| parse_duration(v).map(|d| c.idle_timeout = d)),
+    ("IDLE_TIMEOUT", |c, v| {
+        parse_duration(v).map(|d| c.idle_timeout = d)
+    }),
     ("MAX_LIFETIME", |c, v| {
         parse_opt(v, parse_duration).map(|d| c.max_lifetime = d)
     }),
@@ -145,7 +148,7 @@ const ENV: &[(&str, Setter)] = &[
         parse_duration(v).map(|d| c.request_timeout = d)
     }),
     ("TOTAL_TIMEOUT", |c, v| {
-        parse_duration(v).map(|d| c.total_timeout = d)
+        parse_opt(v, parse_duration).map(|d| c.total_timeout = d)
     }),
     ("DNS_TTL", |c, v| parse_duration(v).map(|d| c.dns_ttl = d)),
     ("MAX_BODY_BYTES", |c, v| {
@@ -216,7 +219,11 @@ impl PoolConfig {
             ("reap_interval", self.reap_interval, Duration::ZERO),
             ("connect_timeout", self.connect_timeout, Duration::ZERO),
             ("request_timeout", self.request_timeout, Duration::ZERO),
-            ("total_timeout", self.total_timeout, Duration::ZERO),
+            (
+                "total_timeout",
+                self.total_timeout.unwrap_or(Duration::MAX),
+                Duration::ZERO,
+            ),
         ];
         for (key, value, min) in positive {
             // acquire_timeout may be zero: "fail at once when all are busy".
@@ -243,9 +250,12 @@ impl PoolConfig {
             ));
         }
         if !(0.0..=0.5).contains(&self.lifetime_jitter) {
-            return Err(Error::config("lifetime_jitter", "must be between 0 and 0.5"));
+            return Err(Error::config(
+                "lifetime_jitter",
+                "must be between 0 and 0.5",
+            ));
         }
-        if self.total_timeout < self.request_timeout {
+        if self.total_timeout.is_some_and(|t| t < self.request_timeout) {
             return Err(Error::config(
                 "total_timeout",
                 "must be at least request_timeout",
@@ -281,7 +291,9 @@ impl PoolConfig {
     /// The ureq idle age: never shorter than the pool's own limits, so the pool,
     /// not ureq, decides when an idle connection dies.
     pub(crate) fn ureq_max_idle_age(&self) -> Duration {
-        let longest = self.idle_timeout.max(self.max_lifetime.unwrap_or(Duration::ZERO));
+        let longest = self
+            .idle_timeout
+            .max(self.max_lifetime.unwrap_or(Duration::ZERO));
         longest + self.reap_interval + Duration::from_secs(60)
     }
 }
@@ -356,7 +368,8 @@ pub(crate) fn parse_duration(v: &str) -> std::result::Result<Duration, String> {
     if let Ok(secs) = t.parse::<u64>() {
         return Ok(Duration::from_secs(secs));
     }
-    humantime::parse_duration(t).map_err(|e| format!("{v:?} is not a duration ({e}); try 30s or 250ms"))
+    humantime::parse_duration(t)
+        .map_err(|e| format!("{v:?} is not a duration ({e}); try 30s or 250ms"))
 }
 
 mod duration_text {
@@ -401,7 +414,10 @@ mod tests {
 
     fn env_error(pairs: &[(&str, &str)]) -> String {
         let mut c = PoolConfig::default();
-        match c.apply_env(pairs.iter().copied()).and_then(|_| c.validate()) {
+        match c
+            .apply_env(pairs.iter().copied())
+            .and_then(|_| c.validate())
+        {
             Err(e) => e.to_string(),
             Ok(()) => panic!("expected an error for {pairs:?}"),
         }
@@ -435,7 +451,10 @@ mod tests {
     #[test]
     fn bad_values_name_their_key() {
         let e = env_error(&[("ETLPOOL_IDLE_TIMEOUT", "soon")]);
-        assert!(e.contains("ETLPOOL_IDLE_TIMEOUT") && e.contains("soon"), "{e}");
+        assert!(
+            e.contains("ETLPOOL_IDLE_TIMEOUT") && e.contains("soon"),
+            "{e}"
+        );
         let e = env_error(&[("ETLPOOL_MAX_CONNECTIONS_PER_HOST", "-1")]);
         assert!(e.contains("ETLPOOL_MAX_CONNECTIONS_PER_HOST"), "{e}");
         let e = env_error(&[("ETLPOOL_MAX_CONNECTIONS_PER_HOST", "0")]);

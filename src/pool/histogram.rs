@@ -87,7 +87,8 @@ pub(crate) struct HistogramData {
 impl HistogramData {
     pub(crate) fn merge(&mut self, other: &HistogramData) {
         if self.buckets.len() != other.buckets.len() {
-            self.buckets.resize(other.buckets.len().max(self.buckets.len()), 0);
+            self.buckets
+                .resize(other.buckets.len().max(self.buckets.len()), 0);
         }
         for (a, b) in self.buckets.iter_mut().zip(&other.buckets) {
             *a += b;
@@ -177,12 +178,18 @@ mod tests {
         assert_eq!(s.max_us, 100_000);
         assert_eq!(s.mean_us, 50_500);
         for (got, want) in [(s.p50_us, 50_000), (s.p95_us, 95_000), (s.p99_us, 99_000)] {
-            assert!(got >= want && got as f64 <= want as f64 * 1.07, "{got} vs {want}");
+            assert!(
+                got >= want && got as f64 <= want as f64 * 1.07,
+                "{got} vs {want}"
+            );
         }
     }
 
     #[test]
     fn empty_summary_is_zero() {
-        assert_eq!(HistogramData::default().summary(), HistogramSnapshot::default());
+        assert_eq!(
+            HistogramData::default().summary(),
+            HistogramSnapshot::default()
+        );
     }
 }

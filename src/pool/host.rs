@@ -36,6 +36,41 @@ pub(crate) struct AgentFactory {
     pub(crate) lifetime: Option<(Duration, f64)>,
     pub(crate) acquire_timeout: Duration,
     pub(crate) proxied: bool,
+    pub(crate) tls_options: super::config::TlsOptions,
+}
+
+impl AgentFactory {
+    pub(crate) fn tls_options(&self) -> &super::config::TlsOptions {
+        &self.tls_options
+    }
+
+    /// An agent whose connector reports to `metrics` and frees its slot in `host`.
+    pub(crate) fn make(
+        &self,
+        metrics: Arc<OriginMetrics>,
+        host: Weak<HostPool>,
+        tls: Arc<ClientConfig>,
+        dns: Arc<DnsCache>,
+    ) -> PooledAgent {
+        let lifetime = if host.strong_count() > 0 {
+            self.lifetime
+        } else {
+            None
+        };
+        let wire = Arc::new(AgentWire::new(metrics.clone(), host, self.epoch, lifetime));
+        let connector = PooledConnector {
+            wire: wire.clone(),
+            tls,
+            wait: self.acquire_timeout,
+            proxied: self.proxied,
+        };
+        let resolver = PoolResolver {
+            cache: dns,
+            metrics,
+        };
+        let agent = ureq::Agent::with_parts(self.ureq_config.clone(), connector, resolver);
+        PooledAgent { agent, wire }
+    }
 }
 
 /// Limits and flags a host pool reads on every lease, copied so the hot path
@@ -130,7 +165,10 @@ impl HostPool {
         self.wait_for_lease(st)
     }
 
-    fn wait_for_lease(self: &Arc<Self>, mut st: parking_lot::MutexGuard<'_, HostState>) -> Result<Lease> {
+    fn wait_for_lease(
+        self: &Arc<Self>,
+        mut st: parking_lot::MutexGuard<'_, HostState>,
+    ) -> Result<Lease> {
         let start = Instant::now();
         let deadline = start.checked_add(self.limits.acquire_timeout);
         st.waiting += 1;
@@ -188,7 +226,8 @@ impl HostPool {
     /// Makes an agent for a slot already reserved; gives the slot back on failure.
     fn new_agent_lease(self: &Arc<Self>, deadline: Option<Instant>) -> Result<Lease> {
         if let Some(total) = &self.total {
-            let deadline = deadline.or_else(|| Instant::now().checked_add(self.limits.acquire_timeout));
+            let deadline =
+                deadline.or_else(|| Instant::now().checked_add(self.limits.acquire_timeout));
             if let Err(e) = total.acquire(self, deadline) {
                 let mut st = self.state.lock();
                 st.slots -= 1;
@@ -202,25 +241,12 @@ impl HostPool {
     }
 
     fn make_agent(self: &Arc<Self>) -> PooledAgent {
-        let f = &self.factory;
-        let wire = Arc::new(AgentWire::new(
+        self.factory.make(
             self.metrics.clone(),
             Arc::downgrade(self),
-            f.epoch,
-            f.lifetime,
-        ));
-        let connector = PooledConnector {
-            wire: wire.clone(),
-            tls: f.tls.clone(),
-            wait: f.acquire_timeout,
-            proxied: f.proxied,
-        };
-        let resolver = PoolResolver {
-            cache: f.dns.clone(),
-            metrics: self.metrics.clone(),
-        };
-        let agent = ureq::Agent::with_parts(f.ureq_config.clone(), connector, resolver);
-        PooledAgent { agent, wire }
+            self.factory.tls.clone(),
+            self.factory.dns.clone(),
+        )
     }
 
     /// Takes an agent back from a lease. `discard` closes it.
@@ -296,7 +322,10 @@ impl HostPool {
 
     /// Removes the idle agents `pick` chooses, under the lock; the caller closes
     /// them after it is released.
-    fn take_idle(&self, pick: impl Fn(&IdleAgent) -> Option<CloseReason>) -> Vec<(PooledAgent, CloseReason)> {
+    fn take_idle(
+        &self,
+        pick: impl Fn(&IdleAgent) -> Option<CloseReason>,
+    ) -> Vec<(PooledAgent, CloseReason)> {
         let mut st = self.state.lock();
         let mut taken = Vec::new();
         let mut kept = Vec::with_capacity(st.idle.len());
@@ -326,6 +355,18 @@ impl HostPool {
         drop(st);
         self.retire(agent, CloseReason::Evicted);
         true
+    }
+
+    /// An agent outside the pool's caps, with a TLS configuration of its own (so
+    /// no session is resumed) and no DNS cache: what a client without a pool
+    /// uses. Counted under this origin's metrics.
+    pub(crate) fn unpooled_agent(&self) -> Result<ureq::Agent> {
+        let tls = super::tls::client_config(self.factory.tls_options())?;
+        let dns = Arc::new(DnsCache::new(Duration::ZERO));
+        Ok(self
+            .factory
+            .make(self.metrics.clone(), Weak::new(), tls, dns)
+            .agent)
     }
 
     pub(crate) fn pool(&self) -> Option<Arc<PoolInner>> {

@@ -50,7 +50,9 @@ impl Lease {
 
     fn pooled(&self) -> &PooledAgent {
         // Only Drop takes the agent out.
-        self.agent.as_ref().expect("lease holds its agent until dropped")
+        self.agent
+            .as_ref()
+            .expect("lease holds its agent until dropped")
     }
 
     /// The origin this agent connects to.
@@ -93,7 +95,12 @@ impl Lease {
             })
         });
         result.map_err(|e| {
-            let err = request_error(e, context(&self.host.origin, &method, &uri), self.last_exchange(), limit);
+            let err = request_error(
+                e,
+                context(&self.host.origin, &method, &uri),
+                self.last_exchange(),
+                limit,
+            );
             self.host.metrics.failure(failure_kind(&err));
             err
         })
@@ -190,7 +197,10 @@ impl fmt::Debug for Reply {
             .iter()
             .map(|(k, v)| {
                 let v = v.to_str().unwrap_or("<binary>");
-                (k.to_string(), redact::header_value(k.as_str(), v).to_string())
+                (
+                    k.to_string(),
+                    redact::header_value(k.as_str(), v).to_string(),
+                )
             })
             .collect();
         f.debug_struct("Reply")
@@ -212,7 +222,12 @@ pub(crate) fn context(origin: &Origin, method: &Method, uri: &Uri) -> RequestCon
 }
 
 /// Turns a ureq error into the crate's, classified for retry decisions.
-pub(crate) fn request_error(e: ureq::Error, at: RequestContext, exchange: Exchange, limit: u64) -> Error {
+pub(crate) fn request_error(
+    e: ureq::Error,
+    at: RequestContext,
+    exchange: Exchange,
+    limit: u64,
+) -> Error {
     if let ureq::Error::BodyExceedsLimit(_) = e {
         return Error::BodyTooLarge { at, limit };
     }
@@ -242,9 +257,9 @@ fn classify(e: &ureq::Error, exchange: Exchange) -> (TransportKind, Option<Strin
             TransportKind::Connect
         }
         ureq::Error::Io(_) => TransportKind::Io,
-        ureq::Error::Protocol(_) | ureq::Error::LargeResponseHeader(..) | ureq::Error::BodyStalled => {
-            TransportKind::Protocol
-        }
+        ureq::Error::Protocol(_)
+        | ureq::Error::LargeResponseHeader(..)
+        | ureq::Error::BodyStalled => TransportKind::Protocol,
         _ => TransportKind::Other,
     };
     (kind, None)

@@ -283,7 +283,10 @@ impl OriginMetrics {
     }
 
     pub(crate) fn response(&self, status: u16, latency: Duration) {
-        if let Some(slot) = (status / 100).checked_sub(1).and_then(|i| self.statuses.get(i as usize)) {
+        if let Some(slot) = (status / 100)
+            .checked_sub(1)
+            .and_then(|i| self.statuses.get(i as usize))
+        {
             slot.fetch_add(1, Relaxed);
         }
         self.request_latency.record(latency);
@@ -312,24 +315,23 @@ impl OriginMetrics {
     }
 
     /// Counts a retry by reason.
+    #[allow(dead_code)] // Until the resilience layer (http/) lands.
     pub(crate) fn retry(&self, reason: RetryReason) {
         self.retries.add(reason, 1);
     }
 
     /// Counts a circuit-breaker transition.
+    #[allow(dead_code)] // Until the resilience layer (http/) lands.
     pub(crate) fn breaker(&self, transition: BreakerTransition) {
         self.breaker.add(transition, 1);
     }
 
     /// Counts a wait imposed by the rate limiter.
+    #[allow(dead_code)] // Until the resilience layer (http/) lands.
     pub(crate) fn rate_limited(&self, paused: Duration) {
         self.rate_limit_waits.fetch_add(1, Relaxed);
         let us = u64::try_from(paused.as_micros()).unwrap_or(u64::MAX);
         self.rate_limit_paused_us.fetch_add(us, Relaxed);
-    }
-
-    pub(crate) fn open_connections(&self) -> i64 {
-        self.open_connections.load(Relaxed)
     }
 
     /// Everything but the host-lock gauges, which the host pool fills in.
@@ -443,7 +445,10 @@ pub struct OriginSnapshot {
 impl OriginSnapshot {
     /// Connections closed for `reason`.
     pub fn closed(&self, reason: CloseReason) -> u64 {
-        self.connections_closed.get(reason.name()).copied().unwrap_or(0)
+        self.connections_closed
+            .get(reason.name())
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Failures of `kind`.
@@ -566,21 +571,59 @@ mod prometheus {
     type Getter = fn(&OriginSnapshot) -> u64;
 
     const COUNTERS: &[(&str, &str, Getter)] = &[
-        ("connections_created_total", "TCP connections opened.", |s| s.connections_created),
-        ("connections_reused_total", "Requests sent on a reused connection.", |s| s.connections_reused),
-        ("requests_sent_total", "Requests handed to a connection.", |s| s.requests_sent),
-        ("tls_handshakes_full_total", "Full TLS handshakes.", |s| s.tls_handshakes_full),
-        ("tls_handshakes_resumed_total", "Resumed TLS sessions.", |s| s.tls_handshakes_resumed),
-        ("dns_lookups_total", "DNS lookups (cache misses).", |s| s.dns_lookups),
-        ("dns_cache_hits_total", "DNS answers from the cache.", |s| s.dns_cache_hits),
-        ("leases_granted_total", "Leases handed out.", |s| s.leases_granted),
-        ("leases_waited_total", "Leases that waited for a connection.", |s| s.leases_waited),
-        ("leases_timed_out_total", "Lease requests that timed out.", |s| s.leases_timed_out),
-        ("rate_limit_waits_total", "Waits imposed by the rate limiter.", |s| s.rate_limit_waits),
+        (
+            "connections_created_total",
+            "TCP connections opened.",
+            |s| s.connections_created,
+        ),
+        (
+            "connections_reused_total",
+            "Requests sent on a reused connection.",
+            |s| s.connections_reused,
+        ),
+        (
+            "requests_sent_total",
+            "Requests handed to a connection.",
+            |s| s.requests_sent,
+        ),
+        ("tls_handshakes_full_total", "Full TLS handshakes.", |s| {
+            s.tls_handshakes_full
+        }),
+        (
+            "tls_handshakes_resumed_total",
+            "Resumed TLS sessions.",
+            |s| s.tls_handshakes_resumed,
+        ),
+        ("dns_lookups_total", "DNS lookups (cache misses).", |s| {
+            s.dns_lookups
+        }),
+        ("dns_cache_hits_total", "DNS answers from the cache.", |s| {
+            s.dns_cache_hits
+        }),
+        ("leases_granted_total", "Leases handed out.", |s| {
+            s.leases_granted
+        }),
+        (
+            "leases_waited_total",
+            "Leases that waited for a connection.",
+            |s| s.leases_waited,
+        ),
+        (
+            "leases_timed_out_total",
+            "Lease requests that timed out.",
+            |s| s.leases_timed_out,
+        ),
+        (
+            "rate_limit_waits_total",
+            "Waits imposed by the rate limiter.",
+            |s| s.rate_limit_waits,
+        ),
     ];
 
     const GAUGES: &[(&str, &str, Getter)] = &[
-        ("open_connections", "Sockets open now.", |s| s.open_connections),
+        ("open_connections", "Sockets open now.", |s| {
+            s.open_connections
+        }),
         ("in_use", "Leases held now.", |s| s.in_use),
         ("idle", "Idle agents now.", |s| s.idle),
         ("waiting", "Callers waiting for a lease.", |s| s.waiting),
@@ -589,19 +632,41 @@ mod prometheus {
     type MapGetter = fn(&OriginSnapshot) -> &BTreeMap<String, u64>;
 
     const LABELLED: &[(&str, &str, &str, MapGetter)] = &[
-        ("connections_closed_total", "Connections closed.", "reason", |s| &s.connections_closed),
-        ("responses_total", "Responses by status class.", "class", |s| &s.responses),
+        (
+            "connections_closed_total",
+            "Connections closed.",
+            "reason",
+            |s| &s.connections_closed,
+        ),
+        (
+            "responses_total",
+            "Responses by status class.",
+            "class",
+            |s| &s.responses,
+        ),
         ("failures_total", "Failed calls.", "kind", |s| &s.failures),
-        ("retries_total", "Requests sent again.", "reason", |s| &s.retries),
-        ("breaker_transitions_total", "Circuit-breaker transitions.", "to", |s| &s.breaker_transitions),
+        ("retries_total", "Requests sent again.", "reason", |s| {
+            &s.retries
+        }),
+        (
+            "breaker_transitions_total",
+            "Circuit-breaker transitions.",
+            "to",
+            |s| &s.breaker_transitions,
+        ),
     ];
 
     fn escape(v: &str) -> String {
-        v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+        v.replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('\n', "\\n")
     }
 
     fn header(out: &mut String, name: &str, help: &str, kind: &str) {
-        let _ = writeln!(out, "# HELP etlpool_{name} {help}\n# TYPE etlpool_{name} {kind}");
+        let _ = writeln!(
+            out,
+            "# HELP etlpool_{name} {help}\n# TYPE etlpool_{name} {kind}"
+        );
     }
 
     pub(super) fn render(out: &mut String, origins: &BTreeMap<String, OriginSnapshot>) {
@@ -609,7 +674,12 @@ mod prometheus {
             for (name, help, get) in table {
                 header(out, name, help, kind);
                 for (origin, s) in origins {
-                    let _ = writeln!(out, "etlpool_{name}{{origin=\"{}\"}} {}", escape(origin), get(s));
+                    let _ = writeln!(
+                        out,
+                        "etlpool_{name}{{origin=\"{}\"}} {}",
+                        escape(origin),
+                        get(s)
+                    );
                 }
             }
         }
@@ -625,7 +695,12 @@ mod prometheus {
                 }
             }
         }
-        header(out, "rate_limit_paused_seconds_total", "Time spent waiting for the rate limiter.", "counter");
+        header(
+            out,
+            "rate_limit_paused_seconds_total",
+            "Time spent waiting for the rate limiter.",
+            "counter",
+        );
         for (origin, s) in origins {
             let _ = writeln!(
                 out,
@@ -635,17 +710,33 @@ mod prometheus {
             );
         }
         for (name, help, get) in [
-            ("acquire_wait_seconds", "Time waiting for a lease (leases that waited).", (|s| &s.acquire_wait) as fn(&OriginSnapshot) -> &HistogramSnapshot),
-            ("request_latency_seconds", "First request byte to response head.", |s| &s.request_latency),
+            (
+                "acquire_wait_seconds",
+                "Time waiting for a lease (leases that waited).",
+                (|s| &s.acquire_wait) as fn(&OriginSnapshot) -> &HistogramSnapshot,
+            ),
+            (
+                "request_latency_seconds",
+                "First request byte to response head.",
+                |s| &s.request_latency,
+            ),
         ] {
             header(out, name, help, "summary");
             for (origin, s) in origins {
                 let h = get(s);
                 let o = escape(origin);
                 for (q, v) in [("0.5", h.p50_us), ("0.95", h.p95_us), ("0.99", h.p99_us)] {
-                    let _ = writeln!(out, "etlpool_{name}{{origin=\"{o}\",quantile=\"{q}\"}} {:.6}", v as f64 / 1e6);
+                    let _ = writeln!(
+                        out,
+                        "etlpool_{name}{{origin=\"{o}\",quantile=\"{q}\"}} {:.6}",
+                        v as f64 / 1e6
+                    );
                 }
-                let _ = writeln!(out, "etlpool_{name}_sum{{origin=\"{o}\"}} {:.6}", (h.mean_us * h.count) as f64 / 1e6);
+                let _ = writeln!(
+                    out,
+                    "etlpool_{name}_sum{{origin=\"{o}\"}} {:.6}",
+                    (h.mean_us * h.count) as f64 / 1e6
+                );
                 let _ = writeln!(out, "etlpool_{name}_count{{origin=\"{o}\"}} {}", h.count);
             }
         }
@@ -686,8 +777,13 @@ mod tests {
         assert_eq!(snap.total.request_latency.count, 2);
         assert_eq!(snap.origin("http://a").open_connections, 1);
         let text = snap.to_prometheus();
-        assert!(text.contains("etlpool_connections_created_total{origin=\"http://a\"} 1"), "{text}");
-        assert!(text.contains("etlpool_connections_closed_total{origin=\"http://b:8080\",reason=\"idle\"} 1"));
+        assert!(
+            text.contains("etlpool_connections_created_total{origin=\"http://a\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains(
+            "etlpool_connections_closed_total{origin=\"http://b:8080\",reason=\"idle\"} 1"
+        ));
         assert!(text.contains("# TYPE etlpool_request_latency_seconds summary"));
         let json = serde_json::to_string(&snap).unwrap();
         let back: Snapshot = serde_json::from_str(&json).unwrap();

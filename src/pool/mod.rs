@@ -26,7 +26,7 @@
 
 mod cleaner;
 mod config;
-mod histogram;
+pub(crate) mod histogram;
 mod host;
 mod lease;
 mod metrics;
@@ -49,14 +49,12 @@ pub use self::config::{PoolConfig, TlsOptions};
 pub use self::histogram::HistogramSnapshot;
 pub use self::lease::{Lease, Reply};
 pub use self::metrics::{
-    BreakerTransition, CloseReason, Event, EventHandler, FailureKind, OriginSnapshot,
-    RetryReason, Snapshot,
+    BreakerTransition, CloseReason, Event, EventHandler, FailureKind, OriginSnapshot, RetryReason,
+    Snapshot,
 };
 pub use self::origin::{Origin, Scheme};
 pub use self::tls::TlsHandshakeError;
 
-pub(crate) use self::config::parse_duration;
-pub(crate) use self::lease::{context, failure_kind, request_error};
 pub(crate) use self::metrics::OriginMetrics;
 
 use self::cleaner::Cleaner;
@@ -127,7 +125,7 @@ impl PoolBuilder {
         /// One request, send to last body byte. Defaults to 60 s.
         request_timeout: Duration => request_timeout;
         /// A whole call with retries. Defaults to 5 min.
-        total_timeout: Duration => total_timeout;
+        total_timeout: Option<Duration> => total_timeout;
         /// DNS cache lifetime. Defaults to 60 s.
         dns_ttl: Duration => dns_ttl;
         /// Largest body the helpers read. Defaults to 64 MiB.
@@ -185,9 +183,12 @@ impl Pool {
             lifetime: config.max_lifetime.map(|l| (l, config.lifetime_jitter)),
             acquire_timeout: config.acquire_timeout,
             proxied: config.proxy.is_some(),
+            tls_options: config.tls.clone(),
         });
         let inner = Arc::new(PoolInner {
-            total: config.max_connections_total.map(|n| Arc::new(TotalLimit::new(n))),
+            total: config
+                .max_connections_total
+                .map(|n| Arc::new(TotalLimit::new(n))),
             config,
             factory,
             closed: Arc::new(AtomicBool::new(false)),
@@ -247,7 +248,17 @@ impl Pool {
     pub fn origin(&self, base_url: &str) -> Result<OriginPool> {
         Ok(OriginPool {
             host: self.host(&Origin::parse(base_url)?)?,
+            _pool: self.clone(),
         })
+    }
+
+    /// A one-off agent for the origin of `base_url`, outside the pool: it opens its
+    /// own connection, with a TLS configuration of its own (no session
+    /// resumption) and no DNS cache, as a client without a pool does on every
+    /// request. Its connections count in this pool's metrics but not against its
+    /// caps. `etlpool load --no-pool` and the benchmarks use it as a baseline.
+    pub fn unpooled_agent(&self, base_url: &str) -> Result<ureq::Agent> {
+        self.host(&Origin::parse(base_url)?)?.unpooled_agent()
     }
 
     /// Sends `request` on a leased agent and reads the whole body.
@@ -345,7 +356,7 @@ fn ureq_config(config: &PoolConfig) -> Result<ureq::config::Config> {
         .max_idle_age(config.ureq_max_idle_age())
         .timeout_connect(Some(config.connect_timeout))
         .timeout_per_call(Some(config.request_timeout))
-        .timeout_global(Some(config.total_timeout))
+        .timeout_global(config.total_timeout)
         .user_agent(config.user_agent.as_str())
         .build())
 }
@@ -384,10 +395,12 @@ impl Drop for PoolInner {
     }
 }
 
-/// One origin's share of a pool, from [`Pool::origin`].
+/// One origin's share of a pool, from [`Pool::origin`]. Like a [`Pool`] clone, it
+/// keeps the pool alive.
 #[derive(Clone)]
 pub struct OriginPool {
     host: Arc<HostPool>,
+    _pool: Pool,
 }
 
 impl OriginPool {
@@ -399,10 +412,6 @@ impl OriginPool {
     /// The origin.
     pub fn origin(&self) -> &Origin {
         &self.host.origin
-    }
-
-    pub(crate) fn metrics(&self) -> &Arc<OriginMetrics> {
-        &self.host.metrics
     }
 }
 
@@ -439,7 +448,10 @@ mod tests {
 
     #[test]
     fn dropping_the_last_handle_joins_the_cleaner() {
-        let pool = Pool::builder().reap_interval(Duration::from_millis(5)).build().unwrap();
+        let pool = Pool::builder()
+            .reap_interval(Duration::from_millis(5))
+            .build()
+            .unwrap();
         let weak = Arc::downgrade(&pool.inner);
         assert!(pool.inner.cleaner_thread().is_some());
         drop(pool);

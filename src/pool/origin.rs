@@ -81,16 +81,12 @@ impl Origin {
                 "credentials in the URL are not supported; pass a token instead",
             ));
         }
-        let (host, port) = split_host_port(authority).map_err(|r| invalid(r))?;
+        let (host, port) = split_host_port(authority).map_err(invalid)?;
         let port = match port {
             Some(p) => p,
             None => scheme.default_port(),
         };
-        Ok(Origin {
-            scheme,
-            host,
-            port,
-        })
+        Ok(Origin { scheme, host, port })
     }
 
     /// The scheme.
@@ -174,7 +170,10 @@ mod tests {
     #[test]
     fn defaults_and_case() {
         let o = Origin::parse("HTTP://Example.COM").unwrap();
-        assert_eq!((o.scheme(), o.host(), o.port()), (Scheme::Http, "example.com", 80));
+        assert_eq!(
+            (o.scheme(), o.host(), o.port()),
+            (Scheme::Http, "example.com", 80)
+        );
         let o = Origin::parse("https://[::1]:8443/api/v3/").unwrap();
         assert_eq!((o.host(), o.port()), ("[::1]", 8443));
         assert_eq!(o.to_string(), "https://[::1]:8443");
@@ -195,7 +194,9 @@ mod tests {
 
     #[test]
     fn rejected_url_is_redacted() {
-        let err = Origin::parse("https://user:secret@h/x").unwrap_err().to_string();
+        let err = Origin::parse("https://user:secret@h/x")
+            .unwrap_err()
+            .to_string();
         assert!(!err.contains("secret"), "{err}");
     }
 }

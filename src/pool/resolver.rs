@@ -92,9 +92,7 @@ impl Resolver for PoolResolver {
             (None, Some("https")) => 443,
             (None, Some("http")) => 80,
             (None, other) => {
-                return Err(ureq::Error::BadUri(format!(
-                    "unsupported scheme {other:?}"
-                )));
+                return Err(ureq::Error::BadUri(format!("unsupported scheme {other:?}")));
             }
         };
         let host = authority.host();

@@ -29,7 +29,11 @@ impl TotalLimit {
     /// Takes a permit for `requester`. When the cap is reached, closes the least
     /// recently used idle agent of another origin; if there is none, waits for a
     /// permit until `deadline`.
-    pub(crate) fn acquire(&self, requester: &Arc<HostPool>, deadline: Option<Instant>) -> Result<()> {
+    pub(crate) fn acquire(
+        &self,
+        requester: &Arc<HostPool>,
+        deadline: Option<Instant>,
+    ) -> Result<()> {
         let start = Instant::now();
         loop {
             {

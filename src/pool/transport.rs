@@ -478,7 +478,12 @@ impl Socket {
         }
     }
 
-    fn transmit(&mut self, amount: usize, timeout: NextTimeout, wire: &AgentWire) -> Result<(), ureq::Error> {
+    fn transmit(
+        &mut self,
+        amount: usize,
+        timeout: NextTimeout,
+        wire: &AgentWire,
+    ) -> Result<(), ureq::Error> {
         if !self.sending {
             // A write after a read (or the first write) starts a new request.
             self.sending = true;
@@ -488,7 +493,8 @@ impl Socket {
             self.response_marked = false;
             self.head_seen = false;
             self.metrics.request_sent(reused);
-            wire.exchange.store(SENT | if reused { REUSED } else { 0 }, Relaxed);
+            wire.exchange
+                .store(SENT | if reused { REUSED } else { 0 }, Relaxed);
         }
         self.inner
             .transmit_output(amount, timeout)
@@ -540,7 +546,10 @@ impl Socket {
                             .any(|t| t.trim().eq_ignore_ascii_case("close"))
                 });
                 self.server_closed |= asks_close || head.version == Some(0);
-                let latency = self.request_started.map(|t| t.elapsed()).unwrap_or_default();
+                let latency = self
+                    .request_started
+                    .map(|t| t.elapsed())
+                    .unwrap_or_default();
                 self.metrics.response(status, latency);
             }
             Ok(httparse::Status::Partial) => {}

@@ -1,0 +1,62 @@
+//! `etlpool load`.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::ExitCode;
+use crate::error::Result;
+use crate::load::{LoadMode, LoadOptions, run as run_load};
+use crate::pool::PoolConfig;
+
+/// Options of `etlpool load`.
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// URL to GET; without it, an in-process keep-alive server on 127.0.0.1 is started.
+    pub url: Option<String>,
+    /// Worker threads.
+    #[arg(long, default_value_t = 8)]
+    pub threads: usize,
+    /// Requests in total.
+    #[arg(long, default_value_t = 100_000)]
+    pub requests: u64,
+    /// A new agent, so a new connection, per request (the baseline a pool beats).
+    #[arg(long)]
+    pub no_pool: bool,
+    /// Extra CA certificates (PEM) to trust.
+    #[arg(long, value_name = "PEM")]
+    pub ca: Option<PathBuf>,
+    /// Print the report, metrics included, as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub(super) fn run(args: &LoadArgs) -> Result<ExitCode> {
+    let mut pool = PoolConfig::from_env()?;
+    if let Some(ca) = &args.ca {
+        pool.tls.ca_file = Some(ca.clone());
+    }
+    let report = run_load(&LoadOptions {
+        url: args.url.clone(),
+        threads: args.threads,
+        requests: args.requests,
+        mode: if args.no_pool {
+            LoadMode::Unpooled
+        } else {
+            LoadMode::Pooled
+        },
+        pool,
+    })?;
+    if args.json {
+        let json = serde_json::to_string_pretty(&report)
+            .map_err(|e| crate::Error::io("encoding the report", e.into()))?;
+        println!("{json}");
+    } else {
+        println!("{}", report.summary());
+    }
+    Ok(if report.errors == 0 {
+        ExitCode::Ok
+    } else {
+        ExitCode::Partial
+    })
+}

@@ -1,0 +1,111 @@
+//! The `etlpool` command line: options, logging, and exit codes.
+//!
+//! `main` only parses [`Cli`] and calls [`run`], so tests can drive every
+//! command in-process.
+
+mod load;
+
+use clap::{Parser, Subcommand};
+
+use crate::error::Error;
+
+/// Exit codes a scheduler can act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(i32)]
+pub enum ExitCode {
+    /// Done.
+    Ok = 0,
+    /// `verify` found differences.
+    Differences = 1,
+    /// Bad usage or configuration.
+    Usage = 2,
+    /// Some records failed, or a breaker stayed open; a re-run retries them.
+    Partial = 3,
+    /// Fatal before any work: authentication rejected, unknown project, unreachable.
+    Fatal = 4,
+    /// Another run holds the journal's lock.
+    Locked = 5,
+    /// Interrupted by SIGINT or SIGTERM.
+    Interrupted = crate::signals::EXIT_INTERRUPTED,
+}
+
+impl ExitCode {
+    /// The process exit code.
+    pub fn code(self) -> i32 {
+        self as i32
+    }
+}
+
+/// etlpool: pooled, resilient HTTP for long ETL jobs; migrates Zephyr Scale to qTest.
+#[derive(Debug, Parser)]
+#[command(name = "etlpool", version, about, propagate_version = true)]
+pub struct Cli {
+    /// More log output (-v info, -vv debug, -vvv trace). RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Only errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generate HTTP load through the pool and print throughput, latency and metrics.
+    Load(load::LoadArgs),
+}
+
+/// Runs a parsed command line and returns the exit code.
+pub fn run(cli: Cli) -> ExitCode {
+    init_logging(cli.verbose, cli.quiet);
+    let result = match &cli.command {
+        Command::Load(args) => load::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            log::error!("{}", error_chain(&e));
+            exit_code(&e)
+        }
+    }
+}
+
+/// The error and its causes on one line.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let s_text = s.to_string();
+        if !text.contains(&s_text) {
+            text.push_str(": ");
+            text.push_str(&s_text);
+        }
+        source = s.source();
+    }
+    text
+}
+
+fn exit_code(e: &Error) -> ExitCode {
+    match e {
+        Error::Config { .. } | Error::InvalidUrl { .. } | Error::Tls { .. } => ExitCode::Usage,
+        _ => ExitCode::Fatal,
+    }
+}
+
+fn init_logging(verbose: u8, quiet: bool) {
+    let level = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, 2) => "debug",
+        (false, _) => "trace",
+    };
+    let env = env_logger::Env::default().default_filter_or(format!("etlpool={level},warn"));
+    // A second init (tests calling run twice) is harmless.
+    let _ = env_logger::Builder::from_env(env)
+        .format_timestamp_millis()
+        .try_init();
+}

@@ -1,0 +1,223 @@
+//! A load generator through the pool (`etlpool load`), also used by the benches.
+//!
+//! Threads share one request budget and each sends until it is spent, through
+//! the pool or, with [`LoadMode::Unpooled`], through a new agent (so a new
+//! connection) per request. Without a URL it starts a keep-alive server on
+//! 127.0.0.1 in-process and measures against it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::mock::server::{
+    ConnContext, HttpServer, Reply as ServerReply, Request, Response, ServerOptions,
+};
+use crate::pool::histogram::{Histogram, HistogramData};
+use crate::pool::{HistogramSnapshot, Pool, PoolConfig, Snapshot};
+
+/// How requests get a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoadMode {
+    /// Lease from the pool: connections are reused.
+    Pooled,
+    /// A new agent per request: a new connection (and full TLS handshake) each
+    /// time, as a client without a pool does.
+    Unpooled,
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    /// Target URL; `None` starts an in-process keep-alive server.
+    pub url: Option<String>,
+    /// Worker threads.
+    pub threads: usize,
+    /// Requests in total, shared by the threads.
+    pub requests: u64,
+    /// Pooled or not.
+    pub mode: LoadMode,
+    /// The pool's settings; `max_connections_per_host` is raised to `threads`.
+    pub pool: PoolConfig,
+}
+
+/// What happened.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadReport {
+    /// The URL requested (redacted).
+    pub url: String,
+    /// Pooled or not.
+    pub mode: LoadMode,
+    /// Worker threads.
+    pub threads: usize,
+    /// Requests sent.
+    pub requests: u64,
+    /// Requests that failed (transport error or a status >= 400).
+    pub errors: u64,
+    /// The first failure, if any.
+    pub first_error: Option<String>,
+    /// Wall time, in seconds.
+    pub elapsed_secs: f64,
+    /// Requests per second.
+    pub requests_per_sec: f64,
+    /// Per-request latency measured by the client, in microseconds.
+    pub latency: HistogramSnapshot,
+    /// The pool's metrics at the end.
+    pub metrics: Snapshot,
+}
+
+/// Runs the load and reports.
+pub fn run(opts: &LoadOptions) -> Result<LoadReport> {
+    if opts.threads == 0 {
+        return Err(Error::config("threads", "must be at least 1"));
+    }
+    let server = match &opts.url {
+        Some(_) => None,
+        None => Some(local_server()?),
+    };
+    let url = match (&opts.url, &server) {
+        (Some(u), _) => u.clone(),
+        (None, Some(s)) => format!("{}/load", s.url()),
+        (None, None) => unreachable!("a server is started when no URL is given"),
+    };
+    let mut config = opts.pool.clone();
+    config.max_connections_per_host = config.max_connections_per_host.max(opts.threads);
+    let pool = Pool::new(config)?;
+    // Fail fast on a bad URL or TLS setup before timing anything.
+    pool.origin(&url)?;
+
+    let remaining = AtomicU64::new(opts.requests);
+    let tally = Tally::default();
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..opts.threads {
+            s.spawn(|| worker(&pool, &url, opts.mode, &remaining, &tally));
+        }
+    });
+    let elapsed = start.elapsed();
+    let mut latency = HistogramData::default();
+    tally.latency.add_to(&mut latency);
+    let done = opts.requests;
+    Ok(LoadReport {
+        url: crate::redact::url(&url),
+        mode: opts.mode,
+        threads: opts.threads,
+        requests: done,
+        errors: tally.errors.load(Ordering::Relaxed),
+        first_error: tally.first_error.lock().clone(),
+        elapsed_secs: elapsed.as_secs_f64(),
+        requests_per_sec: done as f64 / elapsed.as_secs_f64().max(1e-9),
+        latency: latency.summary(),
+        metrics: pool.metrics(),
+    })
+}
+
+#[derive(Default)]
+struct Tally {
+    latency: Histogram,
+    errors: AtomicU64,
+    first_error: Mutex<Option<String>>,
+}
+
+impl Tally {
+    fn failed(&self, message: String) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+        self.first_error.lock().get_or_insert(message);
+    }
+}
+
+fn worker(pool: &Pool, url: &str, mode: LoadMode, remaining: &AtomicU64, tally: &Tally) {
+    let origin = match pool.origin(url) {
+        Ok(o) => o,
+        Err(e) => return tally.failed(e.to_string()),
+    };
+    while remaining
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+        .is_ok()
+    {
+        let t = Instant::now();
+        let outcome = match mode {
+            LoadMode::Pooled => origin
+                .lease()
+                .and_then(|l| l.fetch(url))
+                .map(|r| r.status()),
+            LoadMode::Unpooled => unpooled_request(pool, url),
+        };
+        tally.latency.record(t.elapsed());
+        match outcome {
+            Ok(status) if status < 400 => {}
+            Ok(status) => tally.failed(format!("status {status}")),
+            Err(e) => tally.failed(e.to_string()),
+        }
+    }
+}
+
+fn unpooled_request(pool: &Pool, url: &str) -> Result<u16> {
+    let agent = pool.unpooled_agent(url)?;
+    let context = || format!("GET {}", crate::redact::url(url));
+    let mut response = agent
+        .get(url)
+        .call()
+        .map_err(|e| Error::io(context(), e.into_io()))?;
+    response
+        .body_mut()
+        .read_to_vec()
+        .map_err(|e| Error::io(context(), e.into_io()))?;
+    Ok(response.status().as_u16())
+}
+
+/// A keep-alive server answering every request with a small body.
+pub fn local_server() -> Result<HttpServer> {
+    let handler = |_: Request, _: &ConnContext| {
+        ServerReply::Response(Response::bytes(200, "text/plain", b"ok".to_vec()))
+    };
+    HttpServer::start(ServerOptions::default(), Arc::new(handler))
+        .map_err(|e| Error::io("starting the in-process load server", e))
+}
+
+impl LoadReport {
+    /// A few human-readable lines.
+    pub fn summary(&self) -> String {
+        let t = &self.metrics.total;
+        let l = &self.latency;
+        let us = |v: u64| format_us(Duration::from_micros(v));
+        format!(
+            "{} requests to {} on {} threads ({:?})\n\
+             elapsed {:.2} s, {:.0} req/s, {} errors{}\n\
+             latency p50 {}, p95 {}, p99 {}, max {}\n\
+             connections created {}, reused {}, closed {}; tls full {}, resumed {}",
+            self.requests,
+            self.url,
+            self.threads,
+            self.mode,
+            self.elapsed_secs,
+            self.requests_per_sec,
+            self.errors,
+            self.first_error
+                .as_deref()
+                .map(|e| format!(" (first: {e})"))
+                .unwrap_or_default(),
+            us(l.p50_us),
+            us(l.p95_us),
+            us(l.p99_us),
+            us(l.max_us),
+            t.connections_created,
+            t.connections_reused,
+            t.closed_total(),
+            t.tls_handshakes_full,
+            t.tls_handshakes_resumed,
+        )
+    }
+}
+
+fn format_us(d: Duration) -> String {
+    if d >= Duration::from_millis(10) {
+        format!("{} ms", d.as_millis())
+    } else {
+        format!("{} µs", d.as_micros())
+    }
+}
