@@ -68,6 +68,57 @@ pub enum Error {
         /// The limit in bytes.
         limit: u64,
     },
+    /// The server answered with an error status (after any retries).
+    Status(Box<StatusError>),
+    /// A response body was not the JSON expected.
+    Decode(Box<DecodeError>),
+    /// The origin's circuit breaker is open: calls fail fast, without touching the
+    /// server, until it lets a probe through.
+    CircuitOpen {
+        /// The origin.
+        origin: String,
+        /// Time until the breaker half-opens.
+        retry_in: Duration,
+    },
+    /// The call's `total_timeout` ran out while it waited (rate limit, backoff,
+    /// `Retry-After`).
+    TotalTimeout {
+        /// Where the request was going.
+        at: RequestContext,
+        /// Time spent on the call.
+        elapsed: Duration,
+    },
+    /// A wait was cut short by cancellation (SIGINT or SIGTERM).
+    Cancelled,
+}
+
+/// Details of an [`Error::Status`].
+#[derive(Debug)]
+pub struct StatusError {
+    /// Where the request went.
+    pub at: RequestContext,
+    /// The status code.
+    pub status: u16,
+    /// A short, secret-free excerpt of the body.
+    pub body: String,
+    /// The request was not idempotent and the server answered 5xx: it may have
+    /// acted on it before failing, so the outcome must be checked, not assumed.
+    pub outcome_unknown: bool,
+}
+
+/// Details of an [`Error::Decode`].
+#[derive(Debug)]
+pub struct DecodeError {
+    /// Where the request went.
+    pub at: RequestContext,
+    /// The status of the response.
+    pub status: u16,
+    /// The response's content type, if any.
+    pub content_type: Option<String>,
+    /// A short, secret-free excerpt of the body.
+    pub body: String,
+    /// The JSON error; `None` when the content type alone ruled the body out.
+    pub source: Option<serde_json::Error>,
 }
 
 /// Where a request was going when it failed. Paths are redacted (no query values).
@@ -171,6 +222,9 @@ pub struct RequestError {
     pub timeout_phase: Option<String>,
     /// What the connection had done.
     pub exchange: Exchange,
+    /// The request was not idempotent and was (at least partly) sent: the server
+    /// may have acted on it, so it is not resent blindly.
+    pub outcome_unknown: bool,
     /// The error from ureq.
     pub source: ureq::Error,
 }
@@ -203,6 +257,39 @@ impl Error {
         match self {
             Error::PoolTimeout(_) => true,
             Error::Request(r) => r.kind == TransportKind::Timeout,
+            Error::TotalTimeout { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// The HTTP status, for [`Error::Status`] and [`Error::Decode`].
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Error::Status(s) => Some(s.status),
+            Error::Decode(d) => Some(d.status),
+            _ => None,
+        }
+    }
+
+    /// True when a write may or may not have taken effect: a non-idempotent
+    /// request that failed after it was sent, or was answered 5xx. Resolve it by
+    /// looking the record up; never by sending it again blindly.
+    pub fn is_outcome_unknown(&self) -> bool {
+        match self {
+            Error::Request(r) => r.outcome_unknown,
+            Error::Status(s) => s.outcome_unknown,
+            _ => false,
+        }
+    }
+
+    /// True for failures that may pass if tried later: transport errors other
+    /// than TLS, 429 and 5xx answers, timeouts and an open circuit. Decode errors,
+    /// 4xx answers and configuration errors are not.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Request(r) => r.kind != TransportKind::Tls,
+            Error::Status(s) => s.status == 429 || s.status >= 500,
+            Error::PoolTimeout(_) | Error::CircuitOpen { .. } | Error::TotalTimeout { .. } => true,
             _ => false,
         }
     }
@@ -252,11 +339,42 @@ impl fmt::Display for Error {
                 } else if r.exchange.response_started {
                     f.write_str(", response cut off")?;
                 }
+                if r.outcome_unknown {
+                    f.write_str(", outcome unknown (the server may have acted on it)")?;
+                }
                 write!(f, ": {}", r.source)
             }
             Error::BodyTooLarge { at, limit } => {
                 write!(f, "{at}: response body larger than {limit} bytes")
             }
+            Error::Status(s) => {
+                write!(f, "{}: status {}", s.at, s.status)?;
+                if s.outcome_unknown {
+                    f.write_str(", outcome unknown (the server may have acted on it)")?;
+                }
+                if !s.body.is_empty() {
+                    write!(f, ": {}", s.body)?;
+                }
+                Ok(())
+            }
+            Error::Decode(d) => {
+                write!(f, "{}: status {}: ", d.at, d.status)?;
+                match (&d.source, &d.content_type) {
+                    (None, Some(ct)) => write!(f, "expected JSON, got content type {ct:?}")?,
+                    (None, None) => f.write_str("expected JSON")?,
+                    (Some(e), _) => write!(f, "invalid JSON ({e})")?,
+                }
+                write!(f, "; body starts {:?}", d.body)
+            }
+            Error::CircuitOpen { origin, retry_in } => write!(
+                f,
+                "circuit breaker for {origin} is open after repeated failures; \
+                 next probe in {retry_in:?}"
+            ),
+            Error::TotalTimeout { at, elapsed } => {
+                write!(f, "{at}: total_timeout reached after {elapsed:?}")
+            }
+            Error::Cancelled => f.write_str("cancelled"),
         }
     }
 }
@@ -281,6 +399,7 @@ impl std::error::Error for Error {
             } => Some(s.as_ref()),
             Error::Io { source, .. } => Some(source),
             Error::Request(r) => Some(&r.source),
+            Error::Decode(d) => d.source.as_ref().map(|e| e as _),
             _ => None,
         }
     }

@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod backoff;
 pub mod cli;
 mod error;
 pub mod load;
@@ -15,7 +16,8 @@ pub mod redact;
 pub mod signals;
 
 pub use error::{
-    BoxError, Error, Exchange, PoolTimeout, RequestContext, RequestError, Result, TransportKind,
+    BoxError, DecodeError, Error, Exchange, PoolTimeout, RequestContext, RequestError, Result,
+    StatusError, TransportKind,
 };
 pub use pool::{
     CloseReason, Event, EventHandler, Lease, Origin, OriginPool, OriginSnapshot, Pool, PoolBuilder,

@@ -237,6 +237,7 @@ pub(crate) fn request_error(
         kind,
         timeout_phase,
         exchange,
+        outcome_unknown: false,
         source: e,
     }))
 }

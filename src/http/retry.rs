@@ -1,0 +1,281 @@
+//! When a request may be sent again, and after how long.
+//!
+//! The rule is that a retry must never duplicate a write:
+//!
+//! * a connect failure (nothing was sent) is retried for any method;
+//! * idempotent methods (GET, HEAD, PUT, DELETE, OPTIONS) are retried on
+//!   transport errors and on 429, 502, 503 and 504;
+//! * POST and PATCH only on a connect failure, on 429 (the server refused it
+//!   unprocessed), or when they carry an `Idempotency-Key`;
+//! * a reused keep-alive connection that died before any response byte is
+//!   retried once on a fresh connection, idempotent methods only, outside the
+//!   budget (RFC 9110 9.2.2: a POST is not resent automatically).
+//!
+//! `Retry-After` (seconds or an HTTP date) replaces the backoff, capped; a
+//! per-origin budget caps retries as a share of recent requests.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant, SystemTime};
+
+use parking_lot::Mutex;
+
+use crate::backoff::Backoff;
+use crate::error::{Error, TransportKind};
+use crate::pool::RetryReason;
+
+/// How a call is retried. Every field has a default (see `Default`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt. Defaults to 4.
+    pub max_retries: u32,
+    /// Exponential backoff with full jitter: the first wait is at most `base`,
+    /// doubling to at most `cap`. Defaults to 200 ms and 10 s.
+    pub backoff: Backoff,
+    /// The longest `Retry-After` honoured; longer ones are cut to this. Defaults
+    /// to 60 s.
+    pub retry_after_cap: Duration,
+    /// The retry budget: retries may add at most this share of the origin's
+    /// requests in the window. Defaults to 0.2 (20 %).
+    pub budget_ratio: f64,
+    /// The sliding window of the budget. Defaults to 10 s.
+    pub budget_window: Duration,
+    /// Retries per second always allowed, so a cold start can retry. Defaults to 3.
+    pub budget_floor_per_sec: f64,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_retries: 4,
+            backoff: Backoff {
+                base: Duration::from_millis(200),
+                cap: Duration::from_secs(10),
+            },
+            retry_after_cap: Duration::from_secs(60),
+            budget_ratio: 0.2,
+            budget_window: Duration::from_secs(10),
+            budget_floor_per_sec: 3.0,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// No retries at all.
+    pub fn none() -> Self {
+        RetryPolicy {
+            max_retries: 0,
+            ..RetryPolicy::default()
+        }
+    }
+
+    pub(crate) fn validate(&self) -> crate::Result<()> {
+        if self.backoff.base > self.backoff.cap {
+            return Err(Error::config("retry.backoff", "base must not exceed cap"));
+        }
+        if !(0.0..=10.0).contains(&self.budget_ratio) {
+            return Err(Error::config("retry.budget_ratio", "must be between 0 and 10"));
+        }
+        if self.budget_window.is_zero() {
+            return Err(Error::config("retry.budget_window", "must be greater than zero"));
+        }
+        if self.budget_floor_per_sec < 0.0 {
+            return Err(Error::config("retry.budget_floor_per_sec", "must not be negative"));
+        }
+        Ok(())
+    }
+}
+
+/// What a request is allowed, by method and headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Safety {
+    /// Sending it twice has the effect of sending it once.
+    pub(crate) idempotent: bool,
+}
+
+impl Safety {
+    pub(crate) fn of(method: &str, has_idempotency_key: bool) -> Safety {
+        let idempotent = matches!(method, "GET" | "HEAD" | "PUT" | "DELETE" | "OPTIONS" | "TRACE");
+        Safety {
+            idempotent: idempotent || has_idempotency_key,
+        }
+    }
+}
+
+/// Why a failed attempt may be retried, and whether it spends budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Retry {
+    pub(crate) reason: RetryReason,
+    /// Stale-connection retries are free: the request never reached the server.
+    pub(crate) uses_budget: bool,
+}
+
+/// Decides whether a transport failure may be retried. `stale_used` says whether
+/// the one free stale-connection retry was already taken.
+pub(crate) fn after_error(safety: Safety, error: &Error, stale_used: bool) -> Option<Retry> {
+    let Error::Request(r) = error else {
+        return None;
+    };
+    if r.exchange.is_stale_connection() && safety.idempotent && !stale_used {
+        return Some(Retry {
+            reason: RetryReason::StaleConnection,
+            uses_budget: false,
+        });
+    }
+    let budgeted = |reason| {
+        Some(Retry {
+            reason,
+            uses_budget: true,
+        })
+    };
+    match r.kind {
+        TransportKind::Tls => None,
+        TransportKind::Connect | TransportKind::Dns if !r.exchange.sent => {
+            budgeted(RetryReason::Connect)
+        }
+        // A connect timeout also means nothing was sent.
+        TransportKind::Timeout if !r.exchange.sent => budgeted(RetryReason::Connect),
+        _ if safety.idempotent => budgeted(RetryReason::Transport),
+        _ => None,
+    }
+}
+
+/// Decides whether a status may be retried.
+pub(crate) fn after_status(safety: Safety, status: u16) -> Option<Retry> {
+    let reason = match status {
+        429 => RetryReason::TooManyRequests,
+        502..=504 if safety.idempotent => RetryReason::ServerError,
+        _ => return None,
+    };
+    Some(Retry {
+        reason,
+        uses_budget: true,
+    })
+}
+
+/// Parses `Retry-After`: delay-seconds or an HTTP date, relative to `now`.
+/// A date in the past means "now"; garbage means "no advice".
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = httpdate::parse_http_date(value).ok()?;
+    Some(when.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// A per-origin retry budget over a sliding window: a retry is allowed while
+/// retries in the window stay under `ratio` x requests, or under the floor.
+pub(crate) struct RetryBudget {
+    ratio: f64,
+    window: Duration,
+    floor: f64,
+    /// Guards the event log; entries are (time, is_retry), oldest first.
+    events: Mutex<VecDeque<(Instant, bool)>>,
+}
+
+impl RetryBudget {
+    pub(crate) fn new(policy: &RetryPolicy) -> Self {
+        RetryBudget {
+            ratio: policy.budget_ratio,
+            window: policy.budget_window,
+            floor: policy.budget_floor_per_sec * policy.budget_window.as_secs_f64(),
+            events: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    fn trim(&self, events: &mut VecDeque<(Instant, bool)>, now: Instant) {
+        while events
+            .front()
+            .is_some_and(|(t, _)| now.saturating_duration_since(*t) > self.window)
+        {
+            events.pop_front();
+        }
+    }
+
+    /// Counts a first attempt.
+    pub(crate) fn request(&self, now: Instant) {
+        let mut events = self.events.lock();
+        self.trim(&mut events, now);
+        events.push_back((now, false));
+    }
+
+    /// Takes a retry from the budget if there is one left.
+    pub(crate) fn try_retry(&self, now: Instant) -> bool {
+        let mut events = self.events.lock();
+        self.trim(&mut events, now);
+        let retries = events.iter().filter(|(_, r)| *r).count() as f64;
+        let requests = events.len() as f64 - retries;
+        if retries < self.floor.max(self.ratio * requests) {
+            events.push_back((now, true));
+            true
+        } else {
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_rules_follow_the_method() {
+        let get = Safety::of("GET", false);
+        let post = Safety::of("POST", false);
+        let keyed = Safety::of("POST", true);
+        assert!(after_status(get, 503).is_some());
+        assert!(after_status(get, 500).is_none(), "500 is a bug, not a blip");
+        assert!(after_status(post, 503).is_none());
+        assert!(after_status(post, 429).is_some());
+        assert!(after_status(keyed, 502).is_some());
+        assert!(after_status(get, 404).is_none());
+    }
+
+    #[test]
+    fn retry_after_takes_seconds_and_dates() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert_eq!(parse_retry_after(" 7 ", now), Some(Duration::from_secs(7)));
+        let later = httpdate::fmt_http_date(now + Duration::from_secs(30));
+        assert_eq!(parse_retry_after(&later, now), Some(Duration::from_secs(30)));
+        let past = httpdate::fmt_http_date(now - Duration::from_secs(30));
+        assert_eq!(parse_retry_after(&past, now), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("-1", now), None);
+    }
+
+    #[test]
+    fn budget_allows_the_floor_then_the_ratio() {
+        let policy = RetryPolicy {
+            budget_ratio: 0.5,
+            budget_window: Duration::from_secs(10),
+            budget_floor_per_sec: 0.2,
+            ..RetryPolicy::default()
+        };
+        let budget = RetryBudget::new(&policy);
+        let t = Instant::now();
+        // Floor: 0.2/s over 10 s = 2 retries with no requests at all.
+        assert!(budget.try_retry(t));
+        assert!(budget.try_retry(t));
+        assert!(!budget.try_retry(t));
+        for _ in 0..10 {
+            budget.request(t);
+        }
+        // 50 % of 10 requests = 5 retries in the window, 2 already spent.
+        let granted = (0..10).filter(|_| budget.try_retry(t)).count();
+        assert_eq!(granted, 3);
+        // Once the window has passed, the floor is back.
+        assert!(budget.try_retry(t + Duration::from_secs(11)));
+    }
+
+    #[test]
+    fn policy_validation_names_the_key() {
+        let bad = RetryPolicy {
+            backoff: Backoff {
+                base: Duration::from_secs(2),
+                cap: Duration::from_secs(1),
+            },
+            ..RetryPolicy::default()
+        };
+        assert!(bad.validate().unwrap_err().to_string().contains("retry.backoff"));
+    }
+}
