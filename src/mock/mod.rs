@@ -1,6 +1,7 @@
 //! Embedded mock servers of the Zephyr Scale Cloud v2 and qTest Manager v3 APIs.
 
 mod auth;
+pub mod cli;
 pub mod faults;
 mod gate;
 pub mod options;
