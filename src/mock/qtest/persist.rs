@@ -1,7 +1,7 @@
 //! The write journal on disk: one JSON line per applied write, replayed at start.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufRead, BufReader, Write as _};
+use std::io::{self, Write as _};
 use std::path::Path;
 
 use serde_json::Value;
@@ -12,55 +12,51 @@ use super::write::{self, Write};
 use crate::mock::server::parse_query;
 
 /// Rebuilds the state from the journal at `path` (missing file: `initial`), then opens the file
-/// for appending. A torn last line (a crash mid-write) is dropped.
+/// for appending. A torn last line (a crash mid-write) is cut off the file.
 pub(crate) fn load(
     path: &Path,
     cfg: &QtestConfig,
     initial: QtestState,
 ) -> io::Result<(QtestState, File)> {
     let mut state = initial;
-    let entries = match File::open(path) {
-        Ok(f) => read_entries(f)?,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+    let text = match std::fs::read(path) {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
         Err(e) => return Err(e),
     };
+    let (entries, valid_len) = read_entries(&text)?;
     for entry in entries {
         replay(&mut state, cfg, entry)?;
     }
-    let mut file = OpenOptions::new().create(true).append(true).open(path)?;
-    // Rewrite nothing, but make sure a torn line does not glue onto the next entry.
-    if std::fs::metadata(path)?.len() > 0 && !ends_with_newline(path)? {
-        file.write_all(b"\n")?;
+    let file = OpenOptions::new().create(true).append(true).open(path)?;
+    if valid_len < text.len() {
+        log::warn!("mock state: dropping a torn last journal line");
+        file.set_len(valid_len as u64)?;
     }
     Ok((state, file))
 }
 
-fn read_entries(f: File) -> io::Result<Vec<JournalEntry>> {
-    let lines: Vec<String> = BufReader::new(f).lines().collect::<io::Result<_>>()?;
-    let last = lines.len().saturating_sub(1);
-    let mut out = Vec::with_capacity(lines.len());
-    for (i, line) in lines
-        .iter()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-    {
-        match serde_json::from_str(line) {
-            Ok(e) => out.push(e),
-            Err(_) if i == last => log::warn!("mock state: dropping a torn last journal line"),
-            Err(e) => {
-                return Err(io::Error::new(
+/// The entries, and the length of the text they fill (shorter than the text after a torn line).
+fn read_entries(text: &str) -> io::Result<(Vec<JournalEntry>, usize)> {
+    let mut out = Vec::new();
+    let mut offset = 0;
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        if !line.trim().is_empty() {
+            // A last line without its newline was cut short by a crash, even if it parses.
+            if !line.ends_with('\n') {
+                return Ok((out, offset));
+            }
+            let entry = serde_json::from_str(line.trim()).map_err(|e| {
+                io::Error::new(
                     io::ErrorKind::InvalidData,
                     format!("journal line {}: {e}", i + 1),
-                ));
-            }
+                )
+            })?;
+            out.push(entry);
         }
+        offset += line.len();
     }
-    Ok(out)
-}
-
-fn ends_with_newline(path: &Path) -> io::Result<bool> {
-    let bytes = std::fs::read(path)?;
-    Ok(bytes.last() == Some(&b'\n'))
+    Ok((out, offset))
 }
 
 fn replay(state: &mut QtestState, cfg: &QtestConfig, entry: JournalEntry) -> io::Result<()> {
