@@ -319,15 +319,10 @@ fn lookups_by_parent_name_and_expand() {
         fields.as_array().unwrap().len() + 1
     );
     let statuses = m.q("GET", "/test-runs/execution-statuses", None).json();
-    let names: HashSet<&str> = statuses
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["name"].as_str().unwrap())
-        .collect();
+    let expected = ["Passed", "Failed", "Incomplete", "Blocked", "Unexecuted"];
     assert_eq!(
-        names,
-        HashSet::from(["Passed", "Failed", "Incomplete", "Blocked", "Unexecuted"])
+        mock_common::names(&statuses),
+        expected.map(String::from).into()
     );
 }
 

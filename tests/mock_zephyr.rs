@@ -202,15 +202,10 @@ fn entity_shapes_have_null_references_scripts_and_versioned_case_links() {
     );
     assert_eq!(m.z("/projects").json()["values"][0]["key"], "PROJ");
     let statuses = m.z("/statuses?statusType=TEST_EXECUTION").json();
-    let names: HashSet<&str> = statuses["values"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["name"].as_str().unwrap())
-        .collect();
+    let expected = ["Not Executed", "In Progress", "Pass", "Fail", "Blocked"];
     assert_eq!(
-        names,
-        HashSet::from(["Not Executed", "In Progress", "Pass", "Fail", "Blocked"])
+        mock_common::names(&statuses["values"]),
+        expected.map(String::from).into()
     );
 }
 

@@ -13,7 +13,7 @@ pub(crate) struct Tokens {
     login: (String, String),
     expiry: Duration,
     // Guards the issued tokens and their expiry instants.
-    issued: Mutex<HashMap<String, Instant>>,
+    issued: Mutex<HashMap<String, Option<Instant>>>,
     rng: Mutex<fastrand::Rng>,
 }
 
@@ -43,7 +43,7 @@ impl Tokens {
         }
         let mut issued = self.issued.lock();
         match issued.get(token) {
-            Some(&until) if Instant::now() < until => true,
+            Some(&until) if until.is_none_or(|u| Instant::now() < u) => true,
             Some(_) => {
                 issued.remove(token);
                 false
@@ -63,7 +63,8 @@ impl Tokens {
             return oauth_error(401, "invalid_grant", "Bad credentials");
         }
         let token = format!("{:032x}", self.rng.lock().u128(..));
-        let until = Instant::now() + self.expiry;
+        // An expiry too far out to represent never expires.
+        let until = Instant::now().checked_add(self.expiry);
         self.issued.lock().insert(token.clone(), until);
         let body = serde_json::json!({
             "access_token": token, "token_type": "bearer",

@@ -8,6 +8,9 @@ use parking_lot::Mutex;
 
 use super::server::HttpServer;
 
+/// Longest latency or jitter accepted: beyond it a client would just look hung.
+const MAX_LATENCY: Duration = Duration::from_secs(600);
+
 /// When an injected 5xx hits a write.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -86,6 +89,11 @@ impl FaultConfig {
             return Err(format!(
                 "fail_status must be a 5xx, got {}",
                 self.fail_status
+            ));
+        }
+        if self.latency > MAX_LATENCY || self.latency_jitter > MAX_LATENCY {
+            return Err(format!(
+                "latency and latency_jitter must be at most {MAX_LATENCY:?}"
             ));
         }
         if self.rate_limit == Some(0) {

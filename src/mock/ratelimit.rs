@@ -36,7 +36,8 @@ impl RateWindow {
         }
         RateVerdict {
             allowed,
-            remaining: limit - w.1,
+            // The limit may have been lowered below this window's count at run time.
+            remaining: limit.saturating_sub(w.1),
             reset: now + 1,
         }
     }

@@ -37,6 +37,17 @@ impl Resp {
     }
 }
 
+/// The `name` of every object in a JSON array.
+pub fn names(items: &Value) -> std::collections::HashSet<String> {
+    let items = items
+        .as_array()
+        .unwrap_or_else(|| panic!("not an array: {items}"));
+    items
+        .iter()
+        .map(|i| i["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
 /// Sends one request; `Err` only for transport failures.
 pub fn try_call(
     agent: &ureq::Agent,

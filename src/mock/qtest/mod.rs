@@ -3,6 +3,8 @@
 pub(crate) mod api;
 mod body;
 pub mod config;
+mod design;
+mod execution;
 pub(crate) mod persist;
 mod render;
 mod search;
