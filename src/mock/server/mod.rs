@@ -46,6 +46,8 @@ pub struct HttpServer {
     shared: Arc<Shared>,
     addr: SocketAddr,
     accept: Mutex<Option<JoinHandle<()>>>,
+    /// Set when a shutdown has finished; later callers wait for it.
+    stopped: (Mutex<bool>, parking_lot::Condvar),
 }
 
 /// What the accept thread, the connection threads and the handle share.
@@ -98,6 +100,7 @@ impl HttpServer {
             shared,
             addr,
             accept: Mutex::new(Some(accept)),
+            stopped: Default::default(),
         })
     }
 
@@ -128,12 +131,26 @@ impl HttpServer {
             .store(to_nanos(idle), Ordering::SeqCst);
     }
 
-    /// Stops accepting, shuts down every open connection and joins all threads. Idempotent;
-    /// callable from a handler (that handler's own thread is not joined).
+    /// Stops accepting, shuts down every open connection and joins all threads. Idempotent:
+    /// a second caller waits until the first has finished, so the port is free when it returns.
+    /// A handler may call it (its own thread is not joined, and it does not wait).
     pub fn shutdown(&self) {
         if self.shared.shutting_down.swap(true, Ordering::SeqCst) {
+            let on_conn_thread = thread::current()
+                .name()
+                .is_some_and(|n| n.starts_with("mock-conn-"));
+            let mut stopped = self.stopped.0.lock();
+            while !*stopped && !on_conn_thread {
+                self.stopped.1.wait(&mut stopped);
+            }
             return;
         }
+        self.stop();
+        *self.stopped.0.lock() = true;
+        self.stopped.1.notify_all();
+    }
+
+    fn stop(&self) {
         // A blocking accept only returns for a connection: make one.
         let woke = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1)).is_ok();
         if let Some(handle) = self.accept.lock().take() {

@@ -1,0 +1,87 @@
+//! Bearer tokens: one static token per server, plus tokens issued by qTest's `/oauth/token`.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use super::server::{Request, Response, parse_query};
+
+/// The tokens one server accepts.
+pub(crate) struct Tokens {
+    static_token: String,
+    login: (String, String),
+    expiry: Duration,
+    // Guards the issued tokens and their expiry instants.
+    issued: Mutex<HashMap<String, Option<Instant>>>,
+    rng: Mutex<fastrand::Rng>,
+}
+
+impl Tokens {
+    pub(crate) fn new(
+        static_token: String,
+        login: (String, String),
+        expiry: Duration,
+        seed: u64,
+    ) -> Self {
+        Tokens {
+            static_token,
+            login,
+            expiry,
+            issued: Mutex::default(),
+            rng: Mutex::new(fastrand::Rng::with_seed(seed)),
+        }
+    }
+
+    /// Whether the request carries a valid `Authorization: Bearer` token.
+    pub(crate) fn accepts(&self, req: &Request) -> bool {
+        let Some(token) = req.header("authorization").and_then(bearer) else {
+            return false;
+        };
+        if token == self.static_token {
+            return true;
+        }
+        let mut issued = self.issued.lock();
+        match issued.get(token) {
+            Some(&until) if until.is_none_or(|u| Instant::now() < u) => true,
+            Some(_) => {
+                issued.remove(token);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// Answers `POST /oauth/token` (form `grant_type=password&username&password`).
+    pub(crate) fn issue(&self, req: &Request) -> Response {
+        let form = parse_query(&String::from_utf8_lossy(&req.body));
+        let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        if get("grant_type") != Some("password") {
+            return oauth_error(400, "unsupported_grant_type", "grant_type must be password");
+        }
+        if (get("username"), get("password")) != (Some(&self.login.0), Some(&self.login.1)) {
+            return oauth_error(401, "invalid_grant", "Bad credentials");
+        }
+        let token = format!("{:032x}", self.rng.lock().u128(..));
+        // An expiry too far out to represent never expires.
+        let until = Instant::now().checked_add(self.expiry);
+        self.issued.lock().insert(token.clone(), until);
+        let body = serde_json::json!({
+            "access_token": token, "token_type": "bearer",
+            "expires_in": self.expiry.as_secs(), "scope": "read write create delete",
+        });
+        Response::json(200, &body)
+    }
+}
+
+fn bearer(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+fn oauth_error(status: u16, error: &str, description: &str) -> Response {
+    Response::json(
+        status,
+        &serde_json::json!({ "error": error, "error_description": description }),
+    )
+}

@@ -1,0 +1,155 @@
+//! Reading and validating JSON request bodies; every problem is a 400 message.
+
+use serde_json::{Map, Value};
+
+use super::config::Field;
+use super::state::Property;
+
+pub(crate) type Obj = Map<String, Value>;
+
+/// The body as a JSON object.
+pub(crate) fn object(body: &Value) -> Result<&Obj, String> {
+    body.as_object()
+        .ok_or_else(|| "Request body must be a JSON object".to_string())
+}
+
+/// A required non-empty string.
+pub(crate) fn required_str(o: &Obj, key: &str) -> Result<String, String> {
+    match o.get(key) {
+        Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.clone()),
+        Some(Value::String(_)) | None | Some(Value::Null) => Err(format!("{key} is required")),
+        Some(_) => Err(format!("{key} must be a string")),
+    }
+}
+
+/// An optional string; `null` and absent give "".
+pub(crate) fn opt_str(o: &Obj, key: &str) -> Result<String, String> {
+    match o.get(key) {
+        None | Some(Value::Null) => Ok(String::new()),
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(_) => Err(format!("{key} must be a string")),
+    }
+}
+
+/// An optional id: a non-negative integer or a string of digits.
+pub(crate) fn opt_id(o: &Obj, key: &str) -> Result<Option<u64>, String> {
+    match o.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => id_of(v)
+            .map(Some)
+            .ok_or_else(|| format!("{key} must be an id")),
+    }
+}
+
+/// `{"id": n}` under `key`, required.
+pub(crate) fn required_ref(o: &Obj, key: &str) -> Result<u64, String> {
+    let inner = o
+        .get(key)
+        .and_then(Value::as_object)
+        .ok_or_else(|| format!("{key}.id is required"))?;
+    opt_id(inner, "id")?.ok_or_else(|| format!("{key}.id is required"))
+}
+
+fn id_of(v: &Value) -> Option<u64> {
+    match v {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// An optional array of objects.
+pub(crate) fn opt_array<'a>(o: &'a Obj, key: &str) -> Result<Vec<&'a Obj>, String> {
+    match o.get(key) {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|i| {
+                i.as_object()
+                    .ok_or_else(|| format!("{key} must hold objects"))
+            })
+            .collect(),
+        Some(_) => Err(format!("{key} must be an array")),
+    }
+}
+
+/// A required date-time string.
+pub(crate) fn required_date(o: &Obj, key: &str) -> Result<String, String> {
+    let s = required_str(o, key)?;
+    crate::mock::time::parse(&s)
+        .map(|_| s.clone())
+        .ok_or_else(|| format!("{key} must be a date-time, got '{s}'"))
+}
+
+/// Checks `properties` against the fields and fills in the defaults of choice fields left out.
+pub(crate) fn properties(o: &Obj, fields: &[Field]) -> Result<Vec<Property>, String> {
+    let mut out: Vec<Property> = Vec::new();
+    for p in opt_array(o, "properties")? {
+        let field_id = opt_id(p, "field_id")?.ok_or("properties[].field_id is required")?;
+        let field = fields.iter().find(|f| f.id == field_id && f.active);
+        let field =
+            field.ok_or_else(|| format!("Field {field_id} does not exist or is inactive"))?;
+        let value = match p.get("field_value") {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Number(n)) => n.to_string(),
+            _ => {
+                return Err(format!(
+                    "properties[].field_value of field {field_id} is required"
+                ));
+            }
+        };
+        check_value(field, &value)?;
+        out.retain(|q| q.field_id != field_id);
+        out.push(Property {
+            field_id,
+            field_value: value,
+        });
+    }
+    for f in fields.iter().filter(|f| f.active) {
+        if out.iter().any(|p| p.field_id == f.id) {
+            continue;
+        }
+        if f.required {
+            return Err(format!("Field '{}' is required", f.label));
+        }
+        if let Some(d) = f.allowed_values.iter().find(|v| v.is_default) {
+            out.push(Property {
+                field_id: f.id,
+                field_value: d.value.to_string(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn check_value(field: &Field, value: &str) -> Result<(), String> {
+    if field.allowed_values.is_empty() {
+        return Ok(());
+    }
+    let known = value
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .is_some_and(|v| field.allowed_values.iter().any(|a| a.value == v));
+    match known {
+        true => Ok(()),
+        false => Err(format!(
+            "'{value}' is not an allowed value of field '{}'",
+            field.label
+        )),
+    }
+}
+
+/// The display name of a property's value: the allowed value's label, or the value itself.
+pub(crate) fn value_name(fields: &[Field], p: &Property) -> (String, String) {
+    let field = fields.iter().find(|f| f.id == p.field_id);
+    let label = field.map(|f| f.label.clone()).unwrap_or_default();
+    let name = field
+        .and_then(|f| {
+            f.allowed_values
+                .iter()
+                .find(|a| a.value.to_string() == p.field_value)
+        })
+        .map_or_else(|| p.field_value.clone(), |a| a.label.clone());
+    (label, name)
+}

@@ -1,0 +1,312 @@
+//! [`MockServers`]: Zephyr and qTest on two loopback ports, with their faults and state.
+
+use std::io;
+use std::sync::{Arc, OnceLock};
+
+use parking_lot::Mutex;
+use serde_json::{Value, json};
+
+use super::auth::Tokens;
+use super::faults::Faults;
+use super::gate::{Flavor, Gate};
+use super::options::MockOptions;
+use super::qtest::api::{QtestApi, Store};
+use super::qtest::config::QtestConfig;
+use super::qtest::persist;
+use super::qtest::state::{JournalEntry, QtestState};
+use super::server::{HttpServer, Request, ServerOptions, ServerStats};
+use super::zephyr::api::ZephyrApi;
+use super::zephyr::data::Dataset;
+use super::zephyr::generate::generate;
+
+/// The fault switches of both servers.
+#[derive(Clone)]
+pub struct MockFaults {
+    /// Zephyr's switches.
+    pub zephyr: Faults,
+    /// qTest's switches.
+    pub qtest: Faults,
+}
+
+/// Both mocks, running; they shut down when dropped.
+pub struct MockServers {
+    opts: MockOptions,
+    seed: u64,
+    tokens: (String, String),
+    faults: MockFaults,
+    zephyr: Arc<HttpServer>,
+    // Replaced by restart_qtest after a crash.
+    qtest: Mutex<Arc<HttpServer>>,
+    qtest_gate: Arc<Gate>,
+    qtest_api: Arc<QtestApi>,
+    source: Arc<Dataset>,
+}
+
+fn invalid(e: impl Into<String>) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, e.into())
+}
+
+impl MockServers {
+    /// Generates the data and starts both servers on 127.0.0.1.
+    pub fn start(opts: MockOptions) -> io::Result<MockServers> {
+        opts.validate().map_err(invalid)?;
+        let seed = opts.seed.unwrap_or_else(|| fastrand::u64(..));
+        let source = Arc::new(generate(seed, &opts.project_key, &opts.sizes));
+        let cfg = QtestConfig::generate(seed, opts.qtest_project_id);
+        let store = initial_store(&opts, &cfg, seed)?;
+        let derive = |salt: u64, name: &str| {
+            format!(
+                "{name}-{:016x}",
+                fastrand::Rng::with_seed(seed ^ salt).u64(..)
+            )
+        };
+        let zephyr_token = opts
+            .zephyr_token
+            .clone()
+            .unwrap_or_else(|| derive(1, "zephyr"));
+        let qtest_token = opts
+            .qtest_token
+            .clone()
+            .unwrap_or_else(|| derive(2, "qtest"));
+        let faults = MockFaults {
+            zephyr: Faults::new(opts.zephyr_faults.clone(), seed ^ 3),
+            qtest: Faults::new(opts.qtest_faults.clone(), seed ^ 4),
+        };
+        let zephyr_api = Arc::new(ZephyrApi {
+            data: Arc::clone(&source),
+            origin: OnceLock::new(),
+            cap: opts.zephyr_max_results,
+        });
+        let qtest_api = Arc::new(QtestApi {
+            cfg,
+            store: Mutex::new(store),
+            origin: OnceLock::new(),
+            source: Arc::clone(&source),
+        });
+        let login = opts.qtest_login.clone();
+        let zephyr_gate = Arc::new(Gate {
+            flavor: Flavor::Zephyr,
+            api: Arc::clone(&zephyr_api) as _,
+            faults: faults.zephyr.clone(),
+            tokens: Tokens::new(
+                zephyr_token.clone(),
+                login.clone(),
+                opts.oauth_expiry,
+                seed ^ 5,
+            ),
+            window: Default::default(),
+        });
+        let qtest_gate = Arc::new(Gate {
+            flavor: Flavor::Qtest,
+            api: Arc::clone(&qtest_api) as _,
+            faults: faults.qtest.clone(),
+            tokens: Tokens::new(qtest_token.clone(), login, opts.oauth_expiry, seed ^ 6),
+            window: Default::default(),
+        });
+        let zephyr = serve(opts.port_zephyr, &zephyr_gate, &faults.zephyr)?;
+        let _ = zephyr_api.origin.set(origin(&zephyr));
+        let qtest = serve(opts.port_qtest, &qtest_gate, &faults.qtest)?;
+        let _ = qtest_api.origin.set(origin(&qtest));
+        Ok(MockServers {
+            opts,
+            seed,
+            tokens: (zephyr_token, qtest_token),
+            faults,
+            zephyr,
+            qtest: Mutex::new(qtest),
+            qtest_gate,
+            qtest_api,
+            source,
+        })
+    }
+
+    /// The seed in use (drawn at random when the options had none).
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// Zephyr's base URL, `http://127.0.0.1:PORT/v2`.
+    pub fn zephyr_url(&self) -> String {
+        format!("{}/v2", origin(&self.zephyr))
+    }
+
+    /// qTest's base URL, `http://127.0.0.1:PORT/api/v3`.
+    pub fn qtest_url(&self) -> String {
+        format!("{}/api/v3", self.qtest_site_url())
+    }
+
+    /// qTest's site root, where `/oauth/token` lives.
+    pub fn qtest_site_url(&self) -> String {
+        self.qtest_api.origin.get().cloned().unwrap_or_default()
+    }
+
+    /// Zephyr's Bearer token.
+    pub fn zephyr_token(&self) -> &str {
+        &self.tokens.0
+    }
+
+    /// qTest's static Bearer token.
+    pub fn qtest_token(&self) -> &str {
+        &self.tokens.1
+    }
+
+    /// The username and password `/oauth/token` accepts.
+    pub fn qtest_login(&self) -> (&str, &str) {
+        (&self.opts.qtest_login.0, &self.opts.qtest_login.1)
+    }
+
+    /// The Zephyr project key.
+    pub fn project_key(&self) -> &str {
+        &self.opts.project_key
+    }
+
+    /// The qTest project id.
+    pub fn qtest_project_id(&self) -> u64 {
+        self.qtest_api.cfg.project_id
+    }
+
+    /// The fault switches.
+    pub fn faults(&self) -> &MockFaults {
+        &self.faults
+    }
+
+    /// Zephyr's connection counters.
+    pub fn zephyr_stats(&self) -> Arc<ServerStats> {
+        Arc::clone(self.zephyr.stats())
+    }
+
+    /// qTest's connection counters (of the current server, after a restart the new one).
+    pub fn qtest_stats(&self) -> Arc<ServerStats> {
+        Arc::clone(self.qtest.lock().stats())
+    }
+
+    /// The Zephyr source dataset.
+    pub fn source(&self) -> &Dataset {
+        &self.source
+    }
+
+    /// qTest's fields, statuses and project id.
+    pub fn qtest_config(&self) -> &QtestConfig {
+        &self.qtest_api.cfg
+    }
+
+    /// A copy of everything created on qTest, journal included.
+    pub fn qtest_state(&self) -> QtestState {
+        self.qtest_api.store.lock().state.clone()
+    }
+
+    /// A copy of the qTest write journal.
+    pub fn journal(&self) -> Vec<JournalEntry> {
+        self.qtest_api.store.lock().state.journal.clone()
+    }
+
+    /// Deletes a created test case, as if someone removed it in qTest (journaled).
+    pub fn delete_case(&self, id: u64) -> Result<(), String> {
+        self.admin_write("DELETE", &format!("test-cases/{id}"), Value::Null)
+            .map(|_| ())
+    }
+
+    /// Creates a copy of a test case (same name, parent, properties and steps), as a duplicate
+    /// left by a double create would be; returns the new id.
+    pub fn duplicate_case(&self, id: u64) -> Result<u64, String> {
+        let body = {
+            let store = self.qtest_api.store.lock();
+            let c = store
+                .state
+                .test_case(id)
+                .ok_or_else(|| format!("test case {id} not found"))?;
+            let steps: Vec<Value> = c.test_steps.iter().map(|s| json!({ "description": s.description,
+                "expected": s.expected, "order": s.order, "called_test_case_id": s.called_test_case_id })).collect();
+            json!({ "name": c.name, "description": c.description, "precondition": c.precondition,
+                    "parent_id": c.parent_id, "properties": c.properties, "test_steps": steps })
+        };
+        let created = self.admin_write("POST", "test-cases", body)?;
+        Ok(created)
+    }
+
+    fn admin_write(&self, method: &str, tail: &str, body: Value) -> Result<u64, String> {
+        let path = format!("/api/v3/projects/{}/{tail}", self.qtest_project_id());
+        let req = Request {
+            method: method.to_string(),
+            target: path.clone(),
+            path,
+            body: body.to_string().into_bytes(),
+            ..Request::default()
+        };
+        let seg: Vec<&str> = tail.split('/').collect();
+        let out = self.qtest_api.write(&req, &seg);
+        let body: Value = serde_json::from_slice(&out.response.body).unwrap_or_default();
+        match out.write_applied {
+            true => Ok(body["id"].as_u64().unwrap_or_default()),
+            false => Err(String::from_utf8_lossy(&out.response.body).into_owned()),
+        }
+    }
+
+    /// Starts qTest again on the same port after a crash (or at any time). With a state
+    /// file the state is rebuilt from it; without one the in-memory state carries over.
+    pub fn restart_qtest(&self) -> io::Result<()> {
+        let mut slot = self.qtest.lock();
+        slot.shutdown();
+        if let Some(path) = &self.opts.state_file {
+            let (state, file) = persist::load(path, &self.qtest_api.cfg, base_state(self.seed))?;
+            *self.qtest_api.store.lock() = Store {
+                state,
+                file: Some(file),
+            };
+        }
+        *slot = serve(slot.addr().port(), &self.qtest_gate, &self.faults.qtest)?;
+        Ok(())
+    }
+
+    /// Stops both servers and joins their threads. Idempotent; dropping does it too.
+    pub fn shutdown(&self) {
+        self.zephyr.shutdown();
+        self.qtest.lock().shutdown();
+    }
+}
+
+impl Drop for MockServers {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn serve(port: u16, gate: &Arc<Gate>, faults: &Faults) -> io::Result<Arc<HttpServer>> {
+    let opts = ServerOptions {
+        port,
+        idle_close: faults.config().idle_close,
+        ..ServerOptions::default()
+    };
+    let server = Arc::new(HttpServer::start(opts, Arc::clone(gate) as _)?);
+    faults.attach(&server);
+    Ok(server)
+}
+
+fn origin(server: &HttpServer) -> String {
+    format!("http://127.0.0.1:{}", server.addr().port())
+}
+
+/// An empty state whose ids start at a seeded base.
+fn base_state(seed: u64) -> QtestState {
+    let base = 50_000 + fastrand::Rng::with_seed(seed ^ 7).u64(0..50_000) * 10;
+    QtestState {
+        last_id: base,
+        ..QtestState::default()
+    }
+}
+
+fn initial_store(opts: &MockOptions, cfg: &QtestConfig, seed: u64) -> io::Result<Store> {
+    match &opts.state_file {
+        Some(path) => {
+            let (state, file) = persist::load(path, cfg, base_state(seed))?;
+            Ok(Store {
+                state,
+                file: Some(file),
+            })
+        }
+        None => Ok(Store {
+            state: base_state(seed),
+            file: None,
+        }),
+    }
+}

@@ -1,0 +1,350 @@
+//! Routes of the Zephyr mock: every GET of contract section 1 with its filters and paging.
+
+use std::sync::{Arc, OnceLock};
+
+use serde_json::Value;
+
+use super::data::{Dataset, Execution, Script};
+use super::render::Render;
+use crate::mock::gate::{Api, Flavor, Outcome};
+use crate::mock::paging::{ZephyrPage, zephyr_envelope, zephyr_page};
+use crate::mock::server::{Request, Response};
+use crate::mock::time;
+
+/// `/teststeps` pages hold at most this many items whatever the general cap.
+const STEPS_CAP: usize = 100;
+
+/// The Zephyr mock's API.
+pub(crate) struct ZephyrApi {
+    pub data: Arc<Dataset>,
+    /// `http://127.0.0.1:PORT`, known once the server is bound.
+    pub origin: OnceLock<String>,
+    pub cap: usize,
+}
+
+type Answer = Result<Value, Response>;
+
+fn err(status: u16, msg: impl AsRef<str>) -> Response {
+    Flavor::Zephyr.error(status, msg.as_ref())
+}
+
+fn not_found(what: &str, id: &str) -> Response {
+    err(
+        404,
+        format!("{what} '{id}' does not exist or you do not have access to it"),
+    )
+}
+
+impl Api for ZephyrApi {
+    fn call(&self, req: &Request) -> Outcome {
+        let Some(rest) = req.path.strip_prefix("/v2/") else {
+            return err(404, "Not found").into();
+        };
+        if req.method != "GET" && req.method != "HEAD" {
+            return Response::json(
+                403,
+                &serde_json::json!({"message": "Missing Authentication Token"}),
+            )
+            .into();
+        }
+        let origin = self.origin.get().map_or("", String::as_str);
+        let base = format!("{origin}/v2");
+        let ctx = Ctx {
+            req,
+            origin,
+            r: Render {
+                base: &base,
+                data: &self.data,
+            },
+            cap: self.cap,
+        };
+        let segments: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
+        match ctx.check_project().and_then(|()| ctx.route(&segments)) {
+            Ok(v) => Response::json(200, &v).into(),
+            Err(resp) => resp.into(),
+        }
+    }
+
+    fn hook(&self, req: &Request) -> Option<Response> {
+        (req.path == "/__source")
+            .then(|| Response::json(200, &serde_json::to_value(&*self.data).unwrap_or_default()))
+    }
+}
+
+struct Ctx<'a> {
+    req: &'a Request,
+    origin: &'a str,
+    r: Render<'a>,
+    cap: usize,
+}
+
+impl Ctx<'_> {
+    fn data(&self) -> &Dataset {
+        self.r.data
+    }
+
+    fn check_project(&self) -> Result<(), Response> {
+        match self.req.query_param("projectKey") {
+            Some(k) if k != self.data().project.key => {
+                Err(err(400, format!("Cannot access projects '{k}'")))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn page(&self, items: Vec<Value>, cap: usize) -> Answer {
+        let page: ZephyrPage = zephyr_page(self.req, cap).map_err(|m| err(400, m))?;
+        Ok(zephyr_envelope(self.req, self.origin, page, items))
+    }
+
+    fn route(&self, seg: &[&str]) -> Answer {
+        let d = self.data();
+        match seg {
+            ["projects"] => self.page(vec![self.r.project_entity()], self.cap),
+            ["projects", id] if *id == d.project.key || *id == d.project.id.to_string() => {
+                Ok(self.r.project_entity())
+            }
+            ["projects", id] => Err(not_found("Project", id)),
+            ["folders"] => self.folders(),
+            ["folders", id] => find(&d.folders, id, |f| f.id).map(|f| self.r.folder(f)),
+            ["testcases"] => self.cases(),
+            ["testcases", key] => self.case(key).map(|c| self.r.case(c)),
+            ["testcases", key, "versions", "1"] => self.case(key).map(|c| self.r.case(c)),
+            ["testcases", key, "teststeps"] => self.case_steps(key),
+            ["testcases", key, "testscript"] => self.script(key),
+            ["testcycles"] => self.cycles(),
+            ["testcycles", id] => self.cycle(id).map(|c| self.r.cycle(c)),
+            ["testexecutions"] => self.executions(),
+            ["testexecutions", id] => self.execution(id).map(|e| self.r.execution(e)),
+            ["testexecutions", id, "teststeps"] => self.execution_steps(id),
+            ["statuses"] => self.statuses(),
+            ["statuses", id] => find(&d.statuses, id, |s| s.id).map(|s| self.r.status(s)),
+            ["priorities"] => self.page(
+                d.priorities.iter().map(|p| self.r.priority(p)).collect(),
+                self.cap,
+            ),
+            ["priorities", id] => find(&d.priorities, id, |p| p.id).map(|p| self.r.priority(p)),
+            _ => Err(Response::json(
+                403,
+                &serde_json::json!({"message": "Missing Authentication Token"}),
+            )),
+        }
+    }
+
+    fn id_param(&self, name: &str) -> Result<Option<u64>, Response> {
+        self.req
+            .query_param(name)
+            .map(|v| {
+                v.parse()
+                    .map_err(|_| err(400, format!("{name} must be an integer")))
+            })
+            .transpose()
+    }
+
+    fn enum_param(&self, name: &str, allowed: &[&str]) -> Result<Option<String>, Response> {
+        match self.req.query_param(name) {
+            Some(v) if !allowed.contains(&v) => Err(err(
+                400,
+                format!("{name} must be one of {}", allowed.join(", ")),
+            )),
+            v => Ok(v.map(str::to_string)),
+        }
+    }
+
+    fn folders(&self) -> Answer {
+        let t = self.enum_param("folderType", &["TEST_CASE", "TEST_PLAN", "TEST_CYCLE"])?;
+        let items = self
+            .data()
+            .folders
+            .iter()
+            .filter(|f| t.as_ref().is_none_or(|t| *t == f.folder_type));
+        self.page(items.map(|f| self.r.folder(f)).collect(), self.cap)
+    }
+
+    fn statuses(&self) -> Answer {
+        let t = self.enum_param(
+            "statusType",
+            &["TEST_CASE", "TEST_PLAN", "TEST_CYCLE", "TEST_EXECUTION"],
+        )?;
+        let items = self
+            .data()
+            .statuses
+            .iter()
+            .filter(|s| t.as_ref().is_none_or(|t| *t == s.status_type));
+        self.page(items.map(|s| self.r.status(s)).collect(), self.cap)
+    }
+
+    fn cases(&self) -> Answer {
+        let folder = self.id_param("folderId")?;
+        let items = self
+            .data()
+            .cases
+            .iter()
+            .filter(|c| folder.is_none() || c.folder_id == folder);
+        self.page(items.map(|c| self.r.case(c)).collect(), self.cap)
+    }
+
+    fn case(&self, key: &str) -> Result<&super::data::TestCase, Response> {
+        let valid = key
+            .rsplit_once("-T")
+            .is_some_and(|(p, n)| !p.is_empty() && n.parse::<u64>().is_ok());
+        if !valid {
+            return Err(err(
+                400,
+                format!("testCaseKey '{key}' must match .+-T[0-9]+"),
+            ));
+        }
+        self.data()
+            .case(key)
+            .ok_or_else(|| not_found("Test case", key))
+    }
+
+    fn case_steps(&self, key: &str) -> Answer {
+        let steps = match &self.case(key)?.script {
+            Script::Steps(steps) => steps.iter().map(|s| self.r.step(s)).collect(),
+            Script::Plain(_) | Script::Bdd(_) => Vec::new(),
+        };
+        self.page(steps, self.cap.min(STEPS_CAP))
+    }
+
+    fn script(&self, key: &str) -> Answer {
+        let case = self.case(key)?;
+        let (kind, text) = match &case.script {
+            Script::Plain(t) => ("plain", t),
+            Script::Bdd(t) => ("bdd", t),
+            Script::Steps(_) => return Err(not_found("Test script of test case", key)),
+        };
+        Ok(serde_json::json!({ "id": 1_000_000 + case.id, "type": kind, "text": text }))
+    }
+
+    fn cycles(&self) -> Answer {
+        let folder = self.id_param("folderId")?;
+        let version = self.id_param("jiraProjectVersionId")?;
+        let items = self.data().cycles.iter().filter(|c| {
+            (folder.is_none() || c.folder_id == folder)
+                && (version.is_none() || c.jira_project_version == version)
+        });
+        self.page(items.map(|c| self.r.cycle(c)).collect(), self.cap)
+    }
+
+    fn cycle(&self, id_or_key: &str) -> Result<&super::data::TestCycle, Response> {
+        let found = self
+            .data()
+            .cycles
+            .iter()
+            .find(|c| c.key == id_or_key || c.id.to_string() == id_or_key);
+        found.ok_or_else(|| not_found("Test cycle", id_or_key))
+    }
+
+    fn execution(&self, id_or_key: &str) -> Result<&Execution, Response> {
+        let found = self
+            .data()
+            .executions
+            .iter()
+            .find(|e| e.key == id_or_key || e.id.to_string() == id_or_key);
+        found.ok_or_else(|| not_found("Test execution", id_or_key))
+    }
+
+    fn execution_steps(&self, id: &str) -> Answer {
+        let e = self.execution(id)?;
+        let items = e
+            .step_results
+            .iter()
+            .enumerate()
+            .map(|(i, r)| self.r.step_result(r, i))
+            .collect();
+        self.page(items, self.cap.min(STEPS_CAP))
+    }
+
+    fn executions(&self) -> Answer {
+        let filter = ExecFilter::from_request(self)?;
+        let matching: Vec<&Execution> = self
+            .data()
+            .executions
+            .iter()
+            .filter(|e| filter.accepts(e))
+            .collect();
+        let items = match filter.only_last {
+            true => matching
+                .iter()
+                .filter(|e| is_last_of_pair(e, &matching))
+                .copied()
+                .collect(),
+            false => matching,
+        };
+        self.page(
+            items.into_iter().map(|e| self.r.execution(e)).collect(),
+            self.cap,
+        )
+    }
+}
+
+/// The filters of `GET /testexecutions`.
+struct ExecFilter {
+    cycle: Option<u64>,
+    case: Option<String>,
+    after: Option<i64>,
+    before: Option<i64>,
+    only_last: bool,
+}
+
+impl ExecFilter {
+    fn from_request(ctx: &Ctx) -> Result<Self, Response> {
+        let req = ctx.req;
+        let cycle = req
+            .query_param("testCycle")
+            .map(|k| ctx.cycle(k).map(|c| c.id))
+            .transpose()?;
+        let case = req
+            .query_param("testCase")
+            .map(|k| ctx.case(k).map(|c| c.key.clone()))
+            .transpose()?;
+        let date = |name: &str| {
+            req.query_param(name)
+                .map(|v| {
+                    time::parse(v)
+                        .ok_or_else(|| err(400, format!("{name} must be a date-time, got '{v}'")))
+                })
+                .transpose()
+        };
+        let only_last = match req.query_param("onlyLastExecutions") {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(_) => return Err(err(400, "onlyLastExecutions must be true or false")),
+        };
+        Ok(ExecFilter {
+            cycle,
+            case,
+            after: date("actualEndDateAfter")?,
+            before: date("actualEndDateBefore")?,
+            only_last,
+        })
+    }
+
+    fn accepts(&self, e: &Execution) -> bool {
+        let end = e.actual_end_date.as_deref().and_then(time::parse);
+        let dated = |bound: Option<i64>, ok: fn(i64, i64) -> bool| {
+            bound.is_none_or(|b| end.is_some_and(|t| ok(t, b)))
+        };
+        self.cycle.is_none_or(|c| c == e.cycle_id)
+            && self.case.as_ref().is_none_or(|k| *k == e.test_case_key)
+            && dated(self.after, |t, b| t >= b)
+            && dated(self.before, |t, b| t <= b)
+    }
+}
+
+/// Whether `e` is the latest (by end date, then id) execution of its cycle and case.
+fn is_last_of_pair(e: &Execution, all: &[&Execution]) -> bool {
+    let rank = |x: &Execution| (x.actual_end_date.clone(), x.id);
+    all.iter()
+        .filter(|x| x.cycle_id == e.cycle_id && x.test_case_key == e.test_case_key)
+        .all(|x| rank(x) <= rank(e))
+}
+
+fn find<'a, T>(items: &'a [T], id: &str, get: impl Fn(&T) -> u64) -> Result<&'a T, Response> {
+    let found = id
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| items.iter().find(|x| get(x) == n));
+    found.ok_or_else(|| not_found("Object", id))
+}

@@ -1,0 +1,6 @@
+//! The Zephyr Scale Cloud v2 mock: read-only, seeded data.
+
+pub(crate) mod api;
+pub mod data;
+pub(crate) mod generate;
+mod render;
