@@ -56,6 +56,8 @@ pub struct Cli {
 pub enum Command {
     /// Generate HTTP load through the pool and print throughput, latency and metrics.
     Load(load::LoadArgs),
+    /// Run the embedded Zephyr Scale and qTest mock servers until Ctrl-C.
+    Mock(crate::mock::cli::MockArgs),
 }
 
 /// Runs a parsed command line and returns the exit code.
@@ -63,6 +65,9 @@ pub fn run(cli: Cli) -> ExitCode {
     init_logging(cli.verbose, cli.quiet);
     let result = match &cli.command {
         Command::Load(args) => load::run(args),
+        Command::Mock(args) => crate::mock::cli::run(args)
+            .map(|()| ExitCode::Ok)
+            .map_err(|e| Error::io("mock servers", std::io::Error::other(e.to_string()))),
     };
     match result {
         Ok(code) => code,
