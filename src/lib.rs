@@ -8,6 +8,7 @@
 pub mod backoff;
 pub mod cli;
 mod error;
+pub mod http;
 pub mod load;
 pub mod mock;
 pub mod pool;

@@ -57,7 +57,7 @@ pub enum Command {
     /// Generate HTTP load through the pool and print throughput, latency and metrics.
     Load(load::LoadArgs),
     /// Run the embedded Zephyr Scale and qTest mock servers until Ctrl-C.
-    Mock(crate::mock::cli::MockArgs),
+    Mock(Box<crate::mock::cli::MockArgs>),
 }
 
 /// Runs a parsed command line and returns the exit code.

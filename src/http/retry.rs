@@ -73,13 +73,22 @@ impl RetryPolicy {
             return Err(Error::config("retry.backoff", "base must not exceed cap"));
         }
         if !(0.0..=10.0).contains(&self.budget_ratio) {
-            return Err(Error::config("retry.budget_ratio", "must be between 0 and 10"));
+            return Err(Error::config(
+                "retry.budget_ratio",
+                "must be between 0 and 10",
+            ));
         }
         if self.budget_window.is_zero() {
-            return Err(Error::config("retry.budget_window", "must be greater than zero"));
+            return Err(Error::config(
+                "retry.budget_window",
+                "must be greater than zero",
+            ));
         }
         if self.budget_floor_per_sec < 0.0 {
-            return Err(Error::config("retry.budget_floor_per_sec", "must not be negative"));
+            return Err(Error::config(
+                "retry.budget_floor_per_sec",
+                "must not be negative",
+            ));
         }
         Ok(())
     }
@@ -94,7 +103,10 @@ pub(crate) struct Safety {
 
 impl Safety {
     pub(crate) fn of(method: &str, has_idempotency_key: bool) -> Safety {
-        let idempotent = matches!(method, "GET" | "HEAD" | "PUT" | "DELETE" | "OPTIONS" | "TRACE");
+        let idempotent = matches!(
+            method,
+            "GET" | "HEAD" | "PUT" | "DELETE" | "OPTIONS" | "TRACE"
+        );
         Safety {
             idempotent: idempotent || has_idempotency_key,
         }
@@ -236,7 +248,10 @@ mod tests {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         assert_eq!(parse_retry_after(" 7 ", now), Some(Duration::from_secs(7)));
         let later = httpdate::fmt_http_date(now + Duration::from_secs(30));
-        assert_eq!(parse_retry_after(&later, now), Some(Duration::from_secs(30)));
+        assert_eq!(
+            parse_retry_after(&later, now),
+            Some(Duration::from_secs(30))
+        );
         let past = httpdate::fmt_http_date(now - Duration::from_secs(30));
         assert_eq!(parse_retry_after(&past, now), Some(Duration::ZERO));
         assert_eq!(parse_retry_after("soon", now), None);
@@ -276,6 +291,11 @@ mod tests {
             },
             ..RetryPolicy::default()
         };
-        assert!(bad.validate().unwrap_err().to_string().contains("retry.backoff"));
+        assert!(
+            bad.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("retry.backoff")
+        );
     }
 }

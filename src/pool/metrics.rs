@@ -315,19 +315,16 @@ impl OriginMetrics {
     }
 
     /// Counts a retry by reason.
-    #[allow(dead_code)] // Until the resilience layer (http/) lands.
     pub(crate) fn retry(&self, reason: RetryReason) {
         self.retries.add(reason, 1);
     }
 
     /// Counts a circuit-breaker transition.
-    #[allow(dead_code)] // Until the resilience layer (http/) lands.
     pub(crate) fn breaker(&self, transition: BreakerTransition) {
         self.breaker.add(transition, 1);
     }
 
     /// Counts a wait imposed by the rate limiter.
-    #[allow(dead_code)] // Until the resilience layer (http/) lands.
     pub(crate) fn rate_limited(&self, paused: Duration) {
         self.rate_limit_waits.fetch_add(1, Relaxed);
         let us = u64::try_from(paused.as_micros()).unwrap_or(u64::MAX);

@@ -413,6 +413,10 @@ impl OriginPool {
     pub fn origin(&self) -> &Origin {
         &self.host.origin
     }
+
+    pub(crate) fn metrics(&self) -> &Arc<OriginMetrics> {
+        &self.host.metrics
+    }
 }
 
 impl std::fmt::Debug for Pool {

@@ -150,3 +150,60 @@ impl Drop for Scratch {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// A request as a test server saw it.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub method: String,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub at: std::time::Instant,
+    pub conn: u64,
+}
+
+/// A server whose answer depends on how many requests came before, recording
+/// every request it reads.
+pub struct Scripted {
+    pub server: HttpServer,
+    pub seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl Scripted {
+    pub fn url(&self) -> String {
+        self.server.url()
+    }
+
+    /// Requests read so far.
+    pub fn count(&self) -> usize {
+        self.seen.lock().len()
+    }
+}
+
+/// Starts a server answering the n-th request (0-based) with `script(n, request)`.
+pub fn scripted<F>(script: F) -> Scripted
+where
+    F: Fn(usize, &Request) -> Reply + Send + Sync + 'static,
+{
+    let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+    let log = seen.clone();
+    let server = server(move |req, ctx| {
+        let n = {
+            let mut log = log.lock();
+            log.push(Seen {
+                method: req.method.clone(),
+                path: req.path.clone(),
+                headers: req.headers.clone(),
+                at: std::time::Instant::now(),
+                conn: ctx.conn_id,
+            });
+            log.len() - 1
+        };
+        script(n, &req)
+    });
+    Scripted { server, seen }
+}
+
+/// A 200 answer with a JSON body.
+pub fn json(status: u16, body: serde_json::Value) -> Reply {
+    Reply::Response(Response::json(status, &body))
+}

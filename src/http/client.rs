@@ -1,0 +1,587 @@
+//! `ApiClient`: a base URL, credentials and policies, turning calls into typed
+//! JSON over pooled connections.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use ureq::http::{Method, Request, Uri};
+
+use super::breaker::{Breaker, BreakerPolicy, CircuitBreaker};
+use super::limiter::{Denied, Limiter, RateLimit, TokenBucket, sleep};
+use super::request::{ApiRequest, Auth};
+use super::retry::{self, RetryBudget, RetryPolicy, Safety};
+use crate::error::{DecodeError, Error, RequestContext, Result, StatusError};
+use crate::pool::{FailureKind, Origin, OriginMetrics, OriginPool, Pool, Reply};
+use crate::queue::CancelToken;
+use crate::redact;
+
+/// The one way the API clients talk HTTP: requests relative to a base URL, with
+/// authentication, timeouts, safe retries, rate limiting and a circuit breaker,
+/// over a [`Pool`]. Cheap to clone; clones share their limiter, breaker and
+/// retry budget, so a pause asked for by the server holds every worker.
+///
+/// ```no_run
+/// use etlpool::http::{ApiClient, Auth};
+/// # fn main() -> etlpool::Result<()> {
+/// let pool = etlpool::Pool::global()?;
+/// let zephyr = ApiClient::new(&pool, "https://api.zephyrscale.smartbear.com/v2", Auth::Bearer("...".into()))?;
+/// let page: serde_json::Value = zephyr.get_json("/testcases", &[("projectKey", "PROJ"), ("maxResults", "100")])?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct ApiClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    origin: OriginPool,
+    metrics: Arc<OriginMetrics>,
+    /// The base URL without a trailing slash.
+    base: String,
+    auth: Auth,
+    retry: RetryPolicy,
+    budget: RetryBudget,
+    breaker: Arc<dyn Breaker>,
+    limiter: Arc<dyn Limiter>,
+    request_timeout: Duration,
+    /// The agents' own per-call limit; attempts shorter than this set their own.
+    pool_request_timeout: Duration,
+    total_timeout: Option<Duration>,
+    slow: Duration,
+    cancel: Option<CancelToken>,
+}
+
+/// Builds an [`ApiClient`]; every setter documents its default.
+#[must_use]
+pub struct ApiClientBuilder {
+    pool: Pool,
+    base_url: String,
+    auth: Auth,
+    retry: RetryPolicy,
+    breaker: BreakerPolicy,
+    rate_limit: RateLimit,
+    request_timeout: Option<Duration>,
+    total_timeout: Option<Option<Duration>>,
+    slow: Duration,
+    cancel: Option<CancelToken>,
+}
+
+impl ApiClientBuilder {
+    /// Credentials. Defaults to none.
+    pub fn auth(mut self, auth: Auth) -> Self {
+        self.auth = auth;
+        self
+    }
+
+    /// Retry rules. Defaults to [`RetryPolicy::default`].
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// Circuit breaker. Defaults to [`BreakerPolicy::default`] (5 failures, 30 s).
+    pub fn breaker(mut self, policy: BreakerPolicy) -> Self {
+        self.breaker = policy;
+        self
+    }
+
+    /// Client-side rate limit. Defaults to none (server pauses still apply).
+    pub fn rate_limit(mut self, limit: RateLimit) -> Self {
+        self.rate_limit = limit;
+        self
+    }
+
+    /// One attempt's limit. Defaults to the pool's `request_timeout`.
+    pub fn request_timeout(mut self, d: Duration) -> Self {
+        self.request_timeout = Some(d);
+        self
+    }
+
+    /// A whole call's limit, retries and waits included. Defaults to the pool's
+    /// `total_timeout`.
+    pub fn total_timeout(mut self, d: Option<Duration>) -> Self {
+        self.total_timeout = Some(d);
+        self
+    }
+
+    /// Attempts slower than this are logged at WARN. Defaults to 5 s.
+    pub fn slow_request_threshold(mut self, d: Duration) -> Self {
+        self.slow = d;
+        self
+    }
+
+    /// Cuts waits (backoff, `Retry-After`, rate limit) short when cancelled.
+    /// Defaults to none.
+    pub fn cancel_token(mut self, token: CancelToken) -> Self {
+        self.cancel = Some(token);
+        self
+    }
+
+    /// Validates the policies and makes the client.
+    pub fn build(self) -> Result<ApiClient> {
+        self.retry.validate()?;
+        self.rate_limit.validate()?;
+        let origin_pool = self.pool.origin(&self.base_url)?;
+        let metrics = origin_pool.metrics().clone();
+        let config = self.pool.config();
+        let request_timeout = self.request_timeout.unwrap_or(config.request_timeout);
+        if request_timeout.is_zero() {
+            return Err(Error::config(
+                "request_timeout",
+                "must be greater than zero",
+            ));
+        }
+        Ok(ApiClient {
+            inner: Arc::new(Inner {
+                budget: RetryBudget::new(&self.retry),
+                breaker: Arc::new(CircuitBreaker::new(self.breaker, metrics.clone())),
+                limiter: Arc::new(TokenBucket::new(self.rate_limit, metrics.clone())),
+                base: self.base_url.trim_end_matches('/').to_string(),
+                origin: origin_pool,
+                metrics,
+                auth: self.auth,
+                retry: self.retry,
+                request_timeout,
+                pool_request_timeout: config.request_timeout,
+                total_timeout: self.total_timeout.unwrap_or(config.total_timeout),
+                slow: self.slow,
+                cancel: self.cancel,
+            }),
+        })
+    }
+}
+
+impl ApiClient {
+    /// A client for `base_url` (path included, e.g. `https://SITE.qtestnet.com/api/v3`;
+    /// a trailing slash is ignored) with default policies.
+    pub fn new(pool: &Pool, base_url: &str, auth: Auth) -> Result<ApiClient> {
+        ApiClient::builder(pool, base_url).auth(auth).build()
+    }
+
+    /// A builder with default policies.
+    pub fn builder(pool: &Pool, base_url: &str) -> ApiClientBuilder {
+        ApiClientBuilder {
+            pool: pool.clone(),
+            base_url: base_url.trim().to_string(),
+            auth: Auth::None,
+            retry: RetryPolicy::default(),
+            breaker: BreakerPolicy::default(),
+            rate_limit: RateLimit::default(),
+            request_timeout: None,
+            total_timeout: None,
+            slow: Duration::from_secs(5),
+            cancel: None,
+        }
+    }
+
+    /// The base URL, without a trailing slash.
+    pub fn base_url(&self) -> &str {
+        &self.inner.base
+    }
+
+    /// The origin requests go to.
+    pub fn origin(&self) -> &Origin {
+        self.inner.origin.origin()
+    }
+
+    /// Whether the circuit breaker is open (or half-open) now.
+    pub fn breaker_open(&self) -> bool {
+        self.inner.breaker.is_open()
+    }
+
+    /// `GET path?query`, decoded from JSON; a non-2xx answer is [`Error::Status`].
+    pub fn get_json<T: DeserializeOwned>(&self, path: &str, query: &[(&str, &str)]) -> Result<T> {
+        self.json(&ApiRequest::get(path).queries(query))
+    }
+
+    /// `POST path?query` with a JSON body, decoded from JSON.
+    pub fn post_json<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        body: &B,
+    ) -> Result<T> {
+        self.json(&ApiRequest::post(path).queries(query).json(body)?)
+    }
+
+    /// `PUT path?query` with a JSON body, decoded from JSON.
+    pub fn put_json<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        body: &B,
+    ) -> Result<T> {
+        self.json(&ApiRequest::put(path).queries(query).json(body)?)
+    }
+
+    /// `DELETE path`; any 2xx is success, the body is read and dropped.
+    pub fn delete(&self, path: &str) -> Result<()> {
+        let request = ApiRequest::delete(path);
+        let reply = self.send(&request)?;
+        self.check_status(&request, reply).map(drop)
+    }
+
+    /// Sends `request` and decodes a 2xx JSON answer.
+    pub fn json<T: DeserializeOwned>(&self, request: &ApiRequest) -> Result<T> {
+        let reply = self.send(request)?;
+        let reply = self.check_status(request, reply)?;
+        decode(self.context(request, 1), &reply)
+            .inspect_err(|_| self.inner.metrics.failure(FailureKind::Decode))
+    }
+
+    /// Sends `request` with every policy applied and returns the answer whatever
+    /// its status (after retries of 429/5xx where they are safe).
+    pub fn send(&self, request: &ApiRequest) -> Result<Reply> {
+        let method = Method::from_bytes(request.method.as_bytes())
+            .map_err(|e| Error::config("method", e.to_string()))?;
+        let url = request.url(&self.inner.base);
+        let uri: Uri = url
+            .parse()
+            .map_err(|e: ureq::http::uri::InvalidUri| Error::InvalidUrl {
+                url: redact::url(&url),
+                reason: e.to_string(),
+            })?;
+        if Origin::parse(&url)? != *self.origin() {
+            return Err(Error::InvalidUrl {
+                url: redact::url(&url),
+                reason: format!("not on this client's origin {}", self.origin()),
+            });
+        }
+        Call::new(self, request, method, uri).run()
+    }
+
+    fn context(&self, request: &ApiRequest, attempt: u32) -> RequestContext {
+        RequestContext {
+            origin: self.origin().to_string(),
+            method: request.method.to_string(),
+            path: redact::url(&request.url("")),
+            attempt,
+        }
+    }
+
+    fn check_status(&self, request: &ApiRequest, reply: Reply) -> Result<Reply> {
+        let status = reply.status();
+        if (200..300).contains(&status) {
+            return Ok(reply);
+        }
+        let safety = Safety::of(request.method, request.has_idempotency_key());
+        self.inner.metrics.failure(if status >= 500 {
+            FailureKind::Status5xx
+        } else {
+            FailureKind::Status4xx
+        });
+        Err(Error::Status(Box::new(StatusError {
+            at: self.context(request, 1),
+            status,
+            body: redact::body_excerpt(reply.body(), 300),
+            outcome_unknown: !safety.idempotent && status >= 500,
+        })))
+    }
+}
+
+/// One call: its attempts, waits and retries.
+struct Call<'a> {
+    client: &'a Inner,
+    owner: &'a ApiClient,
+    request: &'a ApiRequest,
+    method: Method,
+    uri: Uri,
+    safety: Safety,
+    start: Instant,
+    deadline: Option<Instant>,
+    attempt: u32,
+    retries: u32,
+    stale_used: bool,
+    auth_renewed: bool,
+}
+
+impl<'a> Call<'a> {
+    fn new(owner: &'a ApiClient, request: &'a ApiRequest, method: Method, uri: Uri) -> Self {
+        let client = &*owner.inner;
+        let start = Instant::now();
+        Call {
+            client,
+            owner,
+            request,
+            method,
+            uri,
+            safety: Safety::of(request.method, request.has_idempotency_key()),
+            start,
+            deadline: client.total_timeout.and_then(|t| start.checked_add(t)),
+            attempt: 0,
+            retries: 0,
+            stale_used: false,
+            auth_renewed: false,
+        }
+    }
+
+    fn run(mut self) -> Result<Reply> {
+        self.client.budget.request(self.start);
+        loop {
+            self.attempt += 1;
+            let permit = self.client.breaker.allow().inspect_err(|_| {
+                self.client.metrics.failure(FailureKind::BreakerOpen);
+            })?;
+            self.wait_for_turn()?;
+            let (auth, result) = self.attempt_once()?;
+            match result {
+                Ok(reply) => {
+                    if reply.status() >= 500 {
+                        permit.failure();
+                    } else {
+                        permit.success();
+                    }
+                    if self.renew_auth(&reply, auth.as_deref()) {
+                        continue;
+                    }
+                    match self.after_reply(&reply)? {
+                        true => continue,
+                        false => return Ok(reply),
+                    }
+                }
+                Err(e) => {
+                    if matches!(e, Error::Request(_)) {
+                        permit.failure();
+                    }
+                    if !self.after_error(&e)? {
+                        return Err(self.finish_error(e));
+                    }
+                }
+            }
+        }
+    }
+
+    fn wait_for_turn(&self) -> Result<()> {
+        match self
+            .client
+            .limiter
+            .acquire(self.deadline, self.client.cancel.as_ref())
+        {
+            Ok(_) => Ok(()),
+            Err(Denied::Cancelled) => Err(Error::Cancelled),
+            Err(Denied::PastDeadline { .. }) => Err(self.total_timeout()),
+        }
+    }
+
+    fn total_timeout(&self) -> Error {
+        Error::TotalTimeout {
+            at: self.owner.context(self.request, self.attempt),
+            elapsed: self.start.elapsed(),
+        }
+    }
+
+    /// One attempt on a leased connection. The outer error is for failures
+    /// before anything could be sent (no connection free, no credentials).
+    fn attempt_once(&self) -> Result<(Option<String>, Result<Reply>)> {
+        let lease = self.client.origin.lease()?;
+        let auth = self.client.auth.value()?;
+        let mut builder = Request::builder()
+            .method(self.method.clone())
+            .uri(self.uri.clone());
+        for (k, v) in &self.request.headers {
+            builder = builder.header(k, v);
+        }
+        if let Some(value) = &auth {
+            builder = builder.header("Authorization", value);
+        }
+        if !self
+            .request
+            .headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("accept"))
+        {
+            builder = builder.header("Accept", "application/json");
+        }
+        let body = self.request.body.clone().unwrap_or_default();
+        let request = builder
+            .body(body)
+            .map_err(|e| Error::config("header", e.to_string()))?;
+        let request = self.limit_attempt(&lease, request)?;
+        let sent_at = Instant::now();
+        let result = lease.send(request).map_err(|e| self.with_attempt(e));
+        let took = sent_at.elapsed();
+        if took >= self.client.slow {
+            log::warn!(
+                "slow request: {} {}{} took {took:.1?} (attempt {})",
+                self.request.method,
+                self.owner.origin(),
+                redact::url(&self.request.url("")),
+                self.attempt
+            );
+        }
+        Ok((auth, result))
+    }
+
+    /// Caps this attempt by the client's `request_timeout` and what is left of
+    /// the call's total. The agent already enforces the pool's limit, so the
+    /// common case adds nothing per request.
+    fn limit_attempt(
+        &self,
+        lease: &crate::Lease,
+        request: Request<Vec<u8>>,
+    ) -> Result<Request<Vec<u8>>> {
+        let mut limit = self.client.request_timeout;
+        if let Some(deadline) = self.deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(self.total_timeout());
+            }
+            limit = limit.min(left);
+        }
+        if limit >= self.client.pool_request_timeout {
+            return Ok(request);
+        }
+        Ok(lease
+            .configure_request(request)
+            .timeout_per_call(Some(limit))
+            .timeout_global(Some(limit))
+            .build())
+    }
+
+    fn with_attempt(&self, mut e: Error) -> Error {
+        if let Error::Request(r) = &mut e {
+            r.at.attempt = self.attempt;
+        }
+        e
+    }
+
+    /// A 401 with renewable credentials: renew once and resend (a 401 means the
+    /// server refused the request unprocessed, so even a POST is safe).
+    fn renew_auth(&mut self, reply: &Reply, auth: Option<&str>) -> bool {
+        if reply.status() != 401 || self.auth_renewed {
+            return false;
+        }
+        let renewed = auth.is_some_and(|a| self.client.auth.rejected(a));
+        self.auth_renewed = renewed;
+        renewed
+    }
+
+    /// Applies the server's rate-limit advice; returns whether to retry.
+    fn after_reply(&mut self, reply: &Reply) -> Result<bool> {
+        let limiter = &self.client.limiter;
+        let remaining = reply
+            .header("x-ratelimit-remaining")
+            .or_else(|| reply.header("x-rate-limit-remaining"));
+        let reset = reply
+            .header("x-ratelimit-reset")
+            .or_else(|| reply.header("x-rate-limit-reset"));
+        limiter.observe(remaining, reset);
+        let retry_after = reply
+            .header("retry-after")
+            .and_then(|v| retry::parse_retry_after(v, SystemTime::now()))
+            .map(|d| d.min(self.client.retry.retry_after_cap));
+        if reply.status() == 429 {
+            let pause = retry_after.unwrap_or(Duration::from_secs(1));
+            if let Some(until) = Instant::now().checked_add(pause) {
+                limiter.pause_until(until);
+            }
+        }
+        let Some(decision) = retry::after_status(self.safety, reply.status()) else {
+            return Ok(false);
+        };
+        // A 429's pause is already in the limiter; the next turn waits for it.
+        let wait = if reply.status() == 429 {
+            Duration::ZERO
+        } else {
+            retry_after.unwrap_or_else(|| self.backoff())
+        };
+        self.retry_after_wait(decision, wait, retry_after)
+    }
+
+    /// Returns whether a transport failure is retried (after waiting).
+    fn after_error(&mut self, e: &Error) -> Result<bool> {
+        let Some(decision) = retry::after_error(self.safety, e, self.stale_used) else {
+            return Ok(false);
+        };
+        if decision.reason == crate::pool::RetryReason::StaleConnection {
+            self.stale_used = true;
+            self.client.metrics.retry(decision.reason);
+            log::debug!(
+                "{}: reused connection was closed; resending on a new one",
+                self.owner.origin()
+            );
+            return Ok(true);
+        }
+        let wait = self.backoff();
+        self.retry_after_wait(decision, wait, None)
+    }
+
+    fn backoff(&self) -> Duration {
+        self.client.retry.backoff.delay(self.retries + 1)
+    }
+
+    fn retry_after_wait(
+        &mut self,
+        decision: retry::Retry,
+        wait: Duration,
+        advised: Option<Duration>,
+    ) -> Result<bool> {
+        if self.retries >= self.client.retry.max_retries {
+            return Ok(false);
+        }
+        let after_wait = Instant::now().checked_add(wait.max(advised.unwrap_or_default()));
+        if let (Some(deadline), Some(t)) = (self.deadline, after_wait) {
+            if t >= deadline {
+                return Ok(false);
+            }
+        }
+        if decision.uses_budget && !self.client.budget.try_retry(Instant::now()) {
+            log::warn!(
+                "retry budget for {} is spent; not retrying {} {}",
+                self.owner.origin(),
+                self.request.method,
+                redact::url(&self.request.url(""))
+            );
+            return Ok(false);
+        }
+        self.retries += 1;
+        self.client.metrics.retry(decision.reason);
+        sleep(wait, self.client.cancel.as_ref())?;
+        Ok(true)
+    }
+
+    /// Marks a final transport error whose request may have been acted on.
+    fn finish_error(&self, mut e: Error) -> Error {
+        if let Error::Request(r) = &mut e {
+            r.outcome_unknown = !self.safety.idempotent && r.exchange.sent;
+        }
+        e
+    }
+}
+
+/// Decodes a JSON body, or says clearly why not.
+fn decode<T: DeserializeOwned>(at: RequestContext, reply: &Reply) -> Result<T> {
+    let content_type = reply.header("content-type").map(str::to_string);
+    let json_type = content_type
+        .as_deref()
+        .is_none_or(|ct| ct.to_ascii_lowercase().contains("json"));
+    let error = |source| {
+        Error::Decode(Box::new(DecodeError {
+            at: at.clone(),
+            status: reply.status(),
+            content_type: content_type.clone(),
+            body: redact::body_excerpt(reply.body(), 200),
+            source,
+        }))
+    };
+    if !json_type {
+        return Err(error(None));
+    }
+    let body = if reply.body().is_empty() {
+        &b"null"[..]
+    } else {
+        reply.body()
+    };
+    serde_json::from_slice(body).map_err(|e| error(Some(e)))
+}
+
+impl std::fmt::Debug for ApiClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiClient")
+            .field("base_url", &redact::url(&self.inner.base))
+            .field("auth", &self.inner.auth)
+            .finish_non_exhaustive()
+    }
+}
