@@ -6,11 +6,14 @@
 #![deny(missing_docs)]
 
 mod error;
+pub mod migrate;
 pub mod mock;
 pub mod pool;
+pub mod qtest;
 pub mod queue;
 pub mod redact;
 pub mod signals;
+pub mod zephyr;
 
 pub use error::{
     BoxError, Error, Exchange, PoolTimeout, RequestContext, RequestError, Result, TransportKind,
