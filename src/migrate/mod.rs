@@ -1,1 +1,15 @@
-//! Migration.
+//! The migration from Zephyr Scale to qTest: the pure and local-file parts.
+//!
+//! - [`mapping`]: the configurable name maps (`[mapping]` in the config file).
+//! - [`transform`]: pure functions from Zephyr records to qTest create bodies.
+//! - [`journal`]: the append-only CSV journal that makes a run resumable.
+//! - [`report`]: the CSV report and the dry-run plan.
+//! - [`record`]: how records are named in all of them.
+
+mod error;
+pub mod mapping;
+pub mod record;
+
+pub use error::{MigrateError, Reason, TransformError};
+pub use mapping::{ExecutionTarget, FieldLabels, MappingConfig};
+pub use record::{Lookup, RecordKind, Target, run_key};
