@@ -7,9 +7,14 @@
 //! - [`record`]: how records are named in all of them.
 
 mod error;
+pub mod journal;
+mod lock;
 pub mod mapping;
 pub mod record;
+#[cfg(test)]
+mod test_util;
 
 pub use error::{MigrateError, Reason, TransformError};
+pub use journal::{Journal, JournalStats};
 pub use mapping::{ExecutionTarget, FieldLabels, MappingConfig};
 pub use record::{Lookup, RecordKind, Target, run_key};
