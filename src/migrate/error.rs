@@ -210,7 +210,7 @@ pub enum Reason {
         /// The failing ancestor's id.
         ancestor_id: u64,
     },
-    /// The same folder id appears twice.
+    /// Two different folders have the same id.
     DuplicateFolder,
 }
 
@@ -240,7 +240,7 @@ impl fmt::Display for Reason {
             Reason::AncestorFailed { ancestor_id } => {
                 write!(f, "ancestor folder {ancestor_id} can't be migrated")
             }
-            Reason::DuplicateFolder => f.write_str("folder id listed twice"),
+            Reason::DuplicateFolder => f.write_str("two different folders have this id"),
         }
     }
 }

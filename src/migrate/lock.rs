@@ -69,6 +69,7 @@ impl LockFile {
     }
 
     /// The lock file's path.
+    #[cfg(test)]
     pub(crate) fn path(&self) -> &Path {
         &self.path
     }

@@ -13,6 +13,7 @@ pub mod mapping;
 pub mod record;
 #[cfg(test)]
 mod test_util;
+pub mod transform;
 
 pub use error::{MigrateError, Reason, TransformError};
 pub use journal::{Journal, JournalStats};
