@@ -174,6 +174,9 @@ impl<'a> Properties<'a> {
     /// Sets the field labelled `label` to `value` if it exists, is not set
     /// yet and accepts the value; otherwise describes it as `name`.
     fn put(&mut self, name: &str, label: &str, value: &Value, extras: &mut Extras) {
+        if fields::is_empty(value) {
+            return;
+        }
         let shown = fields::display(value);
         let field = self.ctx.catalog.field(label);
         match field.filter(|f| !self.used.contains(&f.id)) {

@@ -63,7 +63,8 @@ pub(crate) fn format(field: &Field, value: &Value) -> Result<Option<String>, Str
     Ok(Some(out))
 }
 
-fn is_empty(value: &Value) -> bool {
+/// Whether a value carries nothing: `null`, blank text, or only such items.
+pub(crate) fn is_empty(value: &Value) -> bool {
     match value {
         Value::Null => true,
         Value::String(s) => s.trim().is_empty(),
@@ -134,6 +135,7 @@ fn scalar(value: &Value) -> String {
 /// `<br>` for line breaks), lists joined with commas, objects as JSON.
 pub(crate) fn display(value: &Value) -> String {
     match value {
+        Value::Null => String::new(),
         Value::String(s) => s.clone(),
         Value::Array(items) => items
             .iter()
@@ -226,5 +228,6 @@ mod tests {
         assert_eq!(display(&json!(["Perf", null, 2])), "Perf, 2");
         assert_eq!(display(&json!({"a": 1})), r#"{"a":1}"#);
         assert_eq!(display(&json!(false)), "false");
+        assert_eq!(display(&json!(null)), "");
     }
 }
