@@ -31,6 +31,7 @@ use parking_lot::{Mutex, RwLock};
 use super::error::MigrateError;
 use super::lock::LockFile;
 use super::record::{Lookup, RecordKind, Target};
+use super::report::encode_row;
 
 /// The first line of every journal.
 pub const HEADER: &str = "kind,source_key,target_id,version_id";
@@ -288,16 +289,8 @@ fn encode(kind: RecordKind, key: &str, target: Target) -> Result<Vec<u8>, Migrat
     if key.contains(['\n', '\r']) {
         return Err(MigrateError::InvalidKey { key: key.into() });
     }
-    let mut writer = csv::Writer::from_writer(Vec::new());
-    let version = target.version_id.map(|v| v.to_string()).unwrap_or_default();
-    let id = target.id.to_string();
-    let written = writer
-        .write_record([kind.as_str(), key, &id, &version])
-        .and_then(|()| writer.flush().map_err(csv::Error::from));
-    written.map_err(|e| MigrateError::io("encoding a journal line", std::io::Error::other(e)))?;
-    writer
-        .into_inner()
-        .map_err(|e| MigrateError::io("encoding a journal line", e.into_error()))
+    encode_row(&(kind.as_str(), key, target.id, target.version_id))
+        .map_err(|e| MigrateError::io("encoding a journal line", e))
 }
 
 /// Parses complete lines (the torn tail is already cut off).

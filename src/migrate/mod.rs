@@ -11,6 +11,7 @@ pub mod journal;
 mod lock;
 pub mod mapping;
 pub mod record;
+pub mod report;
 #[cfg(test)]
 mod test_util;
 pub mod transform;
@@ -19,3 +20,4 @@ pub use error::{MigrateError, Reason, TransformError};
 pub use journal::{Journal, JournalStats};
 pub use mapping::{ExecutionTarget, FieldLabels, MappingConfig};
 pub use record::{Lookup, RecordKind, Target, run_key};
+pub use report::{Action, ActionCounts, Plan, Report};
