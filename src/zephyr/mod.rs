@@ -2,6 +2,8 @@
 //! migration reads (the HTTP client joins them later).
 
 pub(crate) mod de;
+#[cfg(test)]
+pub(crate) mod examples;
 pub mod models;
 
 pub use models::{

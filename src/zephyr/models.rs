@@ -590,29 +590,9 @@ pub struct Status {
     pub default: Option<bool>,
 }
 
-/// A priority (`/priorities`): a [`Status`] without `archived`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Priority {
-    /// Zephyr id.
-    pub id: u64,
-    /// Name, e.g. `Normal`.
-    pub name: String,
-    /// The project.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub project: Option<Ref>,
-    /// Description.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    /// Display position.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub index: Option<i64>,
-    /// Display colour.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub color: Option<String>,
-    /// Whether it is the default.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub default: Option<bool>,
-}
+/// A priority (`/priorities`): the same shape as a [`Status`], whose
+/// `archived` priorities never have.
+pub type Priority = Status;
 
 /// An error body. Zephyr sends `{"errorCode","message"}`; the API gateway in
 /// front of it probably sends only `{"message"}`, so both are optional.

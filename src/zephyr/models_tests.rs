@@ -1,4 +1,5 @@
 use super::*;
+use crate::zephyr::examples::{CASE, CYCLE, EXECUTION, STEPS_PAGE};
 use serde_json::json;
 
 fn page<T>(start_at: u64, max_results: u64, is_last: Option<bool>, values: Vec<T>) -> Page<T> {
@@ -124,13 +125,6 @@ fn folder_from_the_contract_and_its_required_parent_id() {
     );
 }
 
-const CASE: &str = r#"{"id":1,"key":"PROJ-T1","name":"Check pump","project":{"id":10005,"self":"…"},"createdOn":"2018-05-15T13:15:13Z",
- "objective":"Ensure pump works","precondition":"Pump available","estimatedTime":138000,"labels":["Regression"],
- "priority":{"id":10002,"self":"…/priorities/10002"},
- "status":{"id":10000,"self":"…/statuses/10000"},"folder":{"id":100006,"self":"…/folders/100006"},
- "owner":{"accountId":"5b10a2844c20165700ede21g","self":"…"},
- "testScript":{"self":"…/testcases/PROJ-T1/teststeps"},"customFields":{"Build Number":20,"Release Date":"2020-01-01","Category":["Perf"]},"links":{"self":"…","issues":[],"webLinks":[]}}"#;
-
 #[test]
 fn test_case_from_the_contract() {
     let case: TestCase = serde_json::from_str(CASE).unwrap();
@@ -195,9 +189,7 @@ fn script_location_follows_the_link_suffix() {
 
 #[test]
 fn test_steps_page_from_the_contract() {
-    let text = r#"{"startAt":0,"maxResults":100,"total":2,"isLast":true,"values":[
- {"inline":{"description":"Login","testData":"user=a","expectedResult":"Dashboard shown","customFields":{}}},
- {"testCase":{"testCaseKey":"PROJ-T123","self":"…","parameters":[{"name":"user","type":"DEFAULT_VALUE","value":"admin"}]}}]}"#;
+    let text = STEPS_PAGE;
     let page: Page<TestStep> = serde_json::from_str(text).unwrap();
     let TestStep::Inline(inline) = &page.values[0] else {
         panic!("first step is inline")
@@ -251,8 +243,7 @@ fn test_scripts_plain_bdd_and_unknown() {
 
 #[test]
 fn test_cycle_from_the_contract() {
-    let text = r#"{"id":10010,"key":"PROJ-R40","name":"Sprint 1","project":{"id":10005,"self":"…"},"status":{"id":10020,"self":"…"},"folder":{"id":100010,"self":"…"},
- "description":"Regression","plannedStartDate":"2018-05-19T13:15:13Z","plannedEndDate":"2018-05-20T13:15:13Z"}"#;
+    let text = CYCLE;
     let cycle: TestCycle = serde_json::from_str(text).unwrap();
     assert_eq!(cycle.key, "PROJ-R40");
     assert_eq!(cycle.status.id, 10020);
@@ -266,10 +257,6 @@ fn test_cycle_from_the_contract() {
     want["customFields"] = json!({});
     assert_eq!(back, want);
 }
-
-const EXECUTION: &str = r#"{"id":10100,"key":"PROJ-E10","project":{"id":10005,"self":"…"},"testCase":{"id":1,"self":"…/testcases/PROJ-T1/versions/1"},
- "environment":{"id":10005,"self":"…"},"testExecutionStatus":{"id":10030,"self":"…/statuses/10030"},"actualEndDate":"2018-05-20T13:15:13Z",
- "executionTime":120000,"executedById":"5b10…","comment":"Login failed","automated":false,"testCycle":{"id":10010,"self":"…/testcycles/10010"},"customFields":{}}"#;
 
 #[test]
 fn test_execution_from_the_contract() {

@@ -3,19 +3,10 @@ use crate::migrate::mapping::MappingConfig;
 use crate::migrate::record::Target;
 use crate::migrate::transform::fixtures::{self, *};
 use crate::migrate::transform::{Catalog, Lookups};
+use crate::zephyr::Page;
+use crate::zephyr::examples::{CASE, STEPS_PAGE};
 use crate::zephyr::{Ref, SelfLink};
 use std::collections::HashMap;
-
-const CASE: &str = r#"{"id":1,"key":"PROJ-T1","name":"Check pump","project":{"id":10005,"self":"…"},"createdOn":"2018-05-15T13:15:13Z",
- "objective":"Ensure pump works","precondition":"Pump available","estimatedTime":138000,"labels":["Regression"],
- "priority":{"id":10002,"self":"…/priorities/10002"},
- "status":{"id":10000,"self":"…/statuses/10000"},"folder":{"id":100006,"self":"…/folders/100006"},
- "owner":{"accountId":"5b10a2844c20165700ede21g","self":"…"},
- "testScript":{"self":"…/testcases/PROJ-T1/teststeps"},"customFields":{"Build Number":20,"Release Date":"2020-01-01","Category":["Perf"]},"links":{"self":"…","issues":[],"webLinks":[]}}"#;
-
-const STEPS: &str = r#"[
- {"inline":{"description":"Login","testData":"user=a","expectedResult":"Dashboard shown","customFields":{}}},
- {"testCase":{"testCaseKey":"PROJ-T123","self":"…","parameters":[{"name":"user","type":"DEFAULT_VALUE","value":"admin"}]}}]"#;
 
 fn contract_case() -> TestCase {
     serde_json::from_str(CASE).unwrap()
@@ -49,7 +40,9 @@ fn catalog_with(mapping: MappingConfig, edit: impl FnOnce(&mut Lookups)) -> Cata
 
 #[test]
 fn the_contract_case_maps_field_by_field() {
-    let steps: Vec<TestStep> = serde_json::from_str(STEPS).unwrap();
+    let steps = serde_json::from_str::<Page<TestStep>>(STEPS_PAGE)
+        .unwrap()
+        .values;
     let plan = plan(&contract_case(), CaseScript::Steps(&steps)).unwrap();
     assert!(!plan.approve);
     let body = plan.body;

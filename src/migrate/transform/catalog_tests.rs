@@ -28,22 +28,14 @@ fn priorities_and_statuses_resolve_by_mapped_label() {
             field_value: v.into(),
         }))
     };
-    assert_eq!(
-        value(ZephyrList::Priority, NORMAL, "Priority"),
-        prop(8001, "713")
-    );
-    assert_eq!(
-        value(ZephyrList::Priority, HIGH, "priority"),
-        prop(8001, "712")
-    );
-    assert_eq!(
-        value(ZephyrList::CaseStatus, DRAFT, "Status"),
-        prop(8002, "201")
-    );
-    assert_eq!(
-        value(ZephyrList::CaseStatus, DEPRECATED, "Status"),
-        prop(8002, "203")
-    );
+    for (list, id, field, field_id, v) in [
+        (ZephyrList::Priority, NORMAL, "Priority", 8001, "713"),
+        (ZephyrList::Priority, HIGH, "priority", 8001, "712"),
+        (ZephyrList::CaseStatus, DRAFT, "Status", 8002, "201"),
+        (ZephyrList::CaseStatus, DEPRECATED, "Status", 8002, "203"),
+    ] {
+        assert_eq!(value(list, id, field), prop(field_id, v), "{id}");
+    }
     assert_eq!(
         value(ZephyrList::Priority, CRITICAL, "Priority"),
         Err(Reason::NoAllowedValue {

@@ -2,13 +2,10 @@ use super::*;
 use crate::migrate::record::Target;
 use crate::migrate::transform::fixtures::{self, *};
 use crate::migrate::transform::{Catalog, cycle_plan};
+use crate::zephyr::examples::{CYCLE, EXECUTION};
 use crate::zephyr::{Ref, TestCycle};
 use serde_json::json;
 use std::collections::HashMap;
-
-const EXECUTION: &str = r#"{"id":10100,"key":"PROJ-E10","project":{"id":10005,"self":"…"},"testCase":{"id":1,"self":"…/testcases/PROJ-T1/versions/1"},
- "environment":{"id":10005,"self":"…"},"testExecutionStatus":{"id":10030,"self":"…/statuses/10030"},"actualEndDate":"2018-05-20T13:15:13Z",
- "executionTime":120000,"executedById":"5b10…","comment":"Login failed","automated":false,"testCycle":{"id":10010,"self":"…/testcycles/10010"},"customFields":{}}"#;
 
 fn execution() -> TestExecution {
     serde_json::from_str(EXECUTION).unwrap()
@@ -249,8 +246,7 @@ fn logs_are_ordered_by_actual_end_date() {
 
 #[test]
 fn cycles_keep_dates_status_and_fields_in_the_description() {
-    let text = r#"{"id":10010,"key":"PROJ-R40","name":"Sprint 1","project":{"id":10005,"self":"…"},"status":{"id":10020,"self":"…"},"folder":{"id":100010,"self":"…"},
- "description":"Regression","plannedStartDate":"2018-05-19T13:15:13Z","plannedEndDate":"2018-05-20T13:15:13Z"}"#;
+    let text = CYCLE;
     let mut cycle: TestCycle = serde_json::from_str(text).unwrap();
     cycle.custom_fields.insert("Sprint".into(), json!(7));
     let plan = with(|ctx| cycle_plan(&cycle, ctx)).unwrap();
