@@ -1,6 +1,7 @@
 //! qTest Manager v3, the migration's target: serde models of what a migration
 //! reads and the bodies it sends (the HTTP client joins them later).
 
+mod envelope;
 pub mod models;
 
 pub use models::{

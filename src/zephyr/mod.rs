@@ -5,6 +5,7 @@ pub(crate) mod de;
 #[cfg(test)]
 pub(crate) mod examples;
 pub mod models;
+mod page;
 
 pub use models::{
     CallToTest, CaseVersion, CustomFields, ErrorBody, ExecutionStep, ExecutionStepInline, Folder,
