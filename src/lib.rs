@@ -10,11 +10,14 @@ pub mod cli;
 mod error;
 pub mod http;
 pub mod load;
+pub mod migrate;
 pub mod mock;
 pub mod pool;
+pub mod qtest;
 pub mod queue;
 pub mod redact;
 pub mod signals;
+pub mod zephyr;
 
 pub use error::{
     BoxError, DecodeError, Error, Exchange, PoolTimeout, RequestContext, RequestError, Result,

@@ -1,0 +1,366 @@
+//! The journal: an append-only CSV file of what each record became on qTest,
+//! the source of truth when a run resumes.
+//!
+//! ```text
+//! kind,source_key,target_id,version_id
+//! module,100006,2107619,
+//! case,PROJ-T1,55001,88001
+//! ```
+//!
+//! Each line is written with one `write` as soon as its record exists, so a
+//! crash loses at most the line being written; the file is `sync_data`ed by a
+//! background thread at least every [`SYNC_INTERVAL`] and again on close. A
+//! crash can leave the last line torn (no final newline): opening ignores it,
+//! cuts it off so the next append starts on a fresh line, and counts it, and
+//! its record is re-resolved by lookup on qTest. A malformed line anywhere
+//! else means the file was damaged or edited and is a hard error naming the
+//! line. A lock file keeps two runs from sharing one journal.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::{RecvTimeoutError, Sender};
+use parking_lot::{Mutex, RwLock};
+
+use super::error::MigrateError;
+use super::lock::LockFile;
+use super::record::{Lookup, RecordKind, Target};
+use super::report::encode_row;
+
+/// The first line of every journal.
+pub const HEADER: &str = "kind,source_key,target_id,version_id";
+
+/// Longest time an appended line waits for `sync_data`; half the promised
+/// second, so a slow sync still keeps the promise.
+pub const SYNC_INTERVAL: Duration = Duration::from_millis(500);
+
+type Key = (RecordKind, String);
+
+/// An open, locked journal. Share it between workers by reference or `Arc`;
+/// every method takes `&self`.
+#[derive(Debug)]
+pub struct Journal {
+    path: PathBuf,
+    /// Guards the append handle and the length of what it has written; held
+    /// only for the write of one line.
+    writer: Mutex<Writer>,
+    /// Guards the index of loaded and appended records; never held during I/O.
+    entries: RwLock<HashMap<Key, Target>>,
+    /// A second handle on the file, so syncing never waits for the writer.
+    sync_file: File,
+    shared: Arc<Shared>,
+    torn_lines: u64,
+    flusher: Option<(Sender<()>, JoinHandle<()>)>,
+    lock: Option<LockFile>,
+}
+
+#[derive(Debug)]
+struct Writer {
+    file: File,
+    len: u64,
+}
+
+/// State shared with the flusher thread.
+#[derive(Debug, Default)]
+struct Shared {
+    dirty: AtomicBool,
+    appended: AtomicU64,
+    syncs: AtomicU64,
+}
+
+/// Counters of a journal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct JournalStats {
+    /// Records known (loaded and appended), one per kind and key.
+    pub entries: usize,
+    /// Lines appended by this process.
+    pub appended: u64,
+    /// Torn last lines cut off on open (0 or 1).
+    pub torn_lines: u64,
+    /// Completed `sync_data` calls.
+    pub syncs: u64,
+}
+
+impl Journal {
+    /// Opens the journal at `path`, creating it if needed, after taking its
+    /// lock ([`MigrateError::Locked`] if another run holds it). Existing
+    /// records are loaded; a torn last line is cut off and counted.
+    pub fn open(path: impl AsRef<Path>) -> Result<Journal, MigrateError> {
+        let path = path.as_ref().to_owned();
+        let lock = LockFile::acquire(&path)?;
+        let io_err = |what: &str| {
+            let context = format!("{what} journal {}", path.display());
+            move |e| MigrateError::io(context, e)
+        };
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(&path)
+            .map_err(io_err("opening"))?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).map_err(io_err("reading"))?;
+        let complete = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        let torn_lines = u64::from(complete < bytes.len());
+        let entries = parse(&path, &bytes[..complete])?;
+        let mut len = len_u64(complete);
+        if torn_lines > 0 {
+            log::warn!(
+                "journal {}: ignoring a torn last line; its record will be looked up again",
+                path.display()
+            );
+            file.set_len(len).map_err(io_err("truncating"))?;
+        }
+        if len == 0 {
+            let header = format!("{HEADER}\n");
+            file.write_all(header.as_bytes())
+                .map_err(io_err("writing"))?;
+            len = len_u64(header.len());
+        }
+        file.sync_data().map_err(io_err("syncing"))?;
+        let shared = Arc::new(Shared::default());
+        let sync_file = file.try_clone().map_err(io_err("cloning"))?;
+        let flusher_file = file.try_clone().map_err(io_err("cloning"))?;
+        let flusher = spawn_flusher(flusher_file, Arc::clone(&shared), &path)?;
+        Ok(Journal {
+            path,
+            writer: Mutex::new(Writer { file, len }),
+            entries: RwLock::new(entries),
+            sync_file,
+            shared,
+            torn_lines,
+            flusher: Some(flusher),
+            lock: Some(lock),
+        })
+    }
+
+    /// The journal's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// What `kind`/`key` became, if it is recorded.
+    pub fn get(&self, kind: RecordKind, key: &str) -> Option<Target> {
+        self.entries.read().get(&(kind, key.to_owned())).copied()
+    }
+
+    /// Appends a record and makes it visible to [`Journal::get`]. The line is
+    /// in the file (not yet synced) when this returns.
+    pub fn record(&self, kind: RecordKind, key: &str, target: Target) -> Result<(), MigrateError> {
+        let line = encode(kind, key, target)?;
+        self.append(&line)?;
+        self.shared.appended.fetch_add(1, Ordering::Relaxed);
+        self.shared.dirty.store(true, Ordering::Release);
+        self.entries.write().insert((kind, key.to_owned()), target);
+        Ok(())
+    }
+
+    fn append(&self, line: &[u8]) -> Result<(), MigrateError> {
+        let mut writer = self.writer.lock();
+        let start = writer.len;
+        match writer.file.write_all(line) {
+            Ok(()) => {
+                writer.len = start + len_u64(line.len());
+                Ok(())
+            }
+            Err(e) => {
+                // A partial line would glue the next record onto it: cut it off.
+                let _ = writer.file.set_len(start);
+                Err(MigrateError::io(
+                    format!("appending to journal {}", self.path.display()),
+                    e,
+                ))
+            }
+        }
+    }
+
+    /// Syncs what has been appended to disk now.
+    pub fn sync(&self) -> Result<(), MigrateError> {
+        sync(&self.sync_file, &self.shared)
+            .map_err(|e| MigrateError::io(format!("syncing journal {}", self.path.display()), e))
+    }
+
+    /// All records of one kind, in no particular order.
+    pub fn entries_of(&self, kind: RecordKind) -> Vec<(String, Target)> {
+        self.entries
+            .read()
+            .iter()
+            .filter(|((k, _), _)| *k == kind)
+            .map(|((_, key), target)| (key.clone(), *target))
+            .collect()
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> JournalStats {
+        JournalStats {
+            entries: self.entries.read().len(),
+            appended: self.shared.appended.load(Ordering::Relaxed),
+            torn_lines: self.torn_lines,
+            syncs: self.shared.syncs.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Stops the flusher, syncs and releases the lock, reporting a failed
+    /// final sync (dropping does the same but can only log it).
+    pub fn close(mut self) -> Result<(), MigrateError> {
+        self.shutdown()
+    }
+
+    fn shutdown(&mut self) -> Result<(), MigrateError> {
+        if let Some((stop, handle)) = self.flusher.take() {
+            drop(stop);
+            if handle.join().is_err() {
+                log::error!("journal flusher of {} panicked", self.path.display());
+            }
+        }
+        let result = self.sync();
+        // The lock goes last, so another run can't start before the sync.
+        self.lock.take();
+        result
+    }
+}
+
+impl Drop for Journal {
+    fn drop(&mut self) {
+        if let Err(e) = self.shutdown() {
+            log::error!("{e}");
+        }
+    }
+}
+
+impl Lookup for Journal {
+    fn target(&self, kind: RecordKind, key: &str) -> Option<Target> {
+        self.get(kind, key)
+    }
+}
+
+fn spawn_flusher(
+    file: File,
+    shared: Arc<Shared>,
+    path: &Path,
+) -> Result<(Sender<()>, JoinHandle<()>), MigrateError> {
+    let (stop, stopped) = crossbeam_channel::bounded::<()>(0);
+    let name = path.display().to_string();
+    let handle = std::thread::Builder::new()
+        .name("etlpool-journal".into())
+        .spawn(move || {
+            loop {
+                let last = !matches!(
+                    stopped.recv_timeout(SYNC_INTERVAL),
+                    Err(RecvTimeoutError::Timeout)
+                );
+                if shared.dirty.load(Ordering::Acquire) {
+                    if let Err(e) = sync(&file, &shared) {
+                        log::error!("syncing journal {name}: {e}");
+                    }
+                }
+                if last {
+                    break;
+                }
+            }
+        })
+        .map_err(|e| MigrateError::io("starting the journal flusher", e))?;
+    Ok((stop, handle))
+}
+
+/// Clears `dirty` before syncing, so a line appended during the sync is
+/// synced by the next round; on failure it stays dirty.
+fn sync(file: &File, shared: &Shared) -> std::io::Result<()> {
+    shared.dirty.store(false, Ordering::Release);
+    match file.sync_data() {
+        Ok(()) => {
+            shared.syncs.fetch_add(1, Ordering::Relaxed);
+            Ok(())
+        }
+        Err(e) => {
+            shared.dirty.store(true, Ordering::Release);
+            Err(e)
+        }
+    }
+}
+
+fn encode(kind: RecordKind, key: &str, target: Target) -> Result<Vec<u8>, MigrateError> {
+    if key.contains(['\n', '\r']) {
+        return Err(MigrateError::InvalidKey { key: key.into() });
+    }
+    encode_row(&(kind.as_str(), key, target.id, target.version_id))
+        .map_err(|e| MigrateError::io("encoding a journal line", e))
+}
+
+/// Parses complete lines (the torn tail is already cut off).
+fn parse(path: &Path, bytes: &[u8]) -> Result<HashMap<Key, Target>, MigrateError> {
+    let corrupt = |line: u64, reason: String| MigrateError::CorruptJournal {
+        path: path.to_owned(),
+        line,
+        reason,
+    };
+    let mut entries = HashMap::new();
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(bytes);
+    for (index, record) in reader.records().enumerate() {
+        let record = record.map_err(|e| {
+            let line = e.position().map_or(0, csv::Position::line);
+            corrupt(line, e.to_string())
+        })?;
+        let line = record.position().map_or(0, csv::Position::line);
+        if index == 0 {
+            if record.iter().eq(HEADER.split(',')) {
+                continue;
+            }
+            return Err(corrupt(line, format!("expected the header `{HEADER}`")));
+        }
+        let (key, target) = parse_record(&record).map_err(|reason| corrupt(line, reason))?;
+        if let Some(old) = entries.insert(key.clone(), target) {
+            if old != target {
+                log::warn!(
+                    "journal {} line {line}: {} {} recorded again ({} -> {}); using the later",
+                    path.display(),
+                    key.0,
+                    key.1,
+                    old.id,
+                    target.id
+                );
+            }
+        }
+    }
+    Ok(entries)
+}
+
+fn parse_record(record: &csv::StringRecord) -> Result<(Key, Target), String> {
+    let [Some(kind), Some(key), Some(id), Some(version), None] =
+        [0, 1, 2, 3, 4].map(|i| record.get(i))
+    else {
+        return Err(format!("expected 4 fields, found {}", record.len()));
+    };
+    let kind: RecordKind = kind.parse()?;
+    if key.is_empty() {
+        return Err("empty source key".into());
+    }
+    let id = id
+        .parse()
+        .map_err(|_| format!("target id {id:?} is not a number"))?;
+    let version_id = match version {
+        "" => None,
+        v => Some(
+            v.parse()
+                .map_err(|_| format!("version id {v:?} is not a number"))?,
+        ),
+    };
+    Ok(((kind, key.to_owned()), Target { id, version_id }))
+}
+
+fn len_u64(len: usize) -> u64 {
+    u64::try_from(len).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+#[path = "journal_tests.rs"]
+mod tests;

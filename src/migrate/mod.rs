@@ -1,0 +1,31 @@
+//! The migration from Zephyr Scale to qTest: the pure and local-file parts.
+//!
+//! - [`mapping`]: the configurable name maps (`[mapping]` in the config file).
+//! - [`transform`]: pure functions from Zephyr records to qTest create bodies.
+//! - [`journal`]: the append-only CSV journal that makes a run resumable.
+//! - [`report`]: the CSV report and the dry-run plan.
+//! - [`record`]: how records are named in all of them.
+//!
+//! A runner opens the [`Journal`] first ([`MigrateError::is_locked`] maps to
+//! exit code 5), builds a [`transform::Catalog`] from the lookup lists and the
+//! [`MappingConfig`], then for each record asks the journal, transforms with a
+//! [`transform::Context`] whose lookup is the journal, creates, records the
+//! target in the journal and writes a [`Report`] row. A [`TransformError`]
+//! becomes a `failed` row ([`Report::failed`]) and the run goes on.
+
+mod error;
+pub mod journal;
+mod lock;
+pub mod mapping;
+pub mod record;
+pub mod report;
+#[cfg(test)]
+mod test_util;
+pub mod transform;
+
+pub use error::{MigrateError, Reason, TransformError};
+pub use journal::{Journal, JournalStats};
+pub use mapping::{ExecutionTarget, FieldLabels, MappingConfig};
+pub use record::{Lookup, RecordKind, Target, run_key};
+pub use report::{Action, ActionCounts, Plan, Report};
+pub use transform::{Catalog, Context, Lookups};

@@ -1,0 +1,280 @@
+//! The CSV report of a run (one row per record and what happened to it) and
+//! the plan of a dry run (one row per record and what would be sent).
+//!
+//! Both are written by many workers at once. Each row is encoded outside any
+//! lock and written with one `write` under a mutex, so rows never interleave
+//! and a crash loses at most the row being written. Unlike the journal, they
+//! are not synced row by row: they are outputs, not the resume state.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use parking_lot::Mutex;
+use serde::Serialize;
+
+use super::error::{MigrateError, TransformError};
+use super::record::RecordKind;
+
+/// What happened to a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// Created on qTest by this run.
+    Created,
+    /// Already on qTest (in the journal, or found by lookup).
+    Found,
+    /// Deliberately not migrated (e.g. a Not Executed execution gets no log).
+    Skipped,
+    /// Could not be migrated; the error column says why.
+    Failed,
+    /// Would be created (dry run).
+    Planned,
+}
+
+impl Action {
+    const ALL: [Action; 5] = [
+        Action::Created,
+        Action::Found,
+        Action::Skipped,
+        Action::Failed,
+        Action::Planned,
+    ];
+}
+
+/// Rows written per action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct ActionCounts {
+    /// Created.
+    pub created: u64,
+    /// Found.
+    pub found: u64,
+    /// Skipped.
+    pub skipped: u64,
+    /// Failed.
+    pub failed: u64,
+    /// Planned.
+    pub planned: u64,
+}
+
+/// A CSV file written row by row from many threads.
+#[derive(Debug)]
+struct Sink {
+    path: PathBuf,
+    /// Guards the file; held only for the write of one row.
+    file: Mutex<File>,
+    counts: [AtomicU64; 5],
+}
+
+impl Sink {
+    fn create(path: &Path, header: &str) -> Result<Sink, MigrateError> {
+        let io_err = |e| MigrateError::io(format!("writing {}", path.display()), e);
+        let mut file = File::create(path).map_err(io_err)?;
+        file.write_all(format!("{header}\n").as_bytes())
+            .map_err(io_err)?;
+        Ok(Sink {
+            path: path.to_owned(),
+            file: Mutex::new(file),
+            counts: Default::default(),
+        })
+    }
+
+    fn write<R: Serialize>(&self, action: Action, row: &R) -> Result<(), MigrateError> {
+        let line = encode_row(row).map_err(|e| {
+            MigrateError::io(format!("encoding a row of {}", self.path.display()), e)
+        })?;
+        self.file
+            .lock()
+            .write_all(&line)
+            .map_err(|e| MigrateError::io(format!("writing {}", self.path.display()), e))?;
+        self.counts[action as usize].fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn counts(&self) -> ActionCounts {
+        let [created, found, skipped, failed, planned] =
+            Action::ALL.map(|a| self.counts[a as usize].load(Ordering::Relaxed));
+        ActionCounts {
+            created,
+            found,
+            skipped,
+            failed,
+            planned,
+        }
+    }
+
+    fn finish(self) -> Result<ActionCounts, MigrateError> {
+        let counts = self.counts();
+        let file = self.file.into_inner();
+        file.sync_all()
+            .map_err(|e| MigrateError::io(format!("syncing {}", self.path.display()), e))?;
+        Ok(counts)
+    }
+}
+
+/// Encodes one CSV line (quoted as needed, newline-terminated).
+pub(crate) fn encode_row<R: Serialize>(row: &R) -> std::io::Result<Vec<u8>> {
+    let mut writer = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(Vec::new());
+    writer.serialize(row).map_err(std::io::Error::other)?;
+    writer.into_inner().map_err(|e| e.into_error())
+}
+
+/// The header of the report.
+pub const REPORT_HEADER: &str = "kind,source_key,target_id,action,error";
+
+#[derive(Serialize)]
+struct ReportRow<'a> {
+    kind: &'static str,
+    source_key: &'a str,
+    target_id: Option<u64>,
+    action: Action,
+    error: &'a str,
+}
+
+/// The CSV report: `kind,source_key,target_id,action,error`. Share it between
+/// workers by reference or `Arc`.
+#[derive(Debug)]
+pub struct Report(Sink);
+
+impl Report {
+    /// Creates (or truncates) the report at `path` and writes the header.
+    pub fn create(path: impl AsRef<Path>) -> Result<Report, MigrateError> {
+        Sink::create(path.as_ref(), REPORT_HEADER).map(Report)
+    }
+
+    /// Writes one row.
+    pub fn row(
+        &self,
+        kind: RecordKind,
+        source_key: &str,
+        target_id: Option<u64>,
+        action: Action,
+        error: &str,
+    ) -> Result<(), MigrateError> {
+        let row = ReportRow {
+            kind: kind.as_str(),
+            source_key,
+            target_id,
+            action,
+            error,
+        };
+        self.0.write(action, &row)
+    }
+
+    /// Writes a `failed` row for a record that can't be mapped.
+    pub fn failed(&self, error: &TransformError) -> Result<(), MigrateError> {
+        let reason = error.reason.to_string();
+        self.row(error.kind, &error.key, None, Action::Failed, &reason)
+    }
+
+    /// Rows written so far, per action.
+    pub fn counts(&self) -> ActionCounts {
+        self.0.counts()
+    }
+
+    /// Syncs the file and returns the final counts.
+    pub fn finish(self) -> Result<ActionCounts, MigrateError> {
+        self.0.finish()
+    }
+}
+
+/// The header of a dry run's plan.
+pub const PLAN_HEADER: &str = "kind,source_key,action,parent,name,body,error";
+
+#[derive(Serialize)]
+struct PlanRow<'a> {
+    kind: &'static str,
+    source_key: &'a str,
+    action: Action,
+    parent: &'a str,
+    name: &'a str,
+    body: &'a str,
+    error: &'a str,
+}
+
+impl<'a> PlanRow<'a> {
+    fn new(kind: RecordKind, source_key: &'a str, action: Action) -> Self {
+        PlanRow {
+            kind: kind.as_str(),
+            source_key,
+            action,
+            parent: "",
+            name: "",
+            body: "",
+            error: "",
+        }
+    }
+}
+
+/// A dry run's plan: `kind,source_key,action,parent,name,body,error`, where
+/// `body` is the JSON that would be sent and `parent` says where to.
+#[derive(Debug)]
+pub struct Plan(Sink);
+
+impl Plan {
+    /// Creates (or truncates) the plan at `path` and writes the header.
+    pub fn create(path: impl AsRef<Path>) -> Result<Plan, MigrateError> {
+        Sink::create(path.as_ref(), PLAN_HEADER).map(Plan)
+    }
+
+    /// Writes a `planned` row with the body that would be sent.
+    pub fn planned<B: Serialize>(
+        &self,
+        kind: RecordKind,
+        source_key: &str,
+        parent: &str,
+        name: &str,
+        body: &B,
+    ) -> Result<(), MigrateError> {
+        let body = serde_json::to_string(body)
+            .map_err(|e| MigrateError::io("encoding a planned body", e.into()))?;
+        let row = PlanRow {
+            parent,
+            name,
+            body: &body,
+            ..PlanRow::new(kind, source_key, Action::Planned)
+        };
+        self.0.write(Action::Planned, &row)
+    }
+
+    /// Writes a `skipped` row (e.g. an execution that gets no log).
+    pub fn skipped(
+        &self,
+        kind: RecordKind,
+        source_key: &str,
+        why: &str,
+    ) -> Result<(), MigrateError> {
+        let row = PlanRow {
+            error: why,
+            ..PlanRow::new(kind, source_key, Action::Skipped)
+        };
+        self.0.write(Action::Skipped, &row)
+    }
+
+    /// Writes a `failed` row for a record that can't be mapped.
+    pub fn failed(&self, error: &TransformError) -> Result<(), MigrateError> {
+        let reason = error.reason.to_string();
+        let row = PlanRow {
+            error: &reason,
+            ..PlanRow::new(error.kind, &error.key, Action::Failed)
+        };
+        self.0.write(Action::Failed, &row)
+    }
+
+    /// Rows written so far, per action.
+    pub fn counts(&self) -> ActionCounts {
+        self.0.counts()
+    }
+
+    /// Syncs the file and returns the final counts.
+    pub fn finish(self) -> Result<ActionCounts, MigrateError> {
+        self.0.finish()
+    }
+}
+
+#[cfg(test)]
+#[path = "report_tests.rs"]
+mod tests;

@@ -1,0 +1,12 @@
+//! qTest Manager v3, the migration's target: serde models of what a migration
+//! reads and the bodies it sends (the HTTP client joins them later).
+
+mod envelope;
+pub mod models;
+
+pub use models::{
+    AllowedValue, CycleParent, ErrorBody, ExecutionStatus, Field, IdRef, Link, Module, NewModule,
+    NewTestCase, NewTestCycle, NewTestLog, NewTestRun, NewTestStep, NewTestStepLog, OAuthToken,
+    Paged, Property, PropertyValue, SearchRequest, SearchResponse, StatusRef, TestCase, TestCycle,
+    TestLog, TestRun, TestStep, TestStepLog,
+};
