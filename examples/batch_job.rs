@@ -5,8 +5,6 @@
 //! stats and the pool's metrics, and checks that the pool opened no more
 //! connections than there are workers.
 
-use std::convert::Infallible;
-
 use etlpool::http::{ApiClient, Auth};
 use etlpool::mock::{MockOptions, MockServers};
 use etlpool::queue::WorkQueue;
