@@ -266,7 +266,7 @@ impl ApiClient {
         if (200..300).contains(&status) {
             return Ok(reply);
         }
-        let safety = Safety::of(request.method, request.has_idempotency_key());
+        let safety = Safety::of(request.method, request.resend_safe());
         self.inner.metrics.failure(if status >= 500 {
             FailureKind::Status5xx
         } else {
@@ -307,7 +307,7 @@ impl<'a> Call<'a> {
             request,
             method,
             uri,
-            safety: Safety::of(request.method, request.has_idempotency_key()),
+            safety: Safety::of(request.method, request.resend_safe()),
             start,
             deadline: client.total_timeout.and_then(|t| start.checked_add(t)),
             attempt: 0,

@@ -35,6 +35,7 @@ pub struct ApiRequest {
     pub(crate) query: Vec<(String, String)>,
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) body: Option<Vec<u8>>,
+    pub(crate) idempotent: bool,
 }
 
 impl ApiRequest {
@@ -45,6 +46,7 @@ impl ApiRequest {
             query: Vec::new(),
             headers: Vec::new(),
             body: None,
+            idempotent: false,
         }
     }
 
@@ -100,6 +102,13 @@ impl ApiRequest {
         self.header("Idempotency-Key", key)
     }
 
+    /// Marks a POST that only reads (a search) as safe to resend, without
+    /// sending an `Idempotency-Key`.
+    pub fn idempotent(mut self) -> Self {
+        self.idempotent = true;
+        self
+    }
+
     /// A JSON body.
     pub fn json<T: Serialize + ?Sized>(mut self, body: &T) -> Result<Self> {
         let bytes = serde_json::to_vec(body).map_err(|e| Error::Io {
@@ -116,10 +125,14 @@ impl ApiRequest {
         self.header("Content-Type", "application/x-www-form-urlencoded")
     }
 
-    pub(crate) fn has_idempotency_key(&self) -> bool {
-        self.headers
-            .iter()
-            .any(|(k, _)| k.eq_ignore_ascii_case("idempotency-key"))
+    /// Whether a resend is known to be harmless beyond the method's own rule:
+    /// an `Idempotency-Key` or [`ApiRequest::idempotent`].
+    pub(crate) fn resend_safe(&self) -> bool {
+        self.idempotent
+            || self
+                .headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("idempotency-key"))
     }
 
     /// Path plus encoded query, appended to a base URL.

@@ -59,6 +59,15 @@ pub enum MigrateError {
     },
     /// A record can't be mapped.
     Transform(TransformError),
+    /// An API call failed.
+    Http(crate::Error),
+    /// The project doesn't exist on a service (or the token can't see it).
+    UnknownProject {
+        /// `Zephyr Scale` or `qTest`.
+        service: &'static str,
+        /// The key or id asked for.
+        project: String,
+    },
 }
 
 impl MigrateError {
@@ -102,6 +111,11 @@ impl fmt::Display for MigrateError {
             }
             MigrateError::Io { context, .. } => f.write_str(context),
             MigrateError::Transform(e) => e.fmt(f),
+            MigrateError::Http(e) => e.fmt(f),
+            MigrateError::UnknownProject { service, project } => write!(
+                f,
+                "{service} has no project {project:?}, or the token can't see it"
+            ),
         }
     }
 }
@@ -111,8 +125,15 @@ impl std::error::Error for MigrateError {
         match self {
             MigrateError::Io { source, .. } => Some(source),
             MigrateError::Transform(e) => Some(e),
+            MigrateError::Http(e) => e.source(),
             _ => None,
         }
+    }
+}
+
+impl From<crate::Error> for MigrateError {
+    fn from(e: crate::Error) -> Self {
+        MigrateError::Http(e)
     }
 }
 

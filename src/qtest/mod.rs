@@ -1,9 +1,13 @@
 //! qTest Manager v3, the migration's target: serde models of what a migration
-//! reads and the bodies it sends (the HTTP client joins them later).
+//! reads and the bodies it sends, [`QtestClient`] and the password login.
 
+mod client;
 mod envelope;
+mod login;
 pub mod models;
 
+pub use client::{PAGE_SIZE, QtestClient};
+pub use login::QtestLogin;
 pub use models::{
     AllowedValue, CycleParent, ErrorBody, ExecutionStatus, Field, IdRef, Link, Module, NewModule,
     NewTestCase, NewTestCycle, NewTestLog, NewTestRun, NewTestStep, NewTestStepLog, OAuthToken,

@@ -1,0 +1,102 @@
+//! qTest's password login (`POST /oauth/token` at the site root) as an
+//! [`AuthProvider`]: the token is renewed before it expires and once when the
+//! server rejects it.
+
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use super::models::OAuthToken;
+use crate::error::{Error, Result};
+use crate::http::{ApiClient, ApiRequest, Auth, AuthProvider};
+use crate::pool::Pool;
+
+/// Renew this long before the token's stated expiry, so a request never
+/// leaves with a token that dies in flight.
+const EARLY: Duration = Duration::from_secs(60);
+
+/// Logs in with a user name and password and keeps the bearer token fresh.
+pub struct QtestLogin {
+    site: ApiClient,
+    username: String,
+    password: String,
+    /// Guards the current token; held during a login so concurrent workers wait
+    /// for one login instead of each making their own.
+    token: Mutex<Option<Current>>,
+}
+
+struct Current {
+    header: String,
+    renew_at: Option<Instant>,
+}
+
+impl QtestLogin {
+    /// A login against the site of `api_url` (`https://SITE.qtestnet.com/api/v3`
+    /// logs in at `https://SITE.qtestnet.com/oauth/token`).
+    pub fn new(pool: &Pool, api_url: &str, username: &str, password: &str) -> Result<QtestLogin> {
+        let origin = crate::pool::Origin::parse(api_url)?;
+        Ok(QtestLogin {
+            site: ApiClient::new(pool, &origin.to_string(), Auth::None)?,
+            username: username.to_string(),
+            password: password.to_string(),
+            token: Mutex::new(None),
+        })
+    }
+
+    fn login(&self) -> Result<Current> {
+        let request = ApiRequest::post("/oauth/token").form(&[
+            ("grant_type", "password"),
+            ("username", &self.username),
+            ("password", &self.password),
+        ]);
+        let token: OAuthToken = self.site.json(&request)?;
+        if token.access_token.is_empty() {
+            return Err(Error::config(
+                "QTEST_USERNAME",
+                "qTest login returned an empty token",
+            ));
+        }
+        let now = Instant::now();
+        let renew_at = token.expires_in.map(|secs| {
+            let life = Duration::from_secs(secs);
+            // Short-lived tokens renew at half their life rather than never.
+            now + life.saturating_sub(EARLY.min(life / 2))
+        });
+        log::info!("logged in to qTest as {}", self.username);
+        Ok(Current {
+            header: format!("Bearer {}", token.access_token),
+            renew_at,
+        })
+    }
+}
+
+impl AuthProvider for QtestLogin {
+    fn authorization(&self) -> Result<String> {
+        let mut token = self.token.lock();
+        let fresh = token
+            .as_ref()
+            .is_some_and(|t| t.renew_at.is_none_or(|at| Instant::now() < at));
+        if !fresh {
+            *token = Some(self.login()?);
+        }
+        // The branch above just filled it when it was empty or stale.
+        Ok(token.as_ref().map(|t| t.header.clone()).unwrap_or_default())
+    }
+
+    fn rejected(&self, rejected: &str) -> bool {
+        let mut token = self.token.lock();
+        if token.as_ref().is_some_and(|t| t.header == rejected) {
+            *token = None;
+        }
+        true
+    }
+}
+
+impl std::fmt::Debug for QtestLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QtestLogin")
+            .field("username", &self.username)
+            .field("password", &"***")
+            .finish_non_exhaustive()
+    }
+}
