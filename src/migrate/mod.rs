@@ -19,6 +19,7 @@ mod lock;
 pub mod mapping;
 pub mod record;
 pub mod report;
+mod run;
 #[cfg(test)]
 mod test_util;
 pub mod transform;
@@ -28,4 +29,5 @@ pub use journal::{Journal, JournalStats};
 pub use mapping::{ExecutionTarget, FieldLabels, MappingConfig};
 pub use record::{Lookup, RecordKind, Target, run_key};
 pub use report::{Action, ActionCounts, Plan, Report};
+pub use run::{Endpoints, MigrateOptions, Phases, QtestAuth, RunSummary, migrate};
 pub use transform::{Catalog, Context, Lookups};

@@ -28,7 +28,7 @@ mod fixtures;
 
 pub use case::{CasePlan, CaseScript, case_plan, test_steps};
 pub use catalog::{Catalog, Lookups};
-pub use cycle::{CyclePlan, cycle_plan};
+pub use cycle::{CyclePlan, cycle_key, cycle_plan};
 pub use execution::{LogPlan, RunPlan, executed_case, log_plan, run_plan, sort_for_logs};
 pub use folders::{ModulePlan, cycle_folder_plan, folder_order, module_plan};
 
@@ -39,6 +39,15 @@ use super::record::{Lookup, RecordKind, Target};
 /// no folder) and the default cycle (for executions in no cycle). Folder and
 /// cycle keys are numeric ids, so it can't collide with them.
 pub const DEFAULT_KEY: &str = "default";
+
+/// Whether two timestamps name the same instant (qTest may echo a date in
+/// another format than the one sent); unparsable ones compare as text.
+pub fn same_instant(a: &str, b: &str) -> bool {
+    match (dates::parse(a), dates::parse(b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => a.trim() == b.trim(),
+    }
+}
 
 /// What every transform needs: the resolved lookups and what is migrated.
 #[derive(Clone, Copy)]

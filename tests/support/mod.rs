@@ -207,3 +207,71 @@ where
 pub fn json(status: u16, body: serde_json::Value) -> Reply {
     Reply::Response(Response::json(status, &body))
 }
+
+/// A migration against a running pair of mocks, with its files in a scratch dir.
+pub struct Migration {
+    pub mocks: etlpool::mock::MockServers,
+    pub dir: Scratch,
+    pub pool: Pool,
+}
+
+impl Migration {
+    /// Mocks seeded with `seed` and `sizes`, and a pool sized for 4 workers.
+    pub fn new(seed: u64, sizes: etlpool::mock::DataSizes) -> Migration {
+        let mut options = etlpool::mock::MockOptions::seeded(seed);
+        options.sizes = sizes;
+        Migration::with_options(options)
+    }
+
+    pub fn with_options(options: etlpool::mock::MockOptions) -> Migration {
+        let mocks = etlpool::mock::MockServers::start(options).expect("start mocks");
+        let pool = test_pool()
+            .max_connections_per_host(4)
+            .build()
+            .expect("pool");
+        Migration {
+            mocks,
+            dir: Scratch::new("migration"),
+            pool,
+        }
+    }
+
+    pub fn endpoints(&self) -> etlpool::migrate::Endpoints {
+        etlpool::migrate::Endpoints {
+            zephyr_url: self.mocks.zephyr_url(),
+            zephyr_token: self.mocks.zephyr_token().to_string(),
+            zephyr_project: self.mocks.project_key().to_string(),
+            qtest_url: self.mocks.qtest_url(),
+            qtest_auth: etlpool::migrate::QtestAuth::Token(self.mocks.qtest_token().to_string()),
+            qtest_project: self.mocks.qtest_project_id(),
+            zephyr_rate: Default::default(),
+            qtest_rate: Default::default(),
+        }
+    }
+
+    pub fn options(&self) -> etlpool::migrate::MigrateOptions {
+        etlpool::migrate::MigrateOptions {
+            endpoints: self.endpoints(),
+            mapping: Default::default(),
+            workers: 4,
+            journal: self.dir.0.join("journal.csv"),
+            report: self.dir.0.join("report.csv"),
+            dry_run: false,
+            only: Default::default(),
+            page_size: 25,
+            progress: false,
+        }
+    }
+
+    pub fn run(&self) -> etlpool::migrate::RunSummary {
+        self.run_with(&self.options())
+    }
+
+    pub fn run_with(
+        &self,
+        options: &etlpool::migrate::MigrateOptions,
+    ) -> etlpool::migrate::RunSummary {
+        let cancel = etlpool::queue::CancelToken::new();
+        etlpool::migrate::migrate(&self.pool, options, &cancel).expect("migration runs")
+    }
+}

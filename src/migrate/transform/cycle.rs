@@ -72,3 +72,29 @@ pub fn cycle_plan(cycle: &TestCycle, ctx: &Context<'_>) -> Result<CyclePlan, Tra
         },
     })
 }
+
+/// The Zephyr cycle key that [`cycle_plan`] wrote into a qTest cycle's
+/// description, so a re-run can recognise the cycle whatever its name.
+pub fn cycle_key(description: &str) -> Option<&str> {
+    let start = description.rfind(text::HEADING)? + text::HEADING.len();
+    let block = description[start..].strip_prefix(text::BR)?;
+    let first = block.split(text::BR).next()?;
+    first
+        .strip_prefix("Key: ")
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+}
+
+#[cfg(test)]
+mod key_tests {
+    use super::cycle_key;
+
+    #[test]
+    fn finds_the_key_written_into_the_description() {
+        let d = "Regression<br><br>Zephyr fields:<br>Key: PROJ-R40<br>Status: Done";
+        assert_eq!(cycle_key(d), Some("PROJ-R40"));
+        assert_eq!(cycle_key("Zephyr fields:<br>Key: PROJ-R4"), Some("PROJ-R4"));
+        assert_eq!(cycle_key("Zephyr fields:<br>Status: Done"), None);
+        assert_eq!(cycle_key("no block"), None);
+    }
+}

@@ -1,0 +1,147 @@
+//! Test cases with their steps, one queue job per case.
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+use super::folders::default_module;
+use super::shared::{Fresh, PlanInfo, Shared};
+use crate::error::Result;
+use crate::migrate::record::{RecordKind, Target};
+use crate::migrate::transform::{CaseScript, case_plan};
+use crate::qtest::{SearchRequest, TestCase as QtestCase};
+use crate::zephyr::{ScriptLocation, TestCase, TestScript, TestStep};
+
+/// Cases already on qTest, by Zephyr key, read once per run with one paged
+/// search instead of one search per case.
+#[derive(Default)]
+pub(crate) struct CaseIndex {
+    snapshot: OnceLock<std::result::Result<HashMap<String, Target>, String>>,
+}
+
+impl CaseIndex {
+    fn get(&self, s: &Shared, key: &str) -> Result<Option<Target>> {
+        let snap = self
+            .snapshot
+            .get_or_init(|| load_index(s).map_err(|e| e.to_string()));
+        match snap {
+            Ok(map) => Ok(map.get(key).copied()),
+            // The bulk search failed: ask about this case alone.
+            Err(_) => find_case(s, key),
+        }
+    }
+}
+
+fn target(case: &QtestCase) -> Target {
+    Target {
+        id: case.id,
+        version_id: case.test_case_version_id,
+    }
+}
+
+/// Every case carrying a Zephyr key of this project, oldest first.
+fn load_index(s: &Shared) -> Result<HashMap<String, Target>> {
+    let label = &s.catalog.mapping().key_field;
+    let prefix = format!("{}-", s.zephyr.project_key());
+    let mut index = HashMap::new();
+    let Some(mut request) = SearchRequest::field_equals("test-cases", label, &prefix) else {
+        return Ok(index);
+    };
+    request.query = request.query.replacen(" = ", " ~ ", 1);
+    let key_field = s.catalog.key_field_id();
+    s.qtest.search(&request, |cases: Vec<QtestCase>| {
+        for case in cases {
+            if let Some(key) = case.property_value(key_field) {
+                // The first (oldest) case wins, as in `find_case`.
+                index.entry(key.to_string()).or_insert(target(&case));
+            }
+        }
+        Ok(())
+    })?;
+    Ok(index)
+}
+
+/// The case with this Zephyr key, asked now.
+fn find_case(s: &Shared, key: &str) -> Result<Option<Target>> {
+    let mut cases = s.qtest.cases_where(&s.catalog.mapping().key_field, key)?;
+    cases.sort_by_key(|c| c.id);
+    Ok(cases.first().map(target))
+}
+
+/// Migrates one case.
+pub(crate) fn migrate_case(s: &Shared, index: &Arc<CaseIndex>, case: TestCase) {
+    if s.already(RecordKind::Case, &case.key) {
+        return;
+    }
+    if case.folder.is_none() && default_module(s).is_none() {
+        // The default module failed and was reported; so is this case.
+        let e = crate::migrate::error::TransformError::new(
+            RecordKind::Case,
+            &case.key,
+            crate::migrate::error::Reason::NoDefault {
+                setting: "mapping.default_module",
+            },
+        );
+        s.transform_failed(&e);
+        return;
+    }
+    let script = match read_script(s, &case) {
+        Ok(script) => script,
+        Err(e) => return s.failed(RecordKind::Case, &case.key, &e),
+    };
+    let script_ref = match &script {
+        Script::None => CaseScript::None,
+        Script::Steps(steps) => CaseScript::Steps(steps),
+        Script::Text(text) => CaseScript::Script(text),
+    };
+    let plan = match case_plan(&case, script_ref, &s.context()) {
+        Ok(plan) => plan,
+        Err(e) => return s.transform_failed(&e),
+    };
+    let find = |fresh: Fresh| match fresh {
+        Fresh::Snapshot => index.get(s, &case.key),
+        Fresh::Live => find_case(s, &case.key),
+    };
+    let create = || -> Result<Target> {
+        let created = s.qtest.create_case(&plan.body)?;
+        let mut t = target(&created);
+        if plan.approve {
+            t.version_id = s.qtest.approve_case(created.id)?.test_case_version_id;
+        }
+        Ok(t)
+    };
+    let info = PlanInfo {
+        parent: plan
+            .body
+            .parent_id
+            .map_or("default".into(), |p| p.to_string()),
+        name: &plan.body.name,
+        body: &plan.body,
+    };
+    s.ensure(RecordKind::Case, &case.key, info, &find, &create);
+}
+
+enum Script {
+    None,
+    Steps(Vec<TestStep>),
+    Text(TestScript),
+}
+
+/// Reads the script where the case says it is; when it doesn't say, tries the
+/// step list and then the plain/BDD script.
+fn read_script(s: &Shared, case: &TestCase) -> Result<Script> {
+    let steps = || s.zephyr.test_steps(&case.key).map(Script::Steps);
+    let text = || {
+        s.zephyr
+            .test_script(&case.key)
+            .map(|t| t.map_or(Script::None, Script::Text))
+    };
+    match case.script_location() {
+        ScriptLocation::None => Ok(Script::None),
+        ScriptLocation::Steps => steps(),
+        ScriptLocation::Script => text(),
+        ScriptLocation::Unknown => match steps()? {
+            Script::Steps(list) if list.is_empty() => text(),
+            found => Ok(found),
+        },
+    }
+}

@@ -1,0 +1,353 @@
+//! Executions: one test run per (cycle, case) pair and one test log per
+//! execution. One job per run creates its logs in `actualEndDate` order,
+//! because qTest takes a run's status from its latest log.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, OnceLock};
+
+use super::Phases;
+use super::folders::default_cycle;
+use super::shared::{Fresh, PlanInfo, Shared};
+use crate::error::{Error, Result};
+use crate::migrate::error::{MigrateError, Reason, TransformError};
+use crate::migrate::record::{RecordKind, Target, run_key};
+use crate::migrate::transform::{
+    LogPlan, executed_case, log_plan, run_plan, same_instant, sort_for_logs,
+};
+use crate::qtest::{NewTestLog, TestLog, TestStep as QtestStep};
+use crate::zephyr::TestExecution;
+
+/// The executions of one (cycle, case) pair: one job.
+pub(crate) struct RunJob {
+    cycle: Arc<CycleRuns>,
+    case_key: String,
+    executions: Vec<TestExecution>,
+}
+
+/// A qTest cycle's existing runs, read once for all of its jobs.
+struct CycleRuns {
+    /// The Zephyr cycle id; `None` for executions in no cycle.
+    zephyr_id: Option<u64>,
+    snapshot: OnceLock<std::result::Result<HashMap<u64, u64>, String>>,
+}
+
+/// Streams the executions cycle by cycle and hands each pair to `submit`.
+pub(crate) fn produce(
+    s: &Shared,
+    submit: &mut dyn FnMut(RunJob) -> Result<()>,
+) -> std::result::Result<(), MigrateError> {
+    let total = s
+        .zephyr
+        .count("/testexecutions", &[("onlyLastExecutions", "false")])?;
+    s.progress.phase("executions", total);
+    let mut seen = 0u64;
+    s.zephyr.test_cycles(|page| {
+        for cycle in page {
+            let groups = group(s, Some(&cycle.key), |_| true)?;
+            seen += groups.values().map(|v| v.len() as u64).sum::<u64>();
+            submit_groups(s, Some(cycle.id), groups, submit)?;
+        }
+        Ok(())
+    })?;
+    if total.is_none_or(|t| seen < t) {
+        let groups = group(s, None, |e| e.test_cycle.is_none())?;
+        if !groups.is_empty() && !s.dry_run() {
+            default_cycle(s);
+        }
+        submit_groups(s, None, groups, submit)?;
+    }
+    Ok(())
+}
+
+/// The executions of one cycle (or all, filtered), grouped by case key.
+fn group(
+    s: &Shared,
+    cycle_key: Option<&str>,
+    keep: impl Fn(&TestExecution) -> bool,
+) -> Result<BTreeMap<String, Vec<TestExecution>>> {
+    let mut groups: BTreeMap<String, Vec<TestExecution>> = BTreeMap::new();
+    s.zephyr.executions(cycle_key, |page| {
+        if s.cancel.is_cancelled() {
+            return Err(Error::Cancelled);
+        }
+        for exec in page.into_iter().filter(&keep) {
+            match executed_case(&exec) {
+                Ok(case) => groups.entry(case.key).or_default().push(exec),
+                Err(e) => s.transform_failed(&e),
+            }
+        }
+        Ok(())
+    })?;
+    Ok(groups)
+}
+
+fn submit_groups(
+    s: &Shared,
+    zephyr_id: Option<u64>,
+    groups: BTreeMap<String, Vec<TestExecution>>,
+    submit: &mut dyn FnMut(RunJob) -> Result<()>,
+) -> Result<()> {
+    let cycle = Arc::new(CycleRuns {
+        zephyr_id,
+        snapshot: OnceLock::new(),
+    });
+    for (case_key, executions) in groups {
+        if s.cancel.is_cancelled() {
+            return Err(Error::Cancelled);
+        }
+        submit(RunJob {
+            cycle: cycle.clone(),
+            case_key,
+            executions,
+        })?;
+    }
+    Ok(())
+}
+
+/// Migrates one run and its logs.
+pub(crate) fn migrate_run(s: &Shared, phases: Phases, job: RunJob) {
+    let RunJob {
+        cycle,
+        case_key,
+        mut executions,
+    } = job;
+    sort_for_logs(&mut executions);
+    let Some(first) = executions.first() else {
+        return;
+    };
+    let key = run_key(cycle.zephyr_id, &case_key);
+    let logs_wanted = phases.logs
+        && executions
+            .iter()
+            .any(|e| s.target_of(RecordKind::Log, &e.id.to_string()).is_none());
+    let run_wanted = phases.runs && s.target_of(RecordKind::Run, &key).is_none();
+    let qcase = match qtest_case(s, &case_key, run_wanted || logs_wanted) {
+        Ok(c) => c,
+        Err(e) => return s.failed(RecordKind::Run, &key, &e),
+    };
+    let created = std::cell::Cell::new(false);
+    let run = if phases.runs {
+        ensure_run(
+            s,
+            &cycle,
+            first,
+            qcase.as_ref().map(|c| c.0.as_str()),
+            &created,
+        )
+    } else {
+        s.target_of(RecordKind::Run, &key)
+    };
+    if !phases.logs {
+        return;
+    }
+    let Some(run) = run else {
+        for exec in &executions {
+            let reason = Reason::ParentNotMigrated {
+                kind: RecordKind::Run,
+                key: key.clone(),
+            };
+            s.transform_failed(&TransformError::new(
+                RecordKind::Log,
+                exec.id.to_string(),
+                reason,
+            ));
+        }
+        return;
+    };
+    let steps = qcase.map(|c| c.1).unwrap_or_default();
+    let logs = Logs::new(s, run, &executions, created.get());
+    for exec in &executions {
+        if s.cancel.is_cancelled() {
+            // The rest wait for the next run; nothing is half-done.
+            return;
+        }
+        migrate_log(s, &logs, exec, &steps);
+    }
+}
+
+/// The migrated case's name and steps (with their qTest ids).
+fn qtest_case(
+    s: &Shared,
+    case_key: &str,
+    needed: bool,
+) -> Result<Option<(String, Vec<QtestStep>)>> {
+    let Some(target) = s.target_of(RecordKind::Case, case_key) else {
+        return Ok(None);
+    };
+    if !needed || s.dry_run() {
+        return Ok(None);
+    }
+    Ok(s.qtest
+        .test_case(target.id)?
+        .map(|c| (c.name, c.test_steps)))
+}
+
+/// Finds or creates the run; `created` says whether this call made it (then it
+/// has no logs yet, and they need not be read).
+fn ensure_run(
+    s: &Shared,
+    cycle: &CycleRuns,
+    first: &TestExecution,
+    name: Option<&str>,
+    created: &std::cell::Cell<bool>,
+) -> Option<Target> {
+    let plan = match run_plan(first, name, &s.context()) {
+        Ok(plan) => plan,
+        Err(e) => {
+            s.transform_failed(&e);
+            return None;
+        }
+    };
+    let cycle_id = match plan.parent {
+        crate::qtest::CycleParent::TestCycle(id) => id,
+        _ => 0,
+    };
+    let case_id = plan.body.test_case.id;
+    let live = || -> Result<Option<Target>> {
+        let runs = s.qtest.runs(cycle_id)?;
+        Ok(runs_by_case(&runs).get(&case_id).map(|&id| Target::id(id)))
+    };
+    let find = |fresh: Fresh| match fresh {
+        Fresh::Live => live(),
+        Fresh::Snapshot => {
+            let snap = cycle.snapshot.get_or_init(|| {
+                s.qtest
+                    .runs(cycle_id)
+                    .map(|runs| runs_by_case(&runs))
+                    .map_err(|e| e.to_string())
+            });
+            match snap {
+                Ok(map) => Ok(map.get(&case_id).map(|&id| Target::id(id))),
+                Err(_) => live(),
+            }
+        }
+    };
+    let create = || {
+        let run = s.qtest.create_run(cycle_id, &plan.body)?;
+        created.set(true);
+        Ok(Target::id(run.id))
+    };
+    let info = PlanInfo {
+        parent: cycle_id.to_string(),
+        name: &plan.body.name,
+        body: &plan.body,
+    };
+    s.ensure(RecordKind::Run, &plan.key, info, &find, &create)
+}
+
+/// The oldest run of each case.
+fn runs_by_case(runs: &[crate::qtest::TestRun]) -> HashMap<u64, u64> {
+    let mut out = HashMap::new();
+    for run in runs {
+        if let Some(case) = &run.test_case {
+            out.entry(case.id)
+                .and_modify(|id: &mut u64| *id = (*id).min(run.id))
+                .or_insert(run.id);
+        }
+    }
+    out
+}
+
+/// A run's logs on qTest, matched to executions by end time and status. Each
+/// qTest log matches at most one execution: those already in the journal are
+/// claimed up front, and each match claims one more.
+struct Logs<'a> {
+    s: &'a Shared,
+    run: Target,
+    snapshot: OnceLock<std::result::Result<Vec<TestLog>, String>>,
+    claimed: RefCell<HashSet<u64>>,
+}
+
+impl<'a> Logs<'a> {
+    fn new(s: &'a Shared, run: Target, executions: &[TestExecution], fresh_run: bool) -> Self {
+        let claimed = executions
+            .iter()
+            .filter_map(|e| s.journal.get(RecordKind::Log, &e.id.to_string()))
+            .map(|t| t.id)
+            .collect();
+        let snapshot = OnceLock::new();
+        if fresh_run {
+            // Just created: it has no logs to find.
+            let _ = snapshot.set(Ok(Vec::new()));
+        }
+        Logs {
+            s,
+            run,
+            snapshot,
+            claimed: RefCell::new(claimed),
+        }
+    }
+
+    fn find(&self, fresh: Fresh, body: &NewTestLog) -> Result<Option<Target>> {
+        let live;
+        let logs = match fresh {
+            Fresh::Live => {
+                live = self.s.qtest.logs(self.run.id)?;
+                &live
+            }
+            Fresh::Snapshot => {
+                let snap = self
+                    .snapshot
+                    .get_or_init(|| self.s.qtest.logs(self.run.id).map_err(|e| e.to_string()));
+                match snap {
+                    Ok(logs) => logs,
+                    Err(_) => {
+                        live = self.s.qtest.logs(self.run.id)?;
+                        &live
+                    }
+                }
+            }
+        };
+        let mut claimed = self.claimed.borrow_mut();
+        let hit = logs.iter().find(|l| {
+            !claimed.contains(&l.id)
+                && l.status.id == body.status.id
+                && l.exe_end_date
+                    .as_deref()
+                    .is_some_and(|end| same_instant(end, &body.exe_end_date))
+        });
+        Ok(hit.map(|l| {
+            claimed.insert(l.id);
+            Target::id(l.id)
+        }))
+    }
+}
+
+fn migrate_log(s: &Shared, logs: &Logs<'_>, exec: &TestExecution, steps: &[QtestStep]) {
+    let key = exec.id.to_string();
+    if s.already(RecordKind::Log, &key) {
+        return;
+    }
+    let results = if steps.is_empty() || s.dry_run() {
+        Vec::new()
+    } else {
+        match s.zephyr.execution_steps(&key) {
+            Ok(r) => r,
+            Err(e) => return s.failed(RecordKind::Log, &key, &e),
+        }
+    };
+    let body = match log_plan(exec, &results, steps, &s.context()) {
+        Ok(LogPlan::Create(body)) => body,
+        Ok(LogPlan::NoLog { status }) => {
+            return s.skipped(
+                RecordKind::Log,
+                &key,
+                &format!("status `{status}` gets no log"),
+            );
+        }
+        Err(e) => return s.transform_failed(&e),
+    };
+    let find = |fresh: Fresh| logs.find(fresh, &body);
+    let create = || {
+        let log = s.qtest.create_log(logs.run.id, &body)?;
+        logs.claimed.borrow_mut().insert(log.id);
+        Ok(Target::id(log.id))
+    };
+    let info = PlanInfo {
+        parent: logs.run.id.to_string(),
+        name: &body.exe_end_date,
+        body: &body,
+    };
+    s.ensure(RecordKind::Log, &key, info, &find, &create);
+}

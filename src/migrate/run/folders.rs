@@ -1,0 +1,314 @@
+//! Folder trees: `TEST_CASE` folders become modules, `TEST_CYCLE` folders
+//! become test cycles. Created one at a time, parents first and siblings in
+//! `index` order, so qTest keeps Zephyr's order and a re-run can match
+//! repeated sibling names by position.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use super::shared::{Fresh, PlanInfo, Shared};
+use crate::error::{Error, Result};
+use crate::migrate::error::{MigrateError, TransformError};
+use crate::migrate::record::{RecordKind, Target};
+use crate::migrate::transform::{self, DEFAULT_KEY, cycle_folder_plan, folder_order, module_plan};
+use crate::qtest::{CycleParent, Module, NewModule, NewTestCycle, TestCycle};
+use crate::zephyr::{Folder, FolderType};
+
+/// A qTest tree's nodes by (parent, name), in qTest's order.
+type Siblings = HashMap<(Option<u64>, String), Vec<u64>>;
+
+/// One of the two kinds of tree.
+trait Tree {
+    type Body: serde::Serialize;
+    const KIND: RecordKind;
+    /// Parent id (`None`: root), name and body for a folder.
+    fn plan(
+        &self,
+        s: &Shared,
+        folder: &Folder,
+    ) -> std::result::Result<(Option<u64>, Self::Body), TransformError>;
+    /// Every node already on qTest.
+    fn snapshot(&self, s: &Shared) -> Result<Siblings>;
+    /// The nodes under `parent` named `name`, now.
+    fn children(&self, s: &Shared, parent: Option<u64>, name: &str) -> Result<Vec<u64>>;
+    fn create(&self, s: &Shared, parent: Option<u64>, body: &Self::Body) -> Result<u64>;
+    fn name(body: &Self::Body) -> &str;
+}
+
+struct Modules;
+struct CycleFolders;
+
+impl Tree for Modules {
+    type Body = NewModule;
+    const KIND: RecordKind = RecordKind::Module;
+
+    fn plan(
+        &self,
+        s: &Shared,
+        f: &Folder,
+    ) -> std::result::Result<(Option<u64>, NewModule), TransformError> {
+        let plan = module_plan(f, &s.context())?;
+        Ok((plan.parent_id, plan.body))
+    }
+
+    fn snapshot(&self, s: &Shared) -> Result<Siblings> {
+        let mut out = Siblings::new();
+        walk_modules(&s.qtest.modules(None, true)?, None, &mut out);
+        Ok(out)
+    }
+
+    fn children(&self, s: &Shared, parent: Option<u64>, name: &str) -> Result<Vec<u64>> {
+        let mut nodes = s.qtest.modules(parent, false)?;
+        nodes.sort_by_key(|m| (m.order, m.id));
+        Ok(nodes
+            .into_iter()
+            .filter(|m| m.name == name)
+            .map(|m| m.id)
+            .collect())
+    }
+
+    fn create(&self, s: &Shared, parent: Option<u64>, body: &NewModule) -> Result<u64> {
+        s.qtest.create_module(parent, body).map(|m| m.id)
+    }
+
+    fn name(body: &NewModule) -> &str {
+        &body.name
+    }
+}
+
+fn walk_modules(nodes: &[Module], parent: Option<u64>, out: &mut Siblings) {
+    let mut sorted: Vec<&Module> = nodes.iter().collect();
+    sorted.sort_by_key(|m| (m.order, m.id));
+    for m in sorted {
+        out.entry((parent, m.name.clone())).or_default().push(m.id);
+        walk_modules(&m.children, Some(m.id), out);
+    }
+}
+
+impl Tree for CycleFolders {
+    type Body = NewTestCycle;
+    const KIND: RecordKind = RecordKind::CycleFolder;
+
+    fn plan(
+        &self,
+        s: &Shared,
+        f: &Folder,
+    ) -> std::result::Result<(Option<u64>, NewTestCycle), TransformError> {
+        let plan = cycle_folder_plan(f, &s.context())?;
+        let parent = match plan.parent {
+            CycleParent::TestCycle(id) => Some(id),
+            _ => None,
+        };
+        Ok((parent, plan.body))
+    }
+
+    fn snapshot(&self, s: &Shared) -> Result<Siblings> {
+        let mut out = Siblings::new();
+        walk_cycles(
+            &s.qtest.cycles(CycleParent::Root, true)?,
+            None,
+            &mut |parent, c| {
+                if transform::cycle_key(c.description.as_deref().unwrap_or("")).is_none() {
+                    out.entry((parent, c.name.clone())).or_default().push(c.id);
+                }
+            },
+        );
+        Ok(out)
+    }
+
+    fn children(&self, s: &Shared, parent: Option<u64>, name: &str) -> Result<Vec<u64>> {
+        let under = parent.map_or(CycleParent::Root, CycleParent::TestCycle);
+        let mut nodes = s.qtest.cycles(under, false)?;
+        nodes.sort_by_key(|c| c.id);
+        Ok(nodes
+            .into_iter()
+            .filter(|c| {
+                c.name == name
+                    && transform::cycle_key(c.description.as_deref().unwrap_or("")).is_none()
+            })
+            .map(|c| c.id)
+            .collect())
+    }
+
+    fn create(&self, s: &Shared, parent: Option<u64>, body: &NewTestCycle) -> Result<u64> {
+        let under = parent.map_or(CycleParent::Root, CycleParent::TestCycle);
+        s.qtest.create_cycle(under, body).map(|c| c.id)
+    }
+
+    fn name(body: &NewTestCycle) -> &str {
+        &body.name
+    }
+}
+
+/// Visits every cycle of a tree with its parent cycle (`None`: root).
+pub(crate) fn walk_cycles(
+    nodes: &[TestCycle],
+    parent: Option<u64>,
+    visit: &mut dyn FnMut(Option<u64>, &TestCycle),
+) {
+    let mut sorted: Vec<&TestCycle> = nodes.iter().collect();
+    sorted.sort_by_key(|c| c.id);
+    for c in sorted {
+        visit(parent, c);
+        walk_cycles(&c.test_cycles, Some(c.id), visit);
+    }
+}
+
+/// Migrates the `TEST_CASE` folders to modules.
+pub(crate) fn modules(s: &Shared) -> std::result::Result<(), MigrateError> {
+    migrate_tree(s, &Modules, FolderType::TestCase, "modules")
+}
+
+/// Migrates the `TEST_CYCLE` folders to test cycles.
+pub(crate) fn cycle_folders(s: &Shared) -> std::result::Result<(), MigrateError> {
+    migrate_tree(s, &CycleFolders, FolderType::TestCycle, "cycle folders")
+}
+
+fn migrate_tree<T: Tree>(
+    s: &Shared,
+    tree: &T,
+    kind: FolderType,
+    phase: &str,
+) -> std::result::Result<(), MigrateError> {
+    let folders = s.zephyr.folders(kind)?;
+    let (ordered, errors) = folder_order(&folders, T::KIND);
+    s.progress
+        .phase(phase, Some((ordered.len() + errors.len()) as u64));
+    for e in &errors {
+        s.transform_failed(e);
+    }
+    let snapshot = OnceLock::new();
+    let mut ranks: HashMap<(Option<u64>, String), usize> = HashMap::new();
+    for folder in ordered {
+        if s.cancel.is_cancelled() {
+            return Err(Error::Cancelled.into());
+        }
+        let (parent, body) = match tree.plan(s, folder) {
+            Ok(p) => p,
+            Err(e) => {
+                s.transform_failed(&e);
+                continue;
+            }
+        };
+        let name = T::name(&body).to_string();
+        let rank = ranks.entry((parent, name.clone())).or_default();
+        let slot = Slot {
+            parent,
+            name: &name,
+            position: *rank,
+        };
+        *rank += 1;
+        ensure_node(
+            s,
+            tree,
+            (T::KIND, &folder.id.to_string()),
+            slot,
+            &body,
+            &snapshot,
+        );
+    }
+    Ok(())
+}
+
+/// Where a node sits: its parent, its name, and how many siblings of that
+/// name come before it.
+struct Slot<'a> {
+    parent: Option<u64>,
+    name: &'a str,
+    position: usize,
+}
+
+/// Finds the node at `slot`, or creates it, as record `kind`/`key`.
+fn ensure_node<T: Tree>(
+    s: &Shared,
+    tree: &T,
+    (kind, key): (RecordKind, &str),
+    slot: Slot<'_>,
+    body: &T::Body,
+    snapshot: &OnceLock<std::result::Result<Siblings, String>>,
+) -> Option<Target> {
+    let Slot {
+        parent,
+        name,
+        position,
+    } = slot;
+    let find = |fresh: Fresh| -> Result<Option<Target>> {
+        let ids = match fresh {
+            Fresh::Live => tree.children(s, parent, name)?,
+            Fresh::Snapshot => {
+                let snap = snapshot.get_or_init(|| tree.snapshot(s).map_err(|e| e.to_string()));
+                match snap {
+                    Ok(map) => map
+                        .get(&(parent, name.to_string()))
+                        .cloned()
+                        .unwrap_or_default(),
+                    // The tree couldn't be read: ask about this parent directly.
+                    Err(_) => tree.children(s, parent, name)?,
+                }
+            }
+        };
+        Ok(ids.get(position).map(|&id| Target::id(id)))
+    };
+    let create = || tree.create(s, parent, body).map(Target::id);
+    let info = PlanInfo {
+        parent: parent.map_or("root".to_string(), |p| p.to_string()),
+        name,
+        body,
+    };
+    s.ensure(kind, key, info, &find, &create)
+}
+
+/// The module for cases in no folder (`mapping.default_module`, at the root),
+/// made the first time a case needs it.
+pub(crate) fn default_module(s: &Shared) -> Option<Target> {
+    let _once = s.defaults.lock();
+    if let Some(t) = s.target_of(RecordKind::Module, DEFAULT_KEY) {
+        return Some(t);
+    }
+    let body = NewModule {
+        name: s.catalog.mapping().default_module.clone(),
+        description: String::new(),
+        parent_id: None,
+    };
+    let name = body.name.clone();
+    let slot = Slot {
+        parent: None,
+        name: &name,
+        position: 0,
+    };
+    ensure_node(
+        s,
+        &Modules,
+        (RecordKind::Module, DEFAULT_KEY),
+        slot,
+        &body,
+        &OnceLock::new(),
+    )
+}
+
+/// The cycle for executions in no cycle (`mapping.default_cycle`, at the root).
+pub(crate) fn default_cycle(s: &Shared) -> Option<Target> {
+    let _once = s.defaults.lock();
+    if let Some(t) = s.target_of(RecordKind::Cycle, DEFAULT_KEY) {
+        return Some(t);
+    }
+    let body = NewTestCycle {
+        name: s.catalog.mapping().default_cycle.clone(),
+        description: String::new(),
+    };
+    let name = body.name.clone();
+    let slot = Slot {
+        parent: None,
+        name: &name,
+        position: 0,
+    };
+    // A plain cycle on qTest, recorded as a Cycle so run plans find it.
+    ensure_node(
+        s,
+        &CycleFolders,
+        (RecordKind::Cycle, DEFAULT_KEY),
+        slot,
+        &body,
+        &OnceLock::new(),
+    )
+}

@@ -1,0 +1,305 @@
+//! The migration run: lookups, then folders to modules, cases with steps,
+//! cycle folders and cycles, then runs and logs, through the work queue and
+//! the pool, resumable from the journal.
+//!
+//! Every record goes through one path ([`Shared::ensure`]): the journal first;
+//! then a lookup on qTest (by the `Zephyr Key` field, by name and position under
+//! the parent, by the key in a cycle's description, by case in a cycle's runs,
+//! by end time and status in a run's logs); a create only if both come up
+//! empty. A create whose outcome is unknown is looked up again before it is
+//! created again. So a crash or a fault at any point neither duplicates nor
+//! loses a record.
+
+mod cases;
+mod cycles;
+mod executions;
+mod folders;
+mod progress;
+mod setup;
+mod shared;
+mod summary;
+
+use std::convert::Infallible;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use parking_lot::RwLock;
+
+pub use setup::{Endpoints, QtestAuth};
+pub use summary::RunSummary;
+
+use self::cases::CaseIndex;
+use self::progress::Progress;
+use self::shared::{Output, Shared, Tally};
+use crate::error::Error;
+use crate::migrate::error::MigrateError;
+use crate::migrate::journal::Journal;
+use crate::migrate::mapping::MappingConfig;
+use crate::migrate::report::{Plan, Report};
+use crate::pool::Pool;
+use crate::queue::{CancelToken, JobError, WorkQueue};
+
+/// Which kinds of record a run migrates (`--only`). Defaults to all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Phases {
+    /// `TEST_CASE` folders to modules.
+    pub modules: bool,
+    /// Test cases.
+    pub cases: bool,
+    /// `TEST_CYCLE` folders and test cycles.
+    pub cycles: bool,
+    /// Test runs.
+    pub runs: bool,
+    /// Test logs.
+    pub logs: bool,
+}
+
+impl Default for Phases {
+    fn default() -> Self {
+        Phases {
+            modules: true,
+            cases: true,
+            cycles: true,
+            runs: true,
+            logs: true,
+        }
+    }
+}
+
+impl std::str::FromStr for Phases {
+    type Err = String;
+
+    /// Parses `modules,cases,cycles,runs,logs` (any subset).
+    fn from_str(s: &str) -> Result<Self, String> {
+        let mut p = Phases {
+            modules: false,
+            cases: false,
+            cycles: false,
+            runs: false,
+            logs: false,
+        };
+        for part in s.split(',').map(str::trim).filter(|x| !x.is_empty()) {
+            match part {
+                "modules" => p.modules = true,
+                "cases" => p.cases = true,
+                "cycles" => p.cycles = true,
+                "runs" => p.runs = true,
+                "logs" => p.logs = true,
+                other => {
+                    return Err(format!(
+                        "unknown kind `{other}` (use modules, cases, cycles, runs, logs)"
+                    ));
+                }
+            }
+        }
+        if p == Phases::none() {
+            return Err("name at least one of modules, cases, cycles, runs, logs".into());
+        }
+        Ok(p)
+    }
+}
+
+impl Phases {
+    fn none() -> Self {
+        Phases {
+            modules: false,
+            cases: false,
+            cycles: false,
+            runs: false,
+            logs: false,
+        }
+    }
+}
+
+/// Everything a run needs besides the pool.
+#[derive(Debug, Clone)]
+pub struct MigrateOptions {
+    /// The two services.
+    pub endpoints: Endpoints,
+    /// Name maps and field labels.
+    pub mapping: MappingConfig,
+    /// Concurrent jobs (size the pool's per-host cap to this).
+    pub workers: usize,
+    /// The journal; a re-run with the same journal resumes.
+    pub journal: PathBuf,
+    /// The CSV report, or the plan in a dry run.
+    pub report: PathBuf,
+    /// Extract and transform only; write the plan, write nothing to qTest.
+    pub dry_run: bool,
+    /// Which kinds to migrate.
+    pub only: Phases,
+    /// Zephyr page size asked for.
+    pub page_size: u64,
+    /// Draw a progress bar (on a terminal).
+    pub progress: bool,
+}
+
+/// Runs a migration. Fails before any work (bad project, authentication,
+/// unreachable service, journal locked); after that, failures become report
+/// rows and the summary says whether everything was done.
+pub fn migrate(
+    pool: &Pool,
+    opts: &MigrateOptions,
+    cancel: &CancelToken,
+) -> Result<RunSummary, MigrateError> {
+    let start = Instant::now();
+    let journal = Journal::open(&opts.journal)?;
+    let (zephyr, qtest) = setup::connect(pool, &opts.endpoints, cancel, opts.page_size)?;
+    let catalog = setup::catalog(&zephyr, &qtest, opts.mapping.clone())?;
+    let out = if opts.dry_run {
+        Output::Plan(Plan::create(&opts.report)?)
+    } else {
+        Output::Report(Report::create(&opts.report)?)
+    };
+    let shared = Arc::new(Shared {
+        zephyr,
+        qtest,
+        catalog,
+        journal,
+        out,
+        planned: RwLock::default(),
+        tally: Tally::default(),
+        cancel: cancel.clone(),
+        progress: Progress::new(opts.progress),
+        output_errors: AtomicU64::new(0),
+        defaults: parking_lot::Mutex::new(()),
+    });
+    let jobs = JobTally::default();
+    let outcome = phases(&shared, opts, &jobs);
+    finish(shared, opts, start, outcome, &jobs, pool)
+}
+
+/// Not-run and panicked jobs of every phase.
+#[derive(Default)]
+struct JobTally {
+    not_run: AtomicU64,
+    panicked: AtomicU64,
+}
+
+fn phases(s: &Arc<Shared>, opts: &MigrateOptions, jobs: &JobTally) -> Result<(), MigrateError> {
+    let only = opts.only;
+    if only.modules {
+        folders::modules(s)?;
+    }
+    if only.cases {
+        s.progress
+            .phase("cases", s.zephyr.count("/testcases", &[])?);
+        let index = Arc::new(CaseIndex::default());
+        parallel(
+            s,
+            opts.workers,
+            jobs,
+            move |sh, case| cases::migrate_case(sh, &index, case),
+            |submit| {
+                s.zephyr
+                    .test_cases(|page| page.into_iter().try_for_each(&mut *submit))?;
+                Ok(())
+            },
+        )?;
+    }
+    if only.cycles {
+        folders::cycle_folders(s)?;
+        cycles::cycles(s)?;
+    }
+    if only.runs || only.logs {
+        parallel(
+            s,
+            opts.workers,
+            jobs,
+            move |sh, job| executions::migrate_run(sh, only, job),
+            |submit| executions::produce(s, submit),
+        )?;
+    }
+    Ok(())
+}
+
+/// Runs `handle` over the jobs `produce` submits, on `workers` threads; waits
+/// for all of them. Submitting blocks while the queue is full.
+fn parallel<J: Send + 'static>(
+    s: &Arc<Shared>,
+    workers: usize,
+    jobs: &JobTally,
+    handle: impl Fn(&Shared, J) + Send + Sync + 'static,
+    produce: impl FnOnce(&mut dyn FnMut(J) -> crate::Result<()>) -> Result<(), MigrateError>,
+) -> Result<(), MigrateError> {
+    let shared = s.clone();
+    let (queue, results) = WorkQueue::builder()
+        .workers(workers)
+        .capacity(workers * 2)
+        .cancel_token(s.cancel.clone())
+        .build(move |job: J| {
+            handle(&shared, job);
+            Ok::<(), Infallible>(())
+        })
+        .map_err(|e| MigrateError::config("workers", e.to_string()))?;
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            for result in results.iter() {
+                match result.outcome {
+                    Err(JobError::NotRun(_)) => {
+                        jobs.not_run.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(JobError::Panicked(message)) => {
+                        jobs.panicked.fetch_add(1, Ordering::Relaxed);
+                        log::error!("a migration job panicked: {message}");
+                    }
+                    _ => {}
+                }
+            }
+        });
+        let produced =
+            produce(&mut |job| queue.submit(job).map(drop).map_err(|_| Error::Cancelled));
+        queue.close();
+        produced
+    })
+}
+
+fn finish(
+    shared: Arc<Shared>,
+    opts: &MigrateOptions,
+    start: Instant,
+    outcome: Result<(), MigrateError>,
+    jobs: &JobTally,
+    pool: &Pool,
+) -> Result<RunSummary, MigrateError> {
+    shared.progress.finish();
+    let interrupted = shared.cancel.is_cancelled()
+        || matches!(outcome, Err(MigrateError::Http(Error::Cancelled)));
+    let aborted = match &outcome {
+        Err(MigrateError::Http(Error::Cancelled)) | Ok(()) => None,
+        Err(e) => Some(crate::cli::error_chain(e)),
+    };
+    if let Some(why) = &aborted {
+        log::error!("migration stopped early: {why}");
+    }
+    let breaker_open = shared.zephyr.api().breaker_open() || shared.qtest.api().breaker_open();
+    let (records, failed) = RunSummary::counts(&shared.tally);
+    let output_errors = shared.output_errors.load(Ordering::Relaxed);
+    let Ok(shared) = Arc::try_unwrap(shared) else {
+        return Err(MigrateError::io(
+            "closing the journal",
+            std::io::Error::other("a worker still holds the run's state"),
+        ));
+    };
+    shared.journal.close()?;
+    match shared.out {
+        Output::Report(r) => r.finish().map(drop)?,
+        Output::Plan(p) => p.finish().map(drop)?,
+    }
+    Ok(RunSummary {
+        dry_run: opts.dry_run,
+        interrupted,
+        aborted,
+        breaker_open,
+        elapsed_secs: start.elapsed().as_secs_f64(),
+        records,
+        failed: failed + output_errors,
+        not_run: jobs.not_run.load(Ordering::Relaxed),
+        panicked: jobs.panicked.load(Ordering::Relaxed),
+        journal: opts.journal.clone(),
+        report: opts.report.clone(),
+        metrics: pool.metrics(),
+    })
+}

@@ -1,0 +1,137 @@
+//! Before any work: connect to both services, check the projects, read the
+//! lookup lists.
+
+use std::sync::Arc;
+
+use crate::http::{ApiClient, Auth, RateLimit};
+use crate::migrate::error::MigrateError;
+use crate::migrate::mapping::MappingConfig;
+use crate::migrate::transform::{Catalog, Lookups};
+use crate::pool::Pool;
+use crate::qtest::{QtestClient, QtestLogin};
+use crate::queue::CancelToken;
+use crate::zephyr::ZephyrClient;
+
+/// How to sign in to qTest.
+#[derive(Clone)]
+pub enum QtestAuth {
+    /// A bearer token from the "API & SDK" page.
+    Token(String),
+    /// A password login at `/oauth/token`, renewed before it expires.
+    Login {
+        /// User name.
+        username: String,
+        /// Password.
+        password: String,
+    },
+}
+
+impl std::fmt::Debug for QtestAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            QtestAuth::Token(_) => f.write_str("Token(***)"),
+            QtestAuth::Login { username, .. } => {
+                write!(f, "Login {{ username: {username:?}, password: *** }}")
+            }
+        }
+    }
+}
+
+/// Where the two services are and how to sign in.
+#[derive(Clone)]
+pub struct Endpoints {
+    /// Zephyr's API base URL, e.g. `https://api.zephyrscale.smartbear.com/v2`.
+    pub zephyr_url: String,
+    /// Zephyr's API token.
+    pub zephyr_token: String,
+    /// The Zephyr project key.
+    pub zephyr_project: String,
+    /// qTest's API base URL, e.g. `https://SITE.qtestnet.com/api/v3`.
+    pub qtest_url: String,
+    /// qTest credentials.
+    pub qtest_auth: QtestAuth,
+    /// The qTest project id.
+    pub qtest_project: u64,
+    /// Client-side rate limits per service; defaults to none (server pauses
+    /// still apply).
+    pub zephyr_rate: RateLimit,
+    /// See `zephyr_rate`.
+    pub qtest_rate: RateLimit,
+}
+
+impl std::fmt::Debug for Endpoints {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoints")
+            .field("zephyr_url", &crate::redact::url(&self.zephyr_url))
+            .field("zephyr_project", &self.zephyr_project)
+            .field("qtest_url", &crate::redact::url(&self.qtest_url))
+            .field("qtest_auth", &self.qtest_auth)
+            .field("qtest_project", &self.qtest_project)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Makes both clients and checks that both projects exist. Every failure here
+/// happens before any work (the binary exits 4 for them).
+pub(crate) fn connect(
+    pool: &Pool,
+    ep: &Endpoints,
+    cancel: &CancelToken,
+    page_size: u64,
+) -> Result<(ZephyrClient, QtestClient), MigrateError> {
+    let zephyr_api = ApiClient::builder(pool, &ep.zephyr_url)
+        .auth(Auth::Bearer(ep.zephyr_token.clone()))
+        .rate_limit(ep.zephyr_rate)
+        .cancel_token(cancel.clone())
+        .build()?;
+    let qtest_auth = match &ep.qtest_auth {
+        QtestAuth::Token(token) => Auth::Bearer(token.clone()),
+        QtestAuth::Login { username, password } => Auth::Provider(Arc::new(QtestLogin::new(
+            pool,
+            &ep.qtest_url,
+            username,
+            password,
+        )?)),
+    };
+    let qtest_api = ApiClient::builder(pool, &ep.qtest_url)
+        .auth(qtest_auth)
+        .rate_limit(ep.qtest_rate)
+        .cancel_token(cancel.clone())
+        .build()?;
+    let zephyr = ZephyrClient::new(zephyr_api, &ep.zephyr_project).with_page_size(page_size);
+    let qtest = QtestClient::new(qtest_api, ep.qtest_project);
+    if zephyr.project()?.is_none() {
+        return Err(MigrateError::UnknownProject {
+            service: "Zephyr Scale",
+            project: ep.zephyr_project.clone(),
+        });
+    }
+    if !qtest.project_exists()? {
+        return Err(MigrateError::UnknownProject {
+            service: "qTest",
+            project: ep.qtest_project.to_string(),
+        });
+    }
+    Ok((zephyr, qtest))
+}
+
+/// Reads both services' lookup lists and resolves them with the mapping.
+pub(crate) fn catalog(
+    zephyr: &ZephyrClient,
+    qtest: &QtestClient,
+    mapping: MappingConfig,
+) -> Result<Catalog, MigrateError> {
+    let lookups = Lookups {
+        zephyr_priorities: zephyr.priorities()?,
+        zephyr_case_statuses: zephyr.statuses("TEST_CASE")?,
+        zephyr_cycle_statuses: zephyr.statuses("TEST_CYCLE")?,
+        zephyr_execution_statuses: zephyr.statuses("TEST_EXECUTION")?,
+        qtest_case_fields: qtest.case_fields()?,
+        qtest_execution_statuses: qtest.execution_statuses()?,
+    };
+    let catalog = Catalog::new(mapping, &lookups)?;
+    for problem in catalog.problems() {
+        log::warn!("{problem}");
+    }
+    Ok(catalog)
+}

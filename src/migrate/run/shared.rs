@@ -1,0 +1,232 @@
+//! What every phase and worker shares, and the one way a record is migrated:
+//! journal first, then a lookup on qTest, then a create; a create whose outcome
+//! is unknown is resolved by looking again before creating again.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use parking_lot::RwLock;
+use serde::Serialize;
+
+use super::progress::Progress;
+use crate::error::{Error, Result};
+use crate::migrate::error::{MigrateError, TransformError};
+use crate::migrate::journal::Journal;
+use crate::migrate::record::{Lookup, RecordKind, Target};
+use crate::migrate::report::{Action, Plan, Report};
+use crate::migrate::transform::{Catalog, Context};
+use crate::qtest::QtestClient;
+use crate::queue::CancelToken;
+use crate::zephyr::ZephyrClient;
+
+/// Where rows go: the report of a real run, or the plan of a dry run.
+pub(crate) enum Output {
+    Report(Report),
+    Plan(Plan),
+}
+
+/// Per kind and action, for the summary.
+#[derive(Default)]
+pub(crate) struct Tally {
+    counts: [[AtomicU64; 5]; 6],
+}
+
+impl Tally {
+    fn add(&self, kind: RecordKind, action: Action) {
+        self.counts[kind as usize][action as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn get(&self, kind: RecordKind, action: Action) -> u64 {
+        self.counts[kind as usize][action as usize].load(Ordering::Relaxed)
+    }
+}
+
+/// The shared state of a run.
+pub(crate) struct Shared {
+    pub(crate) zephyr: ZephyrClient,
+    pub(crate) qtest: QtestClient,
+    pub(crate) catalog: Catalog,
+    pub(crate) journal: Journal,
+    pub(crate) out: Output,
+    /// Targets given to planned records in a dry run, so their children can
+    /// be transformed too.
+    pub(crate) planned: RwLock<HashMap<(RecordKind, String), Target>>,
+    pub(crate) tally: Tally,
+    pub(crate) cancel: CancelToken,
+    pub(crate) progress: Progress,
+    /// Report rows that could not be written; the run fails at the end.
+    pub(crate) output_errors: AtomicU64,
+    /// Serialises the lazy creation of the default module and cycle.
+    pub(crate) defaults: parking_lot::Mutex<()>,
+}
+
+/// What a planned row shows of a record in a dry run.
+pub(crate) struct PlanInfo<'a, B: Serialize> {
+    pub(crate) parent: String,
+    pub(crate) name: &'a str,
+    pub(crate) body: &'a B,
+}
+
+impl Lookup for Shared {
+    fn target(&self, kind: RecordKind, key: &str) -> Option<Target> {
+        self.journal
+            .get(kind, key)
+            .or_else(|| self.planned.read().get(&(kind, key.to_owned())).copied())
+    }
+}
+
+impl Shared {
+    /// What `kind`/`key` became, in the journal or (dry run) the plan.
+    pub(crate) fn target_of(&self, kind: RecordKind, key: &str) -> Option<Target> {
+        self.target(kind, key)
+    }
+
+    pub(crate) fn dry_run(&self) -> bool {
+        matches!(self.out, Output::Plan(_))
+    }
+
+    pub(crate) fn context(&self) -> Context<'_> {
+        Context {
+            catalog: &self.catalog,
+            lookup: self,
+        }
+    }
+
+    fn row(&self, kind: RecordKind, key: &str, target: Option<u64>, action: Action, error: &str) {
+        self.tally.add(kind, action);
+        self.progress.record(action);
+        let written = match &self.out {
+            Output::Report(r) => r.row(kind, key, target, action, error),
+            Output::Plan(p) => p.skipped(kind, key, error),
+        };
+        self.check(written);
+    }
+
+    fn check(&self, written: std::result::Result<(), MigrateError>) {
+        if let Err(e) = written {
+            self.output_errors.fetch_add(1, Ordering::Relaxed);
+            log::error!("{e}");
+        }
+    }
+
+    /// If the journal has the record, reports it as already migrated and
+    /// returns its target.
+    pub(crate) fn journaled(&self, kind: RecordKind, key: &str) -> Option<Target> {
+        let target = self.journal.get(kind, key)?;
+        self.row(
+            kind,
+            key,
+            Some(target.id),
+            Action::Skipped,
+            "already migrated",
+        );
+        Some(target)
+    }
+
+    /// Whether the journal has the record (reported as already migrated).
+    pub(crate) fn already(&self, kind: RecordKind, key: &str) -> bool {
+        self.journaled(kind, key).is_some()
+    }
+
+    /// Reports a record that can't be mapped.
+    pub(crate) fn transform_failed(&self, e: &TransformError) {
+        self.tally.add(e.kind, Action::Failed);
+        self.progress.record(Action::Failed);
+        let written = match &self.out {
+            Output::Report(r) => r.failed(e),
+            Output::Plan(p) => p.failed(e),
+        };
+        self.check(written);
+    }
+
+    /// Reports a record whose calls failed.
+    pub(crate) fn failed(&self, kind: RecordKind, key: &str, e: &Error) {
+        log::warn!("{kind} {key}: {e}");
+        self.row(kind, key, None, Action::Failed, &crate::cli::error_chain(e));
+    }
+
+    /// Reports a record that is deliberately not migrated (e.g. a Not
+    /// Executed execution).
+    pub(crate) fn skipped(&self, kind: RecordKind, key: &str, why: &str) {
+        self.row(kind, key, None, Action::Skipped, why);
+    }
+
+    /// Migrates one record: the journal's target if it has one; else what
+    /// `find` sees on qTest; else what `create` makes. A create whose outcome
+    /// is unknown (a timeout, a reset, a 5xx after sending) is followed by a
+    /// fresh `find`, and created again only if that finds nothing. Failures are
+    /// reported; `None` means the record has no target.
+    pub(crate) fn ensure<B: Serialize>(
+        &self,
+        kind: RecordKind,
+        key: &str,
+        plan: PlanInfo<'_, B>,
+        find: &dyn Fn(Fresh) -> Result<Option<Target>>,
+        create: &dyn Fn() -> Result<Target>,
+    ) -> Option<Target> {
+        if let Some(target) = self.journaled(kind, key) {
+            return Some(target);
+        }
+        if let Output::Plan(p) = &self.out {
+            self.tally.add(kind, Action::Planned);
+            self.progress.record(Action::Planned);
+            self.check(p.planned(kind, key, &plan.parent, plan.name, plan.body));
+            let target = Target {
+                id: 0,
+                version_id: Some(0),
+            };
+            self.planned.write().insert((kind, key.to_owned()), target);
+            return Some(target);
+        }
+        match self.resolve(find, create) {
+            Ok((target, action)) => {
+                if let Err(e) = self.journal.record(kind, key, target) {
+                    // Not journaled: a re-run finds it by lookup instead.
+                    log::error!("{e}");
+                    self.output_errors.fetch_add(1, Ordering::Relaxed);
+                }
+                self.row(kind, key, Some(target.id), action, "");
+                Some(target)
+            }
+            Err(e) => {
+                self.failed(kind, key, &e);
+                None
+            }
+        }
+    }
+
+    fn resolve(
+        &self,
+        find: &dyn Fn(Fresh) -> Result<Option<Target>>,
+        create: &dyn Fn() -> Result<Target>,
+    ) -> Result<(Target, Action)> {
+        if let Some(t) = find(Fresh::Snapshot)? {
+            return Ok((t, Action::Found));
+        }
+        match create() {
+            Ok(t) => Ok((t, Action::Created)),
+            Err(e) if e.is_outcome_unknown() => {
+                log::info!("outcome unknown ({e}); looking the record up before creating again");
+                match find(Fresh::Live)? {
+                    Some(t) => Ok((t, Action::Found)),
+                    None => create().map(|t| (t, Action::Created)),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Whether a lookup may use a snapshot taken at the start of its phase, or
+/// must ask qTest now (after a create whose outcome is unknown).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fresh {
+    Snapshot,
+    Live,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").finish_non_exhaustive()
+    }
+}
