@@ -3,7 +3,13 @@
 //! `main` only parses [`Cli`] and calls [`run`], so tests can drive every
 //! command in-process.
 
+pub mod config;
+mod demo;
 mod load;
+mod migrate;
+
+pub use demo::DemoArgs;
+pub use migrate::{MigrateArgs, setup_exit_code, summary_exit_code};
 
 use clap::{Parser, Subcommand};
 
@@ -54,6 +60,11 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Migrate a seeded project between the embedded mocks, with faults, and
+    /// print the summary and metrics.
+    Demo(DemoArgs),
+    /// Migrate a Zephyr Scale project to qTest (resumable; see the README).
+    Migrate(Box<MigrateArgs>),
     /// Generate HTTP load through the pool and print throughput, latency and metrics.
     Load(load::LoadArgs),
     /// Run the embedded Zephyr Scale and qTest mock servers until Ctrl-C.
@@ -64,6 +75,8 @@ pub enum Command {
 pub fn run(cli: Cli) -> ExitCode {
     init_logging(cli.verbose, cli.quiet);
     let result = match &cli.command {
+        Command::Demo(args) => demo::run(args, cli.quiet),
+        Command::Migrate(args) => migrate::run(args, cli.quiet),
         Command::Load(args) => load::run(args),
         Command::Mock(args) => crate::mock::cli::run(args)
             .map(|()| ExitCode::Ok)
@@ -93,7 +106,7 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     text
 }
 
-fn exit_code(e: &Error) -> ExitCode {
+pub(crate) fn exit_code(e: &Error) -> ExitCode {
     match e {
         Error::Config { .. } | Error::InvalidUrl { .. } | Error::Tls { .. } => ExitCode::Usage,
         _ => ExitCode::Fatal,

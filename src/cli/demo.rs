@@ -1,0 +1,138 @@
+//! `etlpool demo`: the whole job on a fresh machine, against the embedded mocks.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+use super::ExitCode;
+use super::config::Settings;
+use super::migrate::{Outputs, run_migration};
+use crate::error::Error;
+use crate::migrate::{Endpoints, MappingConfig, MigrateOptions, QtestAuth};
+use crate::mock::{DataSizes, FailPoint, MockOptions, MockServers};
+use crate::pool::PoolConfig;
+
+/// Options of `etlpool demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Seed of the mock project (same seed, same data).
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Test cases in the mock project.
+    #[arg(long, default_value_t = 300)]
+    pub cases: usize,
+    /// Executions in the mock project.
+    #[arg(long, default_value_t = 900)]
+    pub executions: usize,
+    /// Concurrent jobs.
+    #[arg(long, default_value_t = 8)]
+    pub workers: usize,
+    /// Mock latency per request, in milliseconds.
+    #[arg(long, default_value_t = 1)]
+    pub latency_ms: u64,
+    /// Turn the injected faults off.
+    #[arg(long)]
+    pub no_faults: bool,
+    /// Where to write the journal and report (default: a new temporary directory).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+pub(super) fn run(args: &DemoArgs, quiet: bool) -> crate::Result<ExitCode> {
+    let mocks = MockServers::start(mock_options(args))
+        .map_err(|e| Error::io("starting the mock servers", e))?;
+    let latency = Duration::from_millis(args.latency_ms);
+    for faults in [&mocks.faults().zephyr, &mocks.faults().qtest] {
+        faults.set_latency(latency, latency);
+    }
+    if !args.no_faults {
+        inject_faults(&mocks);
+    }
+    let dir = match &args.dir {
+        Some(d) => d.clone(),
+        None => {
+            std::env::temp_dir().join(format!("etlpool-demo-{}-{}", std::process::id(), args.seed))
+        }
+    };
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+    println!(
+        "demo: migrating {} cases and {} executions from the Zephyr mock at {} to the qTest mock at {}{}",
+        args.cases,
+        args.executions,
+        mocks.zephyr_url(),
+        mocks.qtest_url(),
+        if args.no_faults {
+            ""
+        } else {
+            " (with injected 5xx, resets and closed connections)"
+        }
+    );
+    let settings = Settings {
+        endpoints: Endpoints {
+            zephyr_url: mocks.zephyr_url(),
+            zephyr_token: mocks.zephyr_token().to_string(),
+            zephyr_project: mocks.project_key().to_string(),
+            qtest_url: mocks.qtest_url(),
+            qtest_auth: QtestAuth::Token(mocks.qtest_token().to_string()),
+            qtest_project: mocks.qtest_project_id(),
+            zephyr_rate: Default::default(),
+            qtest_rate: Default::default(),
+        },
+        pool: PoolConfig {
+            max_connections_per_host: args.workers,
+            ..PoolConfig::from_env()?
+        },
+        mapping: MappingConfig::default(),
+        workers: args.workers,
+        journal: None,
+        report: None,
+        page_size: 100,
+    };
+    let options = MigrateOptions {
+        endpoints: settings.endpoints.clone(),
+        mapping: settings.mapping.clone(),
+        workers: args.workers,
+        journal: dir.join("demo.journal.csv"),
+        report: dir.join("demo.report.csv"),
+        dry_run: false,
+        only: Default::default(),
+        page_size: settings.page_size,
+        progress: !quiet,
+    };
+    let metrics = dir.join("demo.metrics.prom");
+    let outputs = Outputs {
+        summary_json: None,
+        metrics: Some(&metrics),
+    };
+    let code = run_migration(&settings, &options, outputs)?;
+    println!("metrics (Prometheus text): {}", metrics.display());
+    Ok(code)
+}
+
+fn mock_options(args: &DemoArgs) -> MockOptions {
+    let mut options = MockOptions::seeded(args.seed);
+    options.sizes = DataSizes {
+        folders: 20,
+        folder_depth: 3,
+        cycle_folders: 3,
+        cases: args.cases,
+        steps_per_case: 4,
+        cycles: 12,
+        executions: args.executions,
+    };
+    options
+}
+
+/// The faults a real migration meets, at rates its retries and lookups absorb.
+fn inject_faults(mocks: &MockServers) {
+    for faults in [&mocks.faults().zephyr, &mocks.faults().qtest] {
+        faults.set_close_rate(0.02);
+        faults.set_idle_close(Some(Duration::from_millis(500)));
+    }
+    mocks.faults().zephyr.set_fail_rate(0.03, FailPoint::Before);
+    let qtest = &mocks.faults().qtest;
+    qtest.set_fail_rate(0.03, FailPoint::After);
+    qtest.set_reset_after_write_rate(0.01);
+}
