@@ -119,6 +119,9 @@ pub struct DecodeError {
     pub body: String,
     /// The JSON error; `None` when the content type alone ruled the body out.
     pub source: Option<serde_json::Error>,
+    /// The request was not idempotent and the server said 2xx: it acted, but
+    /// what it made (its id) can't be read, so it must be looked up.
+    pub outcome_unknown: bool,
 }
 
 /// Where a request was going when it failed. Paths are redacted (no query values).
@@ -278,6 +281,7 @@ impl Error {
         match self {
             Error::Request(r) => r.outcome_unknown,
             Error::Status(s) => s.outcome_unknown,
+            Error::Decode(d) => d.outcome_unknown,
             _ => false,
         }
     }

@@ -2,10 +2,10 @@
 
 mod support;
 
-use std::collections::HashMap;
+use std::time::Duration;
 
-use etlpool::mock::DataSizes;
-use support::Migration;
+use etlpool::mock::{DataSizes, FailPoint};
+use support::{Migration, check};
 
 fn small() -> DataSizes {
     DataSizes {
@@ -23,26 +23,12 @@ fn small() -> DataSizes {
 fn a_full_migration_creates_every_record_once_and_a_second_run_writes_nothing() {
     let m = Migration::new(11, small());
     let summary = m.run();
-    println!("{summary}");
     assert!(summary.is_complete(), "{summary}");
-    let state = m.mocks.qtest_state();
-    let source = m.mocks.source();
-    assert_eq!(state.test_cases.len(), source.cases.len());
-    let key_field = m.mocks.qtest_config().case_field("Zephyr Key").unwrap().id;
-    let mut keys: HashMap<String, usize> = HashMap::new();
-    for case in &state.test_cases {
-        let key = case
-            .properties
-            .iter()
-            .find(|p| p.field_id == key_field)
-            .map(|p| p.field_value.clone())
-            .unwrap_or_default();
-        *keys.entry(key).or_default() += 1;
-    }
-    for case in &source.cases {
-        assert_eq!(keys.get(&case.key), Some(&1), "case {}", case.key);
-    }
-    let writes = state.journal.len();
+    let created = |kind: &str| summary.records[kind].created;
+    assert_eq!(created("case"), 40);
+    assert_eq!(created("cycle"), 4);
+    check::assert_migrated(&m.mocks);
+    let writes = m.mocks.qtest_state().journal.len();
     let again = m.run();
     assert!(again.is_complete(), "{again}");
     assert_eq!(
@@ -50,4 +36,171 @@ fn a_full_migration_creates_every_record_once_and_a_second_run_writes_nothing() 
         writes,
         "the second run wrote"
     );
+    for (kind, n) in [
+        ("case", 40),
+        ("cycle", 4),
+        ("cycle-folder", 2),
+        ("run", 73),
+        ("log", 90),
+    ] {
+        assert_eq!(
+            again.records[kind].skipped, n,
+            "{kind}s skipped by the second run"
+        );
+    }
+    assert_eq!(
+        again
+            .records
+            .values()
+            .map(|c| c.created + c.found)
+            .sum::<u64>(),
+        0
+    );
+}
+
+/// Runs until a run completes (each re-run retries what failed), at most `max` times.
+fn run_to_completion(m: &Migration, max: usize) -> usize {
+    for attempt in 1..=max {
+        let summary = m.run();
+        if summary.is_complete() {
+            return attempt;
+        }
+        eprintln!("run {attempt} incomplete:\n{summary}");
+    }
+    panic!("no complete run in {max} attempts");
+}
+
+#[test]
+fn faults_everywhere_still_give_the_same_final_state() {
+    let m = Migration::new(13, small());
+    let (z, q) = (&m.mocks.faults().zephyr, &m.mocks.faults().qtest);
+    z.set_fail_rate(0.05, FailPoint::Before);
+    z.set_close_rate(0.05);
+    z.set_reset_rate(0.03);
+    q.set_fail_rate(0.05, FailPoint::After);
+    q.set_reset_after_write_rate(0.03);
+    q.set_close_rate(0.05);
+    q.set_rate_limit(Some(400));
+    for f in [z, q] {
+        f.set_idle_close(Some(Duration::from_millis(20)));
+    }
+    run_to_completion(&m, 3);
+    let metrics = m.pool.metrics().total;
+    assert!(
+        metrics.retries.values().sum::<u64>() > 0,
+        "faults were injected but nothing was retried"
+    );
+    check::assert_migrated(&m.mocks);
+}
+
+#[test]
+fn a_crash_of_qtest_after_k_writes_and_a_rerun_lose_and_duplicate_nothing() {
+    for k in [1u64, 9, 60, 140] {
+        let dir = support::Scratch::new("crash");
+        let mut options = etlpool::mock::MockOptions::seeded(20 + k);
+        options.sizes = small();
+        options.state_file = Some(dir.0.join("qtest-state.jsonl"));
+        let m = Migration::with_options(options);
+        m.mocks.faults().qtest.set_crash_after_writes(Some(k));
+        let first = m.run();
+        assert!(!first.is_complete(), "k={k}: the crash went unnoticed");
+        assert!(m.mocks.faults().qtest.crashed());
+        m.mocks.faults().qtest.clear();
+        m.mocks.restart_qtest().unwrap();
+        run_to_completion(&m, 2);
+        check::assert_migrated(&m.mocks);
+    }
+}
+
+#[test]
+fn a_dry_run_writes_nothing_and_plans_every_record() {
+    let m = Migration::new(14, small());
+    let options = etlpool::migrate::MigrateOptions {
+        dry_run: true,
+        report: m.dir.0.join("plan.csv"),
+        ..m.options()
+    };
+    let summary = m.run_with(&options);
+    assert!(summary.is_complete(), "{summary}");
+    assert!(
+        m.mocks.qtest_state().journal.is_empty(),
+        "a dry run wrote to qTest"
+    );
+    assert_eq!(summary.records["case"].planned, 40);
+    assert_eq!(summary.records["cycle"].planned, 4);
+    let plan = std::fs::read_to_string(m.dir.0.join("plan.csv")).unwrap();
+    assert!(plan.starts_with("kind,source_key,action,parent,name,body,error"));
+    assert_eq!(plan.lines().filter(|l| l.starts_with("case,")).count(), 40);
+    // Nothing was journaled either: a real run afterwards does everything.
+    let real = m.run();
+    assert_eq!(real.records["case"].created, 40);
+}
+
+#[test]
+fn a_record_that_cannot_be_mapped_is_reported_and_the_run_goes_on() {
+    let m = Migration::new(15, small());
+    let mut mapping = etlpool::migrate::MappingConfig::default();
+    mapping.priority.insert("High".into(), "Critical".into());
+    let options = etlpool::migrate::MigrateOptions {
+        mapping,
+        ..m.options()
+    };
+    let summary = m.run_with(&options);
+    assert!(!summary.is_complete());
+    let high = m.mocks.source().cases.iter().filter(|c| {
+        m.mocks
+            .source()
+            .priorities
+            .iter()
+            .any(|p| p.id == c.priority_id && p.name == "High")
+    });
+    let high: Vec<&str> = high.map(|c| c.key.as_str()).collect();
+    assert!(!high.is_empty(), "the seed has High-priority cases");
+    assert_eq!(summary.records["case"].failed as usize, high.len());
+    assert_eq!(summary.records["case"].created as usize, 40 - high.len());
+    let report = std::fs::read_to_string(m.dir.0.join("report.csv")).unwrap();
+    for key in high {
+        let row = report
+            .lines()
+            .find(|l| l.starts_with(&format!("case,{key},")))
+            .expect("a row per failed case");
+        assert!(row.contains("failed") && row.contains("Critical"), "{row}");
+    }
+}
+
+#[test]
+fn a_password_login_is_renewed_before_it_expires() {
+    let mut options = etlpool::mock::MockOptions::seeded(16);
+    options.sizes = small();
+    options.oauth_expiry = Duration::from_secs(1);
+    let m = Migration::with_options(options);
+    m.mocks
+        .faults()
+        .qtest
+        .set_latency(Duration::from_millis(25), Duration::ZERO);
+    let (user, password) = m.mocks.qtest_login();
+    let mut endpoints = m.endpoints();
+    endpoints.qtest_auth = etlpool::migrate::QtestAuth::Login {
+        username: user.into(),
+        password: password.into(),
+    };
+    let summary = m.run_with(&etlpool::migrate::MigrateOptions {
+        endpoints,
+        ..m.options()
+    });
+    assert!(summary.is_complete(), "{summary}");
+    // Tokens of 1 s are renewed at half their life; the run outlives several.
+    assert!(
+        m.mocks.qtest_tokens_issued() >= 2,
+        "the token was never renewed"
+    );
+    let qtest = summary
+        .metrics
+        .origin(m.mocks.qtest_url().trim_end_matches("/api/v3"));
+    assert_eq!(
+        qtest.responses.get("4xx").copied().unwrap_or(0),
+        0,
+        "an expired token was used"
+    );
+    check::assert_migrated(&m.mocks);
 }

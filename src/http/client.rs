@@ -227,7 +227,8 @@ impl ApiClient {
     pub fn json<T: DeserializeOwned>(&self, request: &ApiRequest) -> Result<T> {
         let reply = self.send(request)?;
         let reply = self.check_status(request, reply)?;
-        decode(self.context(request, 1), &reply)
+        let acted = !Safety::of(request.method, request.resend_safe()).idempotent;
+        decode(self.context(request, 1), &reply, acted)
             .inspect_err(|_| self.inner.metrics.failure(FailureKind::Decode))
     }
 
@@ -552,7 +553,9 @@ impl<'a> Call<'a> {
 }
 
 /// Decodes a JSON body, or says clearly why not.
-fn decode<T: DeserializeOwned>(at: RequestContext, reply: &Reply) -> Result<T> {
+/// `acted`: a 2xx to a request that changes something, so a body that can't be
+/// read leaves the outcome unknown.
+fn decode<T: DeserializeOwned>(at: RequestContext, reply: &Reply, acted: bool) -> Result<T> {
     let content_type = reply.header("content-type").map(str::to_string);
     let json_type = content_type
         .as_deref()
@@ -564,6 +567,7 @@ fn decode<T: DeserializeOwned>(at: RequestContext, reply: &Reply) -> Result<T> {
             content_type: content_type.clone(),
             body: redact::body_excerpt(reply.body(), 200),
             source,
+            outcome_unknown: acted,
         }))
     };
     if !json_type {

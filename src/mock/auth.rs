@@ -14,6 +14,8 @@ pub(crate) struct Tokens {
     expiry: Duration,
     // Guards the issued tokens and their expiry instants.
     issued: Mutex<HashMap<String, Option<Instant>>>,
+    /// Tokens handed out by `/oauth/token` since start.
+    issued_total: std::sync::atomic::AtomicU64,
     rng: Mutex<fastrand::Rng>,
 }
 
@@ -29,8 +31,14 @@ impl Tokens {
             login,
             expiry,
             issued: Mutex::default(),
+            issued_total: Default::default(),
             rng: Mutex::new(fastrand::Rng::with_seed(seed)),
         }
+    }
+
+    /// Tokens handed out by `/oauth/token` since start.
+    pub(crate) fn issued_total(&self) -> u64 {
+        self.issued_total.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Whether the request carries a valid `Authorization: Bearer` token.
@@ -66,6 +74,8 @@ impl Tokens {
         // An expiry too far out to represent never expires.
         let until = Instant::now().checked_add(self.expiry);
         self.issued.lock().insert(token.clone(), until);
+        self.issued_total
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let body = serde_json::json!({
             "access_token": token, "token_type": "bearer",
             "expires_in": self.expiry.as_secs(), "scope": "read write create delete",

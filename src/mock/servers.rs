@@ -120,6 +120,11 @@ impl MockServers {
         })
     }
 
+    /// Tokens qTest's `/oauth/token` has issued since start.
+    pub fn qtest_tokens_issued(&self) -> u64 {
+        self.qtest_gate.tokens.issued_total()
+    }
+
     /// The seed in use (drawn at random when the options had none).
     pub fn seed(&self) -> u64 {
         self.seed

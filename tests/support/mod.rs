@@ -1,5 +1,8 @@
-//! Test helpers shared by the integration tests: loopback servers and test certificates.
+//! Test helpers shared by the integration tests: loopback servers, test
+//! certificates, and migrations against the mocks.
 #![allow(dead_code)]
+
+pub mod check;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -261,10 +261,10 @@ fn ensure_node<T: Tree>(
 /// The module for cases in no folder (`mapping.default_module`, at the root),
 /// made the first time a case needs it.
 pub(crate) fn default_module(s: &Shared) -> Option<Target> {
-    let _once = s.defaults.lock();
-    if let Some(t) = s.target_of(RecordKind::Module, DEFAULT_KEY) {
-        return Some(t);
-    }
+    *s.defaults.module.get_or_init(|| make_default_module(s))
+}
+
+fn make_default_module(s: &Shared) -> Option<Target> {
     let body = NewModule {
         name: s.catalog.mapping().default_module.clone(),
         description: String::new(),
@@ -288,10 +288,10 @@ pub(crate) fn default_module(s: &Shared) -> Option<Target> {
 
 /// The cycle for executions in no cycle (`mapping.default_cycle`, at the root).
 pub(crate) fn default_cycle(s: &Shared) -> Option<Target> {
-    let _once = s.defaults.lock();
-    if let Some(t) = s.target_of(RecordKind::Cycle, DEFAULT_KEY) {
-        return Some(t);
-    }
+    *s.defaults.cycle.get_or_init(|| make_default_cycle(s))
+}
+
+fn make_default_cycle(s: &Shared) -> Option<Target> {
     let body = NewTestCycle {
         name: s.catalog.mapping().default_cycle.clone(),
         description: String::new(),

@@ -164,7 +164,7 @@ pub fn migrate(
         cancel: cancel.clone(),
         progress: Progress::new(opts.progress),
         output_errors: AtomicU64::new(0),
-        defaults: parking_lot::Mutex::new(()),
+        defaults: Default::default(),
     });
     let jobs = JobTally::default();
     let outcome = phases(&shared, opts, &jobs);

@@ -56,8 +56,16 @@ pub(crate) struct Shared {
     pub(crate) progress: Progress,
     /// Report rows that could not be written; the run fails at the end.
     pub(crate) output_errors: AtomicU64,
-    /// Serialises the lazy creation of the default module and cycle.
-    pub(crate) defaults: parking_lot::Mutex<()>,
+    /// The default module and cycle, made (or found) the first time a record
+    /// needs them; `None` inside when that failed (and was reported).
+    pub(crate) defaults: Defaults,
+}
+
+/// See [`Shared::defaults`].
+#[derive(Default)]
+pub(crate) struct Defaults {
+    pub(crate) module: std::sync::OnceLock<Option<Target>>,
+    pub(crate) cycle: std::sync::OnceLock<Option<Target>>,
 }
 
 /// What a planned row shows of a record in a dry run.
