@@ -129,10 +129,11 @@ fn a_migration_writes_its_summary_metrics_and_report_and_exits_0() {
 fn configuration_and_authentication_failures_have_their_exit_codes() {
     let mocks = mocks(32);
     let dir = Scratch::new("cli-codes");
-    let cases: Vec<(&str, Box<dyn Fn(&mut Command)>, i32, &str)> = vec![
+    type Tweak = fn(&mut Command);
+    let cases: [(&str, Tweak, i32, &str); 7] = [
         (
             "missing token",
-            Box::new(|c| {
+            |c| {
                 c.env_remove("ZEPHYR_TOKEN");
             }),
             2,
@@ -140,7 +141,7 @@ fn configuration_and_authentication_failures_have_their_exit_codes() {
         ),
         (
             "wrong token",
-            Box::new(|c| {
+            |c| {
                 c.env("QTEST_TOKEN", "not-the-token");
             }),
             4,
@@ -148,7 +149,7 @@ fn configuration_and_authentication_failures_have_their_exit_codes() {
         ),
         (
             "unknown project",
-            Box::new(|c| {
+            |c| {
                 c.env("ZEPHYR_PROJECT", "NOPE");
             }),
             4,
@@ -156,7 +157,7 @@ fn configuration_and_authentication_failures_have_their_exit_codes() {
         ),
         (
             "unreachable",
-            Box::new(|c| {
+            |c| {
                 c.env("ZEPHYR_URL", "http://127.0.0.1:9/v2");
             }),
             4,
@@ -164,7 +165,7 @@ fn configuration_and_authentication_failures_have_their_exit_codes() {
         ),
         (
             "bad url",
-            Box::new(|c| {
+            |c| {
                 c.env("QTEST_URL", "ftp://example/api/v3");
             }),
             2,
@@ -172,7 +173,7 @@ fn configuration_and_authentication_failures_have_their_exit_codes() {
         ),
         (
             "bad pool setting",
-            Box::new(|c| {
+            |c| {
                 c.env("ETLPOOL_IDLE_TIMEOUT", "soon");
             }),
             2,
@@ -180,7 +181,7 @@ fn configuration_and_authentication_failures_have_their_exit_codes() {
         ),
         (
             "bad --only",
-            Box::new(|c| {
+            |c| {
                 c.args(["--only", "folders"]);
             }),
             2,
