@@ -135,7 +135,7 @@ fn configuration_and_authentication_failures_have_their_exit_codes() {
             "missing token",
             |c| {
                 c.env_remove("ZEPHYR_TOKEN");
-            }),
+            },
             2,
             "ZEPHYR_TOKEN",
         ),
@@ -143,7 +143,7 @@ fn configuration_and_authentication_failures_have_their_exit_codes() {
             "wrong token",
             |c| {
                 c.env("QTEST_TOKEN", "not-the-token");
-            }),
+            },
             4,
             "401",
         ),
@@ -151,7 +151,7 @@ fn configuration_and_authentication_failures_have_their_exit_codes() {
             "unknown project",
             |c| {
                 c.env("ZEPHYR_PROJECT", "NOPE");
-            }),
+            },
             4,
             "no project \"NOPE\"",
         ),
@@ -159,7 +159,7 @@ fn configuration_and_authentication_failures_have_their_exit_codes() {
             "unreachable",
             |c| {
                 c.env("ZEPHYR_URL", "http://127.0.0.1:9/v2");
-            }),
+            },
             4,
             "connect",
         ),
@@ -167,7 +167,7 @@ fn configuration_and_authentication_failures_have_their_exit_codes() {
             "bad url",
             |c| {
                 c.env("QTEST_URL", "ftp://example/api/v3");
-            }),
+            },
             2,
             "unsupported scheme",
         ),
@@ -175,7 +175,7 @@ fn configuration_and_authentication_failures_have_their_exit_codes() {
             "bad pool setting",
             |c| {
                 c.env("ETLPOOL_IDLE_TIMEOUT", "soon");
-            }),
+            },
             2,
             "ETLPOOL_IDLE_TIMEOUT",
         ),
@@ -183,7 +183,7 @@ fn configuration_and_authentication_failures_have_their_exit_codes() {
             "bad --only",
             |c| {
                 c.args(["--only", "folders"]);
-            }),
+            },
             2,
             "unknown kind",
         ),
