@@ -188,7 +188,7 @@ fn a_password_login_is_renewed_before_it_expires() {
         endpoints,
         ..m.options()
     });
-    assert!(summary.is_complete(), "{summary}");
+    assert!(summary.is_complete(), "{summary}\n{}", m.failures());
     // Tokens of 1 s are renewed at half their life; the run outlives several.
     assert!(
         m.mocks.qtest_tokens_issued() >= 2,
@@ -203,4 +203,27 @@ fn a_password_login_is_renewed_before_it_expires() {
         "an expired token was used"
     );
     check::assert_migrated(&m.mocks);
+}
+
+#[test]
+fn a_login_never_waits_for_a_connection_its_own_request_holds() {
+    // With one connection per host, a request that leased it before logging in
+    // would wait for itself until the acquire timeout.
+    let mocks = etlpool::mock::MockServers::start(etlpool::mock::MockOptions::seeded(17)).unwrap();
+    let pool = support::test_pool()
+        .max_connections_per_host(1)
+        .acquire_timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let (user, password) = mocks.qtest_login();
+    let login = etlpool::qtest::QtestLogin::new(&pool, &mocks.qtest_url(), user, password).unwrap();
+    let api = etlpool::http::ApiClient::new(
+        &pool,
+        &mocks.qtest_url(),
+        etlpool::http::Auth::Provider(std::sync::Arc::new(login)),
+    )
+    .unwrap();
+    let qtest = etlpool::qtest::QtestClient::new(api, mocks.qtest_project_id());
+    assert!(qtest.project_exists().unwrap());
+    assert_eq!(mocks.qtest_tokens_issued(), 1);
 }

@@ -376,8 +376,10 @@ impl<'a> Call<'a> {
     /// One attempt on a leased connection. The outer error is for failures
     /// before anything could be sent (no connection free, no credentials).
     fn attempt_once(&self) -> Result<(Option<String>, Result<Reply>)> {
-        let lease = self.client.origin.lease()?;
+        // Credentials first: a login may need a connection to this origin, and
+        // must not wait for one this attempt already holds.
         let auth = self.client.auth.value()?;
+        let lease = self.client.origin.lease()?;
         let mut builder = Request::builder()
             .method(self.method.clone())
             .uri(self.uri.clone());

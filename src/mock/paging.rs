@@ -21,12 +21,15 @@ pub(crate) fn zephyr_page(req: &Request, cap: usize) -> Result<ZephyrPage, Strin
     })
 }
 
-/// The Zephyr envelope over the already filtered `items`; `origin` is `http://host:port`.
-pub(crate) fn zephyr_envelope(
+/// The Zephyr envelope over the already filtered `items`, rendering only the
+/// page's share (rendering all of a big list per page made paging quadratic);
+/// `origin` is `http://host:port`.
+pub(crate) fn zephyr_envelope<T>(
     req: &Request,
     origin: &str,
     page: ZephyrPage,
-    items: Vec<Value>,
+    items: Vec<T>,
+    render: impl FnMut(T) -> Value,
 ) -> Value {
     let total = items.len();
     let end = page.start_at.saturating_add(page.max_results).min(total);
@@ -34,6 +37,7 @@ pub(crate) fn zephyr_envelope(
         .into_iter()
         .skip(page.start_at)
         .take(end.saturating_sub(page.start_at))
+        .map(render)
         .collect();
     let is_last = end >= total;
     let mut out = json!({
@@ -75,12 +79,22 @@ pub(crate) fn qtest_bare<T: Clone>(req: &Request, items: &[T]) -> Result<Vec<T>,
 }
 
 /// qTest's envelope paging: `page` from 1 (default 1), `pageSize` (default 100, lowered to 999).
-pub(crate) fn qtest_envelope(req: &Request, items: Vec<Value>) -> Result<Value, String> {
+/// Only the page's items are rendered.
+pub(crate) fn qtest_envelope<T>(
+    req: &Request,
+    items: Vec<T>,
+    render: impl FnMut(T) -> Value,
+) -> Result<Value, String> {
     let page = int_param(req, "page", 1, 1)?;
     let size = int_param(req, "pageSize", 100, 1)?.min(999);
     let total = items.len();
     let start = (page - 1).saturating_mul(size);
-    let items: Vec<Value> = items.into_iter().skip(start).take(size).collect();
+    let items: Vec<Value> = items
+        .into_iter()
+        .skip(start)
+        .take(size)
+        .map(render)
+        .collect();
     Ok(json!({ "links": [], "page": page, "page_size": size, "total": total, "items": items }))
 }
 

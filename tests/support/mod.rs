@@ -266,6 +266,16 @@ impl Migration {
         }
     }
 
+    /// The report's `failed` rows, for assertion messages.
+    pub fn failures(&self) -> String {
+        std::fs::read_to_string(self.dir.0.join("report.csv"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains(",failed,"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
     pub fn run(&self) -> etlpool::migrate::RunSummary {
         self.run_with(&self.options())
     }

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use super::folders::default_module;
-use super::shared::{Fresh, PlanInfo, Shared};
+use super::shared::{CaseInfo, Fresh, PlanInfo, Shared};
 use crate::error::Result;
 use crate::migrate::record::{RecordKind, Target};
 use crate::migrate::transform::{CaseScript, case_plan};
@@ -107,6 +107,9 @@ pub(crate) fn migrate_case(s: &Shared, index: &Arc<CaseIndex>, case: TestCase) {
         if plan.approve {
             t.version_id = s.qtest.approve_case(created.id)?.test_case_version_id;
         }
+        s.cases
+            .write()
+            .insert(case.key.clone(), Arc::new(CaseInfo::of(&created)));
         Ok(t)
     };
     let info = PlanInfo {

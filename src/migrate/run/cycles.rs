@@ -1,16 +1,16 @@
 //! Test cycles, recognised on qTest by the Zephyr key the transform writes into
-//! their description (names repeat; keys don't).
+//! their description (names repeat; keys don't), one queue job per cycle.
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use super::folders::walk_cycles;
 use super::shared::{Fresh, PlanInfo, Shared};
-use crate::error::{Error, Result};
-use crate::migrate::error::MigrateError;
+use crate::error::Result;
 use crate::migrate::record::{RecordKind, Target};
 use crate::migrate::transform::{cycle_key, cycle_plan};
 use crate::qtest::{CycleParent, TestCycle as QtestCycle};
+use crate::zephyr::TestCycle as ZephyrCycle;
 
 type KeyIndex = HashMap<String, u64>;
 
@@ -25,60 +25,52 @@ fn index(cycles: &[QtestCycle]) -> KeyIndex {
     out
 }
 
-/// Migrates every test cycle, one at a time (there are few, and their parents
-/// are already there).
-pub(crate) fn cycles(s: &Shared) -> std::result::Result<(), MigrateError> {
-    s.progress
-        .phase("cycles", s.zephyr.count("/testcycles", &[])?);
-    let snapshot: OnceLock<std::result::Result<KeyIndex, String>> = OnceLock::new();
-    s.zephyr.test_cycles(|page| {
-        for cycle in page {
-            if s.cancel.is_cancelled() {
-                return Err(Error::Cancelled);
-            }
-            let key = cycle.id.to_string();
-            if s.already(RecordKind::Cycle, &key) {
-                continue;
-            }
-            let plan = match cycle_plan(&cycle, &s.context()) {
-                Ok(plan) => plan,
-                Err(e) => {
-                    s.transform_failed(&e);
-                    continue;
-                }
-            };
-            let live = |parent: CycleParent| -> Result<Option<Target>> {
-                let found = index(&s.qtest.cycles(parent, false)?);
-                Ok(found.get(&cycle.key).map(|&id| Target::id(id)))
-            };
-            let find = |fresh: Fresh| match fresh {
-                Fresh::Live => live(plan.parent),
-                Fresh::Snapshot => {
-                    let snap = snapshot.get_or_init(|| {
-                        s.qtest
-                            .cycles(CycleParent::Root, true)
-                            .map(|all| index(&all))
-                            .map_err(|e| e.to_string())
-                    });
-                    match snap {
-                        Ok(map) => Ok(map.get(&cycle.key).map(|&id| Target::id(id))),
-                        Err(_) => live(plan.parent),
-                    }
-                }
-            };
-            let create = || {
+/// The cycles already on qTest, by the Zephyr key in their description, read
+/// once for all cycle jobs.
+#[derive(Default)]
+pub(crate) struct CycleIndex {
+    snapshot: OnceLock<std::result::Result<KeyIndex, String>>,
+}
+
+/// Migrates one test cycle. Cycles are matched by key, not by name or
+/// position, so they can be created in parallel.
+pub(crate) fn migrate_cycle(s: &Shared, known: &CycleIndex, cycle: ZephyrCycle) {
+    let key = cycle.id.to_string();
+    if s.already(RecordKind::Cycle, &key) {
+        return;
+    }
+    let plan = match cycle_plan(&cycle, &s.context()) {
+        Ok(plan) => plan,
+        Err(e) => return s.transform_failed(&e),
+    };
+    let live = |parent: CycleParent| -> Result<Option<Target>> {
+        let found = index(&s.qtest.cycles(parent, false)?);
+        Ok(found.get(&cycle.key).map(|&id| Target::id(id)))
+    };
+    let find = |fresh: Fresh| match fresh {
+        Fresh::Live => live(plan.parent),
+        Fresh::Snapshot => {
+            let snap = known.snapshot.get_or_init(|| {
                 s.qtest
-                    .create_cycle(plan.parent, &plan.body)
-                    .map(|c| Target::id(c.id))
-            };
-            let info = PlanInfo {
-                parent: format!("{:?}", plan.parent),
-                name: &plan.body.name,
-                body: &plan.body,
-            };
-            s.ensure(RecordKind::Cycle, &key, info, &find, &create);
+                    .cycles(CycleParent::Root, true)
+                    .map(|all| index(&all))
+                    .map_err(|e| e.to_string())
+            });
+            match snap {
+                Ok(map) => Ok(map.get(&cycle.key).map(|&id| Target::id(id))),
+                Err(_) => live(plan.parent),
+            }
         }
-        Ok(())
-    })?;
-    Ok(())
+    };
+    let create = || {
+        s.qtest
+            .create_cycle(plan.parent, &plan.body)
+            .map(|c| Target::id(c.id))
+    };
+    let info = PlanInfo {
+        parent: format!("{:?}", plan.parent),
+        name: &plan.body.name,
+        body: &plan.body,
+    };
+    s.ensure(RecordKind::Cycle, &key, info, &find, &create);
 }

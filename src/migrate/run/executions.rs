@@ -8,7 +8,7 @@ use std::sync::{Arc, OnceLock};
 
 use super::Phases;
 use super::folders::default_cycle;
-use super::shared::{Fresh, PlanInfo, Shared};
+use super::shared::{CaseInfo, Fresh, PlanInfo, Shared};
 use crate::error::{Error, Result};
 use crate::migrate::error::{MigrateError, Reason, TransformError};
 use crate::migrate::record::{RecordKind, Target, run_key};
@@ -122,7 +122,7 @@ pub(crate) fn migrate_run(s: &Shared, phases: Phases, job: RunJob) {
             .iter()
             .any(|e| s.target_of(RecordKind::Log, &e.id.to_string()).is_none());
     let run_wanted = phases.runs && s.target_of(RecordKind::Run, &key).is_none();
-    let qcase = match qtest_case(s, &case_key, run_wanted || logs_wanted) {
+    let qcase = match case_info(s, &case_key, run_wanted || logs_wanted) {
         Ok(c) => c,
         Err(e) => return s.failed(RecordKind::Run, &key, &e),
     };
@@ -132,7 +132,7 @@ pub(crate) fn migrate_run(s: &Shared, phases: Phases, job: RunJob) {
             s,
             &cycle,
             first,
-            qcase.as_ref().map(|c| c.0.as_str()),
+            qcase.as_ref().map(|c| c.name.as_str()),
             &created,
         )
     } else {
@@ -155,7 +155,7 @@ pub(crate) fn migrate_run(s: &Shared, phases: Phases, job: RunJob) {
         }
         return;
     };
-    let steps = qcase.map(|c| c.1).unwrap_or_default();
+    let steps = qcase.map(|c| c.steps()).unwrap_or_default();
     let logs = Logs::new(s, run, &executions, created.get());
     for exec in &executions {
         if s.cancel.is_cancelled() {
@@ -166,21 +166,21 @@ pub(crate) fn migrate_run(s: &Shared, phases: Phases, job: RunJob) {
     }
 }
 
-/// The migrated case's name and steps (with their qTest ids).
-fn qtest_case(
-    s: &Shared,
-    case_key: &str,
-    needed: bool,
-) -> Result<Option<(String, Vec<QtestStep>)>> {
+/// The migrated case's name and step ids: remembered if this run created the
+/// case, else read from qTest.
+fn case_info(s: &Shared, case_key: &str, needed: bool) -> Result<Option<Arc<CaseInfo>>> {
     let Some(target) = s.target_of(RecordKind::Case, case_key) else {
         return Ok(None);
     };
     if !needed || s.dry_run() {
         return Ok(None);
     }
+    if let Some(info) = s.cases.read().get(case_key) {
+        return Ok(Some(info.clone()));
+    }
     Ok(s.qtest
         .test_case(target.id)?
-        .map(|c| (c.name, c.test_steps)))
+        .map(|c| Arc::new(CaseInfo::of(&c))))
 }
 
 /// Finds or creates the run; `created` says whether this call made it (then it

@@ -31,6 +31,7 @@ pub use setup::{Endpoints, QtestAuth};
 pub use summary::RunSummary;
 
 use self::cases::CaseIndex;
+use self::cycles::CycleIndex;
 use self::progress::Progress;
 use self::shared::{Output, Shared, Tally};
 use crate::error::Error;
@@ -165,6 +166,7 @@ pub fn migrate(
         progress: Progress::new(opts.progress),
         output_errors: AtomicU64::new(0),
         defaults: Default::default(),
+        cases: RwLock::default(),
     });
     let jobs = JobTally::default();
     let outcome = phases(&shared, opts, &jobs);
@@ -201,7 +203,20 @@ fn phases(s: &Arc<Shared>, opts: &MigrateOptions, jobs: &JobTally) -> Result<(),
     }
     if only.cycles {
         folders::cycle_folders(s)?;
-        cycles::cycles(s)?;
+        s.progress
+            .phase("cycles", s.zephyr.count("/testcycles", &[])?);
+        let index = Arc::new(CycleIndex::default());
+        parallel(
+            s,
+            opts.workers,
+            jobs,
+            move |sh, cycle| cycles::migrate_cycle(sh, &index, cycle),
+            |submit| {
+                s.zephyr
+                    .test_cycles(|page| page.into_iter().try_for_each(&mut *submit))?;
+                Ok(())
+            },
+        )?;
     }
     if only.runs || only.logs {
         parallel(

@@ -324,13 +324,13 @@ impl Ctx<'_> {
             .test_runs
             .iter()
             .filter(|x| parent.is_none_or(|p| x.parent_id == p));
-        qtest_envelope(self.req, items.map(|x| self.r.run(x)).collect()).map_err(|m| err(400, m))
+        qtest_envelope(self.req, items.collect(), |x| self.r.run(x)).map_err(|m| err(400, m))
     }
 
     fn logs(&self, run: &str) -> Answer {
         let run = found(self.r.st.test_run(path_id(run)?), "Test run", run)?;
-        let items = self.r.st.logs_of(run.id).map(|l| self.r.log(l)).collect();
-        qtest_envelope(self.req, items).map_err(|m| err(400, m))
+        let items = self.r.st.logs_of(run.id).collect();
+        qtest_envelope(self.req, items, |l| self.r.log(l)).map_err(|m| err(400, m))
     }
 
     fn search(&self) -> Answer {
@@ -346,27 +346,27 @@ impl Ctx<'_> {
             .ok_or_else(|| err(400, "query is required"))?;
         let conds = search::parse(query).map_err(|m| err(400, m))?;
         let (cfg, st) = (self.r.cfg, self.r.st);
-        let items: Vec<Value> = match object_type {
+        let page = match object_type {
             "test-cases" => {
                 search::check_fields(&conds, &cfg.case_fields).map_err(|m| err(400, m))?;
                 let hits = st
                     .test_cases
                     .iter()
                     .filter(|c| search::case_matches(&conds, cfg, c));
-                hits.map(|c| self.r.case(c, true, true)).collect()
+                qtest_envelope(self.req, hits.collect(), |c| self.r.case(c, true, true))
             }
             "test-runs" => {
                 search::check_fields(&conds, &cfg.run_fields).map_err(|m| err(400, m))?;
-                st.test_runs
+                let hits = st
+                    .test_runs
                     .iter()
-                    .filter(|x| search::run_matches(&conds, cfg, x))
-                    .map(|x| self.r.run(x))
-                    .collect()
+                    .filter(|x| search::run_matches(&conds, cfg, x));
+                qtest_envelope(self.req, hits.collect(), |x| self.r.run(x))
             }
-            "requirements" | "defects" => Vec::new(),
+            "requirements" | "defects" => qtest_envelope(self.req, Vec::<Value>::new(), |v| v),
             other => return Err(err(400, format!("object_type '{other}' is not searchable"))),
         };
-        qtest_envelope(self.req, items).map_err(|m| err(400, m))
+        page.map_err(|m| err(400, m))
     }
 }
 

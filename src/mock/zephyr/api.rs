@@ -92,15 +92,16 @@ impl Ctx<'_> {
         }
     }
 
-    fn page(&self, items: Vec<Value>, cap: usize) -> Answer {
+    /// A page of `items`, rendering only the page's share.
+    fn page<T>(&self, items: Vec<T>, render: impl FnMut(T) -> Value, cap: usize) -> Answer {
         let page: ZephyrPage = zephyr_page(self.req, cap).map_err(|m| err(400, m))?;
-        Ok(zephyr_envelope(self.req, self.origin, page, items))
+        Ok(zephyr_envelope(self.req, self.origin, page, items, render))
     }
 
     fn route(&self, seg: &[&str]) -> Answer {
         let d = self.data();
         match seg {
-            ["projects"] => self.page(vec![self.r.project_entity()], self.cap),
+            ["projects"] => self.page(vec![self.r.project_entity()], |v| v, self.cap),
             ["projects", id] if *id == d.project.key || *id == d.project.id.to_string() => {
                 Ok(self.r.project_entity())
             }
@@ -120,7 +121,8 @@ impl Ctx<'_> {
             ["statuses"] => self.statuses(),
             ["statuses", id] => find(&d.statuses, id, |s| s.id).map(|s| self.r.status(s)),
             ["priorities"] => self.page(
-                d.priorities.iter().map(|p| self.r.priority(p)).collect(),
+                d.priorities.iter().collect(),
+                |p| self.r.priority(p),
                 self.cap,
             ),
             ["priorities", id] => find(&d.priorities, id, |p| p.id).map(|p| self.r.priority(p)),
@@ -158,7 +160,7 @@ impl Ctx<'_> {
             .folders
             .iter()
             .filter(|f| t.as_ref().is_none_or(|t| *t == f.folder_type));
-        self.page(items.map(|f| self.r.folder(f)).collect(), self.cap)
+        self.page(items.collect(), |f| self.r.folder(f), self.cap)
     }
 
     fn statuses(&self) -> Answer {
@@ -171,7 +173,7 @@ impl Ctx<'_> {
             .statuses
             .iter()
             .filter(|s| t.as_ref().is_none_or(|t| *t == s.status_type));
-        self.page(items.map(|s| self.r.status(s)).collect(), self.cap)
+        self.page(items.collect(), |s| self.r.status(s), self.cap)
     }
 
     fn cases(&self) -> Answer {
@@ -181,7 +183,7 @@ impl Ctx<'_> {
             .cases
             .iter()
             .filter(|c| folder.is_none() || c.folder_id == folder);
-        self.page(items.map(|c| self.r.case(c)).collect(), self.cap)
+        self.page(items.collect(), |c| self.r.case(c), self.cap)
     }
 
     fn case(&self, key: &str) -> Result<&super::data::TestCase, Response> {
@@ -201,10 +203,10 @@ impl Ctx<'_> {
 
     fn case_steps(&self, key: &str) -> Answer {
         let steps = match &self.case(key)?.script {
-            Script::Steps(steps) => steps.iter().map(|s| self.r.step(s)).collect(),
+            Script::Steps(steps) => steps.iter().collect(),
             Script::Plain(_) | Script::Bdd(_) => Vec::new(),
         };
-        self.page(steps, self.cap.min(STEPS_CAP))
+        self.page(steps, |s| self.r.step(s), self.cap.min(STEPS_CAP))
     }
 
     fn script(&self, key: &str) -> Answer {
@@ -224,7 +226,7 @@ impl Ctx<'_> {
             (folder.is_none() || c.folder_id == folder)
                 && (version.is_none() || c.jira_project_version == version)
         });
-        self.page(items.map(|c| self.r.cycle(c)).collect(), self.cap)
+        self.page(items.collect(), |c| self.r.cycle(c), self.cap)
     }
 
     fn cycle(&self, id_or_key: &str) -> Result<&super::data::TestCycle, Response> {
@@ -247,13 +249,12 @@ impl Ctx<'_> {
 
     fn execution_steps(&self, id: &str) -> Answer {
         let e = self.execution(id)?;
-        let items = e
-            .step_results
-            .iter()
-            .enumerate()
-            .map(|(i, r)| self.r.step_result(r, i))
-            .collect();
-        self.page(items, self.cap.min(STEPS_CAP))
+        let items = e.step_results.iter().enumerate().collect();
+        self.page(
+            items,
+            |(i, r)| self.r.step_result(r, i),
+            self.cap.min(STEPS_CAP),
+        )
     }
 
     fn executions(&self) -> Answer {
@@ -272,10 +273,7 @@ impl Ctx<'_> {
                 .collect(),
             false => matching,
         };
-        self.page(
-            items.into_iter().map(|e| self.r.execution(e)).collect(),
-            self.cap,
-        )
+        self.page(items, |e| self.r.execution(e), self.cap)
     }
 }
 
