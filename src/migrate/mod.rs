@@ -31,4 +31,4 @@ pub use mapping::{ExecutionTarget, FieldLabels, MappingConfig};
 pub use record::{Lookup, RecordKind, Target, run_key};
 pub use report::{Action, ActionCounts, Plan, Report};
 pub use transform::{Catalog, Context, Lookups};
-pub use verify::{DiffKind, Difference, Verdict, VerifyOptions, VerifyReport, verify};
+pub use verify::{Counts, DiffKind, Difference, Verdict, VerifyOptions, VerifyReport, verify};
