@@ -288,3 +288,37 @@ fn a_case_with_a_key_zephyr_lacks_is_extra() {
     );
     assert_eq!(report.differences[0].actual, format!("case {id}"));
 }
+
+#[test]
+fn a_renamed_cycle_is_a_mismatch_and_a_missing_one_hides_its_runs() {
+    let twin = MockServers::start(small()).unwrap();
+    let src = twin.source();
+    let (renamed, skipped) = (src.cycles[0].id, src.cycles[1].id);
+    let tamper = Tamper {
+        rename_cycle: Some((renamed, "Renamed".into())),
+        skip_cycle: Some(skipped),
+        ..Tamper::default()
+    };
+    let m = Migrated::new(small(), &tamper);
+    let report = m.verify();
+    assert_eq!(
+        kinds(&report.differences),
+        [
+            (RecordKind::Cycle, DiffKind::Mismatch, renamed.to_string()),
+            (RecordKind::Cycle, DiffKind::Missing, skipped.to_string()),
+        ]
+    );
+    assert_eq!(report.differences[0].field.as_deref(), Some("name"));
+    assert_eq!(report.differences[0].actual, "\"Renamed\"");
+    let under: HashSet<&str> = src
+        .executions
+        .iter()
+        .filter(|e| e.cycle_id == skipped)
+        .map(|e| e.test_case_key.as_str())
+        .collect();
+    assert!(!under.is_empty());
+    assert_eq!(report.not_checked.runs, under.len() as u64);
+    let counts = expected_counts(&m);
+    assert_eq!(report.checked.runs + report.not_checked.runs, counts.runs);
+    assert_eq!(report.checked.logs + report.not_checked.logs, counts.logs);
+}

@@ -5,7 +5,7 @@
 //! - [`journal`]: the append-only CSV journal that makes a run resumable.
 //! - [`report`]: the CSV report and the dry-run plan.
 //! - [`record`]: how records are named in all of them.
-//! - [`verify`]: compares a Zephyr project with qTest through their APIs.
+//! - [`verify`](mod@verify): compares a Zephyr project with qTest through their APIs.
 //!
 //! A runner opens the [`Journal`] first ([`MigrateError::is_locked`] maps to
 //! exit code 5), builds a [`transform::Catalog`] from the lookup lists and the

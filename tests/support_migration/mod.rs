@@ -33,6 +33,10 @@ pub struct Tamper {
     pub log_status: Option<(u64, u64)>,
     /// Leaves out this run (by run key) and its logs.
     pub skip_run: Option<String>,
+    /// Renames this cycle (by Zephyr id).
+    pub rename_cycle: Option<(u64, String)>,
+    /// Leaves out this cycle (by Zephyr id), its runs and their logs.
+    pub skip_cycle: Option<u64>,
 }
 
 /// The mocks, clients on them, and a migration of the mock's project.
@@ -125,7 +129,17 @@ impl Migrated {
             steps.insert(case.key, created.test_steps);
         }
         for cycle in all(|visit| z.test_cycles(visit)) {
-            let plan = cycle_plan(&cycle, &self.ctx()).unwrap();
+            if tamper.skip_cycle == Some(cycle.id) {
+                continue;
+            }
+            let mut plan = cycle_plan(&cycle, &self.ctx()).unwrap();
+            if let Some((_, name)) = tamper
+                .rename_cycle
+                .as_ref()
+                .filter(|(id, _)| *id == cycle.id)
+            {
+                plan.body.name.clone_from(name);
+            }
             let created = q.create_cycle(plan.parent, &plan.body).unwrap();
             self.record(RecordKind::Cycle, cycle.id, Target::id(created.id));
         }
@@ -146,7 +160,8 @@ impl Migrated {
             pairs.entry(key).or_default().push(exec);
         }
         for (key, mut execs) in pairs {
-            if tamper.skip_run.as_ref() == Some(&key) {
+            let cycle = execs[0].test_cycle.as_ref().map(|c| c.id);
+            if tamper.skip_run.as_ref() == Some(&key) || cycle == tamper.skip_cycle {
                 continue;
             }
             sort_for_logs(&mut execs);
