@@ -6,9 +6,13 @@ mod support_migration;
 
 use std::collections::HashSet;
 
-use etlpool::migrate::{Counts, DiffKind, Difference, RecordKind, VerifyOptions, run_key};
-use etlpool::mock::{DataSizes, MockOptions, MockServers};
-use etlpool::qtest::{NewTestCase, PropertyValue};
+use etlpool::http::{ApiClient, Auth, BreakerPolicy};
+use etlpool::migrate::{
+    Counts, DiffKind, Difference, MappingConfig, RecordKind, VerifyOptions, run_key,
+};
+use etlpool::mock::{DataSizes, FailPoint, MockOptions, MockServers};
+use etlpool::qtest::{NewTestCase, PropertyValue, QtestClient};
+use etlpool::zephyr::ZephyrClient;
 use support_migration::{Migrated, Tamper};
 
 /// A small project: a few of everything, some cases in no folder.
@@ -321,4 +325,42 @@ fn a_renamed_cycle_is_a_mismatch_and_a_missing_one_hides_its_runs() {
     let counts = expected_counts(&m);
     assert_eq!(report.checked.runs + report.not_checked.runs, counts.runs);
     assert_eq!(report.checked.logs + report.not_checked.logs, counts.logs);
+}
+
+#[test]
+fn verify_reads_through_transient_failures() {
+    let m = Migrated::new(small(), &Tamper::default());
+    for faults in [&m.mocks.faults().zephyr, &m.mocks.faults().qtest] {
+        faults.set_fail_rate(0.25, FailPoint::Before);
+    }
+    // The breaker is off: at this rate a run of failures would open it, which
+    // is the resilience layer's business, not verify's.
+    let pool = etlpool::Pool::builder().build().unwrap();
+    let api = |url: String, token: &str| {
+        ApiClient::builder(&pool, &url)
+            .auth(Auth::Bearer(token.into()))
+            .breaker(BreakerPolicy {
+                failure_threshold: 0,
+                ..BreakerPolicy::default()
+            })
+            .build()
+            .unwrap()
+    };
+    let zephyr = ZephyrClient::new(api(m.mocks.zephyr_url(), m.mocks.zephyr_token()), "PROJ");
+    let qtest = QtestClient::new(
+        api(m.mocks.qtest_url(), m.mocks.qtest_token()),
+        m.mocks.qtest_project_id(),
+    );
+    let options = VerifyOptions::default();
+    let report =
+        etlpool::migrate::verify(&zephyr, &qtest, &MappingConfig::default(), &options).unwrap();
+    assert!(report.is_clean(), "{report}");
+    assert_eq!(report.checked, expected_counts(&m));
+    let metrics = pool.metrics();
+    let retried: u64 = metrics.total.retries.values().sum();
+    assert!(
+        retried > 0,
+        "no failure was injected: {:?}",
+        metrics.total.responses
+    );
 }
