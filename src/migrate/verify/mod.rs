@@ -20,7 +20,8 @@
 //!    cases are streamed page by page and compared: name, description,
 //!    precondition, module, every property the transform sets (priority,
 //!    status, the key, mapped fields) and the steps. A case whose digest
-//!    differs is read again in full to say what differs.
+//!    differs is read again in full to say what differs (so a service whose
+//!    search results lack steps costs one read per case, not a false report).
 //! 3. **Cycles**: by the `Key:` line that `cycle_plan` writes into every
 //!    cycle's description, which stays unique when names repeat; then name,
 //!    description and parent are compared.
@@ -42,7 +43,25 @@
 //! new version legitimately).
 //!
 //! Memory holds the lookup lists, the folder trees, one digest per qTest case,
-//! three numbers per execution, and one page of Zephyr records at a time.
+//! the keys of Zephyr's cases and cycles, three numbers per execution, and one
+//! page of Zephyr records at a time.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use etlpool::http::{ApiClient, Auth};
+//! use etlpool::migrate::{MappingConfig, VerifyOptions, verify};
+//! use etlpool::qtest::QtestClient;
+//! use etlpool::zephyr::ZephyrClient;
+//!
+//! let pool = etlpool::Pool::global()?;
+//! let zephyr = ApiClient::new(&pool, "https://api.zephyrscale.smartbear.com/v2", Auth::Bearer("...".into()))?;
+//! let qtest = ApiClient::new(&pool, "https://acme.qtestnet.com/api/v3", Auth::Bearer("...".into()))?;
+//! let (zephyr, qtest) = (ZephyrClient::new(zephyr, "PROJ"), QtestClient::new(qtest, 12345));
+//! let report = verify(&zephyr, &qtest, &MappingConfig::default(), &VerifyOptions::default())?;
+//! println!("{report}");
+//! std::process::exit(if report.is_clean() { 0 } else { 1 });
+//! # }
+//! ```
 
 mod case_view;
 mod cases;

@@ -91,11 +91,50 @@ impl Verifier<'_> {
         pairs: &Pairs,
         cases: &CaseIndex,
     ) -> crate::Result<()> {
-        let logs_of = |pairs: &Pairs| pairs.values().map(|l| l.len() as u64).sum::<u64>();
+        let Some(target) = self.cycle_target(cycle, pairs) else {
+            return Ok(());
+        };
+        let listed = self.qtest.runs(target)?;
+        let mut runs: BTreeMap<&str, Vec<&TestRun>> = BTreeMap::new();
+        for run in &listed {
+            // Runs of cases not migrated from this project are not ours to judge.
+            if let Some(key) = run.test_case.and_then(|c| cases.key_of(c.id)) {
+                runs.entry(key).or_default().push(run);
+            }
+        }
+        let found = self.match_runs(cycle, pairs, &mut runs, cases);
+        for (case, extra) in runs {
+            for run in extra {
+                let (key, actual) = (run_key(cycle, case), format!("run {}", run.id));
+                let d = Difference::new(
+                    RecordKind::Run,
+                    DiffKind::Extra,
+                    key,
+                    "no executions",
+                    actual,
+                );
+                self.differ(d);
+            }
+        }
+        let qtest = self.qtest;
+        let actual = parallel::try_map(&found, self.options.workers, |f| qtest.logs(f.run))?;
+        for (f, actual) in found.iter().zip(&actual) {
+            self.check(RecordKind::Log, f.expected.len() as u64);
+            for diff in logs::compare(f.expected, actual) {
+                let d = self.log_difference(&f.key, diff);
+                self.differ(d);
+            }
+        }
+        Ok(())
+    }
+
+    /// The qTest cycle of a Zephyr cycle (`None`: the default cycle); `None`
+    /// when there is none to look in, the reason already reported.
+    fn cycle_target(&mut self, cycle: Option<u64>, pairs: &Pairs) -> Option<u64> {
         let target = match cycle {
             Some(id) if !self.zephyr_cycles.contains(&id) => {
                 self.foreign_cycle(id, pairs);
-                return Ok(());
+                return None;
             }
             Some(id) => self.located(RecordKind::Cycle, &id.to_string()),
             None => {
@@ -103,19 +142,23 @@ impl Verifier<'_> {
                 self.located(RecordKind::Cycle, DEFAULT_KEY)
             }
         };
-        let Some(target) = target else {
+        if target.is_none() {
             self.skip(RecordKind::Run, pairs.len() as u64);
-            self.skip(RecordKind::Log, logs_of(pairs));
-            return Ok(());
-        };
-        let mut runs: BTreeMap<&str, Vec<&TestRun>> = BTreeMap::new();
-        let listed = self.qtest.runs(target)?;
-        for run in &listed {
-            // Runs of cases not migrated from this project are not ours to judge.
-            if let Some(key) = run.test_case.and_then(|c| cases.key_of(c.id)) {
-                runs.entry(key).or_default().push(run);
-            }
+            let logs: usize = pairs.values().map(Vec::len).sum();
+            self.skip(RecordKind::Log, logs as u64);
         }
+        target
+    }
+
+    /// Takes each pair's runs out of `runs`; reports missing and duplicated
+    /// runs and returns the runs whose logs are to be compared.
+    fn match_runs<'p>(
+        &mut self,
+        cycle: Option<u64>,
+        pairs: &'p Pairs,
+        runs: &mut BTreeMap<&str, Vec<&TestRun>>,
+        cases: &CaseIndex,
+    ) -> Vec<Compared<'p>> {
         let mut found = Vec::new();
         for (case, expected) in pairs {
             let key = run_key(cycle, case);
@@ -126,13 +169,14 @@ impl Verifier<'_> {
             self.check(RecordKind::Run, 1);
             let Some(mut matching) = runs.remove(case.as_str()) else {
                 let wanted = format!("a run of {case} with {} logs", expected.len());
-                self.differ(Difference::new(
+                let d = Difference::new(
                     RecordKind::Run,
                     DiffKind::Missing,
                     &key,
                     wanted,
                     "not found",
-                ));
+                );
+                self.differ(d);
                 self.skip(RecordKind::Log, expected.len() as u64);
                 continue;
             };
@@ -150,29 +194,7 @@ impl Verifier<'_> {
                 run: matching[0].id,
             });
         }
-        for (case, extra) in runs {
-            for run in extra {
-                let actual = format!("run {}", run.id);
-                let key = run_key(cycle, case);
-                self.differ(Difference::new(
-                    RecordKind::Run,
-                    DiffKind::Extra,
-                    key,
-                    "no executions",
-                    actual,
-                ));
-            }
-        }
-        let qtest = self.qtest;
-        let actual = parallel::try_map(&found, self.options.workers, |f| qtest.logs(f.run))?;
-        for (f, actual) in found.iter().zip(&actual) {
-            self.check(RecordKind::Log, f.expected.len() as u64);
-            for diff in logs::compare(f.expected, actual) {
-                let d = self.log_difference(&f.key, diff);
-                self.differ(d);
-            }
-        }
-        Ok(())
+        found
     }
 
     /// A found record's qTest id; `None` when it is missing.
