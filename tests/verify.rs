@@ -364,3 +364,22 @@ fn verify_reads_through_transient_failures() {
         metrics.total.responses
     );
 }
+
+#[test]
+fn an_unknown_project_on_either_side_is_an_error_naming_it() {
+    let m = MockServers::start(small()).unwrap();
+    let (zephyr, qtest) = support_migration::clients(&m);
+    let (mapping, options) = (MappingConfig::default(), VerifyOptions::default());
+    let other_zephyr = ZephyrClient::new(zephyr.api().clone(), "NOPE");
+    let error = etlpool::migrate::verify(&other_zephyr, &qtest, &mapping, &options).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "Zephyr Scale has no project \"NOPE\", or the token can't see it"
+    );
+    let other_qtest = QtestClient::new(qtest.api().clone(), 1);
+    let error = etlpool::migrate::verify(&zephyr, &other_qtest, &mapping, &options).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "qTest has no project \"1\", or the token can't see it"
+    );
+}
