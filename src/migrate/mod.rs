@@ -5,6 +5,7 @@
 //! - [`journal`]: the append-only CSV journal that makes a run resumable.
 //! - [`report`]: the CSV report and the dry-run plan.
 //! - [`record`]: how records are named in all of them.
+//! - [`verify`](mod@verify): compares a Zephyr project with qTest through their APIs.
 //!
 //! A runner opens the [`Journal`] first ([`MigrateError::is_locked`] maps to
 //! exit code 5), builds a [`transform::Catalog`] from the lookup lists and the
@@ -23,6 +24,7 @@ mod run;
 #[cfg(test)]
 mod test_util;
 pub mod transform;
+pub mod verify;
 
 pub use error::{MigrateError, Reason, TransformError};
 pub use journal::{Journal, JournalStats};
@@ -31,3 +33,4 @@ pub use record::{Lookup, RecordKind, Target, run_key};
 pub use report::{Action, ActionCounts, Plan, Report};
 pub use run::{Endpoints, MigrateOptions, Phases, QtestAuth, RunSummary, migrate};
 pub use transform::{Catalog, Context, Lookups};
+pub use verify::{Counts, DiffKind, Difference, Verdict, VerifyOptions, VerifyReport, verify};
