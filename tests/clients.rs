@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use etlpool::http::{ApiClient, Auth, AuthProvider};
-use etlpool::migrate::verify::{ZephyrScript, read_script};
+use etlpool::migrate::{ZephyrScript, read_script};
 use etlpool::mock::zephyr::data::{Script, Step};
 use etlpool::mock::{MockOptions, MockServers};
 use etlpool::qtest::{

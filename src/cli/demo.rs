@@ -108,7 +108,22 @@ pub(super) fn run(args: &DemoArgs, quiet: bool) -> crate::Result<ExitCode> {
     };
     let code = run_migration(&settings, &options, outputs)?;
     println!("metrics (Prometheus text): {}", metrics.display());
-    Ok(code)
+    if code != ExitCode::Ok {
+        return Ok(code);
+    }
+    // Faults off: the check reads both sides through the same APIs as
+    // `etlpool verify`, and should see the data, not the weather.
+    for faults in [&mocks.faults().zephyr, &mocks.faults().qtest] {
+        faults.clear();
+    }
+    let report = super::verify::check(&settings)
+        .map_err(|e| Error::io("verifying", std::io::Error::other(e.to_string())))?;
+    println!("{}", report.summary(10));
+    Ok(if report.is_clean() {
+        ExitCode::Ok
+    } else {
+        ExitCode::Differences
+    })
 }
 
 fn mock_options(args: &DemoArgs) -> MockOptions {

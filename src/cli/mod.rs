@@ -7,9 +7,11 @@ pub mod config;
 mod demo;
 mod load;
 mod migrate;
+mod verify;
 
 pub use demo::DemoArgs;
 pub use migrate::{MigrateArgs, setup_exit_code, summary_exit_code};
+pub use verify::VerifyArgs;
 
 use clap::{Parser, Subcommand};
 
@@ -65,6 +67,9 @@ pub enum Command {
     Demo(DemoArgs),
     /// Migrate a Zephyr Scale project to qTest (resumable; see the README).
     Migrate(Box<MigrateArgs>),
+    /// Compare a Zephyr Scale project with its migration on qTest, through
+    /// their APIs; exits 1 when they differ.
+    Verify(Box<VerifyArgs>),
     /// Generate HTTP load through the pool and print throughput, latency and metrics.
     Load(load::LoadArgs),
     /// Run the embedded Zephyr Scale and qTest mock servers until Ctrl-C.
@@ -77,6 +82,7 @@ pub fn run(cli: Cli) -> ExitCode {
     let result = match &cli.command {
         Command::Demo(args) => demo::run(args, cli.quiet),
         Command::Migrate(args) => migrate::run(args, cli.quiet),
+        Command::Verify(args) => verify::run(args),
         Command::Load(args) => load::run(args),
         Command::Mock(args) => crate::mock::cli::run(args)
             .map(|()| ExitCode::Ok)

@@ -11,8 +11,8 @@ use etlpool::migrate::transform::{
     Catalog, Context, DEFAULT_KEY, LogPlan, case_plan, cycle_folder_plan, cycle_plan,
     executed_case, folder_order, log_plan, module_plan, run_plan, sort_for_logs,
 };
-use etlpool::migrate::verify::{load_lookups, read_script};
 use etlpool::migrate::{MappingConfig, RecordKind, Target, VerifyOptions, VerifyReport, run_key};
+use etlpool::migrate::{load_lookups, read_script};
 use etlpool::mock::{MockOptions, MockServers};
 use etlpool::qtest::{CycleParent, NewModule, NewTestCase, NewTestLog, QtestClient};
 use etlpool::zephyr::{FolderType, TestExecution, ZephyrClient};

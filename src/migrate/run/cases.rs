@@ -7,9 +7,10 @@ use super::folders::default_module;
 use super::shared::{CaseInfo, Fresh, PlanInfo, Shared};
 use crate::error::Result;
 use crate::migrate::record::{RecordKind, Target};
-use crate::migrate::transform::{CaseScript, case_plan};
+use crate::migrate::source::read_script;
+use crate::migrate::transform::case_plan;
 use crate::qtest::{SearchRequest, TestCase as QtestCase};
-use crate::zephyr::{ScriptLocation, TestCase, TestScript, TestStep};
+use crate::zephyr::TestCase;
 
 /// Cases already on qTest, by Zephyr key, read once per run with one paged
 /// search instead of one search per case.
@@ -84,16 +85,11 @@ pub(crate) fn migrate_case(s: &Shared, index: &Arc<CaseIndex>, case: TestCase) {
         s.transform_failed(&e);
         return;
     }
-    let script = match read_script(s, &case) {
+    let script = match read_script(&s.zephyr, &case) {
         Ok(script) => script,
         Err(e) => return s.failed(RecordKind::Case, &case.key, &e),
     };
-    let script_ref = match &script {
-        Script::None => CaseScript::None,
-        Script::Steps(steps) => CaseScript::Steps(steps),
-        Script::Text(text) => CaseScript::Script(text),
-    };
-    let plan = match case_plan(&case, script_ref, &s.context()) {
+    let plan = match case_plan(&case, script.as_case_script(), &s.context()) {
         Ok(plan) => plan,
         Err(e) => return s.transform_failed(&e),
     };
@@ -121,30 +117,4 @@ pub(crate) fn migrate_case(s: &Shared, index: &Arc<CaseIndex>, case: TestCase) {
         body: &plan.body,
     };
     s.ensure(RecordKind::Case, &case.key, info, &find, &create);
-}
-
-enum Script {
-    None,
-    Steps(Vec<TestStep>),
-    Text(TestScript),
-}
-
-/// Reads the script where the case says it is; when it doesn't say, tries the
-/// step list and then the plain/BDD script.
-fn read_script(s: &Shared, case: &TestCase) -> Result<Script> {
-    let steps = || s.zephyr.test_steps(&case.key).map(Script::Steps);
-    let text = || {
-        s.zephyr
-            .test_script(&case.key)
-            .map(|t| t.map_or(Script::None, Script::Text))
-    };
-    match case.script_location() {
-        ScriptLocation::None => Ok(Script::None),
-        ScriptLocation::Steps => steps(),
-        ScriptLocation::Script => text(),
-        ScriptLocation::Unknown => match steps()? {
-            Script::Steps(list) if list.is_empty() => text(),
-            found => Ok(found),
-        },
-    }
 }

@@ -27,7 +27,7 @@ use std::time::Instant;
 
 use parking_lot::RwLock;
 
-pub use setup::{Endpoints, QtestAuth};
+pub use setup::{Endpoints, QtestAuth, connect};
 pub use summary::RunSummary;
 
 use self::cases::CaseIndex;

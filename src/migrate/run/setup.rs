@@ -6,7 +6,8 @@ use std::sync::Arc;
 use crate::http::{ApiClient, Auth, RateLimit};
 use crate::migrate::error::MigrateError;
 use crate::migrate::mapping::MappingConfig;
-use crate::migrate::transform::{Catalog, Lookups};
+use crate::migrate::source::{check_projects, load_lookups};
+use crate::migrate::transform::Catalog;
 use crate::pool::Pool;
 use crate::qtest::{QtestClient, QtestLogin};
 use crate::queue::CancelToken;
@@ -72,8 +73,9 @@ impl std::fmt::Debug for Endpoints {
 }
 
 /// Makes both clients and checks that both projects exist. Every failure here
-/// happens before any work (the binary exits 4 for them).
-pub(crate) fn connect(
+/// happens before any work (the binary exits 4 for them). `migrate` calls it;
+/// `etlpool verify` does too.
+pub fn connect(
     pool: &Pool,
     ep: &Endpoints,
     cancel: &CancelToken,
@@ -100,18 +102,7 @@ pub(crate) fn connect(
         .build()?;
     let zephyr = ZephyrClient::new(zephyr_api, &ep.zephyr_project).with_page_size(page_size);
     let qtest = QtestClient::new(qtest_api, ep.qtest_project);
-    if zephyr.project()?.is_none() {
-        return Err(MigrateError::UnknownProject {
-            service: "Zephyr Scale",
-            project: ep.zephyr_project.clone(),
-        });
-    }
-    if !qtest.project_exists()? {
-        return Err(MigrateError::UnknownProject {
-            service: "qTest",
-            project: ep.qtest_project.to_string(),
-        });
-    }
+    check_projects(&zephyr, &qtest)?;
     Ok((zephyr, qtest))
 }
 
@@ -121,15 +112,7 @@ pub(crate) fn catalog(
     qtest: &QtestClient,
     mapping: MappingConfig,
 ) -> Result<Catalog, MigrateError> {
-    let lookups = Lookups {
-        zephyr_priorities: zephyr.priorities()?,
-        zephyr_case_statuses: zephyr.statuses("TEST_CASE")?,
-        zephyr_cycle_statuses: zephyr.statuses("TEST_CYCLE")?,
-        zephyr_execution_statuses: zephyr.statuses("TEST_EXECUTION")?,
-        qtest_case_fields: qtest.case_fields()?,
-        qtest_execution_statuses: qtest.execution_statuses()?,
-    };
-    let catalog = Catalog::new(mapping, &lookups)?;
+    let catalog = Catalog::new(mapping, &load_lookups(zephyr, qtest)?)?;
     for problem in catalog.problems() {
         log::warn!("{problem}");
     }

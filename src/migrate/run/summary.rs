@@ -122,6 +122,23 @@ impl fmt::Display for RunSummary {
             t.retries.values().sum::<u64>(),
             t.rate_limit_waits
         )?;
+        for (origin, o) in &self.metrics.origins {
+            let closed: Vec<String> = o
+                .connections_closed
+                .iter()
+                .filter(|(_, n)| **n > 0)
+                .map(|(reason, n)| format!("{reason} {n}"))
+                .collect();
+            writeln!(
+                f,
+                "    {origin}: {} requests on {} connections, closed [{}], latency p50 {:.1} ms p99 {:.1} ms",
+                o.requests_sent,
+                o.connections_created,
+                closed.join(", "),
+                o.request_latency.p50_us as f64 / 1e3,
+                o.request_latency.p99_us as f64 / 1e3
+            )?;
+        }
         write!(
             f,
             "  journal {}; report {}",

@@ -7,9 +7,7 @@ use std::collections::HashMap;
 use super::case_view::{CaseView, describe, mismatches};
 use super::names::Names;
 use super::text::quote;
-use super::{
-    DiffKind, Difference, MISSING, Verifier, duplicate, parallel, read_script, unmappable,
-};
+use super::{DiffKind, Difference, MISSING, Verifier, duplicate, parallel, unmappable};
 use crate::migrate::error::MigrateError;
 use crate::migrate::record::{RecordKind, Target};
 use crate::migrate::transform::case_plan;
@@ -166,7 +164,7 @@ impl Verifier<'_> {
         case: &crate::zephyr::TestCase,
         index: &CaseIndex,
     ) -> crate::Result<Vec<Difference>> {
-        let script = read_script(self.zephyr, case)?;
+        let script = crate::migrate::source::read_script(self.zephyr, case)?;
         let plan = match case_plan(case, script.as_case_script(), &self.context()) {
             Ok(plan) => plan,
             Err(e) => return Ok(vec![unmappable(&e)]),

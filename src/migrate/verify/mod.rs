@@ -69,7 +69,7 @@ mod cycles;
 mod folders;
 mod logs;
 mod names;
-mod parallel;
+use super::parallel;
 mod report;
 mod runs;
 mod text;
@@ -82,9 +82,10 @@ use self::names::Names;
 use super::error::{MigrateError, TransformError};
 use super::mapping::MappingConfig;
 use super::record::{Lookup, RecordKind, Target};
-use super::transform::{CaseScript, Catalog, Context, Lookups};
+use super::source::{check_projects, load_lookups};
+use super::transform::{Catalog, Context};
 use crate::qtest::QtestClient;
-use crate::zephyr::{ScriptLocation, TestCase, TestScript, TestStep, ZephyrClient};
+use crate::zephyr::ZephyrClient;
 
 /// The id given to a record that should exist on qTest and doesn't, so the
 /// transform still computes everything else about its children (qTest ids
@@ -123,18 +124,7 @@ pub fn verify(
     mapping: &MappingConfig,
     options: &VerifyOptions,
 ) -> Result<VerifyReport, MigrateError> {
-    if zephyr.project()?.is_none() {
-        return Err(MigrateError::UnknownProject {
-            service: "Zephyr Scale",
-            project: zephyr.project_key().to_owned(),
-        });
-    }
-    if !qtest.project_exists()? {
-        return Err(MigrateError::UnknownProject {
-            service: "qTest",
-            project: qtest.project_id().to_string(),
-        });
-    }
+    check_projects(zephyr, qtest)?;
     let lookups = load_lookups(zephyr, qtest)?;
     let catalog = Catalog::new(mapping.clone(), &lookups)?;
     let mut v = Verifier {
@@ -157,59 +147,6 @@ pub fn verify(
     v.cycles(&mut cycles)?;
     v.executions(&cases)?;
     Ok(v.report)
-}
-
-/// Reads the lookup lists a [`Catalog`] is built from.
-pub fn load_lookups(zephyr: &ZephyrClient, qtest: &QtestClient) -> crate::Result<Lookups> {
-    Ok(Lookups {
-        zephyr_priorities: zephyr.priorities()?,
-        zephyr_case_statuses: zephyr.statuses("TEST_CASE")?,
-        zephyr_cycle_statuses: zephyr.statuses("TEST_CYCLE")?,
-        zephyr_execution_statuses: zephyr.statuses("TEST_EXECUTION")?,
-        qtest_case_fields: qtest.case_fields()?,
-        qtest_execution_statuses: qtest.execution_statuses()?,
-    })
-}
-
-/// A case's script as read from Zephyr, owned; see [`read_script`].
-#[derive(Debug, Clone, PartialEq)]
-pub enum ZephyrScript {
-    /// No script.
-    None,
-    /// A step-by-step script, every page of it.
-    Steps(Vec<TestStep>),
-    /// A plain or BDD script.
-    Text(TestScript),
-}
-
-impl ZephyrScript {
-    /// The borrowed form the transform takes.
-    pub fn as_case_script(&self) -> CaseScript<'_> {
-        match self {
-            ZephyrScript::None => CaseScript::None,
-            ZephyrScript::Steps(steps) => CaseScript::Steps(steps),
-            ZephyrScript::Text(script) => CaseScript::Script(script),
-        }
-    }
-}
-
-/// Reads a case's script from where `testScript.self` points; an unknown
-/// link tries `/teststeps`, then `/testscript` (contract, section 1).
-pub fn read_script(zephyr: &ZephyrClient, case: &TestCase) -> crate::Result<ZephyrScript> {
-    let text = |zephyr: &ZephyrClient| {
-        Ok(zephyr
-            .test_script(&case.key)?
-            .map_or(ZephyrScript::None, ZephyrScript::Text))
-    };
-    match case.script_location() {
-        ScriptLocation::None => Ok(ZephyrScript::None),
-        ScriptLocation::Steps => Ok(ZephyrScript::Steps(zephyr.test_steps(&case.key)?)),
-        ScriptLocation::Script => text(zephyr),
-        ScriptLocation::Unknown => match zephyr.test_steps(&case.key)? {
-            steps if steps.is_empty() => text(zephyr),
-            steps => Ok(ZephyrScript::Steps(steps)),
-        },
-    }
 }
 
 /// What Zephyr records became on qTest, as found by looking. A record not

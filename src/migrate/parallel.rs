@@ -1,6 +1,6 @@
-//! Reads of one page's records on a few threads: Zephyr has no bulk endpoint
-//! for scripts and qTest none for logs, so a large project needs one request
-//! per case and per run, and latency, not bandwidth, bounds how long that takes.
+//! Work on a few scoped threads: Zephyr has no bulk endpoint for scripts and
+//! qTest none for logs or for creating modules, so a large project needs one
+//! request per record, and latency, not bandwidth, bounds how long that takes.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 /// order. After the first error no new item is started (the others would most
 /// likely fail the same way, each after its own retries), and the error of the
 /// lowest failed item is returned. A panic in `f` is resumed in the caller.
-pub(super) fn try_map<T, R, E>(
+pub(crate) fn try_map<T, R, E>(
     items: &[T],
     workers: usize,
     f: impl Fn(&T) -> Result<R, E> + Sync,
