@@ -43,6 +43,8 @@ pub struct LoadOptions {
     pub mode: LoadMode,
     /// The pool's settings; `max_connections_per_host` is raised to `threads`.
     pub pool: PoolConfig,
+    /// A bearer token to send, if the target needs one.
+    pub bearer: Option<String>,
 }
 
 /// What happened.
@@ -95,7 +97,7 @@ pub fn run(opts: &LoadOptions) -> Result<LoadReport> {
     let start = Instant::now();
     std::thread::scope(|s| {
         for _ in 0..opts.threads {
-            s.spawn(|| worker(&pool, &url, opts.mode, &remaining, &tally));
+            s.spawn(|| worker(&pool, &url, opts, &remaining, &tally));
         }
     });
     let elapsed = start.elapsed();
@@ -130,7 +132,7 @@ impl Tally {
     }
 }
 
-fn worker(pool: &Pool, url: &str, mode: LoadMode, remaining: &AtomicU64, tally: &Tally) {
+fn worker(pool: &Pool, url: &str, opts: &LoadOptions, remaining: &AtomicU64, tally: &Tally) {
     let origin = match pool.origin(url) {
         Ok(o) => o,
         Err(e) => return tally.failed(e.to_string()),
@@ -140,12 +142,12 @@ fn worker(pool: &Pool, url: &str, mode: LoadMode, remaining: &AtomicU64, tally: 
         .is_ok()
     {
         let t = Instant::now();
-        let outcome = match mode {
+        let outcome = match opts.mode {
             LoadMode::Pooled => origin
                 .lease()
-                .and_then(|l| l.fetch(url))
+                .and_then(|l| l.send(get(url, opts.bearer.as_deref())?))
                 .map(|r| r.status()),
-            LoadMode::Unpooled => unpooled_request(pool, url),
+            LoadMode::Unpooled => unpooled_request(pool, url, opts.bearer.as_deref()),
         };
         tally.latency.record(t.elapsed());
         match outcome {
@@ -156,12 +158,23 @@ fn worker(pool: &Pool, url: &str, mode: LoadMode, remaining: &AtomicU64, tally: 
     }
 }
 
-fn unpooled_request(pool: &Pool, url: &str) -> Result<u16> {
+/// `GET url`, with the bearer token if one is given.
+fn get(url: &str, bearer: Option<&str>) -> Result<ureq::http::Request<()>> {
+    let mut builder = ureq::http::Request::get(url);
+    if let Some(token) = bearer {
+        builder = builder.header("Authorization", format!("Bearer {token}"));
+    }
+    builder.body(()).map_err(|e| Error::InvalidUrl {
+        url: crate::redact::url(url),
+        reason: e.to_string(),
+    })
+}
+
+fn unpooled_request(pool: &Pool, url: &str, bearer: Option<&str>) -> Result<u16> {
     let agent = pool.unpooled_agent(url)?;
     let context = || format!("GET {}", crate::redact::url(url));
     let mut response = agent
-        .get(url)
-        .call()
+        .run(get(url, bearer)?)
         .map_err(|e| Error::io(context(), e.into_io()))?;
     response
         .body_mut()

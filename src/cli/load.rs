@@ -26,6 +26,10 @@ pub struct LoadArgs {
     /// Extra CA certificates (PEM) to trust.
     #[arg(long, value_name = "PEM")]
     pub ca: Option<PathBuf>,
+    /// Send `Authorization: Bearer <token>` with the token read from this
+    /// environment variable (e.g. to load a mock: `--token-env ZEPHYR_TOKEN`).
+    #[arg(long, value_name = "VAR")]
+    pub token_env: Option<String>,
     /// Print the report, metrics included, as JSON.
     #[arg(long)]
     pub json: bool,
@@ -36,16 +40,27 @@ pub(super) fn run(args: &LoadArgs) -> Result<ExitCode> {
     if let Some(ca) = &args.ca {
         pool.tls.ca_file = Some(ca.clone());
     }
+    let bearer = match &args.token_env {
+        Some(var) => Some(super::config::process_env(var).ok_or_else(|| {
+            crate::Error::config(
+                var.clone(),
+                "is not set (--token-env names the variable holding the token)",
+            )
+        })?),
+        None => None,
+    };
+    let mode = if args.no_pool {
+        LoadMode::Unpooled
+    } else {
+        LoadMode::Pooled
+    };
     let report = run_load(&LoadOptions {
         url: args.url.clone(),
         threads: args.threads,
         requests: args.requests,
-        mode: if args.no_pool {
-            LoadMode::Unpooled
-        } else {
-            LoadMode::Pooled
-        },
+        mode,
         pool,
+        bearer,
     })?;
     if args.json {
         let json = serde_json::to_string_pretty(&report)

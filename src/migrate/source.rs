@@ -24,16 +24,34 @@ pub fn check_projects(zephyr: &ZephyrClient, qtest: &QtestClient) -> Result<(), 
     Ok(())
 }
 
-/// Reads the lookup lists a [`Catalog`] is built from.
+/// Reads the lookup lists a [`Catalog`](super::transform::Catalog) is built
+/// from, the six requests at once (they are independent, and a run waits for
+/// them before anything else).
 pub fn load_lookups(zephyr: &ZephyrClient, qtest: &QtestClient) -> crate::Result<Lookups> {
-    Ok(Lookups {
-        zephyr_priorities: zephyr.priorities()?,
-        zephyr_case_statuses: zephyr.statuses("TEST_CASE")?,
-        zephyr_cycle_statuses: zephyr.statuses("TEST_CYCLE")?,
-        zephyr_execution_statuses: zephyr.statuses("TEST_EXECUTION")?,
-        qtest_case_fields: qtest.case_fields()?,
-        qtest_execution_statuses: qtest.execution_statuses()?,
+    std::thread::scope(|s| {
+        let statuses = |kind: &'static str| s.spawn(move || zephyr.statuses(kind));
+        let priorities = s.spawn(|| zephyr.priorities());
+        let case = statuses("TEST_CASE");
+        let cycle = statuses("TEST_CYCLE");
+        let execution = statuses("TEST_EXECUTION");
+        let fields = s.spawn(|| qtest.case_fields());
+        let exec_statuses = s.spawn(|| qtest.execution_statuses());
+        Ok(Lookups {
+            zephyr_priorities: joined(priorities)?,
+            zephyr_case_statuses: joined(case)?,
+            zephyr_cycle_statuses: joined(cycle)?,
+            zephyr_execution_statuses: joined(execution)?,
+            qtest_case_fields: joined(fields)?,
+            qtest_execution_statuses: joined(exec_statuses)?,
+        })
     })
+}
+
+/// A scoped thread's result; its panic goes on in the caller.
+fn joined<T>(handle: std::thread::ScopedJoinHandle<'_, crate::Result<T>>) -> crate::Result<T> {
+    handle
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
 /// A case's script as read from Zephyr, owned; see [`read_script`].

@@ -76,9 +76,19 @@ impl Handler for Gate {
             return Reply::Reset;
         }
         let plan = self.faults.plan();
-        if !plan.latency.is_zero() {
-            std::thread::sleep(plan.latency);
+        // The latency is the server's whole time to answer: work, then wait for
+        // the rest, so a 2 ms server answers in 2 ms however long the work took.
+        let answer_at = std::time::Instant::now().checked_add(plan.latency);
+        let reply = self.answer(&req, &plan);
+        if let Some(at) = answer_at {
+            std::thread::sleep(at.saturating_duration_since(std::time::Instant::now()));
         }
+        reply
+    }
+}
+
+impl Gate {
+    fn answer(&self, req: &Request, plan: &Plan) -> Reply {
         let limit = plan.rate_limit.map(|l| self.window.check(l));
         let reply = match &limit {
             Some(v) if !v.allowed => {
@@ -86,7 +96,7 @@ impl Handler for Gate {
                 let body = self.flavor.error(429, "Too many requests");
                 Reply::Response(body.header("Retry-After", wait.to_string()))
             }
-            _ => self.guarded(&req, &plan),
+            _ => self.guarded(req, plan),
         };
         match (reply, limit) {
             (Reply::Response(r), Some(v)) => {
@@ -99,9 +109,7 @@ impl Handler for Gate {
             (reply, _) => reply,
         }
     }
-}
 
-impl Gate {
     /// Auth, the API call and the faults around it.
     fn guarded(&self, req: &Request, plan: &Plan) -> Reply {
         if self.flavor == Flavor::Qtest && req.path == "/oauth/token" && req.method == "POST" {

@@ -92,6 +92,9 @@ fn submit_groups(
         zephyr_id,
         snapshot: OnceLock::new(),
     });
+    // Longest jobs first, so the phase doesn't end waiting on one long run.
+    let mut groups: Vec<_> = groups.into_iter().collect();
+    groups.sort_by_key(|(_, executions)| std::cmp::Reverse(executions.len()));
     for (case_key, executions) in groups {
         if s.cancel.is_cancelled() {
             return Err(Error::Cancelled);

@@ -9,6 +9,7 @@ use std::sync::OnceLock;
 use super::shared::{Fresh, PlanInfo, Shared};
 use crate::error::{Error, Result};
 use crate::migrate::error::{MigrateError, TransformError};
+use crate::migrate::parallel::try_map;
 use crate::migrate::record::{RecordKind, Target};
 use crate::migrate::transform::{self, DEFAULT_KEY, cycle_folder_plan, folder_order, module_plan};
 use crate::qtest::{CycleParent, Module, NewModule, NewTestCycle, TestCycle};
@@ -155,20 +156,27 @@ pub(crate) fn walk_cycles(
 }
 
 /// Migrates the `TEST_CASE` folders to modules.
-pub(crate) fn modules(s: &Shared) -> std::result::Result<(), MigrateError> {
-    migrate_tree(s, &Modules, FolderType::TestCase, "modules")
+pub(crate) fn modules(s: &Shared, workers: usize) -> std::result::Result<(), MigrateError> {
+    migrate_tree(s, &Modules, FolderType::TestCase, "modules", workers)
 }
 
 /// Migrates the `TEST_CYCLE` folders to test cycles.
-pub(crate) fn cycle_folders(s: &Shared) -> std::result::Result<(), MigrateError> {
-    migrate_tree(s, &CycleFolders, FolderType::TestCycle, "cycle folders")
+pub(crate) fn cycle_folders(s: &Shared, workers: usize) -> std::result::Result<(), MigrateError> {
+    migrate_tree(
+        s,
+        &CycleFolders,
+        FolderType::TestCycle,
+        "cycle folders",
+        workers,
+    )
 }
 
-fn migrate_tree<T: Tree>(
+fn migrate_tree<T: Tree + Sync>(
     s: &Shared,
     tree: &T,
     kind: FolderType,
     phase: &str,
+    workers: usize,
 ) -> std::result::Result<(), MigrateError> {
     let folders = s.zephyr.folders(kind)?;
     let (ordered, errors) = folder_order(&folders, T::KIND);
@@ -178,8 +186,54 @@ fn migrate_tree<T: Tree>(
         s.transform_failed(e);
     }
     let snapshot = OnceLock::new();
-    let mut ranks: HashMap<(Option<u64>, String), usize> = HashMap::new();
+    // Level by level, parents before children; within a level the siblings of
+    // one parent are created in order by one thread (qTest keeps creation
+    // order), different parents in parallel.
+    for level in levels(&ordered) {
+        try_map(&level, workers, |siblings| {
+            create_siblings(s, tree, siblings, &snapshot)
+        })?;
+    }
+    Ok(())
+}
+
+/// The folders grouped by depth, and within a depth by parent, keeping the
+/// given (parents first, index) order inside each group.
+fn levels<'a>(ordered: &[&'a Folder]) -> Vec<Vec<Vec<&'a Folder>>> {
+    let by_id: HashMap<u64, &Folder> = ordered.iter().map(|f| (f.id, *f)).collect();
+    let depth = |f: &Folder| {
+        let mut d = 0;
+        let mut at = f.parent_id;
+        while let Some(p) = at.and_then(|id| by_id.get(&id)) {
+            d += 1;
+            at = p.parent_id;
+        }
+        d
+    };
+    let mut levels: Vec<Vec<Vec<&Folder>>> = Vec::new();
+    let mut slots: HashMap<(usize, Option<u64>), (usize, usize)> = HashMap::new();
     for folder in ordered {
+        let d = depth(folder);
+        if levels.len() <= d {
+            levels.resize_with(d + 1, Vec::new);
+        }
+        let (lvl, group) = *slots.entry((d, folder.parent_id)).or_insert_with(|| {
+            levels[d].push(Vec::new());
+            (d, levels[d].len() - 1)
+        });
+        levels[lvl][group].push(folder);
+    }
+    levels
+}
+
+fn create_siblings<T: Tree>(
+    s: &Shared,
+    tree: &T,
+    siblings: &[&Folder],
+    snapshot: &OnceLock<std::result::Result<Siblings, String>>,
+) -> std::result::Result<(), MigrateError> {
+    let mut ranks: HashMap<(Option<u64>, String), usize> = HashMap::new();
+    for folder in siblings {
         if s.cancel.is_cancelled() {
             return Err(Error::Cancelled.into());
         }
@@ -204,7 +258,7 @@ fn migrate_tree<T: Tree>(
             (T::KIND, &folder.id.to_string()),
             slot,
             &body,
-            &snapshot,
+            snapshot,
         );
     }
     Ok(())

@@ -183,7 +183,7 @@ struct JobTally {
 fn phases(s: &Arc<Shared>, opts: &MigrateOptions, jobs: &JobTally) -> Result<(), MigrateError> {
     let only = opts.only;
     if only.modules {
-        folders::modules(s)?;
+        folders::modules(s, opts.workers)?;
     }
     if only.cases {
         s.progress
@@ -202,7 +202,7 @@ fn phases(s: &Arc<Shared>, opts: &MigrateOptions, jobs: &JobTally) -> Result<(),
         )?;
     }
     if only.cycles {
-        folders::cycle_folders(s)?;
+        folders::cycle_folders(s, opts.workers)?;
         s.progress
             .phase("cycles", s.zephyr.count("/testcycles", &[])?);
         let index = Arc::new(CycleIndex::default());
