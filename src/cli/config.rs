@@ -13,6 +13,8 @@ use crate::migrate::{Endpoints, MappingConfig, QtestAuth};
 use crate::pool::PoolConfig;
 
 /// Where the services are; shared by `migrate` and `verify`.
+// The field docs are also the `--help` texts, written for a terminal.
+#[allow(rustdoc::broken_intra_doc_links, rustdoc::bare_urls)]
 #[derive(Debug, Clone, Default, Args)]
 pub struct ConnectionArgs {
     /// Zephyr Scale API base URL, e.g. https://api.zephyrscale.smartbear.com/v2.
