@@ -100,6 +100,7 @@ fn a_migration_writes_its_summary_metrics_and_report_and_exits_0() {
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.0.join("summary.json")).unwrap())
             .unwrap();
+    assert_summary_shape(&summary);
     assert_eq!(summary["records"]["case"]["created"], 30);
     assert_eq!(summary["failed"], 0);
     assert!(
@@ -293,4 +294,62 @@ fn load_prints_json_with_the_pools_metrics() {
         .as_u64()
         .unwrap();
     assert!((1..=2).contains(&created), "{created}");
+}
+
+/// The keys and value types of a JSON document, with the origin names of the
+/// metrics replaced, so the summary's format is pinned but not its numbers.
+fn shape(v: &serde_json::Value, parent: &str) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| {
+                    let key = if parent == "origins" {
+                        "<origin>".to_string()
+                    } else {
+                        k.clone()
+                    };
+                    // Present or null depending on the run, not on the format.
+                    let optional = ["aborted", "last_cleanup_unix_ms"].contains(&k.as_str());
+                    (
+                        key,
+                        if optional {
+                            Value::from("optional")
+                        } else {
+                            shape(v, k)
+                        },
+                    )
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(
+            items
+                .first()
+                .map(|i| shape(i, parent))
+                .into_iter()
+                .collect(),
+        ),
+        Value::String(_) => Value::from("string"),
+        Value::Number(_) => Value::from("number"),
+        Value::Bool(_) => Value::from("bool"),
+        Value::Null => Value::from("null"),
+    }
+}
+
+/// `--summary-json` is an interface for schedulers: its shape is committed in
+/// tests/snapshots/summary-shape.json. Set ETLPOOL_UPDATE_SNAPSHOTS=1 to
+/// rewrite it after a deliberate change.
+fn assert_summary_shape(summary: &serde_json::Value) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots/summary-shape.json");
+    let got = serde_json::to_string_pretty(&shape(summary, "")).unwrap() + "\n";
+    if std::env::var_os("ETLPOOL_UPDATE_SNAPSHOTS").is_some() {
+        std::fs::write(&path, &got).unwrap();
+    }
+    let want = std::fs::read_to_string(&path).unwrap_or_default();
+    assert_eq!(
+        got,
+        want,
+        "the summary JSON changed shape; see {}",
+        path.display()
+    );
 }

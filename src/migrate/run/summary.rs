@@ -11,7 +11,8 @@ use crate::migrate::report::{Action, ActionCounts};
 use crate::pool::Snapshot;
 
 /// The outcome of [`migrate`](super::migrate). Serialised as the
-/// `--summary-json` file (see `tests/snapshots/summary.schema.json`).
+/// `--summary-json` file; its shape is pinned by
+/// `tests/snapshots/summary-shape.json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunSummary {
     /// Nothing was written to qTest: a plan was made instead.
