@@ -45,6 +45,7 @@
 pub mod backoff;
 pub mod cli;
 mod error;
+mod histogram;
 pub mod http;
 pub mod load;
 pub mod migrate;

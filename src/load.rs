@@ -13,10 +13,10 @@ use parking_lot::Mutex;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::histogram::{Histogram, HistogramData};
 use crate::mock::server::{
     ConnContext, HttpServer, Reply as ServerReply, Request, Response, ServerOptions,
 };
-use crate::pool::histogram::{Histogram, HistogramData};
 use crate::pool::{HistogramSnapshot, Pool, PoolConfig, Snapshot};
 
 /// How requests get a connection.

@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use super::histogram::{Histogram, HistogramData, HistogramSnapshot};
+use crate::histogram::{Histogram, HistogramData, HistogramSnapshot};
 
 /// A set of labelled counters indexed by an enum.
 pub(crate) trait Label: Copy + 'static {

@@ -26,7 +26,6 @@
 
 mod cleaner;
 mod config;
-pub(crate) mod histogram;
 mod host;
 mod lease;
 mod metrics;
@@ -46,7 +45,6 @@ use ureq::AsSendBody;
 use ureq::http::Request;
 
 pub use self::config::{PoolConfig, TlsOptions};
-pub use self::histogram::HistogramSnapshot;
 pub use self::lease::{Lease, Reply};
 pub use self::metrics::{
     BreakerTransition, CloseReason, Event, EventHandler, FailureKind, OriginSnapshot, RetryReason,
@@ -54,6 +52,7 @@ pub use self::metrics::{
 };
 pub use self::origin::{Origin, Scheme};
 pub use self::tls::TlsHandshakeError;
+pub use crate::histogram::HistogramSnapshot;
 
 pub(crate) use self::metrics::OriginMetrics;
 

@@ -3,6 +3,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::histogram::{Histogram, HistogramData};
+
 /// What a queue did, returned by [`close`](super::WorkQueue::close).
 ///
 /// Every accepted job ends in exactly one of `succeeded`, `failed`,
@@ -74,10 +76,12 @@ impl WorkerStats {
         self.retried += other.retried;
         self.panicked += other.panicked;
         self.not_run += other.not_run;
-        self.durations.merge(&other.durations);
+        self.durations.absorb(&other.durations);
     }
 
     pub(crate) fn into_stats(self, submitted: u64) -> QueueStats {
+        let mut durations = HistogramData::default();
+        self.durations.add_to(&mut durations);
         QueueStats {
             submitted,
             succeeded: self.succeeded,
@@ -85,105 +89,10 @@ impl WorkerStats {
             retried: self.retried,
             panicked: self.panicked,
             not_run: self.not_run,
-            mean: self.durations.mean(),
-            p95: self.durations.quantile(0.95),
+            mean: durations.mean(),
+            p95: durations.quantile(0.95),
         }
     }
-}
-
-/// Bits of a value kept below its leading one: 16 buckets per power of two,
-/// so a bucket is at most 1/16 of its values wide.
-const SUB_BITS: u32 = 4;
-const SUB: u64 = 1 << SUB_BITS;
-/// Values below `2 * SUB` nanoseconds get a bucket each; above, each power
-/// of two up to 2^64 gets `SUB` buckets.
-const BUCKETS: usize = ((64 - SUB_BITS) as usize) * SUB as usize + SUB as usize;
-
-/// A log-linear histogram of nanoseconds with a fixed ~8 KiB footprint.
-pub(crate) struct Histogram {
-    counts: Box<[u64]>,
-    count: u64,
-    sum_nanos: u128,
-    max_nanos: u64,
-}
-
-impl Default for Histogram {
-    fn default() -> Self {
-        Self {
-            counts: vec![0; BUCKETS].into_boxed_slice(),
-            count: 0,
-            sum_nanos: 0,
-            max_nanos: 0,
-        }
-    }
-}
-
-impl Histogram {
-    pub(crate) fn record(&mut self, d: Duration) {
-        let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
-        self.counts[bucket(nanos)] += 1;
-        self.count += 1;
-        self.sum_nanos += u128::from(nanos);
-        self.max_nanos = self.max_nanos.max(nanos);
-    }
-
-    fn merge(&mut self, other: &Histogram) {
-        for (mine, theirs) in self.counts.iter_mut().zip(other.counts.iter()) {
-            *mine += theirs;
-        }
-        self.count += other.count;
-        self.sum_nanos += other.sum_nanos;
-        self.max_nanos = self.max_nanos.max(other.max_nanos);
-    }
-
-    fn mean(&self) -> Duration {
-        match self.sum_nanos.checked_div(u128::from(self.count)) {
-            Some(mean) => Duration::from_nanos(u64::try_from(mean).unwrap_or(u64::MAX)),
-            None => Duration::ZERO,
-        }
-    }
-
-    /// The smallest bucket bound with at least `q` of the values at or below
-    /// it, never above the largest value seen.
-    fn quantile(&self, q: f64) -> Duration {
-        if self.count == 0 {
-            return Duration::ZERO;
-        }
-        // `as` saturates; q is in [0, 1] so the rank is in [1, count].
-        let rank = ((q * self.count as f64).ceil() as u64).clamp(1, self.count);
-        let mut seen = 0;
-        for (index, &n) in self.counts.iter().enumerate() {
-            seen += n;
-            if seen >= rank {
-                return Duration::from_nanos(upper_bound(index).min(self.max_nanos));
-            }
-        }
-        Duration::from_nanos(self.max_nanos)
-    }
-}
-
-fn bucket(nanos: u64) -> usize {
-    let bits = u64::BITS - nanos.leading_zeros();
-    if bits <= SUB_BITS + 1 {
-        return nanos as usize;
-    }
-    let shift = bits - SUB_BITS - 1;
-    // The top SUB_BITS + 1 bits, leading one included: in [SUB, 2 * SUB).
-    let top = nanos >> shift;
-    (shift as usize) * SUB as usize + top as usize
-}
-
-/// The largest value that falls in bucket `index`.
-fn upper_bound(index: usize) -> u64 {
-    let index = index as u64;
-    if index < 2 * SUB {
-        return index;
-    }
-    let shift = index / SUB - 1;
-    let top = index % SUB + SUB;
-    // In u128: the last bucket's bound is 2^64 - 1, whose `+ 1` overflows u64.
-    let bound = ((u128::from(top) + 1) << shift) - 1;
-    u64::try_from(bound).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]
@@ -191,32 +100,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn buckets_are_contiguous_and_bounds_contain_their_values() {
-        let mut last = 0;
-        for nanos in (0..5000).chain([u64::MAX / 3, u64::MAX - 1, u64::MAX]) {
-            let index = bucket(nanos);
-            assert!(index < BUCKETS);
-            assert!(index >= last && index <= last + 1 || nanos > 5000);
-            assert!(upper_bound(index) >= nanos);
-            if index > 0 {
-                assert!(upper_bound(index - 1) < nanos);
-            }
-            last = index;
+    fn worker_tallies_merge_into_the_stats() {
+        let mut a = WorkerStats::default();
+        let mut b = WorkerStats::default();
+        for ms in 1..=50 {
+            a.succeeded += 1;
+            a.durations.record(Duration::from_millis(ms));
         }
-        assert_eq!(bucket(u64::MAX), BUCKETS - 1);
-    }
-
-    #[test]
-    fn quantiles_are_within_a_sixteenth() {
-        let mut h = Histogram::default();
-        for ms in 1..=100 {
-            h.record(Duration::from_millis(ms));
+        for ms in 51..=100 {
+            b.failed += 1;
+            b.durations.record(Duration::from_millis(ms));
         }
-        let p95 = h.quantile(0.95);
-        assert!(p95 >= Duration::from_millis(95), "{p95:?}");
-        assert!(p95 <= Duration::from_millis(95) * 17 / 16, "{p95:?}");
-        assert_eq!(h.quantile(1.0), Duration::from_millis(100));
-        assert_eq!(h.mean(), Duration::from_micros(50_500));
-        assert_eq!(Histogram::default().quantile(0.95), Duration::ZERO);
+        a.merge(&b);
+        let stats = a.into_stats(100);
+        assert_eq!(
+            (stats.submitted, stats.succeeded, stats.failed),
+            (100, 50, 50)
+        );
+        assert_eq!(stats.mean, Duration::from_micros(50_500));
+        assert!(
+            stats.p95 >= Duration::from_millis(95)
+                && stats.p95 <= Duration::from_millis(95) * 17 / 16
+        );
     }
 }
