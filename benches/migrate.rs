@@ -16,7 +16,8 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use etlpool::migrate::{Endpoints, MigrateOptions, QtestAuth, migrate};
+use etlpool::cli::mock_endpoints;
+use etlpool::migrate::{MigrateOptions, migrate};
 use etlpool::mock::{DataSizes, MockOptions, MockServers};
 use etlpool::queue::CancelToken;
 use etlpool::{Pool, PoolConfig};
@@ -60,16 +61,7 @@ fn throughput() {
     .expect("pool");
     let dir = scratch("throughput");
     let opts = MigrateOptions {
-        endpoints: Endpoints {
-            zephyr_url: mocks.zephyr_url(),
-            zephyr_token: mocks.zephyr_token().into(),
-            zephyr_project: mocks.project_key().into(),
-            qtest_url: mocks.qtest_url(),
-            qtest_auth: QtestAuth::Token(mocks.qtest_token().into()),
-            qtest_project: mocks.qtest_project_id(),
-            zephyr_rate: Default::default(),
-            qtest_rate: Default::default(),
-        },
+        endpoints: mock_endpoints(&mocks),
         mapping: Default::default(),
         workers: WORKERS,
         journal: dir.join("journal.csv"),

@@ -70,16 +70,7 @@ pub(super) fn run(args: &DemoArgs, quiet: bool) -> crate::Result<ExitCode> {
         }
     );
     let settings = Settings {
-        endpoints: Endpoints {
-            zephyr_url: mocks.zephyr_url(),
-            zephyr_token: mocks.zephyr_token().to_string(),
-            zephyr_project: mocks.project_key().to_string(),
-            qtest_url: mocks.qtest_url(),
-            qtest_auth: QtestAuth::Token(mocks.qtest_token().to_string()),
-            qtest_project: mocks.qtest_project_id(),
-            zephyr_rate: Default::default(),
-            qtest_rate: Default::default(),
-        },
+        endpoints: mock_endpoints(&mocks),
         pool: PoolConfig {
             max_connections_per_host: args.workers,
             ..PoolConfig::from_env()?
@@ -124,6 +115,21 @@ pub(super) fn run(args: &DemoArgs, quiet: bool) -> crate::Result<ExitCode> {
     } else {
         ExitCode::Differences
     })
+}
+
+/// The endpoints of a pair of mocks, with their static tokens (used by the
+/// demo, the benches and the tests).
+pub fn mock_endpoints(mocks: &MockServers) -> Endpoints {
+    Endpoints {
+        zephyr_url: mocks.zephyr_url(),
+        zephyr_token: mocks.zephyr_token().to_string(),
+        zephyr_project: mocks.project_key().to_string(),
+        qtest_url: mocks.qtest_url(),
+        qtest_auth: QtestAuth::Token(mocks.qtest_token().to_string()),
+        qtest_project: mocks.qtest_project_id(),
+        zephyr_rate: Default::default(),
+        qtest_rate: Default::default(),
+    }
 }
 
 fn mock_options(args: &DemoArgs) -> MockOptions {

@@ -9,7 +9,7 @@ mod load;
 mod migrate;
 mod verify;
 
-pub use demo::DemoArgs;
+pub use demo::{DemoArgs, mock_endpoints};
 pub use migrate::{MigrateArgs, setup_exit_code, summary_exit_code};
 pub use verify::VerifyArgs;
 

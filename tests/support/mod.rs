@@ -240,16 +240,7 @@ impl Migration {
     }
 
     pub fn endpoints(&self) -> etlpool::migrate::Endpoints {
-        etlpool::migrate::Endpoints {
-            zephyr_url: self.mocks.zephyr_url(),
-            zephyr_token: self.mocks.zephyr_token().to_string(),
-            zephyr_project: self.mocks.project_key().to_string(),
-            qtest_url: self.mocks.qtest_url(),
-            qtest_auth: etlpool::migrate::QtestAuth::Token(self.mocks.qtest_token().to_string()),
-            qtest_project: self.mocks.qtest_project_id(),
-            zephyr_rate: Default::default(),
-            qtest_rate: Default::default(),
-        }
+        etlpool::cli::mock_endpoints(&self.mocks)
     }
 
     pub fn options(&self) -> etlpool::migrate::MigrateOptions {

@@ -324,20 +324,7 @@ fn make_default_module(s: &Shared) -> Option<Target> {
         description: String::new(),
         parent_id: None,
     };
-    let name = body.name.clone();
-    let slot = Slot {
-        parent: None,
-        name: &name,
-        position: 0,
-    };
-    ensure_node(
-        s,
-        &Modules,
-        (RecordKind::Module, DEFAULT_KEY),
-        slot,
-        &body,
-        &OnceLock::new(),
-    )
+    make_default(s, &Modules, RecordKind::Module, &body)
 }
 
 /// The cycle for executions in no cycle (`mapping.default_cycle`, at the root).
@@ -350,19 +337,16 @@ fn make_default_cycle(s: &Shared) -> Option<Target> {
         name: s.catalog.mapping().default_cycle.clone(),
         description: String::new(),
     };
-    let name = body.name.clone();
+    // A plain cycle on qTest, recorded as a Cycle so run plans find it.
+    make_default(s, &CycleFolders, RecordKind::Cycle, &body)
+}
+
+/// Finds or creates a default container: the first node of its name at the root.
+fn make_default<T: Tree>(s: &Shared, tree: &T, kind: RecordKind, body: &T::Body) -> Option<Target> {
     let slot = Slot {
         parent: None,
-        name: &name,
+        name: T::name(body),
         position: 0,
     };
-    // A plain cycle on qTest, recorded as a Cycle so run plans find it.
-    ensure_node(
-        s,
-        &CycleFolders,
-        (RecordKind::Cycle, DEFAULT_KEY),
-        slot,
-        &body,
-        &OnceLock::new(),
-    )
+    ensure_node(s, tree, (kind, DEFAULT_KEY), slot, body, &OnceLock::new())
 }
