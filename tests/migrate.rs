@@ -227,3 +227,60 @@ fn a_login_never_waits_for_a_connection_its_own_request_holds() {
     assert!(qtest.project_exists().unwrap());
     assert_eq!(mocks.qtest_tokens_issued(), 1);
 }
+
+#[test]
+fn malformed_json_from_qtest_is_a_clear_error_and_loses_nothing() {
+    let m = Migration::new(18, small());
+    m.mocks.faults().qtest.set_malformed_rate(0.2);
+    let first = m.run();
+    assert!(
+        !first.is_complete(),
+        "malformed bodies went unnoticed:\n{first}"
+    );
+    let failures = m.failures();
+    assert!(
+        failures.contains("invalid JSON")
+            || first
+                .aborted
+                .as_deref()
+                .is_some_and(|a| a.contains("invalid JSON")),
+        "the reason is not said:\n{failures}\n{first}"
+    );
+    m.mocks.faults().qtest.clear();
+    run_to_completion(&m, 2);
+    check::assert_migrated(&m.mocks);
+}
+
+#[test]
+fn verify_passes_a_real_migration_and_catches_a_deleted_and_a_duplicated_case() {
+    use etlpool::migrate::{DiffKind, RecordKind, VerifyOptions, verify};
+    let m = Migration::new(19, small());
+    assert!(m.run().is_complete());
+    let (zephyr, qtest) =
+        etlpool::migrate::connect(&m.pool, &m.endpoints(), &Default::default(), 25).unwrap();
+    let mapping = Default::default();
+    let options = VerifyOptions::default();
+    let clean = verify(&zephyr, &qtest, &mapping, &options).unwrap();
+    assert!(clean.is_clean(), "{clean}");
+
+    let state = m.mocks.qtest_state();
+    let key_field = m.mocks.qtest_config().case_field("Zephyr Key").unwrap().id;
+    let key_of = |id: u64| {
+        let case = state.test_cases.iter().find(|c| c.id == id).unwrap();
+        case.property(key_field).unwrap().to_string()
+    };
+    let (gone, twice) = (state.test_cases[0].id, state.test_cases[1].id);
+    m.mocks.delete_case(gone).unwrap();
+    m.mocks.duplicate_case(twice).unwrap();
+    let report = verify(&zephyr, &qtest, &mapping, &options).unwrap();
+    assert!(!report.is_clean());
+    let keys = |kind| {
+        report
+            .find(RecordKind::Case, kind)
+            .iter()
+            .map(|d| d.key.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(keys(DiffKind::Missing), [key_of(gone)], "{report}");
+    assert_eq!(keys(DiffKind::Duplicate), [key_of(twice)], "{report}");
+}

@@ -557,3 +557,21 @@ fn a_dns_name_is_resolved_once_and_cached() {
     let m = pool.metrics().total;
     assert_eq!((m.dns_lookups, m.dns_cache_hits), (1, 2));
 }
+
+#[test]
+fn a_configured_connect_proxy_carries_pooled_connections() {
+    let srv = ok_server();
+    let proxy = support::ConnectProxy::start();
+    let pool = test_pool()
+        .proxy(Some(format!("http://{}", proxy.addr)))
+        .build()
+        .unwrap();
+    for _ in 0..5 {
+        assert_eq!(pool.fetch(&srv.url()).unwrap().status(), 200);
+    }
+    let m = pool.metrics().total;
+    assert_eq!((m.connections_created, m.connections_reused), (1, 4));
+    assert_eq!(proxy.tunnels.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(srv.stats().snapshot().accepted, 1);
+    assert_eq!(srv.stats().snapshot().requests, 5);
+}

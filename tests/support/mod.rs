@@ -279,3 +279,49 @@ impl Migration {
         etlpool::migrate::migrate(&self.pool, options, &cancel).expect("migration runs")
     }
 }
+
+/// A minimal HTTP CONNECT proxy on 127.0.0.1:0 that counts its tunnels.
+pub struct ConnectProxy {
+    pub addr: std::net::SocketAddr,
+    pub tunnels: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl ConnectProxy {
+    pub fn start() -> ConnectProxy {
+        use std::io::{BufRead, BufReader, Write};
+        use std::net::{TcpListener, TcpStream};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let tunnels: Arc<std::sync::atomic::AtomicU64> = Arc::default();
+        let count = tunnels.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(client.try_clone().unwrap());
+                    let mut line = String::new();
+                    reader.read_line(&mut line).unwrap();
+                    let target = line.split_whitespace().nth(1).unwrap().to_string();
+                    // Skip the rest of the head.
+                    loop {
+                        let mut h = String::new();
+                        if reader.read_line(&mut h).unwrap() == 0 || h == "\r\n" {
+                            break;
+                        }
+                    }
+                    let upstream = TcpStream::connect(target).unwrap();
+                    let mut client = client;
+                    client
+                        .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                        .unwrap();
+                    let (mut up_r, mut up_w) = (upstream.try_clone().unwrap(), upstream);
+                    let mut down_w = client.try_clone().unwrap();
+                    std::thread::spawn(move || std::io::copy(&mut up_r, &mut down_w));
+                    let _ = std::io::copy(&mut reader, &mut up_w);
+                    let _ = up_w.shutdown(std::net::Shutdown::Both);
+                });
+            }
+        });
+        ConnectProxy { addr, tunnels }
+    }
+}
