@@ -482,3 +482,26 @@ mod tests {
         assert!(err.to_string().contains("unknown field"), "{err}");
     }
 }
+
+#[cfg(test)]
+mod feature_tests {
+    use super::*;
+
+    #[test]
+    fn the_platform_verifier_needs_its_feature_or_works() {
+        let config = PoolConfig {
+            tls: TlsOptions {
+                platform_verifier: true,
+                ..TlsOptions::default()
+            },
+            ..PoolConfig::default()
+        };
+        let built = crate::Pool::new(config);
+        if cfg!(feature = "platform-verifier") {
+            built.unwrap();
+        } else {
+            let err = built.unwrap_err().to_string();
+            assert!(err.contains("platform-verifier feature"), "{err}");
+        }
+    }
+}
