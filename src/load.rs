@@ -77,14 +77,13 @@ pub fn run(opts: &LoadOptions) -> Result<LoadReport> {
     if opts.threads == 0 {
         return Err(Error::config("threads", "must be at least 1"));
     }
-    let server = match &opts.url {
-        Some(_) => None,
-        None => Some(local_server()?),
-    };
-    let url = match (&opts.url, &server) {
-        (Some(u), _) => u.clone(),
-        (None, Some(s)) => format!("{}/load", s.url()),
-        (None, None) => unreachable!("a server is started when no URL is given"),
+    // Kept alive until the load is done.
+    let (url, _server) = match &opts.url {
+        Some(u) => (u.clone(), None),
+        None => {
+            let server = local_server()?;
+            (format!("{}/load", server.url()), Some(server))
+        }
     };
     let mut config = opts.pool.clone();
     config.max_connections_per_host = config.max_connections_per_host.max(opts.threads);

@@ -244,7 +244,9 @@ impl ApiClient {
                 url: redact::url(&url),
                 reason: e.to_string(),
             })?;
-        if Origin::parse(&url)? != *self.origin() {
+        // A relative path stays on the base URL; only a full URL (a `next`
+        // link) can point elsewhere.
+        if request.is_absolute() && Origin::parse(&url)? != *self.origin() {
             return Err(Error::InvalidUrl {
                 url: redact::url(&url),
                 reason: format!("not on this client's origin {}", self.origin()),

@@ -135,9 +135,19 @@ impl ApiRequest {
                 .any(|(k, _)| k.eq_ignore_ascii_case("idempotency-key"))
     }
 
+    /// Whether the path is a whole URL rather than a path under the base URL.
+    pub(crate) fn is_absolute(&self) -> bool {
+        let lower = self
+            .path
+            .get(..8)
+            .unwrap_or(&self.path)
+            .to_ascii_lowercase();
+        lower.starts_with("http://") || lower.starts_with("https://")
+    }
+
     /// Path plus encoded query, appended to a base URL.
     pub(crate) fn url(&self, base: &str) -> String {
-        let mut url = if self.path.starts_with("http://") || self.path.starts_with("https://") {
+        let mut url = if self.is_absolute() {
             self.path.clone()
         } else {
             format!("{base}/{}", self.path.trim_start_matches('/'))

@@ -14,7 +14,6 @@
 //! `Retry-After` (seconds or an HTTP date) replaces the backoff, capped; a
 //! per-origin budget caps retries as a share of recent requests.
 
-use std::collections::VecDeque;
 use std::time::{Duration, Instant, SystemTime};
 
 use parking_lot::Mutex;
@@ -175,50 +174,63 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     Some(when.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
+/// Slots the budget's window is cut into: the window slides a tenth at a time.
+const SLOTS: usize = 10;
+
 /// A per-origin retry budget over a sliding window: a retry is allowed while
 /// retries in the window stay under `ratio` x requests, or under the floor.
+/// Counts live in a ring of fixed slots, so a check costs the same at 10 or
+/// 10,000 requests per second.
 pub(crate) struct RetryBudget {
     ratio: f64,
-    window: Duration,
     floor: f64,
-    /// Guards the event log; entries are (time, is_retry), oldest first.
-    events: Mutex<VecDeque<(Instant, bool)>>,
+    slot: Duration,
+    start: Instant,
+    /// Guards the ring: per slot, (slot number, requests, retries).
+    ring: Mutex<[(u64, u64, u64); SLOTS]>,
 }
 
 impl RetryBudget {
     pub(crate) fn new(policy: &RetryPolicy) -> Self {
         RetryBudget {
             ratio: policy.budget_ratio,
-            window: policy.budget_window,
             floor: policy.budget_floor_per_sec * policy.budget_window.as_secs_f64(),
-            events: Mutex::new(VecDeque::new()),
+            slot: (policy.budget_window / SLOTS as u32).max(Duration::from_millis(1)),
+            start: Instant::now(),
+            ring: Mutex::new([(0, 0, 0); SLOTS]),
         }
     }
 
-    fn trim(&self, events: &mut VecDeque<(Instant, bool)>, now: Instant) {
-        while events
-            .front()
-            .is_some_and(|(t, _)| now.saturating_duration_since(*t) > self.window)
-        {
-            events.pop_front();
+    fn slot_of(&self, now: Instant) -> u64 {
+        (now.saturating_duration_since(self.start).as_nanos() / self.slot.as_nanos()) as u64
+    }
+
+    /// The current slot, emptied if it last counted an older one.
+    fn current<'a>(ring: &'a mut [(u64, u64, u64); SLOTS], n: u64) -> &'a mut (u64, u64, u64) {
+        let entry = &mut ring[(n % SLOTS as u64) as usize];
+        if entry.0 != n {
+            *entry = (n, 0, 0);
         }
+        entry
     }
 
     /// Counts a first attempt.
     pub(crate) fn request(&self, now: Instant) {
-        let mut events = self.events.lock();
-        self.trim(&mut events, now);
-        events.push_back((now, false));
+        let n = self.slot_of(now);
+        Self::current(&mut self.ring.lock(), n).1 += 1;
     }
 
     /// Takes a retry from the budget if there is one left.
     pub(crate) fn try_retry(&self, now: Instant) -> bool {
-        let mut events = self.events.lock();
-        self.trim(&mut events, now);
-        let retries = events.iter().filter(|(_, r)| *r).count() as f64;
-        let requests = events.len() as f64 - retries;
-        if retries < self.floor.max(self.ratio * requests) {
-            events.push_back((now, true));
+        let n = self.slot_of(now);
+        let mut ring = self.ring.lock();
+        let live = |slot: u64| slot + SLOTS as u64 > n;
+        let (requests, retries) = ring
+            .iter()
+            .filter(|(slot, _, _)| live(*slot))
+            .fold((0, 0), |(q, r), (_, rq, rt)| (q + rq, r + rt));
+        if (retries as f64) < self.floor.max(self.ratio * requests as f64) {
+            Self::current(&mut ring, n).2 += 1;
             true
         } else {
             false

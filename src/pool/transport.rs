@@ -375,13 +375,15 @@ impl Handle {
         }
     }
 
-    fn socket(&mut self) -> Result<&mut Socket, ureq::Error> {
-        self.socket.as_mut().ok_or_else(|| {
+    /// The socket (which ureq only uses after `is_open` gave it back) and the wire.
+    fn parts(&mut self) -> Result<(&mut Socket, &AgentWire), ureq::Error> {
+        let socket = self.socket.as_mut().ok_or_else(|| {
             ureq::Error::Io(std::io::Error::new(
                 std::io::ErrorKind::NotConnected,
                 "pooled connection handle used while its socket is parked",
             ))
-        })
+        })?;
+        Ok((socket, &self.wire))
     }
 }
 
@@ -394,13 +396,13 @@ impl Transport for Handle {
     }
 
     fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
-        let wire = self.wire.clone();
-        self.socket()?.transmit(amount, timeout, &wire)
+        let (socket, wire) = self.parts()?;
+        socket.transmit(amount, timeout, wire)
     }
 
     fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
-        let wire = self.wire.clone();
-        self.socket()?.receive(timeout, &wire)
+        let (socket, wire) = self.parts()?;
+        socket.receive(timeout, wire)
     }
 
     /// ureq asks twice per cycle: before parking a finished connection (this
