@@ -206,7 +206,7 @@ impl RetryBudget {
     }
 
     /// The current slot, emptied if it last counted an older one.
-    fn current<'a>(ring: &'a mut [(u64, u64, u64); SLOTS], n: u64) -> &'a mut (u64, u64, u64) {
+    fn current(ring: &mut [(u64, u64, u64); SLOTS], n: u64) -> &mut (u64, u64, u64) {
         let entry = &mut ring[(n % SLOTS as u64) as usize];
         if entry.0 != n {
             *entry = (n, 0, 0);
