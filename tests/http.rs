@@ -138,17 +138,21 @@ fn a_post_with_an_idempotency_key_is_retried_on_503() {
     }));
 }
 
-#[test]
-fn a_get_on_a_connection_closed_by_the_server_is_resent_transparently() {
-    // The second request on a connection is read, then the socket is closed
-    // without an answer: the stale keep-alive race.
-    let srv = support::server(|_, ctx| {
+/// Reads the second request on each connection, then closes the socket
+/// without an answer: the stale keep-alive race.
+fn stale_server() -> etlpool::mock::server::HttpServer {
+    support::server(|_, ctx| {
         if ctx.request_index == 1 {
             Reply::CloseWithoutResponse
         } else {
             json(200, j!({"ok": true}))
         }
-    });
+    })
+}
+
+#[test]
+fn a_get_on_a_connection_closed_by_the_server_is_resent_transparently() {
+    let srv = stale_server();
     let pool = test_pool().build().unwrap();
     let c = client(&pool, &srv.url());
     let _: Value = c.get_json("/a", &[]).unwrap();
@@ -162,13 +166,7 @@ fn a_get_on_a_connection_closed_by_the_server_is_resent_transparently() {
 
 #[test]
 fn a_post_on_a_connection_closed_by_the_server_fails_with_outcome_unknown() {
-    let srv = support::server(|_, ctx| {
-        if ctx.request_index == 1 {
-            Reply::CloseWithoutResponse
-        } else {
-            json(200, j!({"ok": true}))
-        }
-    });
+    let srv = stale_server();
     let pool = test_pool().build().unwrap();
     let c = client(&pool, &srv.url());
     let _: Value = c.get_json("/warm", &[]).unwrap();

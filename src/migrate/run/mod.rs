@@ -186,36 +186,28 @@ fn phases(s: &Arc<Shared>, opts: &MigrateOptions, jobs: &JobTally) -> Result<(),
         folders::modules(s, opts.workers)?;
     }
     if only.cases {
-        s.progress
-            .phase("cases", s.zephyr.count("/testcases", &[])?);
         let index = Arc::new(CaseIndex::default());
-        parallel(
+        listed(
             s,
             opts.workers,
             jobs,
+            "cases",
+            "/testcases",
             move |sh, case| cases::migrate_case(sh, &index, case),
-            |submit| {
-                s.zephyr
-                    .test_cases(|page| page.into_iter().try_for_each(&mut *submit))?;
-                Ok(())
-            },
+            |visit| s.zephyr.test_cases(visit),
         )?;
     }
     if only.cycles {
         folders::cycle_folders(s, opts.workers)?;
-        s.progress
-            .phase("cycles", s.zephyr.count("/testcycles", &[])?);
         let index = Arc::new(CycleIndex::default());
-        parallel(
+        listed(
             s,
             opts.workers,
             jobs,
+            "cycles",
+            "/testcycles",
             move |sh, cycle| cycles::migrate_cycle(sh, &index, cycle),
-            |submit| {
-                s.zephyr
-                    .test_cycles(|page| page.into_iter().try_for_each(&mut *submit))?;
-                Ok(())
-            },
+            |visit| s.zephyr.test_cycles(visit),
         )?;
     }
     if only.runs || only.logs {
@@ -228,6 +220,25 @@ fn phases(s: &Arc<Shared>, opts: &MigrateOptions, jobs: &JobTally) -> Result<(),
         )?;
     }
     Ok(())
+}
+
+/// A phase with one job per item of a Zephyr list: `list` visits its pages.
+type PageVisitor<'a, J> = &'a mut dyn FnMut(Vec<J>) -> crate::Result<()>;
+
+fn listed<J: Send + 'static>(
+    s: &Arc<Shared>,
+    workers: usize,
+    jobs: &JobTally,
+    phase: &str,
+    path: &str,
+    handle: impl Fn(&Shared, J) + Send + Sync + 'static,
+    list: impl FnOnce(PageVisitor<'_, J>) -> crate::Result<()>,
+) -> Result<(), MigrateError> {
+    s.progress.phase(phase, s.zephyr.count(path, &[])?);
+    parallel(s, workers, jobs, handle, |submit| {
+        list(&mut |page| page.into_iter().try_for_each(&mut *submit))?;
+        Ok(())
+    })
 }
 
 /// Runs `handle` over the jobs `produce` submits, on `workers` threads; waits
