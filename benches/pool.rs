@@ -20,6 +20,9 @@
 //! `ETLPOOL_BENCH_ROUNDS` and `ETLPOOL_BENCH_SCALE` shorten or lengthen it.
 
 use std::sync::Arc;
+#[path = "../tests/support/mod.rs"]
+mod support;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -40,13 +43,13 @@ struct Case {
 fn main() {
     let rounds = env_num("ETLPOOL_BENCH_ROUNDS", 7) as usize;
     let scale = env_num("ETLPOOL_BENCH_SCALE", 10);
-    let ca = test_ca();
+    let ca = support::TestCa::new();
     let mut servers = Vec::new();
     let mut cases = Vec::new();
     for threads in [1usize, 8] {
         let pin = (threads == 1).then(first_core).flatten();
         let http = server(None, pin);
-        let https = server(Some(ca.1.clone()), pin);
+        let https = server(Some(ca.server.clone()), pin);
         let http_url = format!("{}/bench", http.url());
         let https_url = format!("{}/bench", https.url());
         servers.push((http, https));
@@ -74,13 +77,13 @@ fn main() {
             "https pooled",
             threads,
             n / 2,
-            pooled(&https_url, threads, Some(&ca.0), true),
+            pooled(&https_url, threads, Some(&ca.ca_pem), true),
         ));
         cases.push(case(
             "https no pool",
             threads,
             n / 40,
-            unpooled(&https_url, Some(&ca.0)),
+            unpooled(&https_url, Some(&ca.ca_pem)),
         ));
     }
 
@@ -317,29 +320,4 @@ fn server(
     })
     .join()
     .expect("server start thread")
-}
-
-/// A CA (PEM) and a server config with a `localhost` certificate it signed.
-fn test_ca() -> (String, Arc<rustls::ServerConfig>) {
-    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("params");
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca =
-        CertifiedIssuer::self_signed(ca_params, KeyPair::generate().expect("key")).expect("ca");
-    let key = KeyPair::generate().expect("key");
-    let cert = CertificateParams::new(vec!["localhost".to_string()])
-        .expect("params")
-        .signed_by(&key, &ca)
-        .expect("cert");
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![cert.der().clone()],
-            rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).expect("key der"),
-        )
-        .expect("server config");
-    (ca.pem(), Arc::new(config))
 }

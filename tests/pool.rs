@@ -575,3 +575,39 @@ fn a_configured_connect_proxy_carries_pooled_connections() {
     assert_eq!(srv.stats().snapshot().accepted, 1);
     assert_eq!(srv.stats().snapshot().requests, 5);
 }
+
+#[test]
+fn turning_verification_off_is_explicit_and_works() {
+    let untrusted = TestCa::new();
+    let srv = untrusted.ok_server();
+    let tls = etlpool::TlsOptions {
+        danger_accept_invalid_certs: true,
+        ..Default::default()
+    };
+    let pool = test_pool().tls(tls).build().unwrap();
+    assert_eq!(pool.fetch(&srv.url()).unwrap().status(), 200);
+    // The default pool refuses the same server.
+    let strict = test_pool().build().unwrap();
+    assert!(
+        matches!(strict.fetch(&srv.url()), Err(Error::Request(r)) if r.kind == TransportKind::Tls)
+    );
+}
+
+#[test]
+fn a_client_certificate_opens_a_server_that_requires_one() {
+    let ca = TestCa::new();
+    let srv = TestCa::serve(ca.mtls_server());
+    let scratch = support::Scratch::new("mtls");
+    let (cert, key) = ca.client_pem();
+    let tls = etlpool::TlsOptions {
+        ca_pem: Some(ca.ca_pem.clone()),
+        client_cert: Some(scratch.file("client.pem", cert.as_bytes())),
+        client_key: Some(scratch.file("client.key", key.as_bytes())),
+        ..Default::default()
+    };
+    let pool = test_pool().tls(tls).build().unwrap();
+    assert_eq!(pool.fetch(&srv.url()).unwrap().status(), 200);
+    let without = test_pool().ca_pem(Some(ca.ca_pem.clone())).build().unwrap();
+    let err = without.fetch(&srv.url()).unwrap_err();
+    assert!(err.exchange().is_some_and(|x| !x.response_started), "{err}");
+}
