@@ -219,22 +219,27 @@ impl ApiClient {
     /// `DELETE path`; any 2xx is success, the body is read and dropped.
     pub fn delete(&self, path: &str) -> Result<()> {
         let request = ApiRequest::delete(path);
-        let reply = self.send(&request)?;
-        self.check_status(&request, reply).map(drop)
+        let (reply, attempts) = self.exchange(&request)?;
+        self.check_status(&request, reply, attempts).map(drop)
     }
 
     /// Sends `request` and decodes a 2xx JSON answer.
     pub fn json<T: DeserializeOwned>(&self, request: &ApiRequest) -> Result<T> {
-        let reply = self.send(request)?;
-        let reply = self.check_status(request, reply)?;
+        let (reply, attempts) = self.exchange(request)?;
+        let reply = self.check_status(request, reply, attempts)?;
         let acted = !Safety::of(request.method, request.resend_safe()).idempotent;
-        decode(self.context(request, 1), &reply, acted)
+        decode(self.context(request, attempts), &reply, acted)
             .inspect_err(|_| self.inner.metrics.failure(FailureKind::Decode))
     }
 
     /// Sends `request` with every policy applied and returns the answer whatever
     /// its status (after retries of 429/5xx where they are safe).
     pub fn send(&self, request: &ApiRequest) -> Result<Reply> {
+        self.exchange(request).map(|(reply, _)| reply)
+    }
+
+    /// [`ApiClient::send`], with the number of attempts it took.
+    fn exchange(&self, request: &ApiRequest) -> Result<(Reply, u32)> {
         let method = Method::from_bytes(request.method.as_bytes())
             .map_err(|e| Error::config("method", e.to_string()))?;
         let url = request.url(&self.inner.base);
@@ -264,7 +269,7 @@ impl ApiClient {
         }
     }
 
-    fn check_status(&self, request: &ApiRequest, reply: Reply) -> Result<Reply> {
+    fn check_status(&self, request: &ApiRequest, reply: Reply, attempts: u32) -> Result<Reply> {
         let status = reply.status();
         if (200..300).contains(&status) {
             return Ok(reply);
@@ -276,7 +281,7 @@ impl ApiClient {
             FailureKind::Status4xx
         });
         Err(Error::Status(Box::new(StatusError {
-            at: self.context(request, 1),
+            at: self.context(request, attempts),
             status,
             body: redact::body_excerpt(reply.body(), 300),
             outcome_unknown: !safety.idempotent && status >= 500,
@@ -320,7 +325,8 @@ impl<'a> Call<'a> {
         }
     }
 
-    fn run(mut self) -> Result<Reply> {
+    /// The final answer and the attempt that got it.
+    fn run(mut self) -> Result<(Reply, u32)> {
         self.client.budget.request(self.start);
         loop {
             self.attempt += 1;
@@ -341,7 +347,7 @@ impl<'a> Call<'a> {
                     }
                     match self.after_reply(&reply)? {
                         true => continue,
-                        false => return Ok(reply),
+                        false => return Ok((reply, self.attempt)),
                     }
                 }
                 Err(e) => {
