@@ -284,3 +284,44 @@ fn verify_passes_a_real_migration_and_catches_a_deleted_and_a_duplicated_case() 
     assert_eq!(keys(DiffKind::Missing), [key_of(gone)], "{report}");
     assert_eq!(keys(DiffKind::Duplicate), [key_of(twice)], "{report}");
 }
+
+#[test]
+fn approved_cases_are_approved_even_when_found_rather_than_created() {
+    let m = Migration::new(21, small());
+    let only = |kinds: &str| kinds.parse::<etlpool::migrate::Phases>().unwrap();
+    // A first run creates the cases without approving them, then its journal is lost.
+    let first = m.run_with(&etlpool::migrate::MigrateOptions {
+        only: only("modules,cases"),
+        ..m.options()
+    });
+    assert!(first.is_complete(), "{first}");
+    std::fs::remove_file(m.dir.0.join("journal.csv")).unwrap();
+    let mut mapping = etlpool::migrate::MappingConfig::default();
+    mapping.approve_approved = true;
+    let second = m.run_with(&etlpool::migrate::MigrateOptions {
+        mapping,
+        only: only("modules,cases"),
+        ..m.options()
+    });
+    assert!(second.is_complete(), "{second}");
+    assert_eq!(second.records["case"].found, 40);
+    let source = m.mocks.source();
+    let approved_status: Vec<u64> = source
+        .statuses
+        .iter()
+        .filter(|s| s.status_type == "TEST_CASE" && s.name == "Approved")
+        .map(|s| s.id)
+        .collect();
+    let key_field = m.mocks.qtest_config().case_field("Zephyr Key").unwrap().id;
+    let state = m.mocks.qtest_state();
+    let mut approved = 0;
+    for case in &state.test_cases {
+        let key = case.property(key_field).unwrap();
+        let zephyr = source.case(key).unwrap();
+        let want = approved_status.contains(&zephyr.status_id);
+        assert_eq!(case.current().approved, want, "{key}");
+        approved += usize::from(want);
+    }
+    assert!(approved > 0, "the seed has Approved cases");
+    assert_eq!(state.test_cases.len(), 40, "no duplicates");
+}

@@ -16,11 +16,32 @@ use crate::zephyr::TestCase;
 /// search instead of one search per case.
 #[derive(Default)]
 pub(crate) struct CaseIndex {
-    snapshot: OnceLock<std::result::Result<HashMap<String, Target>, String>>,
+    snapshot: OnceLock<std::result::Result<HashMap<String, Existing>, String>>,
+}
+
+/// A case found on qTest.
+#[derive(Debug, Clone, Copy)]
+struct Existing {
+    target: Target,
+    /// Its current version is approved (a whole number: `1.0`, `2.0`).
+    approved: bool,
+}
+
+impl Existing {
+    fn of(case: &QtestCase) -> Existing {
+        let approved = case.version.as_deref().is_some_and(|v| {
+            v.split_once('.')
+                .is_some_and(|(major, minor)| major != "0" && minor.trim_matches('0').is_empty())
+        });
+        Existing {
+            target: target(case),
+            approved,
+        }
+    }
 }
 
 impl CaseIndex {
-    fn get(&self, s: &Shared, key: &str) -> Result<Option<Target>> {
+    fn get(&self, s: &Shared, key: &str) -> Result<Option<Existing>> {
         let snap = self
             .snapshot
             .get_or_init(|| load_index(s).map_err(|e| e.to_string()));
@@ -39,8 +60,9 @@ fn target(case: &QtestCase) -> Target {
     }
 }
 
-/// Every case carrying a Zephyr key of this project, oldest first.
-fn load_index(s: &Shared) -> Result<HashMap<String, Target>> {
+/// Every case carrying a Zephyr key of this project; for a key found twice,
+/// the oldest (lowest id), as in `find_case`.
+fn load_index(s: &Shared) -> Result<HashMap<String, Existing>> {
     let label = &s.catalog.mapping().key_field;
     let prefix = format!("{}-", s.zephyr.project_key());
     let mut index = HashMap::new();
@@ -52,8 +74,15 @@ fn load_index(s: &Shared) -> Result<HashMap<String, Target>> {
     s.qtest.search(&request, |cases: Vec<QtestCase>| {
         for case in cases {
             if let Some(key) = case.property_value(key_field) {
-                // The first (oldest) case wins, as in `find_case`.
-                index.entry(key.to_string()).or_insert(target(&case));
+                let found = Existing::of(&case);
+                index
+                    .entry(key.to_string())
+                    .and_modify(|e: &mut Existing| {
+                        if found.target.id < e.target.id {
+                            *e = found;
+                        }
+                    })
+                    .or_insert(found);
             }
         }
         Ok(())
@@ -62,10 +91,10 @@ fn load_index(s: &Shared) -> Result<HashMap<String, Target>> {
 }
 
 /// The case with this Zephyr key, asked now.
-fn find_case(s: &Shared, key: &str) -> Result<Option<Target>> {
+fn find_case(s: &Shared, key: &str) -> Result<Option<Existing>> {
     let mut cases = s.qtest.cases_where(&s.catalog.mapping().key_field, key)?;
     cases.sort_by_key(|c| c.id);
-    Ok(cases.first().map(target))
+    Ok(cases.first().map(Existing::of))
 }
 
 /// Migrates one case.
@@ -93,9 +122,22 @@ pub(crate) fn migrate_case(s: &Shared, index: &Arc<CaseIndex>, case: TestCase) {
         Ok(plan) => plan,
         Err(e) => return s.transform_failed(&e),
     };
-    let find = |fresh: Fresh| match fresh {
-        Fresh::Snapshot => index.get(s, &case.key),
-        Fresh::Live => find_case(s, &case.key),
+    let find = |fresh: Fresh| -> Result<Option<Target>> {
+        let found = match fresh {
+            Fresh::Snapshot => index.get(s, &case.key)?,
+            Fresh::Live => find_case(s, &case.key)?,
+        };
+        match found {
+            // Created by an earlier run that stopped before approving it.
+            Some(e) if plan.approve && !e.approved => {
+                let approved = s.qtest.approve_case(e.target.id)?;
+                Ok(Some(Target {
+                    version_id: approved.test_case_version_id,
+                    ..e.target
+                }))
+            }
+            other => Ok(other.map(|e| e.target)),
+        }
     };
     let create = || -> Result<Target> {
         let created = s.qtest.create_case(&plan.body)?;
