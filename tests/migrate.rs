@@ -296,8 +296,10 @@ fn approved_cases_are_approved_even_when_found_rather_than_created() {
     });
     assert!(first.is_complete(), "{first}");
     std::fs::remove_file(m.dir.0.join("journal.csv")).unwrap();
-    let mut mapping = etlpool::migrate::MappingConfig::default();
-    mapping.approve_approved = true;
+    let mapping = etlpool::migrate::MappingConfig {
+        approve_approved: true,
+        ..Default::default()
+    };
     let second = m.run_with(&etlpool::migrate::MigrateOptions {
         mapping,
         only: only("modules,cases"),
