@@ -16,10 +16,10 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use etlpool::CancelToken;
 use etlpool::cli::mock_endpoints;
 use etlpool::migrate::{MigrateOptions, migrate};
 use etlpool::mock::{DataSizes, MockOptions, MockServers};
-use etlpool::queue::CancelToken;
 use etlpool::{Pool, PoolConfig};
 
 const WORKERS: usize = 16;

@@ -20,13 +20,15 @@
 //! `ETLPOOL_BENCH_ROUNDS` and `ETLPOOL_BENCH_SCALE` shorten or lengthen it.
 
 use std::sync::Arc;
-#[path = "../tests/support/mod.rs"]
-mod support;
+// The integration tests' CA; the bench uses only its server side.
+#[allow(dead_code)]
+#[path = "../tests/it/support/tls.rs"]
+mod tls;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use etlpool::mock::server::{ConnContext, HttpServer, Reply, Request, Response, ServerOptions};
+use etlpool::mock::server::{Answer, ConnContext, HttpServer, Request, Response, ServerOptions};
 use etlpool::{Pool, PoolConfig};
 
 type Request1 = dyn Fn() + Sync;
@@ -43,7 +45,7 @@ struct Case {
 fn main() {
     let rounds = env_num("ETLPOOL_BENCH_ROUNDS", 7) as usize;
     let scale = env_num("ETLPOOL_BENCH_SCALE", 10);
-    let ca = support::TestCa::new();
+    let ca = tls::TestCa::new();
     let mut servers = Vec::new();
     let mut cases = Vec::new();
     for threads in [1usize, 8] {
@@ -310,7 +312,7 @@ fn server(
             core_affinity::set_for_current(core);
         }
         let handler = |_: Request, _: &ConnContext| {
-            Reply::Response(Response::bytes(200, "text/plain", b"ok".to_vec()))
+            Answer::Response(Response::bytes(200, "text/plain", b"ok".to_vec()))
         };
         let opts = ServerOptions {
             tls,

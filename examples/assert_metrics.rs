@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use etlpool::mock::server::{ConnContext, HttpServer, Reply, Request, Response, ServerOptions};
+use etlpool::mock::server::{Answer, ConnContext, HttpServer, Request, Response, ServerOptions};
 use etlpool::{CloseReason, Pool};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -14,7 +14,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let server = HttpServer::start(
         ServerOptions::default(),
         Arc::new(|_: Request, _: &ConnContext| {
-            Reply::Response(Response::bytes(200, "text/plain", b"ok".to_vec()))
+            Answer::Response(Response::bytes(200, "text/plain", b"ok".to_vec()))
         }),
     )?;
     let pool = Pool::builder().build()?;

@@ -395,6 +395,27 @@ fn kind_text(kind: TransportKind) -> &'static str {
     }
 }
 
+/// An error and its causes on one line, each cause once (a cause whose text the
+/// line already holds is skipped).
+///
+/// ```
+/// let e = etlpool::Error::config("workers", "must be at least 1");
+/// assert_eq!(etlpool::error_chain(&e), e.to_string());
+/// ```
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let s_text = s.to_string();
+        if !text.contains(&s_text) {
+            text.push_str(": ");
+            text.push_str(&s_text);
+        }
+        source = s.source();
+    }
+    text
+}
+
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {

@@ -14,10 +14,9 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::histogram::{Histogram, HistogramData};
-use crate::mock::server::{
-    ConnContext, HttpServer, Reply as ServerReply, Request, Response, ServerOptions,
-};
-use crate::pool::{HistogramSnapshot, Pool, PoolConfig, Snapshot};
+use crate::metrics::{HistogramSnapshot, Snapshot};
+use crate::mock::server::{Answer, ConnContext, HttpServer, Request, Response, ServerOptions};
+use crate::pool::{Pool, PoolConfig};
 
 /// How requests get a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -185,7 +184,7 @@ fn unpooled_request(pool: &Pool, url: &str, bearer: Option<&str>) -> Result<u16>
 /// A keep-alive server answering every request with a small body.
 pub fn local_server() -> Result<HttpServer> {
     let handler = |_: Request, _: &ConnContext| {
-        ServerReply::Response(Response::bytes(200, "text/plain", b"ok".to_vec()))
+        Answer::Response(Response::bytes(200, "text/plain", b"ok".to_vec()))
     };
     HttpServer::start(ServerOptions::default(), Arc::new(handler))
         .map_err(|e| Error::io("starting the in-process load server", e))

@@ -7,7 +7,8 @@
 //! and cancels the token, logging at `warn`.
 //!
 //! ```
-//! use etlpool::queue::{CancelToken, WorkQueue};
+//! use etlpool::CancelToken;
+//! use etlpool::queue::WorkQueue;
 //! use etlpool::signals;
 //!
 //! let token = CancelToken::new();
@@ -33,7 +34,7 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::{Handle, Signals};
 use signal_hook::{SigId, flag};
 
-use crate::queue::CancelToken;
+use crate::cancel::CancelToken;
 
 /// The exit code of a run stopped by SIGINT or SIGTERM (128 + SIGINT, as
 /// shells report Ctrl-C), after a checkpoint or at once on a second signal.

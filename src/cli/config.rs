@@ -8,8 +8,8 @@ use clap::Args;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
-use crate::http::RateLimit;
 use crate::migrate::{Endpoints, MappingConfig, QtestAuth};
+use crate::policy::RateLimit;
 use crate::pool::PoolConfig;
 
 /// Where the services are; shared by `migrate` and `verify`.

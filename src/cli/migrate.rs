@@ -6,10 +6,10 @@ use clap::Args;
 
 use super::ExitCode;
 use super::config::{ConnectionArgs, Settings, process_env};
+use crate::cancel::CancelToken;
 use crate::error::Error;
 use crate::migrate::{MigrateError, MigrateOptions, Phases, RunSummary, migrate};
 use crate::pool::Pool;
-use crate::queue::CancelToken;
 
 /// Options of `etlpool migrate`.
 #[derive(Debug, Args)]
@@ -91,7 +91,7 @@ pub(super) fn run_migration(
     let summary = match migrate(&pool, options, &cancel) {
         Ok(summary) => summary,
         Err(e) => {
-            log::error!("{}", super::error_chain(&e));
+            log::error!("{}", crate::error::error_chain(&e));
             return Ok(if signals.received() {
                 ExitCode::Interrupted
             } else {

@@ -15,7 +15,7 @@ pub use verify::VerifyArgs;
 
 use clap::{Parser, Subcommand};
 
-use crate::error::Error;
+use crate::error::{Error, error_chain};
 
 /// Exit codes a scheduler can act on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,21 +95,6 @@ pub fn run(cli: Cli) -> ExitCode {
             exit_code(&e)
         }
     }
-}
-
-/// The error and its causes on one line.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let s_text = s.to_string();
-        if !text.contains(&s_text) {
-            text.push_str(": ");
-            text.push_str(&s_text);
-        }
-        source = s.source();
-    }
-    text
 }
 
 pub(crate) fn exit_code(e: &Error) -> ExitCode {

@@ -7,10 +7,10 @@ use clap::Args;
 use super::ExitCode;
 use super::config::{ConnectionArgs, Settings, process_env};
 use super::migrate::setup_exit_code;
+use crate::cancel::CancelToken;
 use crate::error::Error;
 use crate::migrate::{MigrateError, VerifyOptions, VerifyReport, connect, verify};
 use crate::pool::Pool;
-use crate::queue::CancelToken;
 
 /// Options of `etlpool verify`.
 #[derive(Debug, Args)]
@@ -31,7 +31,7 @@ pub(super) fn run(args: &VerifyArgs) -> crate::Result<ExitCode> {
     let report = match check(&settings) {
         Ok(report) => report,
         Err(e) => {
-            log::error!("{}", super::error_chain(&e));
+            log::error!("{}", crate::error::error_chain(&e));
             return Ok(setup_exit_code(&e));
         }
     };

@@ -8,19 +8,23 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use ureq::http::{Method, Request, Uri};
 
-use super::breaker::{Breaker, BreakerPolicy, CircuitBreaker};
-use super::limiter::{Denied, Limiter, RateLimit, TokenBucket, sleep};
 use super::request::{ApiRequest, Auth};
-use super::retry::{self, RetryBudget, RetryPolicy, Safety};
+use super::retry::{self, RetryPolicy, Safety};
+use crate::cancel::CancelToken;
 use crate::error::{DecodeError, Error, RequestContext, Result, StatusError};
-use crate::pool::{FailureKind, Origin, OriginMetrics, OriginPool, Pool, Reply};
-use crate::queue::CancelToken;
+use crate::metrics::{BreakerTransition, FailureKind, OriginMetrics, RetryReason};
+use crate::policy::{
+    Admission, BreakerPolicy, BreakerState, BudgetPolicy, Denied, OriginPolicies, Outcome,
+    RateFeedback, RateLimit, sleep,
+};
+use crate::pool::{Origin, OriginPool, Pool, Reply};
 use crate::redact;
 
 /// The one way the API clients talk HTTP: requests relative to a base URL, with
 /// authentication, timeouts, safe retries, rate limiting and a circuit breaker,
-/// over a [`Pool`]. Cheap to clone; clones share their limiter, breaker and
-/// retry budget, so a pause asked for by the server holds every worker.
+/// over a [`Pool`]. Cheap to clone. The rate limiter, circuit breaker and retry
+/// budget belong to the origin, in the pool's registry, so every client of one
+/// origin shares them: a pause asked for by the server holds every worker.
 ///
 /// ```no_run
 /// use etlpool::http::{ApiClient, Auth};
@@ -42,9 +46,7 @@ struct Inner {
     base: String,
     auth: Auth,
     retry: RetryPolicy,
-    budget: RetryBudget,
-    breaker: Arc<dyn Breaker>,
-    limiter: Arc<dyn Limiter>,
+    policies: OriginPolicies,
     request_timeout: Duration,
     /// The agents' own per-call limit; attempts shorter than this set their own.
     pool_request_timeout: Duration,
@@ -60,8 +62,9 @@ pub struct ApiClientBuilder {
     base_url: String,
     auth: Auth,
     retry: RetryPolicy,
-    breaker: BreakerPolicy,
-    rate_limit: RateLimit,
+    breaker: Option<BreakerPolicy>,
+    rate_limit: Option<RateLimit>,
+    budget: Option<BudgetPolicy>,
     request_timeout: Option<Duration>,
     total_timeout: Option<Option<Duration>>,
     slow: Duration,
@@ -81,15 +84,26 @@ impl ApiClientBuilder {
         self
     }
 
-    /// Circuit breaker. Defaults to [`BreakerPolicy::default`] (5 failures, 30 s).
+    /// The origin's circuit breaker settings. Every client of an origin shares
+    /// one breaker: the first client (or [`Pool::set_policies`]) sets it, and a
+    /// later client asking for other settings fails to build. Defaults to the
+    /// pool's [`default_policies`](crate::PoolBuilder::default_policies).
     pub fn breaker(mut self, policy: BreakerPolicy) -> Self {
-        self.breaker = policy;
+        self.breaker = Some(policy);
         self
     }
 
-    /// Client-side rate limit. Defaults to none (server pauses still apply).
+    /// The origin's client-side rate limit, shared like [`breaker`](Self::breaker).
+    /// Defaults to none (the server's pauses still apply).
     pub fn rate_limit(mut self, limit: RateLimit) -> Self {
-        self.rate_limit = limit;
+        self.rate_limit = Some(limit);
+        self
+    }
+
+    /// The origin's retry budget, shared like [`breaker`](Self::breaker).
+    /// Defaults to [`BudgetPolicy::default`].
+    pub fn retry_budget(mut self, policy: BudgetPolicy) -> Self {
+        self.budget = Some(policy);
         self
     }
 
@@ -122,8 +136,8 @@ impl ApiClientBuilder {
     /// Validates the policies and makes the client.
     pub fn build(self) -> Result<ApiClient> {
         self.retry.validate()?;
-        self.rate_limit.validate()?;
         let origin_pool = self.pool.origin(&self.base_url)?;
+        let policies = self.origin_policies(&origin_pool)?;
         let metrics = origin_pool.metrics().clone();
         let config = self.pool.config();
         let request_timeout = self.request_timeout.unwrap_or(config.request_timeout);
@@ -135,9 +149,7 @@ impl ApiClientBuilder {
         }
         Ok(ApiClient {
             inner: Arc::new(Inner {
-                budget: RetryBudget::new(&self.retry),
-                breaker: Arc::new(CircuitBreaker::new(self.breaker, metrics.clone())),
-                limiter: Arc::new(TokenBucket::new(self.rate_limit, metrics.clone())),
+                policies,
                 base: self.base_url.trim_end_matches('/').to_string(),
                 origin: origin_pool,
                 metrics,
@@ -150,6 +162,64 @@ impl ApiClientBuilder {
                 cancel: self.cancel,
             }),
         })
+    }
+}
+
+impl ApiClientBuilder {
+    /// The origin's policies: the ones it has, or made from the settings asked
+    /// for here. Settings that differ from the origin's are an error rather
+    /// than silently ignored.
+    fn origin_policies(&self, origin: &OriginPool) -> Result<OriginPolicies> {
+        let asked = (self.rate_limit, self.breaker, self.budget);
+        if asked == (None, None, None) {
+            return Ok(origin.policies().clone());
+        }
+        let mut settings = origin.default_policy_settings();
+        settings.rate_limit = self.rate_limit.unwrap_or(settings.rate_limit);
+        settings.breaker = self.breaker.unwrap_or(settings.breaker);
+        settings.budget = self.budget.unwrap_or(settings.budget);
+        settings.validate()?;
+        let have = origin.policies_made_from(settings);
+        let built_in = have.built_in();
+        let differs = |asked: bool, same: bool, built_in: bool| asked && !(same && built_in);
+        let conflict = [
+            (
+                "rate_limit",
+                differs(
+                    self.rate_limit.is_some(),
+                    have.settings().rate_limit == settings.rate_limit,
+                    built_in.0,
+                ),
+            ),
+            (
+                "breaker",
+                differs(
+                    self.breaker.is_some(),
+                    have.settings().breaker == settings.breaker,
+                    built_in.1,
+                ),
+            ),
+            (
+                "retry_budget",
+                differs(
+                    self.budget.is_some(),
+                    have.settings().budget == settings.budget,
+                    built_in.2,
+                ),
+            ),
+        ];
+        match conflict.iter().find(|(_, differs)| *differs) {
+            Some((key, _)) => Err(Error::config(
+                *key,
+                format!(
+                    "{} already has a {key} with other settings; every client of an \
+                     origin shares one, so set it once (on its first client or with \
+                     Pool::set_policies)",
+                    origin.origin()
+                ),
+            )),
+            None => Ok(have.clone()),
+        }
     }
 }
 
@@ -167,8 +237,9 @@ impl ApiClient {
             base_url: base_url.trim().to_string(),
             auth: Auth::None,
             retry: RetryPolicy::default(),
-            breaker: BreakerPolicy::default(),
-            rate_limit: RateLimit::default(),
+            breaker: None,
+            rate_limit: None,
+            budget: None,
             request_timeout: None,
             total_timeout: None,
             slow: Duration::from_secs(5),
@@ -186,9 +257,14 @@ impl ApiClient {
         self.inner.origin.origin()
     }
 
-    /// Whether the circuit breaker is open (or half-open) now.
+    /// Whether the origin's circuit breaker is open (or half-open) now.
     pub fn breaker_open(&self) -> bool {
-        self.inner.breaker.is_open()
+        self.inner.policies.breaker().state() != BreakerState::Closed
+    }
+
+    /// The origin's policies, shared with every client of the origin.
+    pub fn policies(&self) -> &OriginPolicies {
+        &self.inner.policies
     }
 
     /// `GET path?query`, decoded from JSON; a non-2xx answer is [`Error::Status`].
@@ -327,21 +403,19 @@ impl<'a> Call<'a> {
 
     /// The final answer and the attempt that got it.
     fn run(mut self) -> Result<(Reply, u32)> {
-        self.client.budget.request(self.start);
+        self.client.policies.budget().record_request(self.start);
         loop {
             self.attempt += 1;
-            let permit = self.client.breaker.allow().inspect_err(|_| {
-                self.client.metrics.failure(FailureKind::BreakerOpen);
-            })?;
+            let permit = self.admit()?;
             self.wait_for_turn()?;
             let (auth, result) = self.attempt_once()?;
             match result {
                 Ok(reply) => {
-                    if reply.status() >= 500 {
-                        permit.failure();
+                    permit.report(if reply.status() >= 500 {
+                        Outcome::Failure
                     } else {
-                        permit.success();
-                    }
+                        Outcome::Success
+                    });
                     if self.renew_auth(&reply, auth.as_deref()) {
                         continue;
                     }
@@ -352,7 +426,7 @@ impl<'a> Call<'a> {
                 }
                 Err(e) => {
                     if matches!(e, Error::Request(_)) {
-                        permit.failure();
+                        permit.report(Outcome::Failure);
                     }
                     if !self.after_error(&e)? {
                         return Err(self.finish_error(e));
@@ -362,13 +436,41 @@ impl<'a> Call<'a> {
         }
     }
 
+    /// Asks the origin's breaker to let an attempt out.
+    fn admit(&self) -> Result<Permit<'a>> {
+        match self.client.policies.breaker().allow() {
+            Ok(admission) => {
+                if admission.half_opened() {
+                    self.client.breaker_changed(BreakerTransition::HalfOpened);
+                }
+                Ok(Permit {
+                    client: self.client,
+                    admission: Some(admission),
+                })
+            }
+            Err(open) => {
+                self.client.metrics.failure(FailureKind::BreakerOpen);
+                Err(Error::CircuitOpen {
+                    origin: self.client.metrics.origin.clone(),
+                    retry_in: open.retry_in,
+                })
+            }
+        }
+    }
+
     fn wait_for_turn(&self) -> Result<()> {
         match self
             .client
-            .limiter
+            .policies
+            .limiter()
             .acquire(self.deadline, self.client.cancel.as_ref())
         {
-            Ok(_) => Ok(()),
+            Ok(wait) => {
+                if !wait.is_zero() {
+                    self.client.metrics.rate_limited(wait);
+                }
+                Ok(())
+            }
             Err(Denied::Cancelled) => Err(Error::Cancelled),
             Err(Denied::PastDeadline { .. }) => Err(self.total_timeout()),
         }
@@ -471,20 +573,27 @@ impl<'a> Call<'a> {
 
     /// Applies the server's rate-limit advice; returns whether to retry.
     fn after_reply(&mut self, reply: &Reply) -> Result<bool> {
-        let limiter = &self.client.limiter;
-        let remaining = reply
-            .header("x-ratelimit-remaining")
-            .or_else(|| reply.header("x-rate-limit-remaining"));
-        let reset = reply
-            .header("x-ratelimit-reset")
-            .or_else(|| reply.header("x-rate-limit-reset"));
-        limiter.observe(remaining, reset);
+        let limiter = self.client.policies.limiter();
+        if let Some(feedback) = RateFeedback::from_headers(|name| reply.header(name)) {
+            if feedback.remaining == Some(0) {
+                log::info!(
+                    "{} says its rate budget is spent; pausing for {:?}",
+                    self.owner.origin(),
+                    feedback.reset_in.unwrap_or(Duration::from_secs(1))
+                );
+            }
+            limiter.observe(&feedback);
+        }
         let retry_after = reply
             .header("retry-after")
             .and_then(|v| retry::parse_retry_after(v, SystemTime::now()))
             .map(|d| d.min(self.client.retry.retry_after_cap));
         if reply.status() == 429 {
             let pause = retry_after.unwrap_or(Duration::from_secs(1));
+            log::info!(
+                "{} answered 429; pausing its requests for {pause:?}",
+                self.owner.origin()
+            );
             if let Some(until) = Instant::now().checked_add(pause) {
                 limiter.pause_until(until);
             }
@@ -506,7 +615,7 @@ impl<'a> Call<'a> {
         let Some(decision) = retry::after_error(self.safety, e, self.stale_used) else {
             return Ok(false);
         };
-        if decision.reason == crate::pool::RetryReason::StaleConnection {
+        if decision.reason == RetryReason::StaleConnection {
             self.stale_used = true;
             self.client.metrics.retry(decision.reason);
             log::debug!(
@@ -538,7 +647,7 @@ impl<'a> Call<'a> {
                 return Ok(false);
             }
         }
-        if decision.uses_budget && !self.client.budget.try_retry(Instant::now()) {
+        if decision.uses_budget && !self.client.policies.budget().try_retry(Instant::now()) {
             log::warn!(
                 "retry budget for {} is spent; not retrying {} {}",
                 self.owner.origin(),
@@ -559,6 +668,49 @@ impl<'a> Call<'a> {
             r.outcome_unknown = !self.safety.idempotent && r.exchange.sent;
         }
         e
+    }
+}
+
+/// An attempt the breaker admitted. It reports its outcome once; dropped
+/// unreported (no connection free, a panic), it reports [`Outcome::Neutral`].
+struct Permit<'a> {
+    client: &'a Inner,
+    admission: Option<Admission>,
+}
+
+impl Permit<'_> {
+    fn report(mut self, outcome: Outcome) {
+        self.record(outcome);
+    }
+
+    fn record(&mut self, outcome: Outcome) {
+        if let Some(admission) = self.admission.take() {
+            let breaker = self.client.policies.breaker();
+            if let Some(transition) = breaker.record(admission, outcome) {
+                self.client.breaker_changed(transition);
+            }
+        }
+    }
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        self.record(Outcome::Neutral);
+    }
+}
+
+impl Inner {
+    /// Counts a breaker state change and logs it once.
+    fn breaker_changed(&self, transition: BreakerTransition) {
+        let origin = &self.metrics.origin;
+        match transition {
+            BreakerTransition::Opened => log::warn!(
+                "circuit breaker for {origin} opened; failing fast until a probe succeeds"
+            ),
+            BreakerTransition::Closed => log::info!("circuit breaker for {origin} closed"),
+            _ => log::debug!("circuit breaker for {origin} half-open: probing"),
+        }
+        self.metrics.breaker(transition);
     }
 }
 

@@ -1,7 +1,8 @@
-//! Resilience on top of a [`Lease`](crate::Lease): timeouts, retries that never
-//! repeat a write blindly, `Retry-After`, backoff with jitter and a retry budget,
-//! a rate limiter and a circuit breaker per origin, and [`ApiClient`], the one way
-//! the Zephyr and qTest clients talk HTTP.
+//! Resilience on top of a [`Lease`](crate::Lease): [`ApiClient`], the one way
+//! the Zephyr and qTest clients talk HTTP, with timeouts, retries that never
+//! repeat a write blindly, `Retry-After` and backoff with jitter, and the
+//! origin's [policies](crate::policy) (retry budget, rate limiter, circuit
+//! breaker), which every client of one origin shares.
 //!
 //! | Setting | Default |
 //! |---|---|
@@ -15,14 +16,10 @@
 //! | rate limit | none on the client; the server's 429 and `X-RateLimit-Remaining: 0` pause the origin |
 //! | slow-request warning | 5 s |
 
-mod breaker;
 mod client;
-mod limiter;
 mod request;
 mod retry;
 
-pub use breaker::{Breaker, BreakerPolicy, CircuitBreaker, Permit};
 pub use client::{ApiClient, ApiClientBuilder};
-pub use limiter::{Denied, Limiter, RateLimit, TokenBucket};
 pub use request::{ApiRequest, Auth, AuthProvider};
 pub use retry::{RetryPolicy, parse_retry_after};

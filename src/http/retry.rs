@@ -14,13 +14,11 @@
 //! `Retry-After` (seconds or an HTTP date) replaces the backoff, capped; a
 //! per-origin budget caps retries as a share of recent requests.
 
-use std::time::{Duration, Instant, SystemTime};
-
-use parking_lot::Mutex;
+use std::time::{Duration, SystemTime};
 
 use crate::backoff::Backoff;
 use crate::error::{Error, TransportKind};
-use crate::pool::RetryReason;
+use crate::metrics::RetryReason;
 
 /// How a call is retried. Every field has a default (see `Default`).
 #[derive(Debug, Clone, PartialEq)]
@@ -33,13 +31,6 @@ pub struct RetryPolicy {
     /// The longest `Retry-After` honoured; longer ones are cut to this. Defaults
     /// to 60 s.
     pub retry_after_cap: Duration,
-    /// The retry budget: retries may add at most this share of the origin's
-    /// requests in the window. Defaults to 0.2 (20 %).
-    pub budget_ratio: f64,
-    /// The sliding window of the budget. Defaults to 10 s.
-    pub budget_window: Duration,
-    /// Retries per second always allowed, so a cold start can retry. Defaults to 3.
-    pub budget_floor_per_sec: f64,
 }
 
 impl Default for RetryPolicy {
@@ -51,9 +42,6 @@ impl Default for RetryPolicy {
                 cap: Duration::from_secs(10),
             },
             retry_after_cap: Duration::from_secs(60),
-            budget_ratio: 0.2,
-            budget_window: Duration::from_secs(10),
-            budget_floor_per_sec: 3.0,
         }
     }
 }
@@ -70,24 +58,6 @@ impl RetryPolicy {
     pub(crate) fn validate(&self) -> crate::Result<()> {
         if self.backoff.base > self.backoff.cap {
             return Err(Error::config("retry.backoff", "base must not exceed cap"));
-        }
-        if !(0.0..=10.0).contains(&self.budget_ratio) {
-            return Err(Error::config(
-                "retry.budget_ratio",
-                "must be between 0 and 10",
-            ));
-        }
-        if self.budget_window.is_zero() {
-            return Err(Error::config(
-                "retry.budget_window",
-                "must be greater than zero",
-            ));
-        }
-        if self.budget_floor_per_sec < 0.0 {
-            return Err(Error::config(
-                "retry.budget_floor_per_sec",
-                "must not be negative",
-            ));
         }
         Ok(())
     }
@@ -174,70 +144,6 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     Some(when.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
-/// Slots the budget's window is cut into: the window slides a tenth at a time.
-const SLOTS: usize = 10;
-
-/// A per-origin retry budget over a sliding window: a retry is allowed while
-/// retries in the window stay under `ratio` x requests, or under the floor.
-/// Counts live in a ring of fixed slots, so a check costs the same at 10 or
-/// 10,000 requests per second.
-pub(crate) struct RetryBudget {
-    ratio: f64,
-    floor: f64,
-    slot: Duration,
-    start: Instant,
-    /// Guards the ring: per slot, (slot number, requests, retries).
-    ring: Mutex<[(u64, u64, u64); SLOTS]>,
-}
-
-impl RetryBudget {
-    pub(crate) fn new(policy: &RetryPolicy) -> Self {
-        RetryBudget {
-            ratio: policy.budget_ratio,
-            floor: policy.budget_floor_per_sec * policy.budget_window.as_secs_f64(),
-            slot: (policy.budget_window / SLOTS as u32).max(Duration::from_millis(1)),
-            start: Instant::now(),
-            ring: Mutex::new([(0, 0, 0); SLOTS]),
-        }
-    }
-
-    fn slot_of(&self, now: Instant) -> u64 {
-        (now.saturating_duration_since(self.start).as_nanos() / self.slot.as_nanos()) as u64
-    }
-
-    /// The current slot, emptied if it last counted an older one.
-    fn current(ring: &mut [(u64, u64, u64); SLOTS], n: u64) -> &mut (u64, u64, u64) {
-        let entry = &mut ring[(n % SLOTS as u64) as usize];
-        if entry.0 != n {
-            *entry = (n, 0, 0);
-        }
-        entry
-    }
-
-    /// Counts a first attempt.
-    pub(crate) fn request(&self, now: Instant) {
-        let n = self.slot_of(now);
-        Self::current(&mut self.ring.lock(), n).1 += 1;
-    }
-
-    /// Takes a retry from the budget if there is one left.
-    pub(crate) fn try_retry(&self, now: Instant) -> bool {
-        let n = self.slot_of(now);
-        let mut ring = self.ring.lock();
-        let live = |slot: u64| slot + SLOTS as u64 > n;
-        let (requests, retries) = ring
-            .iter()
-            .filter(|(slot, _, _)| live(*slot))
-            .fold((0, 0), |(q, r), (_, rq, rt)| (q + rq, r + rt));
-        if (retries as f64) < self.floor.max(self.ratio * requests as f64) {
-            Self::current(&mut ring, n).2 += 1;
-            true
-        } else {
-            false
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -268,30 +174,6 @@ mod tests {
         assert_eq!(parse_retry_after(&past, now), Some(Duration::ZERO));
         assert_eq!(parse_retry_after("soon", now), None);
         assert_eq!(parse_retry_after("-1", now), None);
-    }
-
-    #[test]
-    fn budget_allows_the_floor_then_the_ratio() {
-        let policy = RetryPolicy {
-            budget_ratio: 0.5,
-            budget_window: Duration::from_secs(10),
-            budget_floor_per_sec: 0.2,
-            ..RetryPolicy::default()
-        };
-        let budget = RetryBudget::new(&policy);
-        let t = Instant::now();
-        // Floor: 0.2/s over 10 s = 2 retries with no requests at all.
-        assert!(budget.try_retry(t));
-        assert!(budget.try_retry(t));
-        assert!(!budget.try_retry(t));
-        for _ in 0..10 {
-            budget.request(t);
-        }
-        // 50 % of 10 requests = 5 retries in the window, 2 already spent.
-        let granted = (0..10).filter(|_| budget.try_retry(t)).count();
-        assert_eq!(granted, 3);
-        // Once the window has passed, the floor is back.
-        assert!(budget.try_retry(t + Duration::from_secs(11)));
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use super::auth::Tokens;
 use super::faults::{FailPoint, Faults, Plan};
 use super::ratelimit::RateWindow;
-use super::server::{ConnContext, Handler, Reply, Request, Response};
+use super::server::{Answer, ConnContext, Handler, Request, Response};
 
 /// Which service's conventions errors and headers follow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,15 +65,15 @@ pub(crate) struct Gate {
 }
 
 impl Handler for Gate {
-    fn handle(&self, req: Request, _ctx: &ConnContext) -> Reply {
+    fn handle(&self, req: Request, _ctx: &ConnContext) -> Answer {
         if req.path.starts_with("/__") {
             let hook = self.api.hook(&req);
-            return Reply::Response(
+            return Answer::Response(
                 hook.unwrap_or_else(|| self.flavor.error(404, "no such test hook")),
             );
         }
         if self.faults.crashed() {
-            return Reply::Reset;
+            return Answer::Reset;
         }
         let plan = self.faults.plan();
         // The latency is the server's whole time to answer: work, then wait for
@@ -88,35 +88,35 @@ impl Handler for Gate {
 }
 
 impl Gate {
-    fn answer(&self, req: &Request, plan: &Plan) -> Reply {
+    fn answer(&self, req: &Request, plan: &Plan) -> Answer {
         let limit = plan.rate_limit.map(|l| self.window.check(l));
         let reply = match &limit {
             Some(v) if !v.allowed => {
                 let wait = v.reset.saturating_sub(now_secs()).max(1);
                 let body = self.flavor.error(429, "Too many requests");
-                Reply::Response(body.header("Retry-After", wait.to_string()))
+                Answer::Response(body.header("Retry-After", wait.to_string()))
             }
             _ => self.guarded(req, plan),
         };
         match (reply, limit) {
-            (Reply::Response(r), Some(v)) => {
+            (Answer::Response(r), Some(v)) => {
                 let (remaining, reset) = self.flavor.rate_headers();
                 let r = r
                     .header(remaining, v.remaining.to_string())
                     .header(reset, v.reset.to_string());
-                Reply::Response(r)
+                Answer::Response(r)
             }
             (reply, _) => reply,
         }
     }
 
     /// Auth, the API call and the faults around it.
-    fn guarded(&self, req: &Request, plan: &Plan) -> Reply {
+    fn guarded(&self, req: &Request, plan: &Plan) -> Answer {
         if self.flavor == Flavor::Qtest && req.path == "/oauth/token" && req.method == "POST" {
             return self.shape(self.tokens.issue(req), plan);
         }
         if !self.tokens.accepts(req) {
-            return Reply::Response(self.flavor.error(401, "Unauthorized"));
+            return Answer::Response(self.flavor.error(401, "Unauthorized"));
         }
         let is_write = !matches!(req.method.as_str(), "GET" | "HEAD");
         let failure = plan
@@ -124,7 +124,7 @@ impl Gate {
             .map(|(status, point)| (self.fail_response(status), point));
         if let Some((resp, point)) = &failure {
             if !is_write || *point == FailPoint::Before {
-                return Reply::Response(resp.clone());
+                return Answer::Response(resp.clone());
             }
         }
         let out = self.api.call(req);
@@ -132,14 +132,14 @@ impl Gate {
             if self.faults.count_write() {
                 log::warn!("mock: crashing after the configured number of writes");
                 self.faults.crash_server();
-                return Reply::Reset;
+                return Answer::Reset;
             }
             if plan.reset_after_write {
-                return Reply::Reset;
+                return Answer::Reset;
             }
         }
         match failure {
-            Some((resp, _)) => Reply::Response(resp),
+            Some((resp, _)) => Answer::Response(resp),
             None => self.shape(out.response, plan),
         }
     }
@@ -155,7 +155,7 @@ impl Gate {
     }
 
     /// The faults that damage a response on its way out.
-    fn shape(&self, mut resp: Response, plan: &Plan) -> Reply {
+    fn shape(&self, mut resp: Response, plan: &Plan) -> Answer {
         if plan.malformed {
             let keep = resp.body.len() / 2;
             resp.body.truncate(keep);
@@ -168,12 +168,12 @@ impl Gate {
             // Cut inside the body (or the last header line when there is none).
             let cut = (resp.body.len() - resp.body.len() / 2).max(1);
             let bytes = resp.serialize(false, false).len() - cut;
-            return Reply::Partial {
+            return Answer::Partial {
                 response: resp,
                 bytes,
             };
         }
-        Reply::Response(resp)
+        Answer::Response(resp)
     }
 }
 

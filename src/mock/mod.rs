@@ -36,6 +36,7 @@
 //!   faults.
 
 mod auth;
+#[cfg(feature = "cli")]
 pub mod cli;
 pub mod faults;
 mod gate;
@@ -51,7 +52,7 @@ pub mod zephyr;
 pub use faults::{FailPoint, FaultConfig, Faults};
 pub use options::{DataSizes, MockOptions};
 pub use server::{
-    ConnContext, Handler, HttpServer, Reply, Request, Response, ServerOptions, ServerStats,
+    Answer, ConnContext, Handler, HttpServer, Request, Response, ServerOptions, ServerStats,
     StatsSnapshot,
 };
 pub use servers::{MockFaults, MockServers};

@@ -1,7 +1,7 @@
 //! One origin's share of the pool: its idle stack, its slots and its waiters.
 
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
@@ -9,12 +9,13 @@ use rustls::ClientConfig;
 
 use super::PoolInner;
 use super::lease::Lease;
-use super::metrics::{CloseReason, HostGauges, OriginMetrics};
 use super::origin::Origin;
 use super::resolver::{DnsCache, PoolResolver};
 use super::total::TotalLimit;
 use super::transport::{AgentWire, PooledConnector};
 use crate::error::{Error, PoolTimeout, Result};
+use crate::metrics::{CloseReason, HostGauges, OriginMetrics};
+use crate::policy::{OriginPolicies, PolicySettings};
 
 /// A ureq agent owned by the pool, with the state its connector shares.
 pub(crate) struct PooledAgent {
@@ -94,6 +95,9 @@ pub(crate) struct HostPool {
     state: Mutex<HostState>,
     /// Signalled when an agent comes back or a slot frees.
     available: Condvar,
+    /// The origin's rate limiter, breaker and retry budget, shared by every
+    /// client of the origin; set once, by the first to ask.
+    policies: OnceLock<OriginPolicies>,
 }
 
 #[derive(Default)]
@@ -130,7 +134,19 @@ impl HostPool {
             pool,
             state: Mutex::new(HostState::default()),
             available: Condvar::new(),
+            policies: OnceLock::new(),
         }
+    }
+
+    /// The origin's policies, made from `defaults` if it has none yet.
+    pub(crate) fn policies(&self, defaults: impl FnOnce() -> PolicySettings) -> &OriginPolicies {
+        self.policies
+            .get_or_init(|| OriginPolicies::from_settings(defaults()))
+    }
+
+    /// Gives the origin `policies`; false if it already has some.
+    pub(crate) fn set_policies(&self, policies: OriginPolicies) -> bool {
+        self.policies.set(policies).is_ok()
     }
 
     pub(crate) fn max_body_bytes(&self) -> u64 {

@@ -8,10 +8,10 @@ use ureq::AsSendBody;
 use ureq::http::{HeaderMap, Method, Request, Uri};
 
 use super::host::{HostPool, PooledAgent};
-use super::metrics::FailureKind;
 use super::origin::Origin;
 use super::tls::TlsHandshakeError;
 use crate::error::{Error, Exchange, RequestContext, RequestError, Result, TransportKind};
+use crate::metrics::FailureKind;
 use crate::redact;
 
 /// A pooled ureq agent lent to one thread. Derefs to [`ureq::Agent`]; dropping the

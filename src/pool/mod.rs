@@ -28,7 +28,6 @@ mod cleaner;
 mod config;
 mod host;
 mod lease;
-mod metrics;
 mod origin;
 mod resolver;
 mod tls;
@@ -46,21 +45,18 @@ use ureq::http::Request;
 
 pub use self::config::{PoolConfig, TlsOptions};
 pub use self::lease::{Lease, Reply};
-pub use self::metrics::{
-    BreakerTransition, CloseReason, Event, EventHandler, FailureKind, OriginSnapshot, RetryReason,
-    Snapshot,
-};
 pub use self::origin::{Origin, Scheme};
 pub use self::tls::TlsHandshakeError;
-pub use crate::histogram::HistogramSnapshot;
+use crate::metrics::{CloseReason, EventHandler, Snapshot};
 
-pub(crate) use self::metrics::OriginMetrics;
+pub(crate) use crate::metrics::OriginMetrics;
 
 use self::cleaner::Cleaner;
 use self::host::{AgentFactory, HostLimits, HostPool};
 use self::resolver::DnsCache;
 use self::total::TotalLimit;
 use crate::error::{Error, Result};
+use crate::policy::{OriginPolicies, PolicySettings};
 use crate::redact;
 
 /// A thread-safe pool of HTTP connections, keyed by origin. Cheap to clone: all
@@ -77,6 +73,8 @@ pub(crate) struct PoolInner {
     closed: Arc<AtomicBool>,
     total: Option<Arc<TotalLimit>>,
     events: Option<Arc<dyn EventHandler>>,
+    /// What an origin's built-in policies are made from unless set otherwise.
+    default_policies: PolicySettings,
     /// Guards the origin map only; host pools have their own locks.
     hosts: RwLock<HashMap<Origin, Arc<HostPool>>>,
     last_cleanup: Mutex<Option<SystemTime>>,
@@ -88,6 +86,7 @@ pub(crate) struct PoolInner {
 pub struct PoolBuilder {
     config: PoolConfig,
     events: Option<Arc<dyn EventHandler>>,
+    default_policies: PolicySettings,
 }
 
 macro_rules! setters {
@@ -151,9 +150,19 @@ impl PoolBuilder {
         self
     }
 
+    /// The settings of the built-in rate limiter, breaker and retry budget of
+    /// every origin that is not given its own (with [`Pool::set_policies`] or
+    /// an [`ApiClientBuilder`](crate::http::ApiClientBuilder)). Defaults to
+    /// [`PolicySettings::default`].
+    pub fn default_policies(mut self, settings: PolicySettings) -> Self {
+        self.default_policies = settings;
+        self
+    }
+
     /// Validates the configuration, loads TLS material and starts the cleaner.
     pub fn build(self) -> Result<Pool> {
-        Pool::with_events(self.config, self.events)
+        self.default_policies.validate()?;
+        Pool::with_parts(self.config, self.events, self.default_policies)
     }
 }
 
@@ -163,15 +172,20 @@ impl Pool {
         PoolBuilder {
             config: PoolConfig::default(),
             events: None,
+            default_policies: PolicySettings::default(),
         }
     }
 
     /// A pool with `config`.
     pub fn new(config: PoolConfig) -> Result<Pool> {
-        Pool::with_events(config, None)
+        Pool::with_parts(config, None, PolicySettings::default())
     }
 
-    fn with_events(config: PoolConfig, events: Option<Arc<dyn EventHandler>>) -> Result<Pool> {
+    fn with_parts(
+        config: PoolConfig,
+        events: Option<Arc<dyn EventHandler>>,
+        default_policies: PolicySettings,
+    ) -> Result<Pool> {
         config.validate()?;
         let tls = tls::client_config(&config.tls)?;
         let factory = Arc::new(AgentFactory {
@@ -192,6 +206,7 @@ impl Pool {
             factory,
             closed: Arc::new(AtomicBool::new(false)),
             events,
+            default_policies,
             hosts: RwLock::new(HashMap::new()),
             last_cleanup: Mutex::new(None),
             cleaner: Mutex::new(None),
@@ -258,6 +273,32 @@ impl Pool {
     /// caps. `etlpool load --no-pool` and the benchmarks use it as a baseline.
     pub fn unpooled_agent(&self, base_url: &str) -> Result<ureq::Agent> {
         self.host(&Origin::parse(base_url)?)?.unpooled_agent()
+    }
+
+    /// The rate limiter, circuit breaker and retry budget of the origin of
+    /// `base_url`, shared by every client of that origin; made from the pool's
+    /// default settings on first use.
+    pub fn policies(&self, base_url: &str) -> Result<OriginPolicies> {
+        Ok(self.origin(base_url)?.policies().clone())
+    }
+
+    /// Gives the origin of `base_url` its own policies, for example a limiter
+    /// shared between processes. Fails with [`Error::Config`] if the origin
+    /// already has policies (a client of it was built, or this was called
+    /// before): set them before the origin's first client, so that no client
+    /// keeps using the old ones.
+    pub fn set_policies(&self, base_url: &str, policies: OriginPolicies) -> Result<()> {
+        let origin = self.origin(base_url)?;
+        if origin.host.set_policies(policies) {
+            return Ok(());
+        }
+        Err(Error::config(
+            "policies",
+            format!(
+                "{} already has its policies; set them before its first client is built",
+                origin.origin()
+            ),
+        ))
     }
 
     /// Sends `request` on a leased agent and reads the whole body.
@@ -411,6 +452,21 @@ impl OriginPool {
     /// The origin.
     pub fn origin(&self) -> &Origin {
         &self.host.origin
+    }
+
+    /// The origin's policies (see [`Pool::policies`]).
+    pub fn policies(&self) -> &OriginPolicies {
+        self.policies_made_from(self.default_policy_settings())
+    }
+
+    /// The origin's policies, made from `settings` if it has none yet.
+    pub(crate) fn policies_made_from(&self, settings: PolicySettings) -> &OriginPolicies {
+        self.host.policies(|| settings)
+    }
+
+    /// What the pool makes an origin's policies from by default.
+    pub(crate) fn default_policy_settings(&self) -> PolicySettings {
+        self._pool.inner.default_policies
     }
 
     pub(crate) fn metrics(&self) -> &Arc<OriginMetrics> {

@@ -19,7 +19,7 @@ use ureq::http::Uri;
 use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::NextTimeout;
 
-use super::metrics::OriginMetrics;
+use crate::metrics::OriginMetrics;
 
 /// Resolved addresses shared by every agent of a pool.
 #[derive(Debug, Default)]

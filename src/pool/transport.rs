@@ -26,9 +26,9 @@ use ureq::unversioned::transport::{
 };
 
 use super::host::HostPool;
-use super::metrics::{CloseReason, OriginMetrics};
 use super::tls;
 use crate::error::Exchange;
+use crate::metrics::{CloseReason, OriginMetrics};
 
 const SENT: u8 = 1;
 const REUSED: u8 = 2;

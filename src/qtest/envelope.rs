@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::models::Link;
-use crate::zephyr::de::null_default;
+use crate::de::null_default;
 
 /// The paged envelope `{"links","page","page_size","total","items"}` of
 /// test runs, test logs and search results.

@@ -2,6 +2,7 @@
 //! [`AuthProvider`]: the token is renewed before it expires and once when the
 //! server rejects it.
 
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -17,7 +18,13 @@ const EARLY: Duration = Duration::from_secs(60);
 
 /// Logs in with a user name and password and keeps the bearer token fresh.
 pub struct QtestLogin {
-    site: ApiClient,
+    pool: Pool,
+    /// The site root, e.g. `https://SITE.qtestnet.com`.
+    site_url: String,
+    /// The client of the site root, made at the first login: by then the
+    /// origin's policies are set (by the API client this login serves), and
+    /// the login shares them.
+    site: OnceLock<ApiClient>,
     username: String,
     password: String,
     /// Guards the current token; held during a login so concurrent workers wait
@@ -36,7 +43,9 @@ impl QtestLogin {
     pub fn new(pool: &Pool, api_url: &str, username: &str, password: &str) -> Result<QtestLogin> {
         let origin = crate::pool::Origin::parse(api_url)?;
         Ok(QtestLogin {
-            site: ApiClient::new(pool, &origin.to_string(), Auth::None)?,
+            pool: pool.clone(),
+            site_url: origin.to_string(),
+            site: OnceLock::new(),
             username: username.to_string(),
             password: password.to_string(),
             token: Mutex::new(None),
@@ -49,7 +58,14 @@ impl QtestLogin {
             ("username", &self.username),
             ("password", &self.password),
         ]);
-        let token: OAuthToken = self.site.json(&request)?;
+        let site = match self.site.get() {
+            Some(site) => site,
+            None => {
+                let site = ApiClient::new(&self.pool, &self.site_url, Auth::None)?;
+                self.site.get_or_init(|| site)
+            }
+        };
+        let token: OAuthToken = site.json(&request)?;
         if token.access_token.is_empty() {
             return Err(Error::config(
                 "QTEST_USERNAME",

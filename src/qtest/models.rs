@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::zephyr::de::{lenient_string, null_default, required_lenient_string};
+use crate::de::{lenient_string, null_default, required_lenient_string};
 
 pub use super::envelope::{
     ErrorBody, OAuthToken, Paged, SearchRequest, SearchResponse, is_last_bare_page,

@@ -41,7 +41,7 @@
 //! ```
 
 mod builder;
-mod cancel;
+
 mod job;
 mod retry;
 mod stats;
@@ -55,8 +55,8 @@ use std::thread::{self, JoinHandle};
 use crossbeam_channel::{Receiver, SendError, Sender, TrySendError, select_biased};
 use parking_lot::Mutex;
 
+use crate::cancel::CancelToken;
 pub use builder::{BuildError, Builder};
-pub use cancel::CancelToken;
 pub use job::{JobError, JobId, JobResult, SubmitError, TrySubmitError};
 pub use stats::QueueStats;
 

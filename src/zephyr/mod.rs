@@ -3,7 +3,7 @@
 //! right.
 
 mod client;
-pub(crate) mod de;
+
 #[cfg(test)]
 pub(crate) mod examples;
 pub mod models;

@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::de::null_default;
 pub use super::page::{Page, PageRequest};
+use crate::de::null_default;
 
 /// Custom field values keyed by field **name**, as Zephyr sends them. Sorted so
 /// anything rendered from them (a description block) is deterministic.

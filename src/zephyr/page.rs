@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::de::null_default;
+use crate::de::null_default;
 
 /// One page of a paged list: `{"next","startAt","maxResults","total","isLast","values"}`.
 ///

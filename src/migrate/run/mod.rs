@@ -34,13 +34,14 @@ use self::cases::CaseIndex;
 use self::cycles::CycleIndex;
 use self::progress::Progress;
 use self::shared::{Output, Shared, Tally};
+use crate::cancel::CancelToken;
 use crate::error::Error;
 use crate::migrate::error::MigrateError;
 use crate::migrate::journal::Journal;
 use crate::migrate::mapping::MappingConfig;
 use crate::migrate::report::{Plan, Report};
 use crate::pool::Pool;
-use crate::queue::{CancelToken, JobError, WorkQueue};
+use crate::queue::{JobError, WorkQueue};
 
 /// Which kinds of record a run migrates (`--only`). Defaults to all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -295,7 +296,7 @@ fn finish(
         || matches!(outcome, Err(MigrateError::Http(Error::Cancelled)));
     let aborted = match &outcome {
         Err(MigrateError::Http(Error::Cancelled)) | Ok(()) => None,
-        Err(e) => Some(crate::cli::error_chain(e)),
+        Err(e) => Some(crate::error::error_chain(e)),
     };
     if let Some(why) = &aborted {
         log::error!("migration stopped early: {why}");

@@ -3,14 +3,15 @@
 
 use std::sync::Arc;
 
-use crate::http::{ApiClient, Auth, RateLimit};
+use crate::cancel::CancelToken;
+use crate::http::{ApiClient, Auth};
 use crate::migrate::error::MigrateError;
 use crate::migrate::mapping::MappingConfig;
 use crate::migrate::source::{check_projects, load_lookups};
 use crate::migrate::transform::Catalog;
+use crate::policy::RateLimit;
 use crate::pool::Pool;
 use crate::qtest::{QtestClient, QtestLogin};
-use crate::queue::CancelToken;
 use crate::zephyr::ZephyrClient;
 
 /// How to sign in to qTest.

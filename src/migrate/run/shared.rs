@@ -10,6 +10,7 @@ use parking_lot::RwLock;
 use serde::Serialize;
 
 use super::progress::Progress;
+use crate::cancel::CancelToken;
 use crate::error::{Error, Result};
 use crate::migrate::error::{MigrateError, TransformError};
 use crate::migrate::journal::Journal;
@@ -17,7 +18,6 @@ use crate::migrate::record::{Lookup, RecordKind, Target};
 use crate::migrate::report::{Action, Plan, Report};
 use crate::migrate::transform::{Catalog, Context};
 use crate::qtest::QtestClient;
-use crate::queue::CancelToken;
 use crate::zephyr::ZephyrClient;
 
 /// Where rows go: the report of a real run, or the plan of a dry run.
@@ -192,7 +192,13 @@ impl Shared {
     /// Reports a record whose calls failed.
     pub(crate) fn failed(&self, kind: RecordKind, key: &str, e: &Error) {
         log::warn!("{kind} {key}: {e}");
-        self.row(kind, key, None, Action::Failed, &crate::cli::error_chain(e));
+        self.row(
+            kind,
+            key,
+            None,
+            Action::Failed,
+            &crate::error::error_chain(e),
+        );
     }
 
     /// Reports a record that is deliberately not migrated (e.g. a Not

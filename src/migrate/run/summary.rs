@@ -6,9 +6,9 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+use crate::metrics::Snapshot;
 use crate::migrate::record::RecordKind;
 use crate::migrate::report::{Action, ActionCounts};
-use crate::pool::Snapshot;
 
 /// The outcome of [`migrate`](super::migrate). Serialised as the
 /// `--summary-json` file; its shape is pinned by

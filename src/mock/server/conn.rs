@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::Shared;
-use super::message::{ConnContext, Reply, Request, Response};
+use super::message::{Answer, ConnContext, Request, Response};
 use super::parse::{Head, Input, ReadError};
 use super::stats::Event;
 use super::stream::Stream;
@@ -151,18 +151,18 @@ impl Conn<'_> {
         }
     }
 
-    fn call_handler(&self, req: Request) -> Reply {
+    fn call_handler(&self, req: Request) -> Answer {
         let handler = &self.shared.handler;
         catch_unwind(AssertUnwindSafe(|| handler.handle(req, &self.ctx))).unwrap_or_else(|_| {
             log::error!("mock server: handler panicked");
-            Reply::Response(error_response(500, "handler panicked").close())
+            Answer::Response(error_response(500, "handler panicked").close())
         })
     }
 
     /// Carries out a reply; `Some` when the connection ends with it.
-    fn answer(&mut self, reply: Reply, keep_alive: bool, head: bool, http10: bool) -> Option<End> {
+    fn answer(&mut self, reply: Answer, keep_alive: bool, head: bool, http10: bool) -> Option<End> {
         match reply {
-            Reply::Response(mut r) => {
+            Answer::Response(mut r) => {
                 r.close |= !keep_alive;
                 let bytes = r.serialize(head, http10 && !r.close);
                 match stream_write(&mut self.stream, &bytes) {
@@ -171,14 +171,14 @@ impl Conn<'_> {
                     Ok(()) => None,
                 }
             }
-            Reply::CloseWithoutResponse => Some(End::Close),
-            Reply::Reset => Some(End::Reset),
-            Reply::Partial { response, bytes } => {
+            Answer::CloseWithoutResponse => Some(End::Close),
+            Answer::Reset => Some(End::Reset),
+            Answer::Partial { response, bytes } => {
                 let all = response.serialize(head, false);
                 let _ = stream_write(&mut self.stream, &all[..bytes.min(all.len())]);
                 Some(End::Reset)
             }
-            Reply::Hang => Some(self.hang()),
+            Answer::Hang => Some(self.hang()),
         }
     }
 

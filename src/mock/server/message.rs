@@ -5,14 +5,14 @@ use std::net::SocketAddr;
 /// Answers the requests of an [`HttpServer`](super::HttpServer); called on the connection's thread.
 pub trait Handler: Send + Sync + 'static {
     /// Answers one request. `ctx` says which connection it came on.
-    fn handle(&self, req: Request, ctx: &ConnContext) -> Reply;
+    fn handle(&self, req: Request, ctx: &ConnContext) -> Answer;
 }
 
 impl<F> Handler for F
 where
-    F: Fn(Request, &ConnContext) -> Reply + Send + Sync + 'static,
+    F: Fn(Request, &ConnContext) -> Answer + Send + Sync + 'static,
 {
-    fn handle(&self, req: Request, ctx: &ConnContext) -> Reply {
+    fn handle(&self, req: Request, ctx: &ConnContext) -> Answer {
         self(req, ctx)
     }
 }
@@ -67,7 +67,7 @@ pub struct ConnContext {
 
 /// What the server does with a request: answer it, or misbehave on purpose.
 #[derive(Clone, Debug)]
-pub enum Reply {
+pub enum Answer {
     /// Send this response.
     Response(Response),
     /// Close the connection (FIN) without answering.
@@ -85,9 +85,9 @@ pub enum Reply {
     Hang,
 }
 
-impl From<Response> for Reply {
+impl From<Response> for Answer {
     fn from(r: Response) -> Self {
-        Reply::Response(r)
+        Answer::Response(r)
     }
 }
 

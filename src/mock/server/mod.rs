@@ -2,7 +2,7 @@
 //!
 //! One thread per connection, keep-alive by default, `Content-Length` and chunked request
 //! bodies, TLS through rustls. Besides answering, a [`Handler`] can close without answering,
-//! reset, send part of a response, or hang ([`Reply`]); [`ServerStats`] counts what happened
+//! reset, send part of a response, or hang ([`Answer`]); [`ServerStats`] counts what happened
 //! to every connection so tests can assert exact numbers without sleeping.
 
 mod conn;
@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
-pub use message::{ConnContext, Handler, Reply, Request, Response};
+pub use message::{Answer, ConnContext, Handler, Request, Response};
 pub use parse::{parse_query, percent_decode};
 pub use stats::{ServerStats, StatsSnapshot};
 

@@ -35,12 +35,12 @@ pub struct StatsSnapshot {
     /// Connections that the client ended: EOF read, or a read or write error from the peer.
     pub client_closed: u64,
     /// Connections the server closed gracefully: `Connection: close`, HTTP/1.0, a 400,
-    /// [`Reply::CloseWithoutResponse`](super::Reply::CloseWithoutResponse) or shutdown.
+    /// [`Answer::CloseWithoutResponse`](super::Answer::CloseWithoutResponse) or shutdown.
     pub server_closed: u64,
     /// Keep-alive connections the server closed because they were idle too long.
     pub idle_closed: u64,
-    /// Connections the server reset ([`Reply::Reset`](super::Reply::Reset),
-    /// [`Reply::Partial`](super::Reply::Partial)).
+    /// Connections the server reset ([`Answer::Reset`](super::Answer::Reset),
+    /// [`Answer::Partial`](super::Answer::Partial)).
     pub resets: u64,
     /// TLS connections that completed a full handshake.
     pub tls_full: u64,

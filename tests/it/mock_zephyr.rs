@@ -1,12 +1,10 @@
 //! The Zephyr mock over real sockets: paging, shapes, filters, errors, auth, determinism.
 
-mod mock_common;
-
 use std::collections::HashSet;
 
+use crate::support::mock::{Mocks, agent, call, small};
 use etlpool::mock::MockOptions;
 use etlpool::mock::zephyr::data::Script;
-use mock_common::{Mocks, agent, call, small};
 use serde_json::Value;
 
 /// Follows `next` links from `first`; returns every value and the page sizes seen.
@@ -204,7 +202,7 @@ fn entity_shapes_have_null_references_scripts_and_versioned_case_links() {
     let statuses = m.z("/statuses?statusType=TEST_EXECUTION").json();
     let expected = ["Not Executed", "In Progress", "Pass", "Fail", "Blocked"];
     assert_eq!(
-        mock_common::names(&statuses["values"]),
+        crate::support::mock::names(&statuses["values"]),
         expected.map(String::from).into()
     );
 }

@@ -2,18 +2,17 @@
 //! the plain loop of `support_migration`) verifies clean, and each planted
 //! difference is reported with its kind and key, and nothing else.
 
-mod support_migration;
-
 use std::collections::HashSet;
 
-use etlpool::http::{ApiClient, Auth, BreakerPolicy};
+use crate::support::migration::{Migrated, Tamper};
+use etlpool::http::{ApiClient, Auth};
 use etlpool::migrate::{
     Counts, DiffKind, Difference, MappingConfig, RecordKind, VerifyOptions, run_key,
 };
 use etlpool::mock::{DataSizes, FailPoint, MockOptions, MockServers};
+use etlpool::policy::BreakerPolicy;
 use etlpool::qtest::{NewTestCase, PropertyValue, QtestClient};
 use etlpool::zephyr::ZephyrClient;
-use support_migration::{Migrated, Tamper};
 
 /// A small project: a few of everything, some cases in no folder.
 fn small() -> MockOptions {
@@ -368,7 +367,7 @@ fn verify_reads_through_transient_failures() {
 #[test]
 fn an_unknown_project_on_either_side_is_an_error_naming_it() {
     let m = MockServers::start(small()).unwrap();
-    let (zephyr, qtest) = support_migration::clients(&m);
+    let (zephyr, qtest) = crate::support::migration::clients(&m);
     let (mapping, options) = (MappingConfig::default(), VerifyOptions::default());
     let other_zephyr = ZephyrClient::new(zephyr.api().clone(), "NOPE");
     let error = etlpool::migrate::verify(&other_zephyr, &qtest, &mapping, &options).unwrap_err();

@@ -1,14 +1,12 @@
 //! The `etlpool` binary as a scheduler runs it: environment, exit codes,
 //! SIGKILL and SIGINT in the middle of a migration, and resuming.
 
-mod support;
-
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::support::{Scratch, check};
 use etlpool::mock::{DataSizes, MockOptions, MockServers};
-use support::{Scratch, check};
 
 fn sizes() -> DataSizes {
     DataSizes {
@@ -339,10 +337,10 @@ fn shape(v: &serde_json::Value, parent: &str) -> serde_json::Value {
 }
 
 /// `--summary-json` is an interface for schedulers: its shape is committed in
-/// tests/snapshots/summary-shape.json. Set ETLPOOL_UPDATE_SNAPSHOTS=1 to
+/// tests/it/snapshots/summary-shape.json. Set ETLPOOL_UPDATE_SNAPSHOTS=1 to
 /// rewrite it after a deliberate change.
 fn assert_summary_shape(summary: &serde_json::Value) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots/summary-shape.json");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/snapshots/summary-shape.json");
     let got = serde_json::to_string_pretty(&shape(summary, "")).unwrap() + "\n";
     if std::env::var_os("ETLPOOL_UPDATE_SNAPSHOTS").is_some() {
         std::fs::write(&path, &got).unwrap();

@@ -1,5 +1,4 @@
 //! Helpers of the mock tests: a plain ureq agent (no project client code) and small requests.
-#![allow(dead_code)]
 
 use std::time::Duration;
 

@@ -1,13 +1,17 @@
 //! Test helpers shared by the integration tests: loopback servers, test
 //! certificates, and migrations against the mocks.
-#![allow(dead_code)]
 
 pub mod check;
+pub mod migration;
+pub mod mock;
+mod tls;
+
+pub use tls::TestCa;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use etlpool::mock::server::{ConnContext, HttpServer, Reply, Request, Response, ServerOptions};
+use etlpool::mock::server::{Answer, ConnContext, HttpServer, Request, Response, ServerOptions};
 use etlpool::{Event, EventHandler, Pool, PoolBuilder};
 use parking_lot::Mutex;
 
@@ -17,14 +21,14 @@ pub const WAIT: Duration = Duration::from_secs(10);
 /// A plain-HTTP server on 127.0.0.1:0 answering with `handler`.
 pub fn server<F>(handler: F) -> HttpServer
 where
-    F: Fn(Request, &ConnContext) -> Reply + Send + Sync + 'static,
+    F: Fn(Request, &ConnContext) -> Answer + Send + Sync + 'static,
 {
     HttpServer::start(ServerOptions::default(), Arc::new(handler)).expect("start test server")
 }
 
 /// A keep-alive server answering every request with 200 "ok".
 pub fn ok_server() -> HttpServer {
-    server(|_, _| Reply::Response(Response::bytes(200, "text/plain", b"ok".to_vec())))
+    server(|_, _| Answer::Response(Response::bytes(200, "text/plain", b"ok".to_vec())))
 }
 
 /// A pool for tests: no lifetime jitter, a cleaner that stays out of the way, and
@@ -80,97 +84,6 @@ fn event_name(e: &Event) -> String {
     }
 }
 
-/// A CA and a server certificate for `localhost` signed by it.
-pub struct TestCa {
-    pub ca_pem: String,
-    pub server: Arc<rustls::ServerConfig>,
-    issuer: rcgen::CertifiedIssuer<'static, rcgen::KeyPair>,
-    leaf: (rustls::pki_types::CertificateDer<'static>, Vec<u8>),
-}
-
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
-impl TestCa {
-    pub fn new() -> TestCa {
-        use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        let issuer = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
-        let key = KeyPair::generate().unwrap();
-        let params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
-        let cert = params.signed_by(&key, &issuer).unwrap();
-        let leaf = (cert.der().clone(), key.serialize_der());
-        let server = Self::server_config(
-            &leaf,
-            rustls::ServerConfig::builder_with_provider(provider())
-                .with_safe_default_protocol_versions()
-                .unwrap()
-                .with_no_client_auth(),
-        );
-        TestCa {
-            ca_pem: issuer.pem(),
-            server,
-            issuer,
-            leaf,
-        }
-    }
-
-    fn server_config(
-        leaf: &(rustls::pki_types::CertificateDer<'static>, Vec<u8>),
-        builder: rustls::ConfigBuilder<rustls::ServerConfig, rustls::server::WantsServerCert>,
-    ) -> Arc<rustls::ServerConfig> {
-        let key = rustls::pki_types::PrivateKeyDer::try_from(leaf.1.clone()).unwrap();
-        Arc::new(builder.with_single_cert(vec![leaf.0.clone()], key).unwrap())
-    }
-
-    /// A client certificate and its key, as PEM, signed by this CA.
-    pub fn client_pem(&self) -> (String, String) {
-        let key = rcgen::KeyPair::generate().unwrap();
-        let params = rcgen::CertificateParams::new(vec!["etlpool-client".to_string()]).unwrap();
-        let cert = params.signed_by(&key, &self.issuer).unwrap();
-        (cert.pem(), key.serialize_pem())
-    }
-
-    /// A server config that requires a client certificate from this CA.
-    pub fn mtls_server(&self) -> Arc<rustls::ServerConfig> {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(self.issuer.der().clone()).unwrap();
-        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
-            Arc::new(roots),
-            provider(),
-        )
-        .build()
-        .unwrap();
-        let builder = rustls::ServerConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_client_cert_verifier(verifier);
-        Self::server_config(&self.leaf, builder)
-    }
-
-    /// An HTTPS server with this CA's certificate, answering 200 "ok".
-    pub fn ok_server(&self) -> HttpServer {
-        Self::serve(self.server.clone())
-    }
-
-    /// An HTTPS server with `config`, answering 200 "ok".
-    pub fn serve(config: Arc<rustls::ServerConfig>) -> HttpServer {
-        let opts = ServerOptions {
-            tls: Some(config),
-            ..ServerOptions::default()
-        };
-        HttpServer::start(
-            opts,
-            Arc::new(|_: Request, _: &ConnContext| {
-                Reply::Response(Response::bytes(200, "text/plain", b"ok".to_vec()))
-            }),
-        )
-        .expect("start tls server")
-    }
-}
-
 /// A unique scratch directory under the target dir, removed on drop.
 pub struct Scratch(pub std::path::PathBuf);
 
@@ -205,7 +118,6 @@ pub struct Seen {
     pub path: String,
     pub headers: Vec<(String, String)>,
     pub at: std::time::Instant,
-    pub conn: u64,
 }
 
 /// A server whose answer depends on how many requests came before, recording
@@ -229,11 +141,11 @@ impl Scripted {
 /// Starts a server answering the n-th request (0-based) with `script(n, request)`.
 pub fn scripted<F>(script: F) -> Scripted
 where
-    F: Fn(usize, &Request) -> Reply + Send + Sync + 'static,
+    F: Fn(usize, &Request) -> Answer + Send + Sync + 'static,
 {
     let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
     let log = seen.clone();
-    let server = server(move |req, ctx| {
+    let server = server(move |req, _ctx| {
         let n = {
             let mut log = log.lock();
             log.push(Seen {
@@ -241,7 +153,6 @@ where
                 path: req.path.clone(),
                 headers: req.headers.clone(),
                 at: std::time::Instant::now(),
-                conn: ctx.conn_id,
             });
             log.len() - 1
         };
@@ -251,8 +162,8 @@ where
 }
 
 /// A 200 answer with a JSON body.
-pub fn json(status: u16, body: serde_json::Value) -> Reply {
-    Reply::Response(Response::json(status, &body))
+pub fn json(status: u16, body: serde_json::Value) -> Answer {
+    Answer::Response(Response::json(status, &body))
 }
 
 /// A migration against a running pair of mocks, with its files in a scratch dir.
@@ -272,15 +183,25 @@ impl Migration {
 
     pub fn with_options(options: etlpool::mock::MockOptions) -> Migration {
         let mocks = etlpool::mock::MockServers::start(options).expect("start mocks");
-        let pool = test_pool()
-            .max_connections_per_host(4)
-            .build()
-            .expect("pool");
         Migration {
             mocks,
             dir: Scratch::new("migration"),
-            pool,
+            pool: Migration::fresh_pool(),
         }
+    }
+
+    fn fresh_pool() -> Pool {
+        test_pool()
+            .max_connections_per_host(4)
+            .build()
+            .expect("pool")
+    }
+
+    /// A new pool, as the next run of a scheduled job (a new process) starts
+    /// with: no connections and no origin state (a breaker that the last run
+    /// opened is not open in the next).
+    pub fn new_process(&mut self) {
+        self.pool = Migration::fresh_pool();
     }
 
     pub fn endpoints(&self) -> etlpool::migrate::Endpoints {
@@ -319,7 +240,7 @@ impl Migration {
         &self,
         options: &etlpool::migrate::MigrateOptions,
     ) -> etlpool::migrate::RunSummary {
-        let cancel = etlpool::queue::CancelToken::new();
+        let cancel = etlpool::CancelToken::new();
         etlpool::migrate::migrate(&self.pool, options, &cancel).expect("migration runs")
     }
 }

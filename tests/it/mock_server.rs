@@ -6,34 +6,34 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use etlpool::mock::server::{
-    ConnContext, HttpServer, Reply, Request, Response, ServerOptions, StatsSnapshot,
+    Answer, ConnContext, HttpServer, Request, Response, ServerOptions, StatsSnapshot,
 };
 
 const WAIT: Duration = Duration::from_secs(5);
 
 /// Echoes what it saw: method, path, body length, connection id and request index.
-fn echo(req: Request, ctx: &ConnContext) -> Reply {
+fn echo(req: Request, ctx: &ConnContext) -> Answer {
     let body = serde_json::json!({
         "method": req.method, "path": req.path, "len": req.body.len(),
         "body": String::from_utf8_lossy(&req.body), "conn": ctx.conn_id,
         "index": ctx.request_index, "resumed": ctx.tls_resumed,
         "q": req.query_param("q"),
     });
-    Reply::Response(Response::json(200, &body))
+    Answer::Response(Response::json(200, &body))
 }
 
 /// Misbehaves as the path says.
-fn faulty(req: Request, ctx: &ConnContext) -> Reply {
+fn faulty(req: Request, ctx: &ConnContext) -> Answer {
     let ok = Response::bytes(200, "text/plain", b"0123456789".to_vec());
     match req.path.as_str() {
-        "/close" => Reply::CloseWithoutResponse,
-        "/reset" => Reply::Reset,
-        "/partial" => Reply::Partial {
+        "/close" => Answer::CloseWithoutResponse,
+        "/reset" => Answer::Reset,
+        "/partial" => Answer::Partial {
             response: ok,
             bytes: 20,
         },
-        "/hang" => Reply::Hang,
-        "/last" => Reply::Response(ok.close()),
+        "/hang" => Answer::Hang,
+        "/last" => Answer::Response(ok.close()),
         "/panic" => panic!("test handler panics on purpose"),
         _ => echo(req, ctx),
     }

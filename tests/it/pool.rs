@@ -1,14 +1,12 @@
 //! The connection pool over real sockets: every test asserts exact counts from
 //! both the pool's metrics and the server's own accept/close counters.
 
-mod support;
-
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use etlpool::mock::server::{Reply, Response};
+use crate::support::{Recorder, TestCa, WAIT, ok_server, server, test_pool};
+use etlpool::mock::server::{Answer, Response};
 use etlpool::{CloseReason, Error, Pool, TransportKind};
-use support::{Recorder, TestCa, WAIT, ok_server, server, test_pool};
 
 #[test]
 fn sequential_gets_reuse_one_connection() {
@@ -31,7 +29,7 @@ fn sequential_gets_reuse_one_connection() {
 #[test]
 fn connection_close_responses_make_a_connection_each() {
     let srv =
-        server(|_, _| Reply::Response(Response::bytes(200, "text/plain", b"x".to_vec()).close()));
+        server(|_, _| Answer::Response(Response::bytes(200, "text/plain", b"x".to_vec()).close()));
     let pool = test_pool().build().unwrap();
     for _ in 0..5 {
         assert_eq!(pool.fetch(&srv.url()).unwrap().status(), 200);
@@ -149,12 +147,12 @@ fn a_panicking_holder_does_not_leak_its_slot() {
 fn a_404_read_to_the_end_keeps_the_connection() {
     let srv = server(|req, _| {
         if req.path == "/missing" {
-            Reply::Response(Response::json(
+            Answer::Response(Response::json(
                 404,
                 &serde_json::json!({"message": "not found"}),
             ))
         } else {
-            Reply::Response(Response::bytes(200, "text/plain", b"ok".to_vec()))
+            Answer::Response(Response::bytes(200, "text/plain", b"ok".to_vec()))
         }
     });
     let pool = test_pool().build().unwrap();
@@ -281,7 +279,7 @@ fn a_certificate_from_another_ca_is_rejected() {
     assert_eq!(
         (
             m.connections_created,
-            m.failed(etlpool::pool::FailureKind::Tls)
+            m.failed(etlpool::metrics::FailureKind::Tls)
         ),
         (0, 1)
     );
@@ -289,7 +287,7 @@ fn a_certificate_from_another_ca_is_rejected() {
 
 #[test]
 fn bad_client_keys_and_ca_files_are_errors_not_panics() {
-    let scratch = support::Scratch::new("tls");
+    let scratch = crate::support::Scratch::new("tls");
     let ca = TestCa::new();
     let cert = scratch.file("cert.pem", ca.ca_pem.as_bytes());
     let garbage = scratch.file(
@@ -388,12 +386,12 @@ fn origins_are_pooled_separately_and_paths_share() {
 #[test]
 fn exchange_flags_tell_a_stale_connection_from_a_cut_response() {
     let srv = server(|req, ctx| match (req.path.as_str(), ctx.request_index) {
-        ("/stale", 1) => Reply::CloseWithoutResponse,
-        ("/cut", 1) => Reply::Partial {
+        ("/stale", 1) => Answer::CloseWithoutResponse,
+        ("/cut", 1) => Answer::Partial {
             response: Response::bytes(200, "text/plain", vec![b'x'; 1000]),
             bytes: 60,
         },
-        _ => Reply::Response(Response::bytes(200, "text/plain", b"ok".to_vec())),
+        _ => Answer::Response(Response::bytes(200, "text/plain", b"ok".to_vec())),
     });
     let pool = test_pool().max_connections_per_host(1).build().unwrap();
     for (path, stale) in [("/stale", true), ("/cut", false)] {
@@ -413,7 +411,7 @@ fn exchange_flags_tell_a_stale_connection_from_a_cut_response() {
 #[test]
 fn a_body_read_after_the_lease_returned_cannot_open_a_second_socket() {
     let srv =
-        server(|_, _| Reply::Response(Response::bytes(200, "text/plain", vec![b'y'; 64 * 1024])));
+        server(|_, _| Answer::Response(Response::bytes(200, "text/plain", vec![b'y'; 64 * 1024])));
     let events = Arc::new(Recorder::default());
     let pool = test_pool()
         .max_connections_per_host(1)
@@ -561,7 +559,7 @@ fn a_dns_name_is_resolved_once_and_cached() {
 #[test]
 fn a_configured_connect_proxy_carries_pooled_connections() {
     let srv = ok_server();
-    let proxy = support::ConnectProxy::start();
+    let proxy = crate::support::ConnectProxy::start();
     let pool = test_pool()
         .proxy(Some(format!("http://{}", proxy.addr)))
         .build()
@@ -597,7 +595,7 @@ fn turning_verification_off_is_explicit_and_works() {
 fn a_client_certificate_opens_a_server_that_requires_one() {
     let ca = TestCa::new();
     let srv = TestCa::serve(ca.mtls_server());
-    let scratch = support::Scratch::new("mtls");
+    let scratch = crate::support::Scratch::new("mtls");
     let (cert, key) = ca.client_pem();
     let tls = etlpool::TlsOptions {
         ca_pem: Some(ca.ca_pem.clone()),

@@ -2,7 +2,6 @@
 //! the transform functions and the clients (no runner, no journal, no
 //! queue): what a correct migration must produce, with optional tampering
 //! so tests can plant the differences `verify` must catch.
-#![allow(dead_code)]
 
 use std::collections::{BTreeMap, HashMap};
 

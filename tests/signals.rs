@@ -5,7 +5,8 @@
 use std::process::Command;
 use std::time::Duration;
 
-use etlpool::queue::{CancelToken, WorkQueue};
+use etlpool::CancelToken;
+use etlpool::queue::WorkQueue;
 use etlpool::signals::{self, EXIT_INTERRUPTED};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::low_level::raise;

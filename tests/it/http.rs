@@ -1,27 +1,24 @@
 //! The resilience layer over real sockets, against scripted servers that record
 //! every request they read.
 
-mod support;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use etlpool::http::{
-    ApiClient, ApiRequest, Auth, AuthProvider, BreakerPolicy, RateLimit, RetryPolicy,
-};
-use etlpool::mock::server::{Reply, Response};
-use etlpool::pool::{BreakerTransition, FailureKind, RetryReason};
+use crate::support::{json, scripted, test_pool};
+use etlpool::http::{ApiClient, ApiRequest, Auth, AuthProvider, RetryPolicy};
+use etlpool::metrics::{BreakerTransition, FailureKind, RetryReason};
+use etlpool::mock::server::{Answer, Response};
+use etlpool::policy::{BreakerPolicy, BudgetPolicy, RateLimit};
 use etlpool::{Error, Pool, TransportKind};
 use serde_json::{Value, json as j};
-use support::{json, scripted, test_pool};
 
-fn status(code: u16) -> Reply {
+fn status(code: u16) -> Answer {
     json(code, j!({"message": format!("status {code}")}))
 }
 
-fn with_header(code: u16, name: &str, value: &str) -> Reply {
-    Reply::Response(Response::json(code, &j!({"message": "later"})).header(name, value))
+fn with_header(code: u16, name: &str, value: &str) -> Answer {
+    Answer::Response(Response::json(code, &j!({"message": "later"})).header(name, value))
 }
 
 /// Fast backoff so tests don't wait on it; budget generous unless a test says otherwise.
@@ -31,8 +28,14 @@ fn policy() -> RetryPolicy {
             base: Duration::from_millis(5),
             cap: Duration::from_millis(20),
         },
-        budget_floor_per_sec: 100.0,
         ..RetryPolicy::default()
+    }
+}
+
+fn generous_budget() -> BudgetPolicy {
+    BudgetPolicy {
+        floor_per_sec: 100.0,
+        ..BudgetPolicy::default()
     }
 }
 
@@ -40,6 +43,7 @@ fn client(pool: &Pool, url: &str) -> ApiClient {
     ApiClient::builder(pool, url)
         .auth(Auth::Bearer("s3cret-token".into()))
         .retry(policy())
+        .retry_budget(generous_budget())
         .build()
         .unwrap()
 }
@@ -141,9 +145,9 @@ fn a_post_with_an_idempotency_key_is_retried_on_503() {
 /// Reads the second request on each connection, then closes the socket
 /// without an answer: the stale keep-alive race.
 fn stale_server() -> etlpool::mock::server::HttpServer {
-    support::server(|_, ctx| {
+    crate::support::server(|_, ctx| {
         if ctx.request_index == 1 {
-            Reply::CloseWithoutResponse
+            Answer::CloseWithoutResponse
         } else {
             json(200, j!({"ok": true}))
         }
@@ -184,9 +188,9 @@ fn a_post_on_a_connection_closed_by_the_server_fails_with_outcome_unknown() {
 
 #[test]
 fn a_response_cut_off_halfway_is_not_taken_for_a_stale_connection() {
-    let srv = support::server(|_, ctx| {
+    let srv = crate::support::server(|_, ctx| {
         if ctx.request_index == 1 {
-            Reply::Partial {
+            Answer::Partial {
                 response: Response::json(200, &j!({"data": "x".repeat(500)})),
                 bytes: 80,
             }
@@ -249,6 +253,7 @@ fn an_absurd_retry_after_is_capped() {
             retry_after_cap: Duration::from_millis(300),
             ..policy()
         })
+        .retry_budget(generous_budget())
         .build()
         .unwrap();
     let start = Instant::now();
@@ -266,11 +271,11 @@ fn a_spent_retry_budget_surfaces_the_error() {
     let srv = scripted(|_, _| status(503));
     let pool = test_pool().build().unwrap();
     let c = ApiClient::builder(&pool, &srv.url())
-        .retry(RetryPolicy {
-            budget_ratio: 0.0,
-            budget_floor_per_sec: 0.1,
-            budget_window: Duration::from_secs(10),
-            ..policy()
+        .retry(policy())
+        .retry_budget(BudgetPolicy {
+            ratio: 0.0,
+            floor_per_sec: 0.1,
+            window: Duration::from_secs(10),
         })
         .breaker(BreakerPolicy {
             failure_threshold: 0,
@@ -415,12 +420,13 @@ fn the_breaker_opens_fails_fast_and_closes_after_a_good_probe() {
 
 #[test]
 fn a_server_that_never_answers_ends_in_a_timeout() {
-    let srv = scripted(|_, _| Reply::Hang);
+    let srv = scripted(|_, _| Answer::Hang);
     let pool = test_pool().build().unwrap();
     let c = ApiClient::builder(&pool, &srv.url())
         .request_timeout(Duration::from_millis(400))
         .total_timeout(Some(Duration::from_secs(1)))
         .retry(policy())
+        .retry_budget(generous_budget())
         .build()
         .unwrap();
     let start = Instant::now();
@@ -440,17 +446,17 @@ fn a_server_that_never_answers_ends_in_a_timeout() {
 #[test]
 fn bad_bodies_are_typed_errors() {
     let srv = scripted(|n, _| match n {
-        0 => Reply::Response(Response::bytes(
+        0 => Answer::Response(Response::bytes(
             200,
             "text/html",
             b"<html>hi</html>".to_vec(),
         )),
-        1 => Reply::Response(Response::bytes(
+        1 => Answer::Response(Response::bytes(
             200,
             "application/json",
             b"{\"nope\": ".to_vec(),
         )),
-        _ => Reply::Response(Response::bytes(200, "application/json", vec![b' '; 4096])),
+        _ => Answer::Response(Response::bytes(200, "application/json", vec![b' '; 4096])),
     });
     let pool = test_pool().max_body_bytes(1024).build().unwrap();
     let c = client(&pool, &srv.url());
@@ -482,7 +488,7 @@ fn bad_bodies_are_typed_errors() {
 
 #[test]
 fn a_truncated_body_is_a_transport_error() {
-    let srv = scripted(|_, _| Reply::Partial {
+    let srv = scripted(|_, _| Answer::Partial {
         response: Response::json(200, &j!({"data": "y".repeat(300)})),
         bytes: 120,
     });

@@ -1,4 +1,4 @@
-//! A rate limiter per origin: a token bucket, plus pauses the server asks for.
+//! The rate limiter of one origin: a token bucket, plus pauses the server asks for.
 //!
 //! The bucket is kept as a "theoretical arrival time" (GCRA): each call reserves
 //! the next free slot under a short lock and then sleeps outside it until its
@@ -6,16 +6,14 @@
 //! A 429 or an exhausted `X-Rate-Limit-Remaining` / `X-RateLimit-Remaining`
 //! pauses the whole origin, every worker, until the server's reset time.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
 
+use crate::cancel::CancelToken;
 use crate::error::{Error, Result};
-use crate::pool::OriginMetrics;
-use crate::queue::CancelToken;
 
-/// Limiter settings.
+/// Settings of the built-in [`TokenBucket`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RateLimit {
     /// Requests per second; `None` for no client-side limit (the server's
@@ -52,8 +50,8 @@ impl RateLimit {
     }
 }
 
-/// Spaces calls to one origin. Behind a trait so a budget shared by several
-/// processes can replace the in-memory one.
+/// Spaces calls to one origin. Implement it to share one budget between
+/// processes; the built-in one is [`TokenBucket`].
 pub trait Limiter: Send + Sync + 'static {
     /// Waits for the caller's turn and returns the time waited. Fails, without
     /// taking a turn, if the turn comes after `deadline`, or if the wait is
@@ -65,9 +63,45 @@ pub trait Limiter: Send + Sync + 'static {
     ) -> std::result::Result<Duration, Denied>;
     /// Holds every caller back until `until`.
     fn pause_until(&self, until: Instant);
-    /// Reads a response's rate-limit headers (`remaining`, `reset`); a remaining
-    /// count of zero pauses until the reset.
-    fn observe(&self, remaining: Option<&str>, reset: Option<&str>);
+    /// Learns from the rate-limit headers of an answer (the client parses
+    /// them); a remaining count of zero pauses until the reset.
+    fn observe(&self, feedback: &RateFeedback);
+}
+
+/// What an answer's rate-limit headers said, parsed by the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct RateFeedback {
+    /// Requests the server still takes in its current window
+    /// (`X-RateLimit-Remaining`, `X-Rate-Limit-Remaining`).
+    pub remaining: Option<u64>,
+    /// When that window resets (`X-RateLimit-Reset`, as a delay or a Unix time).
+    pub reset_in: Option<Duration>,
+}
+
+impl RateFeedback {
+    /// Feedback of `remaining` requests until a reset `reset_in` from now.
+    pub fn new(remaining: Option<u64>, reset_in: Option<Duration>) -> Self {
+        RateFeedback {
+            remaining,
+            reset_in,
+        }
+    }
+
+    /// Reads the headers of an answer through `header` (a case-insensitive
+    /// lookup); `None` if it carries none of them.
+    pub fn from_headers<'a>(header: impl Fn(&str) -> Option<&'a str>) -> Option<Self> {
+        let remaining = header("x-ratelimit-remaining")
+            .or_else(|| header("x-rate-limit-remaining"))
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        let reset_in = header("x-ratelimit-reset")
+            .or_else(|| header("x-rate-limit-reset"))
+            .and_then(reset_delay);
+        (remaining.is_some() || reset_in.is_some()).then_some(RateFeedback {
+            remaining,
+            reset_in,
+        })
+    }
 }
 
 /// Why [`Limiter::acquire`] gave no turn.
@@ -82,31 +116,27 @@ pub enum Denied {
     Cancelled,
 }
 
-/// The in-memory limiter of one origin. Clones share one state.
-#[derive(Clone)]
+/// The in-memory limiter of one origin.
 pub struct TokenBucket {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
     config: RateLimit,
     /// Time between requests at the configured rate.
     interval: Option<Duration>,
-    metrics: Arc<OriginMetrics>,
     /// Guards the schedule: (theoretical arrival time, paused until).
     state: Mutex<(Instant, Instant)>,
 }
 
 impl TokenBucket {
-    pub(crate) fn new(config: RateLimit, metrics: Arc<OriginMetrics>) -> Self {
+    /// A limiter with `config`; a rate that is not a positive number counts as
+    /// no client-side rate (see [`RateLimit`]'s validation for the checked way).
+    pub fn new(config: RateLimit) -> Self {
         let now = Instant::now();
         TokenBucket {
-            inner: Arc::new(Inner {
-                config,
-                interval: config.per_second.map(|r| Duration::from_secs_f64(1.0 / r)),
-                metrics,
-                state: Mutex::new((now, now)),
-            }),
+            config,
+            interval: config
+                .per_second
+                .filter(|r| *r > 0.0 && r.is_finite())
+                .map(|r| Duration::from_secs_f64(1.0 / r)),
+            state: Mutex::new((now, now)),
         }
     }
 
@@ -117,12 +147,12 @@ impl TokenBucket {
         now: Instant,
         deadline: Option<Instant>,
     ) -> std::result::Result<Instant, Instant> {
-        let mut st = self.inner.state.lock();
+        let mut st = self.state.lock();
         let (tat, paused_until) = &mut *st;
         let mut at = now.max(*paused_until);
         let mut next_tat = *tat;
-        if let Some(interval) = self.inner.interval {
-            let tolerance = interval * (self.inner.config.burst - 1);
+        if let Some(interval) = self.interval {
+            let tolerance = interval * (self.config.burst - 1);
             let base = (*tat).max(at);
             // A slot may start up to `tolerance` before the theoretical time: the burst.
             at = at.max(base.checked_sub(tolerance).unwrap_or(base));
@@ -153,31 +183,23 @@ impl Limiter for TokenBucket {
         }
         let wait = at - start;
         sleep(wait, cancel).map_err(|_| Denied::Cancelled)?;
-        self.inner.metrics.rate_limited(wait);
         Ok(wait)
     }
 
     fn pause_until(&self, until: Instant) {
-        let cap = Instant::now().checked_add(self.inner.config.max_pause);
+        let cap = Instant::now().checked_add(self.config.max_pause);
         let until = cap.map_or(until, |c| until.min(c));
-        let mut st = self.inner.state.lock();
+        let mut st = self.state.lock();
         if until > st.1 {
             st.1 = until;
-            log::info!(
-                "pausing requests to {} for {:?} as the server asked",
-                self.inner.metrics.origin,
-                until.saturating_duration_since(Instant::now())
-            );
         }
     }
 
-    fn observe(&self, remaining: Option<&str>, reset: Option<&str>) {
-        if remaining.and_then(|r| r.trim().parse::<u64>().ok()) != Some(0) {
+    fn observe(&self, feedback: &RateFeedback) {
+        if feedback.remaining != Some(0) {
             return;
         }
-        let wait = reset
-            .and_then(reset_delay)
-            .unwrap_or(Duration::from_secs(1));
+        let wait = feedback.reset_in.unwrap_or(Duration::from_secs(1));
         if let Some(until) = Instant::now().checked_add(wait) {
             self.pause_until(until);
         }
@@ -225,15 +247,11 @@ mod tests {
     use super::*;
 
     fn bucket(per_second: Option<f64>, burst: u32) -> TokenBucket {
-        let metrics = Arc::new(OriginMetrics::new("http://t".into(), None));
-        TokenBucket::new(
-            RateLimit {
-                per_second,
-                burst,
-                ..RateLimit::default()
-            },
-            metrics,
-        )
+        TokenBucket::new(RateLimit {
+            per_second,
+            burst,
+            ..RateLimit::default()
+        })
     }
 
     #[test]
@@ -260,10 +278,10 @@ mod tests {
     #[test]
     fn remaining_zero_pauses_until_reset() {
         let b = bucket(None, 1);
-        b.observe(Some("5"), Some("30"));
+        b.observe(&RateFeedback::new(Some(5), Some(Duration::from_secs(30))));
         let t0 = Instant::now();
         assert!(b.reserve(t0, None).unwrap() <= t0 + Duration::from_millis(5));
-        b.observe(Some("0"), Some("2"));
+        b.observe(&RateFeedback::new(Some(0), Some(Duration::from_secs(2))));
         let at = b.reserve(Instant::now(), None).unwrap();
         assert!(at > Instant::now() + Duration::from_millis(1500));
     }

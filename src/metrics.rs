@@ -14,7 +14,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::histogram::{Histogram, HistogramData, HistogramSnapshot};
+pub use crate::histogram::HistogramSnapshot;
+use crate::histogram::{Histogram, HistogramData};
 
 /// A set of labelled counters indexed by an enum.
 pub(crate) trait Label: Copy + 'static {

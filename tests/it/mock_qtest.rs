@@ -1,13 +1,11 @@
 //! The qTest mock over real sockets: creates, validation, lookups, paging, search, auth,
 //! journal, and many concurrent clients.
 
-mod mock_common;
-
 use std::collections::HashSet;
 use std::time::Duration;
 
+use crate::support::mock::{Mocks, call, small};
 use etlpool::mock::MockOptions;
-use mock_common::{Mocks, call, small};
 use serde_json::{Value, json};
 
 #[test]
@@ -321,7 +319,7 @@ fn lookups_by_parent_name_and_expand() {
     let statuses = m.q("GET", "/test-runs/execution-statuses", None).json();
     let expected = ["Passed", "Failed", "Incomplete", "Blocked", "Unexecuted"];
     assert_eq!(
-        mock_common::names(&statuses),
+        crate::support::mock::names(&statuses),
         expected.map(String::from).into()
     );
 }
@@ -559,7 +557,7 @@ fn many_concurrent_clients_lose_no_write_and_get_unique_ids() {
             .map(|t| {
                 let m = &m;
                 s.spawn(move || {
-                    let agent = mock_common::agent();
+                    let agent = crate::support::mock::agent();
                     (0..per)
                         .map(|i| {
                             let body = json!({"name": format!("t{t}-{i}"), "parent_id": root});

@@ -2,14 +2,13 @@
 //! the embedded mocks (and, where a behaviour must be scripted, a loopback
 //! server that records what it reads). Nothing leaves 127.0.0.1.
 
-mod support;
-mod support_migration;
-
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use crate::support::migration::{all, clients};
+use crate::support::scripted;
 use etlpool::http::{ApiClient, Auth, AuthProvider};
 use etlpool::migrate::{ZephyrScript, read_script};
 use etlpool::mock::zephyr::data::{Script, Step};
@@ -21,8 +20,6 @@ use etlpool::qtest::{
 use etlpool::zephyr::{Page, ScriptType, TestStep, ZephyrClient};
 use etlpool::{Error, Pool};
 use serde_json::{Value, json};
-use support::scripted;
-use support_migration::{all, clients};
 
 fn mocks(edit: impl FnOnce(&mut MockOptions)) -> MockServers {
     let mut options = MockOptions::seeded(11);
@@ -91,14 +88,14 @@ fn zephyr_pages_carry_next_until_the_last_and_the_total() {
 
 /// A Zephyr-like server with `items` cases that sends only the required
 /// `startAt`, `maxResults` and `values`: no `next`, `total` or `isLast`.
-fn bare_zephyr(items: usize) -> support::Scripted {
+fn bare_zephyr(items: usize) -> crate::support::Scripted {
     scripted(move |_, req| {
         let num = |k: &str| req.query_param(k).and_then(|v| v.parse::<usize>().ok());
         let (start, size) = (num("startAt").unwrap_or(0), num("maxResults").unwrap_or(10));
         let values: Vec<Value> = (start..items.min(start + size))
             .map(|n| json!({"n": n}))
             .collect();
-        support::json(
+        crate::support::json(
             200,
             json!({"startAt": start, "maxResults": size, "values": values}),
         )
@@ -107,7 +104,7 @@ fn bare_zephyr(items: usize) -> support::Scripted {
 
 #[test]
 fn zephyr_paging_without_next_total_or_is_last_stops_on_a_short_or_empty_page() {
-    let pool = support::test_pool().build().unwrap();
+    let pool = crate::support::test_pool().build().unwrap();
     for (items, pages) in [(25, 3), (30, 4), (0, 1)] {
         let server = bare_zephyr(items);
         let api = ApiClient::new(&pool, &server.url(), Auth::None).unwrap();
@@ -461,7 +458,7 @@ fn login_client(
 #[test]
 fn qtest_login_renews_the_token_before_it_expires() {
     let m = mocks(|o| o.oauth_expiry = Duration::from_secs(1));
-    let pool = support::test_pool().build().unwrap();
+    let pool = crate::support::test_pool().build().unwrap();
     let (user, password) = m.qtest_login();
     let login = Arc::new(QtestLogin::new(&pool, &m.qtest_url(), user, password).unwrap());
     let api = ApiClient::new(&pool, &m.qtest_url(), Auth::Provider(login.clone())).unwrap();
@@ -490,22 +487,22 @@ fn qtest_login_renews_the_token_before_it_expires() {
 }
 
 /// A qTest site issuing tokens `t1`, `t2`, ... whose API accepts only `accepted`.
-fn oauth_site(accepted: &'static str) -> (support::Scripted, Arc<AtomicUsize>) {
+fn oauth_site(accepted: &'static str) -> (crate::support::Scripted, Arc<AtomicUsize>) {
     let logins = Arc::new(AtomicUsize::new(0));
     let count = logins.clone();
     let server = scripted(move |_, req| {
         if req.path == "/oauth/token" {
             let n = count.fetch_add(1, Ordering::SeqCst) + 1;
-            return support::json(
+            return crate::support::json(
                 200,
                 json!({"access_token": format!("t{n}"), "expires_in": 3599}),
             );
         }
         match req.header("authorization") {
             Some(value) if value == format!("Bearer {accepted}") => {
-                support::json(200, json!({"id": 1}))
+                crate::support::json(200, json!({"id": 1}))
             }
-            _ => support::json(401, json!({"error": "invalid_token"})),
+            _ => crate::support::json(401, json!({"error": "invalid_token"})),
         }
     });
     (server, logins)
@@ -513,7 +510,7 @@ fn oauth_site(accepted: &'static str) -> (support::Scripted, Arc<AtomicUsize>) {
 
 #[test]
 fn qtest_login_logs_in_again_once_when_a_token_is_rejected() {
-    let pool = support::test_pool().build().unwrap();
+    let pool = crate::support::test_pool().build().unwrap();
     let (site, logins) = oauth_site("t2");
     let (_, qtest) = login_client(&pool, &format!("{}/api/v3", site.url()), "u", "p");
     assert!(qtest.project_exists().unwrap());

@@ -1,11 +1,9 @@
 //! The migration end to end against the mocks, over real sockets.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::{Migration, check};
 use etlpool::mock::{DataSizes, FailPoint};
-use support::{Migration, check};
 
 fn small() -> DataSizes {
     DataSizes {
@@ -96,17 +94,18 @@ fn faults_everywhere_still_give_the_same_final_state() {
 #[test]
 fn a_crash_of_qtest_after_k_writes_and_a_rerun_lose_and_duplicate_nothing() {
     for k in [1u64, 9, 60, 140] {
-        let dir = support::Scratch::new("crash");
+        let dir = crate::support::Scratch::new("crash");
         let mut options = etlpool::mock::MockOptions::seeded(20 + k);
         options.sizes = small();
         options.state_file = Some(dir.0.join("qtest-state.jsonl"));
-        let m = Migration::with_options(options);
+        let mut m = Migration::with_options(options);
         m.mocks.faults().qtest.set_crash_after_writes(Some(k));
         let first = m.run();
         assert!(!first.is_complete(), "k={k}: the crash went unnoticed");
         assert!(m.mocks.faults().qtest.crashed());
         m.mocks.faults().qtest.clear();
         m.mocks.restart_qtest().unwrap();
+        m.new_process();
         run_to_completion(&m, 2);
         check::assert_migrated(&m.mocks);
     }
@@ -210,7 +209,7 @@ fn a_login_never_waits_for_a_connection_its_own_request_holds() {
     // With one connection per host, a request that leased it before logging in
     // would wait for itself until the acquire timeout.
     let mocks = etlpool::mock::MockServers::start(etlpool::mock::MockOptions::seeded(17)).unwrap();
-    let pool = support::test_pool()
+    let pool = crate::support::test_pool()
         .max_connections_per_host(1)
         .acquire_timeout(Duration::from_secs(2))
         .build()

@@ -18,7 +18,7 @@ use parking_lot::Mutex;
 ///
 /// ```
 /// use crossbeam_channel::{select, unbounded};
-/// use etlpool::queue::CancelToken;
+/// use etlpool::CancelToken;
 ///
 /// let token = CancelToken::new();
 /// let (_work_tx, work) = unbounded::<u32>();

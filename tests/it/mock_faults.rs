@@ -1,12 +1,10 @@
 //! Every fault switch, observably doing what it says. Rates are 0 or 1 and requests
 //! sequential, so the outcomes do not depend on thread timing.
 
-mod mock_common;
-
 use std::time::{Duration, Instant};
 
+use crate::support::mock::{Mocks, small, try_call};
 use etlpool::mock::{FailPoint, FaultConfig, MockOptions, MockServers};
-use mock_common::{Mocks, small, try_call};
 use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -207,7 +205,7 @@ fn a_crash_after_k_writes_survives_a_restart_with_a_state_file() {
         "the third write crashes"
     );
     let started = Instant::now();
-    while try_call(&mock_common::agent(), "GET", &url, token, None).is_ok() {
+    while try_call(&crate::support::mock::agent(), "GET", &url, token, None).is_ok() {
         assert!(
             started.elapsed() < WAIT,
             "the server kept answering after the crash"

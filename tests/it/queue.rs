@@ -10,9 +10,10 @@ use std::thread;
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
+use etlpool::CancelToken;
 use etlpool::queue::{
-    BuildError, Builder, CancelToken, JobError, JobResult, QueueStats, Results, SubmitError,
-    Submitter, TrySubmitError, WorkQueue,
+    BuildError, Builder, JobError, JobResult, QueueStats, Results, SubmitError, Submitter,
+    TrySubmitError, WorkQueue,
 };
 
 /// Holds jobs inside the handler: a gated call says it started, then waits

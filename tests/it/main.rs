@@ -1,0 +1,17 @@
+//! The integration tests, in one binary: every test talks to real servers on
+//! 127.0.0.1 (the mocks, small in-test servers) or runs the `etlpool` binary.
+
+mod cli;
+mod clients;
+mod http;
+mod migrate;
+mod mock_cli;
+mod mock_faults;
+mod mock_qtest;
+mod mock_server;
+mod mock_zephyr;
+mod policies;
+mod pool;
+mod queue;
+mod support;
+mod verify;

@@ -1,0 +1,240 @@
+//! Policies per origin: every client of one origin, the qTest login included,
+//! shares its rate limiter, circuit breaker and retry budget; a user's own
+//! policies are consulted for every request of their origin.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::support::{json, scripted, test_pool};
+use etlpool::http::{ApiClient, Auth, AuthProvider, RetryPolicy};
+use etlpool::metrics::BreakerTransition;
+use etlpool::policy::{
+    Admission, Breaker, BreakerOpen, BreakerPolicy, BreakerState, Denied, Limiter, OriginPolicies,
+    Outcome, RateFeedback, RateLimit,
+};
+use etlpool::qtest::QtestLogin;
+use etlpool::{CancelToken, Error, Pool};
+use serde_json::{Value, json as j};
+
+fn no_retries(pool: &Pool, url: &str) -> ApiClient {
+    ApiClient::builder(pool, url)
+        .retry(RetryPolicy::none())
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn a_429_seen_by_one_client_pauses_another_client_of_the_origin() {
+    let srv = scripted(|n, _| {
+        if n == 0 {
+            etlpool::mock::server::Answer::Response(
+                etlpool::mock::server::Response::json(429, &j!({"message": "slow down"}))
+                    .header("Retry-After", "1"),
+            )
+        } else {
+            json(200, j!({}))
+        }
+    });
+    let pool = test_pool().build().unwrap();
+    let first = no_retries(&pool, &srv.url());
+    let second = no_retries(&pool, &format!("{}/other/base", srv.url()));
+    assert_eq!(
+        first.get_json::<Value>("/a", &[]).unwrap_err().status(),
+        Some(429)
+    );
+    let _: Value = second.get_json("/b", &[]).unwrap();
+    let seen = srv.seen.lock();
+    let gap = seen[1].at - seen[0].at;
+    assert!(
+        gap >= Duration::from_millis(900),
+        "the second client went out {gap:?} after the 429"
+    );
+}
+
+#[test]
+fn a_breaker_opened_by_one_client_stops_another_client_of_the_origin() {
+    let srv = scripted(|_, _| json(503, j!({"message": "down"})));
+    let pool = test_pool().build().unwrap();
+    let first = ApiClient::builder(&pool, &srv.url())
+        .retry(RetryPolicy::none())
+        .breaker(BreakerPolicy {
+            failure_threshold: 2,
+            cooldown: Duration::from_secs(60),
+        })
+        .build()
+        .unwrap();
+    for _ in 0..2 {
+        assert_eq!(
+            first.get_json::<Value>("/a", &[]).unwrap_err().status(),
+            Some(503)
+        );
+    }
+    let second = no_retries(&pool, &srv.url());
+    assert!(second.breaker_open());
+    let err = second.get_json::<Value>("/b", &[]).unwrap_err();
+    assert!(matches!(err, Error::CircuitOpen { .. }), "{err:?}");
+    assert_eq!(srv.count(), 2, "the second client reached the server");
+    let m = pool.metrics().origin(&srv.url());
+    assert_eq!(m.breaker_transitions.get("opened"), Some(&1));
+}
+
+#[test]
+fn the_qtest_login_shares_its_origins_breaker() {
+    let srv = scripted(|_, _| json(503, j!({"message": "down"})));
+    let pool = test_pool().build().unwrap();
+    let api_url = format!("{}/api/v3", srv.url());
+    let api = ApiClient::builder(&pool, &api_url)
+        .retry(RetryPolicy::none())
+        .breaker(BreakerPolicy {
+            failure_threshold: 1,
+            cooldown: Duration::from_secs(60),
+        })
+        .build()
+        .unwrap();
+    assert!(api.get_json::<Value>("/projects", &[]).is_err());
+    let login = QtestLogin::new(&pool, &api_url, "user", "pass").unwrap();
+    let err = login.authorization().unwrap_err();
+    assert!(matches!(err, Error::CircuitOpen { .. }), "{err:?}");
+    assert_eq!(
+        srv.count(),
+        1,
+        "the login went to a server its origin gave up on"
+    );
+}
+
+/// A limiter that counts turns and learns nothing.
+#[derive(Default)]
+struct CountingLimiter {
+    turns: AtomicU64,
+}
+
+impl Limiter for CountingLimiter {
+    fn acquire(&self, _: Option<Instant>, _: Option<&CancelToken>) -> Result<Duration, Denied> {
+        self.turns.fetch_add(1, Ordering::SeqCst);
+        Ok(Duration::ZERO)
+    }
+    fn pause_until(&self, _: Instant) {}
+    fn observe(&self, _: &RateFeedback) {}
+}
+
+/// A breaker that admits everything and counts what it hears.
+#[derive(Default)]
+struct CountingBreaker {
+    allowed: AtomicU64,
+    successes: AtomicU64,
+    failures: AtomicU64,
+}
+
+impl Breaker for CountingBreaker {
+    fn allow(&self) -> Result<Admission, BreakerOpen> {
+        self.allowed.fetch_add(1, Ordering::SeqCst);
+        Ok(Admission::closed())
+    }
+    fn record(&self, _: Admission, outcome: Outcome) -> Option<BreakerTransition> {
+        match outcome {
+            Outcome::Success => self.successes.fetch_add(1, Ordering::SeqCst),
+            Outcome::Failure => self.failures.fetch_add(1, Ordering::SeqCst),
+            Outcome::Neutral => 0,
+        };
+        None
+    }
+    fn state(&self) -> BreakerState {
+        BreakerState::Closed
+    }
+}
+
+#[test]
+fn a_users_limiter_and_breaker_are_consulted_for_every_request_of_their_origin() {
+    // The fourth request gets a 503 and is retried: two attempts, two turns.
+    let srv = scripted(|n, _| {
+        if n == 3 {
+            json(503, j!({"message": "blip"}))
+        } else {
+            json(200, j!({}))
+        }
+    });
+    let pool = test_pool().build().unwrap();
+    let limiter = Arc::new(CountingLimiter::default());
+    let breaker = Arc::new(CountingBreaker::default());
+    let policies = OriginPolicies::builder()
+        .limiter(limiter.clone())
+        .breaker(breaker.clone())
+        .build();
+    pool.set_policies(&srv.url(), policies).unwrap();
+    let retrying = RetryPolicy {
+        backoff: etlpool::backoff::Backoff {
+            base: Duration::from_millis(1),
+            cap: Duration::from_millis(5),
+        },
+        ..RetryPolicy::default()
+    };
+    let a = ApiClient::builder(&pool, &srv.url())
+        .retry(retrying.clone())
+        .build()
+        .unwrap();
+    let b = ApiClient::new(&pool, &format!("{}/v2", srv.url()), Auth::None).unwrap();
+    for _ in 0..5 {
+        let _: Value = a.get_json("/a", &[]).unwrap();
+    }
+    for _ in 0..3 {
+        let _: Value = b.get_json("/b", &[]).unwrap();
+    }
+    assert_eq!(srv.count(), 9);
+    assert_eq!(limiter.turns.load(Ordering::SeqCst), 9);
+    assert_eq!(breaker.allowed.load(Ordering::SeqCst), 9);
+    assert_eq!(breaker.successes.load(Ordering::SeqCst), 8);
+    assert_eq!(breaker.failures.load(Ordering::SeqCst), 1);
+    // Another origin keeps the built-in policies.
+    let other = scripted(|_, _| json(200, j!({})));
+    let c = ApiClient::new(&pool, &other.url(), Auth::None).unwrap();
+    let _: Value = c.get_json("/c", &[]).unwrap();
+    assert_eq!(limiter.turns.load(Ordering::SeqCst), 9);
+}
+
+#[test]
+fn settings_an_origin_already_has_otherwise_are_an_error_not_ignored() {
+    let srv = scripted(|_, _| json(200, j!({})));
+    let pool = test_pool().build().unwrap();
+    let ten = RateLimit {
+        per_second: Some(10.0),
+        ..RateLimit::default()
+    };
+    let _first = ApiClient::builder(&pool, &srv.url())
+        .rate_limit(ten)
+        .build()
+        .unwrap();
+    // The same settings, or none, share what is there.
+    ApiClient::builder(&pool, &srv.url())
+        .rate_limit(ten)
+        .build()
+        .unwrap();
+    ApiClient::new(&pool, &srv.url(), Auth::None).unwrap();
+    let err = ApiClient::builder(&pool, &srv.url())
+        .rate_limit(RateLimit {
+            per_second: Some(20.0),
+            ..RateLimit::default()
+        })
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("rate_limit"), "{err}");
+    let err = pool
+        .set_policies(&srv.url(), OriginPolicies::builder().build())
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("already has its policies"),
+        "{err}"
+    );
+    // A custom part can't be given settings by a client either.
+    let custom = scripted(|_, _| json(200, j!({})));
+    let policies = OriginPolicies::builder()
+        .limiter(Arc::new(CountingLimiter::default()))
+        .build();
+    pool.set_policies(&custom.url(), policies).unwrap();
+    assert!(
+        ApiClient::builder(&pool, &custom.url())
+            .rate_limit(RateLimit::default())
+            .build()
+            .is_err()
+    );
+}
