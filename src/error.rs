@@ -399,8 +399,9 @@ fn kind_text(kind: TransportKind) -> &'static str {
 /// line already holds is skipped).
 ///
 /// ```
-/// let e = etlpool::Error::config("workers", "must be at least 1");
-/// assert_eq!(etlpool::error_chain(&e), e.to_string());
+/// let io = std::io::Error::other("disk full");
+/// let e = etlpool::Error::Io { context: "writing the journal".into(), source: io };
+/// assert_eq!(etlpool::error_chain(&e), "writing the journal: disk full");
 /// ```
 pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
