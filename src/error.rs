@@ -94,6 +94,7 @@ pub enum Error {
 
 /// Details of an [`Error::Status`].
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct StatusError {
     /// Where the request went.
     pub at: RequestContext,
@@ -108,6 +109,7 @@ pub struct StatusError {
 
 /// Details of an [`Error::Decode`].
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct DecodeError {
     /// Where the request went.
     pub at: RequestContext,
@@ -126,6 +128,7 @@ pub struct DecodeError {
 
 /// Where a request was going when it failed. Paths are redacted (no query values).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RequestContext {
     /// `scheme://host[:port]`.
     pub origin: String,
@@ -149,6 +152,7 @@ impl fmt::Display for RequestContext {
 
 /// Details of a [`Error::PoolTimeout`]: the state of the host pool when the wait gave up.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PoolTimeout {
     /// The origin whose connections were all busy.
     pub origin: String,
@@ -195,6 +199,7 @@ pub enum TransportKind {
 /// byte" (safe to resend an idempotent request) from "the response was cut off
 /// halfway" (the server acted on it); these flags can.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 pub struct Exchange {
     /// Request bytes were handed to a connection.
     pub sent: bool,
@@ -215,6 +220,7 @@ impl Exchange {
 
 /// Details of an [`Error::Request`].
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct RequestError {
     /// Where the request went.
     pub at: RequestContext,

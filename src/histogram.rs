@@ -136,6 +136,7 @@ impl HistogramData {
 /// edge of its bucket (at most 1/16 above the true value), never above the
 /// maximum.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct HistogramSnapshot {
     /// Values recorded.
     pub count: u64,

@@ -48,6 +48,7 @@ pub struct LoadOptions {
 
 /// What happened.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct LoadReport {
     /// The URL requested (redacted).
     pub url: String,

@@ -391,6 +391,7 @@ pub(crate) struct HistogramPair {
 
 /// Counters of one origin (or the total over all origins) at one moment.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct OriginSnapshot {
     /// TCP connections opened.
     pub connections_created: u64,
@@ -498,6 +499,7 @@ impl OriginSnapshot {
 /// [`crate::Pool::metrics`]; serialises to JSON with serde, and to the Prometheus
 /// text format with [`Snapshot::to_prometheus`].
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Snapshot {
     /// When the snapshot was taken, in milliseconds since the Unix epoch.
     pub taken_at_unix_ms: u64,

@@ -5,10 +5,9 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::ExitCode;
 use super::config::Settings;
 use super::migrate::{Outputs, run_migration};
-use crate::error::Error;
+use super::{CliError, ExitCode};
 use crate::migrate::{Endpoints, MappingConfig, MigrateOptions, QtestAuth};
 use crate::mock::{DataSizes, FailPoint, MockOptions, MockServers};
 use crate::pool::PoolConfig;
@@ -39,9 +38,9 @@ pub struct DemoArgs {
     pub dir: Option<PathBuf>,
 }
 
-pub(super) fn run(args: &DemoArgs, quiet: bool) -> crate::Result<ExitCode> {
+pub(super) fn run(args: &DemoArgs, quiet: bool) -> Result<ExitCode, CliError> {
     let mocks = MockServers::start(mock_options(args))
-        .map_err(|e| Error::io("starting the mock servers", e))?;
+        .map_err(|e| CliError::io("starting the mock servers", e))?;
     let latency = Duration::from_millis(args.latency_ms);
     for faults in [&mocks.faults().zephyr, &mocks.faults().qtest] {
         faults.set_latency(latency, latency);
@@ -56,7 +55,7 @@ pub(super) fn run(args: &DemoArgs, quiet: bool) -> crate::Result<ExitCode> {
         }
     };
     std::fs::create_dir_all(&dir)
-        .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+        .map_err(|e| CliError::io(format!("creating {}", dir.display()), e))?;
     println!(
         "demo: migrating {} cases and {} executions from the Zephyr mock at {} to the qTest mock at {}{}",
         args.cases,
@@ -107,8 +106,7 @@ pub(super) fn run(args: &DemoArgs, quiet: bool) -> crate::Result<ExitCode> {
     for faults in [&mocks.faults().zephyr, &mocks.faults().qtest] {
         faults.clear();
     }
-    let report = super::verify::check(&settings)
-        .map_err(|e| Error::io("verifying", std::io::Error::other(e.to_string())))?;
+    let report = super::verify::check(&settings)?;
     println!("{}", report.summary(10));
     Ok(if report.is_clean() {
         ExitCode::Ok

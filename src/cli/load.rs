@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use super::CliError;
 use super::ExitCode;
-use crate::error::Result;
 use crate::load::{LoadMode, LoadOptions, run as run_load};
 use crate::pool::PoolConfig;
 
@@ -35,7 +35,7 @@ pub struct LoadArgs {
     pub json: bool,
 }
 
-pub(super) fn run(args: &LoadArgs) -> Result<ExitCode> {
+pub(super) fn run(args: &LoadArgs) -> Result<ExitCode, CliError> {
     let mut pool = PoolConfig::from_env()?;
     if let Some(ca) = &args.ca {
         pool.tls.ca_file = Some(ca.clone());
@@ -64,7 +64,7 @@ pub(super) fn run(args: &LoadArgs) -> Result<ExitCode> {
     })?;
     if args.json {
         let json = serde_json::to_string_pretty(&report)
-            .map_err(|e| crate::Error::io("encoding the report", e.into()))?;
+            .map_err(|e| CliError::io("encoding the report", e.into()))?;
         println!("{json}");
     } else {
         println!("{}", report.summary());

@@ -4,11 +4,10 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use super::ExitCode;
 use super::config::{ConnectionArgs, Settings, process_env};
+use super::{CliError, ExitCode};
 use crate::cancel::CancelToken;
-use crate::error::Error;
-use crate::migrate::{MigrateError, MigrateOptions, Phases, RunSummary, migrate};
+use crate::migrate::{MigrateOptions, Phases, RunSummary, migrate};
 use crate::pool::Pool;
 
 /// Options of `etlpool migrate`.
@@ -39,7 +38,7 @@ pub struct MigrateArgs {
     pub only: Option<Phases>,
 }
 
-pub(super) fn run(args: &MigrateArgs, quiet: bool) -> crate::Result<ExitCode> {
+pub(super) fn run(args: &MigrateArgs, quiet: bool) -> Result<ExitCode, CliError> {
     let settings = args.connection.resolve(&process_env)?;
     let project = settings.endpoints.zephyr_project.clone();
     let journal = args
@@ -83,37 +82,34 @@ pub(super) fn run_migration(
     settings: &Settings,
     options: &MigrateOptions,
     outputs: Outputs<'_>,
-) -> crate::Result<ExitCode> {
+) -> Result<ExitCode, CliError> {
     let pool = Pool::new(settings.pool.clone())?;
     let cancel = CancelToken::new();
     let signals = crate::signals::install(cancel.clone())
-        .map_err(|e| Error::io("installing the SIGINT/SIGTERM handlers", e))?;
+        .map_err(|e| CliError::io("installing the SIGINT/SIGTERM handlers", e))?;
     let summary = match migrate(&pool, options, &cancel) {
         Ok(summary) => summary,
-        Err(e) => {
+        Err(e) if signals.received() => {
             log::error!("{}", crate::error::error_chain(&e));
-            return Ok(if signals.received() {
-                ExitCode::Interrupted
-            } else {
-                setup_exit_code(&e)
-            });
+            return Ok(ExitCode::Interrupted);
         }
+        Err(e) => return Err(e.into()),
     };
     println!("{summary}");
     write_outputs(&summary, &pool, &outputs)?;
     Ok(summary_exit_code(&summary, signals.received()))
 }
 
-fn write_outputs(summary: &RunSummary, pool: &Pool, outputs: &Outputs<'_>) -> crate::Result<()> {
+fn write_outputs(summary: &RunSummary, pool: &Pool, outputs: &Outputs<'_>) -> Result<(), CliError> {
     if let Some(path) = outputs.summary_json {
         let json = serde_json::to_string_pretty(summary)
-            .map_err(|e| Error::io("encoding the summary", e.into()))?;
+            .map_err(|e| CliError::io("encoding the summary", e.into()))?;
         std::fs::write(path, json)
-            .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+            .map_err(|e| CliError::io(format!("writing {}", path.display()), e))?;
     }
     if let Some(path) = outputs.metrics {
         std::fs::write(path, pool.metrics().to_prometheus())
-            .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+            .map_err(|e| CliError::io(format!("writing {}", path.display()), e))?;
     }
     Ok(())
 }
@@ -127,17 +123,6 @@ pub fn summary_exit_code(summary: &RunSummary, signalled: bool) -> ExitCode {
         ExitCode::Ok
     } else {
         ExitCode::Partial
-    }
-}
-
-/// Exit codes of failures before any work.
-pub fn setup_exit_code(e: &MigrateError) -> ExitCode {
-    match e {
-        MigrateError::Locked { .. } => ExitCode::Locked,
-        MigrateError::Config { .. } | MigrateError::Io { .. } => ExitCode::Usage,
-        MigrateError::Http(Error::Cancelled) => ExitCode::Interrupted,
-        MigrateError::Http(e) => super::exit_code(e),
-        _ => ExitCode::Fatal,
     }
 }
 

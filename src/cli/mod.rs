@@ -5,17 +5,21 @@
 
 pub mod config;
 mod demo;
+mod error;
 mod load;
 mod migrate;
+mod mock;
 mod verify;
 
 pub use demo::{DemoArgs, mock_endpoints};
-pub use migrate::{MigrateArgs, setup_exit_code, summary_exit_code};
+pub use error::CliError;
+pub use migrate::{MigrateArgs, summary_exit_code};
+pub use mock::{FaultTarget, MockArgs, describe as describe_mocks};
 pub use verify::VerifyArgs;
 
 use clap::{Parser, Subcommand};
 
-use crate::error::{Error, error_chain};
+use crate::error::error_chain;
 
 /// Exit codes a scheduler can act on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,7 +77,7 @@ pub enum Command {
     /// Generate HTTP load through the pool and print throughput, latency and metrics.
     Load(load::LoadArgs),
     /// Run the embedded Zephyr Scale and qTest mock servers until Ctrl-C.
-    Mock(Box<crate::mock::cli::MockArgs>),
+    Mock(Box<MockArgs>),
 }
 
 /// Runs a parsed command line and returns the exit code.
@@ -84,23 +88,14 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Migrate(args) => migrate::run(args, cli.quiet),
         Command::Verify(args) => verify::run(args),
         Command::Load(args) => load::run(args),
-        Command::Mock(args) => crate::mock::cli::run(args)
-            .map(|()| ExitCode::Ok)
-            .map_err(|e| Error::io("mock servers", std::io::Error::other(e.to_string()))),
+        Command::Mock(args) => mock::run(args),
     };
     match result {
         Ok(code) => code,
         Err(e) => {
             log::error!("{}", error_chain(&e));
-            exit_code(&e)
+            e.exit_code()
         }
-    }
-}
-
-pub(crate) fn exit_code(e: &Error) -> ExitCode {
-    match e {
-        Error::Config { .. } | Error::InvalidUrl { .. } | Error::Tls { .. } => ExitCode::Usage,
-        _ => ExitCode::Fatal,
     }
 }
 

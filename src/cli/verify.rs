@@ -4,11 +4,9 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::ExitCode;
 use super::config::{ConnectionArgs, Settings, process_env};
-use super::migrate::setup_exit_code;
+use super::{CliError, ExitCode};
 use crate::cancel::CancelToken;
-use crate::error::Error;
 use crate::migrate::{MigrateError, VerifyOptions, VerifyReport, connect, verify};
 use crate::pool::Pool;
 
@@ -26,21 +24,15 @@ pub struct VerifyArgs {
     pub report_json: Option<PathBuf>,
 }
 
-pub(super) fn run(args: &VerifyArgs) -> crate::Result<ExitCode> {
+pub(super) fn run(args: &VerifyArgs) -> Result<ExitCode, CliError> {
     let settings = args.connection.resolve(&process_env)?;
-    let report = match check(&settings) {
-        Ok(report) => report,
-        Err(e) => {
-            log::error!("{}", crate::error::error_chain(&e));
-            return Ok(setup_exit_code(&e));
-        }
-    };
+    let report = check(&settings)?;
     println!("{}", report.summary(args.show));
     if let Some(path) = &args.report_json {
         let json = serde_json::to_string_pretty(&report)
-            .map_err(|e| Error::io("encoding the report", e.into()))?;
+            .map_err(|e| CliError::io("encoding the report", e.into()))?;
         std::fs::write(path, json)
-            .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+            .map_err(|e| CliError::io(format!("writing {}", path.display()), e))?;
     }
     Ok(if report.is_clean() {
         ExitCode::Ok

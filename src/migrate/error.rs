@@ -145,6 +145,7 @@ impl From<TransformError> for MigrateError {
 
 /// One record that can't be mapped: which record, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TransformError {
     /// The record's kind.
     pub kind: RecordKind,

@@ -76,6 +76,7 @@ struct Shared {
 
 /// Counters of a journal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct JournalStats {
     /// Records known (loaded and appended), one per kind and key.
     pub entries: usize,

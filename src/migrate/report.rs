@@ -45,6 +45,7 @@ impl Action {
 
 /// Rows written per action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[non_exhaustive]
 pub struct ActionCounts {
     /// Created.
     pub created: u64,

@@ -17,8 +17,8 @@
 //! ```
 //!
 //! Modules: [`server`] is the HTTP/1.1 core (also used by the pool's tests for socket-level
-//! faults); [`zephyr`] and [`qtest`] hold the data and routes; [`faults`] the switches;
-//! [`cli`] the `etlpool mock` command.
+//! faults); [`zephyr`] and [`qtest`] hold the data and routes; [`faults`] the switches.
+//! The `etlpool mock` command is in `cli`.
 //!
 //! Choices where the real services are unknown (documented GUESSes of the contract):
 //! - Unknown ids in a URL path or query answer 404; unknown ids referenced inside a request
@@ -36,8 +36,6 @@
 //!   faults.
 
 mod auth;
-#[cfg(feature = "cli")]
-pub mod cli;
 pub mod faults;
 mod gate;
 pub mod options;

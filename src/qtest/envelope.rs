@@ -9,6 +9,7 @@ use crate::de::null_default;
 /// test runs, test logs and search results.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(bound(deserialize = "T: Deserialize<'de>"))]
+#[non_exhaustive]
 pub struct Paged<T> {
     /// Links.
     #[serde(default, deserialize_with = "null_default")]
@@ -86,6 +87,7 @@ pub type SearchResponse<T> = Paged<T>;
 
 /// Response of `POST /oauth/token`. `Debug` hides the token.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct OAuthToken {
     /// The bearer token.
     pub access_token: String,
@@ -113,6 +115,7 @@ impl std::fmt::Debug for OAuthToken {
 
 /// An error body: `{"message"}`, or OAuth-style `{"error","error_description"}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ErrorBody {
     /// The message.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -16,6 +16,7 @@ pub use super::envelope::{
 
 /// A hypermedia link: `{"rel","href"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Link {
     /// Relation, e.g. `self`.
     #[serde(default)]
@@ -35,6 +36,7 @@ pub struct IdRef {
 /// A module (folder of test cases), with its sub-tree in `children` when
 /// read with `expand=descendants`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Module {
     /// qTest id.
     pub id: u64,
@@ -81,6 +83,7 @@ pub struct NewModule {
 
 /// A property value as read: `{field_id, field_name, field_value, field_value_name}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Property {
     /// Field id.
     pub field_id: u64,
@@ -110,6 +113,7 @@ pub struct PropertyValue {
 
 /// A test step as read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct TestStep {
     /// qTest id (test logs refer to steps by it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -144,6 +148,7 @@ pub struct NewTestStep {
 
 /// A test case as read (create responses, `GET /test-cases`, search items).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct TestCase {
     /// qTest id.
     pub id: u64,
@@ -221,6 +226,7 @@ pub struct NewTestCase {
 
 /// An allowed value of a choice field.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct AllowedValue {
     /// The value written into a property (a number on the wire; kept as text
     /// because properties carry it as a string).
@@ -241,6 +247,7 @@ pub struct AllowedValue {
 
 /// A field setting (`/settings/test-cases/fields`): the FieldResource.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Field {
     /// Field id, what properties name.
     pub id: u64,
@@ -271,6 +278,7 @@ pub struct Field {
 
 /// An execution status (`/test-runs/execution-statuses`): the StatusResource.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ExecutionStatus {
     /// Status id, what test logs name.
     pub id: u64,
@@ -299,6 +307,7 @@ pub struct StatusRef {
 
 /// A test cycle as read.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct TestCycle {
     /// qTest id.
     pub id: u64,
@@ -362,6 +371,7 @@ impl CycleParent {
 
 /// A test run as read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct TestRun {
     /// qTest id.
     pub id: u64,
@@ -404,6 +414,7 @@ pub struct NewTestRun {
 
 /// A test step log as read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct TestStepLog {
     /// The step it logs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -435,6 +446,7 @@ pub struct NewTestStepLog {
 
 /// A test log as read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct TestLog {
     /// qTest id.
     pub id: u64,

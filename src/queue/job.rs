@@ -32,6 +32,7 @@ pub(crate) struct Envelope<J> {
 
 /// The result of one job, sent on the results channel when it finishes.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct JobResult<J, O, E> {
     /// The id [`submit`](super::WorkQueue::submit) returned for the job.
     pub id: JobId,

@@ -21,6 +21,7 @@ pub type CustomFields = BTreeMap<String, serde_json::Value>;
 
 /// A reference to another entity: `{"id","self"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Ref {
     /// The referenced entity's id.
     pub id: u64,
@@ -31,6 +32,7 @@ pub struct Ref {
 
 /// A link without an id, such as `testScript`: `{"self"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct SelfLink {
     /// The URL.
     #[serde(rename = "self", default, skip_serializing_if = "Option::is_none")]
@@ -40,6 +42,7 @@ pub struct SelfLink {
 /// A Jira user: `{"accountId","self"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct UserRef {
     /// Atlassian account id.
     pub account_id: String,
@@ -51,6 +54,7 @@ pub struct UserRef {
 /// A Zephyr project (`/projects`). It has no name.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct Project {
     /// Zephyr id.
     pub id: u64,
@@ -77,6 +81,7 @@ pub enum FolderType {
 /// A folder (`/folders`). `parentId` is required but `null` for a root folder.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct Folder {
     /// Zephyr id.
     pub id: u64,
@@ -98,6 +103,7 @@ pub struct Folder {
 /// A test case (`/testcases`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct TestCase {
     /// Zephyr id.
     pub id: u64,
@@ -238,6 +244,7 @@ impl From<TestStep> for RawTestStep {
 /// An inline step. Every field is optional in the spec.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct InlineStep {
     /// The instruction.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -256,6 +263,7 @@ pub struct InlineStep {
 /// A call-to-test step.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct CallToTest {
     /// Key of the called case.
     pub test_case_key: String,
@@ -269,6 +277,7 @@ pub struct CallToTest {
 
 /// A parameter of a call-to-test step.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct StepParameter {
     /// Parameter name.
     #[serde(default)]
@@ -295,6 +304,7 @@ pub enum ScriptType {
 
 /// A plain or BDD script (`/testcases/{key}/testscript`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct TestScript {
     /// Zephyr id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -310,6 +320,7 @@ pub struct TestScript {
 /// A test cycle (`/testcycles`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct TestCycle {
     /// Zephyr id (executions refer to cycles by id only).
     pub id: u64,
@@ -347,6 +358,7 @@ pub struct TestCycle {
 /// A test execution (`/testexecutions`). There is no start date.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct TestExecution {
     /// Zephyr id.
     pub id: u64,
@@ -396,6 +408,7 @@ pub struct TestExecution {
 
 /// A case key and version parsed from a version link.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct CaseVersion {
     /// Case key, e.g. `PROJ-T1`.
     pub key: String,
@@ -445,6 +458,7 @@ pub fn is_case_key(key: &str) -> bool {
 
 /// One step result of an execution (`/testexecutions/{id}/teststeps`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ExecutionStep {
     /// The step and its result; the spec marks nothing required.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -454,6 +468,7 @@ pub struct ExecutionStep {
 /// The content of an execution step result.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct ExecutionStepInline {
     /// The instruction.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -477,6 +492,7 @@ pub struct ExecutionStepInline {
 
 /// A status (`/statuses`), of a case, cycle, plan or execution.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Status {
     /// Zephyr id.
     pub id: u64,
@@ -510,6 +526,7 @@ pub type Priority = Status;
 /// front of it probably sends only `{"message"}`, so both are optional.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct ErrorBody {
     /// The numeric code.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -11,6 +11,7 @@ use crate::de::null_default;
 /// (see [`Page::next_request`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", bound(deserialize = "T: Deserialize<'de>"))]
+#[non_exhaustive]
 pub struct Page<T> {
     /// URL of the next page, when the server sends one.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -353,3 +353,11 @@ fn assert_summary_shape(summary: &serde_json::Value) {
         path.display()
     );
 }
+
+#[test]
+fn mock_options_the_mocks_cant_serve_are_usage_errors() {
+    let (code, out) =
+        run(Command::new(env!("CARGO_BIN_EXE_etlpool")).args(["mock", "--fail-rate", "2"]));
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("fail"), "{out}");
+}

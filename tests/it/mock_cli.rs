@@ -1,7 +1,7 @@
 //! `etlpool mock` arguments: parsing into options, and the JSON it prints.
 
 use clap::Parser;
-use etlpool::mock::cli::{MockArgs, describe};
+use etlpool::cli::{MockArgs, describe_mocks as describe};
 use etlpool::mock::{FailPoint, MockServers};
 
 #[derive(Parser)]

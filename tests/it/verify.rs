@@ -52,18 +52,18 @@ fn expected_counts(m: &Migrated) -> Counts {
         .iter()
         .map(|e| (e.cycle_id, e.test_case_key.as_str()))
         .collect();
-    Counts {
-        modules: folders("TEST_CASE"),
-        cycle_folders: folders("TEST_CYCLE"),
-        cases: src.cases.len() as u64,
-        cycles: src.cycles.len() as u64,
-        runs: pairs.len() as u64,
-        logs: src
-            .executions
-            .iter()
-            .filter(|e| !not_executed.contains(&e.status_id))
-            .count() as u64,
-    }
+    let mut counts = Counts::default();
+    counts.modules = folders("TEST_CASE");
+    counts.cycle_folders = folders("TEST_CYCLE");
+    counts.cases = src.cases.len() as u64;
+    counts.cycles = src.cycles.len() as u64;
+    counts.runs = pairs.len() as u64;
+    counts.logs = src
+        .executions
+        .iter()
+        .filter(|e| !not_executed.contains(&e.status_id))
+        .count() as u64;
+    counts
 }
 
 /// A case key with this many (cycle, case) pairs in the source, and those pairs.

@@ -14,6 +14,7 @@ use crate::migrate::report::{Action, ActionCounts};
 /// `--summary-json` file; its shape is pinned by
 /// `tests/snapshots/summary-shape.json`.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct RunSummary {
     /// Nothing was written to qTest: a plan was made instead.
     pub dry_run: bool,

@@ -49,6 +49,7 @@ impl fmt::Display for DiffKind {
 
 /// One difference between Zephyr and qTest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Difference {
     /// The kind of record.
     #[serde(with = "record_kind")]
@@ -115,6 +116,7 @@ impl fmt::Display for Difference {
 
 /// A number per record kind.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Counts {
     /// `TEST_CASE` folders / modules.
     pub modules: u64,
@@ -202,6 +204,7 @@ impl fmt::Display for Verdict {
 /// What a verification checked and found. Serializes with its
 /// [`verdict`](VerifyReport::verdict) first.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct VerifyReport {
     /// The Zephyr project key.
     pub zephyr_project: String,

@@ -27,6 +27,7 @@ pub struct ServerStats {
 
 /// A copy of the counters at one instant.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct StatsSnapshot {
     /// TCP connections accepted.
     pub accepted: u64,

@@ -5,9 +5,8 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::faults::{FailPoint, FaultConfig};
-use super::options::{DataSizes, MockOptions};
-use super::servers::MockServers;
+use super::{CliError, ExitCode};
+use crate::mock::{DataSizes, FailPoint, FaultConfig, MockOptions, MockServers};
 
 /// Which servers the fault options apply to.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -202,14 +201,16 @@ fn env_lines(servers: &MockServers) -> String {
 }
 
 /// Starts the mocks, prints how to reach them, and serves until SIGINT or SIGTERM.
-pub fn run(args: &MockArgs) -> Result<(), Box<dyn std::error::Error>> {
+pub(super) fn run(args: &MockArgs) -> Result<ExitCode, CliError> {
     let opts = args.to_options();
-    opts.validate()?;
+    opts.validate().map_err(CliError::MockOptions)?;
     let mut signals = signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGINT,
         signal_hook::consts::SIGTERM,
-    ])?;
-    let servers = MockServers::start(opts)?;
+    ])
+    .map_err(|e| CliError::io("installing the SIGINT/SIGTERM handlers", e))?;
+    let servers =
+        MockServers::start(opts).map_err(|e| CliError::io("starting the mock servers", e))?;
     if args.json {
         println!("{}", describe(&servers));
     } else {
@@ -225,5 +226,5 @@ pub fn run(args: &MockArgs) -> Result<(), Box<dyn std::error::Error>> {
     let signal = signals.forever().next();
     log::info!("mock: stopping on signal {signal:?}");
     servers.shutdown();
-    Ok(())
+    Ok(ExitCode::Ok)
 }

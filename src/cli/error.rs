@@ -1,0 +1,104 @@
+//! What stops a command: the library's own error, kind and cause kept, and the
+//! exit code it maps to.
+
+use std::fmt;
+
+use super::ExitCode;
+use crate::error::Error;
+use crate::migrate::MigrateError;
+
+/// Why a command stopped. Wraps the library's errors rather than turning them
+/// into strings, so their kind and cause survive up to the exit code and the
+/// message.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum CliError {
+    /// The pool, the HTTP layer, or a setting (config, URL, TLS material).
+    Etl(Error),
+    /// The migration or `verify`, before or instead of a run summary.
+    Migrate(MigrateError),
+    /// Options of `etlpool mock` that the mocks can't serve.
+    MockOptions(String),
+    /// Writing an output file or talking to the terminal.
+    Io {
+        /// What was being done, with the path.
+        context: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+impl CliError {
+    /// `context` and the I/O error that stopped it.
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        CliError::Io {
+            context: context.into(),
+            source,
+        }
+    }
+
+    /// The documented exit code for this error.
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            CliError::Etl(e) => etl_exit_code(e),
+            CliError::Migrate(e) => migrate_exit_code(e),
+            CliError::MockOptions(_) => ExitCode::Usage,
+            CliError::Io { .. } => ExitCode::Fatal,
+        }
+    }
+}
+
+/// Settings the user must fix are usage errors (2); the rest stop the job
+/// before any work (4).
+fn etl_exit_code(e: &Error) -> ExitCode {
+    match e {
+        Error::Config { .. } | Error::InvalidUrl { .. } | Error::Tls { .. } => ExitCode::Usage,
+        Error::Cancelled => ExitCode::Interrupted,
+        _ => ExitCode::Fatal,
+    }
+}
+
+/// Exit codes of migration errors, all before any work.
+pub(super) fn migrate_exit_code(e: &MigrateError) -> ExitCode {
+    match e {
+        MigrateError::Locked { .. } => ExitCode::Locked,
+        MigrateError::Config { .. } | MigrateError::Io { .. } => ExitCode::Usage,
+        MigrateError::Http(e) => etl_exit_code(e),
+        _ => ExitCode::Fatal,
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CliError::Etl(e) => e.fmt(f),
+            CliError::Migrate(e) => e.fmt(f),
+            CliError::MockOptions(message) => write!(f, "mock options: {message}"),
+            CliError::Io { context, .. } => f.write_str(context),
+        }
+    }
+}
+
+impl std::error::Error for CliError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            // Transparent: the wrapped error's own causes follow.
+            CliError::Etl(e) => e.source(),
+            CliError::Migrate(e) => e.source(),
+            CliError::MockOptions(_) => None,
+            CliError::Io { source, .. } => Some(source),
+        }
+    }
+}
+
+impl From<Error> for CliError {
+    fn from(e: Error) -> Self {
+        CliError::Etl(e)
+    }
+}
+
+impl From<MigrateError> for CliError {
+    fn from(e: MigrateError) -> Self {
+        CliError::Migrate(e)
+    }
+}
