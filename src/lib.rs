@@ -40,6 +40,7 @@
 //! | connections | [`pool`]: [`Pool`], [`Lease`], TLS, resolver, cleaner; the origin registry holds each origin's sockets and policies | core |
 //! | calls | [`http`]: [`ApiClient`](http::ApiClient), retries, timeouts, credentials | core |
 //! | work | [`queue`]: [`WorkQueue`](queue::WorkQueue); [`signals`] wires SIGINT/SIGTERM to a [`CancelToken`] | core |
+//! | watch | [`alerts`]: thresholds over a metrics [`Snapshot`], [`AlertMonitor`](alerts::AlertMonitor) | core |
 //! | APIs | `zephyr`, `qtest`: typed clients and models | `migrate` |
 //! | job | `migrate`: mapping, transform, journal, report, the run and `verify` | `migrate` |
 //! | mocks | `mock`: the embedded mock servers and their HTTP/1.1 core | `mock` |
@@ -63,6 +64,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod alerts;
 pub mod backoff;
 mod cancel;
 mod error;

@@ -72,8 +72,21 @@ pub struct LoadReport {
     pub metrics: Snapshot,
 }
 
-/// Runs the load and reports.
+/// Runs the load on a pool of its own and reports.
 pub fn run(opts: &LoadOptions) -> Result<LoadReport> {
+    run_on(&Pool::new(pool_config(opts))?, opts)
+}
+
+/// The pool settings a load needs: `opts.pool` with a connection per thread.
+pub fn pool_config(opts: &LoadOptions) -> PoolConfig {
+    let mut config = opts.pool.clone();
+    config.max_connections_per_host = config.max_connections_per_host.max(opts.threads);
+    config
+}
+
+/// Runs the load on `pool` (made with [`pool_config`]), so a caller can watch
+/// the pool's metrics while it runs.
+pub fn run_on(pool: &Pool, opts: &LoadOptions) -> Result<LoadReport> {
     if opts.threads == 0 {
         return Err(Error::config("threads", "must be at least 1"));
     }
@@ -85,9 +98,6 @@ pub fn run(opts: &LoadOptions) -> Result<LoadReport> {
             (format!("{}/load", server.url()), Some(server))
         }
     };
-    let mut config = opts.pool.clone();
-    config.max_connections_per_host = config.max_connections_per_host.max(opts.threads);
-    let pool = Pool::new(config)?;
     // Fail fast on a bad URL or TLS setup before timing anything.
     pool.origin(&url)?;
 
@@ -96,7 +106,7 @@ pub fn run(opts: &LoadOptions) -> Result<LoadReport> {
     let start = Instant::now();
     std::thread::scope(|s| {
         for _ in 0..opts.threads {
-            s.spawn(|| worker(&pool, &url, opts, &remaining, &tally));
+            s.spawn(|| worker(pool, &url, opts, &remaining, &tally));
         }
     });
     let elapsed = start.elapsed();

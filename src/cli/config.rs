@@ -5,8 +5,9 @@
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
+use crate::alerts::Thresholds;
 use crate::error::{Error, Result};
 use crate::migrate::{Endpoints, MappingConfig, QtestAuth};
 use crate::policy::RateLimit;
@@ -33,29 +34,46 @@ pub struct ConnectionArgs {
     #[arg(long, value_name = "FILE", env = "ETLPOOL_CONFIG")]
     pub config: Option<PathBuf>,
     /// Extra CA certificates (PEM) to trust.
-    #[arg(long, value_name = "PEM")]
+    #[arg(long, value_name = "PEM", env = "ETLPOOL_CA_FILE")]
     pub ca_file: Option<PathBuf>,
     /// Client certificate (PEM) for mutual TLS.
-    #[arg(long, value_name = "PEM", requires = "client_key")]
+    #[arg(
+        long,
+        value_name = "PEM",
+        requires = "client_key",
+        env = "ETLPOOL_CLIENT_CERT"
+    )]
     pub client_cert: Option<PathBuf>,
     /// Client private key (PEM) for mutual TLS.
-    #[arg(long, value_name = "PEM", requires = "client_cert")]
+    #[arg(
+        long,
+        value_name = "PEM",
+        requires = "client_cert",
+        env = "ETLPOOL_CLIENT_KEY"
+    )]
     pub client_key: Option<PathBuf>,
-    /// Concurrent jobs; the per-host connection cap follows it.
+    /// Concurrent jobs, 1 to 256; the per-host connection cap follows it.
+    /// Defaults to 8.
     #[arg(long, env = "ETLPOOL_WORKERS")]
     pub workers: Option<usize>,
 }
 
+/// Most workers a run may have: each is a thread and a connection per
+/// service, and the SaaS APIs rate-limit long before this.
+pub const MAX_WORKERS: usize = 256;
+
 /// The config file. Every section is optional; unknown keys are errors.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct FileConfig {
+pub(super) struct FileConfig {
     #[serde(default)]
     zephyr: ServiceSection,
     #[serde(default)]
     qtest: ServiceSection,
     #[serde(default)]
     run: RunSection,
+    #[serde(default)]
+    alerts: AlertsSection,
     pool: Option<PoolConfig>,
     /// Accepted here so `deny_unknown_fields` lets it through; parsed and
     /// validated by [`MappingConfig::from_toml`].
@@ -63,9 +81,9 @@ struct FileConfig {
     _mapping: toml::Table,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-struct ServiceSection {
+pub(super) struct ServiceSection {
     url: Option<String>,
     project: Option<String>,
     project_id: Option<u64>,
@@ -78,13 +96,32 @@ struct ServiceSection {
     burst: Option<u32>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-struct RunSection {
+pub(super) struct RunSection {
     workers: Option<usize>,
     journal: Option<PathBuf>,
     report: Option<PathBuf>,
     page_size: Option<u64>,
+    status_interval: Option<String>,
+}
+
+/// `[alerts]`: thresholds, each a value or `"off"`.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct AlertsSection {
+    acquire_wait_p95: Option<String>,
+    utilisation: Option<NumberOrOff>,
+    error_rate: Option<NumberOrOff>,
+    slow_request_p95: Option<String>,
+    min_requests: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(untagged)]
+enum NumberOrOff {
+    Number(f64),
+    Text(String),
 }
 
 /// Everything resolved.
@@ -104,6 +141,10 @@ pub struct Settings {
     pub report: Option<PathBuf>,
     /// Zephyr page size. Defaults to 100.
     pub page_size: u64,
+    /// From `[run] status_interval`, if set.
+    pub status_interval: Option<std::time::Duration>,
+    /// Alert thresholds (`[alerts]`).
+    pub alerts: Thresholds,
 }
 
 /// A source of environment variables (the process's, or a test's map).
@@ -123,6 +164,7 @@ impl ConnectionArgs {
             Some(path) => read_file(path)?,
             None => (FileConfig::default(), String::new()),
         };
+        let checked = file.check(&text)?;
         let missing = |what: &str, flag: &str, var: &str| {
             Error::config(
                 what,
@@ -131,10 +173,12 @@ impl ConnectionArgs {
         };
         let zephyr_url = first([self.zephyr_url.clone(), file.zephyr.url.clone()])
             .ok_or_else(|| missing("zephyr.url", "--zephyr-url", "ZEPHYR_URL"))?;
+        versioned(&zephyr_url, "ZEPHYR_URL", "/v2", ZEPHYR_EXAMPLE)?;
         let zephyr_project = first([self.zephyr_project.clone(), file.zephyr.project.clone()])
             .ok_or_else(|| missing("zephyr.project", "--zephyr-project", "ZEPHYR_PROJECT"))?;
         let qtest_url = first([self.qtest_url.clone(), file.qtest.url.clone()])
             .ok_or_else(|| missing("qtest.url", "--qtest-url", "QTEST_URL"))?;
+        versioned(&qtest_url, "QTEST_URL", "/api/v3", QTEST_EXAMPLE)?;
         let qtest_project = self
             .qtest_project
             .or(file.qtest.project_id)
@@ -147,19 +191,14 @@ impl ConnectionArgs {
                 )
             })?;
         let qtest_auth = qtest_auth(env, &file.qtest)?;
-        let workers = self.workers.or(file.run.workers).unwrap_or(8);
-        if workers == 0 {
-            return Err(Error::config("workers", "must be at least 1"));
-        }
-        let mut pool = file.pool.clone().unwrap_or_default();
+        let workers = check_workers(self.workers.or(file.run.workers).unwrap_or(8))?;
+        let mut pool = checked.pool;
         pool.apply_env(std::env::vars())?;
         self.apply_tls(&mut pool);
         // The workers and the thread listing Zephyr's pages share these
         // connections; a worker count above the cap would only queue for them.
         pool.max_connections_per_host = workers;
         pool.validate()?;
-        let mapping =
-            MappingConfig::from_toml(&text).map_err(|e| Error::config("mapping", e.to_string()))?;
         Ok(Settings {
             endpoints: Endpoints {
                 zephyr_url,
@@ -168,11 +207,11 @@ impl ConnectionArgs {
                 qtest_url,
                 qtest_auth,
                 qtest_project,
-                zephyr_rate: rate(&file.zephyr, "zephyr")?,
-                qtest_rate: rate(&file.qtest, "qtest")?,
+                zephyr_rate: checked.zephyr_rate,
+                qtest_rate: checked.qtest_rate,
             },
             pool,
-            mapping,
+            mapping: checked.mapping,
             workers,
             journal: file.run.journal,
             report: file.run.report,
@@ -180,6 +219,8 @@ impl ConnectionArgs {
                 .run
                 .page_size
                 .unwrap_or(crate::zephyr::DEFAULT_PAGE_SIZE),
+            status_interval: checked.status_interval,
+            alerts: checked.alerts,
         })
     }
 
@@ -225,9 +266,144 @@ fn rate(section: &ServiceSection, name: &str) -> Result<RateLimit> {
     Ok(limit)
 }
 
-fn read_file(path: &Path) -> Result<(FileConfig, String)> {
+/// What a config file says, each value checked (a key's own rules; whether
+/// the required ones are set anywhere is [`ConnectionArgs::resolve`]'s job).
+pub(super) struct Checked {
+    pub(super) pool: PoolConfig,
+    pub(super) mapping: MappingConfig,
+    pub(super) zephyr_rate: RateLimit,
+    pub(super) qtest_rate: RateLimit,
+    pub(super) status_interval: Option<std::time::Duration>,
+    pub(super) alerts: Thresholds,
+}
+
+impl FileConfig {
+    /// Checks every value; `text` is the file (its `[mapping]` is parsed
+    /// apart).
+    pub(super) fn check(&self, text: &str) -> Result<Checked> {
+        if let Some(workers) = self.run.workers {
+            check_workers(workers)?;
+        }
+        for (url, var, version, example) in [
+            (&self.zephyr.url, "zephyr.url", "/v2", ZEPHYR_EXAMPLE),
+            (&self.qtest.url, "qtest.url", "/api/v3", QTEST_EXAMPLE),
+        ] {
+            if let Some(url) = url {
+                versioned(url, var, version, example)?;
+            }
+        }
+        let pool = self.pool.clone().unwrap_or_default();
+        pool.validate()?;
+        let mapping =
+            MappingConfig::from_toml(text).map_err(|e| Error::config("mapping", e.to_string()))?;
+        let status_interval = match &self.run.status_interval {
+            Some(v) => Some(positive_duration("run.status_interval", v)?),
+            None => None,
+        };
+        Ok(Checked {
+            pool,
+            mapping,
+            zephyr_rate: rate(&self.zephyr, "zephyr")?,
+            qtest_rate: rate(&self.qtest, "qtest")?,
+            status_interval,
+            alerts: self.alerts.thresholds()?,
+        })
+    }
+}
+
+impl AlertsSection {
+    fn thresholds(&self) -> Result<Thresholds> {
+        let d = Thresholds::default();
+        let duration = |key: &str, v: &Option<String>, default| match v.as_deref() {
+            None => Ok(default),
+            Some("off") => Ok(None),
+            Some(text) => positive_duration(key, text).map(Some),
+        };
+        let ratio = |key: &str, v: &Option<NumberOrOff>, default| match v {
+            None => Ok(default),
+            Some(NumberOrOff::Text(t)) if t == "off" => Ok(None),
+            Some(NumberOrOff::Number(x)) if x.is_finite() && *x > 0.0 => Ok(Some(*x)),
+            Some(_) => Err(Error::config(key, "must be a number above 0, or \"off\"")),
+        };
+        let mut t = d;
+        t.acquire_wait_p95 = duration(
+            "alerts.acquire_wait_p95",
+            &self.acquire_wait_p95,
+            d.acquire_wait_p95,
+        )?;
+        t.utilisation = ratio("alerts.utilisation", &self.utilisation, d.utilisation)?;
+        t.error_rate = ratio("alerts.error_rate", &self.error_rate, d.error_rate)?;
+        t.slow_request_p95 = duration(
+            "alerts.slow_request_p95",
+            &self.slow_request_p95,
+            d.slow_request_p95,
+        )?;
+        t.min_requests = self.min_requests.unwrap_or(d.min_requests);
+        Ok(t)
+    }
+}
+
+/// A duration above zero: `30s`, `250ms`, `1m 30s` or bare seconds.
+pub(super) fn positive_duration(key: &str, v: &str) -> Result<std::time::Duration> {
+    let t = v.trim();
+    let d = match t.parse::<u64>() {
+        Ok(secs) => std::time::Duration::from_secs(secs),
+        Err(_) => humantime::parse_duration(t)
+            .map_err(|e| Error::config(key, format!("{v:?} is not a duration ({e}); try 30s")))?,
+    };
+    if d.is_zero() {
+        return Err(Error::config(key, "must be longer than 0"));
+    }
+    Ok(d)
+}
+
+/// An example of each service's base URL, for messages.
+const ZEPHYR_EXAMPLE: &str = "https://api.zephyrscale.smartbear.com/v2";
+const QTEST_EXAMPLE: &str = "https://SITE.qtestnet.com/api/v3";
+
+/// A base URL must end in its API's version path: without it every call
+/// reads as "not found", which looks like a missing project.
+fn versioned(url: &str, key: &str, version: &str, example: &str) -> Result<()> {
+    let after_host = url
+        .split_once("://")
+        .map_or(url, |(_, rest)| rest)
+        .split_once('/')
+        .map_or("", |(_, path)| path);
+    let path = after_host.split(['?', '#']).next().unwrap_or("");
+    let path = format!("/{}", path.trim_end_matches('/'));
+    if path.ends_with(version) {
+        return Ok(());
+    }
+    let redacted = crate::redact::url(url);
+    let why = if path == "/" {
+        format!(
+            "{redacted} has no version path: the API lives under {version}, so use e.g. {example}"
+        )
+    } else {
+        format!(
+            "{redacted}: the path {path} does not end with {version}, where the API lives \
+             (e.g. {example})"
+        )
+    };
+    Err(Error::config(key, why))
+}
+
+fn check_workers(workers: usize) -> Result<usize> {
+    if (1..=MAX_WORKERS).contains(&workers) {
+        Ok(workers)
+    } else {
+        Err(Error::config(
+            "workers",
+            format!(
+                "{workers} is out of range: use 1 to {MAX_WORKERS} (each worker is a thread and a connection per service)"
+            ),
+        ))
+    }
+}
+
+pub(super) fn read_file(path: &Path) -> Result<(FileConfig, String)> {
     let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::io(format!("reading config file {}", path.display()), e))?;
+        .map_err(|e| Error::config("--config", format!("cannot read {}: {e}", path.display())))?;
     let file: FileConfig = toml::from_str(&text).map_err(|e| {
         Error::config(
             path.display().to_string(),
@@ -250,6 +426,7 @@ fn warn_if_readable_by_others(path: &Path, file: &FileConfig) {
         .unwrap_or(0);
     if has_secret && mode & 0o004 != 0 {
         log::warn!(
+            target: super::SECURITY_TARGET,
             "{} holds a token or password and is readable by every user; chmod 600 it",
             path.display()
         );

@@ -6,8 +6,9 @@ use std::time::Duration;
 use clap::Args;
 
 use super::config::Settings;
-use super::migrate::{Outputs, run_migration};
-use super::{CliError, ExitCode};
+use super::migrate::Runner;
+use super::monitor::OpsArgs;
+use super::{CliError, ExitCode, GlobalArgs};
 use crate::migrate::{Endpoints, MappingConfig, MigrateOptions, QtestAuth};
 use crate::mock::{DataSizes, FailPoint, MockOptions, MockServers};
 use crate::pool::PoolConfig;
@@ -38,7 +39,7 @@ pub struct DemoArgs {
     pub dir: Option<PathBuf>,
 }
 
-pub(super) fn run(args: &DemoArgs, quiet: bool) -> Result<ExitCode, CliError> {
+pub(super) fn run(args: &DemoArgs, global: &GlobalArgs) -> Result<ExitCode, CliError> {
     let mocks = MockServers::start(mock_options(args))
         .map_err(|e| CliError::io("starting the mock servers", e))?;
     let latency = Duration::from_millis(args.latency_ms);
@@ -79,6 +80,8 @@ pub(super) fn run(args: &DemoArgs, quiet: bool) -> Result<ExitCode, CliError> {
         journal: None,
         report: None,
         page_size: 100,
+        status_interval: None,
+        alerts: Default::default(),
     };
     let options = MigrateOptions {
         endpoints: settings.endpoints.clone(),
@@ -89,14 +92,22 @@ pub(super) fn run(args: &DemoArgs, quiet: bool) -> Result<ExitCode, CliError> {
         dry_run: false,
         only: Default::default(),
         page_size: settings.page_size,
-        progress: !quiet,
+        progress: false,
     };
     let metrics = dir.join("demo.metrics.prom");
-    let outputs = Outputs {
-        summary_json: None,
-        metrics: Some(&metrics),
+    let ops = OpsArgs {
+        metrics: Some(metrics.clone()),
+        ..OpsArgs::default()
     };
-    let code = run_migration(&settings, &options, outputs)?;
+    let runner = Runner {
+        command: "demo",
+        project: settings.endpoints.zephyr_project.clone(),
+        summary: None,
+        ops: &ops,
+        quiet: global.quiet,
+        lock_wait: Default::default(),
+    };
+    let code = runner.run(Ok((settings.clone(), options)))?;
     println!("metrics (Prometheus text): {}", metrics.display());
     if code != ExitCode::Ok {
         return Ok(code);

@@ -19,12 +19,22 @@ pub enum CliError {
     Migrate(MigrateError),
     /// Options of `etlpool mock` that the mocks can't serve.
     MockOptions(String),
+    /// An option the command can't use (exit 2), e.g. an output path in a
+    /// directory that doesn't exist.
+    Usage(String),
     /// Writing an output file or talking to the terminal.
     Io {
         /// What was being done, with the path.
         context: String,
         /// The cause.
         source: std::io::Error,
+    },
+    /// Another error, with advice on what to check.
+    Hinted {
+        /// The error.
+        error: Box<CliError>,
+        /// What to check, e.g. the variable that holds a rejected token.
+        hint: String,
     },
 }
 
@@ -42,8 +52,38 @@ impl CliError {
         match self {
             CliError::Etl(e) => etl_exit_code(e),
             CliError::Migrate(e) => migrate_exit_code(e),
-            CliError::MockOptions(_) => ExitCode::Usage,
+            CliError::MockOptions(_) | CliError::Usage(_) => ExitCode::Usage,
             CliError::Io { .. } => ExitCode::Fatal,
+            CliError::Hinted { error, .. } => error.exit_code(),
+        }
+    }
+
+    /// Advice for the operator: an explicit hint, or one read from the error
+    /// (a TLS failure in words).
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            CliError::Hinted { hint, .. } => Some(hint.clone()),
+            other => super::explain::tls_hint(other),
+        }
+    }
+
+    /// Adds a hint, unless `hint` is `None`.
+    pub(super) fn with_hint(self, hint: Option<String>) -> CliError {
+        match hint {
+            Some(hint) => CliError::Hinted {
+                error: Box::new(self),
+                hint,
+            },
+            None => self,
+        }
+    }
+
+    /// The library error inside, if any.
+    pub(super) fn etl(&self) -> Option<&Error> {
+        match self {
+            CliError::Etl(e) | CliError::Migrate(MigrateError::Http(e)) => Some(e),
+            CliError::Hinted { error, .. } => error.etl(),
+            _ => None,
         }
     }
 }
@@ -74,7 +114,9 @@ impl fmt::Display for CliError {
             CliError::Etl(e) => e.fmt(f),
             CliError::Migrate(e) => e.fmt(f),
             CliError::MockOptions(message) => write!(f, "mock options: {message}"),
+            CliError::Usage(message) => f.write_str(message),
             CliError::Io { context, .. } => f.write_str(context),
+            CliError::Hinted { error, .. } => error.fmt(f),
         }
     }
 }
@@ -85,8 +127,9 @@ impl std::error::Error for CliError {
             // Transparent: the wrapped error's own causes follow.
             CliError::Etl(e) => e.source(),
             CliError::Migrate(e) => e.source(),
-            CliError::MockOptions(_) => None,
+            CliError::MockOptions(_) | CliError::Usage(_) => None,
             CliError::Io { source, .. } => Some(source),
+            CliError::Hinted { error, .. } => error.source(),
         }
     }
 }

@@ -4,10 +4,13 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::CliError;
-use super::ExitCode;
-use crate::load::{LoadMode, LoadOptions, run as run_load};
-use crate::pool::PoolConfig;
+use std::sync::Arc;
+
+use super::job::{Job, Previous};
+use super::monitor::{Monitor, OpsArgs, Watch};
+use super::{CliError, ExitCode, GlobalArgs};
+use crate::load::{LoadMode, LoadOptions, run_on};
+use crate::pool::{Pool, PoolConfig};
 
 /// Options of `etlpool load`.
 #[derive(Debug, Args)]
@@ -33,9 +36,13 @@ pub struct LoadArgs {
     /// Print the report, metrics included, as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Metrics and health while it runs.
+    #[command(flatten)]
+    pub ops: OpsArgs,
 }
 
-pub(super) fn run(args: &LoadArgs) -> Result<ExitCode, CliError> {
+pub(super) fn run(args: &LoadArgs, global: &GlobalArgs) -> Result<ExitCode, CliError> {
+    args.ops.metrics_output()?;
     let mut pool = PoolConfig::from_env()?;
     if let Some(ca) = &args.ca {
         pool.tls.ca_file = Some(ca.clone());
@@ -54,14 +61,40 @@ pub(super) fn run(args: &LoadArgs) -> Result<ExitCode, CliError> {
     } else {
         LoadMode::Pooled
     };
-    let report = run_load(&LoadOptions {
+    let options = LoadOptions {
         url: args.url.clone(),
         threads: args.threads,
         requests: args.requests,
         mode,
         pool,
         bearer,
-    })?;
+    };
+    let pool = Pool::new(crate::load::pool_config(&options))?;
+    let job = Job::new(
+        "load",
+        "",
+        None,
+        Previous::read(None, args.ops.metrics.as_deref()),
+    );
+    let monitor = Monitor::start(
+        &args.ops,
+        Watch {
+            pool: pool.clone(),
+            job: Arc::new(job),
+            progress: None,
+            interval: args.ops.interval(None)?,
+            thresholds: Default::default(),
+            show_progress: !global.quiet,
+        },
+    )?;
+    let report = run_on(&pool, &options).map_err(CliError::from);
+    let code = match &report {
+        Ok(r) if r.errors == 0 => ExitCode::Ok,
+        Ok(_) => ExitCode::Partial,
+        Err(e) => e.exit_code(),
+    };
+    monitor.finish(code)?;
+    let report = report?;
     if args.json {
         let json = serde_json::to_string_pretty(&report)
             .map_err(|e| CliError::io("encoding the report", e.into()))?;
@@ -69,9 +102,5 @@ pub(super) fn run(args: &LoadArgs) -> Result<ExitCode, CliError> {
     } else {
         println!("{}", report.summary());
     }
-    Ok(if report.errors == 0 {
-        ExitCode::Ok
-    } else {
-        ExitCode::Partial
-    })
+    Ok(code)
 }

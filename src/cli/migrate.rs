@@ -1,13 +1,23 @@
-//! `etlpool migrate` and `etlpool demo`.
+//! `etlpool migrate` (and the run under `etlpool demo`): a migration with
+//! its lock, signals, progress, metrics, summary file and exit code.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::SystemTime;
 
 use clap::Args;
 
 use super::config::{ConnectionArgs, Settings, process_env};
-use super::{CliError, ExitCode};
+use super::job::{Job, JobSummary, Previous};
+use super::monitor::{Monitor, OpsArgs, Watch};
+use super::output::OutputPath;
+use super::{CliError, ExitCode, GlobalArgs};
 use crate::cancel::CancelToken;
-use crate::migrate::{MigrateOptions, Phases, RunSummary, migrate};
+use crate::metrics::Snapshot;
+use crate::migrate::report::per_run_path;
+use crate::migrate::{
+    LockWait, MigrateOptions, Phases, RunHooks, RunProgress, RunSummary, migrate_with,
+};
 use crate::pool::Pool;
 
 /// Options of `etlpool migrate`.
@@ -20,25 +30,72 @@ pub struct MigrateArgs {
     /// `<zephyr project>.journal.csv` in the current directory.
     #[arg(long, value_name = "PATH")]
     pub journal: Option<PathBuf>,
-    /// The CSV report (one row per record). Defaults to `<project>.report.csv`,
+    /// The CSV report (one row per record). Each run writes its own, named
+    /// after this one and the run's start time: `PROJ.report.csv` becomes
+    /// `PROJ.report.20250101T021500Z.csv`. Defaults to `<project>.report.csv`,
     /// or `<project>.plan.csv` with --dry-run.
     #[arg(long, value_name = "PATH.csv")]
     pub report: Option<PathBuf>,
-    /// Also write the summary as JSON.
+    /// Write the summary as JSON (exit code, status, error, times, counts,
+    /// metrics) on every exit, atomically; `-` is stdout.
     #[arg(long, value_name = "PATH")]
     pub summary_json: Option<PathBuf>,
-    /// Also write the pool's metrics in the Prometheus text format at the end.
-    #[arg(long, value_name = "PATH")]
-    pub metrics: Option<PathBuf>,
-    /// Extract and transform only: write the plan, write nothing to qTest.
+    /// Extract and transform only: write the plan, write nothing to qTest,
+    /// create no journal.
     #[arg(long)]
     pub dry_run: bool,
     /// Migrate only these kinds: modules,cases,cycles,runs,logs.
     #[arg(long, value_name = "KINDS")]
     pub only: Option<Phases>,
+    /// When another run holds the journal's lock, wait for it: up to
+    /// DURATION (`--wait=10m`), or as long as it takes (`--wait`). Without
+    /// it, such a run exits 5 at once.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "forever"
+    )]
+    pub wait: Option<String>,
+    /// Metrics, health and progress.
+    #[command(flatten)]
+    pub ops: OpsArgs,
 }
 
-pub(super) fn run(args: &MigrateArgs, quiet: bool) -> Result<ExitCode, CliError> {
+pub(super) fn run(args: &MigrateArgs, global: &GlobalArgs) -> Result<ExitCode, CliError> {
+    let summary = args.summary_json.as_deref().map(OutputPath::new);
+    if let Some(out) = &summary {
+        out.check("--summary-json")?;
+    }
+    args.ops.metrics_output()?;
+    let prepared = prepare(args);
+    let project = match &prepared {
+        Ok((settings, _)) => settings.endpoints.zephyr_project.clone(),
+        Err(_) => args.connection.zephyr_project.clone().unwrap_or_default(),
+    };
+    let runner = Runner {
+        command: "migrate",
+        project,
+        summary,
+        ops: &args.ops,
+        quiet: global.quiet,
+        lock_wait: lock_wait(args.wait.as_deref())?,
+    };
+    runner.run(prepared)
+}
+
+fn lock_wait(wait: Option<&str>) -> Result<LockWait, CliError> {
+    Ok(match wait {
+        None => LockWait::No,
+        Some("forever") => LockWait::Forever,
+        Some(d) => LockWait::For(super::config::positive_duration("--wait", d)?),
+    })
+}
+
+/// Settings and run options from the command line, the environment and the
+/// config file.
+fn prepare(args: &MigrateArgs) -> Result<(Settings, MigrateOptions), CliError> {
     let settings = args.connection.resolve(&process_env)?;
     let project = settings.endpoints.zephyr_project.clone();
     let journal = args
@@ -57,61 +114,203 @@ pub(super) fn run(args: &MigrateArgs, quiet: bool) -> Result<ExitCode, CliError>
         mapping: settings.mapping.clone(),
         workers: settings.workers,
         journal,
-        report,
+        report: per_run_path(&report, SystemTime::now()),
         dry_run: args.dry_run,
         only: args.only.unwrap_or_default(),
         page_size: settings.page_size,
-        progress: !quiet,
+        progress: false,
     };
-    let outputs = Outputs {
-        summary_json: args.summary_json.as_deref(),
-        metrics: args.metrics.as_deref(),
-    };
-    run_migration(&settings, &options, outputs)
+    Ok((settings, options))
 }
 
-/// Where the extra outputs go.
-pub(super) struct Outputs<'a> {
-    pub(super) summary_json: Option<&'a Path>,
-    pub(super) metrics: Option<&'a Path>,
+/// One migration, from prepared settings to an exit code, whose summary and
+/// metrics files are written whatever happens.
+pub(super) struct Runner<'a> {
+    pub(super) command: &'static str,
+    pub(super) project: String,
+    pub(super) summary: Option<OutputPath>,
+    pub(super) ops: &'a OpsArgs,
+    pub(super) quiet: bool,
+    pub(super) lock_wait: LockWait,
 }
 
-/// Runs a migration with signals wired to cancellation, prints the summary and
-/// maps the outcome to an exit code.
-pub(super) fn run_migration(
-    settings: &Settings,
-    options: &MigrateOptions,
-    outputs: Outputs<'_>,
-) -> Result<ExitCode, CliError> {
-    let pool = Pool::new(settings.pool.clone())?;
-    let cancel = CancelToken::new();
-    let signals = crate::signals::install(cancel.clone())
-        .map_err(|e| CliError::io("installing the SIGINT/SIGTERM handlers", e))?;
-    let summary = match migrate(&pool, options, &cancel) {
-        Ok(summary) => summary,
-        Err(e) if signals.received() => {
-            log::error!("{}", crate::error::error_chain(&e));
-            return Ok(ExitCode::Interrupted);
+/// How a run ended, before the files are written.
+struct Ended {
+    code: ExitCode,
+    error: Option<CliError>,
+    run: Option<RunSummary>,
+    pool: Option<Pool>,
+    monitor: Option<Monitor>,
+}
+
+impl Ended {
+    fn failed(error: CliError) -> Ended {
+        Ended {
+            code: error.exit_code(),
+            error: Some(error),
+            run: None,
+            pool: None,
+            monitor: None,
         }
-        Err(e) => return Err(e.into()),
-    };
-    println!("{summary}");
-    write_outputs(&summary, &pool, &outputs)?;
-    Ok(summary_exit_code(&summary, signals.received()))
+    }
 }
 
-fn write_outputs(summary: &RunSummary, pool: &Pool, outputs: &Outputs<'_>) -> Result<(), CliError> {
-    if let Some(path) = outputs.summary_json {
-        let json = serde_json::to_string_pretty(summary)
-            .map_err(|e| CliError::io("encoding the summary", e.into()))?;
-        std::fs::write(path, json)
-            .map_err(|e| CliError::io(format!("writing {}", path.display()), e))?;
+impl Runner<'_> {
+    pub(super) fn run(
+        self,
+        prepared: Result<(Settings, MigrateOptions), CliError>,
+    ) -> Result<ExitCode, CliError> {
+        let metrics_file = self.ops.metrics.as_deref();
+        let previous = Previous::read(
+            self.summary.as_ref().and_then(OutputPath::file),
+            metrics_file,
+        );
+        let progress = RunProgress::new();
+        let job = Arc::new(Job::new(
+            self.command,
+            &self.project,
+            Some(progress.clone()),
+            previous,
+        ));
+        let (paths, ended) = match prepared {
+            Ok((settings, options)) => {
+                let paths = (
+                    options.journal.clone(),
+                    options.report.clone(),
+                    options.dry_run,
+                );
+                (paths, self.migrate(&settings, &options, &job, progress))
+            }
+            Err(e) => ((PathBuf::new(), PathBuf::new(), false), Ended::failed(e)),
+        };
+        self.write_files(&job, paths, ended)
     }
-    if let Some(path) = outputs.metrics {
-        std::fs::write(path, pool.metrics().to_prometheus())
-            .map_err(|e| CliError::io(format!("writing {}", path.display()), e))?;
+
+    fn migrate(
+        &self,
+        settings: &Settings,
+        options: &MigrateOptions,
+        job: &Arc<Job>,
+        progress: RunProgress,
+    ) -> Ended {
+        let pool = match Pool::new(settings.pool.clone()) {
+            Ok(pool) => pool,
+            Err(e) => return Ended::failed(e.into()),
+        };
+        let watch = |interval| Watch {
+            pool: pool.clone(),
+            job: job.clone(),
+            progress: Some(progress.clone()),
+            interval,
+            thresholds: settings.alerts,
+            show_progress: !self.quiet,
+        };
+        let monitor = self
+            .ops
+            .interval(settings.status_interval)
+            .and_then(|interval| Monitor::start(self.ops, watch(interval)));
+        let monitor = match monitor {
+            Ok(m) => m,
+            Err(e) => return Ended::failed(e),
+        };
+        let cancel = CancelToken::new();
+        let signals = match crate::signals::install(cancel.clone()) {
+            Ok(s) => s,
+            Err(e) => {
+                return Ended::failed(CliError::io("installing the SIGINT/SIGTERM handlers", e));
+            }
+        };
+        let hooks = RunHooks::default()
+            .progress(progress)
+            .lock_wait(self.lock_wait);
+        let outcome = migrate_with(&pool, options, &cancel, &hooks);
+        let mut ended = match outcome {
+            Ok(summary) => Ended {
+                code: summary_exit_code(&summary, signals.received()),
+                error: None,
+                run: Some(summary),
+                pool: None,
+                monitor: None,
+            },
+            Err(e) => {
+                let e = CliError::from(e);
+                let hint = super::explain::auth_hint(&e, &settings.endpoints);
+                let mut ended = Ended::failed(e.with_hint(hint));
+                if signals.received() {
+                    ended.code = ExitCode::Interrupted;
+                }
+                ended
+            }
+        };
+        ended.pool = Some(pool);
+        ended.monitor = Some(monitor);
+        ended
     }
-    Ok(())
+
+    /// The metrics file, the summary file, the summary on the terminal; then
+    /// the exit code (or the error, which `run` prints).
+    fn write_files(
+        &self,
+        job: &Job,
+        (journal, report, dry_run): (PathBuf, PathBuf, bool),
+        ended: Ended,
+    ) -> Result<ExitCode, CliError> {
+        let Ended {
+            code,
+            error,
+            run,
+            pool,
+            monitor,
+        } = ended;
+        let metrics = pool.as_ref().map_or_else(Snapshot::default, Pool::metrics);
+        let written = match monitor {
+            Some(m) => m.finish(code),
+            None => {
+                job.end(code);
+                match self.ops.metrics.as_deref().map(OutputPath::new) {
+                    Some(out) => out.write(job.prometheus(&metrics).as_bytes()),
+                    None => Ok(()),
+                }
+            }
+        };
+        let printed = run.clone();
+        let run = run.unwrap_or_else(|| RunSummary::not_started(dry_run, journal, report, metrics));
+        let doc: JobSummary = job.summary(code, error.as_ref().map(super::explain::chain), run);
+        let summary_written = match &self.summary {
+            Some(out) => serde_json::to_vec_pretty(&doc)
+                .map_err(|e| CliError::io("encoding the summary", e.into()))
+                .and_then(|mut json| {
+                    json.push(b'\n');
+                    out.write(&json)
+                }),
+            None => Ok(()),
+        };
+        if let Some(run) = printed {
+            self.print(&run, code);
+        }
+        if let Some(e) = error {
+            if code == ExitCode::Interrupted {
+                log::warn!("{}", super::explain::chain(&e));
+                return Ok(code);
+            }
+            return Err(e);
+        }
+        written.and(summary_written)?;
+        Ok(code)
+    }
+
+    /// The human summary: on stdout, or stderr when stdout carries the JSON;
+    /// not at all with `-q` after a success.
+    fn print(&self, run: &RunSummary, code: ExitCode) {
+        if self.quiet && code == ExitCode::Ok {
+            return;
+        }
+        if self.summary == Some(OutputPath::Stdout) {
+            eprintln!("{run}");
+        } else {
+            println!("{run}");
+        }
+    }
 }
 
 /// 0 when everything asked for was done; 130 when interrupted; 3 otherwise
@@ -127,7 +326,7 @@ pub fn summary_exit_code(summary: &RunSummary, signalled: bool) -> ExitCode {
 }
 
 /// A project key as a file name (keys are letters and digits, but be safe).
-fn file_stem(project: &str) -> String {
+pub(super) fn file_stem(project: &str) -> String {
     project
         .chars()
         .map(|c| {
@@ -138,4 +337,23 @@ fn file_stem(project: &str) -> String {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wait_takes_a_duration_or_nothing() {
+        assert_eq!(lock_wait(None).unwrap(), LockWait::No);
+        assert_eq!(lock_wait(Some("forever")).unwrap(), LockWait::Forever);
+        assert_eq!(
+            lock_wait(Some("90s")).unwrap(),
+            LockWait::For(std::time::Duration::from_secs(90))
+        );
+        assert_eq!(
+            lock_wait(Some("soon")).unwrap_err().exit_code(),
+            ExitCode::Usage
+        );
+    }
 }

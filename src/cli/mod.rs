@@ -4,25 +4,34 @@
 //! command in-process.
 
 pub mod config;
+mod config_cmd;
 mod demo;
 mod error;
+mod explain;
+mod job;
 mod load;
+mod logging;
 mod migrate;
 mod mock;
+mod monitor;
+mod output;
+mod serve;
 mod verify;
 
+pub use config_cmd::ConfigArgs;
 pub use demo::{DemoArgs, mock_endpoints};
 pub use error::CliError;
+pub use job::JobSummary;
+pub use logging::{LogFormat, SECURITY_TARGET};
 pub use migrate::{MigrateArgs, summary_exit_code};
 pub use mock::{FaultTarget, MockArgs, describe as describe_mocks};
+pub use monitor::OpsArgs;
 pub use verify::VerifyArgs;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
-use crate::error::error_chain;
-
-/// Exit codes a scheduler can act on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Exit codes a scheduler can act on (the table in `--help` and the README).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(i32)]
 pub enum ExitCode {
     /// Done.
@@ -31,9 +40,11 @@ pub enum ExitCode {
     Differences = 1,
     /// Bad usage or configuration.
     Usage = 2,
-    /// Some records failed, or a breaker stayed open; a re-run retries them.
+    /// Some records failed, a breaker stayed open, or the run stopped early
+    /// (e.g. the journal could not be written); a re-run retries them.
     Partial = 3,
-    /// Fatal before any work: authentication rejected, unknown project, unreachable.
+    /// Fatal before any work: authentication rejected, unknown project,
+    /// unreachable, a damaged journal.
     Fatal = 4,
     /// Another run holds the journal's lock.
     Locked = 5,
@@ -46,18 +57,73 @@ impl ExitCode {
     pub fn code(self) -> i32 {
         self as i32
     }
+
+    /// A one-word status for the summary file and `/metrics`.
+    pub fn status(self) -> &'static str {
+        match self {
+            ExitCode::Ok => "ok",
+            ExitCode::Differences => "differences",
+            ExitCode::Usage => "usage",
+            ExitCode::Partial => "partial",
+            ExitCode::Fatal => "fatal",
+            ExitCode::Locked => "locked",
+            ExitCode::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// The exit codes as `--help` shows them.
+const EXIT_CODES: &str = "\
+Exit codes:
+  0    done (verify: no differences)
+  1    verify found differences
+  2    bad usage or configuration (unknown flag or key, missing token, bad URL)
+  3    some records failed, a circuit breaker stayed open, or the run stopped
+       early (e.g. the journal could not be written); a re-run retries them
+  4    fatal before any work: authentication rejected, unknown project,
+       service unreachable, a damaged journal
+  5    another run holds the journal's lock (see --wait)
+  130  interrupted (SIGINT or SIGTERM) after journaling in-flight records";
+
+/// The environment variables as `--help` shows them.
+const ENVIRONMENT: &str = "\
+Environment (a flag wins over its variable, a variable over the config file):
+  ZEPHYR_URL, ZEPHYR_PROJECT, ZEPHYR_TOKEN      Zephyr Scale base URL (.../v2), project key, API token
+  QTEST_URL, QTEST_PROJECT_ID                   qTest base URL (.../api/v3), project id
+  QTEST_TOKEN                                   qTest bearer token, or instead:
+  QTEST_USERNAME, QTEST_PASSWORD                a qTest login (renewed before it expires)
+  ETLPOOL_CONFIG                                the config file (--config)
+  ETLPOOL_WORKERS                               concurrent jobs (--workers)
+  ETLPOOL_STATUS_INTERVAL                       progress lines and alert checks (--status-interval)
+  ETLPOOL_CA_FILE, ETLPOOL_CLIENT_CERT, ETLPOOL_CLIENT_KEY   TLS material (--ca-file, ...)
+  ETLPOOL_<POOL SETTING>                        any [pool] setting, e.g. ETLPOOL_IDLE_TIMEOUT=20s
+  RUST_LOG                                      log filter, e.g. etlpool=debug (overrides -v/-q)
+Tokens and passwords come only from the environment or the config file, never from flags.";
+
+/// Global options, shown once under their own heading.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Global options")]
+pub struct GlobalArgs {
+    /// More log output: -v phases and logins, -vv every request and retry,
+    /// -vvv everything. RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Print nothing on success: errors, and security warnings, only.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Log lines as text, or as one JSON object per line (time, level,
+    /// target, message, fields) for log shippers.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
 }
 
 /// etlpool: pooled, resilient HTTP for long ETL jobs; migrates Zephyr Scale to qTest.
 #[derive(Debug, Parser)]
-#[command(name = "etlpool", version, about, propagate_version = true)]
+#[command(name = "etlpool", version, about, propagate_version = true, after_help = EXIT_CODES)]
 pub struct Cli {
-    /// More log output (-v info, -vv debug, -vvv trace). RUST_LOG overrides.
-    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
-    pub verbose: u8,
-    /// Only errors.
-    #[arg(short, long, global = true, conflicts_with = "verbose")]
-    pub quiet: bool,
+    /// Logging and output.
+    #[command(flatten)]
+    pub global: GlobalArgs,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -70,46 +136,52 @@ pub enum Command {
     /// print the summary and metrics.
     Demo(DemoArgs),
     /// Migrate a Zephyr Scale project to qTest (resumable; see the README).
+    #[command(after_help = format!("{ENVIRONMENT}\n\n{EXIT_CODES}"))]
     Migrate(Box<MigrateArgs>),
     /// Compare a Zephyr Scale project with its migration on qTest, through
     /// their APIs; exits 1 when they differ.
+    #[command(after_help = format!("{ENVIRONMENT}\n\n{EXIT_CODES}"))]
     Verify(Box<VerifyArgs>),
     /// Generate HTTP load through the pool and print throughput, latency and metrics.
-    Load(load::LoadArgs),
+    Load(Box<load::LoadArgs>),
     /// Run the embedded Zephyr Scale and qTest mock servers until Ctrl-C.
     Mock(Box<MockArgs>),
+    /// Print a commented default config file, or check one.
+    Config(ConfigArgs),
 }
 
-/// Runs a parsed command line and returns the exit code.
-pub fn run(cli: Cli) -> ExitCode {
-    init_logging(cli.verbose, cli.quiet);
-    let result = match &cli.command {
-        Command::Demo(args) => demo::run(args, cli.quiet),
-        Command::Migrate(args) => migrate::run(args, cli.quiet),
-        Command::Verify(args) => verify::run(args),
-        Command::Load(args) => load::run(args),
-        Command::Mock(args) => mock::run(args),
-    };
-    match result {
-        Ok(code) => code,
-        Err(e) => {
-            log::error!("{}", error_chain(&e));
-            e.exit_code()
+impl Command {
+    fn name(&self) -> &'static str {
+        match self {
+            Command::Demo(_) => "demo",
+            Command::Migrate(_) => "migrate",
+            Command::Verify(_) => "verify",
+            Command::Load(_) => "load",
+            Command::Mock(_) => "mock",
+            Command::Config(_) => "config",
         }
     }
 }
 
-fn init_logging(verbose: u8, quiet: bool) {
-    let level = match (quiet, verbose) {
-        (true, _) => "error",
-        (false, 0) => "warn",
-        (false, 1) => "info",
-        (false, 2) => "debug",
-        (false, _) => "trace",
+/// Runs a parsed command line and returns the exit code. A failure is
+/// printed to stderr as `error: …` with its causes (and a hint where one
+/// helps), or as a JSON log line with `--log-format json`.
+pub fn run(cli: Cli) -> ExitCode {
+    logging::init(&cli.global);
+    let g = &cli.global;
+    let result = match &cli.command {
+        Command::Demo(args) => demo::run(args, g),
+        Command::Migrate(args) => migrate::run(args, g),
+        Command::Verify(args) => verify::run(args, g),
+        Command::Load(args) => load::run(args, g),
+        Command::Mock(args) => mock::run(args),
+        Command::Config(args) => config_cmd::run(args),
     };
-    let env = env_logger::Env::default().default_filter_or(format!("etlpool={level},warn"));
-    // A second init (tests calling run twice) is harmless.
-    let _ = env_logger::Builder::from_env(env)
-        .format_timestamp_millis()
-        .try_init();
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            logging::fatal(g.log_format, cli.command.name(), &e);
+            e.exit_code()
+        }
+    }
 }

@@ -1,11 +1,14 @@
 //! `etlpool verify`.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::Args;
 
 use super::config::{ConnectionArgs, Settings, process_env};
-use super::{CliError, ExitCode};
+use super::job::{Job, Previous};
+use super::monitor::{Monitor, OpsArgs, Watch};
+use super::{CliError, ExitCode, GlobalArgs};
 use crate::cancel::CancelToken;
 use crate::migrate::{MigrateError, VerifyOptions, VerifyReport, connect, verify};
 use crate::pool::Pool;
@@ -22,30 +25,66 @@ pub struct VerifyArgs {
     /// Also write the whole report as JSON.
     #[arg(long, value_name = "PATH")]
     pub report_json: Option<PathBuf>,
+    /// Metrics, health and progress.
+    #[command(flatten)]
+    pub ops: OpsArgs,
 }
 
-pub(super) fn run(args: &VerifyArgs) -> Result<ExitCode, CliError> {
+pub(super) fn run(args: &VerifyArgs, global: &GlobalArgs) -> Result<ExitCode, CliError> {
+    args.ops.metrics_output()?;
     let settings = args.connection.resolve(&process_env)?;
-    let report = check(&settings)?;
-    println!("{}", report.summary(args.show));
+    let pool = Pool::new(settings.pool.clone())?;
+    let metrics_file = args.ops.metrics.as_deref();
+    let job = Arc::new(Job::new(
+        "verify",
+        &settings.endpoints.zephyr_project,
+        None,
+        Previous::read(None, metrics_file),
+    ));
+    let monitor = Monitor::start(
+        &args.ops,
+        Watch {
+            pool: pool.clone(),
+            job,
+            progress: None,
+            interval: args.ops.interval(settings.status_interval)?,
+            thresholds: settings.alerts,
+            show_progress: !global.quiet,
+        },
+    )?;
+    let checked = check_on(&pool, &settings).map_err(|e| {
+        let e = CliError::from(e);
+        let hint = super::explain::auth_hint(&e, &settings.endpoints);
+        e.with_hint(hint)
+    });
+    let code = match &checked {
+        Ok(report) if report.is_clean() => ExitCode::Ok,
+        Ok(_) => ExitCode::Differences,
+        Err(e) => e.exit_code(),
+    };
+    monitor.finish(code)?;
+    let report = checked?;
+    if !(global.quiet && code == ExitCode::Ok) {
+        println!("{}", report.summary(args.show));
+    }
     if let Some(path) = &args.report_json {
         let json = serde_json::to_string_pretty(&report)
             .map_err(|e| CliError::io("encoding the report", e.into()))?;
-        std::fs::write(path, json)
+        super::output::write_atomically(path, json.as_bytes())
             .map_err(|e| CliError::io(format!("writing {}", path.display()), e))?;
     }
-    Ok(if report.is_clean() {
-        ExitCode::Ok
-    } else {
-        ExitCode::Differences
-    })
+    Ok(code)
 }
 
 /// Reads both sides and compares them.
 pub(super) fn check(settings: &Settings) -> Result<VerifyReport, MigrateError> {
     let pool = Pool::new(settings.pool.clone())?;
+    check_on(&pool, settings)
+}
+
+fn check_on(pool: &Pool, settings: &Settings) -> Result<VerifyReport, MigrateError> {
     let (zephyr, qtest) = connect(
-        &pool,
+        pool,
         &settings.endpoints,
         &CancelToken::new(),
         settings.page_size,

@@ -340,9 +340,21 @@ impl ApiClient {
         RequestContext {
             origin: self.origin().to_string(),
             method: request.method.to_string(),
-            path: redact::url(&request.url("")),
+            path: self.path_of(request),
             attempt,
         }
+    }
+
+    /// The request's path from the server's root, the base URL's own path
+    /// (`/api/v3`) included, redacted: with it, a wrong base URL shows in
+    /// every message.
+    fn path_of(&self, request: &ApiRequest) -> String {
+        let full = request.url(&self.inner.base);
+        let path = full
+            .split_once("://")
+            .and_then(|(_, rest)| rest.find('/').map(|i| &rest[i..]))
+            .unwrap_or("/");
+        redact::url(path)
     }
 
     fn check_status(&self, request: &ApiRequest, reply: Reply, attempts: u32) -> Result<Reply> {
@@ -515,14 +527,28 @@ impl<'a> Call<'a> {
         let sent_at = Instant::now();
         let result = lease.send(request).map_err(|e| self.with_attempt(e));
         let took = sent_at.elapsed();
+        let path = self.owner.path_of(self.request);
+        let (method, origin) = (self.request.method, self.owner.origin());
         if took >= self.client.slow {
             log::warn!(
-                "slow request: {} {}{} took {took:.1?} (attempt {})",
-                self.request.method,
-                self.owner.origin(),
-                redact::url(&self.request.url("")),
+                "slow request: {method} {origin}{path} took {took:.1?} (attempt {})",
                 self.attempt
             );
+        }
+        let latency_ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
+        match &result {
+            Ok(reply) => log::debug!(
+                method = method, path = path.as_str(), status = reply.status(),
+                latency_ms = latency_ms, attempt = self.attempt;
+                "{method} {origin}{path} -> {} in {latency_ms} ms (attempt {})",
+                reply.status(), self.attempt
+            ),
+            Err(e) => log::debug!(
+                method = method, path = path.as_str(), latency_ms = latency_ms,
+                attempt = self.attempt;
+                "{method} {origin}{path} failed after {latency_ms} ms (attempt {}): {e}",
+                self.attempt
+            ),
         }
         Ok((auth, result))
     }
@@ -619,8 +645,11 @@ impl<'a> Call<'a> {
             self.stale_used = true;
             self.client.metrics.retry(decision.reason);
             log::debug!(
-                "{}: reused connection was closed; resending on a new one",
-                self.owner.origin()
+                reason = decision.reason.to_string();
+                "retrying {} {}{} at once: the reused connection was closed before any answer",
+                self.request.method,
+                self.owner.origin(),
+                self.owner.path_of(self.request)
             );
             return Ok(true);
         }
@@ -652,12 +681,23 @@ impl<'a> Call<'a> {
                 "retry budget for {} is spent; not retrying {} {}",
                 self.owner.origin(),
                 self.request.method,
-                redact::url(&self.request.url(""))
+                self.owner.path_of(self.request)
             );
             return Ok(false);
         }
         self.retries += 1;
         self.client.metrics.retry(decision.reason);
+        log::debug!(
+            reason = decision.reason.to_string(), wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+            retry = self.retries;
+            "retrying {} {}{} in {wait:.1?} ({}; retry {} of {})",
+            self.request.method,
+            self.owner.origin(),
+            self.owner.path_of(self.request),
+            decision.reason,
+            self.retries,
+            self.client.retry.max_retries
+        );
         sleep(wait, self.client.cancel.as_ref())?;
         Ok(true)
     }

@@ -33,8 +33,10 @@ pub enum MigrateError {
     Locked {
         /// The lock file.
         path: PathBuf,
-        /// The holder's process id, when the lock file names one.
-        pid: Option<u32>,
+        /// Who holds it, as far as the lock file says.
+        holder: super::lock::LockHolder,
+        /// How long this run waited for it (`--wait`), if it did.
+        waited: Option<std::time::Duration>,
     },
     /// A journal line other than the last can't be read.
     CorruptJournal {
@@ -96,13 +98,11 @@ impl fmt::Display for MigrateError {
         match self {
             MigrateError::Config { key, message } => write!(f, "invalid `{key}`: {message}"),
             MigrateError::Catalog { message } => write!(f, "cannot migrate: {message}"),
-            MigrateError::Locked { path, pid } => {
-                write!(f, "journal is locked by another run ({}", path.display())?;
-                match pid {
-                    Some(pid) => write!(f, ", pid {pid})"),
-                    None => f.write_str(")"),
-                }
-            }
+            MigrateError::Locked {
+                path,
+                holder,
+                waited,
+            } => super::lock::explain(f, path, holder, *waited),
             MigrateError::CorruptJournal { path, line, reason } => {
                 write!(f, "journal {} line {line}: {reason}", path.display())
             }
@@ -298,7 +298,11 @@ mod tests {
         assert_eq!(io.source().map(|s| s.to_string()), Some("boom".into()));
         let locked = MigrateError::Locked {
             path: "j.csv.lock".into(),
-            pid: Some(42),
+            holder: super::super::lock::LockHolder {
+                pid: Some(42),
+                ..Default::default()
+            },
+            waited: None,
         };
         assert!(locked.is_locked() && locked.to_string().contains("pid 42"));
         let cycle = Reason::FolderCycle {

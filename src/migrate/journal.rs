@@ -20,8 +20,8 @@ use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -29,9 +29,10 @@ use crossbeam_channel::{RecvTimeoutError, Sender};
 use parking_lot::{Mutex, RwLock};
 
 use super::error::MigrateError;
-use super::lock::LockFile;
+use super::lock::{LockFile, LockWait};
 use super::record::{Lookup, RecordKind, Target};
 use super::report::encode_row;
+use crate::cancel::CancelToken;
 
 /// The first line of every journal.
 pub const HEADER: &str = "kind,source_key,target_id,version_id";
@@ -44,20 +45,31 @@ type Key = (RecordKind, String);
 
 /// An open, locked journal. Share it between workers by reference or `Arc`;
 /// every method takes `&self`.
+///
+/// The first write or sync that fails puts the journal out of service: every
+/// later [`Journal::record`] fails without writing, [`Journal::failure`] says
+/// why, and the token given to [`Journal::stop_on_failure`] is cancelled, so
+/// the run stops instead of creating records it could not journal.
 #[derive(Debug)]
 pub struct Journal {
     path: PathBuf,
-    /// Guards the append handle and the length of what it has written; held
-    /// only for the write of one line.
-    writer: Mutex<Writer>,
+    /// The append and sync handles; `None` for a read-only journal.
+    files: Option<Files>,
     /// Guards the index of loaded and appended records; never held during I/O.
     entries: RwLock<HashMap<Key, Target>>,
-    /// A second handle on the file, so syncing never waits for the writer.
-    sync_file: File,
     shared: Arc<Shared>,
     torn_lines: u64,
     flusher: Option<(Sender<()>, JoinHandle<()>)>,
     lock: Option<LockFile>,
+}
+
+#[derive(Debug)]
+struct Files {
+    /// Guards the append handle and the length of what it has written; held
+    /// only for the write of one line.
+    writer: Mutex<Writer>,
+    /// A second handle on the file, so syncing never waits for the writer.
+    sync_file: File,
 }
 
 #[derive(Debug)]
@@ -72,6 +84,27 @@ struct Shared {
     dirty: AtomicBool,
     appended: AtomicU64,
     syncs: AtomicU64,
+    /// The first failed write or sync, with its OS error.
+    failure: OnceLock<String>,
+    /// Cancelled on the first failure.
+    on_failure: OnceLock<CancelToken>,
+}
+
+impl Shared {
+    /// Records the first failure, logs it and stops the run; later ones are
+    /// consequences of it and are not logged again.
+    fn fail(&self, path: &Path, what: &str, e: &std::io::Error) {
+        let text = format!("{what} journal {}: {e}", path.display());
+        if self.failure.set(text.clone()).is_ok() {
+            log::error!(
+                "{text}; stopping the run (a record made now could not be journaled; \
+                 a re-run finds what this one made)"
+            );
+            if let Some(token) = self.on_failure.get() {
+                token.cancel();
+            }
+        }
+    }
 }
 
 /// Counters of a journal.
@@ -93,8 +126,44 @@ impl Journal {
     /// lock ([`MigrateError::Locked`] if another run holds it). Existing
     /// records are loaded; a torn last line is cut off and counted.
     pub fn open(path: impl AsRef<Path>) -> Result<Journal, MigrateError> {
+        let path = path.as_ref();
+        let lock = LockFile::acquire(path, LockWait::No, None)?;
+        Journal::open_locked(path, lock)
+    }
+
+    /// Reads the journal at `path` without locking, creating or changing
+    /// anything (a dry run's view): a missing file is an empty journal, a
+    /// torn last line is ignored but left in place, and
+    /// [`Journal::record`] fails.
+    pub fn read_only(path: impl AsRef<Path>) -> Result<Journal, MigrateError> {
         let path = path.as_ref().to_owned();
-        let lock = LockFile::acquire(&path)?;
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => {
+                return Err(MigrateError::io(
+                    format!("reading journal {}", path.display()),
+                    e,
+                ));
+            }
+        };
+        let complete = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        let entries = parse(&path, &bytes[..complete])?;
+        Ok(Journal {
+            path,
+            files: None,
+            entries: RwLock::new(entries),
+            shared: Arc::default(),
+            torn_lines: u64::from(complete < bytes.len()),
+            flusher: None,
+            lock: None,
+        })
+    }
+
+    /// [`Journal::open`] with the lock already taken (by a run that locks
+    /// before it checks the services, and creates the file only after).
+    pub(crate) fn open_locked(path: &Path, lock: LockFile) -> Result<Journal, MigrateError> {
+        let path = path.to_owned();
         let io_err = |what: &str| {
             let context = format!("{what} journal {}", path.display());
             move |e| MigrateError::io(context, e)
@@ -131,14 +200,30 @@ impl Journal {
         let flusher = spawn_flusher(flusher_file, Arc::clone(&shared), &path)?;
         Ok(Journal {
             path,
-            writer: Mutex::new(Writer { file, len }),
+            files: Some(Files {
+                writer: Mutex::new(Writer { file, len }),
+                sync_file,
+            }),
             entries: RwLock::new(entries),
-            sync_file,
             shared,
             torn_lines,
             flusher: Some(flusher),
             lock: Some(lock),
         })
+    }
+
+    /// Cancels `token` on the first failed write or sync (at once if one
+    /// already failed), so a run stops creating records it can't journal.
+    pub fn stop_on_failure(&self, token: CancelToken) {
+        if self.shared.on_failure.set(token.clone()).is_ok() && self.failure().is_some() {
+            token.cancel();
+        }
+    }
+
+    /// The first write or sync that failed, with its OS error; `None` while
+    /// every write succeeded.
+    pub fn failure(&self) -> Option<&str> {
+        self.shared.failure.get().map(String::as_str)
     }
 
     /// The journal's path.
@@ -163,7 +248,19 @@ impl Journal {
     }
 
     fn append(&self, line: &[u8]) -> Result<(), MigrateError> {
-        let mut writer = self.writer.lock();
+        let out_of_service = |why: &str| {
+            MigrateError::io(
+                format!("journal {} takes no records", self.path.display()),
+                std::io::Error::other(why.to_string()),
+            )
+        };
+        let Some(files) = &self.files else {
+            return Err(out_of_service("it was opened read-only"));
+        };
+        if let Some(first) = self.failure() {
+            return Err(out_of_service(first));
+        }
+        let mut writer = files.writer.lock();
         let start = writer.len;
         match writer.file.write_all(line) {
             Ok(()) => {
@@ -173,6 +270,8 @@ impl Journal {
             Err(e) => {
                 // A partial line would glue the next record onto it: cut it off.
                 let _ = writer.file.set_len(start);
+                drop(writer);
+                self.shared.fail(&self.path, "appending to", &e);
                 Err(MigrateError::io(
                     format!("appending to journal {}", self.path.display()),
                     e,
@@ -183,8 +282,13 @@ impl Journal {
 
     /// Syncs what has been appended to disk now.
     pub fn sync(&self) -> Result<(), MigrateError> {
-        sync(&self.sync_file, &self.shared)
-            .map_err(|e| MigrateError::io(format!("syncing journal {}", self.path.display()), e))
+        let Some(files) = &self.files else {
+            return Ok(());
+        };
+        sync(&files.sync_file, &self.shared).map_err(|e| {
+            self.shared.fail(&self.path, "syncing", &e);
+            MigrateError::io(format!("syncing journal {}", self.path.display()), e)
+        })
     }
 
     /// All records of one kind, in no particular order.
@@ -247,7 +351,7 @@ fn spawn_flusher(
     path: &Path,
 ) -> Result<(Sender<()>, JoinHandle<()>), MigrateError> {
     let (stop, stopped) = crossbeam_channel::bounded::<()>(0);
-    let name = path.display().to_string();
+    let path = path.to_owned();
     let handle = std::thread::Builder::new()
         .name("etlpool-journal".into())
         .spawn(move || {
@@ -258,7 +362,7 @@ fn spawn_flusher(
                 );
                 if shared.dirty.load(Ordering::Acquire) {
                     if let Err(e) = sync(&file, &shared) {
-                        log::error!("syncing journal {name}: {e}");
+                        shared.fail(&path, "syncing", &e);
                     }
                 }
                 if last {

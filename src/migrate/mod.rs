@@ -30,10 +30,14 @@ pub mod verify;
 
 pub use error::{MigrateError, Reason, TransformError};
 pub use journal::{Journal, JournalStats};
+pub use lock::{LockHolder, LockWait};
 pub use mapping::{ExecutionTarget, FieldLabels, MappingConfig};
 pub use record::{Lookup, RecordKind, Target, run_key};
 pub use report::{Action, ActionCounts, Plan, Report};
-pub use run::{Endpoints, MigrateOptions, Phases, QtestAuth, RunSummary, connect, migrate};
+pub use run::{
+    Endpoints, MigrateOptions, PROGRESS_TARGET, Phases, ProgressSnapshot, QtestAuth, RunHooks,
+    RunProgress, RunSummary, connect, migrate, migrate_with, whole_secs,
+};
 pub use source::{ZephyrScript, check_projects, load_lookups, read_script};
 pub use transform::{Catalog, Context, Lookups};
 pub use verify::{Counts, DiffKind, Difference, Verdict, VerifyOptions, VerifyReport, verify};

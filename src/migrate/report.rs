@@ -114,6 +114,42 @@ impl Sink {
     }
 }
 
+/// The file a run started at `at` writes its report (or plan) to, so no run
+/// overwrites an earlier one's: `PROJ.report.csv` becomes
+/// `PROJ.report.20250101T021500Z.csv` (UTC). A name already taken (two runs
+/// in one second) gets `-2`, `-3`, ... before the extension.
+pub fn per_run_path(base: &Path, at: std::time::SystemTime) -> PathBuf {
+    let stamp: String = humantime::format_rfc3339_seconds(at)
+        .to_string()
+        .chars()
+        .filter(|c| !matches!(c, '-' | ':'))
+        .collect();
+    let (stem, ext) = match (base.file_stem(), base.extension()) {
+        (Some(stem), Some(ext)) => (
+            stem.to_string_lossy().into_owned(),
+            format!(".{}", ext.to_string_lossy()),
+        ),
+        _ => (
+            base.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "report".into()),
+            String::new(),
+        ),
+    };
+    let named = |n: u32| {
+        let suffix = if n == 1 {
+            String::new()
+        } else {
+            format!("-{n}")
+        };
+        base.with_file_name(format!("{stem}.{stamp}{suffix}{ext}"))
+    };
+    (1..)
+        .map(named)
+        .find(|p| !p.exists())
+        .unwrap_or_else(|| named(1))
+}
+
 /// Encodes one CSV line (quoted as needed, newline-terminated).
 pub(crate) fn encode_row<R: Serialize>(row: &R) -> std::io::Result<Vec<u8>> {
     let mut writer = csv::WriterBuilder::new()

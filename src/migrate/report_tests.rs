@@ -168,3 +168,18 @@ fn writers_are_send_and_sync() {
     ensure::<Report>();
     ensure::<Plan>();
 }
+
+#[test]
+fn each_run_gets_its_own_report_name() {
+    let dir = crate::migrate::test_util::TempDir::new("report-per-run");
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_735_697_700);
+    let first = per_run_path(&dir.join("PROJ.report.csv"), at);
+    assert_eq!(first, dir.join("PROJ.report.20250101T021500Z.csv"));
+    std::fs::write(&first, "x").unwrap();
+    let second = per_run_path(&dir.join("PROJ.report.csv"), at);
+    assert_eq!(second, dir.join("PROJ.report.20250101T021500Z-2.csv"));
+    assert_eq!(
+        per_run_path(std::path::Path::new("plan"), at),
+        std::path::Path::new("plan.20250101T021500Z")
+    );
+}

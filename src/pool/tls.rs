@@ -35,6 +35,7 @@ pub(crate) fn client_config(opts: &TlsOptions) -> Result<Arc<ClientConfig>> {
 
     let builder = if opts.danger_accept_invalid_certs {
         log::warn!(
+            target: "etlpool::security",
             "TLS certificate verification is DISABLED (danger_accept_invalid_certs): \
              anyone on the network path can read and change this traffic, tokens included"
         );

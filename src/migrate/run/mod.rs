@@ -17,6 +17,7 @@ mod folders;
 mod progress;
 mod setup;
 mod shared;
+mod stop;
 mod summary;
 
 use std::convert::Infallible;
@@ -27,17 +28,18 @@ use std::time::Instant;
 
 use parking_lot::RwLock;
 
+pub use progress::{PROGRESS_TARGET, ProgressSnapshot, RunProgress, whole_secs};
 pub use setup::{Endpoints, QtestAuth, connect};
 pub use summary::RunSummary;
 
 use self::cases::CaseIndex;
 use self::cycles::CycleIndex;
-use self::progress::Progress;
 use self::shared::{Output, Shared, Tally};
 use crate::cancel::CancelToken;
 use crate::error::Error;
 use crate::migrate::error::MigrateError;
 use crate::migrate::journal::Journal;
+use crate::migrate::lock::{LockFile, LockWait};
 use crate::migrate::mapping::MappingConfig;
 use crate::migrate::report::{Plan, Report};
 use crate::pool::Pool;
@@ -134,9 +136,39 @@ pub struct MigrateOptions {
     pub only: Phases,
     /// Zephyr page size asked for.
     pub page_size: u64,
-    /// Draw a progress bar (on a terminal).
+    /// Log a progress line at INFO (target [`PROGRESS_TARGET`]) every 30 s.
+    /// To draw your own, pass a [`RunProgress`] in [`RunHooks`] and read it.
     pub progress: bool,
 }
+
+/// What a caller can attach to a run besides its options: a progress to
+/// watch, and how long to wait for the journal's lock. Defaults to a
+/// private progress and no waiting.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct RunHooks {
+    /// Counted by the run; read it from another thread.
+    pub progress: RunProgress,
+    /// How long to wait when another run holds the journal's lock.
+    pub lock_wait: LockWait,
+}
+
+impl RunHooks {
+    /// Watch the run through `progress`.
+    pub fn progress(mut self, progress: RunProgress) -> Self {
+        self.progress = progress;
+        self
+    }
+
+    /// Wait for the journal's lock as `wait` says. Defaults to [`LockWait::No`].
+    pub fn lock_wait(mut self, wait: LockWait) -> Self {
+        self.lock_wait = wait;
+        self
+    }
+}
+
+/// How often `progress: true` logs a line.
+const PROGRESS_LOG_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Runs a migration. Fails before any work (bad project, authentication,
 /// unreachable service, journal locked); after that, failures become report
@@ -146,15 +178,45 @@ pub fn migrate(
     opts: &MigrateOptions,
     cancel: &CancelToken,
 ) -> Result<RunSummary, MigrateError> {
+    migrate_with(pool, opts, cancel, &RunHooks::default())
+}
+
+/// [`migrate`] with [`RunHooks`]. Nothing is created before the services
+/// answered: the journal's lock is taken first (and removed again on a failed
+/// start), the journal and the report only once both projects were found. A
+/// dry run takes no lock and creates no journal. A journal that can't be
+/// written stops the run (see [`Journal::failure`]).
+pub fn migrate_with(
+    pool: &Pool,
+    opts: &MigrateOptions,
+    cancel: &CancelToken,
+    hooks: &RunHooks,
+) -> Result<RunSummary, MigrateError> {
     let start = Instant::now();
-    let journal = Journal::open(&opts.journal)?;
-    let (zephyr, qtest) = setup::connect(pool, &opts.endpoints, cancel, opts.page_size)?;
+    let lock = match opts.dry_run {
+        true => None,
+        false => Some(LockFile::acquire(
+            &opts.journal,
+            hooks.lock_wait,
+            Some(cancel),
+        )?),
+    };
+    // The run's own stop: follows `cancel`, and a failed journal pulls it too.
+    let stop = stop::Linked::follow(cancel);
+    let (zephyr, qtest) = setup::connect(pool, &opts.endpoints, stop.token(), opts.page_size)?;
     let catalog = setup::catalog(&zephyr, &qtest, opts.mapping.clone())?;
+    let journal = match lock {
+        Some(lock) => Journal::open_locked(&opts.journal, lock)?,
+        None => Journal::read_only(&opts.journal)?,
+    };
+    journal.stop_on_failure(stop.token().clone());
     let out = if opts.dry_run {
         Output::Plan(Plan::create(&opts.report)?)
     } else {
         Output::Report(Report::create(&opts.report)?)
     };
+    let progress = hooks.progress.clone();
+    progress.start(!opts.only.logs);
     let shared = Arc::new(Shared {
         zephyr,
         qtest,
@@ -163,14 +225,18 @@ pub fn migrate(
         out,
         planned: RwLock::default(),
         tally: Tally::default(),
-        cancel: cancel.clone(),
-        progress: Progress::new(opts.progress),
+        cancel: stop.token().clone(),
+        progress: progress.clone(),
         output_errors: AtomicU64::new(0),
         defaults: Default::default(),
         cases: RwLock::default(),
     });
     let jobs = JobTally::default();
+    let lines = opts
+        .progress
+        .then(|| stop::every(PROGRESS_LOG_INTERVAL, move || progress.snapshot().log()));
     let outcome = phases(&shared, opts, &jobs);
+    drop(lines);
     finish(shared, opts, start, outcome, &jobs, pool)
 }
 
@@ -292,9 +358,15 @@ fn finish(
     pool: &Pool,
 ) -> Result<RunSummary, MigrateError> {
     shared.progress.finish();
-    let interrupted = shared.cancel.is_cancelled()
-        || matches!(outcome, Err(MigrateError::Http(Error::Cancelled)));
+    let journal_failed = shared
+        .journal
+        .failure()
+        .map(|why| format!("{why}; free space (or fix the file system) and run again to resume"));
+    let interrupted = journal_failed.is_none()
+        && (shared.cancel.is_cancelled()
+            || matches!(outcome, Err(MigrateError::Http(Error::Cancelled))));
     let aborted = match &outcome {
+        _ if journal_failed.is_some() => journal_failed,
         Err(MigrateError::Http(Error::Cancelled)) | Ok(()) => None,
         Err(e) => Some(crate::error::error_chain(e)),
     };
@@ -310,7 +382,11 @@ fn finish(
             std::io::Error::other("a worker still holds the run's state"),
         ));
     };
-    shared.journal.close()?;
+    let failed_already = shared.journal.failure().is_some();
+    let closed = shared.journal.close();
+    if !failed_already {
+        closed?;
+    }
     match shared.out {
         Output::Report(r) => r.finish().map(drop)?,
         Output::Plan(p) => p.finish().map(drop)?,

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use parking_lot::RwLock;
 use serde::Serialize;
 
-use super::progress::Progress;
+use super::progress::RunProgress;
 use crate::cancel::CancelToken;
 use crate::error::{Error, Result};
 use crate::migrate::error::{MigrateError, TransformError};
@@ -54,7 +54,7 @@ pub(crate) struct Shared {
     pub(crate) planned: RwLock<HashMap<(RecordKind, String), Target>>,
     pub(crate) tally: Tally,
     pub(crate) cancel: CancelToken,
-    pub(crate) progress: Progress,
+    pub(crate) progress: RunProgress,
     /// Report rows that could not be written; the run fails at the end.
     pub(crate) output_errors: AtomicU64,
     /// The default module and cycle, made (or found) the first time a record
@@ -144,7 +144,7 @@ impl Shared {
 
     fn row(&self, kind: RecordKind, key: &str, target: Option<u64>, action: Action, error: &str) {
         self.tally.add(kind, action);
-        self.progress.record(action);
+        self.progress.record(kind, action);
         let written = match &self.out {
             Output::Report(r) => r.row(kind, key, target, action, error),
             Output::Plan(p) => p.skipped(kind, key, error),
@@ -181,7 +181,7 @@ impl Shared {
     /// Reports a record that can't be mapped.
     pub(crate) fn transform_failed(&self, e: &TransformError) {
         self.tally.add(e.kind, Action::Failed);
-        self.progress.record(Action::Failed);
+        self.progress.record(e.kind, Action::Failed);
         let written = match &self.out {
             Output::Report(r) => r.failed(e),
             Output::Plan(p) => p.failed(e),
@@ -225,7 +225,7 @@ impl Shared {
         }
         if let Output::Plan(p) = &self.out {
             self.tally.add(kind, Action::Planned);
-            self.progress.record(Action::Planned);
+            self.progress.record(kind, Action::Planned);
             self.check(p.planned(kind, key, &plan.parent, plan.name, plan.body));
             let target = Target {
                 id: 0,

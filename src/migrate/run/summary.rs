@@ -12,7 +12,8 @@ use crate::migrate::report::{Action, ActionCounts};
 
 /// The outcome of [`migrate`](super::migrate). Serialised as the
 /// `--summary-json` file; its shape is pinned by
-/// `tests/snapshots/summary-shape.json`.
+/// `tests/it/snapshots/summary-shape.json` (inside the binary's
+/// `--summary-json` document).
 #[derive(Debug, Clone, Serialize)]
 #[non_exhaustive]
 pub struct RunSummary {
@@ -54,6 +55,34 @@ impl RunSummary {
             && !self.interrupted
             && self.aborted.is_none()
             && !self.breaker_open
+    }
+
+    /// The summary of a run that never started (a failed start): nothing
+    /// done, and the pool's metrics (the failed calls) as they are.
+    pub fn not_started(
+        dry_run: bool,
+        journal: PathBuf,
+        report: PathBuf,
+        metrics: Snapshot,
+    ) -> Self {
+        let records = RecordKind::ALL
+            .into_iter()
+            .map(|kind| (kind.as_str().to_string(), ActionCounts::default()))
+            .collect();
+        RunSummary {
+            dry_run,
+            interrupted: false,
+            aborted: None,
+            breaker_open: false,
+            elapsed_secs: 0.0,
+            records,
+            failed: 0,
+            not_run: 0,
+            panicked: 0,
+            journal,
+            report,
+            metrics,
+        }
     }
 
     pub(crate) fn counts(tally: &super::shared::Tally) -> (BTreeMap<String, ActionCounts>, u64) {

@@ -1,0 +1,119 @@
+//! A tiny HTTP/1.1 server for `/metrics` and `/health` (`--metrics-addr`).
+//!
+//! Its own few dozen lines rather than the mock servers' core: that core is
+//! built for test doubles (fault injection, scripted answers), and the
+//! production path shouldn't depend on it. One thread answers one request per
+//! connection (`Connection: close`), with short read and write timeouts, so a
+//! stuck scraper can't hold it long.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// An answer: status, content type, body.
+pub(super) struct Answer {
+    pub(super) status: u16,
+    pub(super) content_type: &'static str,
+    pub(super) body: String,
+}
+
+/// Answers a request path (`/metrics`, `/health`, ...).
+pub(super) type Handler = Arc<dyn Fn(&str) -> Answer + Send + Sync>;
+
+/// A running server; dropping it stops and joins its thread.
+pub(super) struct Server {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Binds `addr` and serves `handler` on a thread of its own.
+    pub(super) fn start(addr: SocketAddr, handler: Handler) -> std::io::Result<Server> {
+        let listener = TcpListener::bind(addr)?;
+        let addr = listener.local_addr()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("etlpool-metrics".into())
+            .spawn(move || {
+                for stream in listener.incoming() {
+                    if stopped.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    if let Ok(stream) = stream {
+                        answer(stream, &handler);
+                    }
+                }
+            })?;
+        Ok(Server {
+            addr,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// The address it listens on (the port, when 0 was asked for).
+    pub(super) fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wakes the blocking accept so the thread sees the flag.
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn answer(stream: TcpStream, handler: &Handler) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(2)));
+    let mut reader = BufReader::new(stream);
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+        return;
+    }
+    // The rest of the head; bodies are not expected.
+    let mut line = String::new();
+    while reader.read_line(&mut line).unwrap_or(0) > 2 {
+        line.clear();
+    }
+    let mut parts = request_line.split_whitespace();
+    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or("/"));
+    let path = target.split('?').next().unwrap_or("/");
+    let reply = match method {
+        "GET" | "HEAD" => handler(path),
+        _ => Answer {
+            status: 405,
+            content_type: "text/plain",
+            body: "only GET\n".into(),
+        },
+    };
+    let reason = match reply.status {
+        200 => "OK",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        503 => "Service Unavailable",
+        _ => "",
+    };
+    let head = format!(
+        "HTTP/1.1 {} {reason}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        reply.status,
+        reply.content_type,
+        reply.body.len()
+    );
+    let mut stream = reader.into_inner();
+    let _ = stream.write_all(head.as_bytes());
+    if method != "HEAD" {
+        let _ = stream.write_all(reply.body.as_bytes());
+    }
+    let _ = stream.flush();
+}
