@@ -299,11 +299,11 @@ fn labelled(text: &str, labels: &str) -> String {
     for line in text.lines() {
         if line.starts_with('#') || line.is_empty() {
             out.push_str(line);
-        } else if let Some(i) = line.find('{') {
-            out.push_str(&line[..=i]);
-            out.push_str(labels);
+        } else if let Some(i) = line.rfind("} ") {
+            out.push_str(&line[..i]);
             out.push(',');
-            out.push_str(&line[i + 1..]);
+            out.push_str(labels);
+            out.push_str(&line[i..]);
         } else if let Some((name, value)) = line.split_once(' ') {
             let _ = write!(out, "{name}{{{labels}}} {value}");
         } else {
@@ -323,7 +323,7 @@ mod tests {
         let text = "# HELP a x\n# TYPE a gauge\na 1\nb{origin=\"o\"} 2\n";
         assert_eq!(
             labelled(text, "project=\"P\""),
-            "# HELP a x\n# TYPE a gauge\na{project=\"P\"} 1\nb{project=\"P\",origin=\"o\"} 2\n"
+            "# HELP a x\n# TYPE a gauge\na{project=\"P\"} 1\nb{origin=\"o\",project=\"P\"} 2\n"
         );
     }
 

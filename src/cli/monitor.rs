@@ -122,12 +122,6 @@ impl Monitor {
         })
     }
 
-    /// The address `/metrics` is served on.
-    #[cfg(test)]
-    pub(super) fn addr(&self) -> Option<SocketAddr> {
-        self.server.as_ref().map(Server::addr)
-    }
-
     /// Stops watching, then writes the metrics file with the job's end.
     pub(super) fn finish(mut self, code: super::ExitCode) -> Result<(), CliError> {
         self.job.end(code);

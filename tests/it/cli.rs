@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use crate::support::{Scratch, check};
 use etlpool::mock::{DataSizes, MockOptions, MockServers};
 
-fn sizes() -> DataSizes {
+pub(crate) fn sizes() -> DataSizes {
     DataSizes {
         folders: 5,
         folder_depth: 2,
@@ -20,7 +20,7 @@ fn sizes() -> DataSizes {
     }
 }
 
-fn mocks(seed: u64) -> MockServers {
+pub(crate) fn mocks(seed: u64) -> MockServers {
     let mut options = MockOptions::seeded(seed);
     options.sizes = sizes();
     MockServers::start(options).unwrap()
@@ -28,7 +28,7 @@ fn mocks(seed: u64) -> MockServers {
 
 /// `etlpool migrate` against `mocks`, with a clean environment: only what a
 /// scheduler would set, plus a proxy that must be ignored.
-fn migrate(mocks: &MockServers, dir: &Path) -> Command {
+pub(crate) fn migrate(mocks: &MockServers, dir: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_etlpool"));
     cmd.env_clear()
         .env("ZEPHYR_URL", mocks.zephyr_url())
@@ -50,7 +50,7 @@ fn migrate(mocks: &MockServers, dir: &Path) -> Command {
     cmd
 }
 
-fn run(cmd: &mut Command) -> (i32, String) {
+pub(crate) fn run(cmd: &mut Command) -> (i32, String) {
     let Output {
         status,
         stdout,
@@ -64,14 +64,14 @@ fn run(cmd: &mut Command) -> (i32, String) {
     (status.code().unwrap_or(-1), text)
 }
 
-fn journal_lines(dir: &Path) -> usize {
+pub(crate) fn journal_lines(dir: &Path) -> usize {
     std::fs::read_to_string(dir.join("journal.csv"))
         .map(|t| t.lines().count().saturating_sub(1))
         .unwrap_or(0)
 }
 
 /// Waits until the journal has `n` records; false if the child ended first.
-fn wait_for_journal(child: &mut Child, dir: &Path, n: usize) -> bool {
+pub(crate) fn wait_for_journal(child: &mut Child, dir: &Path, n: usize) -> bool {
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
         if journal_lines(dir) >= n {
@@ -83,6 +83,22 @@ fn wait_for_journal(child: &mut Child, dir: &Path, n: usize) -> bool {
         std::thread::sleep(Duration::from_millis(2));
     }
     false
+}
+
+/// The per-run reports in `dir` (`report.<start time>.csv`), oldest first.
+pub(crate) fn reports(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut found: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            name.starts_with("report.") && name.ends_with(".csv")
+        })
+        .collect();
+    // Runs in one second are named `-2`, `-3`: order by time written.
+    found.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
+    found
 }
 
 #[test]
@@ -114,7 +130,7 @@ fn a_migration_writes_its_summary_metrics_and_report_and_exits_0() {
         metrics.contains("etlpool_connections_created_total{origin="),
         "{metrics}"
     );
-    let report = std::fs::read_to_string(dir.0.join("report.csv")).unwrap();
+    let report = std::fs::read_to_string(reports(&dir.0).pop().expect("a report")).unwrap();
     assert!(
         report.starts_with("kind,source_key,target_id,action,error"),
         "{report}"
@@ -220,7 +236,7 @@ fn a_bad_config_file_is_exit_2_and_a_held_journal_is_exit_5() {
     let held = etlpool::migrate::Journal::open(dir.0.join("journal.csv")).unwrap();
     let (code, out) = run(&mut migrate(&mocks, &dir.0));
     assert_eq!(code, 5, "{out}");
-    assert!(out.contains("locked"), "{out}");
+    assert!(out.contains("in use by another run"), "{out}");
     drop(held);
 }
 
@@ -310,7 +326,13 @@ fn shape(v: &serde_json::Value, parent: &str) -> serde_json::Value {
                         k.clone()
                     };
                     // Present or null depending on the run, not on the format.
-                    let optional = ["aborted", "last_cleanup_unix_ms"].contains(&k.as_str());
+                    let optional = [
+                        "aborted",
+                        "last_cleanup_unix_ms",
+                        "error",
+                        "last_success_at",
+                    ]
+                    .contains(&k.as_str());
                     (
                         key,
                         if optional {
@@ -339,7 +361,7 @@ fn shape(v: &serde_json::Value, parent: &str) -> serde_json::Value {
 /// `--summary-json` is an interface for schedulers: its shape is committed in
 /// tests/it/snapshots/summary-shape.json. Set ETLPOOL_UPDATE_SNAPSHOTS=1 to
 /// rewrite it after a deliberate change.
-fn assert_summary_shape(summary: &serde_json::Value) {
+pub(crate) fn assert_summary_shape(summary: &serde_json::Value) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/snapshots/summary-shape.json");
     let got = serde_json::to_string_pretty(&shape(summary, "")).unwrap() + "\n";
     if std::env::var_os("ETLPOOL_UPDATE_SNAPSHOTS").is_some() {

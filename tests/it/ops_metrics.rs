@@ -1,0 +1,103 @@
+//! `/metrics` and `/health` while a migration runs, and the metrics file at
+//! the end.
+
+use std::time::{Duration, Instant};
+
+use crate::cli::{migrate, mocks};
+use crate::ops_util::{get, sample, spawn};
+use crate::support::Scratch;
+use etlpool::mock::FailPoint;
+
+#[test]
+fn metrics_and_health_show_a_run_moving_and_an_open_breaker() {
+    let mocks = mocks(111);
+    for f in [&mocks.faults().zephyr, &mocks.faults().qtest] {
+        f.set_latency(Duration::from_millis(6), Duration::ZERO);
+    }
+    let dir = Scratch::new("ops-metrics");
+    let file = dir.0.join("etlpool.prom");
+    let (mut child, mut lines) = spawn(
+        migrate(&mocks, &dir.0)
+            .args(["-v", "--metrics-addr", "127.0.0.1:0", "--metrics"])
+            .arg(&file),
+    );
+    let serving = lines
+        .until("serving /metrics")
+        .unwrap_or_else(|| panic!("{}", lines.rest()));
+    let addr = serving.rsplit("http://").next().unwrap().trim().to_string();
+
+    // Progress moves between two scrapes.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut seen = Vec::new();
+    while Instant::now() < deadline {
+        let (status, text) = get(&addr, "/metrics");
+        assert_eq!(status, 200, "{text}");
+        let done: f64 = text
+            .lines()
+            .filter(|l| l.starts_with("etlpool_job_records_total{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+        seen.push(done);
+        if seen.last() > seen.first() && seen.len() > 2 {
+            assert!(text.contains("etlpool_job_phase{"), "{text}");
+            assert!(
+                text.contains("etlpool_connections_created_total{"),
+                "{text}"
+            );
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        seen.last() > seen.first(),
+        "no progress between scrapes: {seen:?}"
+    );
+
+    let (status, body) = get(&addr, "/health");
+    assert_eq!(status, 200, "{body}");
+    let health: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let zephyr = etlpool::Origin::parse(&mocks.zephyr_url())
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        health["origins"][&zephyr]["breaker"], "closed",
+        "{health:#}"
+    );
+    for key in ["in_use", "idle", "waiting", "last_error", "last_cleanup"] {
+        assert!(
+            health["origins"][&zephyr].get(key).is_some(),
+            "{key}: {health:#}"
+        );
+    }
+
+    // Zephyr fails every request: its breaker opens and /health says 503.
+    mocks.faults().zephyr.set_fail_rate(1.0, FailPoint::Before);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut last = (0, String::new());
+    while Instant::now() < deadline && child.try_wait().unwrap().is_none() {
+        last = get(&addr, "/health");
+        if last.0 == 503 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    mocks.faults().zephyr.clear();
+    assert_eq!(last.0, 503, "{}", last.1);
+    let health: serde_json::Value = serde_json::from_str(&last.1).unwrap();
+    assert_eq!(health["origins"][&zephyr]["breaker"], "open", "{health:#}");
+    assert!(
+        health["origins"][&zephyr]["last_error"]["kind"].is_string(),
+        "{health:#}"
+    );
+
+    let status = child.wait().unwrap();
+    let code = status.code().unwrap_or(-1);
+    assert!([0, 3].contains(&code), "exit {code}: {}", lines.rest());
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(
+        sample(&text, "etlpool_job_exit_code"),
+        Some(f64::from(code)),
+        "{text}"
+    );
+    assert_eq!(sample(&text, "etlpool_job_running"), Some(0.0), "{text}");
+}
