@@ -158,11 +158,11 @@ pub fn evaluate(
                 });
             }
         };
-        if let Some(limit) = t.acquire_wait_p95 {
-            if o.acquire_wait.count > before.acquire_wait.count {
-                let p95 = o.acquire_wait.p95_us as f64 / 1e6;
-                raise(AlertKind::AcquireWait, p95, limit.as_secs_f64());
-            }
+        if let Some(limit) = t.acquire_wait_p95
+            && o.acquire_wait.count > before.acquire_wait.count
+        {
+            let p95 = o.acquire_wait.p95_us as f64 / 1e6;
+            raise(AlertKind::AcquireWait, p95, limit.as_secs_f64());
         }
         if let Some(limit) = t.utilisation {
             let wanted = (o.in_use + o.waiting) as f64 / capacity.max(1) as f64;
@@ -175,11 +175,11 @@ pub fn evaluate(
                 raise(AlertKind::ErrorRate, failed as f64 / sent as f64, limit);
             }
         }
-        if let Some(limit) = t.slow_request_p95 {
-            if o.request_latency.count > before.request_latency.count {
-                let p95 = o.request_latency.p95_us as f64 / 1e6;
-                raise(AlertKind::SlowRequests, p95, limit.as_secs_f64());
-            }
+        if let Some(limit) = t.slow_request_p95
+            && o.request_latency.count > before.request_latency.count
+        {
+            let p95 = o.request_latency.p95_us as f64 / 1e6;
+            raise(AlertKind::SlowRequests, p95, limit.as_secs_f64());
         }
     }
     alerts

@@ -184,9 +184,9 @@ fn enter_guarded() -> io::Result<()> {
 fn leave_guarded() {
     let mut guarded = GUARDED.lock();
     guarded.count -= 1;
-    if guarded.count == 0 {
-        if let Some(idle) = &guarded.default_when_idle {
-            idle.store(true, Ordering::SeqCst);
-        }
+    if guarded.count == 0
+        && let Some(idle) = &guarded.default_when_idle
+    {
+        idle.store(true, Ordering::SeqCst);
     }
 }

@@ -645,7 +645,7 @@ impl<'a> Call<'a> {
             self.stale_used = true;
             self.client.metrics.retry(decision.reason);
             log::debug!(
-                reason = decision.reason.to_string();
+                reason:% = decision.reason;
                 "retrying {} {}{} at once: the reused connection was closed before any answer",
                 self.request.method,
                 self.owner.origin(),
@@ -671,10 +671,10 @@ impl<'a> Call<'a> {
             return Ok(false);
         }
         let after_wait = Instant::now().checked_add(wait.max(advised.unwrap_or_default()));
-        if let (Some(deadline), Some(t)) = (self.deadline, after_wait) {
-            if t >= deadline {
-                return Ok(false);
-            }
+        if let (Some(deadline), Some(t)) = (self.deadline, after_wait)
+            && t >= deadline
+        {
+            return Ok(false);
         }
         if decision.uses_budget && !self.client.policies.budget().try_retry(Instant::now()) {
             log::warn!(
@@ -688,7 +688,7 @@ impl<'a> Call<'a> {
         self.retries += 1;
         self.client.metrics.retry(decision.reason);
         log::debug!(
-            reason = decision.reason.to_string(), wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+            reason:% = decision.reason, wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
             retry = self.retries;
             "retrying {} {}{} in {wait:.1?} ({}; retry {} of {})",
             self.request.method,

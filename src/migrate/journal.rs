@@ -360,10 +360,10 @@ fn spawn_flusher(
                     stopped.recv_timeout(SYNC_INTERVAL),
                     Err(RecvTimeoutError::Timeout)
                 );
-                if shared.dirty.load(Ordering::Acquire) {
-                    if let Err(e) = sync(&file, &shared) {
-                        shared.fail(&path, "syncing", &e);
-                    }
+                if shared.dirty.load(Ordering::Acquire)
+                    && let Err(e) = sync(&file, &shared)
+                {
+                    shared.fail(&path, "syncing", &e);
                 }
                 if last {
                     break;
@@ -423,17 +423,17 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<HashMap<Key, Target>, MigrateError
             return Err(corrupt(line, format!("expected the header `{HEADER}`")));
         }
         let (key, target) = parse_record(&record).map_err(|reason| corrupt(line, reason))?;
-        if let Some(old) = entries.insert(key.clone(), target) {
-            if old != target {
-                log::warn!(
-                    "journal {} line {line}: {} {} recorded again ({} -> {}); using the later",
-                    path.display(),
-                    key.0,
-                    key.1,
-                    old.id,
-                    target.id
-                );
-            }
+        if let Some(old) = entries.insert(key.clone(), target)
+            && old != target
+        {
+            log::warn!(
+                "journal {} line {line}: {} {} recorded again ({} -> {}); using the later",
+                path.display(),
+                key.0,
+                key.1,
+                old.id,
+                target.id
+            );
         }
     }
     Ok(entries)

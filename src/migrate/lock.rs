@@ -165,10 +165,10 @@ impl Drop for LockFile {
     fn drop(&mut self) {
         // Removed while still locked, so nobody can lock the old file and
         // think it holds the journal (see the module docs).
-        if let Err(e) = fs::remove_file(&self.path) {
-            if e.kind() != io::ErrorKind::NotFound {
-                log::warn!("could not remove lock {}: {e}", self.path.display());
-            }
+        if let Err(e) = fs::remove_file(&self.path)
+            && e.kind() != io::ErrorKind::NotFound
+        {
+            log::warn!("could not remove lock {}: {e}", self.path.display());
         }
         drop(self.file.take());
     }

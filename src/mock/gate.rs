@@ -122,10 +122,10 @@ impl Gate {
         let failure = plan
             .fail
             .map(|(status, point)| (self.fail_response(status), point));
-        if let Some((resp, point)) = &failure {
-            if !is_write || *point == FailPoint::Before {
-                return Answer::Response(resp.clone());
-            }
+        if let Some((resp, point)) = &failure
+            && (!is_write || *point == FailPoint::Before)
+        {
+            return Answer::Response(resp.clone());
         }
         let out = self.api.call(req);
         if out.write_applied {

@@ -39,10 +39,11 @@ impl Cleaner {
     /// (the last pool handle can be dropped there), which would deadlock.
     pub(crate) fn stop(mut self) {
         drop(self.stop.take());
-        if let Some(thread) = self.thread.take() {
-            if thread.thread().id() != std::thread::current().id() && thread.join().is_err() {
-                log::error!("the pool's cleaner thread panicked");
-            }
+        if let Some(thread) = self.thread.take()
+            && thread.thread().id() != std::thread::current().id()
+            && thread.join().is_err()
+        {
+            log::error!("the pool's cleaner thread panicked");
         }
     }
 }

@@ -108,10 +108,10 @@ impl QtestApi {
             kind: applied.kind.to_string(),
             id: applied.id,
         };
-        if let Some(file) = store.file.as_mut() {
-            if let Err(e) = persist::append(file, &entry) {
-                log::error!("mock qtest: cannot persist journal entry {seq}: {e}");
-            }
+        if let Some(file) = store.file.as_mut()
+            && let Err(e) = persist::append(file, &entry)
+        {
+            log::error!("mock qtest: cannot persist journal entry {seq}: {e}");
         }
         store.state.journal.push(entry);
         let r = self.render(&store.state);
