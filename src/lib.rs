@@ -59,8 +59,10 @@
 //!
 //! The `log` crate: ERROR for what stops a run; WARN for slow requests, opened
 //! circuit breakers, failed records, spent retry budgets and an insecure TLS
-//! setting; INFO for phases, logins and pauses a server asked for; DEBUG for
-//! stale-connection resends and connection details. No level ever shows a token.
+//! setting; INFO for phases, logins and pauses a server asked for (and, under
+//! the target `etlpool::progress`, progress lines); DEBUG for every request
+//! (method, path, status, latency, attempt, also as key-value fields) and
+//! every retry with its reason. No level ever shows a token.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

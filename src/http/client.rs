@@ -44,6 +44,8 @@ struct Inner {
     metrics: Arc<OriginMetrics>,
     /// The base URL without a trailing slash.
     base: String,
+    /// The base URL's path (`/api/v3`), for messages.
+    base_path: String,
     auth: Auth,
     retry: RetryPolicy,
     policies: OriginPolicies,
@@ -151,6 +153,7 @@ impl ApiClientBuilder {
             inner: Arc::new(Inner {
                 policies,
                 base: self.base_url.trim_end_matches('/').to_string(),
+                base_path: base_path(&self.base_url),
                 origin: origin_pool,
                 metrics,
                 auth: self.auth,
@@ -349,11 +352,12 @@ impl ApiClient {
     /// (`/api/v3`) included, redacted: with it, a wrong base URL shows in
     /// every message.
     fn path_of(&self, request: &ApiRequest) -> String {
-        let full = request.url(&self.inner.base);
-        let path = full
-            .split_once("://")
-            .and_then(|(_, rest)| rest.find('/').map(|i| &rest[i..]))
-            .unwrap_or("/");
+        let url = request.url(&self.inner.base_path);
+        // A `next` link is a whole URL: keep its path.
+        let path = match url.split_once("://") {
+            Some((_, rest)) => rest.find('/').map_or("/", |i| &rest[i..]),
+            None => &url,
+        };
         redact::url(path)
     }
 
@@ -752,6 +756,17 @@ impl Inner {
         }
         self.metrics.breaker(transition);
     }
+}
+
+/// The path of a base URL, without a trailing slash, query or fragment:
+/// `https://h/api/v3/?x=1` gives `/api/v3`.
+fn base_path(base: &str) -> String {
+    let rest = base.split_once("://").map_or(base, |(_, rest)| rest);
+    let rest = rest.split(['?', '#']).next().unwrap_or("");
+    rest.find('/')
+        .map_or("", |i| &rest[i..])
+        .trim_end_matches('/')
+        .to_string()
 }
 
 /// Decodes a JSON body, or says clearly why not.

@@ -33,16 +33,6 @@ pub enum Action {
     Planned,
 }
 
-impl Action {
-    const ALL: [Action; 5] = [
-        Action::Created,
-        Action::Found,
-        Action::Skipped,
-        Action::Failed,
-        Action::Planned,
-    ];
-}
-
 /// Rows written per action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[non_exhaustive]
@@ -57,6 +47,19 @@ pub struct ActionCounts {
     pub failed: u64,
     /// Planned.
     pub planned: u64,
+}
+
+impl ActionCounts {
+    /// Counts read per action from `get`.
+    pub(crate) fn from_fn(get: impl Fn(Action) -> u64) -> ActionCounts {
+        ActionCounts {
+            created: get(Action::Created),
+            found: get(Action::Found),
+            skipped: get(Action::Skipped),
+            failed: get(Action::Failed),
+            planned: get(Action::Planned),
+        }
+    }
 }
 
 /// A CSV file written row by row from many threads.
@@ -94,15 +97,7 @@ impl Sink {
     }
 
     fn counts(&self) -> ActionCounts {
-        let [created, found, skipped, failed, planned] =
-            Action::ALL.map(|a| self.counts[a as usize].load(Ordering::Relaxed));
-        ActionCounts {
-            created,
-            found,
-            skipped,
-            failed,
-            planned,
-        }
+        ActionCounts::from_fn(|a| self.counts[a as usize].load(Ordering::Relaxed))
     }
 
     fn finish(self) -> Result<ActionCounts, MigrateError> {

@@ -165,14 +165,7 @@ impl RunProgress {
             .into_iter()
             .map(|kind| {
                 let row = &self.inner.counts[kind as usize];
-                let get = |a: Action| row[a as usize].load(Ordering::Relaxed);
-                let counts = ActionCounts {
-                    created: get(Action::Created),
-                    found: get(Action::Found),
-                    skipped: get(Action::Skipped),
-                    failed: get(Action::Failed),
-                    planned: get(Action::Planned),
-                };
+                let counts = ActionCounts::from_fn(|a| row[a as usize].load(Ordering::Relaxed));
                 (kind.as_str().to_string(), counts)
             })
             .collect()

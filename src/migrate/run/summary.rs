@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::metrics::Snapshot;
 use crate::migrate::record::RecordKind;
-use crate::migrate::report::{Action, ActionCounts};
+use crate::migrate::report::ActionCounts;
 
 /// The outcome of [`migrate`](super::migrate). Serialised as the
 /// `--summary-json` file; its shape is pinned by
@@ -89,14 +89,7 @@ impl RunSummary {
         let mut records = BTreeMap::new();
         let mut failed = 0;
         for kind in RecordKind::ALL {
-            let get = |a| tally.get(kind, a);
-            let counts = ActionCounts {
-                created: get(Action::Created),
-                found: get(Action::Found),
-                skipped: get(Action::Skipped),
-                failed: get(Action::Failed),
-                planned: get(Action::Planned),
-            };
+            let counts = ActionCounts::from_fn(|a| tally.get(kind, a));
             failed += counts.failed;
             records.insert(kind.as_str().to_string(), counts);
         }
