@@ -155,14 +155,11 @@ impl Job {
     pub(super) fn prometheus(&self, pool: &Snapshot) -> String {
         let mut out = pool.to_prometheus();
         self.render(&mut out);
-        labelled(
-            &out,
-            &format!(
-                "command=\"{}\",project=\"{}\"",
-                self.command,
-                escape(&self.project)
-            ),
-        )
+        let mut labels = format!("command=\"{}\"", self.command);
+        if !self.project.is_empty() {
+            labels.push_str(&format!(",project=\"{}\"", escape(&self.project)));
+        }
+        labelled(&out, &labels)
     }
 
     fn render(&self, out: &mut String) {

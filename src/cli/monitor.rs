@@ -170,21 +170,28 @@ fn watch_loop(watch: Watch, failures: &FailureWatch, stopped: &crossbeam_channel
             if let (None, Some(p), true) = (&bar, &progress, watch.show_progress) {
                 p.log();
             }
-            for alert in alerts.check() {
-                log::warn!(
-                    target: "etlpool::alerts",
-                    kind = alert.kind.name(),
-                    origin = alert.origin.as_str(),
-                    value = alert.value,
-                    threshold = alert.threshold;
-                    "{alert}"
-                );
-            }
+            warn_alerts(&mut alerts);
         }
     }
+    // The last, shorter interval is checked too: a short job gets its say.
+    warn_alerts(&mut alerts);
     super::logging::set_bar(None);
     if let Some(bar) = bar {
         bar.finish_and_clear();
+    }
+}
+
+/// One WARN per crossed threshold.
+fn warn_alerts(alerts: &mut AlertMonitor) {
+    for alert in alerts.check() {
+        log::warn!(
+            target: "etlpool::alerts",
+            kind = alert.kind.name(),
+            origin = alert.origin.as_str(),
+            value = alert.value,
+            threshold = alert.threshold;
+            "{alert}"
+        );
     }
 }
 

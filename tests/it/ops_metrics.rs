@@ -101,3 +101,26 @@ fn metrics_and_health_show_a_run_moving_and_an_open_breaker() {
     );
     assert_eq!(sample(&text, "etlpool_job_running"), Some(0.0), "{text}");
 }
+
+#[test]
+fn a_crossed_error_rate_is_one_warning() {
+    // Every other request fails: 50 % against the 5 % threshold.
+    let srv = crate::support::scripted(|n, _| {
+        let status = if n % 2 == 0 { 503 } else { 200 };
+        crate::support::json(status, serde_json::json!({}))
+    });
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_etlpool"))
+        .env_clear()
+        .args(["load", "--threads", "1", "--requests", "100"])
+        .arg(format!("{}/x", srv.url()))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let warnings: Vec<_> = err
+        .lines()
+        .filter(|l| l.contains("etlpool::alerts") && l.contains("of requests failed"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{err}");
+    assert!(warnings[0].contains(&srv.url()), "{err}");
+}
