@@ -7,8 +7,9 @@
 //! - [`record`]: how records are named in all of them.
 //! - [`verify`](mod@verify): compares a Zephyr project with qTest through their APIs.
 //!
-//! A runner opens the [`Journal`] first ([`MigrateError::is_locked`] maps to
-//! exit code 5), builds a [`transform::Catalog`] from the lookup lists and the
+//! A runner takes the journal's lock first ([`MigrateError::is_locked`] maps
+//! to exit code 5; [`LockWait`] to wait for it), checks both services, opens
+//! the [`Journal`] (read-only in a dry run, so nothing is created), builds a [`transform::Catalog`] from the lookup lists and the
 //! [`MappingConfig`], then for each record asks the journal, transforms with a
 //! [`transform::Context`] whose lookup is the journal, creates, records the
 //! target in the journal and writes a [`Report`] row. A [`TransformError`]

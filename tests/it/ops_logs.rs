@@ -97,3 +97,41 @@ fn json_log_lines_parse() {
         (Some("ERROR"), Some(4))
     );
 }
+
+#[test]
+fn without_a_terminal_progress_is_a_line_per_interval_with_right_totals() {
+    let mocks = mocks(84);
+    for f in [&mocks.faults().zephyr, &mocks.faults().qtest] {
+        f.set_latency(
+            std::time::Duration::from_millis(20),
+            std::time::Duration::ZERO,
+        );
+    }
+    let dir = Scratch::new("ops-progress");
+    let (code, out) = run(migrate(&mocks, &dir.0).args(["--status-interval", "300ms"]));
+    assert_eq!(code, 0, "{out}");
+    let lines: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains("INFO  etlpool::progress]"))
+        .collect();
+    assert!(lines.len() >= 2, "{out}");
+    for line in &lines {
+        // `cases: 12/30 (40%), 35/s, ETA 5s`: whole rates, never past the total.
+        let counts = line
+            .split("]: ")
+            .nth(1)
+            .or_else(|| line.split("] ").nth(1))
+            .unwrap();
+        if let Some((done, rest)) = counts.split_once(": ").and_then(|(_, c)| c.split_once('/')) {
+            let total: u64 = rest.split(' ').next().unwrap().parse().unwrap_or(u64::MAX);
+            let done: u64 = done.parse().unwrap();
+            assert!(done <= total, "{line}");
+        }
+        let rate = line
+            .split(", ")
+            .find(|p| p.ends_with("/s"))
+            .unwrap_or_else(|| panic!("{line}"));
+        assert!(rate.trim_end_matches("/s").parse::<u64>().is_ok(), "{line}");
+    }
+    assert!(lines.iter().any(|l| l.contains("ETA")), "{lines:#?}");
+}

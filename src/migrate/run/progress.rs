@@ -180,9 +180,9 @@ impl fmt::Debug for RunProgress {
     }
 }
 
-/// Records per second; none in the first half second, when a rate says nothing.
+/// Records per second; none in a phase's first 200 ms, when a rate says nothing.
 fn rate(done: u64, elapsed: Duration) -> f64 {
-    if elapsed < Duration::from_millis(500) {
+    if elapsed < Duration::from_millis(200) {
         return 0.0;
     }
     done as f64 / elapsed.as_secs_f64()
@@ -294,6 +294,7 @@ mod tests {
         };
         assert_eq!(s.to_string(), "cases: 120/300 (40%), 35/s, ETA 5s");
         assert_eq!(rate(7, Duration::from_millis(100)), 0.0);
+        assert_eq!(rate(7, Duration::from_millis(500)), 14.0);
         assert_eq!(rate(30, Duration::from_secs(4)).round() as u64, 8);
     }
 }
