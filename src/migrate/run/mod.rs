@@ -10,6 +10,7 @@
 //! created again. So a crash or a fault at any point neither duplicates nor
 //! loses a record.
 
+mod case_info;
 mod cases;
 mod cycles;
 mod executions;
@@ -150,6 +151,7 @@ pub fn migrate(
     let journal = Journal::open(&opts.journal)?;
     let (zephyr, qtest) = setup::connect(pool, &opts.endpoints, cancel, opts.page_size)?;
     let catalog = setup::catalog(&zephyr, &qtest, opts.mapping.clone())?;
+    setup::check_approval(&qtest, &opts.mapping)?;
     let out = if opts.dry_run {
         Output::Plan(Plan::create(&opts.report)?)
     } else {
@@ -168,6 +170,7 @@ pub fn migrate(
         output_errors: AtomicU64::new(0),
         defaults: Default::default(),
         cases: RwLock::default(),
+        approving: Default::default(),
     });
     let jobs = JobTally::default();
     let outcome = phases(&shared, opts, &jobs);

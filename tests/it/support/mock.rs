@@ -155,13 +155,26 @@ impl Mocks {
             &format!("/modules{q}"),
             Some(&serde_json::json!({ "name": name })),
         );
-        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(r.status, 201, "{}", r.text);
         r.json()["id"].as_u64().unwrap()
     }
 
+    /// The required case fields with their default values, as create properties.
+    pub fn required(&self) -> Vec<Value> {
+        let cfg = self.m.qtest_config();
+        cfg.case_fields
+            .iter()
+            .filter(|f| f.required && f.active)
+            .map(|f| serde_json::json!({ "field_id": f.id, "field_value": f.default_value }))
+            .collect()
+    }
+
     pub fn case(&self, name: &str, parent: u64, key: &str) -> Value {
+        let mut properties = self.required();
+        properties
+            .push(serde_json::json!({ "field_id": self.field("Zephyr Key"), "field_value": key }));
         let body = serde_json::json!({ "name": name, "parent_id": parent,
-            "properties": [{ "field_id": self.field("Zephyr Key"), "field_value": key }],
+            "properties": properties,
             "test_steps": [{ "description": "Login", "expected": "Dashboard", "order": 1 }] });
         let r = self.q("POST", "/test-cases", Some(&body));
         assert_eq!(r.status, 200, "{}", r.text);
