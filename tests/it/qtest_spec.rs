@@ -529,7 +529,7 @@ fn has_calls(src: &Dataset) -> bool {
     src.cases.iter().any(|c| matches!(&c.script, Script::Steps(s) if s.iter().any(|s| matches!(s, Step::Call { .. }))))
 }
 
-fn run_case<'a>(state: &'a QtestState, run: u64) -> &'a MockCase {
+fn run_case(state: &QtestState, run: u64) -> &MockCase {
     state
         .test_case(state.test_run(run).unwrap().test_case_id)
         .unwrap()
