@@ -12,6 +12,7 @@ mod mock_server;
 mod mock_zephyr;
 mod policies;
 mod pool;
+mod qtest_contract;
 mod qtest_spec;
 mod queue;
 mod support;
