@@ -320,7 +320,8 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<HashMap<Key, Target>, MigrateError
         }
         let (key, target) = parse_record(&record).map_err(|reason| corrupt(line, reason))?;
         if let Some(old) = entries.insert(key.clone(), target) {
-            if old != target {
+            // A case recorded again with a new version was approved: expected.
+            if old.id != target.id {
                 log::warn!(
                     "journal {} line {line}: {} {} recorded again ({} -> {}); using the later",
                     path.display(),
