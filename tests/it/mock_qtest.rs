@@ -483,7 +483,10 @@ fn tokens_are_checked_and_oauth_tokens_expire() {
         .status,
         404
     );
-    let login = |form: &str| oauth(&m, form, Some("Basic ZXRscG9vbDo=")); // "etlpool:"
+    let login = |form: &str| {
+        let r = m.oauth(form, Some("Basic ZXRscG9vbDo=")); // "etlpool:"
+        (r.status, r.json())
+    };
     assert_eq!(
         login("grant_type=password&username=etlpool&password=nope").0,
         401
@@ -507,21 +510,6 @@ fn tokens_are_checked_and_oauth_tokens_expire() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-}
-
-/// `POST /oauth/token` with this form and `Authorization` header: status and body.
-fn oauth(m: &Mocks, form: &str, authorization: Option<&str>) -> (u16, Value) {
-    let mut req = ureq::http::Request::builder()
-        .method("POST")
-        .uri(format!("{}/oauth/token", m.m.qtest_site_url()))
-        .header("Content-Type", "application/x-www-form-urlencoded");
-    if let Some(value) = authorization {
-        req = req.header("Authorization", value);
-    }
-    let mut resp = m.agent.run(req.body(form.to_string()).unwrap()).unwrap();
-    let status = resp.status().as_u16();
-    let body = resp.body_mut().read_to_string().unwrap();
-    (status, serde_json::from_str(&body).unwrap())
 }
 
 #[test]

@@ -39,21 +39,10 @@ fn complete(m: &Migration, options: &MigrateOptions) {
 
 /// `POST /oauth/token` on the mock with this `Authorization`.
 fn login(m: &Mocks, authorization: Option<&str>) -> Resp {
-    let mut req = ureq::http::Request::builder()
-        .method("POST")
-        .uri(format!("{}/oauth/token", m.m.qtest_site_url()))
-        .header("Content-Type", "application/x-www-form-urlencoded");
-    if let Some(value) = authorization {
-        req = req.header("Authorization", value);
-    }
-    let form = "grant_type=password&username=etlpool&password=etlpool";
-    let mut resp = m.agent.run(req.body(form.to_string()).unwrap()).unwrap();
-    let status = resp.status().as_u16();
-    Resp {
-        status,
-        text: resp.body_mut().read_to_string().unwrap(),
-        headers: Vec::new(),
-    }
+    m.oauth(
+        "grant_type=password&username=etlpool&password=etlpool",
+        authorization,
+    )
 }
 
 #[test]
@@ -847,6 +836,52 @@ fn approved_and_executed_cases_are_approved_and_statuses_keep_their_label() {
             run.test_case_version_id,
             case.current().id,
             "runs record the approved version"
+        );
+    }
+}
+
+#[test]
+fn a_case_approved_by_a_run_that_stopped_before_journaling_it_gets_its_runs_on_the_new_version() {
+    let m = Migration::new(118, sizes());
+    let only = |phases: &str| MigrateOptions {
+        only: phases.parse::<Phases>().unwrap(),
+        ..m.options()
+    };
+    complete(&m, &only("modules,cases,cycles"));
+    // Approve every unapproved case behind the journal's back, as a run that
+    // crashed between approving and journaling would have.
+    let agent = crate::support::mock::agent();
+    let base = format!(
+        "{}/projects/{}",
+        m.mocks.qtest_url(),
+        m.mocks.qtest_project_id()
+    );
+    for case in m
+        .mocks
+        .qtest_state()
+        .test_cases
+        .iter()
+        .filter(|c| !c.current().approved)
+    {
+        let r = call(
+            &agent,
+            "PUT",
+            &format!("{base}/test-cases/{}/approve", case.id),
+            Some(m.mocks.qtest_token()),
+            None,
+        );
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    complete(&m, &only("runs,logs"));
+    let state = m.mocks.qtest_state();
+    assert!(!state.test_runs.is_empty());
+    for run in &state.test_runs {
+        let case = state.test_case(run.test_case_id).unwrap();
+        assert_eq!(case.versions.len(), 2, "approved once, not again");
+        assert_eq!(
+            run.test_case_version_id,
+            case.current().id,
+            "the run names the approved version"
         );
     }
 }

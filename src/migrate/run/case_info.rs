@@ -21,6 +21,8 @@ pub(crate) struct CaseInfo {
     pub(crate) name: String,
     /// Its current version is approved.
     pub(crate) approved: bool,
+    /// Its current version.
+    pub(crate) version_id: Option<u64>,
     pub(crate) steps: Arc<CaseSteps>,
 }
 
@@ -30,6 +32,7 @@ impl CaseInfo {
         CaseInfo {
             name: case.name.clone(),
             approved: case.is_approved(),
+            version_id: case.test_case_version_id,
             steps: Arc::new(CaseSteps {
                 case_id: case.id,
                 qtest: StepRef::list(&case.test_steps),
@@ -123,7 +126,15 @@ pub(crate) fn approved_for_runs(s: &Shared, key: &str) -> Result<Option<Arc<Case
     let Some(info) = case_info(s, key)? else {
         return Ok(None);
     };
-    if info.approved || !s.catalog.mapping().approve_executed {
+    if info.approved {
+        // Approved by an earlier run that stopped before journaling the version.
+        let journaled = s.target_of(RecordKind::Case, key);
+        if journaled.is_some_and(|t| t.version_id != info.version_id) {
+            record_version(s, key, info.steps.case_id, info.version_id);
+        }
+        return Ok(Some(info));
+    }
+    if !s.catalog.mapping().approve_executed {
         return Ok(Some(info));
     }
     let gate = s
@@ -145,17 +156,21 @@ pub(crate) fn approved_for_runs(s: &Shared, key: &str) -> Result<Option<Arc<Case
             format!("qTest case {id} disappeared while it was approved"),
         )
     })?;
-    let target = Target {
-        id,
-        version_id: case.test_case_version_id,
-    };
-    if let Err(e) = s.journal.record(RecordKind::Case, key, target) {
-        // Not journaled: the next run reads the case's version from qTest.
-        log::error!("{e}");
-    }
+    record_version(s, key, id, case.test_case_version_id);
     let approved = Arc::new(CaseInfo::of(&case, info.steps.zephyr.clone()));
     s.cases.write().insert(key.to_owned(), approved.clone());
     s.approving.lock().remove(key);
     log::debug!("approved case {key} (qTest {id}) before its runs");
     Ok(Some(approved))
+}
+
+/// Journals a case's current version, which runs and logs then name.
+fn record_version(s: &Shared, key: &str, id: u64, version_id: Option<u64>) {
+    if let Err(e) = s
+        .journal
+        .record(RecordKind::Case, key, Target { id, version_id })
+    {
+        // Not journaled: the next run reads the case's version from qTest again.
+        log::error!("{e}");
+    }
 }

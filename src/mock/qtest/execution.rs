@@ -21,6 +21,23 @@ pub(crate) fn create_cycle(st: &mut QtestState, w: &Write) -> Result<Applied, Re
     let o = w.obj()?;
     let name = body::required_str(o, "name").map_err(bad)?;
     let description = body::opt_str(o, "description").map_err(bad)?;
+    let at = crate::mock::time::format(w.at);
+    let id = add_cycle(st, name, description, (parent_id, &parent_type), at);
+    Ok(Applied {
+        status: 201,
+        kind: "test-cycle",
+        id,
+    })
+}
+
+/// Adds a cycle as the last child of `(parent id, parent type)`; returns its id.
+pub(crate) fn add_cycle(
+    st: &mut QtestState,
+    name: String,
+    description: String,
+    (parent_id, parent_type): (u64, &str),
+    created_date: String,
+) -> u64 {
     let order = st
         .test_cycles
         .iter()
@@ -34,15 +51,11 @@ pub(crate) fn create_cycle(st: &mut QtestState, w: &Write) -> Result<Applied, Re
         name,
         description,
         parent_id,
-        parent_type,
+        parent_type: parent_type.to_string(),
         order,
-        created_date: crate::mock::time::format(w.at),
+        created_date,
     });
-    Ok(Applied {
-        status: 201,
-        kind: "test-cycle",
-        id,
-    })
+    id
 }
 
 pub(crate) fn create_run(st: &mut QtestState, w: &Write) -> Result<Applied, Refusal> {

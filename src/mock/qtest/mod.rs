@@ -25,7 +25,7 @@ pub(crate) mod api;
 mod body;
 pub mod config;
 mod design;
-mod execution;
+pub(crate) mod execution;
 pub(crate) mod login;
 pub(crate) mod persist;
 pub mod quota;

@@ -2,7 +2,8 @@
 //! nested three deep. Clients must read nested cycles (under the hyphenated `test-cycles`) and
 //! leave cycles that no Zephyr key marks alone.
 
-use super::state::{Cycle, QtestState};
+use super::execution::add_cycle;
+use super::state::QtestState;
 
 /// (name, index of the parent in this list).
 const TREE: &[(&str, Option<usize>)] = &[
@@ -17,27 +18,12 @@ const TREE: &[(&str, Option<usize>)] = &[
 pub(crate) fn preexisting(st: &mut QtestState) {
     let mut ids: Vec<u64> = Vec::with_capacity(TREE.len());
     for (name, parent) in TREE {
-        let (parent_id, parent_type) = match parent {
+        let parent = match parent {
             Some(i) => (ids[*i], "test-cycle"),
             None => (0, "root"),
         };
-        let order = st
-            .test_cycles
-            .iter()
-            .filter(|c| c.parent_id == parent_id && c.parent_type == parent_type)
-            .count() as u32
-            + 1;
-        let (id, pid) = st.next_ids("CL");
-        st.test_cycles.push(Cycle {
-            id,
-            pid,
-            name: name.to_string(),
-            description: "Planned by the release team".to_string(),
-            parent_id,
-            parent_type: parent_type.to_string(),
-            order,
-            created_date: "2023-10-02T08:00:00Z".to_string(),
-        });
-        ids.push(id);
+        let description = "Planned by the release team".to_string();
+        let at = "2023-10-02T08:00:00Z".to_string();
+        ids.push(add_cycle(st, name.to_string(), description, parent, at));
     }
 }

@@ -143,6 +143,23 @@ impl Mocks {
         )
     }
 
+    /// `POST /oauth/token` at the qTest site with this form and `Authorization` header.
+    pub fn oauth(&self, form: &str, authorization: Option<&str>) -> Resp {
+        let mut req = ureq::http::Request::builder()
+            .method("POST")
+            .uri(format!("{}/oauth/token", self.m.qtest_site_url()))
+            .header("Content-Type", "application/x-www-form-urlencoded");
+        if let Some(value) = authorization {
+            req = req.header("Authorization", value);
+        }
+        let mut resp = self.agent.run(req.body(form.to_string()).unwrap()).unwrap();
+        Resp {
+            status: resp.status().as_u16(),
+            text: resp.body_mut().read_to_string().unwrap(),
+            headers: Vec::new(),
+        }
+    }
+
     /// Field id of a test-case field label.
     pub fn field(&self, label: &str) -> u64 {
         self.m.qtest_config().case_field(label).unwrap().id
