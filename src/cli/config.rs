@@ -90,6 +90,8 @@ pub(super) struct ServiceSection {
     token: Option<String>,
     username: Option<String>,
     password: Option<String>,
+    /// qTest's site name for a password login (`[qtest] site`).
+    site: Option<String>,
     /// Requests per second (client side).
     rate_limit: Option<f64>,
     /// Requests allowed at once after a quiet spell.
@@ -245,8 +247,13 @@ fn qtest_auth(env: Env<'_>, file: &ServiceSection) -> Result<QtestAuth> {
     }
     let username = first([env("QTEST_USERNAME"), file.username.clone()]);
     let password = first([env("QTEST_PASSWORD"), file.password.clone()]);
+    let site = first([env("QTEST_SITE"), file.site.clone()]);
     match (username, password) {
-        (Some(username), Some(password)) => Ok(QtestAuth::Login { username, password }),
+        (Some(username), Some(password)) => Ok(QtestAuth::Login {
+            username,
+            password,
+            site,
+        }),
         _ => Err(Error::config(
             "QTEST_TOKEN",
             "set QTEST_TOKEN, or QTEST_USERNAME and QTEST_PASSWORD (or the same in [qtest] of the config file)",
@@ -468,9 +475,41 @@ mod tests {
         ]);
         let s = args().resolve(&env).unwrap();
         assert_eq!(s.endpoints.zephyr_token, "z");
-        assert!(matches!(s.endpoints.qtest_auth, QtestAuth::Login { .. }));
+        assert!(matches!(
+            s.endpoints.qtest_auth,
+            QtestAuth::Login { site: None, .. }
+        ));
         assert_eq!(s.workers, 8);
         assert_eq!(s.pool.max_connections_per_host, 8);
+    }
+
+    #[test]
+    fn the_qtest_site_comes_from_the_environment_then_the_file() {
+        let dir = std::env::temp_dir().join(format!("etlpool-site-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("etlpool.toml");
+        std::fs::write(
+            &path,
+            "[qtest]\nusername = \"u\"\npassword = \"p\"\nsite = \"acme\"\n",
+        )
+        .unwrap();
+        let mut a = args();
+        a.config = Some(path);
+        let site = |env: &'static [(&'static str, &'static str)]| match a
+            .resolve(&env_of(env))
+            .unwrap()
+            .endpoints
+            .qtest_auth
+        {
+            QtestAuth::Login { site, .. } => site,
+            QtestAuth::Token(_) => panic!("a login was configured"),
+        };
+        assert_eq!(site(&[("ZEPHYR_TOKEN", "z")]).as_deref(), Some("acme"));
+        assert_eq!(
+            site(&[("ZEPHYR_TOKEN", "z"), ("QTEST_SITE", "other")]).as_deref(),
+            Some("other")
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

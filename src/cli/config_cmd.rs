@@ -99,6 +99,11 @@ const QTEST: &[Doc] = &[
         Some("\"...\""),
     ),
     (
+        "site",
+        "Site name for the password login (QTEST_SITE). Default: the first label of the host.",
+        Some("\"acme\""),
+    ),
+    (
         "rate_limit",
         "Client-side requests per second. Default: none.",
         Some("20"),
@@ -284,8 +289,18 @@ const MAPPING: &[Doc] = &[
         None,
     ),
     (
+        "same_label_first",
+        "Map a status or priority to the qTest value of the same label first, then the tables.",
+        None,
+    ),
+    (
         "approve_approved",
         "Approve cases that are Approved on Zephyr (makes a new version).",
+        None,
+    ),
+    (
+        "approve_executed",
+        "Approve cases that have executions before their first run (logs need an approved version).",
         None,
     ),
     (

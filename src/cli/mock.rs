@@ -182,7 +182,8 @@ pub fn describe(servers: &MockServers) -> serde_json::Value {
         "seed": servers.seed(),
         "zephyr": { "url": servers.zephyr_url(), "token": servers.zephyr_token(), "project_key": servers.project_key() },
         "qtest": { "url": servers.qtest_url(), "site_url": servers.qtest_site_url(), "token": servers.qtest_token(),
-                   "project_id": servers.qtest_project_id(), "username": user, "password": password },
+                   "project_id": servers.qtest_project_id(), "username": user, "password": password,
+                   "site": servers.qtest_site() },
     })
 }
 
@@ -218,8 +219,9 @@ pub(super) fn run(args: &MockArgs) -> Result<ExitCode, CliError> {
         println!("{}", env_lines(&servers));
         let (user, password) = servers.qtest_login();
         println!(
-            "# qTest /oauth/token at {} accepts {user} / {password}",
-            servers.qtest_site_url()
+            "# qTest /oauth/token at {} accepts {user} / {password} with QTEST_SITE={}",
+            servers.qtest_site_url(),
+            servers.qtest_site()
         );
     }
     // Blocks until a signal arrives; no polling.

@@ -183,6 +183,21 @@ pub enum Reason {
         /// The label looked for.
         value: String,
     },
+    /// A required qTest field gets no value: Zephyr has none for it, and the
+    /// field has no default.
+    RequiredField {
+        /// The field's label.
+        field: String,
+    },
+    /// A value can't be written into a qTest field that must have one.
+    FieldUnfit {
+        /// The field's label and type.
+        field: String,
+        /// The value, shortened.
+        value: String,
+        /// Why it doesn't fit.
+        why: String,
+    },
     /// qTest has no execution status with the mapped name.
     NoExecutionStatus {
         /// The name looked for.
@@ -242,6 +257,13 @@ impl fmt::Display for Reason {
             Reason::UnknownZephyrId { what, id } => write!(f, "unknown Zephyr {what} id {id}"),
             Reason::NoAllowedValue { field, value } => {
                 write!(f, "qTest field `{field}` has no value `{value}`")
+            }
+            Reason::RequiredField { field } => write!(
+                f,
+                "qTest field `{field}` is required, Zephyr has no value for it and the field no default"
+            ),
+            Reason::FieldUnfit { field, value, why } => {
+                write!(f, "qTest field `{field}` can't take {value:?}: {why}")
             }
             Reason::NoExecutionStatus { name } => {
                 write!(f, "qTest has no execution status `{name}`")

@@ -424,7 +424,8 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<HashMap<Key, Target>, MigrateError
         }
         let (key, target) = parse_record(&record).map_err(|reason| corrupt(line, reason))?;
         if let Some(old) = entries.insert(key.clone(), target)
-            && old != target
+            // A case recorded again with only a new version was approved: expected.
+            && old.id != target.id
         {
             log::warn!(
                 "journal {} line {line}: {} {} recorded again ({} -> {}); using the later",

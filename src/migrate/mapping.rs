@@ -1,14 +1,18 @@
 //! The configurable name maps of a migration: the `[mapping]` section of the
 //! config file.
 //!
-//! Names are matched without regard to case. A table given in the file
-//! replaces that table's default as a whole (no hidden merging); a Zephyr name
-//! a table does not list maps to the qTest value of the same name.
+//! Names are matched without regard to case. A Zephyr priority or status maps
+//! to the qTest value with the same label when qTest has one (Zephyr
+//! "Approved" -> qTest "Approved"), and through these tables otherwise
+//! (`same_label_first = false` lets the tables decide first). A table given in
+//! the file replaces that table's default as a whole (no hidden merging); a
+//! Zephyr name a table does not list maps to the qTest value of the same name.
 //!
 //! ```toml
 //! [mapping]
 //! default_module = "Zephyr (no folder)"
-//! approve_approved = false
+//! approve_approved = true
+//! approve_executed = true
 //!
 //! [mapping.priority]
 //! High = "High"
@@ -30,6 +34,10 @@ use super::error::MigrateError;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MappingConfig {
+    /// Whether a Zephyr priority or status goes to the qTest value with the same
+    /// label, when there is one, before the tables below are asked. Defaults
+    /// to `true`.
+    pub same_label_first: bool,
     /// Zephyr priority name -> label of an allowed value of the qTest
     /// priority field. Defaults to High->High, Normal->Medium, Low->Low.
     pub priority: BTreeMap<String, String>,
@@ -47,8 +55,12 @@ pub struct MappingConfig {
     /// Root test cycle for executions in no cycle. Defaults to `Zephyr (no cycle)`.
     pub default_cycle: String,
     /// Whether cases with the Zephyr status `Approved` are approved on qTest
-    /// (`PUT …/approve`), which gives them a new version. Defaults to `false`.
+    /// (`PUT …/approve`), which gives them a new version. Defaults to `true`.
     pub approve_approved: bool,
+    /// Whether cases with executions are approved on qTest before their test
+    /// runs are created, so runs and logs record an approved version (logging
+    /// an unapproved one needs the Approve permission). Defaults to `true`.
+    pub approve_executed: bool,
     /// Label of the qTest text field that holds the Zephyr key, the
     /// idempotency key. Defaults to `Zephyr Key`.
     pub key_field: String,
@@ -90,6 +102,7 @@ impl Default for FieldLabels {
 impl Default for MappingConfig {
     fn default() -> Self {
         Self {
+            same_label_first: true,
             priority: pairs(&[("High", "High"), ("Normal", "Medium"), ("Low", "Low")]),
             case_status: pairs(&[
                 ("Draft", "New"),
@@ -105,7 +118,8 @@ impl Default for MappingConfig {
             no_log_statuses: vec!["Not Executed".into()],
             default_module: "Zephyr (no folder)".into(),
             default_cycle: "Zephyr (no cycle)".into(),
-            approve_approved: false,
+            approve_approved: true,
+            approve_executed: true,
             key_field: "Zephyr Key".into(),
             priority_field: "Priority".into(),
             status_field: "Status".into(),
@@ -181,18 +195,26 @@ impl MappingConfig {
         Ok(())
     }
 
-    /// The qTest priority label for a Zephyr priority name.
-    pub fn priority_label<'a>(&'a self, zephyr_name: &'a str) -> &'a str {
-        find(&self.priority, zephyr_name).unwrap_or(zephyr_name)
+    /// The qTest priority label for a Zephyr priority name, given whether
+    /// qTest has a value labelled like the Zephyr name (see
+    /// [`same_label_first`](Self::same_label_first)).
+    pub fn priority_label<'a>(&'a self, zephyr_name: &'a str, exists: bool) -> &'a str {
+        self.pick(&self.priority, zephyr_name, exists)
     }
 
-    /// The qTest status label for a Zephyr case status name.
-    pub fn case_status_label<'a>(&'a self, zephyr_name: &'a str) -> &'a str {
-        find(&self.case_status, zephyr_name).unwrap_or(zephyr_name)
+    /// The qTest status label for a Zephyr case status name; see
+    /// [`priority_label`](Self::priority_label).
+    pub fn case_status_label<'a>(&'a self, zephyr_name: &'a str, exists: bool) -> &'a str {
+        self.pick(&self.case_status, zephyr_name, exists)
     }
 
-    /// What a Zephyr execution status name becomes.
-    pub fn execution_target<'a>(&'a self, zephyr_name: &'a str) -> ExecutionTarget<'a> {
+    /// What a Zephyr execution status name becomes; `exists` says whether
+    /// qTest has an execution status of that very name.
+    pub fn execution_target<'a>(
+        &'a self,
+        zephyr_name: &'a str,
+        exists: bool,
+    ) -> ExecutionTarget<'a> {
         if self
             .no_log_statuses
             .iter()
@@ -200,12 +222,30 @@ impl MappingConfig {
         {
             return ExecutionTarget::NoLog;
         }
-        ExecutionTarget::Status(find(&self.execution_status, zephyr_name).unwrap_or(zephyr_name))
+        ExecutionTarget::Status(self.pick(&self.execution_status, zephyr_name, exists))
     }
 
-    /// Whether a case with this Zephyr status is to be approved on qTest.
+    fn pick<'a>(
+        &'a self,
+        table: &'a BTreeMap<String, String>,
+        name: &'a str,
+        exists: bool,
+    ) -> &'a str {
+        if self.same_label_first && exists {
+            return name;
+        }
+        find(table, name).unwrap_or(name)
+    }
+
+    /// Whether a case with this Zephyr status is to be approved when created.
     pub fn approves(&self, zephyr_status: &str) -> bool {
         self.approve_approved && same_name(zephyr_status, APPROVED)
+    }
+
+    /// Whether anything is ever approved, so the API user needs the Approve
+    /// permission.
+    pub fn approves_any(&self) -> bool {
+        self.approve_approved || self.approve_executed
     }
 }
 

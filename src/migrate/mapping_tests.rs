@@ -10,40 +10,62 @@ fn config_error(text: &str) -> (String, String) {
 #[test]
 fn defaults_follow_the_contract() {
     let m = MappingConfig::default();
-    assert_eq!(m.priority_label("High"), "High");
-    assert_eq!(m.priority_label("Normal"), "Medium");
-    assert_eq!(m.priority_label("low"), "Low");
-    assert_eq!(m.case_status_label("Draft"), "New");
-    assert_eq!(m.case_status_label("Deprecated"), "Obsolete");
+    assert_eq!(m.priority_label("High", false), "High");
+    assert_eq!(m.priority_label("Normal", false), "Medium");
+    assert_eq!(m.priority_label("low", false), "Low");
+    assert_eq!(m.case_status_label("Draft", false), "New");
+    assert_eq!(m.case_status_label("Deprecated", false), "Obsolete");
+    assert_eq!(m.case_status_label("Approved", false), "New");
     assert_eq!(
-        m.execution_target("Pass"),
+        m.execution_target("Pass", false),
         ExecutionTarget::Status("Passed")
     );
     assert_eq!(
-        m.execution_target("Fail"),
+        m.execution_target("Fail", false),
         ExecutionTarget::Status("Failed")
     );
     assert_eq!(
-        m.execution_target("Blocked"),
+        m.execution_target("Blocked", false),
         ExecutionTarget::Status("Blocked")
     );
     assert_eq!(
-        m.execution_target("in progress"),
+        m.execution_target("in progress", false),
         ExecutionTarget::Status("Incomplete")
     );
-    assert_eq!(m.execution_target("Not Executed"), ExecutionTarget::NoLog);
-    assert!(!m.approves("Approved"));
+    assert_eq!(
+        m.execution_target("Not Executed", true),
+        ExecutionTarget::NoLog
+    );
+    assert!(m.approves("Approved") && m.approve_executed && m.approves_any());
     assert_eq!(m.key_field, "Zephyr Key");
     m.validate().unwrap();
 }
 
 #[test]
+fn the_same_label_wins_over_the_table_unless_switched_off() {
+    let mut m = MappingConfig::default();
+    // qTest has "Approved" and "Normal": the table's Approved->New and Normal->Medium yield.
+    assert_eq!(m.case_status_label("Approved", true), "Approved");
+    assert_eq!(m.priority_label("Normal", true), "Normal");
+    assert_eq!(
+        m.execution_target("Pass", true),
+        ExecutionTarget::Status("Pass")
+    );
+    m.same_label_first = false;
+    assert_eq!(m.case_status_label("Approved", true), "New");
+    assert_eq!(m.priority_label("Normal", true), "Medium");
+    m.approve_approved = false;
+    m.approve_executed = false;
+    assert!(!m.approves("Approved") && !m.approves_any());
+}
+
+#[test]
 fn unlisted_names_map_to_themselves() {
     let m = MappingConfig::default();
-    assert_eq!(m.priority_label("Critical"), "Critical");
-    assert_eq!(m.case_status_label("In Review"), "In Review");
+    assert_eq!(m.priority_label("Critical", false), "Critical");
+    assert_eq!(m.case_status_label("In Review", false), "In Review");
     assert_eq!(
-        m.execution_target("Retest"),
+        m.execution_target("Retest", false),
         ExecutionTarget::Status("Retest")
     );
 }
@@ -64,6 +86,8 @@ fn a_table_replaces_its_default_and_other_settings_are_read() {
 [mapping]
 default_module = "Imported"
 approve_approved = true
+approve_executed = false
+same_label_first = false
 no_log_statuses = ["Not Executed", "Skipped"]
 
 [mapping.priority]
@@ -79,12 +103,16 @@ owner = ""
     let m = MappingConfig::from_toml(text).unwrap();
     assert_eq!(m.default_module, "Imported");
     assert!(m.approves("approved") && !m.approves("Draft"));
+    assert!(!m.approve_executed && !m.same_label_first);
     assert_eq!(m.priority.len(), 2);
-    assert_eq!(m.priority_label("critical"), "High");
+    assert_eq!(m.priority_label("critical", false), "High");
     // High is no longer listed, so it maps to itself.
-    assert_eq!(m.priority_label("High"), "High");
-    assert_eq!(m.execution_target("Pass"), ExecutionTarget::Status("Pass"));
-    assert_eq!(m.execution_target("skipped"), ExecutionTarget::NoLog);
+    assert_eq!(m.priority_label("High", false), "High");
+    assert_eq!(
+        m.execution_target("Pass", false),
+        ExecutionTarget::Status("Pass")
+    );
+    assert_eq!(m.execution_target("skipped", false), ExecutionTarget::NoLog);
     assert_eq!(m.fields.owner, "");
     assert_eq!(m.fields.labels, "Labels");
     assert_eq!(m.case_status, MappingConfig::default().case_status);

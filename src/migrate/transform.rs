@@ -12,7 +12,7 @@
 //! The runner's order: [`folder_order`] then [`module_plan`] /
 //! [`cycle_folder_plan`] per folder, [`case_plan`] per case, [`cycle_plan`]
 //! per cycle, then per (cycle, case) pair [`run_plan`] and, for its executions
-//! sorted by [`sort_for_logs`], [`log_plan`].
+//! sorted by [`sort_for_logs`], [`log_plan`] with the case's [`step_layout`].
 
 mod case;
 mod catalog;
@@ -21,6 +21,7 @@ mod dates;
 mod execution;
 mod fields;
 mod folders;
+mod steps;
 mod text;
 
 #[cfg(test)]
@@ -31,6 +32,7 @@ pub use catalog::{Catalog, Lookups};
 pub use cycle::{CyclePlan, cycle_key, cycle_plan};
 pub use execution::{LogPlan, RunPlan, executed_case, log_plan, run_plan, sort_for_logs};
 pub use folders::{ModulePlan, cycle_folder_plan, folder_order, module_plan};
+pub use steps::{CaseSteps, ScriptShape, StepLayout, StepRef, StepSlot, StepSource, step_layout};
 
 use super::error::{Reason, TransformError};
 use super::record::{Lookup, RecordKind, Target};

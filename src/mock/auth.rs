@@ -17,6 +17,8 @@ pub(crate) struct Tokens {
     /// Tokens handed out by `/oauth/token` since start.
     issued_total: std::sync::atomic::AtomicU64,
     rng: Mutex<fastrand::Rng>,
+    /// qTest's site name, which a login must name in `Authorization: Basic`.
+    site: Option<String>,
 }
 
 impl Tokens {
@@ -33,7 +35,14 @@ impl Tokens {
             issued: Mutex::default(),
             issued_total: Default::default(),
             rng: Mutex::new(fastrand::Rng::with_seed(seed)),
+            site: None,
         }
+    }
+
+    /// Logins must name this qTest site (see [`crate::mock::qtest::login`]).
+    pub(crate) fn with_site(mut self, site: String) -> Self {
+        self.site = Some(site);
+        self
     }
 
     /// Tokens handed out by `/oauth/token` since start.
@@ -62,6 +71,11 @@ impl Tokens {
 
     /// Answers `POST /oauth/token` (form `grant_type=password&username&password`).
     pub(crate) fn issue(&self, req: &Request) -> Response {
+        if let Some(site) = &self.site
+            && let Err(refused) = crate::mock::qtest::login::check_site(req, site)
+        {
+            return refused;
+        }
         let form = parse_query(&String::from_utf8_lossy(&req.body));
         let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
         if get("grant_type") != Some("password") {

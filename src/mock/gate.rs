@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use super::auth::Tokens;
 use super::faults::{FailPoint, Faults, Plan};
+use super::qtest::quota::{Quota, REMAINING_MINUTE, REMAINING_MONTH};
 use super::ratelimit::RateWindow;
 use super::server::{Answer, ConnContext, Handler, Request, Response};
 
@@ -62,6 +63,8 @@ pub(crate) struct Gate {
     pub faults: Faults,
     pub tokens: Tokens,
     pub window: RateWindow,
+    /// qTest's request quota and its headers; `None` for Zephyr.
+    pub quota: Option<Quota>,
 }
 
 impl Handler for Gate {
@@ -90,15 +93,23 @@ impl Handler for Gate {
 impl Gate {
     fn answer(&self, req: &Request, plan: &Plan) -> Answer {
         let limit = plan.rate_limit.map(|l| self.window.check(l));
-        let reply = match &limit {
-            Some(v) if !v.allowed => {
+        let quota = match &limit {
+            Some(v) if !v.allowed => None,
+            _ => self.quota.as_ref().map(Quota::take),
+        };
+        let reply = match (&limit, &quota) {
+            (Some(v), _) if !v.allowed => {
                 let wait = v.reset.saturating_sub(now_secs()).max(1);
                 let body = self.flavor.error(429, "Too many requests");
                 Answer::Response(body.header("Retry-After", wait.to_string()))
             }
+            // qTest names no Retry-After when its quota is spent.
+            (_, Some(q)) if !q.allowed => {
+                Answer::Response(self.flavor.error(429, "API rate limit exceeded"))
+            }
             _ => self.guarded(req, plan),
         };
-        match (reply, limit) {
+        let reply = match (reply, limit) {
             (Answer::Response(r), Some(v)) => {
                 let (remaining, reset) = self.flavor.rate_headers();
                 let r = r
@@ -106,6 +117,13 @@ impl Gate {
                     .header(reset, v.reset.to_string());
                 Answer::Response(r)
             }
+            (reply, _) => reply,
+        };
+        match (reply, quota) {
+            (Answer::Response(r), Some(q)) => Answer::Response(
+                r.header(REMAINING_MINUTE, q.remaining_minute.to_string())
+                    .header(REMAINING_MONTH, q.remaining_month.to_string()),
+            ),
             (reply, _) => reply,
         }
     }

@@ -28,7 +28,8 @@
 //! - A test case created without `parent_id` lands in a root module "Created via API".
 //! - A test log without `test_case_version_id` attaches to the latest approved version, and
 //!   is refused (400) when the case has none.
-//! - `DELETE test-cases/{id}` answers 204; `PUT .../approve` answers 200 with a new version id.
+//! - `DELETE test-cases/{id}` answers 200 (the spec's code); `PUT .../approve` answers 200 with a
+//!   new version id. More qTest choices are listed in [`qtest`].
 //! - Zephyr: an unknown route answers 403 `{"message":"Missing Authentication Token"}` (as API
 //!   Gateway does), a path outside `/v2` 404; 401 and 429 bodies of both services carry
 //!   `message`.

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::faults::FaultConfig;
+use super::qtest::quota::QtestQuota;
 
 /// Sizes of the seeded Zephyr dataset.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -57,6 +58,15 @@ pub struct MockOptions {
     pub qtest_login: (String, String),
     /// Lifetime of tokens issued by `/oauth/token`. Defaults to 3599 s.
     pub oauth_expiry: Duration,
+    /// qTest's site name: `/oauth/token` refuses a login whose `Authorization` header is not
+    /// `Basic base64("<site>:")`. Defaults to `etlpool`.
+    pub qtest_site: String,
+    /// Whether qTest's API user may approve test cases. Without it `PUT .../approve` and logs
+    /// of unapproved case versions answer 403. Defaults to true.
+    pub qtest_can_approve: bool,
+    /// qTest's request quota (`x-ratelimit-remaining-minute` and `-month`, 429 without
+    /// `Retry-After` over it). Defaults to [`QtestQuota::default`].
+    pub qtest_quota: QtestQuota,
     /// Sizes of the Zephyr dataset. Defaults to [`DataSizes::default`].
     pub sizes: DataSizes,
     /// Zephyr's server-side cap on `maxResults` (`/teststeps` also caps at 100). Defaults to 1000.
@@ -84,6 +94,9 @@ impl Default for MockOptions {
             qtest_token: None,
             qtest_login: ("etlpool".to_string(), "etlpool".to_string()),
             oauth_expiry: Duration::from_secs(3599),
+            qtest_site: "etlpool".to_string(),
+            qtest_can_approve: true,
+            qtest_quota: QtestQuota::default(),
             sizes: DataSizes::default(),
             zephyr_max_results: 1000,
             port_zephyr: 0,
@@ -126,6 +139,13 @@ impl MockOptions {
         if self.sizes.executions > 0 && (self.sizes.cases == 0 || self.sizes.cycles == 0) {
             return Err("sizes.executions needs at least one case and one cycle".to_string());
         }
+        if self.qtest_site.trim().is_empty() || self.qtest_site.contains([':', '.', '/']) {
+            return Err(format!(
+                "qtest_site must be a site name (the first label of SITE.qtestnet.com), got {:?}",
+                self.qtest_site
+            ));
+        }
+        self.qtest_quota.validate()?;
         self.zephyr_faults
             .validate()
             .map_err(|e| format!("zephyr faults: {e}"))?;

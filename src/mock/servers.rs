@@ -13,6 +13,7 @@ use super::options::MockOptions;
 use super::qtest::api::{QtestApi, Store};
 use super::qtest::config::QtestConfig;
 use super::qtest::persist;
+use super::qtest::quota::Quota;
 use super::qtest::state::{JournalEntry, QtestState};
 use super::server::{HttpServer, Request, ServerOptions, ServerStats};
 use super::zephyr::api::ZephyrApi;
@@ -52,7 +53,8 @@ impl MockServers {
         opts.validate().map_err(invalid)?;
         let seed = opts.seed.unwrap_or_else(|| fastrand::u64(..));
         let source = Arc::new(generate(seed, &opts.project_key, &opts.sizes));
-        let cfg = QtestConfig::generate(seed, opts.qtest_project_id);
+        let mut cfg = QtestConfig::generate(seed, opts.qtest_project_id);
+        cfg.can_approve = opts.qtest_can_approve;
         let store = initial_store(&opts, &cfg, seed)?;
         let derive = |salt: u64, name: &str| {
             format!(
@@ -95,13 +97,16 @@ impl MockServers {
                 seed ^ 5,
             ),
             window: Default::default(),
+            quota: None,
         });
         let qtest_gate = Arc::new(Gate {
             flavor: Flavor::Qtest,
             api: Arc::clone(&qtest_api) as _,
             faults: faults.qtest.clone(),
-            tokens: Tokens::new(qtest_token.clone(), login, opts.oauth_expiry, seed ^ 6),
+            tokens: Tokens::new(qtest_token.clone(), login, opts.oauth_expiry, seed ^ 6)
+                .with_site(opts.qtest_site.clone()),
             window: Default::default(),
+            quota: Some(Quota::new(opts.qtest_quota.clone(), seed ^ 8)),
         });
         let zephyr = serve(opts.port_zephyr, &zephyr_gate, &faults.zephyr)?;
         let _ = zephyr_api.origin.set(origin(&zephyr));
@@ -153,6 +158,11 @@ impl MockServers {
     /// qTest's static Bearer token.
     pub fn qtest_token(&self) -> &str {
         &self.tokens.1
+    }
+
+    /// qTest's site name, which a login names in `Authorization: Basic`.
+    pub fn qtest_site(&self) -> &str {
+        &self.opts.qtest_site
     }
 
     /// The username and password `/oauth/token` accepts.
@@ -294,10 +304,12 @@ fn origin(server: &HttpServer) -> String {
 /// An empty state whose ids start at a seeded base.
 fn base_state(seed: u64) -> QtestState {
     let base = 50_000 + fastrand::Rng::with_seed(seed ^ 7).u64(0..50_000) * 10;
-    QtestState {
+    let mut state = QtestState {
         last_id: base,
         ..QtestState::default()
-    }
+    };
+    super::qtest::seed::preexisting(&mut state);
+    state
 }
 
 fn initial_store(opts: &MockOptions, cfg: &QtestConfig, seed: u64) -> io::Result<Store> {

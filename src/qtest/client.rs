@@ -5,12 +5,14 @@ use serde::de::DeserializeOwned;
 use super::envelope::is_last_bare_page;
 use super::models::{
     CycleParent, ExecutionStatus, Field, Module, NewModule, NewTestCase, NewTestCycle, NewTestLog,
-    NewTestRun, Paged, SearchRequest, TestCase, TestCycle, TestLog, TestRun,
+    NewTestRun, Paged, SearchRequest, TestCase, TestCycle, TestLog, TestRun, UserProfile,
 };
 use crate::error::Result;
 use crate::http::{ApiClient, ApiRequest};
 
-/// Page size of the paged lists (`test-runs`, `test-logs`, search, `test-cases`).
+/// Page size asked of every paged list (`test-cycles`, `test-cases`, `test-runs`,
+/// `test-logs`, search): the spec's default for all but `test-cases` (20), and within every
+/// documented maximum (999).
 pub const PAGE_SIZE: u64 = 100;
 
 /// Reads and writes one qTest project through an [`ApiClient`] whose base URL is
@@ -96,7 +98,8 @@ impl QtestClient {
         self.api.json(&req)
     }
 
-    /// Test cycles directly under `parent`, optionally with their subtrees.
+    /// Test cycles directly under `parent`, optionally with their subtrees (paged by the
+    /// cycles directly under `parent`; each page brings their whole subtrees).
     pub fn cycles(&self, parent: CycleParent, descendants: bool) -> Result<Vec<TestCycle>> {
         let [(k1, v1), (k2, v2)] = parent.query();
         let mut req = ApiRequest::get(&self.path("test-cycles"))
@@ -105,7 +108,12 @@ impl QtestClient {
         if descendants {
             req = req.query("expand", "descendants");
         }
-        self.api.json(&req)
+        let mut all = Vec::new();
+        self.bare_pages(req, "pageSize", |items| {
+            all.extend(items);
+            Ok(())
+        })?;
+        Ok(all)
     }
 
     /// Creates a test cycle under `parent`.
@@ -130,58 +138,73 @@ impl QtestClient {
         ))
     }
 
-    /// A case with its properties and steps, or `None` if it doesn't exist.
+    /// A case with its properties and steps, or `None` if it doesn't exist. Steps come only
+    /// with `expand=teststep` (the list's `expandProps`/`expandSteps` mean nothing here).
     pub fn test_case(&self, id: u64) -> Result<Option<TestCase>> {
         let path = self.path(&format!("test-cases/{id}"));
-        match self
-            .api
-            .get_json(&path, &[("expandProps", "true"), ("expandSteps", "true")])
-        {
+        match self.api.get_json(&path, &[("expand", "teststep")]) {
             Ok(case) => Ok(Some(case)),
             Err(e) if e.status() == Some(404) => Ok(None),
             Err(e) => Err(e),
         }
     }
 
-    /// Visits the cases of a module, with properties and steps, a page at a time
-    /// (a bare array: a short page is the last).
+    /// Visits the cases of a module, with properties and steps, a page at a time.
     pub fn cases_in(
         &self,
         module: u64,
-        mut visit: impl FnMut(Vec<TestCase>) -> Result<()>,
+        visit: impl FnMut(Vec<TestCase>) -> Result<()>,
     ) -> Result<()> {
-        let size = PAGE_SIZE.to_string();
-        for page in 1u64.. {
-            let page_no = page.to_string();
-            let query = [
-                ("parentId", module.to_string()),
-                ("page", page_no),
-                ("size", size.clone()),
-                ("expandProps", "true".into()),
-                ("expandSteps", "true".into()),
-            ];
-            let items: Vec<TestCase> = self
-                .api
-                .json(&ApiRequest::get(&self.path("test-cases")).queries(&query))?;
-            let last = is_last_bare_page(items.len(), PAGE_SIZE);
-            visit(items)?;
-            if last {
-                break;
-            }
-        }
-        Ok(())
+        let req = ApiRequest::get(&self.path("test-cases")).queries(&[
+            ("parentId", module.to_string().as_str()),
+            ("expandProps", "true"),
+            ("expandSteps", "true"),
+        ]);
+        self.bare_pages(req, "size", visit)
     }
 
-    /// Visits the items of a `POST /search`, a page at a time.
+    /// The API user's permissions in the project; `None` where the service has no such
+    /// endpoint (404).
+    pub fn user_profile(&self) -> Result<Option<UserProfile>> {
+        match self.api.get_json(&self.path("user-profiles/current"), &[]) {
+            Ok(profile) => Ok(Some(profile)),
+            Err(e) if e.status() == Some(404) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Visits the items of a `POST /search`, a page at a time. Test cases come without
+    /// their steps (see [`QtestClient::search_with_steps`]).
     pub fn search<T: DeserializeOwned>(
         &self,
         request: &SearchRequest,
         visit: impl FnMut(Vec<T>) -> Result<()>,
     ) -> Result<()> {
+        self.search_request(request, false, visit)
+    }
+
+    /// Like [`QtestClient::search`], with each test case's steps (`appendTestSteps=true`).
+    pub fn search_with_steps<T: DeserializeOwned>(
+        &self,
+        request: &SearchRequest,
+        visit: impl FnMut(Vec<T>) -> Result<()>,
+    ) -> Result<()> {
+        self.search_request(request, true, visit)
+    }
+
+    fn search_request<T: DeserializeOwned>(
+        &self,
+        request: &SearchRequest,
+        steps: bool,
+        visit: impl FnMut(Vec<T>) -> Result<()>,
+    ) -> Result<()> {
         // A search is a read sent as POST: safe to resend.
-        let req = ApiRequest::post(&self.path("search"))
+        let mut req = ApiRequest::post(&self.path("search"))
             .json(request)?
             .idempotent();
+        if steps {
+            req = req.query("appendTestSteps", "true");
+        }
         self.paged(req, visit)
     }
 
@@ -246,6 +269,29 @@ impl QtestClient {
             let got: Paged<T> = self.api.json(&req)?;
             page = got.next_page();
             visit(got.items)?;
+        }
+        Ok(())
+    }
+
+    /// Walks a bare-array list (`test-cases`, `test-cycles`): pages from 1 of [`PAGE_SIZE`]
+    /// items, asked with `size_param`; a short page is the last.
+    fn bare_pages<T: DeserializeOwned>(
+        &self,
+        request: ApiRequest,
+        size_param: &str,
+        mut visit: impl FnMut(Vec<T>) -> Result<()>,
+    ) -> Result<()> {
+        for page in 1u64.. {
+            let req = request
+                .clone()
+                .query("page", page)
+                .query(size_param, PAGE_SIZE);
+            let items: Vec<T> = self.api.json(&req)?;
+            let last = is_last_bare_page(items.len(), PAGE_SIZE);
+            visit(items)?;
+            if last {
+                break;
+            }
         }
         Ok(())
     }

@@ -57,7 +57,7 @@ pub fn is_last_bare_page(items: usize, requested_size: u64) -> bool {
 /// Body of `POST /search`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SearchRequest {
-    /// `requirements`, `test-cases`, `test-runs` or `defects`.
+    /// `test-cases`, `test-runs`, `test-cycles`, `test-logs`, `requirements`, `defects`, ...
     pub object_type: String,
     /// Fields to return; `["*"]` for all.
     pub fields: Vec<String>,
@@ -100,6 +100,10 @@ pub struct OAuthToken {
     /// Granted scope.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// A token to renew with (`grant_type=refresh_token`); unused, since a password login is
+    /// simply repeated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
 }
 
 impl std::fmt::Debug for OAuthToken {
@@ -109,6 +113,7 @@ impl std::fmt::Debug for OAuthToken {
             .field("token_type", &self.token_type)
             .field("expires_in", &self.expires_in)
             .field("scope", &self.scope)
+            .field("refresh_token", &self.refresh_token.as_ref().map(|_| "***"))
             .finish()
     }
 }

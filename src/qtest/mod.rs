@@ -9,8 +9,9 @@ pub mod models;
 pub use client::{PAGE_SIZE, QtestClient};
 pub use login::QtestLogin;
 pub use models::{
-    AllowedValue, CycleParent, ErrorBody, ExecutionStatus, Field, IdRef, Link, Module, NewModule,
-    NewTestCase, NewTestCycle, NewTestLog, NewTestRun, NewTestStep, NewTestStepLog, OAuthToken,
-    Paged, Property, PropertyValue, SearchRequest, SearchResponse, StatusRef, TestCase, TestCycle,
-    TestLog, TestRun, TestStep, TestStepLog,
+    AllowedValue, CasePermissions, CycleParent, ErrorBody, ExecutionStatus, Field, IdRef, Link,
+    Module, NewModule, NewTestCase, NewTestCycle, NewTestLog, NewTestRun, NewTestStep,
+    NewTestStepLog, OAuthToken, Paged, Property, PropertyValue, SearchRequest, SearchResponse,
+    StatusRef, TestCase, TestCycle, TestLog, TestRun, TestStep, TestStepLog, TestSuite,
+    UserProfile,
 };

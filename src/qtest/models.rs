@@ -127,9 +127,30 @@ pub struct TestStep {
     /// Position, from 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order: Option<u32>,
-    /// The called case, for a call-to-test step.
+    /// The called case, for a step that calls another test case.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub called_test_case_id: Option<u64>,
+    /// The called case's name, for a calling step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub called_test_case_name: Option<String>,
+    /// The calling step, for a step listed as part of a called case.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_test_step_id: Option<u64>,
+}
+
+impl TestStep {
+    /// A step with only an id and a position, e.g. one remembered from a create.
+    pub fn new(id: u64, order: u32, called_test_case_id: Option<u64>) -> TestStep {
+        TestStep {
+            id: Some(id),
+            description: String::new(),
+            expected: String::new(),
+            order: Some(order),
+            called_test_case_id,
+            called_test_case_name: None,
+            parent_test_step_id: None,
+        }
+    }
 }
 
 /// A test step to create: `{description, expected, order}`.
@@ -185,7 +206,8 @@ pub struct TestCase {
     /// Field values.
     #[serde(default, deserialize_with = "null_default")]
     pub properties: Vec<Property>,
-    /// Steps (present when read with `expandSteps=true` or after a create).
+    /// Steps: in a create's answer, and in reads that ask for them (`expand=teststep` for one
+    /// case, `expandSteps=true` for a module's list, `appendTestSteps=true` for a search).
     #[serde(default, deserialize_with = "null_default")]
     pub test_steps: Vec<TestStep>,
     /// Links.
@@ -194,6 +216,19 @@ pub struct TestCase {
 }
 
 impl TestCase {
+    /// Whether the current version is an approved one: qTest numbers approved versions
+    /// `1.0`, `2.0`, ... and the edits after them `1.1`, `1.2`, ... (a new case is `0.1`).
+    pub fn is_approved(&self) -> bool {
+        self.version.as_deref().is_some_and(|v| {
+            v.trim().split_once('.').map_or_else(
+                || v.trim().parse::<u64>().is_ok_and(|major| major > 0),
+                |(major, minor)| {
+                    major.parse::<u64>().is_ok_and(|m| m > 0) && minor.bytes().all(|b| b == b'0')
+                },
+            )
+        })
+    }
+
     /// The value of the property whose field id is `field_id`.
     pub fn property_value(&self, field_id: u64) -> Option<&str> {
         self.properties
@@ -265,15 +300,60 @@ pub struct Field {
     /// Whether several values may be chosen.
     #[serde(default)]
     pub multiple: bool,
-    /// Data type code (instance specific; see the transform's field kinds).
+    /// Data type code: 1 text box, 2 text area, 3 combo box, 4 date, 5 user list, 6 rich
+    /// text, 7 number, 8 check box, 9 date-time, 12 URL, 17 multi-select (see
+    /// [`Field::is_multi_value`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_type: Option<i64>,
+    /// The type as a name, sent by some endpoints beside `data_type`; no values are documented,
+    /// so it only ever shows up in messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attribute_type: Option<String>,
+    /// The default value, as text (an allowed value's id, or its label, for choice fields).
+    #[serde(
+        default,
+        deserialize_with = "lenient_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub default_value: Option<String>,
     /// Whether the field is active; absent means active.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub is_active: Option<bool>,
     /// Allowed values of a choice field; empty for free-form fields.
     #[serde(default, deserialize_with = "null_default")]
     pub allowed_values: Vec<AllowedValue>,
+}
+
+impl Field {
+    /// Check boxes (8) and multi-selects (17) hold several allowed values whatever `multiple`
+    /// says; other fields when `multiple` is set.
+    pub fn is_multi_value(&self) -> bool {
+        self.multiple || matches!(self.data_type, Some(8 | 17))
+    }
+
+    /// The field's type, for messages: its code and, when sent, its `attribute_type`.
+    pub fn type_name(&self) -> String {
+        let name = match self.data_type {
+            Some(1) => "text box",
+            Some(2) => "text area",
+            Some(3) => "combo box",
+            Some(4) => "date",
+            Some(5) => "user list",
+            Some(6) => "rich text",
+            Some(7) => "number",
+            Some(8) => "check box",
+            Some(9) => "date-time",
+            Some(12) => "URL",
+            Some(17) => "multi-select",
+            Some(_) => "data type",
+            None => "untyped",
+        };
+        let code = self.data_type.map(|c| format!(" {c}")).unwrap_or_default();
+        match &self.attribute_type {
+            Some(attribute) => format!("{name}{code} ({attribute})"),
+            None => format!("{name}{code}"),
+        }
+    }
 }
 
 /// An execution status (`/test-runs/execution-statuses`): the StatusResource.
@@ -325,12 +405,41 @@ pub struct TestCycle {
     /// Link to the cycle in the web UI.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub web_url: Option<String>,
-    /// Child cycles (with `expand=descendants`).
-    #[serde(default, deserialize_with = "null_default")]
+    /// Child cycles (with `expand=descendants`), under the hyphenated key `test-cycles` the
+    /// spec names (`test_cycles` is read too).
+    #[serde(
+        rename = "test-cycles",
+        alias = "test_cycles",
+        default,
+        deserialize_with = "null_default"
+    )]
     pub test_cycles: Vec<TestCycle>,
+    /// Child test suites (with `expand=descendants`), under `test-suites`.
+    #[serde(
+        rename = "test-suites",
+        alias = "test_suites",
+        default,
+        deserialize_with = "null_default"
+    )]
+    pub test_suites: Vec<TestSuite>,
     /// Links.
     #[serde(default, deserialize_with = "null_default")]
     pub links: Vec<Link>,
+}
+
+/// A test suite inside a test cycle: only what identifies it (runs can live in suites; the
+/// migration creates none).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct TestSuite {
+    /// qTest id.
+    pub id: u64,
+    /// Display id, e.g. `TS-3`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<String>,
+    /// Name.
+    #[serde(default)]
+    pub name: String,
 }
 
 /// Body of `POST /test-cycles?parentId=…&parentType=…`. There are no date fields.
@@ -380,11 +489,21 @@ pub struct TestRun {
     pub pid: Option<String>,
     /// Name.
     pub name: String,
-    /// Parent (cycle) id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Parent (cycle) id; the spec spells it `parentId` here (`parent_id` is read too).
+    #[serde(
+        rename = "parentId",
+        alias = "parent_id",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub parent_id: Option<u64>,
-    /// Parent type, e.g. `test-cycle`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Parent type, e.g. `test-cycle`; `parentType` in the spec.
+    #[serde(
+        rename = "parentType",
+        alias = "parent_type",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub parent_type: Option<String>,
     /// The case it runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -428,12 +547,18 @@ pub struct TestStepLog {
     /// Position, from 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order: Option<u32>,
+    /// The called case the step belongs to, for a step called from another case.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub called_test_case_id: Option<u64>,
+    /// The calling step, for a step called from another case.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_test_step_id: Option<u64>,
 }
 
 /// A test step log to create.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewTestStepLog {
-    /// The qTest step it logs.
+    /// The qTest step it logs: a step of the run's case, or of a case it calls.
     pub test_step_id: u64,
     /// Its status.
     pub status: IdRef,
@@ -442,6 +567,13 @@ pub struct NewTestStepLog {
     pub actual_result: String,
     /// Position, from 1.
     pub order: u32,
+    /// For a step of a called case: that case. qTest requires it, with
+    /// `parent_test_step_id`, for every called step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub called_test_case_id: Option<u64>,
+    /// For a step of a called case: the step that calls it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_test_step_id: Option<u64>,
 }
 
 /// A test log as read.
@@ -492,6 +624,40 @@ pub struct NewTestLog {
     /// Step logs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub test_step_logs: Vec<NewTestStepLog>,
+}
+
+/// The API user's permissions in a project (`GET /projects/{p}/user-profiles/current`): only
+/// what the migration checks before it starts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct UserProfile {
+    /// The user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<u64>,
+    /// The project.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project_id: Option<u64>,
+    /// Test-case permissions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_case: Option<CasePermissions>,
+}
+
+/// The test-case permissions of a [`UserProfile`]; absent ones are unknown.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct CasePermissions {
+    /// May create test cases.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub create: Option<bool>,
+    /// May edit test cases.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edit: Option<bool>,
+    /// May view test cases.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub view: Option<bool>,
+    /// May approve test cases.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approve: Option<bool>,
 }
 
 #[cfg(test)]

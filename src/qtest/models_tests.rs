@@ -115,9 +115,20 @@ fn test_cycle_body_response_and_parent_query() {
         serde_json::to_value(&body).unwrap(),
         json!({"name":"Sprint 1","description":"Regression"})
     );
-    let text = r#"{"id":67890,"pid":"CL-416","name":"Sprint 1","description":"d","target_release_id":null,"web_url":"…","test_cycles":[],"test_suites":[],"links":[]}"#;
+    let text = r#"{"id":67890,"pid":"CL-416","name":"Sprint 1","description":"d","target_release_id":null,"web_url":"…",
+        "test-cycles":[{"id":67891,"name":"Week 1","test-cycles":[{"id":67892,"name":"Smoke"}]}],
+        "test-suites":[{"id":5,"pid":"TS-1","name":"Suite"}],"links":[]}"#;
     let cycle: TestCycle = serde_json::from_str(text).unwrap();
     assert_eq!((cycle.id, cycle.target_release_id), (67890, None));
+    assert_eq!(cycle.test_cycles[0].test_cycles[0].id, 67892);
+    assert_eq!(cycle.test_suites[0].name, "Suite");
+    // The spec's keys are hyphenated; underscores are read too.
+    let old: TestCycle =
+        serde_json::from_value(json!({"id":1,"name":"a","test_cycles":[{"id":2,"name":"b"}]}))
+            .unwrap();
+    assert_eq!(old.test_cycles[0].id, 2);
+    let written = serde_json::to_value(&cycle).unwrap();
+    assert!(written.get("test-cycles").is_some() && written.get("test_cycles").is_none());
     assert_eq!(
         CycleParent::Root.query(),
         [("parentId", "0".into()), ("parentType", "root".into())]
@@ -146,6 +157,15 @@ fn test_run_body_and_response_from_the_contract() {
     let text = r#"{"id":990001,"pid":"TR-5001","name":"Check pump","parent_id":67890,"parent_type":"test-cycle","test_case":{"id":55001},"test_case_version_id":88001,"properties":[{"field_name":"Status","field_value":"605","field_value_name":"Unexecuted","field_id":9}],"links":[]}"#;
     let run: TestRun = serde_json::from_str(text).unwrap();
     assert_eq!(run.test_case, Some(IdRef { id: 55001 }));
+    assert_eq!(run.parent_id, Some(67890));
+    // The spec spells a run's parent in camelCase.
+    let spec: TestRun =
+        serde_json::from_value(json!({"id":1,"name":"r","parentId":7,"parentType":"test-cycle"}))
+            .unwrap();
+    assert_eq!(
+        (spec.parent_id, spec.parent_type.as_deref()),
+        (Some(7), Some("test-cycle"))
+    );
     assert_eq!(
         run.properties[0].field_value_name.as_deref(),
         Some("Unexecuted")
@@ -167,6 +187,8 @@ fn test_log_body_and_response_from_the_contract() {
             status: IdRef { id: 602 },
             actual_result: "Error page".into(),
             order: 1,
+            called_test_case_id: None,
+            parent_test_step_id: None,
         }],
     };
     assert_eq!(serde_json::to_value(&body).unwrap(), value(want));

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use crate::support::migration::{all, clients};
+use crate::support::migration::{all, clients, required_properties};
 use crate::support::scripted;
 use etlpool::http::{ApiClient, Auth, AuthProvider};
 use etlpool::migrate::{ZephyrScript, read_script};
@@ -308,6 +308,7 @@ fn qtest_cases_runs_and_logs_read_back_as_created() {
             field_value: high.clone(),
         },
     ];
+    body.properties.extend(required_properties(&qtest));
     body.test_steps = ["Open", "Close"]
         .iter()
         .zip(1..)
@@ -377,6 +378,8 @@ fn qtest_cases_runs_and_logs_read_back_as_created() {
             status: IdRef { id: passed },
             actual_result: "Opened".into(),
             order: 1,
+            called_test_case_id: None,
+            parent_test_step_id: None,
         }],
     };
     let log = qtest.create_log(run.id, &log_body).unwrap();
@@ -399,13 +402,16 @@ fn qtest_search_and_case_lists_page_through_every_item_once() {
     let m = mocks(|_| {});
     let qtest = clients(&m).1;
     let (key, folder) = (key_field(&qtest), module(&qtest, "Paged", None));
+    let required = required_properties(&qtest);
     for n in 1..=105 {
         let key = PropertyValue {
             field_id: key,
             field_value: format!("PAGE-T{n}"),
         };
+        let mut properties = required.clone();
+        properties.push(key);
         qtest
-            .create_case(&new_case(&format!("Case {n}"), folder, vec![key]))
+            .create_case(&new_case(&format!("Case {n}"), folder, properties))
             .unwrap();
     }
     let request = SearchRequest {
@@ -450,7 +456,8 @@ fn login_client(
     user: &str,
     password: &str,
 ) -> (Arc<QtestLogin>, QtestClient) {
-    let login = Arc::new(QtestLogin::new(pool, url, user, password).unwrap());
+    let login = QtestLogin::new(pool, url, user, password).unwrap();
+    let login = Arc::new(login.with_site("site"));
     let api = ApiClient::new(pool, url, Auth::Provider(login.clone())).unwrap();
     (login, QtestClient::new(api, 1))
 }
@@ -460,7 +467,8 @@ fn qtest_login_renews_the_token_before_it_expires() {
     let m = mocks(|o| o.oauth_expiry = Duration::from_secs(1));
     let pool = crate::support::test_pool().build().unwrap();
     let (user, password) = m.qtest_login();
-    let login = Arc::new(QtestLogin::new(&pool, &m.qtest_url(), user, password).unwrap());
+    let login = QtestLogin::new(&pool, &m.qtest_url(), user, password).unwrap();
+    let login = Arc::new(login.with_site(m.qtest_site()));
     let api = ApiClient::new(&pool, &m.qtest_url(), Auth::Provider(login.clone())).unwrap();
     let qtest = QtestClient::new(api, m.qtest_project_id());
     assert!(qtest.project_exists().unwrap());

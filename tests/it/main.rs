@@ -20,6 +20,8 @@ mod ops_summary;
 mod ops_util;
 mod policies;
 mod pool;
+mod qtest_contract;
+mod qtest_spec;
 mod queue;
 mod support;
 mod verify;

@@ -138,7 +138,11 @@ fn a_dry_run_writes_nothing_and_plans_every_record() {
 #[test]
 fn a_record_that_cannot_be_mapped_is_reported_and_the_run_goes_on() {
     let m = Migration::new(15, small());
-    let mut mapping = etlpool::migrate::MappingConfig::default();
+    // qTest has a High of its own, which wins over the table unless told otherwise.
+    let mut mapping = etlpool::migrate::MappingConfig {
+        same_label_first: false,
+        ..Default::default()
+    };
     mapping.priority.insert("High".into(), "Critical".into());
     let options = etlpool::migrate::MigrateOptions {
         mapping,
@@ -182,6 +186,7 @@ fn a_password_login_is_renewed_before_it_expires() {
     endpoints.qtest_auth = etlpool::migrate::QtestAuth::Login {
         username: user.into(),
         password: password.into(),
+        site: Some(m.mocks.qtest_site().into()),
     };
     let summary = m.run_with(&etlpool::migrate::MigrateOptions {
         endpoints,
@@ -215,7 +220,9 @@ fn a_login_never_waits_for_a_connection_its_own_request_holds() {
         .build()
         .unwrap();
     let (user, password) = mocks.qtest_login();
-    let login = etlpool::qtest::QtestLogin::new(&pool, &mocks.qtest_url(), user, password).unwrap();
+    let login = etlpool::qtest::QtestLogin::new(&pool, &mocks.qtest_url(), user, password)
+        .unwrap()
+        .with_site(mocks.qtest_site());
     let api = etlpool::http::ApiClient::new(
         &pool,
         &mocks.qtest_url(),

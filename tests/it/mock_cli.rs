@@ -81,6 +81,7 @@ fn the_json_description_is_stable() {
         "qtest",
         "qtest.password",
         "qtest.project_id",
+        "qtest.site",
         "qtest.site_url",
         "qtest.token",
         "qtest.url",

@@ -196,8 +196,8 @@ fn a_crash_after_k_writes_survives_a_restart_with_a_state_file() {
     o.port_qtest = 0;
     let m = Mocks::start(o.clone());
     m.m.faults().qtest.set_crash_after_writes(Some(3));
-    assert_eq!(m.q("POST", "/modules", Some(&module_body("a"))).status, 200);
-    assert_eq!(m.q("POST", "/modules", Some(&module_body("b"))).status, 200);
+    assert_eq!(m.q("POST", "/modules", Some(&module_body("a"))).status, 201);
+    assert_eq!(m.q("POST", "/modules", Some(&module_body("b"))).status, 201);
     let url = m.qurl("/modules");
     let token = Some(m.m.qtest_token());
     assert!(
@@ -228,7 +228,7 @@ fn a_crash_after_k_writes_survives_a_restart_with_a_state_file() {
     );
     assert_eq!(
         m.q("POST", "/modules", Some(&module_body("d"))).status,
-        200,
+        201,
         "the crash switch is disarmed"
     );
     drop(m);

@@ -93,7 +93,9 @@ fn the_qtest_login_shares_its_origins_breaker() {
         .build()
         .unwrap();
     assert!(api.get_json::<Value>("/projects", &[]).is_err());
-    let login = QtestLogin::new(&pool, &api_url, "user", "pass").unwrap();
+    let login = QtestLogin::new(&pool, &api_url, "user", "pass")
+        .unwrap()
+        .with_site("site");
     let err = login.authorization().unwrap_err();
     assert!(matches!(err, Error::CircuitOpen { .. }), "{err:?}");
     assert_eq!(

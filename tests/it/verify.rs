@@ -280,7 +280,10 @@ fn a_case_with_a_key_zephyr_lacks_is_extra() {
         properties: vec![PropertyValue {
             field_id: field,
             field_value: "PROJ-T999".into(),
-        }],
+        }]
+        .into_iter()
+        .chain(crate::support::migration::required_properties(&m.qtest))
+        .collect(),
         test_steps: Vec::new(),
     };
     let id = m.qtest.create_case(&stray).unwrap().id;

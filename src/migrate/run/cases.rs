@@ -3,12 +3,13 @@
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
+use super::case_info::CaseInfo;
 use super::folders::default_module;
-use super::shared::{CaseInfo, Fresh, PlanInfo, Shared};
+use super::shared::{Fresh, PlanInfo, Shared};
 use crate::error::Result;
 use crate::migrate::record::{RecordKind, Target};
 use crate::migrate::source::read_script;
-use crate::migrate::transform::case_plan;
+use crate::migrate::transform::{ScriptShape, case_plan};
 use crate::qtest::{SearchRequest, TestCase as QtestCase};
 use crate::zephyr::TestCase;
 
@@ -29,13 +30,9 @@ struct Existing {
 
 impl Existing {
     fn of(case: &QtestCase) -> Existing {
-        let approved = case.version.as_deref().is_some_and(|v| {
-            v.split_once('.')
-                .is_some_and(|(major, minor)| major != "0" && minor.trim_matches('0').is_empty())
-        });
         Existing {
             target: target(case),
-            approved,
+            approved: case.is_approved(),
         }
     }
 }
@@ -122,6 +119,7 @@ pub(crate) fn migrate_case(s: &Shared, index: &Arc<CaseIndex>, case: TestCase) {
         Ok(plan) => plan,
         Err(e) => return s.transform_failed(&e),
     };
+    let shape = ScriptShape::of(script.as_case_script());
     let find = |fresh: Fresh| -> Result<Option<Target>> {
         let found = match fresh {
             Fresh::Snapshot => index.get(s, &case.key)?,
@@ -140,15 +138,17 @@ pub(crate) fn migrate_case(s: &Shared, index: &Arc<CaseIndex>, case: TestCase) {
         }
     };
     let create = || -> Result<Target> {
-        let created = s.qtest.create_case(&plan.body)?;
-        let mut t = target(&created);
+        let mut created = s.qtest.create_case(&plan.body)?;
         if plan.approve {
-            t.version_id = s.qtest.approve_case(created.id)?.test_case_version_id;
+            s.qtest.approve_case(created.id)?;
+            // The approved version may have new step ids: read it back.
+            if let Some(approved) = s.qtest.test_case(created.id)? {
+                created = approved;
+            }
         }
-        s.cases
-            .write()
-            .insert(case.key.clone(), Arc::new(CaseInfo::of(&created)));
-        Ok(t)
+        let info = CaseInfo::of(&created, Some(shape.clone()));
+        s.cases.write().insert(case.key.clone(), Arc::new(info));
+        Ok(target(&created))
     };
     let info = PlanInfo {
         parent: plan

@@ -7,15 +7,16 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
 
 use super::Phases;
+use super::case_info::{executed_case_info, step_layout_of};
 use super::folders::default_cycle;
-use super::shared::{CaseInfo, Fresh, PlanInfo, Shared};
+use super::shared::{Fresh, PlanInfo, Shared};
 use crate::error::{Error, Result};
 use crate::migrate::error::{MigrateError, Reason, TransformError};
 use crate::migrate::record::{RecordKind, Target, run_key};
 use crate::migrate::transform::{
-    LogPlan, executed_case, log_plan, run_plan, same_instant, sort_for_logs,
+    LogPlan, StepLayout, executed_case, log_plan, run_plan, same_instant, sort_for_logs,
 };
-use crate::qtest::{NewTestLog, TestLog, TestStep as QtestStep};
+use crate::qtest::{NewTestLog, TestLog};
 use crate::zephyr::TestExecution;
 
 /// The executions of one (cycle, case) pair: one job.
@@ -125,7 +126,7 @@ pub(crate) fn migrate_run(s: &Shared, phases: Phases, job: RunJob) {
             .iter()
             .any(|e| s.target_of(RecordKind::Log, &e.id.to_string()).is_none());
     let run_wanted = phases.runs && s.target_of(RecordKind::Run, &key).is_none();
-    let qcase = match case_info(s, &case_key, run_wanted || logs_wanted) {
+    let qcase = match executed_case_info(s, &case_key, run_wanted, logs_wanted) {
         Ok(c) => c,
         Err(e) => return s.failed(RecordKind::Run, &key, &e),
     };
@@ -158,32 +159,23 @@ pub(crate) fn migrate_run(s: &Shared, phases: Phases, job: RunJob) {
         }
         return;
     };
-    let steps = qcase.map(|c| c.steps()).unwrap_or_default();
+    let layout = match step_layout_of(s, qcase.is_some() && logs_wanted, &case_key) {
+        Ok(layout) => layout,
+        Err(e) => {
+            for exec in &executions {
+                s.failed(RecordKind::Log, &exec.id.to_string(), &e);
+            }
+            return;
+        }
+    };
     let logs = Logs::new(s, run, &executions, created.get());
     for exec in &executions {
         if s.cancel.is_cancelled() {
             // The rest wait for the next run; nothing is half-done.
             return;
         }
-        migrate_log(s, &logs, exec, &steps);
+        migrate_log(s, &logs, exec, &layout);
     }
-}
-
-/// The migrated case's name and step ids: remembered if this run created the
-/// case, else read from qTest.
-fn case_info(s: &Shared, case_key: &str, needed: bool) -> Result<Option<Arc<CaseInfo>>> {
-    let Some(target) = s.target_of(RecordKind::Case, case_key) else {
-        return Ok(None);
-    };
-    if !needed || s.dry_run() {
-        return Ok(None);
-    }
-    if let Some(info) = s.cases.read().get(case_key) {
-        return Ok(Some(info.clone()));
-    }
-    Ok(s.qtest
-        .test_case(target.id)?
-        .map(|c| Arc::new(CaseInfo::of(&c))))
 }
 
 /// Finds or creates the run; `created` says whether this call made it (then it
@@ -317,12 +309,12 @@ impl<'a> Logs<'a> {
     }
 }
 
-fn migrate_log(s: &Shared, logs: &Logs<'_>, exec: &TestExecution, steps: &[QtestStep]) {
+fn migrate_log(s: &Shared, logs: &Logs<'_>, exec: &TestExecution, layout: &StepLayout) {
     let key = exec.id.to_string();
     if s.already(RecordKind::Log, &key) {
         return;
     }
-    let results = if steps.is_empty() || s.dry_run() {
+    let results = if layout.is_empty() || s.dry_run() {
         Vec::new()
     } else {
         match s.zephyr.execution_steps(&key) {
@@ -330,7 +322,7 @@ fn migrate_log(s: &Shared, logs: &Logs<'_>, exec: &TestExecution, steps: &[Qtest
             Err(e) => return s.failed(RecordKind::Log, &key, &e),
         }
     };
-    let body = match log_plan(exec, &results, steps, &s.context()) {
+    let body = match log_plan(exec, &results, layout, &s.context()) {
         Ok(LogPlan::Create(body)) => body,
         Ok(LogPlan::NoLog { status }) => {
             return s.skipped(

@@ -10,6 +10,7 @@
 //! created again. So a crash or a fault at any point neither duplicates nor
 //! loses a record.
 
+mod case_info;
 mod cases;
 mod cycles;
 mod executions;
@@ -205,6 +206,7 @@ pub fn migrate_with(
     let stop = stop::Linked::follow(cancel);
     let (zephyr, qtest) = setup::connect(pool, &opts.endpoints, stop.token(), opts.page_size)?;
     let catalog = setup::catalog(&zephyr, &qtest, opts.mapping.clone())?;
+    setup::check_approval(&qtest, &opts.mapping)?;
     let journal = match lock {
         Some(lock) => Journal::open_locked(&opts.journal, lock)?,
         None => Journal::read_only(&opts.journal)?,
@@ -230,6 +232,7 @@ pub fn migrate_with(
         output_errors: AtomicU64::new(0),
         defaults: Default::default(),
         cases: RwLock::default(),
+        approving: Default::default(),
     });
     let jobs = JobTally::default();
     let lines = opts

@@ -25,6 +25,9 @@ pub enum QtestAuth {
         username: String,
         /// Password.
         password: String,
+        /// The qTest site name the login names; `None`: the first label of the host
+        /// (`acme` for `acme.qtestnet.com`).
+        site: Option<String>,
     },
 }
 
@@ -32,9 +35,10 @@ impl std::fmt::Debug for QtestAuth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             QtestAuth::Token(_) => f.write_str("Token(***)"),
-            QtestAuth::Login { username, .. } => {
-                write!(f, "Login {{ username: {username:?}, password: *** }}")
-            }
+            QtestAuth::Login { username, site, .. } => write!(
+                f,
+                "Login {{ username: {username:?}, password: ***, site: {site:?} }}"
+            ),
         }
     }
 }
@@ -89,12 +93,18 @@ pub fn connect(
         .build()?;
     let qtest_auth = match &ep.qtest_auth {
         QtestAuth::Token(token) => Auth::Bearer(token.clone()),
-        QtestAuth::Login { username, password } => Auth::Provider(Arc::new(QtestLogin::new(
-            pool,
-            &ep.qtest_url,
+        QtestAuth::Login {
             username,
             password,
-        )?)),
+            site,
+        } => {
+            let login = QtestLogin::new(pool, &ep.qtest_url, username, password)?;
+            let login = match site {
+                Some(site) => login.with_site(site),
+                None => login,
+            };
+            Auth::Provider(Arc::new(login))
+        }
     };
     let qtest_api = ApiClient::builder(pool, &ep.qtest_url)
         .auth(qtest_auth)
@@ -118,4 +128,42 @@ pub(crate) fn catalog(
         log::warn!("{problem}");
     }
     Ok(catalog)
+}
+
+/// Fails before any work when the mapping approves cases and qTest says the
+/// API user may not (`GET /projects/{p}/user-profiles/current`, permission
+/// `test_case.approve`). A service that doesn't say is trusted: a refused
+/// approval then fails its case alone.
+pub(crate) fn check_approval(
+    qtest: &QtestClient,
+    mapping: &MappingConfig,
+) -> Result<(), MigrateError> {
+    if !mapping.approves_any() {
+        return Ok(());
+    }
+    let profile = match qtest.user_profile() {
+        Ok(profile) => profile,
+        Err(e) if e.status() == Some(403) => None,
+        Err(e) => return Err(e.into()),
+    };
+    match profile.and_then(|p| p.test_case).and_then(|p| p.approve) {
+        Some(true) => Ok(()),
+        Some(false) => Err(MigrateError::Catalog {
+            message: format!(
+                "the qTest API user may not approve test cases in project {}: grant the \
+                 \"Approve\" permission for Test Cases to the user's profile in that project \
+                 (qTest Manager: Administration, Users, the project's profile), or set \
+                 mapping.approve_approved = false and mapping.approve_executed = false to \
+                 migrate without approving (runs and logs then record unapproved versions)",
+                qtest.project_id()
+            ),
+        }),
+        None => {
+            log::warn!(
+                "qTest did not say whether the API user may approve test cases; a refused \
+                 approval will fail its case"
+            );
+            Ok(())
+        }
+    }
 }

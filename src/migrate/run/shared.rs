@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use parking_lot::RwLock;
 use serde::Serialize;
 
+use super::case_info::{Approving, CaseInfo};
 use super::progress::RunProgress;
 use crate::cancel::CancelToken;
 use crate::error::{Error, Result};
@@ -60,47 +61,11 @@ pub(crate) struct Shared {
     /// The default module and cycle, made (or found) the first time a record
     /// needs them; `None` inside when that failed (and was reported).
     pub(crate) defaults: Defaults,
-    /// The name and step ids of cases this run created, so their runs and logs
-    /// need not read them back (a few dozen bytes per case).
+    /// The name, approval and steps of cases this run created or read, so
+    /// their runs and logs read them at most once (a few dozen bytes per case).
     pub(crate) cases: RwLock<HashMap<String, Arc<CaseInfo>>>,
-}
-
-/// What runs and logs need of a migrated case.
-#[derive(Debug, Clone)]
-pub(crate) struct CaseInfo {
-    pub(crate) name: String,
-    /// Step ids in step order.
-    pub(crate) step_ids: Vec<u64>,
-}
-
-impl CaseInfo {
-    pub(crate) fn of(case: &crate::qtest::TestCase) -> CaseInfo {
-        let mut steps: Vec<_> = case
-            .test_steps
-            .iter()
-            .filter_map(|s| Some((s.order, s.id?)))
-            .collect();
-        steps.sort();
-        CaseInfo {
-            name: case.name.clone(),
-            step_ids: steps.into_iter().map(|(_, id)| id).collect(),
-        }
-    }
-
-    /// The steps as the transform takes them (only ids and order matter).
-    pub(crate) fn steps(&self) -> Vec<crate::qtest::TestStep> {
-        self.step_ids
-            .iter()
-            .zip(1u32..)
-            .map(|(&id, order)| crate::qtest::TestStep {
-                id: Some(id),
-                description: String::new(),
-                expected: String::new(),
-                order: Some(order),
-                called_test_case_id: None,
-            })
-            .collect()
-    }
+    /// Cases being approved before their runs.
+    pub(crate) approving: Approving,
 }
 
 /// See [`Shared::defaults`].

@@ -11,7 +11,7 @@ use super::text::{self, BR, Extras};
 use super::{Context, fail};
 use crate::migrate::error::{Reason, TransformError};
 use crate::migrate::record::{Lookup, RecordKind};
-use crate::qtest::{NewTestCase, NewTestStep, PropertyValue};
+use crate::qtest::{Field, NewTestCase, NewTestStep, PropertyValue};
 use crate::zephyr::{CallToTest, InlineStep, ScriptType, TestCase, TestScript, TestStep};
 
 /// A case's script as read from Zephyr (see [`TestCase::script_location`]).
@@ -82,6 +82,7 @@ pub fn case_plan(
     for (name, value) in &case.custom_fields {
         props.put(name, name, value, &mut extras);
     }
+    props.fill_required().map_err(&fail)?;
     let (test_steps, bdd) = script_parts(script, ctx.lookup);
     let block = extras.block();
     Ok(CasePlan {
@@ -102,6 +103,8 @@ struct Properties<'a> {
     ctx: &'a Context<'a>,
     values: Vec<PropertyValue>,
     used: HashSet<u64>,
+    /// The first Zephyr value that a required field can't take: the case fails.
+    refused: Option<Reason>,
 }
 
 impl<'a> Properties<'a> {
@@ -114,7 +117,43 @@ impl<'a> Properties<'a> {
                 field_value: key.to_owned(),
             }],
             used: HashSet::from([key_field]),
+            refused: None,
         }
+    }
+
+    /// Gives every required field nothing has set its default; a required
+    /// field without one, or a required field refusing Zephyr's value, fails
+    /// the case with a reason naming the field.
+    fn fill_required(&mut self) -> Result<(), Reason> {
+        if let Some(reason) = self.refused.take() {
+            return Err(reason);
+        }
+        let catalog = self.ctx.catalog;
+        let unset: Vec<&Field> = catalog
+            .required_fields()
+            .filter(|f| !self.used.contains(&f.id))
+            .collect();
+        for field in unset {
+            match fields::default_value(field) {
+                Ok(Some(value)) => self.push(PropertyValue {
+                    field_id: field.id,
+                    field_value: value,
+                }),
+                Ok(None) => {
+                    return Err(Reason::RequiredField {
+                        field: field.label.clone(),
+                    });
+                }
+                Err(why) => {
+                    return Err(Reason::FieldUnfit {
+                        field: format!("{} ({})", field.label, field.type_name()),
+                        value: field.default_value.clone().unwrap_or_default(),
+                        why,
+                    });
+                }
+            }
+        }
+        Ok(())
     }
 
     fn push(&mut self, value: PropertyValue) {
@@ -186,6 +225,14 @@ impl<'a> Properties<'a> {
                     field_value: v,
                 }),
                 Ok(None) => {}
+                Err(why) if field.required => {
+                    let reason = Reason::FieldUnfit {
+                        field: format!("{} ({})", field.label, field.type_name()),
+                        value: text::excerpt(&shown),
+                        why,
+                    };
+                    self.refused.get_or_insert(reason);
+                }
                 Err(why) => extras.add_unfit(name, &shown, &field.label, &why),
             },
             None => extras.add(name, &shown),
@@ -209,6 +256,17 @@ fn script_parts<'s>(
             ),
             ScriptType::Bdd => (Vec::new(), Some(script.text.as_str())),
         },
+    }
+}
+
+/// How many qTest steps [`case_plan`] makes of a script: one per Zephyr step,
+/// one for a non-empty plain script, none for BDD (it goes into the
+/// description) or no script.
+pub(crate) fn script_step_count(script: CaseScript<'_>) -> u32 {
+    match script {
+        CaseScript::Steps(steps) => u32::try_from(steps.len()).unwrap_or(u32::MAX),
+        CaseScript::Script(s) if s.kind == ScriptType::Plain && !s.text.trim().is_empty() => 1,
+        CaseScript::Script(_) | CaseScript::None => 0,
     }
 }
 

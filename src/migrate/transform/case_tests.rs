@@ -147,28 +147,130 @@ fn statuses_map_by_name_and_approved_cases_can_be_approved() {
     let plan_ = plan(&case, CaseScript::None).unwrap();
     assert!(plan_.body.properties.contains(&prop(8002, "203")));
     case.status.id = APPROVED;
+    // qTest has no "Approved" value here: the table's Approved -> New applies.
     let plan_ = plan(&case, CaseScript::None).unwrap();
     assert!(plan_.body.properties.contains(&prop(8002, "201")));
-    assert!(!plan_.approve);
-    let approving = catalog_with(
+    assert!(plan_.approve, "approved by default");
+    let migrated = fixtures::migrated();
+    let with_approved = |mapping: MappingConfig| {
+        catalog_with(mapping, |l| {
+            let value =
+                serde_json::from_value(serde_json::json!({"value": 202, "label": "approved"}));
+            l.qtest_case_fields[1].allowed_values.push(value.unwrap());
+        })
+    };
+    // The same label first: Zephyr Approved -> qTest approved, whatever the table says.
+    let same = with_approved(MappingConfig::default());
+    let plan_ = plan_with(&case, CaseScript::None, &same, &migrated).unwrap();
+    assert!(plan_.body.properties.contains(&prop(8002, "202")));
+    let table = with_approved(MappingConfig {
+        same_label_first: false,
+        ..MappingConfig::default()
+    });
+    let plan_ = plan_with(&case, CaseScript::None, &table, &migrated).unwrap();
+    assert!(plan_.body.properties.contains(&prop(8002, "201")));
+    let not_approving = catalog_with(
         MappingConfig {
-            approve_approved: true,
+            approve_approved: false,
             ..MappingConfig::default()
         },
         |_| {},
     );
-    let migrated = fixtures::migrated();
     assert!(
-        plan_with(&case, CaseScript::None, &approving, &migrated)
+        !plan_with(&case, CaseScript::None, &not_approving, &migrated)
             .unwrap()
             .approve
     );
     case.status.id = DRAFT;
-    assert!(
-        !plan_with(&case, CaseScript::None, &approving, &migrated)
-            .unwrap()
-            .approve
+    assert!(!plan(&case, CaseScript::None).unwrap().approve);
+}
+
+#[test]
+fn required_fields_take_their_default_or_fail_the_case_by_name() {
+    let required = |edit: fn(&mut serde_json::Value)| {
+        catalog_with(MappingConfig::default(), move |l| {
+            let mut fields = serde_json::to_value(&l.qtest_case_fields).unwrap();
+            fields.as_array_mut().unwrap().extend([
+                serde_json::json!({"id": 8030, "label": "Test Level", "data_type": 3, "required": true,
+                    "default_value": "92", "allowed_values": [{"value": 91, "label": "Unit"}, {"value": 92, "label": "System"}]}),
+                serde_json::json!({"id": 8031, "label": "Team", "data_type": 1, "required": true,
+                    "default_value": "QA", "allowed_values": []}),
+            ]);
+            edit(&mut fields);
+            l.qtest_case_fields = serde_json::from_value(fields).unwrap();
+        })
+    };
+    let migrated = fixtures::migrated();
+    let case = contract_case();
+    let catalog = required(|_| {});
+    let props = plan_with(&case, CaseScript::None, &catalog, &migrated)
+        .unwrap()
+        .body
+        .properties;
+    assert!(props.contains(&prop(8030, "92")) && props.contains(&prop(8031, "QA")));
+    // No default: the case fails, naming the field.
+    let catalog = required(|f| f[9]["default_value"] = serde_json::Value::Null);
+    let err = plan_with(&case, CaseScript::None, &catalog, &migrated).unwrap_err();
+    assert_eq!(
+        err.reason,
+        Reason::RequiredField {
+            field: "Team".into()
+        }
     );
+    assert!(err.to_string().contains("`Team` is required"), "{err}");
+    // A default that isn't an allowed value.
+    let catalog = required(|f| f[8]["default_value"] = "Acceptance".into());
+    let err = plan_with(&case, CaseScript::None, &catalog, &migrated).unwrap_err();
+    assert!(
+        err.to_string().contains("Test Level (combo box 3)"),
+        "{err}"
+    );
+    // A required field that refuses Zephyr's own value fails too (no default instead of it).
+    let catalog = required(|f| f[4]["required"] = true.into());
+    let mut case = contract_case();
+    case.custom_fields
+        .insert("Build Number".into(), "twenty".into());
+    let err = plan_with(&case, CaseScript::None, &catalog, &migrated).unwrap_err();
+    assert!(
+        matches!(&err.reason, Reason::FieldUnfit { field, value, .. }
+            if field == "Build Number (number 7)" && value == "twenty"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_script_shape_counts_the_steps_case_plan_makes() {
+    let steps = serde_json::from_str::<Page<TestStep>>(STEPS_PAGE)
+        .unwrap()
+        .values;
+    let plain = |kind, text: &str| crate::zephyr::TestScript {
+        id: None,
+        kind,
+        text: text.into(),
+    };
+    let (p, blank, bdd) = (
+        plain(crate::zephyr::ScriptType::Plain, "Do"),
+        plain(crate::zephyr::ScriptType::Plain, " "),
+        plain(crate::zephyr::ScriptType::Bdd, "Given"),
+    );
+    for script in [
+        CaseScript::Steps(&steps),
+        CaseScript::Script(&p),
+        CaseScript::Script(&blank),
+        CaseScript::Script(&bdd),
+        CaseScript::None,
+    ] {
+        let made = plan(&contract_case(), script)
+            .unwrap()
+            .body
+            .test_steps
+            .len();
+        assert_eq!(
+            crate::migrate::transform::ScriptShape::of(script).len(),
+            made,
+            "{script:?}"
+        );
+    }
 }
 
 #[test]

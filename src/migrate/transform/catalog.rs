@@ -159,6 +159,11 @@ impl Catalog {
             })
     }
 
+    /// The active required case fields.
+    pub(crate) fn required_fields(&self) -> impl Iterator<Item = &Field> {
+        self.fields.iter().filter(|f| f.required)
+    }
+
     /// The active case field with this label, if any.
     pub(crate) fn field(&self, label: &str) -> Option<&Field> {
         if label.trim().is_empty() {
@@ -176,12 +181,14 @@ impl Catalog {
         field_label: &str,
     ) -> Result<Result<PropertyValue, String>, Reason> {
         let name = self.zephyr_name(list, id)?;
-        let label = match list {
-            ZephyrList::Priority => self.mapping.priority_label(name),
-            _ => self.mapping.case_status_label(name),
-        };
         let Some(field) = self.field(field_label) else {
             return Ok(Err(name.to_owned()));
+        };
+        let exists =
+            fields::format(field, &Value::String(name.to_owned())).is_ok_and(|v| v.is_some());
+        let label = match list {
+            ZephyrList::Priority => self.mapping.priority_label(name, exists),
+            _ => self.mapping.case_status_label(name, exists),
         };
         let no_value = || Reason::NoAllowedValue {
             field: field.label.clone(),
@@ -199,7 +206,8 @@ impl Catalog {
     /// What a Zephyr execution status becomes.
     pub(crate) fn execution_outcome(&self, zephyr_id: u64) -> Result<ExecutionOutcome<'_>, Reason> {
         let name = self.zephyr_name(ZephyrList::ExecutionStatus, zephyr_id)?;
-        match self.mapping.execution_target(name) {
+        let exists = self.statuses.iter().any(|s| same_name(&s.name, name));
+        match self.mapping.execution_target(name, exists) {
             ExecutionTarget::NoLog => Ok(ExecutionOutcome::NoLog(name)),
             ExecutionTarget::Status(target) => self
                 .statuses

@@ -4,11 +4,12 @@
 
 use super::catalog::ExecutionOutcome;
 use super::fields;
+use super::steps::StepLayout;
 use super::text::{self, Extras};
 use super::{Context, dates, fail};
 use crate::migrate::error::{Reason, TransformError};
 use crate::migrate::record::{RecordKind, Target, run_key};
-use crate::qtest::{self, CycleParent, IdRef, NewTestLog, NewTestRun, NewTestStepLog};
+use crate::qtest::{CycleParent, IdRef, NewTestLog, NewTestRun, NewTestStepLog};
 use crate::zephyr::{CaseVersion, ExecutionStep, ExecutionStepInline, TestExecution};
 
 /// What to create for a (cycle, case) pair.
@@ -91,12 +92,13 @@ fn case_target(key: &str, ctx: &Context<'_>) -> Result<(u64, u64), Reason> {
 
 /// The test log of one execution: status by name, `exe_end_date` =
 /// `actualEndDate`, `exe_start_date` = end - `executionTime`, `note` =
-/// comment, and step logs matched to the case's qTest steps by position.
-/// `qtest_steps` are the steps of the migrated case version (with ids).
+/// comment, and step logs placed by `layout` (the executed case's
+/// [`step_layout`](super::step_layout): its own steps, and the steps of the
+/// cases it calls with `called_test_case_id` and `parent_test_step_id`).
 pub fn log_plan(
     exec: &TestExecution,
     steps: &[ExecutionStep],
-    qtest_steps: &[qtest::TestStep],
+    layout: &StepLayout,
     ctx: &Context<'_>,
 ) -> Result<LogPlan, TransformError> {
     let key = exec.id.to_string();
@@ -117,7 +119,7 @@ pub fn log_plan(
     let case = executed_case(exec)?;
     let (_, version_id) = case_target(&case.key, ctx).map_err(&fail)?;
     let mut extras = Extras::default();
-    let step_logs = step_logs(steps, qtest_steps, ctx, &mut extras).map_err(&fail)?;
+    let step_logs = step_logs(steps, layout, ctx, &mut extras).map_err(&fail)?;
     describe_execution(exec, &mut extras);
     let block = extras.block();
     let note = text::paragraphs([exec.comment.as_deref(), block.as_deref()]);
@@ -147,17 +149,16 @@ fn times(exec: &TestExecution) -> Result<(String, String), Reason> {
     Ok((dates::format(start), dates::format(end)))
 }
 
-/// Pairs step results with qTest steps in order. A result without a status
-/// is logged with qTest's default status; one that has no qTest step to
-/// attach to goes into the note.
+/// Places step results on their qTest steps (see [`StepLayout::slots_for`]).
+/// A result without a status is logged with qTest's default status; one that
+/// has no qTest step to attach to goes into the note.
 fn step_logs(
     results: &[ExecutionStep],
-    qtest_steps: &[qtest::TestStep],
+    layout: &StepLayout,
     ctx: &Context<'_>,
     extras: &mut Extras,
 ) -> Result<Vec<NewTestStepLog>, Reason> {
-    let mut targets: Vec<&qtest::TestStep> = qtest_steps.iter().collect();
-    targets.sort_by_key(|s| s.order);
+    let slots = layout.slots_for(results.len());
     let mut logs = Vec::new();
     for (index, result) in results.iter().enumerate() {
         let Some(inline) = &result.inline else {
@@ -165,13 +166,14 @@ fn step_logs(
         };
         let order = u32::try_from(index + 1).unwrap_or(u32::MAX);
         let status = step_status(inline, ctx)?;
-        let step_id = targets.get(index).and_then(|s| s.id);
-        match (step_id, status) {
-            (Some(test_step_id), Some(id)) => logs.push(NewTestStepLog {
-                test_step_id,
+        match (slots.get(index).copied().flatten(), status) {
+            (Some(slot), Some(id)) => logs.push(NewTestStepLog {
+                test_step_id: slot.test_step_id,
                 status: IdRef { id },
                 actual_result: inline.actual_result.clone().unwrap_or_default(),
                 order,
+                called_test_case_id: slot.called_test_case_id,
+                parent_test_step_id: slot.parent_test_step_id,
             }),
             _ => describe_step(order, inline, ctx, extras),
         }

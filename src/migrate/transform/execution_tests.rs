@@ -22,21 +22,20 @@ fn with_lookup<R>(migrated: &Migrated, f: impl FnOnce(&Context<'_>) -> R) -> R {
     fixtures::with_context(&catalog, migrated, f)
 }
 
-fn qtest_steps(ids: &[u64]) -> Vec<qtest::TestStep> {
-    // Listed in reverse: the transform must sort by `order`.
-    let mut steps: Vec<qtest::TestStep> = ids
+/// The layout of a case of inline steps with these qTest ids, listed in reverse:
+/// the layout must sort them by `order`.
+fn qtest_steps(ids: &[u64]) -> StepLayout {
+    let mut steps: Vec<crate::qtest::TestStep> = ids
         .iter()
         .zip(1u32..)
-        .map(|(id, order)| qtest::TestStep {
-            id: Some(*id),
-            description: String::new(),
-            expected: String::new(),
-            order: Some(order),
-            called_test_case_id: None,
-        })
+        .map(|(id, order)| crate::qtest::TestStep::new(*id, order, None))
         .collect();
     steps.reverse();
-    steps
+    StepLayout::inline(&crate::migrate::transform::StepRef::list(&steps))
+}
+
+fn none() -> StepLayout {
+    StepLayout::default()
 }
 
 fn step_result(status: Option<u64>, actual: &str) -> ExecutionStep {
@@ -76,7 +75,9 @@ fn the_contract_execution_becomes_a_run_and_a_log() {
             test_step_id: 990,
             status: IdRef { id: 602 },
             actual_result: "Error page".into(),
-            order: 1
+            order: 1,
+            called_test_case_id: None,
+            parent_test_step_id: None,
         }]
     );
     assert_eq!(
@@ -92,18 +93,18 @@ fn execution_statuses_map_by_name_and_not_executed_gets_no_log() {
     let mut exec = execution();
     for (status, qtest) in [(PASS, 601), (FAIL, 602), (BLOCKED, 604), (IN_PROGRESS, 603)] {
         exec.test_execution_status.id = status;
-        let log = created(with(|ctx| log_plan(&exec, &[], &[], ctx)).unwrap());
+        let log = created(with(|ctx| log_plan(&exec, &[], &none(), ctx)).unwrap());
         assert_eq!(log.status.id, qtest, "{status}");
     }
     exec.test_execution_status.id = NOT_EXECUTED;
     assert_eq!(
-        with(|ctx| log_plan(&exec, &[], &[], ctx)).unwrap(),
+        with(|ctx| log_plan(&exec, &[], &none(), ctx)).unwrap(),
         LogPlan::NoLog {
             status: "Not Executed".into()
         }
     );
     exec.test_execution_status.id = RETEST;
-    let err = with(|ctx| log_plan(&exec, &[], &[], ctx)).unwrap_err();
+    let err = with(|ctx| log_plan(&exec, &[], &none(), ctx)).unwrap_err();
     assert_eq!(
         err.to_string(),
         "log 10100: qTest has no execution status `Retest`"
@@ -114,10 +115,10 @@ fn execution_statuses_map_by_name_and_not_executed_gets_no_log() {
 fn dates_are_required_and_checked() {
     let mut exec = execution();
     exec.execution_time = None;
-    let log = created(with(|ctx| log_plan(&exec, &[], &[], ctx)).unwrap());
+    let log = created(with(|ctx| log_plan(&exec, &[], &none(), ctx)).unwrap());
     assert_eq!(log.exe_start_date, log.exe_end_date);
     exec.actual_end_date = None;
-    let err = with(|ctx| log_plan(&exec, &[], &[], ctx)).unwrap_err();
+    let err = with(|ctx| log_plan(&exec, &[], &none(), ctx)).unwrap_err();
     assert_eq!(
         err.reason,
         Reason::Missing {
@@ -125,7 +126,7 @@ fn dates_are_required_and_checked() {
         }
     );
     exec.actual_end_date = Some("yesterday".into());
-    let err = with(|ctx| log_plan(&exec, &[], &[], ctx)).unwrap_err();
+    let err = with(|ctx| log_plan(&exec, &[], &none(), ctx)).unwrap_err();
     assert!(matches!(
         err.reason,
         Reason::BadDate {
@@ -135,7 +136,7 @@ fn dates_are_required_and_checked() {
     ));
     exec.actual_end_date = Some("2018-05-20T13:15:13Z".into());
     exec.execution_time = Some(u64::MAX);
-    let err = with(|ctx| log_plan(&exec, &[], &[], ctx)).unwrap_err();
+    let err = with(|ctx| log_plan(&exec, &[], &none(), ctx)).unwrap_err();
     assert!(matches!(
         err.reason,
         Reason::BadDate {
@@ -166,6 +167,32 @@ fn step_results_pair_with_qtest_steps_by_order_and_extras_go_to_the_note() {
     let note = log.note.unwrap();
     assert!(note.contains("Step 5: Fail, actual: late"), "{note}");
     assert!(!note.contains("Step 4"), "{note}");
+    // Slots of called steps carry their case and calling step.
+    let called = StepLayout {
+        flat: Some(vec![
+            None,
+            Some(crate::migrate::transform::StepSlot {
+                test_step_id: 41,
+                called_test_case_id: Some(4),
+                parent_test_step_id: Some(40),
+            }),
+        ]),
+        top: vec![None],
+    };
+    let two = [step_result(Some(PASS), "a"), step_result(Some(FAIL), "b")];
+    let log = created(with(|ctx| log_plan(&exec, &two, &called, ctx)).unwrap());
+    assert_eq!(log.test_step_logs.len(), 1);
+    let s = &log.test_step_logs[0];
+    assert_eq!(
+        (
+            s.test_step_id,
+            s.called_test_case_id,
+            s.parent_test_step_id,
+            s.order
+        ),
+        (41, Some(4), Some(40), 2)
+    );
+    assert!(log.note.unwrap().contains("Step 1: Pass, actual: a"));
     let bad = [step_result(Some(1), "")];
     let err = with(|ctx| log_plan(&exec, &bad, &qtest_steps(&[11]), ctx)).unwrap_err();
     assert!(matches!(

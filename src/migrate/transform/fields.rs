@@ -9,7 +9,7 @@ use crate::qtest::Field;
 /// What a qTest field accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum FieldKind {
-    /// One of the allowed values (several when `multiple`).
+    /// One of the allowed values, or several for a multi-value field.
     Choice { multiple: bool },
     /// Free text (text box, text area, rich text, URL).
     Text,
@@ -17,29 +17,62 @@ pub(crate) enum FieldKind {
     Number,
     /// A date or date-time.
     Date,
-    /// A checkbox.
-    Checkbox,
     /// A qTest user: Jira account ids can't be mapped to those.
     User,
 }
 
-/// Classifies a field. A field with allowed values is a choice whatever its
-/// code says. The `data_type` codes are a GUESS (the contract calls them
-/// instance specific; these are qTest's usual ones); an unknown code is
-/// treated as text, which qTest validates itself.
+/// Classifies a field by the spec's `data_type` codes: 3 combo box, 8 check
+/// box and 17 multi-select are choices (8 and 17 multi-value, whatever
+/// `multiple` says), 4 and 9 dates, 5 users, 7 numbers; 1, 2, 6 and 12 are
+/// text. A field with allowed values is a choice whatever its code; an unknown
+/// code is treated as text, which qTest validates itself.
 pub(crate) fn kind(field: &Field) -> FieldKind {
-    if !field.allowed_values.is_empty() {
+    if !field.allowed_values.is_empty() || matches!(field.data_type, Some(3 | 8 | 17)) {
         return FieldKind::Choice {
-            multiple: field.multiple,
+            multiple: field.is_multi_value(),
         };
     }
     match field.data_type {
         Some(4 | 9) => FieldKind::Date,
         Some(5) => FieldKind::User,
         Some(7) => FieldKind::Number,
-        Some(8) => FieldKind::Checkbox,
         _ => FieldKind::Text,
     }
+}
+
+/// The value a field gets when Zephyr has none: its `default_value` (for a
+/// choice field an allowed value's id, or its label), else the active allowed
+/// value marked default. `Err` says why a default doesn't fit.
+pub(crate) fn default_value(field: &Field) -> Result<Option<String>, String> {
+    if let Some(default) = field
+        .default_value
+        .as_deref()
+        .filter(|d| !d.trim().is_empty())
+    {
+        if let FieldKind::Choice { .. } = kind(field) {
+            let by_id = active(field).find(|v| v.value == default.trim());
+            if let Some(v) = by_id {
+                return Ok(Some(match kind(field) {
+                    FieldKind::Choice { multiple: true } => format!("[{}]", v.value),
+                    _ => v.value.clone(),
+                }));
+            }
+        }
+        return format(field, &Value::String(default.to_owned()))
+            .map_err(|why| format!("its default `{default}` doesn't fit: {why}"));
+    }
+    let marked = active(field).find(|v| v.is_default == Some(true));
+    Ok(marked.map(|v| match kind(field) {
+        FieldKind::Choice { multiple: true } => format!("[{}]", v.value),
+        _ => v.value.clone(),
+    }))
+}
+
+fn active(field: &Field) -> impl Iterator<Item = &crate::qtest::AllowedValue> {
+    field
+        .allowed_values
+        .iter()
+        .filter(|v| v.is_active != Some(false))
 }
 
 /// The property value for `value` in `field`: `Ok(None)` when there is
@@ -57,7 +90,6 @@ pub(crate) fn format(field: &Field, value: &Value) -> Result<Option<String>, Str
             .as_str()
             .and_then(super::dates::date_field)
             .ok_or("not a yyyy-MM-dd date")?,
-        FieldKind::Checkbox => checkbox(value)?,
         FieldKind::User => return Err("Jira users can't be mapped to qTest users".into()),
     };
     Ok(Some(out))
@@ -73,9 +105,9 @@ pub(crate) fn is_empty(value: &Value) -> bool {
     }
 }
 
-/// Matches labels without regard to case, among active values only. Several
-/// values are written as a JSON array of ids (GUESS: the form qTest uses for
-/// multi-select properties).
+/// Matches labels without regard to case, among active values only. A
+/// multi-value field's value is a JSON array of ids (`[1,2]`, the form qTest
+/// documents for multi-value properties; GUESS: the spec only says "string").
 fn choice(field: &Field, value: &Value, multiple: bool) -> Result<String, String> {
     let labels: Vec<String> = match value {
         Value::Array(items) => items.iter().filter(|v| !is_empty(v)).map(scalar).collect(),
@@ -86,10 +118,7 @@ fn choice(field: &Field, value: &Value, multiple: bool) -> Result<String, String
     }
     let mut ids = Vec::with_capacity(labels.len());
     for label in &labels {
-        let found = field
-            .allowed_values
-            .iter()
-            .filter(|v| v.is_active != Some(false))
+        let found = active(field)
             .find(|v| same_name(&v.label, label))
             .ok_or_else(|| format!("no allowed value `{label}`"))?;
         ids.push(found.value.clone());
@@ -109,19 +138,6 @@ fn number(value: &Value) -> Result<String, String> {
         }
         _ => Err("not a number".into()),
     }
-}
-
-fn checkbox(value: &Value) -> Result<String, String> {
-    let on = match value {
-        Value::Bool(b) => *b,
-        Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
-            "true" | "yes" | "1" => true,
-            "false" | "no" | "0" => false,
-            _ => return Err("not a yes/no value".into()),
-        },
-        _ => return Err("not a yes/no value".into()),
-    };
-    Ok(on.to_string())
 }
 
 fn scalar(value: &Value) -> String {
@@ -172,7 +188,48 @@ mod tests {
         assert_eq!(kind(&field(Some(4), false, &[])), FieldKind::Date);
         assert_eq!(kind(&field(Some(5), false, &[])), FieldKind::User);
         assert_eq!(kind(&field(Some(7), false, &[])), FieldKind::Number);
-        assert_eq!(kind(&field(Some(8), false, &[])), FieldKind::Checkbox);
+        assert_eq!(kind(&field(Some(9), false, &[])), FieldKind::Date);
+        assert_eq!(kind(&field(Some(6), false, &[])), FieldKind::Text);
+        assert_eq!(kind(&field(Some(12), false, &[])), FieldKind::Text);
+        // Check boxes and multi-selects hold several values even when `multiple` is left out.
+        for code in [8, 17] {
+            assert_eq!(
+                kind(&field(Some(code), false, &[("1", "a", true)])),
+                FieldKind::Choice { multiple: true },
+                "{code}"
+            );
+        }
+        assert_eq!(
+            kind(&field(Some(3), false, &[])),
+            FieldKind::Choice { multiple: false }
+        );
+    }
+
+    #[test]
+    fn defaults_by_default_value_then_the_marked_value() {
+        let mut f = field(
+            Some(3),
+            false,
+            &[("1", "Unit", true), ("2", "System", true)],
+        );
+        assert_eq!(default_value(&f), Ok(None));
+        f.allowed_values[0].is_default = Some(true);
+        assert_eq!(default_value(&f), Ok(Some("1".into())));
+        f.default_value = Some("2".into());
+        assert_eq!(default_value(&f), Ok(Some("2".into())));
+        f.default_value = Some("system".into());
+        assert_eq!(default_value(&f), Ok(Some("2".into())));
+        f.default_value = Some("Nope".into());
+        assert!(default_value(&f).unwrap_err().contains("Nope"));
+        let mut multi = field(Some(17), true, &[("7", "Web", true)]);
+        multi.default_value = Some("7".into());
+        assert_eq!(default_value(&multi), Ok(Some("[7]".into())));
+        let mut text = field(Some(1), false, &[]);
+        text.default_value = Some("QA".into());
+        assert_eq!(default_value(&text), Ok(Some("QA".into())));
+        let mut number = field(Some(7), false, &[]);
+        number.default_value = Some("many".into());
+        assert!(default_value(&number).is_err());
     }
 
     #[test]
@@ -215,10 +272,12 @@ mod tests {
             Ok(Some("2020-01-01T00:00:00Z".into()))
         );
         assert!(format(&date, &json!("soon")).is_err());
-        let checkbox = field(Some(8), false, &[]);
-        assert_eq!(format(&checkbox, &json!(true)), Ok(Some("true".into())));
-        assert_eq!(format(&checkbox, &json!("No")), Ok(Some("false".into())));
-        assert!(format(&checkbox, &json!("maybe")).is_err());
+        let checkbox = field(Some(8), true, &[("4", "Web", true), ("5", "iOS", true)]);
+        assert_eq!(
+            format(&checkbox, &json!(["web", "iOS"])),
+            Ok(Some("[4,5]".into()))
+        );
+        assert!(format(&checkbox, &json!(true)).is_err());
         assert!(format(&field(Some(5), false, &[]), &json!("5b10")).is_err());
     }
 

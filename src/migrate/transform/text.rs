@@ -51,6 +51,15 @@ pub(crate) fn paragraphs<'a>(parts: impl IntoIterator<Item = Option<&'a str>>) -
     join("<br><br>", parts)
 }
 
+/// A value short enough for a message: its first 60 characters.
+pub(crate) fn excerpt(value: &str) -> String {
+    const MAX: usize = 60;
+    match value.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}…", &value[..cut]),
+        None => value.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

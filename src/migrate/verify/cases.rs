@@ -54,7 +54,8 @@ impl CaseIndex {
             query: format!("'{label}' ~ '{prefix}'"),
         };
         let mut index = CaseIndex::default();
-        qtest.search(&request, |items: Vec<TestCase>| {
+        // With their steps, so an unchanged case needs no second read.
+        qtest.search_with_steps(&request, |items: Vec<TestCase>| {
             for case in items {
                 let key = case.property_value(field_id).map(str::trim);
                 if let Some(key) = key.filter(|k| k.starts_with(&prefix) && is_case_key(k)) {

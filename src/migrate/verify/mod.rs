@@ -15,7 +15,8 @@
 //!    `order`, then id), as a migration's lookup does. The default module and
 //!    cycle (for records in no folder or cycle) by their configured names at
 //!    the root.
-//! 2. **Cases**: one paged `POST /search` for `'Zephyr Key' ~ 'PROJ-T'`; each
+//! 2. **Cases**: one paged `POST /search` for `'Zephyr Key' ~ 'PROJ-T'`, with
+//!    their steps (`appendTestSteps=true`); each
 //!    qTest case is kept as a small digest (ids and hashes), then Zephyr's
 //!    cases are streamed page by page and compared: name, description,
 //!    precondition, module, every property the transform sets (priority,

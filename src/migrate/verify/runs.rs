@@ -10,7 +10,7 @@ use super::text::{instant, show_instant};
 use super::{DiffKind, Difference, MISSING, Verifier, duplicate, parallel};
 use crate::migrate::error::{MigrateError, Reason, TransformError};
 use crate::migrate::record::{RecordKind, run_key};
-use crate::migrate::transform::{DEFAULT_KEY, LogPlan, executed_case, log_plan};
+use crate::migrate::transform::{DEFAULT_KEY, LogPlan, StepLayout, executed_case, log_plan};
 use crate::qtest::{TestLog, TestRun};
 use crate::zephyr::TestExecution;
 
@@ -55,7 +55,7 @@ impl Verifier<'_> {
         };
         let cycle = exec.test_cycle.as_ref().map(|c| c.id);
         let logs = runs.entry(cycle).or_default().entry(case.key).or_default();
-        let body = match log_plan(exec, &[], &[], &self.context()) {
+        let body = match log_plan(exec, &[], &StepLayout::default(), &self.context()) {
             Ok(LogPlan::Create(body)) => body,
             Ok(LogPlan::NoLog { .. }) => return,
             Err(e) => return self.refuse_log(&e),

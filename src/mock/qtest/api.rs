@@ -117,10 +117,15 @@ impl QtestApi {
         let r = self.render(&store.state);
         let value = match applied.kind {
             "module" => store.state.module(applied.id).map(|m| r.module(m, false)),
-            "test-case" | "approve" => store
+            "test-case" => store
                 .state
                 .test_case(applied.id)
                 .map(|c| r.case(c, true, true)),
+            // Like a read without `expand=teststep`: approving says nothing about steps.
+            "approve" => store
+                .state
+                .test_case(applied.id)
+                .map(|c| r.case(c, true, false)),
             "test-cycle" => store
                 .state
                 .test_cycle(applied.id)
@@ -174,10 +179,15 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn flag(&self, name: &str) -> bool {
+    /// A boolean query parameter, `default` when absent.
+    fn flag_or(&self, name: &str, default: bool) -> bool {
         self.req
             .query_param(name)
-            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+            .map_or(default, |v| v.eq_ignore_ascii_case("true"))
+    }
+
+    fn flag(&self, name: &str) -> bool {
+        self.flag_or(name, false)
     }
 
     fn id_param(&self, name: &str) -> Result<Option<u64>, Response> {
@@ -200,8 +210,11 @@ impl Ctx<'_> {
                 found(st.module(path_id(id)?), "Module", id).map(|m| r.module(m, expand))
             }
             ("GET", ["test-cases"]) => self.cases(),
+            // Steps only with `expand=teststep`; the list's expandProps/expandSteps mean nothing here.
             ("GET", ["test-cases", id]) => {
-                found(st.test_case(path_id(id)?), "Test case", id).map(|c| r.case(c, true, true))
+                let steps = self.req.query_param("expand") == Some("teststep");
+                let case = st.test_case(case_id(st, id)?);
+                found(case, "Test case", id).map(|c| r.case(c, true, steps))
             }
             ("GET", ["settings", "test-cases", "fields"]) => Ok(self.fields(&r.cfg.case_fields)),
             ("GET", ["settings", "test-runs", "fields"]) => Ok(self.fields(&r.cfg.run_fields)),
@@ -215,6 +228,7 @@ impl Ctx<'_> {
                 found(st.test_run(path_id(id)?), "Test run", id).map(|x| r.run(x))
             }
             ("GET", ["test-runs", id, "test-logs"]) => self.logs(id),
+            ("GET", ["user-profiles", "current"]) => Ok(r.profile()),
             ("POST", ["search"]) => self.search(),
             _ => Err(err(404, "Not found")),
         }
@@ -250,7 +264,8 @@ impl Ctx<'_> {
             .filter(|c| parent.is_none_or(|p| c.parent_id == p))
             .collect();
         let page = qtest_bare(self.req, &all).map_err(|m| err(400, m))?;
-        let (props, steps) = (self.flag("expandProps"), self.flag("expandSteps"));
+        // The spec's defaults: properties unless expandProps=false, steps only with expandSteps=true.
+        let (props, steps) = (self.flag_or("expandProps", true), self.flag("expandSteps"));
         Ok(Value::Array(
             page.into_iter()
                 .map(|c| self.r.case(c, props, steps))
@@ -276,23 +291,23 @@ impl Ctx<'_> {
         Value::Array(items.collect())
     }
 
+    /// A bare array, paged as the spec says: `page` from 1, `pageSize` 100 by default, a
+    /// negative `pageSize` without a `page` for all of them.
     fn cycles(&self, expand: bool) -> Answer {
         let parent = self.id_param("parentId")?.unwrap_or(0);
         let parent_type = self.req.query_param("parentType").unwrap_or("root");
         let st = self.r.st;
-        let items: Vec<Value> = match parent_type {
+        let items: Vec<&super::state::Cycle> = match parent_type {
             "root" => st
                 .test_cycles
                 .iter()
                 .filter(|c| c.parent_type == "root")
-                .map(|c| self.r.cycle(c, expand))
                 .collect(),
             "test-cycle" => {
                 found(st.test_cycle(parent), "Test cycle", &parent.to_string())?;
                 st.test_cycles
                     .iter()
                     .filter(|c| is_child(c, parent))
-                    .map(|c| self.r.cycle(c, expand))
                     .collect()
             }
             "release" => return Err(err(404, format!("Release {parent} not found"))),
@@ -303,7 +318,10 @@ impl Ctx<'_> {
                 ));
             }
         };
-        Ok(Value::Array(items))
+        let page = page_or_all(self.req, &items).map_err(|m| err(400, m))?;
+        Ok(Value::Array(
+            page.into_iter().map(|c| self.r.cycle(c, expand)).collect(),
+        ))
     }
 
     fn runs(&self) -> Answer {
@@ -346,6 +364,8 @@ impl Ctx<'_> {
             .ok_or_else(|| err(400, "query is required"))?;
         let conds = search::parse(query).map_err(|m| err(400, m))?;
         let (cfg, st) = (self.r.cfg, self.r.st);
+        // Test cases come without their steps unless appendTestSteps=true.
+        let steps = self.flag("appendTestSteps");
         let page = match object_type {
             "test-cases" => {
                 search::check_fields(&conds, &cfg.case_fields).map_err(|m| err(400, m))?;
@@ -353,7 +373,7 @@ impl Ctx<'_> {
                     .test_cases
                     .iter()
                     .filter(|c| search::case_matches(&conds, cfg, c));
-                qtest_envelope(self.req, hits.collect(), |c| self.r.case(c, true, true))
+                qtest_envelope(self.req, hits.collect(), |c| self.r.case(c, true, steps))
             }
             "test-runs" => {
                 search::check_fields(&conds, &cfg.run_fields).map_err(|m| err(400, m))?;
@@ -363,11 +383,52 @@ impl Ctx<'_> {
                     .filter(|x| search::run_matches(&conds, cfg, x));
                 qtest_envelope(self.req, hits.collect(), |x| self.r.run(x))
             }
-            "requirements" | "defects" => qtest_envelope(self.req, Vec::<Value>::new(), |v| v),
+            "test-cycles" => {
+                search::check_fields(&conds, &[]).map_err(|m| err(400, m))?;
+                let hits = st
+                    .test_cycles
+                    .iter()
+                    .filter(|c| search::cycle_matches(&conds, c));
+                qtest_envelope(self.req, hits.collect(), |c| self.r.cycle(c, false))
+            }
+            "requirements" | "defects" | "test-suites" | "test-logs" | "releases" | "builds" => {
+                qtest_envelope(self.req, Vec::<Value>::new(), |v| v)
+            }
             other => return Err(err(400, format!("object_type '{other}' is not searchable"))),
         };
         page.map_err(|m| err(400, m))
     }
+}
+
+/// `GET test-cases/{id}` takes an id or a PID (`TC-12`).
+fn case_id(st: &super::state::QtestState, s: &str) -> Result<u64, Response> {
+    match st.test_cases.iter().find(|c| c.pid.eq_ignore_ascii_case(s)) {
+        Some(c) => Ok(c.id),
+        None => path_id(s),
+    }
+}
+
+/// One page of a bare array: `page` (from 1, default 1) and `pageSize` (default 100); a
+/// negative `pageSize` without a `page` returns everything.
+fn page_or_all<'a, T>(req: &Request, items: &[&'a T]) -> Result<Vec<&'a T>, String> {
+    let int = |name: &str, default: i64| match req.query_param(name) {
+        None => Ok(default),
+        Some(v) => v
+            .trim()
+            .parse::<i64>()
+            .map_err(|_| format!("{name} must be an integer")),
+    };
+    let size = int("pageSize", 100)?;
+    if size < 0 && req.query_param("page").is_none() {
+        return Ok(items.to_vec());
+    }
+    let page = int("page", 1)?;
+    if page < 1 || size < 1 {
+        return Err("page must be at least 1, and pageSize at least 1 when a page is given".into());
+    }
+    let (page, size) = (page as usize, size as usize);
+    let start = (page - 1).saturating_mul(size);
+    Ok(items.iter().skip(start).take(size).copied().collect())
 }
 
 fn path_id(s: &str) -> Result<u64, Response> {

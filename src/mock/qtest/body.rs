@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value};
 
-use super::config::Field;
+use super::config::{Field, data_type};
 use super::state::Property;
 
 pub(crate) type Obj = Map<String, Value>;
@@ -81,7 +81,9 @@ pub(crate) fn required_date(o: &Obj, key: &str) -> Result<String, String> {
         .ok_or_else(|| format!("{key} must be a date-time, got '{s}'"))
 }
 
-/// Checks `properties` against the fields and fills in the defaults of choice fields left out.
+/// Checks `properties` against the fields and fills in the defaults of optional fields left
+/// out (the allowed value marked default, else the field's `default_value`). A required field
+/// left out is refused, even when it has a default: the client must send it.
 pub(crate) fn properties(o: &Obj, fields: &[Field]) -> Result<Vec<Property>, String> {
     let mut out: Vec<Property> = Vec::new();
     for p in opt_array(o, "properties")? {
@@ -112,31 +114,55 @@ pub(crate) fn properties(o: &Obj, fields: &[Field]) -> Result<Vec<Property>, Str
         if f.required {
             return Err(format!("Field '{}' is required", f.label));
         }
-        if let Some(d) = f.allowed_values.iter().find(|v| v.is_default) {
+        let default = f.allowed_values.iter().find(|v| v.is_default);
+        let default = default
+            .map(|d| d.value.to_string())
+            .or_else(|| f.default_value.clone());
+        if let Some(value) = default {
             out.push(Property {
                 field_id: f.id,
-                field_value: d.value.to_string(),
+                field_value: value,
             });
         }
     }
     Ok(out)
 }
 
+/// A value must fit its field's data type: allowed value ids for choice fields (a JSON array
+/// of them, or one, for multi-value fields), a number, or a date-time.
 fn check_value(field: &Field, value: &str) -> Result<(), String> {
-    if field.allowed_values.is_empty() {
-        return Ok(());
+    let unfit = |what: &str| {
+        format!(
+            "'{value}' is not {what} for field '{}' (data type {})",
+            field.label, field.data_type
+        )
+    };
+    if !field.allowed_values.is_empty() {
+        let trimmed = value.trim();
+        let ids: Vec<&str> = match trimmed.strip_prefix('[').and_then(|v| v.strip_suffix(']')) {
+            Some(_) if !field.multiple => return Err(unfit("a single allowed value")),
+            Some(inner) => inner.split(',').map(str::trim).collect(),
+            None => vec![trimmed],
+        };
+        let known = |id: &str| {
+            id.parse::<u64>()
+                .ok()
+                .is_some_and(|v| field.allowed_values.iter().any(|a| a.value == v))
+        };
+        return match !ids.is_empty() && ids.iter().all(|id| known(id)) {
+            true => Ok(()),
+            false => Err(format!(
+                "'{value}' is not an allowed value of field '{}'",
+                field.label
+            )),
+        };
     }
-    let known = value
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .is_some_and(|v| field.allowed_values.iter().any(|a| a.value == v));
-    match known {
-        true => Ok(()),
-        false => Err(format!(
-            "'{value}' is not an allowed value of field '{}'",
-            field.label
-        )),
+    match field.data_type {
+        data_type::NUMBER if value.trim().parse::<f64>().is_err() => Err(unfit("a number")),
+        data_type::DATE | data_type::DATE_TIME if crate::mock::time::parse(value).is_none() => {
+            Err(unfit("a date-time"))
+        }
+        _ => Ok(()),
     }
 }
 

@@ -15,10 +15,14 @@ pub struct Field {
     pub system_field: bool,
     /// Whether a create must set it.
     pub required: bool,
-    /// Whether it takes several values.
+    /// Whether it takes several values (always for check boxes and multi-selects).
     pub multiple: bool,
-    /// Type code (GUESS: 1 text, 2 number, 3 single choice).
+    /// Type code, as the spec numbers them: 1 text box, 2 text area, 3 combo box, 4 date,
+    /// 5 user list, 6 rich text, 7 number, 8 check box, 9 date-time, 12 URL, 17 multi-select.
     pub data_type: u32,
+    /// The field's default, as text: an allowed value's id for choice fields. A create that
+    /// leaves a required field out is refused even when it has one.
+    pub default_value: Option<String>,
     /// Inactive fields are listed only with `includeInactive=true` and refuse values.
     pub active: bool,
     /// Choices; empty for free text.
@@ -62,33 +66,121 @@ pub struct QtestConfig {
     pub run_fields: Vec<Field>,
     /// Execution statuses.
     pub statuses: Vec<ExecStatus>,
+    /// Whether the API user may approve test cases (the `Approve` permission of test cases in
+    /// the user's profile). Without it `PUT .../approve` and logs of unapproved versions are
+    /// refused with 403.
+    pub can_approve: bool,
 }
 
-const CHOICES: &[(&str, &[&str], usize)] = &[
-    ("Priority", &["High", "Medium", "Low"], 1),
-    (
-        "Status",
-        &[
+/// Data type codes of the spec's `FieldResource.data_type`.
+pub mod data_type {
+    /// Text box.
+    pub const TEXT_BOX: u32 = 1;
+    /// Text area.
+    pub const TEXT_AREA: u32 = 2;
+    /// Combo box (one allowed value).
+    pub const COMBO_BOX: u32 = 3;
+    /// Date picker.
+    pub const DATE: u32 = 4;
+    /// Number.
+    pub const NUMBER: u32 = 7;
+    /// Check box: several allowed values.
+    pub const CHECK_BOX: u32 = 8;
+    /// Date-time picker.
+    pub const DATE_TIME: u32 = 9;
+    /// Multiple selection combo box.
+    pub const MULTI_SELECT: u32 = 17;
+}
+
+use data_type::*;
+
+/// A choice field: label, type, values, the default (an index into the values), required.
+struct Choice {
+    label: &'static str,
+    data_type: u32,
+    values: &'static [&'static str],
+    /// Marked `is_default` among the allowed values.
+    is_default: Option<usize>,
+    /// Given as the field's `default_value`.
+    default_value: Option<usize>,
+    required: bool,
+    system: bool,
+}
+
+const CHOICES: &[Choice] = &[
+    Choice {
+        label: "Priority",
+        data_type: COMBO_BOX,
+        values: &["High", "Medium", "Low"],
+        is_default: Some(1),
+        default_value: None,
+        required: false,
+        system: true,
+    },
+    Choice {
+        label: "Status",
+        data_type: COMBO_BOX,
+        values: &[
             "New",
             "In Review",
+            "Approved",
             "Ready for Baseline",
             "Baselined",
             "Obsolete",
         ],
-        0,
-    ),
-    (
-        "Type",
-        &["Manual", "Automation", "Performance", "Scenario"],
-        0,
-    ),
+        is_default: Some(0),
+        default_value: None,
+        required: false,
+        system: true,
+    },
+    Choice {
+        label: "Type",
+        data_type: COMBO_BOX,
+        values: &["Manual", "Automation", "Performance", "Scenario"],
+        is_default: Some(0),
+        default_value: None,
+        required: false,
+        system: true,
+    },
+    Choice {
+        label: "Category",
+        data_type: MULTI_SELECT,
+        values: &["Perf", "Security", "Usability"],
+        is_default: None,
+        default_value: None,
+        required: false,
+        system: false,
+    },
+    Choice {
+        label: "Platforms",
+        data_type: CHECK_BOX,
+        values: &["Web", "Android", "iOS"],
+        is_default: None,
+        default_value: None,
+        required: false,
+        system: false,
+    },
+    // Required, and only a `default_value` (no `is_default` value) says what to fill in.
+    Choice {
+        label: "Test Level",
+        data_type: COMBO_BOX,
+        values: &["Unit", "Integration", "System", "Acceptance"],
+        is_default: None,
+        default_value: Some(2),
+        required: true,
+        system: false,
+    },
 ];
-const TEXT_FIELDS: &[(&str, u32)] = &[
-    ("Zephyr Key", 1),
-    ("Labels", 1),
-    ("Estimated Time", 2),
-    ("Owner", 1),
-    ("Component", 1),
+/// Free-form fields: label, type, required default.
+const TEXT_FIELDS: &[(&str, u32, Option<&str>)] = &[
+    ("Zephyr Key", TEXT_BOX, None),
+    ("Labels", TEXT_AREA, None),
+    ("Estimated Time", NUMBER, None),
+    ("Owner", TEXT_BOX, None),
+    ("Component", TEXT_BOX, None),
+    ("Build Number", NUMBER, None),
+    ("Release Date", DATE, None),
+    ("Team", TEXT_BOX, Some("QA")),
 ];
 const STATUSES: &[(&str, &str)] = &[
     ("Passed", "#6cc644"),
@@ -115,10 +207,15 @@ impl QtestConfig {
             .iter()
             .map(|c| choice_field(&mut ids, &mut values, c))
             .collect();
-        for (label, data_type) in TEXT_FIELDS {
-            case_fields.push(text_field(ids.take(), label, *data_type, true));
+        for (label, data_type, default) in TEXT_FIELDS {
+            let mut field = text_field(ids.take(), label, *data_type, true);
+            if let Some(default) = default {
+                field.required = true;
+                field.default_value = Some(default.to_string());
+            }
+            case_fields.push(field);
         }
-        case_fields.push(text_field(ids.take(), "Legacy Id", 1, false));
+        case_fields.push(text_field(ids.take(), "Legacy Id", TEXT_BOX, false));
         let mut order: Vec<usize> = (0..STATUSES.len()).collect();
         rng.shuffle(&mut order);
         let mut status_ids = Ids {
@@ -146,7 +243,8 @@ impl QtestConfig {
                     is_default: s.is_default,
                 })
                 .collect(),
-            ..text_field(ids.take(), "Status", 3, true)
+            system_field: true,
+            ..text_field(ids.take(), "Status", COMBO_BOX, true)
         };
         let run_priority = choice_field(&mut ids, &mut values, &CHOICES[0]);
         QtestConfig {
@@ -154,6 +252,7 @@ impl QtestConfig {
             case_fields,
             run_fields: vec![run_status, run_priority],
             statuses,
+            can_approve: true,
         }
     }
 
@@ -205,29 +304,34 @@ fn text_field(id: u64, label: &str, data_type: u32, active: bool) -> Field {
         required: false,
         multiple: false,
         data_type,
+        default_value: None,
         active,
         allowed_values: Vec::new(),
     }
 }
 
-fn choice_field(
-    ids: &mut Ids,
-    values: &mut Ids,
-    (label, choices, default): &(&str, &[&str], usize),
-) -> Field {
-    let allowed_values = choices
+fn choice_field(ids: &mut Ids, values: &mut Ids, c: &Choice) -> Field {
+    let allowed_values: Vec<AllowedValue> = c
+        .values
         .iter()
         .enumerate()
         .map(|(i, l)| AllowedValue {
             value: values.take(),
             label: l.to_string(),
             order: i as u32 + 1,
-            is_default: i == *default,
+            is_default: c.is_default == Some(i),
         })
         .collect();
+    let default_value = c
+        .default_value
+        .and_then(|i| allowed_values.get(i))
+        .map(|a| a.value.to_string());
     Field {
-        system_field: true,
+        system_field: c.system,
+        required: c.required,
+        multiple: matches!(c.data_type, CHECK_BOX | MULTI_SELECT),
+        default_value,
         allowed_values,
-        ..text_field(ids.take(), label, 3, true)
+        ..text_field(ids.take(), c.label, c.data_type, true)
     }
 }

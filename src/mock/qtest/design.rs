@@ -25,7 +25,7 @@ pub(crate) fn create_module(st: &mut QtestState, w: &Write) -> Result<Applied, R
         parent,
     );
     Ok(Applied {
-        status: 200,
+        status: 201,
         kind: "module",
         id,
     })
@@ -152,8 +152,18 @@ fn created_via_api(st: &mut QtestState) -> u64 {
     }
 }
 
-pub(crate) fn approve(st: &mut QtestState, id: &str) -> Result<Applied, Refusal> {
+pub(crate) fn approve(
+    st: &mut QtestState,
+    cfg: &QtestConfig,
+    id: &str,
+) -> Result<Applied, Refusal> {
     let id = path_id(id)?;
+    if !cfg.can_approve {
+        return Err((
+            403,
+            "You do not have the Approve permission for test cases in this project".into(),
+        ));
+    }
     let version_id = st.next_ids("TCV").0;
     let case = by_id_mut(&mut st.test_cases, id).ok_or_else(|| missing("Test case", id))?;
     let major = case
@@ -183,7 +193,7 @@ pub(crate) fn delete_case(st: &mut QtestState, id: &str) -> Result<Applied, Refu
         .map_err(|_| missing("Test case", id))?;
     st.test_cases.remove(i);
     Ok(Applied {
-        status: 204,
+        status: 200,
         kind: "delete",
         id,
     })

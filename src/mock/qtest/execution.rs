@@ -21,6 +21,29 @@ pub(crate) fn create_cycle(st: &mut QtestState, w: &Write) -> Result<Applied, Re
     let o = w.obj()?;
     let name = body::required_str(o, "name").map_err(bad)?;
     let description = body::opt_str(o, "description").map_err(bad)?;
+    let at = crate::mock::time::format(w.at);
+    let id = add_cycle(st, name, description, (parent_id, &parent_type), at);
+    Ok(Applied {
+        status: 201,
+        kind: "test-cycle",
+        id,
+    })
+}
+
+/// Adds a cycle as the last child of `(parent id, parent type)`; returns its id.
+pub(crate) fn add_cycle(
+    st: &mut QtestState,
+    name: String,
+    description: String,
+    (parent_id, parent_type): (u64, &str),
+    created_date: String,
+) -> u64 {
+    let order = st
+        .test_cycles
+        .iter()
+        .filter(|c| c.parent_id == parent_id && c.parent_type == parent_type)
+        .count() as u32
+        + 1;
     let (id, pid) = st.next_ids("CL");
     st.test_cycles.push(Cycle {
         id,
@@ -28,13 +51,11 @@ pub(crate) fn create_cycle(st: &mut QtestState, w: &Write) -> Result<Applied, Re
         name,
         description,
         parent_id,
-        parent_type,
+        parent_type: parent_type.to_string(),
+        order,
+        created_date,
     });
-    Ok(Applied {
-        status: 200,
-        kind: "test-cycle",
-        id,
-    })
+    id
 }
 
 pub(crate) fn create_run(st: &mut QtestState, w: &Write) -> Result<Applied, Refusal> {
@@ -116,6 +137,13 @@ pub(crate) fn create_log(
                 bad("The test case has no approved version: send test_case_version_id")
             })?,
     };
+    let approved = case.versions.iter().any(|v| v.id == version && v.approved);
+    if !approved && !cfg.can_approve {
+        return Err((
+            403,
+            "Executing an unapproved test case version needs the Approve permission".into(),
+        ));
+    }
     let mut step_logs = Vec::new();
     for (i, s) in body::opt_array(o, "test_step_logs")
         .map_err(bad)?
@@ -125,12 +153,9 @@ pub(crate) fn create_log(
         let step = body::opt_id(s, "test_step_id")
             .map_err(bad)?
             .ok_or_else(|| bad("test_step_logs[].test_step_id is required"))?;
-        if !case.test_steps.iter().any(|t| t.id == step) {
-            return Err(bad(format!(
-                "Test step {step} is not a step of test case {}",
-                case.id
-            )));
-        }
+        let called = body::opt_id(s, "called_test_case_id").map_err(bad)?;
+        let parent = body::opt_id(s, "parent_test_step_id").map_err(bad)?;
+        check_step_target(st, case, step, called, parent)?;
         let status = known_status(cfg, body::required_ref(s, "status").map_err(bad)?)?;
         let order = body::opt_id(s, "order")
             .map_err(bad)?
@@ -141,6 +166,8 @@ pub(crate) fn create_log(
             status_id: status,
             actual_result,
             order,
+            called_test_case_id: called,
+            parent_test_step_id: parent,
         });
     }
     let note = body::opt_str(o, "note").map_err(bad)?;
@@ -171,4 +198,82 @@ fn known_status(cfg: &QtestConfig, id: u64) -> Result<u64, Refusal> {
     cfg.status(id)
         .map(|s| s.id)
         .ok_or_else(|| bad(format!("Status {id} does not exist")))
+}
+
+/// Checks what a step log points at. A step of the run's own case takes no call fields, and a
+/// step that calls another case takes no log of its own. A step of a called case (directly or
+/// through further calls) needs `called_test_case_id` (its case) and `parent_test_step_id`
+/// (the step that calls that case), as the spec asks of called steps.
+fn check_step_target(
+    st: &QtestState,
+    case: &TestCase,
+    step: u64,
+    called: Option<u64>,
+    parent: Option<u64>,
+) -> Result<(), Refusal> {
+    if let Some(own) = case.test_steps.iter().find(|t| t.id == step) {
+        if let Some(c) = own.called_test_case_id {
+            return Err(bad(format!(
+                "Test step {step} calls test case {c}: log the called case's steps, with \
+                 called_test_case_id and parent_test_step_id"
+            )));
+        }
+        return match (called, parent) {
+            (None, None) => Ok(()),
+            _ => Err(bad(format!(
+                "Test step {step} is a step of test case {} itself: it takes no \
+                 called_test_case_id or parent_test_step_id",
+                case.id
+            ))),
+        };
+    }
+    // Calling steps reachable from the run's case: (calling step, called case).
+    let mut calls: Vec<(u64, u64)> = Vec::new();
+    let mut seen = vec![case.id];
+    let mut queue = vec![case];
+    while let Some(c) = queue.pop() {
+        for s in &c.test_steps {
+            let Some(callee) = s.called_test_case_id else {
+                continue;
+            };
+            calls.push((s.id, callee));
+            if !seen.contains(&callee) {
+                seen.push(callee);
+                queue.extend(st.test_case(callee));
+            }
+        }
+    }
+    let owner = seen[1..]
+        .iter()
+        .filter_map(|&id| st.test_case(id))
+        .find(|c| {
+            c.test_steps
+                .iter()
+                .any(|t| t.id == step && t.called_test_case_id.is_none())
+        });
+    let Some(owner) = owner else {
+        return Err(bad(format!(
+            "Test step {step} is not a step of test case {} or of a case it calls",
+            case.id
+        )));
+    };
+    let (Some(called), Some(parent)) = (called, parent) else {
+        return Err(bad(format!(
+            "Test step {step} belongs to test case {}, called from test case {}: \
+             called_test_case_id and parent_test_step_id are required",
+            owner.id, case.id
+        )));
+    };
+    if called != owner.id {
+        return Err(bad(format!(
+            "called_test_case_id of test step {step} must be {}, got {called}",
+            owner.id
+        )));
+    }
+    if !calls.contains(&(parent, called)) {
+        return Err(bad(format!(
+            "parent_test_step_id {parent} is not a step that calls test case {called}"
+        )));
+    }
+    Ok(())
 }

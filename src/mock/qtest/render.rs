@@ -1,4 +1,5 @@
-//! The JSON shapes of contract section 2.
+//! The JSON shapes of the spec's resources (`ModuleResource`, `TestCaseWithCustomFieldResource`,
+//! `TestCycleResource`, `TestRunWithCustomFieldResource`, `TestLogResource`, `FieldResource`).
 
 use serde_json::{Value, json};
 
@@ -65,7 +66,9 @@ impl Render<'_> {
         v
     }
 
-    /// A test case; properties and steps only when asked for.
+    /// A test case; properties and steps only when asked for. A step that calls another case
+    /// names it (`called_test_case_id`, `called_test_case_name`); the called steps are not
+    /// expanded into the list.
     pub(crate) fn case(&self, c: &TestCase, props: bool, steps: bool) -> Value {
         let version = c.current();
         let mut v = json!({
@@ -81,15 +84,20 @@ impl Render<'_> {
             let steps: Vec<Value> = c
                 .test_steps
                 .iter()
-                .map(|s| json!({ "id": s.id, "description": s.description, "expected": s.expected, "order": s.order,
-                                 "called_test_case_id": s.called_test_case_id }))
+                .map(|s| {
+                    let called = s.called_test_case_id.and_then(|id| self.st.test_case(id));
+                    json!({ "id": s.id, "description": s.description, "expected": s.expected, "order": s.order,
+                            "called_test_case_id": s.called_test_case_id,
+                            "called_test_case_name": called.map(|c| c.name.as_str()) })
+                })
                 .collect();
             v["test_steps"] = Value::Array(steps);
         }
         v
     }
 
-    /// A test cycle; with `expand`, its descendants under `test_cycles`.
+    /// A test cycle; with `expand`, its descendants under the hyphenated `test-cycles` (and
+    /// `test-suites`, always empty: the mock has no suites), as the spec names them.
     pub(crate) fn cycle(&self, c: &Cycle, expand: bool) -> Value {
         let children: Vec<Value> = match expand {
             true => self
@@ -102,8 +110,9 @@ impl Render<'_> {
             false => Vec::new(),
         };
         json!({ "id": c.id, "pid": c.pid, "name": c.name, "description": c.description, "target_release_id": null,
-                "target_build_id": null, "web_url": self.web_url(2, c.id), "test_cycles": children,
-                "test_suites": [], "links": self.links("test-cycles", c.id) })
+                "target_build_id": null, "order": c.order, "created_date": c.created_date,
+                "last_modified_date": c.created_date, "web_url": self.web_url(2, c.id),
+                "test-cycles": children, "test-suites": [], "links": self.links("test-cycles", c.id) })
     }
 
     pub(crate) fn run(&self, r: &Run) -> Value {
@@ -113,7 +122,8 @@ impl Render<'_> {
             field_id: status_field.map_or(0, |f| f.id),
             field_value: status.to_string(),
         };
-        json!({ "id": r.id, "pid": r.pid, "name": r.name, "parent_id": r.parent_id, "parent_type": r.parent_type,
+        // The spec spells the parent of a run in camelCase, unlike every other field.
+        json!({ "id": r.id, "pid": r.pid, "name": r.name, "parentId": r.parent_id, "parentType": r.parent_type,
                 "test_case": { "id": r.test_case_id }, "test_case_version_id": r.test_case_version_id,
                 "properties": self.properties(&self.cfg.run_fields, &[prop]),
                 "web_url": self.web_url(3, r.id), "links": self.links("test-runs", r.id) })
@@ -127,13 +137,43 @@ impl Render<'_> {
             .iter()
             .map(|s| {
                 json!({ "test_step_id": s.test_step_id, "status": status(s.status_id),
-                             "actual_result": s.actual_result, "order": s.order })
+                        "actual_result": s.actual_result, "order": s.order,
+                        "called_test_case_id": s.called_test_case_id,
+                        "parent_test_step_id": s.parent_test_step_id })
             })
             .collect();
         json!({ "id": l.id, "status": status(l.status_id), "exe_start_date": l.exe_start_date,
                 "exe_end_date": l.exe_end_date, "note": l.note, "test_case_version_id": l.test_case_version_id,
                 "result_number": l.result_number, "test_step_logs": steps,
                 "links": [{ "rel": "self", "href": format!("{}/test-runs/{}/test-logs/{}", self.base, l.run_id, l.id) }] })
+    }
+
+    /// The API user's permissions in the project (`UserProfile`): everything but, possibly,
+    /// approving test cases.
+    pub(crate) fn profile(&self) -> Value {
+        let all = |names: &[&str]| -> Value {
+            Value::Object(
+                names
+                    .iter()
+                    .map(|n| (n.to_string(), Value::Bool(true)))
+                    .collect(),
+            )
+        };
+        let mut test_case = all(&[
+            "create",
+            "edit",
+            "delete",
+            "view",
+            "edit_assignment",
+            "export",
+            "import",
+        ]);
+        test_case["approve"] = Value::Bool(self.cfg.can_approve);
+        json!({ "user_id": 1, "project_id": self.cfg.project_id,
+                "module": all(&["create", "edit", "delete", "view"]),
+                "test_case": test_case,
+                "test_cycle": all(&["create", "edit", "delete", "view"]),
+                "test_run": all(&["create", "edit", "delete", "view", "execute", "export", "edit_assignment"]) })
     }
 
     pub(crate) fn field(&self, f: &Field) -> Value {
@@ -145,7 +185,7 @@ impl Render<'_> {
             .collect();
         json!({ "id": f.id, "label": f.label, "original_name": f.label, "system_field": f.system_field,
                 "required": f.required, "multiple": f.multiple, "data_type": f.data_type, "is_active": f.active,
-                "allowed_values": values })
+                "default_value": f.default_value, "allowed_values": values })
     }
 }
 

@@ -2,7 +2,7 @@
 //! labels, joined by AND. Comparisons ignore case.
 
 use super::config::{Field, QtestConfig};
-use super::state::{Run, TestCase};
+use super::state::{Cycle, Run, TestCase};
 
 /// How a condition compares.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -140,6 +140,13 @@ pub(crate) fn case_matches(conds: &[Cond], cfg: &QtestConfig, c: &TestCase) -> b
             find(&cfg.case_fields, label).map(|f| field_values(f, c.property(f.id)))
         })
     })
+}
+
+/// Whether a test cycle meets every condition (Name and Id only: cycles have no fields here).
+pub(crate) fn cycle_matches(conds: &[Cond], c: &Cycle) -> bool {
+    conds
+        .iter()
+        .all(|cond| matches(cond, &c.name, c.id, &c.pid, |_| None))
 }
 
 /// Whether a test run meets every condition.

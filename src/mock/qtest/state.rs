@@ -110,6 +110,12 @@ pub struct Cycle {
     pub parent_id: u64,
     /// `root` or `test-cycle`.
     pub parent_type: String,
+    /// Position among its siblings, from 1.
+    #[serde(default)]
+    pub order: u32,
+    /// Creation date-time.
+    #[serde(default)]
+    pub created_date: String,
 }
 
 /// A test run: one test case in one cycle.
@@ -144,6 +150,12 @@ pub struct StepLog {
     pub actual_result: String,
     /// Position, from 1.
     pub order: u32,
+    /// The called case the step belongs to, for a step called from another case.
+    #[serde(default)]
+    pub called_test_case_id: Option<u64>,
+    /// The calling step, for a step called from another case.
+    #[serde(default)]
+    pub parent_test_step_id: Option<u64>,
 }
 
 /// A test log (one execution of a run).

@@ -72,7 +72,7 @@ pub(crate) fn apply(
     let result = match (w.method, w.seg) {
         ("POST", ["modules"]) => create_module(st, w),
         ("POST", ["test-cases"]) => create_case(st, cfg, w),
-        ("PUT", ["test-cases", id, "approve"]) => approve(st, id),
+        ("PUT", ["test-cases", id, "approve"]) => approve(st, cfg, id),
         ("DELETE", ["test-cases", id]) => delete_case(st, id),
         ("POST", ["test-cycles"]) => create_cycle(st, w),
         ("POST", ["test-runs"]) => create_run(st, w),

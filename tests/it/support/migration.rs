@@ -4,18 +4,20 @@
 //! so tests can plant the differences `verify` must catch.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
+use etlpool::Pool;
 use etlpool::http::{ApiClient, Auth};
 use etlpool::migrate::transform::{
-    Catalog, Context, DEFAULT_KEY, LogPlan, case_plan, cycle_folder_plan, cycle_plan,
-    executed_case, folder_order, log_plan, module_plan, run_plan, sort_for_logs,
+    CaseSteps, Catalog, Context, DEFAULT_KEY, LogPlan, ScriptShape, StepRef, case_plan,
+    cycle_folder_plan, cycle_plan, executed_case, folder_order, log_plan, module_plan, run_plan,
+    sort_for_logs, step_layout,
 };
 use etlpool::migrate::{MappingConfig, RecordKind, Target, VerifyOptions, VerifyReport, run_key};
 use etlpool::migrate::{load_lookups, read_script};
 use etlpool::mock::{MockOptions, MockServers};
 use etlpool::qtest::{CycleParent, NewModule, NewTestCase, NewTestLog, QtestClient};
 use etlpool::zephyr::{FolderType, TestExecution, ZephyrClient};
-use etlpool::{Pool, qtest};
 
 /// What each Zephyr record became, the [`Lookup`](etlpool::migrate::Lookup) of the transforms.
 pub type Targets = HashMap<(RecordKind, String), Target>;
@@ -87,9 +89,9 @@ impl Migrated {
         self.targets.insert((kind, key.to_string()), target);
     }
 
-    /// Folders, cases and cycles; returns each case's qTest steps, which step
-    /// logs point at.
-    fn migrate(&mut self, tamper: &Tamper) -> HashMap<String, Vec<qtest::TestStep>> {
+    /// Folders, cases and cycles; returns each case's steps on both sides,
+    /// which step logs point at.
+    fn migrate(&mut self, tamper: &Tamper) -> HashMap<String, Arc<CaseSteps>> {
         let (z, q) = (self.zephyr.clone(), self.qtest.clone());
         let default = NewModule {
             name: self.catalog.mapping().default_module.clone(),
@@ -125,7 +127,12 @@ impl Migrated {
                 version_id: created.test_case_version_id,
             };
             self.record(RecordKind::Case, &case.key, target);
-            steps.insert(case.key, created.test_steps);
+            let both = CaseSteps {
+                case_id: created.id,
+                qtest: StepRef::list(&created.test_steps),
+                zephyr: Some(ScriptShape::of(script.as_case_script())),
+            };
+            steps.insert(case.key, Arc::new(both));
         }
         for cycle in all(|visit| z.test_cycles(visit)) {
             if tamper.skip_cycle == Some(cycle.id) {
@@ -146,11 +153,7 @@ impl Migrated {
     }
 
     /// One run per (cycle, case) pair, its logs in `actualEndDate` order.
-    fn runs_and_logs(
-        &mut self,
-        case_steps: &HashMap<String, Vec<qtest::TestStep>>,
-        tamper: &Tamper,
-    ) {
+    fn runs_and_logs(&mut self, case_steps: &HashMap<String, Arc<CaseSteps>>, tamper: &Tamper) {
         let (z, q) = (self.zephyr.clone(), self.qtest.clone());
         let mut pairs: BTreeMap<String, Vec<TestExecution>> = BTreeMap::new();
         for exec in all(|visit| z.executions(None, visit)) {
@@ -171,10 +174,11 @@ impl Migrated {
             };
             let run = q.create_run(cycle, &plan.body).unwrap();
             self.record(RecordKind::Run, &key, Target::id(run.id));
+            let layout = step_layout(&case, case_steps).unwrap();
             for exec in &execs {
                 let results = z.execution_steps(&exec.id.to_string()).unwrap();
                 let LogPlan::Create(mut body) =
-                    log_plan(exec, &results, &case_steps[&case], &self.ctx()).unwrap()
+                    log_plan(exec, &results, &layout, &self.ctx()).unwrap()
                 else {
                     continue;
                 };
@@ -218,6 +222,20 @@ pub fn clients(mocks: &MockServers) -> (ZephyrClient, QtestClient) {
         ZephyrClient::new(zephyr, mocks.project_key()),
         QtestClient::new(qtest, mocks.qtest_project_id()),
     )
+}
+
+/// The project's required case fields, each with its default value: what every
+/// create body must carry besides its own properties.
+pub fn required_properties(qtest: &QtestClient) -> Vec<etlpool::qtest::PropertyValue> {
+    let fields = qtest.case_fields().expect("case fields");
+    fields
+        .iter()
+        .filter(|f| f.required)
+        .map(|f| etlpool::qtest::PropertyValue {
+            field_id: f.id,
+            field_value: f.default_value.clone().expect("a default"),
+        })
+        .collect()
 }
 
 /// Every item of a paged read.

@@ -143,6 +143,23 @@ impl Mocks {
         )
     }
 
+    /// `POST /oauth/token` at the qTest site with this form and `Authorization` header.
+    pub fn oauth(&self, form: &str, authorization: Option<&str>) -> Resp {
+        let mut req = ureq::http::Request::builder()
+            .method("POST")
+            .uri(format!("{}/oauth/token", self.m.qtest_site_url()))
+            .header("Content-Type", "application/x-www-form-urlencoded");
+        if let Some(value) = authorization {
+            req = req.header("Authorization", value);
+        }
+        let mut resp = self.agent.run(req.body(form.to_string()).unwrap()).unwrap();
+        Resp {
+            status: resp.status().as_u16(),
+            text: resp.body_mut().read_to_string().unwrap(),
+            headers: Vec::new(),
+        }
+    }
+
     /// Field id of a test-case field label.
     pub fn field(&self, label: &str) -> u64 {
         self.m.qtest_config().case_field(label).unwrap().id
@@ -155,13 +172,26 @@ impl Mocks {
             &format!("/modules{q}"),
             Some(&serde_json::json!({ "name": name })),
         );
-        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(r.status, 201, "{}", r.text);
         r.json()["id"].as_u64().unwrap()
     }
 
+    /// The required case fields with their default values, as create properties.
+    pub fn required(&self) -> Vec<Value> {
+        let cfg = self.m.qtest_config();
+        cfg.case_fields
+            .iter()
+            .filter(|f| f.required && f.active)
+            .map(|f| serde_json::json!({ "field_id": f.id, "field_value": f.default_value }))
+            .collect()
+    }
+
     pub fn case(&self, name: &str, parent: u64, key: &str) -> Value {
+        let mut properties = self.required();
+        properties
+            .push(serde_json::json!({ "field_id": self.field("Zephyr Key"), "field_value": key }));
         let body = serde_json::json!({ "name": name, "parent_id": parent,
-            "properties": [{ "field_id": self.field("Zephyr Key"), "field_value": key }],
+            "properties": properties,
             "test_steps": [{ "description": "Login", "expected": "Dashboard", "order": 1 }] });
         let r = self.q("POST", "/test-cases", Some(&body));
         assert_eq!(r.status, 200, "{}", r.text);
