@@ -238,3 +238,51 @@ fn settings_an_origin_already_has_otherwise_are_an_error_not_ignored() {
             .is_err()
     );
 }
+
+#[test]
+fn a_login_due_when_the_breaker_half_opens_does_not_jam_the_origin() {
+    // The API fails once (the breaker opens), then works. Every token is
+    // stale at once, so each request needs a login: as after an outage
+    // longer than a token's life, the probe of the half-open breaker needs
+    // a login first, and the login is a request to the same origin.
+    let srv = scripted(|n, req| {
+        if req.path.ends_with("/oauth/token") {
+            json(200, j!({"access_token": format!("t{n}"), "expires_in": 0}))
+        } else if n == 1 {
+            json(503, j!({"message": "down"}))
+        } else {
+            json(200, j!({"ok": true}))
+        }
+    });
+    let pool = test_pool().build().unwrap();
+    let api_url = format!("{}/api/v3", srv.url());
+    let login = QtestLogin::new(&pool, &api_url, "user", "pass").unwrap();
+    let api = ApiClient::builder(&pool, &api_url)
+        .auth(Auth::Provider(Arc::new(login)))
+        .retry(RetryPolicy::none())
+        .breaker(BreakerPolicy {
+            failure_threshold: 1,
+            cooldown: Duration::ZERO,
+        })
+        .build()
+        .unwrap();
+    assert_eq!(
+        api.get_json::<Value>("/projects", &[])
+            .unwrap_err()
+            .status(),
+        Some(503)
+    );
+    // The server is up again: the login takes the probe, closes the
+    // breaker, and the call goes through.
+    let after: Vec<_> = (0..3)
+        .map(|_| {
+            api.get_json::<Value>("/projects", &[])
+                .map_err(|e| e.to_string())
+        })
+        .collect();
+    assert!(
+        after.iter().all(Result::is_ok),
+        "the origin stayed jammed after it recovered: {after:?}"
+    );
+    assert!(!api.breaker_open());
+}
