@@ -68,8 +68,15 @@ pub(super) fn run(args: &MigrateArgs, global: &GlobalArgs) -> Result<ExitCode, C
     if let Some(out) = &summary {
         out.check("--summary-json")?;
     }
-    args.ops.metrics_output()?;
-    let prepared = prepare(args);
+    // From here on every error is one the summary file reports.
+    let (lock_wait, bad_wait) = match lock_wait(args.wait.as_deref()) {
+        Ok(wait) => (wait, None),
+        Err(e) => (LockWait::No, Some(e)),
+    };
+    let prepared = match args.ops.metrics_output().err().or(bad_wait) {
+        Some(e) => Err(e),
+        None => prepare(args),
+    };
     let project = match &prepared {
         Ok((settings, _)) => settings.endpoints.zephyr_project.clone(),
         Err(_) => args.connection.zephyr_project.clone().unwrap_or_default(),
@@ -80,7 +87,7 @@ pub(super) fn run(args: &MigrateArgs, global: &GlobalArgs) -> Result<ExitCode, C
         summary,
         ops: &args.ops,
         quiet: global.quiet,
-        lock_wait: lock_wait(args.wait.as_deref())?,
+        lock_wait,
     };
     runner.run(prepared)
 }
