@@ -284,12 +284,19 @@ impl Runner<'_> {
         let run = run.unwrap_or_else(|| RunSummary::not_started(dry_run, journal, report, metrics));
         let doc: JobSummary = job.summary(code, error.as_ref().map(super::explain::chain), run);
         let summary_written = match &self.summary {
-            Some(out) => serde_json::to_vec_pretty(&doc)
+            Some(out) => {
+                // Pretty in a file; one line on stdout among JSON log lines.
+                if *out == OutputPath::Stdout && super::logging::json() {
+                    serde_json::to_vec(&doc)
+                } else {
+                    serde_json::to_vec_pretty(&doc)
+                }
                 .map_err(|e| CliError::io("encoding the summary", e.into()))
                 .and_then(|mut json| {
                     json.push(b'\n');
                     out.write(&json)
-                }),
+                })
+            }
             None => Ok(()),
         };
         if let Some(run) = printed {
@@ -312,7 +319,9 @@ impl Runner<'_> {
         if self.quiet && code == ExitCode::Ok {
             return;
         }
-        if self.summary == Some(OutputPath::Stdout) {
+        if super::logging::json() {
+            super::logging::summary(run, code);
+        } else if self.summary == Some(OutputPath::Stdout) {
             eprintln!("{run}");
         } else {
             println!("{run}");
