@@ -272,7 +272,12 @@ pub(super) fn health(pool: &Pool, failures: &FailureWatch) -> (u16, String) {
     let mut any_open = false;
     let mut origins = serde_json::Map::new();
     for (origin, o) in &snapshot.origins {
-        let breaker = match pool.policies(origin).map(|p| p.breaker().state()) {
+        // Only looked at: asking for the policies would make them, with the
+        // pool's defaults, before the origin's first client sets its own.
+        let breaker = match pool.origin(origin).map(|o| {
+            o.policies_if_made()
+                .map_or(BreakerState::Closed, |p| p.breaker().state())
+        }) {
             Ok(BreakerState::Closed) => "closed",
             Ok(BreakerState::HalfOpen) => "half_open",
             Ok(BreakerState::Open { .. }) => {
@@ -340,5 +345,40 @@ impl FailureWatch {
 
     fn last(&self, origin: &str) -> Option<(String, SystemTime)> {
         self.seen.lock().get(origin).and_then(|s| s.last.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::ApiClient;
+    use crate::mock::server::{Answer, HttpServer, Response, ServerOptions};
+    use crate::policy::RateLimit;
+
+    #[test]
+    fn health_reads_an_origins_breaker_without_giving_it_policies() {
+        let server = HttpServer::start(
+            ServerOptions::default(),
+            Arc::new(|_, _: &_| {
+                Answer::Response(Response::bytes(200, "text/plain", b"ok".to_vec()))
+            }),
+        )
+        .unwrap();
+        let pool = Pool::builder().build().unwrap();
+        // The origin is in the registry (a plain request, or a client half
+        // built) but has no policies yet when /health is scraped.
+        assert_eq!(pool.fetch(&server.url()).unwrap().status(), 200);
+        let (status, body) = health(&pool, &FailureWatch::default());
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains("\"breaker\":\"closed\""), "{body}");
+        // So the client built next still sets them.
+        let limit = RateLimit {
+            per_second: Some(10.0),
+            ..RateLimit::default()
+        };
+        let client = ApiClient::builder(&pool, &server.url())
+            .rate_limit(limit)
+            .build();
+        assert!(client.is_ok(), "{:?}", client.err());
     }
 }
