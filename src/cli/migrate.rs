@@ -302,6 +302,19 @@ impl Runner<'_> {
         if let Some(run) = printed {
             self.print(&run, code);
         }
+        let mut unwritten = [written, summary_written]
+            .into_iter()
+            .filter_map(Result::err);
+        // Only a run that went well reports an output it couldn't write as
+        // its error; one that failed (a full disk stops the journal and these
+        // files alike) keeps its own error and code, and logs the rest.
+        let first = match code {
+            ExitCode::Ok => unwritten.next(),
+            _ => None,
+        };
+        for e in unwritten {
+            log::error!("{}", super::explain::chain(&e));
+        }
         if let Some(e) = error {
             if code == ExitCode::Interrupted {
                 log::warn!("{}", super::explain::chain(&e));
@@ -309,8 +322,7 @@ impl Runner<'_> {
             }
             return Err(e);
         }
-        written.and(summary_written)?;
-        Ok(code)
+        first.map_or(Ok(code), Err)
     }
 
     /// The human summary: on stdout, or stderr when stdout carries the JSON;

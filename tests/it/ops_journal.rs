@@ -108,3 +108,32 @@ fn a_full_disk_stops_the_run_with_the_os_error_and_a_rerun_finishes() {
     assert_eq!(code, 0, "{out}");
     check::assert_migrated(&mocks);
 }
+
+#[test]
+fn outputs_on_the_same_full_disk_do_not_hide_the_runs_exit_code() {
+    // cron's recipe: journal, summary and metrics file in one directory.
+    let mut options = etlpool::mock::MockOptions::seeded(72);
+    options.sizes = etlpool::mock::DataSizes {
+        cases: 120,
+        executions: 300,
+        ..sizes()
+    };
+    let mocks = etlpool::mock::MockServers::start(options).unwrap();
+    let dir = Scratch::new("ops-journal-full-outputs");
+    let disk = dir.0.join("disk");
+    let mut cmd = migrate(&mocks, &dir.0);
+    cmd.arg("--summary-json")
+        .arg(disk.join("last.json"))
+        .arg("--metrics")
+        .arg(disk.join("etlpool.prom"));
+    let (code, out, _) = on_a_full_disk(&cmd, &dir.0);
+    assert_eq!(code, 3, "{out}");
+    assert!(
+        out.contains("No space left on device") || out.contains("File too large"),
+        "{out}"
+    );
+    // Each error says what the OS said, not only what was being done.
+    for line in out.lines().filter(|l| l.contains(" ERROR ")) {
+        assert!(line.contains("(os error "), "{line}");
+    }
+}

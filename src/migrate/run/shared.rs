@@ -155,7 +155,7 @@ impl Shared {
     fn check(&self, written: std::result::Result<(), MigrateError>) {
         if let Err(e) = written {
             self.output_errors.fetch_add(1, Ordering::Relaxed);
-            log::error!("{e}");
+            log::error!("{}", crate::error::error_chain(&e));
         }
     }
 
@@ -238,7 +238,7 @@ impl Shared {
             Ok((target, action)) => {
                 if let Err(e) = self.journal.record(kind, key, target) {
                     // Not journaled: a re-run finds it by lookup instead.
-                    log::error!("{e}");
+                    log::error!("{}", crate::error::error_chain(&e));
                     self.output_errors.fetch_add(1, Ordering::Relaxed);
                 }
                 self.row(kind, key, Some(target.id), action, "");
