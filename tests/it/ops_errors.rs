@@ -189,3 +189,40 @@ fn the_default_config_checks_and_a_bad_one_names_its_key() {
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("workers"), "{out}");
 }
+
+#[test]
+fn a_malformed_secret_in_the_config_file_is_not_printed() {
+    let mocks = mocks(104);
+    let dir = Scratch::new("ops-config-secret");
+    for (n, body) in [
+        "[qtest]\ntoken = \"SEKRET-unterminated\n",
+        "[qtest]\ntoken = SEKRET-unquoted\n",
+        "[zephyr]\npassword = 'SEKRET-single' trailing\n",
+        "[qtest]\nusername = \"u\"\npassword = 7654321987\n",
+        "qtest.token = SEKRET-dotted\n",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let secret = if body.contains("7654321987") {
+            "7654321987"
+        } else {
+            "SEKRET"
+        };
+        let config = dir.file(&format!("c{n}.toml"), body.as_bytes());
+        let (code, out) = run(etlpool().args(["config", "--check"]).arg(&config));
+        assert_eq!(code, 2, "{body}: {out}");
+        assert!(!out.contains(secret), "{body}: {out}");
+        assert!(out.contains("line "), "no line number: {out}");
+        let summary = dir.0.join("last.json");
+        let (code, out) = run(migrate(&mocks, &dir.0)
+            .args(["--log-format", "json", "--config"])
+            .arg(&config)
+            .arg("--summary-json")
+            .arg(&summary));
+        assert_eq!(code, 2, "{body}: {out}");
+        assert!(!out.contains(secret), "{body}: {out}");
+        let written = std::fs::read_to_string(&summary).unwrap();
+        assert!(!written.contains(secret), "{body}: {written}");
+    }
+}
