@@ -14,7 +14,6 @@ use super::output::OutputPath;
 use super::{CliError, ExitCode, GlobalArgs};
 use crate::cancel::CancelToken;
 use crate::metrics::Snapshot;
-use crate::migrate::report::per_run_path;
 use crate::migrate::{
     LockWait, MigrateOptions, Phases, RunHooks, RunProgress, RunSummary, migrate_with,
 };
@@ -88,6 +87,7 @@ pub(super) fn run(args: &MigrateArgs, global: &GlobalArgs) -> Result<ExitCode, C
         ops: &args.ops,
         quiet: global.quiet,
         lock_wait,
+        report_per_run: true,
     };
     runner.run(prepared)
 }
@@ -121,7 +121,7 @@ fn prepare(args: &MigrateArgs) -> Result<(Settings, MigrateOptions), CliError> {
         mapping: settings.mapping.clone(),
         workers: settings.workers,
         journal,
-        report: per_run_path(&report, SystemTime::now()),
+        report,
         dry_run: args.dry_run,
         only: args.only.unwrap_or_default(),
         page_size: settings.page_size,
@@ -139,6 +139,8 @@ pub(super) struct Runner<'a> {
     pub(super) ops: &'a OpsArgs,
     pub(super) quiet: bool,
     pub(super) lock_wait: LockWait,
+    /// Name the report after the run's start (`migrate`), or use it as given (`demo`).
+    pub(super) report_per_run: bool,
 }
 
 /// How a run ended, before the files are written.
@@ -227,9 +229,12 @@ impl Runner<'_> {
                 return Ended::failed(CliError::io("installing the SIGINT/SIGTERM handlers", e));
             }
         };
-        let hooks = RunHooks::default()
+        let mut hooks = RunHooks::default()
             .progress(progress)
             .lock_wait(self.lock_wait);
+        if self.report_per_run {
+            hooks = hooks.report_per_run(SystemTime::now());
+        }
         let outcome = migrate_with(&pool, options, &cancel, &hooks);
         let mut ended = match outcome {
             Ok(summary) => Ended {

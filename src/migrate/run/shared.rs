@@ -26,6 +26,15 @@ pub(crate) enum Output {
     Plan(Plan),
 }
 
+impl Output {
+    pub(crate) fn path(&self) -> &std::path::Path {
+        match self {
+            Output::Report(r) => r.path(),
+            Output::Plan(p) => p.path(),
+        }
+    }
+}
+
 /// Per kind and action, for the summary.
 #[derive(Default)]
 pub(crate) struct Tally {
