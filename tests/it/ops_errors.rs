@@ -226,3 +226,23 @@ fn a_malformed_secret_in_the_config_file_is_not_printed() {
         assert!(!written.contains(secret), "{body}: {written}");
     }
 }
+
+#[test]
+fn a_timeout_too_long_to_be_a_deadline_is_a_usage_error_not_a_panic() {
+    let mocks = mocks(105);
+    let dir = Scratch::new("ops-huge-timeout");
+    let summary = dir.0.join("last.json");
+    for var in ["ETLPOOL_CONNECT_TIMEOUT", "ETLPOOL_TOTAL_TIMEOUT"] {
+        let (code, out) = run(migrate(&mocks, &dir.0)
+            .env(var, "500000000000y")
+            .arg("--summary-json")
+            .arg(&summary));
+        assert_eq!(code, 2, "{var}: {out}");
+        assert!(!out.contains("panicked"), "{var}: {out}");
+        let key = var.trim_start_matches("ETLPOOL_").to_lowercase();
+        assert!(out.contains(&key), "{var}: {out}");
+        let s: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+        assert_eq!(s["exit_code"], 2, "{var}: {s:#}");
+    }
+}
