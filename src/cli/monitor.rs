@@ -158,15 +158,17 @@ fn watch_loop(watch: Watch, failures: &FailureWatch, stopped: &crossbeam_channel
         Duration::from_secs(1).min(watch.interval)
     };
     let mut alerts = AlertMonitor::new(&watch.pool, watch.thresholds);
-    let mut next_status = Instant::now() + watch.interval;
+    // `None`: an interval too long for the clock, so never.
+    let after_interval = || Instant::now().checked_add(watch.interval);
+    let mut next_status = after_interval();
     while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(tick) {
         failures.observe(&watch.pool.metrics());
         let progress = watch.progress.as_ref().map(RunProgress::snapshot);
         if let (Some(bar), Some(p)) = (&bar, &progress) {
             draw(bar, p);
         }
-        if Instant::now() >= next_status {
-            next_status = Instant::now() + watch.interval;
+        if next_status.is_some_and(|at| Instant::now() >= at) {
+            next_status = after_interval();
             if let (None, Some(p), true) = (&bar, &progress, watch.show_progress) {
                 p.log();
             }

@@ -207,3 +207,15 @@ fn with_json_logs_a_bad_command_line_is_a_json_line_too() {
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("etlpool "));
 }
+
+#[test]
+fn a_status_interval_longer_than_time_itself_just_means_no_progress_lines() {
+    let mocks = mocks(86);
+    let dir = Scratch::new("ops-huge-interval");
+    let out = migrate(&mocks, &dir.0)
+        .args(["-q", "--status-interval", "500000000000y"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "", "stderr");
+}
