@@ -116,6 +116,9 @@ fn prepare(args: &MigrateArgs) -> Result<(Settings, MigrateOptions), CliError> {
         .clone()
         .or(settings.report.clone())
         .unwrap_or_else(|| PathBuf::from(format!("{}.{suffix}.csv", file_stem(&project))));
+    // The run writes it once both services answered: a typo in its path
+    // must fail before that, like one in --summary-json's.
+    OutputPath::new(&report).check("--report")?;
     let options = MigrateOptions {
         endpoints: settings.endpoints.clone(),
         mapping: settings.mapping.clone(),

@@ -6,28 +6,8 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::cli::{migrate, run, sizes};
-use crate::ops_util::{unshare, wrap};
+use crate::ops_util::{unshare, with_arg, wrap};
 use crate::support::{Scratch, check};
-
-/// `cmd` with its `--journal` value replaced.
-fn with_journal(cmd: &Command, journal: &Path) -> Command {
-    let mut out = Command::new(cmd.get_program());
-    let mut args = cmd.get_args().peekable();
-    while let Some(arg) = args.next() {
-        out.arg(arg);
-        if arg == "--journal" {
-            args.next();
-            out.arg(journal);
-        }
-    }
-    out.env_clear();
-    for (k, v) in cmd.get_envs() {
-        if let Some(v) = v {
-            out.env(k, v);
-        }
-    }
-    out
-}
 
 /// Runs `etlpool` with its journal on a full disk: a 64 KiB tmpfs filled
 /// but for two pages (the lock file's and 4 KiB of journal), in a mount namespace of its own; where that is not permitted, a
@@ -38,7 +18,7 @@ fn on_a_full_disk(cmd: &Command, dir: &Path) -> (i32, String, String) {
     std::fs::create_dir_all(&mount).unwrap();
     let journal = mount.join("journal.csv");
     let kept = dir.join("journal.csv");
-    let inner = with_journal(cmd, &journal);
+    let inner = with_arg(cmd, "--journal", &journal);
     let copy_back = format!(
         "\"$@\"; rc=$?; cp '{}' '{}'; exit $rc",
         journal.display(),

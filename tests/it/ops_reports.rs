@@ -107,3 +107,32 @@ fn a_run_queued_behind_another_keeps_the_others_report() {
         .count();
     assert_eq!(created, 1, "{found:?}");
 }
+
+#[test]
+fn a_report_path_that_cannot_be_written_fails_before_any_work() {
+    let mocks = mocks(94);
+    let dir = Scratch::new("ops-report-path");
+    for dry in [false, true] {
+        let mut cmd = crate::ops_util::with_arg(
+            &migrate(&mocks, &dir.0),
+            "--report",
+            &dir.0.join("no/such/dir/report.csv"),
+        );
+        if dry {
+            cmd.arg("--dry-run");
+        }
+        let (code, out) = run(&mut cmd);
+        assert_eq!(code, 2, "{out}");
+        assert!(
+            out.contains("--report") && out.contains("no/such/dir"),
+            "{out}"
+        );
+        let left: Vec<_> = std::fs::read_dir(&dir.0).unwrap().flatten().collect();
+        assert!(left.is_empty(), "a failed start left {left:?}");
+    }
+    let served = mocks.zephyr_stats().snapshot().requests + mocks.qtest_stats().snapshot().requests;
+    assert_eq!(
+        served, 0,
+        "the services were asked before the path was checked"
+    );
+}
