@@ -334,3 +334,55 @@ fn a_users_policies_see_stale_connection_resends_and_401_renewals_too() {
         "breaker admissions"
     );
 }
+
+#[test]
+fn many_threads_first_using_an_origin_make_one_set_of_policies() {
+    let srv = scripted(|_, _| json(200, j!({})));
+    let pool = test_pool().build().unwrap();
+    let barrier = std::sync::Barrier::new(16);
+    let limit = |per_second: f64| RateLimit {
+        per_second: Some(per_second),
+        burst: 100,
+        ..RateLimit::default()
+    };
+    let built: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..16)
+            .map(|i| {
+                let (pool, barrier, url) = (&pool, &barrier, srv.url());
+                s.spawn(move || {
+                    barrier.wait();
+                    // Half ask for the same settings, half for none.
+                    let mut builder = ApiClient::builder(pool, &format!("{url}/base{i}"));
+                    if i % 2 == 0 {
+                        builder = builder.rate_limit(limit(1000.0));
+                    }
+                    let client = builder.build();
+                    if let Ok(c) = &client {
+                        let _: Value = c.get_json("/x", &[]).unwrap();
+                    }
+                    client
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let limiters: Vec<_> = built
+        .iter()
+        .filter_map(|c| c.as_ref().ok())
+        .map(|c| c.policies().limiter().clone())
+        .collect();
+    // Whoever came first, every client shares its set; a client asking for
+    // the rate may only fail if a client asking for none came first.
+    assert!(
+        limiters.windows(2).all(|w| Arc::ptr_eq(&w[0], &w[1])),
+        "two sets of policies for one origin"
+    );
+    let made = pool.policies(&srv.url()).unwrap();
+    assert!(Arc::ptr_eq(made.limiter(), &limiters[0]));
+    let failed = built.iter().filter(|c| c.is_err()).count();
+    if made.settings().rate_limit == limit(1000.0) {
+        assert_eq!(failed, 0, "the same settings conflicted");
+    } else {
+        assert_eq!(failed, 8, "only the ones asking for a rate fail");
+    }
+}
