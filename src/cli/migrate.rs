@@ -310,19 +310,8 @@ impl Runner<'_> {
         if let Some(run) = printed {
             self.print(&run, code);
         }
-        let mut unwritten = [written, summary_written]
-            .into_iter()
-            .filter_map(Result::err);
-        // Only a run that went well reports an output it couldn't write as
-        // its error; one that failed (a full disk stops the journal and these
-        // files alike) keeps its own error and code, and logs the rest.
-        let first = match code {
-            ExitCode::Ok => unwritten.next(),
-            _ => None,
-        };
-        for e in unwritten {
-            log::error!("{}", super::explain::chain(&e));
-        }
+        // Logged, or the error of a run that went well.
+        let outputs = super::output::settle(code, [written, summary_written]);
         if let Some(e) = error {
             if code == ExitCode::Interrupted {
                 log::warn!("{}", super::explain::chain(&e));
@@ -330,7 +319,7 @@ impl Runner<'_> {
             }
             return Err(e);
         }
-        first.map_or(Ok(code), Err)
+        outputs
     }
 
     /// The human summary: on stdout, or stderr when stdout carries the JSON;

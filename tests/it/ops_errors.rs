@@ -246,3 +246,42 @@ fn a_timeout_too_long_to_be_a_deadline_is_a_usage_error_not_a_panic() {
         assert_eq!(s["exit_code"], 2, "{var}: {s:#}");
     }
 }
+
+/// `etlpool verify` with the environment `migrate` gets.
+fn verify(mocks: &etlpool::mock::MockServers, dir: &std::path::Path) -> Command {
+    let like = migrate(mocks, dir);
+    let mut cmd = etlpool();
+    for (k, v) in like.get_envs() {
+        if let Some(v) = v {
+            cmd.env(k, v);
+        }
+    }
+    cmd.arg("verify");
+    cmd
+}
+
+#[test]
+fn verify_checks_its_report_path_before_reading_both_services() {
+    let mocks = mocks(106);
+    let dir = Scratch::new("ops-verify-path");
+    let (code, out) = run(verify(&mocks, &dir.0)
+        .arg("--report-json")
+        .arg(dir.0.join("no/such/dir/verify.json")));
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("--report-json"), "{out}");
+    let asked = mocks.zephyr_stats().snapshot().requests + mocks.qtest_stats().snapshot().requests;
+    assert_eq!(asked, 0, "the services were read first: {out}");
+
+    // `-` is stdout, as for migrate's outputs: the JSON there, the text on stderr.
+    let out = verify(&mocks, &dir.0)
+        .current_dir(&dir.0)
+        .args(["--report-json", "-"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "nothing migrated: differences");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+    assert!(report.is_object(), "{report}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("differences"));
+    assert!(!dir.0.join("-").exists(), "a file named -");
+}
