@@ -23,7 +23,8 @@ pub struct VerifyArgs {
     /// Differences to list (all are counted).
     #[arg(long, default_value_t = 20)]
     pub show: usize,
-    /// Also write the whole report as JSON.
+    /// Also write the whole report as JSON, atomically; `-` is stdout (the
+    /// text summary then goes to stderr). Checked before any work.
     #[arg(long, value_name = "PATH")]
     pub report_json: Option<PathBuf>,
     /// Metrics, health and progress.
