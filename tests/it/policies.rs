@@ -144,6 +144,19 @@ impl Breaker for CountingBreaker {
     }
 }
 
+/// A pool whose origin of `url` has a counting limiter and breaker.
+fn counted_pool(url: &str) -> (Pool, Arc<CountingLimiter>, Arc<CountingBreaker>) {
+    let pool = test_pool().build().unwrap();
+    let limiter = Arc::new(CountingLimiter::default());
+    let breaker = Arc::new(CountingBreaker::default());
+    let policies = OriginPolicies::builder()
+        .limiter(limiter.clone())
+        .breaker(breaker.clone())
+        .build();
+    pool.set_policies(url, policies).unwrap();
+    (pool, limiter, breaker)
+}
+
 #[test]
 fn a_users_limiter_and_breaker_are_consulted_for_every_request_of_their_origin() {
     // The fourth request gets a 503 and is retried: two attempts, two turns.
@@ -154,14 +167,7 @@ fn a_users_limiter_and_breaker_are_consulted_for_every_request_of_their_origin()
             json(200, j!({}))
         }
     });
-    let pool = test_pool().build().unwrap();
-    let limiter = Arc::new(CountingLimiter::default());
-    let breaker = Arc::new(CountingBreaker::default());
-    let policies = OriginPolicies::builder()
-        .limiter(limiter.clone())
-        .breaker(breaker.clone())
-        .build();
-    pool.set_policies(&srv.url(), policies).unwrap();
+    let (pool, limiter, breaker) = counted_pool(&srv.url());
     let retrying = RetryPolicy {
         backoff: etlpool::backoff::Backoff {
             base: Duration::from_millis(1),
@@ -310,14 +316,7 @@ fn a_users_policies_see_stale_connection_resends_and_401_renewals_too() {
         3 => json(401, j!({"message": "expired"})),
         _ => json(200, j!({})),
     });
-    let pool = test_pool().build().unwrap();
-    let limiter = Arc::new(CountingLimiter::default());
-    let breaker = Arc::new(CountingBreaker::default());
-    let policies = OriginPolicies::builder()
-        .limiter(limiter.clone())
-        .breaker(breaker.clone())
-        .build();
-    pool.set_policies(&srv.url(), policies).unwrap();
+    let (pool, limiter, breaker) = counted_pool(&srv.url());
     let api = ApiClient::builder(&pool, &srv.url())
         .auth(Auth::Provider(Arc::new(Versioned::default())))
         .retry(RetryPolicy::none())
