@@ -71,7 +71,7 @@ pub(super) fn run(args: &VerifyArgs, global: &GlobalArgs) -> Result<ExitCode, Cl
     let report = match checked {
         Ok(report) => report,
         Err(e) => {
-            let _ = super::output::settle(code, [finished]);
+            let _logged = super::output::settle(code, [finished]);
             return Err(e);
         }
     };

@@ -285,3 +285,24 @@ fn verify_checks_its_report_path_before_reading_both_services() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("differences"));
     assert!(!dir.0.join("-").exists(), "a file named -");
 }
+
+#[test]
+fn load_with_errors_keeps_exit_3_when_its_metrics_file_cannot_be_written() {
+    let Some(mut outer) = crate::ops_util::unshare(&["-m"]) else {
+        return;
+    };
+    let dir = Scratch::new("ops-load-full");
+    let disk = dir.0.join("disk");
+    std::fs::create_dir_all(&disk).unwrap();
+    // Nothing listens on port 1: every request fails, so the run is partial (3).
+    let script = format!(
+        "mount -t tmpfs -o size=16k tmpfs '{d}' && \
+         dd if=/dev/zero of='{d}/filler' bs=1024 count=16 2>/dev/null; \
+         '{bin}' load http://127.0.0.1:1/x --requests 3 --threads 1 --metrics '{d}/m.prom'",
+        d = disk.display(),
+        bin = env!("CARGO_BIN_EXE_etlpool"),
+    );
+    let (code, out) = run(outer.args(["sh", "-c", &script]));
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("No space left on device"), "{out}");
+}
