@@ -121,45 +121,57 @@ struct SecretPos {
     value_len: usize,
 }
 
-/// Finds the next JSON string value under a key containing "token", "secret" or
-/// "password", or the word after "Bearer ".
+/// Finds the next secret: the value under any JSON key ending in "token",
+/// "secret" or "password" (every occurrence, whatever came before and
+/// whatever the value's type), the same names as form or query fields
+/// (`password=...`), or the word after "Bearer ".
 fn find_secret_key(text: &str) -> Option<SecretPos> {
     let lower = text.to_ascii_lowercase();
-    let mut best: Option<SecretPos> = None;
-    for key in ["token\"", "secret\"", "password\""] {
-        if let Some(k) = lower.find(key) {
-            let after = k + key.len();
-            let rest = &text[after..];
-            let Some(colon) = rest.find(':') else {
-                continue;
-            };
-            let value = &rest[colon + 1..];
-            let trimmed = value.trim_start();
-            if let Some(stripped) = trimmed.strip_prefix('"') {
-                let start = after + colon + 1 + (value.len() - trimmed.len()) + 1;
-                let len = stripped.find('"').unwrap_or(stripped.len());
-                if best.as_ref().is_none_or(|b| start < b.value_start) {
-                    best = Some(SecretPos {
-                        value_start: start,
-                        value_len: len,
-                    });
-                }
-            }
-        }
-    }
-    if let Some(b) = lower.find("bearer ") {
-        let start = b + "bearer ".len();
-        let len = text[start..]
+    let found = |keys: &'static [&'static str]| {
+        let lower = &lower;
+        keys.iter()
+            .flat_map(move |key| lower.match_indices(key).map(|(k, _)| k + key.len()))
+    };
+    let json = found(&["token\"", "secret\"", "password\""]).filter_map(|at| json_value(text, at));
+    let form = found(&["token=", "secret=", "password="]).map(|start| SecretPos {
+        value_start: start,
+        value_len: text[start..]
+            .find(['&', '"', ',', ';'])
+            .or_else(|| text[start..].find(char::is_whitespace))
+            .unwrap_or(text.len() - start),
+    });
+    let bearer = found(&["bearer "]).map(|start| SecretPos {
+        value_start: start,
+        value_len: text[start..]
             .find(|c: char| c.is_whitespace() || c == '"' || c == ',')
-            .unwrap_or(text.len() - start);
-        if len > 0 && best.as_ref().is_none_or(|x| start < x.value_start) {
-            best = Some(SecretPos {
-                value_start: start,
-                value_len: len,
-            });
-        }
-    }
-    best
+            .unwrap_or(text.len() - start),
+    });
+    json.chain(form)
+        .chain(bearer)
+        .filter(|p| p.value_len > 0)
+        .min_by_key(|p| p.value_start)
+}
+
+/// The JSON value after a key that ends at `after_key` (`"…token"`): a
+/// string's contents, or a number, `true` or `null` as it is written.
+fn json_value(text: &str, after_key: usize) -> Option<SecretPos> {
+    let value = text[after_key..]
+        .trim_start()
+        .strip_prefix(':')?
+        .trim_start();
+    let start = text.len() - value.len();
+    Some(match value.strip_prefix('"') {
+        Some(inner) => SecretPos {
+            value_start: start + 1,
+            value_len: inner.find('"').unwrap_or(inner.len()),
+        },
+        None => SecretPos {
+            value_start: start,
+            value_len: value
+                .find(|c: char| matches!(c, ',' | '}' | ']') || c.is_whitespace())
+                .unwrap_or(value.len()),
+        },
+    })
 }
 
 #[cfg(test)]

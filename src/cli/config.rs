@@ -411,14 +411,41 @@ fn check_workers(workers: usize) -> Result<usize> {
 pub(super) fn read_file(path: &Path) -> Result<(FileConfig, String)> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::config("--config", format!("cannot read {}: {e}", path.display())))?;
-    let file: FileConfig = toml::from_str(&text).map_err(|e| {
-        Error::config(
-            path.display().to_string(),
-            e.to_string().trim_end().to_string(),
-        )
-    })?;
+    let file: FileConfig = toml::from_str(&text)
+        .map_err(|e| Error::config(path.display().to_string(), parse_error(&e, &text)))?;
     warn_if_readable_by_others(path, &file);
     Ok((file, text))
+}
+
+/// A TOML error as toml prints it (the line, marked), unless the line holds
+/// a token or password: then its place and what is wrong, with the value
+/// masked. Errors reach logs and the summary file; a secret must not.
+fn parse_error(e: &toml::de::Error, text: &str) -> String {
+    let rendered = e.to_string().trim_end().to_string();
+    let Some(before) = e.span().and_then(|span| text.get(..span.start)) else {
+        return rendered;
+    };
+    let start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line = text[start..].lines().next().unwrap_or_default();
+    let Some((key, value)) = line.split_once('=') else {
+        return rendered;
+    };
+    let key = key.trim().trim_matches(['"', '\'']);
+    let key = key.rsplit('.').next().unwrap_or(key);
+    if !matches!(key, "token" | "password") {
+        return rendered;
+    }
+    let value = value.trim();
+    let mut message = e.message().trim_end().to_string();
+    for shown in [value, value.trim_matches(['"', '\''])] {
+        if !shown.is_empty() {
+            message = message.replace(shown, "***");
+        }
+    }
+    format!(
+        "TOML parse error at line {}, `{key}` (its value not shown): {message}",
+        before.matches('\n').count() + 1
+    )
 }
 
 /// A config file holding a secret should not be world-readable.

@@ -106,6 +106,7 @@ pub(super) fn run(args: &DemoArgs, global: &GlobalArgs) -> Result<ExitCode, CliE
         ops: &ops,
         quiet: global.quiet,
         lock_wait: Default::default(),
+        report_per_run: false,
     };
     let code = runner.run(Ok((settings.clone(), options)))?;
     println!("metrics (Prometheus text): {}", metrics.display());

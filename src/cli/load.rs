@@ -93,8 +93,14 @@ pub(super) fn run(args: &LoadArgs, global: &GlobalArgs) -> Result<ExitCode, CliE
         Ok(_) => ExitCode::Partial,
         Err(e) => e.exit_code(),
     };
-    monitor.finish(code)?;
-    let report = report?;
+    let finished = monitor.finish(code);
+    let report = match report {
+        Ok(report) => report,
+        Err(e) => {
+            let _logged = super::output::settle(code, [finished]);
+            return Err(e);
+        }
+    };
     if args.json {
         let json = serde_json::to_string_pretty(&report)
             .map_err(|e| CliError::io("encoding the report", e.into()))?;
@@ -102,5 +108,5 @@ pub(super) fn run(args: &LoadArgs, global: &GlobalArgs) -> Result<ExitCode, CliE
     } else {
         println!("{}", report.summary());
     }
-    Ok(code)
+    super::output::settle(code, [finished])
 }

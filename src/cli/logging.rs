@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 
 use super::GlobalArgs;
 use super::error::CliError;
-use crate::migrate::PROGRESS_TARGET;
+use crate::migrate::{PROGRESS_TARGET, RunSummary};
 
 /// The log target of warnings that must reach the operator whatever the
 /// verbosity: verification turned off, a readable file holding a secret.
@@ -213,6 +213,44 @@ pub(super) fn fatal(format: LogFormat, command: &str, e: &CliError) {
             print_line(&json_line("ERROR", "etlpool", &message, fields));
         }
     }
+}
+
+/// The human summary of a run as one JSON line (target `etlpool::summary`),
+/// for `--log-format json`, where the text would break a log shipper's
+/// one-object-per-line stream (systemd and Kubernetes mix stdout into it).
+/// Its fields are the run's counts, without the pool's metrics.
+pub(super) fn summary(run: &RunSummary, code: super::ExitCode) {
+    let mut fields = match serde_json::to_value(run) {
+        Ok(Value::Object(map)) => map,
+        _ => Map::new(),
+    };
+    fields.remove("metrics");
+    fields.insert("exit_code".into(), json!(code.code()));
+    fields.insert("status".into(), json!(code.status()));
+    let text = run.to_string();
+    let headline = text.lines().next().unwrap_or_default();
+    print_line(&json_line("INFO", "etlpool::summary", headline, fields));
+}
+
+/// Whether `args` ask for JSON logs, read without the parser (for its own
+/// errors): `--log-format json` or `--log-format=json`.
+pub(super) fn json_asked(args: impl IntoIterator<Item = std::ffi::OsString>) -> bool {
+    let mut previous = std::ffi::OsString::new();
+    args.into_iter().any(|arg| {
+        let asked = arg == "--log-format=json" || (previous == "--log-format" && arg == "json");
+        previous = arg;
+        asked
+    })
+}
+
+/// A command line the parser refused, as one JSON error line.
+pub(super) fn usage_error(e: &clap::Error) {
+    let rendered = e.render().to_string();
+    let first = rendered.lines().next().unwrap_or_default();
+    let message = first.strip_prefix("error: ").unwrap_or(first);
+    let mut fields = Map::new();
+    fields.insert("exit_code".into(), json!(e.exit_code()));
+    print_line(&json_line("ERROR", "etlpool", message, fields));
 }
 
 /// Whether log lines are JSON (then nothing else may go to stderr as text).

@@ -14,7 +14,6 @@ use super::output::OutputPath;
 use super::{CliError, ExitCode, GlobalArgs};
 use crate::cancel::CancelToken;
 use crate::metrics::Snapshot;
-use crate::migrate::report::per_run_path;
 use crate::migrate::{
     LockWait, MigrateOptions, Phases, RunHooks, RunProgress, RunSummary, migrate_with,
 };
@@ -68,8 +67,15 @@ pub(super) fn run(args: &MigrateArgs, global: &GlobalArgs) -> Result<ExitCode, C
     if let Some(out) = &summary {
         out.check("--summary-json")?;
     }
-    args.ops.metrics_output()?;
-    let prepared = prepare(args);
+    // From here on every error is one the summary file reports.
+    let (lock_wait, bad_wait) = match lock_wait(args.wait.as_deref()) {
+        Ok(wait) => (wait, None),
+        Err(e) => (LockWait::No, Some(e)),
+    };
+    let prepared = match args.ops.metrics_output().err().or(bad_wait) {
+        Some(e) => Err(e),
+        None => prepare(args),
+    };
     let project = match &prepared {
         Ok((settings, _)) => settings.endpoints.zephyr_project.clone(),
         Err(_) => args.connection.zephyr_project.clone().unwrap_or_default(),
@@ -80,7 +86,8 @@ pub(super) fn run(args: &MigrateArgs, global: &GlobalArgs) -> Result<ExitCode, C
         summary,
         ops: &args.ops,
         quiet: global.quiet,
-        lock_wait: lock_wait(args.wait.as_deref())?,
+        lock_wait,
+        report_per_run: true,
     };
     runner.run(prepared)
 }
@@ -109,12 +116,15 @@ fn prepare(args: &MigrateArgs) -> Result<(Settings, MigrateOptions), CliError> {
         .clone()
         .or(settings.report.clone())
         .unwrap_or_else(|| PathBuf::from(format!("{}.{suffix}.csv", file_stem(&project))));
+    // The run writes it once both services answered: a typo in its path
+    // must fail before that, like one in --summary-json's.
+    OutputPath::new(&report).check("--report")?;
     let options = MigrateOptions {
         endpoints: settings.endpoints.clone(),
         mapping: settings.mapping.clone(),
         workers: settings.workers,
         journal,
-        report: per_run_path(&report, SystemTime::now()),
+        report,
         dry_run: args.dry_run,
         only: args.only.unwrap_or_default(),
         page_size: settings.page_size,
@@ -132,6 +142,8 @@ pub(super) struct Runner<'a> {
     pub(super) ops: &'a OpsArgs,
     pub(super) quiet: bool,
     pub(super) lock_wait: LockWait,
+    /// Name the report after the run's start (`migrate`), or use it as given (`demo`).
+    pub(super) report_per_run: bool,
 }
 
 /// How a run ended, before the files are written.
@@ -220,9 +232,12 @@ impl Runner<'_> {
                 return Ended::failed(CliError::io("installing the SIGINT/SIGTERM handlers", e));
             }
         };
-        let hooks = RunHooks::default()
+        let mut hooks = RunHooks::default()
             .progress(progress)
             .lock_wait(self.lock_wait);
+        if self.report_per_run {
+            hooks = hooks.report_per_run(SystemTime::now());
+        }
         let outcome = migrate_with(&pool, options, &cancel, &hooks);
         let mut ended = match outcome {
             Ok(summary) => Ended {
@@ -277,17 +292,26 @@ impl Runner<'_> {
         let run = run.unwrap_or_else(|| RunSummary::not_started(dry_run, journal, report, metrics));
         let doc: JobSummary = job.summary(code, error.as_ref().map(super::explain::chain), run);
         let summary_written = match &self.summary {
-            Some(out) => serde_json::to_vec_pretty(&doc)
+            Some(out) => {
+                // Pretty in a file; one line on stdout among JSON log lines.
+                if *out == OutputPath::Stdout && super::logging::json() {
+                    serde_json::to_vec(&doc)
+                } else {
+                    serde_json::to_vec_pretty(&doc)
+                }
                 .map_err(|e| CliError::io("encoding the summary", e.into()))
                 .and_then(|mut json| {
                     json.push(b'\n');
                     out.write(&json)
-                }),
+                })
+            }
             None => Ok(()),
         };
         if let Some(run) = printed {
             self.print(&run, code);
         }
+        // Logged, or the error of a run that went well.
+        let outputs = super::output::settle(code, [written, summary_written]);
         if let Some(e) = error {
             if code == ExitCode::Interrupted {
                 log::warn!("{}", super::explain::chain(&e));
@@ -295,8 +319,7 @@ impl Runner<'_> {
             }
             return Err(e);
         }
-        written.and(summary_written)?;
-        Ok(code)
+        outputs
     }
 
     /// The human summary: on stdout, or stderr when stdout carries the JSON;
@@ -305,7 +328,9 @@ impl Runner<'_> {
         if self.quiet && code == ExitCode::Ok {
             return;
         }
-        if self.summary == Some(OutputPath::Stdout) {
+        if super::logging::json() {
+            super::logging::summary(run, code);
+        } else if self.summary == Some(OutputPath::Stdout) {
             eprintln!("{run}");
         } else {
             println!("{run}");

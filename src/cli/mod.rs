@@ -163,6 +163,21 @@ impl Command {
     }
 }
 
+/// Parses the process's command line. Help and version print and exit 0 as
+/// usual; a usage error exits 2, printed as clap prints it, or as one JSON
+/// line when the command line asks for `--log-format json` (a log shipper
+/// must get JSON even from a typo in a unit file).
+pub fn parse() -> Cli {
+    match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if e.use_stderr() && logging::json_asked(std::env::args_os()) => {
+            logging::usage_error(&e);
+            std::process::exit(e.exit_code());
+        }
+        Err(e) => e.exit(),
+    }
+}
+
 /// Runs a parsed command line and returns the exit code. A failure is
 /// printed to stderr as `error: …` with its causes (and a hint where one
 /// helps), or as a JSON log line with `--log-format json`.

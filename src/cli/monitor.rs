@@ -158,15 +158,17 @@ fn watch_loop(watch: Watch, failures: &FailureWatch, stopped: &crossbeam_channel
         Duration::from_secs(1).min(watch.interval)
     };
     let mut alerts = AlertMonitor::new(&watch.pool, watch.thresholds);
-    let mut next_status = Instant::now() + watch.interval;
+    // `None`: an interval too long for the clock, so never.
+    let after_interval = || Instant::now().checked_add(watch.interval);
+    let mut next_status = after_interval();
     while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(tick) {
         failures.observe(&watch.pool.metrics());
         let progress = watch.progress.as_ref().map(RunProgress::snapshot);
         if let (Some(bar), Some(p)) = (&bar, &progress) {
             draw(bar, p);
         }
-        if Instant::now() >= next_status {
-            next_status = Instant::now() + watch.interval;
+        if next_status.is_some_and(|at| Instant::now() >= at) {
+            next_status = after_interval();
             if let (None, Some(p), true) = (&bar, &progress, watch.show_progress) {
                 p.log();
             }
@@ -272,7 +274,12 @@ pub(super) fn health(pool: &Pool, failures: &FailureWatch) -> (u16, String) {
     let mut any_open = false;
     let mut origins = serde_json::Map::new();
     for (origin, o) in &snapshot.origins {
-        let breaker = match pool.policies(origin).map(|p| p.breaker().state()) {
+        // Only looked at: asking for the policies would make them, with the
+        // pool's defaults, before the origin's first client sets its own.
+        let breaker = match pool.origin(origin).map(|o| {
+            o.policies_if_made()
+                .map_or(BreakerState::Closed, |p| p.breaker().state())
+        }) {
             Ok(BreakerState::Closed) => "closed",
             Ok(BreakerState::HalfOpen) => "half_open",
             Ok(BreakerState::Open { .. }) => {
@@ -340,5 +347,40 @@ impl FailureWatch {
 
     fn last(&self, origin: &str) -> Option<(String, SystemTime)> {
         self.seen.lock().get(origin).and_then(|s| s.last.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::ApiClient;
+    use crate::mock::server::{Answer, HttpServer, Response, ServerOptions};
+    use crate::policy::RateLimit;
+
+    #[test]
+    fn health_reads_an_origins_breaker_without_giving_it_policies() {
+        let server = HttpServer::start(
+            ServerOptions::default(),
+            Arc::new(|_, _: &_| {
+                Answer::Response(Response::bytes(200, "text/plain", b"ok".to_vec()))
+            }),
+        )
+        .unwrap();
+        let pool = Pool::builder().build().unwrap();
+        // The origin is in the registry (a plain request, or a client half
+        // built) but has no policies yet when /health is scraped.
+        assert_eq!(pool.fetch(&server.url()).unwrap().status(), 200);
+        let (status, body) = health(&pool, &FailureWatch::default());
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains("\"breaker\":\"closed\""), "{body}");
+        // So the client built next still sets them.
+        let limit = RateLimit {
+            per_second: Some(10.0),
+            ..RateLimit::default()
+        };
+        let client = ApiClient::builder(&pool, &server.url())
+            .rate_limit(limit)
+            .build();
+        assert!(client.is_ok(), "{:?}", client.err());
     }
 }

@@ -6,6 +6,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use super::ExitCode;
 use super::error::CliError;
 
 /// Where an output goes.
@@ -74,6 +75,25 @@ impl OutputPath {
             OutputPath::Stdout => None,
         }
     }
+}
+
+/// The outcome of a command whose output files were written after its work:
+/// `code`, unless the work went well and an output could not be written,
+/// which is then the error. A command that failed keeps its own code (a full
+/// disk fails the work and the files alike); the files' errors are logged.
+pub(super) fn settle(
+    code: ExitCode,
+    outputs: impl IntoIterator<Item = Result<(), CliError>>,
+) -> Result<ExitCode, CliError> {
+    let mut unwritten = outputs.into_iter().filter_map(Result::err);
+    let first = match code {
+        ExitCode::Ok => unwritten.next(),
+        _ => None,
+    };
+    for e in unwritten {
+        log::error!("{}", super::explain::chain(&e));
+    }
+    first.map_or(Ok(code), Err)
 }
 
 /// Writes a temporary file next to `path`, syncs it and renames it over

@@ -3,15 +3,23 @@
 //! Its own few dozen lines rather than the mock servers' core: that core is
 //! built for test doubles (fault injection, scripted answers), and the
 //! production path shouldn't depend on it. One thread answers one request per
-//! connection (`Connection: close`), with short read and write timeouts, so a
-//! stuck scraper can't hold it long.
+//! connection (`Connection: close`). A request's head must arrive whole
+//! within [`HEAD_TIME`] and [`HEAD_BYTES`], however it trickles in, so a
+//! stuck or hostile client holds the thread (other scrapes, and the exit,
+//! which joins it) for two seconds at most.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// How long a client has to send its request head, and to take the answer.
+const HEAD_TIME: Duration = Duration::from_secs(2);
+
+/// The longest request head read; the rest is ignored.
+const HEAD_BYTES: u64 = 8 * 1024;
 
 /// An answer: status, content type, body.
 pub(super) struct Answer {
@@ -73,10 +81,30 @@ impl Drop for Server {
     }
 }
 
-fn answer(stream: TcpStream, handler: &Handler) {
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    let _ = stream.set_write_timeout(Some(Duration::from_secs(2)));
-    let mut reader = BufReader::new(stream);
+/// Reads from a socket until a deadline, whatever the pace of the bytes.
+struct Until<'a> {
+    stream: &'a TcpStream,
+    deadline: Instant,
+}
+
+impl Read for Until<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        self.stream.set_read_timeout(Some(left))?;
+        self.stream.read(buf)
+    }
+}
+
+fn answer(mut stream: TcpStream, handler: &Handler) {
+    let _ = stream.set_write_timeout(Some(HEAD_TIME));
+    let until = Until {
+        stream: &stream,
+        deadline: Instant::now() + HEAD_TIME,
+    };
+    let mut reader = BufReader::new(until.take(HEAD_BYTES));
     let mut request_line = String::new();
     if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
         return;
@@ -110,7 +138,7 @@ fn answer(stream: TcpStream, handler: &Handler) {
         reply.content_type,
         reply.body.len()
     );
-    let mut stream = reader.into_inner();
+    drop(reader);
     let _ = stream.write_all(head.as_bytes());
     if method != "HEAD" {
         let _ = stream.write_all(reply.body.as_bytes());

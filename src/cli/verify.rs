@@ -8,6 +8,7 @@ use clap::Args;
 use super::config::{ConnectionArgs, Settings, process_env};
 use super::job::{Job, Previous};
 use super::monitor::{Monitor, OpsArgs, Watch};
+use super::output::OutputPath;
 use super::{CliError, ExitCode, GlobalArgs};
 use crate::cancel::CancelToken;
 use crate::migrate::{MigrateError, VerifyOptions, VerifyReport, connect, verify};
@@ -22,7 +23,8 @@ pub struct VerifyArgs {
     /// Differences to list (all are counted).
     #[arg(long, default_value_t = 20)]
     pub show: usize,
-    /// Also write the whole report as JSON.
+    /// Also write the whole report as JSON, atomically; `-` is stdout (the
+    /// text summary then goes to stderr). Checked before any work.
     #[arg(long, value_name = "PATH")]
     pub report_json: Option<PathBuf>,
     /// Metrics, health and progress.
@@ -32,6 +34,9 @@ pub struct VerifyArgs {
 
 pub(super) fn run(args: &VerifyArgs, global: &GlobalArgs) -> Result<ExitCode, CliError> {
     args.ops.metrics_output()?;
+    if let Some(path) = &args.report_json {
+        OutputPath::new(path).check("--report-json")?;
+    }
     let settings = args.connection.resolve(&process_env)?;
     let pool = Pool::new(settings.pool.clone())?;
     let metrics_file = args.ops.metrics.as_deref();
@@ -62,18 +67,33 @@ pub(super) fn run(args: &VerifyArgs, global: &GlobalArgs) -> Result<ExitCode, Cl
         Ok(_) => ExitCode::Differences,
         Err(e) => e.exit_code(),
     };
-    monitor.finish(code)?;
-    let report = checked?;
+    let finished = monitor.finish(code);
+    let report = match checked {
+        Ok(report) => report,
+        Err(e) => {
+            let _logged = super::output::settle(code, [finished]);
+            return Err(e);
+        }
+    };
+    let report_json = args.report_json.as_deref().map(OutputPath::new);
     if !(global.quiet && code == ExitCode::Ok) {
-        println!("{}", report.summary(args.show));
+        // stdout may carry the JSON report.
+        if report_json == Some(OutputPath::Stdout) {
+            eprintln!("{}", report.summary(args.show));
+        } else {
+            println!("{}", report.summary(args.show));
+        }
     }
-    if let Some(path) = &args.report_json {
-        let json = serde_json::to_string_pretty(&report)
-            .map_err(|e| CliError::io("encoding the report", e.into()))?;
-        super::output::write_atomically(path, json.as_bytes())
-            .map_err(|e| CliError::io(format!("writing {}", path.display()), e))?;
-    }
-    Ok(code)
+    let written = match &report_json {
+        Some(out) => serde_json::to_vec_pretty(&report)
+            .map_err(|e| CliError::io("encoding the report", e.into()))
+            .and_then(|mut json| {
+                json.push(b'\n');
+                out.write(&json)
+            }),
+        None => Ok(()),
+    };
+    super::output::settle(code, [finished, written])
 }
 
 /// Reads both sides and compares them.

@@ -422,9 +422,13 @@ impl<'a> Call<'a> {
         self.client.policies.budget().record_request(self.start);
         loop {
             self.attempt += 1;
+            // Credentials before the breaker's admission: a login is a call
+            // to an origin, maybe this one, and must not find the one probe
+            // of a half-open breaker taken by the call it serves.
+            let auth = self.client.auth.value()?;
             let permit = self.admit()?;
             self.wait_for_turn()?;
-            let (auth, result) = self.attempt_once()?;
+            let result = self.attempt_once(auth.as_deref())?;
             match result {
                 Ok(reply) => {
                     permit.report(if reply.status() >= 500 {
@@ -499,12 +503,11 @@ impl<'a> Call<'a> {
         }
     }
 
-    /// One attempt on a leased connection. The outer error is for failures
-    /// before anything could be sent (no connection free, no credentials).
-    fn attempt_once(&self) -> Result<(Option<String>, Result<Reply>)> {
-        // Credentials first: a login may need a connection to this origin, and
-        // must not wait for one this attempt already holds.
-        let auth = self.client.auth.value()?;
+    /// One attempt on a leased connection, with the credentials `auth` (got
+    /// before the lease: a login may need a connection to this origin, and
+    /// must not wait for one this attempt already holds). The outer error is
+    /// for failures before anything could be sent (no connection free).
+    fn attempt_once(&self, auth: Option<&str>) -> Result<Result<Reply>> {
         let lease = self.client.origin.lease()?;
         let mut builder = Request::builder()
             .method(self.method.clone())
@@ -512,7 +515,7 @@ impl<'a> Call<'a> {
         for (k, v) in &self.request.headers {
             builder = builder.header(k, v);
         }
-        if let Some(value) = &auth {
+        if let Some(value) = auth {
             builder = builder.header("Authorization", value);
         }
         if !self
@@ -554,7 +557,7 @@ impl<'a> Call<'a> {
                 self.attempt
             ),
         }
-        Ok((auth, result))
+        Ok(result)
     }
 
     /// Caps this attempt by the client's `request_timeout` and what is left of

@@ -6,10 +6,11 @@
 //! and a crash loses at most the row being written. Unlike the journal, they
 //! are not synced row by row: they are outputs, not the resume state.
 
-use std::fs::File;
-use std::io::Write;
+use std::fs::{File, OpenOptions};
+use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::SystemTime;
 
 use parking_lot::Mutex;
 use serde::Serialize;
@@ -73,12 +74,37 @@ struct Sink {
 
 impl Sink {
     fn create(path: &Path, header: &str) -> Result<Sink, MigrateError> {
-        let io_err = |e| MigrateError::io(format!("writing {}", path.display()), e);
-        let mut file = File::create(path).map_err(io_err)?;
+        let file = File::create(path)
+            .map_err(|e| MigrateError::io(format!("writing {}", path.display()), e))?;
+        Sink::start(path.to_owned(), file, header)
+    }
+
+    /// Creates the first per-run name ([`per_run_path`]) that no file has, in one
+    /// step (`create_new`), so two runs never get the same name, however
+    /// close together they start.
+    fn claim(base: &Path, at: SystemTime, header: &str) -> Result<Sink, MigrateError> {
+        let named = per_run_names(base, at);
+        for n in 1.. {
+            let path = named(n);
+            match OpenOptions::new().write(true).create_new(true).open(&path) {
+                Ok(file) => return Sink::start(path, file, header),
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+                Err(e) => {
+                    return Err(MigrateError::io(format!("writing {}", path.display()), e));
+                }
+            }
+        }
+        Err(MigrateError::io(
+            format!("writing {}", base.display()),
+            std::io::Error::other("every per-run name is taken"),
+        ))
+    }
+
+    fn start(path: PathBuf, mut file: File, header: &str) -> Result<Sink, MigrateError> {
         file.write_all(format!("{header}\n").as_bytes())
-            .map_err(io_err)?;
+            .map_err(|e| MigrateError::io(format!("writing {}", path.display()), e))?;
         Ok(Sink {
-            path: path.to_owned(),
+            path,
             file: Mutex::new(file),
             counts: Default::default(),
         })
@@ -113,7 +139,17 @@ impl Sink {
 /// overwrites an earlier one's: `PROJ.report.csv` becomes
 /// `PROJ.report.20250101T021500Z.csv` (UTC). A name already taken (two runs
 /// in one second) gets `-2`, `-3`, ... before the extension.
-pub fn per_run_path(base: &Path, at: std::time::SystemTime) -> PathBuf {
+pub fn per_run_path(base: &Path, at: SystemTime) -> PathBuf {
+    let named = per_run_names(base, at);
+    (1..)
+        .map(&named)
+        .find(|p| !p.exists())
+        .unwrap_or_else(|| named(1))
+}
+
+/// The `n`-th name [`per_run_path`] picks from: no suffix for 1, then `-2`,
+/// `-3`, ...
+fn per_run_names(base: &Path, at: SystemTime) -> impl Fn(u32) -> PathBuf {
     let stamp: String = humantime::format_rfc3339_seconds(at)
         .to_string()
         .chars()
@@ -131,18 +167,15 @@ pub fn per_run_path(base: &Path, at: std::time::SystemTime) -> PathBuf {
             String::new(),
         ),
     };
-    let named = |n: u32| {
+    let base = base.to_owned();
+    move |n: u32| {
         let suffix = if n == 1 {
             String::new()
         } else {
             format!("-{n}")
         };
         base.with_file_name(format!("{stem}.{stamp}{suffix}{ext}"))
-    };
-    (1..)
-        .map(named)
-        .find(|p| !p.exists())
-        .unwrap_or_else(|| named(1))
+    }
 }
 
 /// Encodes one CSV line (quoted as needed, newline-terminated).
@@ -175,6 +208,19 @@ impl Report {
     /// Creates (or truncates) the report at `path` and writes the header.
     pub fn create(path: impl AsRef<Path>) -> Result<Report, MigrateError> {
         Sink::create(path.as_ref(), REPORT_HEADER).map(Report)
+    }
+
+    /// Creates the report of a run started at `at` under a name of its own
+    /// ([`per_run_path`] of `base`), taken in one step: a run queued behind
+    /// another one that started in the same second gets `-2`, never the
+    /// other's file.
+    pub fn create_per_run(base: impl AsRef<Path>, at: SystemTime) -> Result<Report, MigrateError> {
+        Sink::claim(base.as_ref(), at, REPORT_HEADER).map(Report)
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.0.path
     }
 
     /// Writes one row.
@@ -250,6 +296,16 @@ impl Plan {
     /// Creates (or truncates) the plan at `path` and writes the header.
     pub fn create(path: impl AsRef<Path>) -> Result<Plan, MigrateError> {
         Sink::create(path.as_ref(), PLAN_HEADER).map(Plan)
+    }
+
+    /// [`Report::create_per_run`] for a plan.
+    pub fn create_per_run(base: impl AsRef<Path>, at: SystemTime) -> Result<Plan, MigrateError> {
+        Sink::claim(base.as_ref(), at, PLAN_HEADER).map(Plan)
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.0.path
     }
 
     /// Writes a `planned` row with the body that would be sent.

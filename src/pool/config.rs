@@ -182,6 +182,10 @@ const ENV: &[(&str, Setter)] = &[
     }),
 ];
 
+/// The longest timeout the pool takes: a year, far from where a deadline
+/// would overflow.
+const MAX_DEADLINE: Duration = Duration::from_secs(365 * 24 * 3600);
+
 impl PoolConfig {
     /// The defaults overridden by the process's `ETLPOOL_*` variables, validated.
     pub fn from_env() -> Result<PoolConfig> {
@@ -229,6 +233,20 @@ impl PoolConfig {
             // acquire_timeout may be zero: "fail at once when all are busy".
             if key != "acquire_timeout" && value <= min {
                 return Err(Error::config(key, "must be greater than zero"));
+            }
+        }
+        // ureq turns these into deadlines (now + timeout), which must fit in
+        // an Instant: a longer one would panic at the first request.
+        for (key, value) in [
+            ("connect_timeout", self.connect_timeout),
+            ("request_timeout", self.request_timeout),
+            ("total_timeout", self.total_timeout.unwrap_or_default()),
+        ] {
+            if value > MAX_DEADLINE {
+                return Err(Error::config(
+                    key,
+                    "must be at most 365 days (or, for total_timeout, off)",
+                ));
             }
         }
         if self.max_connections_per_host == 0 {

@@ -144,6 +144,11 @@ impl HostPool {
             .get_or_init(|| OriginPolicies::from_settings(defaults()))
     }
 
+    /// The origin's policies if it has any, without making them.
+    pub(crate) fn policies_if_made(&self) -> Option<&OriginPolicies> {
+        self.policies.get()
+    }
+
     /// Gives the origin `policies`; false if it already has some.
     pub(crate) fn set_policies(&self, policies: OriginPolicies) -> bool {
         self.policies.set(policies).is_ok()

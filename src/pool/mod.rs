@@ -459,6 +459,14 @@ impl OriginPool {
         self.policies_made_from(self.default_policy_settings())
     }
 
+    /// The origin's policies if it has them already (a client of it was
+    /// built, or [`Pool::set_policies`] was called); `None` otherwise. For
+    /// a health check: unlike [`OriginPool::policies`] it makes none, so it
+    /// can't fix the origin's settings before its first client sets them.
+    pub fn policies_if_made(&self) -> Option<&OriginPolicies> {
+        self.host.policies_if_made()
+    }
+
     /// The origin's policies, made from `settings` if it has none yet.
     pub(crate) fn policies_made_from(&self, settings: PolicySettings) -> &OriginPolicies {
         self.host.policies(|| settings)

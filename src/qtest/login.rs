@@ -109,10 +109,11 @@ impl QtestLogin {
             ));
         }
         let now = Instant::now();
-        let renew_at = token.expires_in.map(|secs| {
+        // Short-lived tokens renew at half their life rather than never; a
+        // life too long for the clock means never (a 401 still renews).
+        let renew_at = token.expires_in.and_then(|secs| {
             let life = Duration::from_secs(secs);
-            // Short-lived tokens renew at half their life rather than never.
-            now + life.saturating_sub(EARLY.min(life / 2))
+            now.checked_add(life.saturating_sub(EARLY.min(life / 2)))
         });
         log::info!("logged in to qTest as {}", self.username);
         Ok(Current {

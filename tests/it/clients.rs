@@ -494,6 +494,23 @@ fn qtest_login_renews_the_token_before_it_expires() {
     assert_eq!(rejected.status(), Some(401));
 }
 
+#[test]
+fn qtest_login_takes_a_token_that_never_expires_in_our_lifetime() {
+    let site = scripted(|_, req| {
+        if req.path == "/oauth/token" {
+            return crate::support::json(
+                200,
+                json!({"access_token": "forever", "expires_in": u64::MAX}),
+            );
+        }
+        crate::support::json(200, json!({"id": 1}))
+    });
+    let pool = crate::support::test_pool().build().unwrap();
+    let (login, qtest) = login_client(&pool, &format!("{}/api/v3", site.url()), "u", "p");
+    assert!(qtest.project_exists().unwrap());
+    assert_eq!(login.authorization().unwrap(), "Bearer forever");
+}
+
 /// A qTest site issuing tokens `t1`, `t2`, ... whose API accepts only `accepted`.
 fn oauth_site(accepted: &'static str) -> (crate::support::Scripted, Arc<AtomicUsize>) {
     let logins = Arc::new(AtomicUsize::new(0));

@@ -524,6 +524,32 @@ fn tokens_never_reach_errors() {
     assert_eq!(err.status(), Some(403));
 }
 
+#[test]
+fn secrets_anywhere_in_an_error_body_are_masked() {
+    // A word "token" earlier in the body, a form echoing the login, a
+    // non-string value before the secret one.
+    let bodies = [
+        r#"{"error":"no token","code":5,"refresh_token":"s3cret-token"}"#,
+        r#"{"token":null,"access_token":"s3cret-token"}"#,
+        "grant_type=password&username=u&password=s3cret-token",
+    ];
+    let srv = scripted(move |n, _| {
+        etlpool::mock::server::Answer::Response(etlpool::mock::server::Response::bytes(
+            400,
+            "text/plain",
+            bodies[n % bodies.len()].as_bytes().to_vec(),
+        ))
+    });
+    let pool = test_pool().build().unwrap();
+    let c = client(&pool, &srv.url());
+    for body in bodies {
+        let err = c.get_json::<Value>("/x", &[]).unwrap_err();
+        let text = format!("{err} {err:?}");
+        assert!(!text.contains("s3cret-token"), "{body}: {text}");
+        assert_eq!(err.status(), Some(400));
+    }
+}
+
 struct Renewing {
     version: AtomicUsize,
 }

@@ -189,3 +189,120 @@ fn the_default_config_checks_and_a_bad_one_names_its_key() {
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("workers"), "{out}");
 }
+
+#[test]
+fn a_malformed_secret_in_the_config_file_is_not_printed() {
+    let mocks = mocks(104);
+    let dir = Scratch::new("ops-config-secret");
+    for (n, body) in [
+        "[qtest]\ntoken = \"SEKRET-unterminated\n",
+        "[qtest]\ntoken = SEKRET-unquoted\n",
+        "[zephyr]\npassword = 'SEKRET-single' trailing\n",
+        "[qtest]\nusername = \"u\"\npassword = 7654321987\n",
+        "qtest.token = SEKRET-dotted\n",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let secret = if body.contains("7654321987") {
+            "7654321987"
+        } else {
+            "SEKRET"
+        };
+        let config = dir.file(&format!("c{n}.toml"), body.as_bytes());
+        let (code, out) = run(etlpool().args(["config", "--check"]).arg(&config));
+        assert_eq!(code, 2, "{body}: {out}");
+        assert!(!out.contains(secret), "{body}: {out}");
+        assert!(out.contains("line "), "no line number: {out}");
+        let summary = dir.0.join("last.json");
+        let (code, out) = run(migrate(&mocks, &dir.0)
+            .args(["--log-format", "json", "--config"])
+            .arg(&config)
+            .arg("--summary-json")
+            .arg(&summary));
+        assert_eq!(code, 2, "{body}: {out}");
+        assert!(!out.contains(secret), "{body}: {out}");
+        let written = std::fs::read_to_string(&summary).unwrap();
+        assert!(!written.contains(secret), "{body}: {written}");
+    }
+}
+
+#[test]
+fn a_timeout_too_long_to_be_a_deadline_is_a_usage_error_not_a_panic() {
+    let mocks = mocks(105);
+    let dir = Scratch::new("ops-huge-timeout");
+    let summary = dir.0.join("last.json");
+    for var in ["ETLPOOL_CONNECT_TIMEOUT", "ETLPOOL_TOTAL_TIMEOUT"] {
+        let (code, out) = run(migrate(&mocks, &dir.0)
+            .env(var, "500000000000y")
+            .arg("--summary-json")
+            .arg(&summary));
+        assert_eq!(code, 2, "{var}: {out}");
+        assert!(!out.contains("panicked"), "{var}: {out}");
+        let key = var.trim_start_matches("ETLPOOL_").to_lowercase();
+        assert!(out.contains(&key), "{var}: {out}");
+        let s: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+        assert_eq!(s["exit_code"], 2, "{var}: {s:#}");
+    }
+}
+
+/// `etlpool verify` with the environment `migrate` gets.
+fn verify(mocks: &etlpool::mock::MockServers, dir: &std::path::Path) -> Command {
+    let like = migrate(mocks, dir);
+    let mut cmd = etlpool();
+    for (k, v) in like.get_envs() {
+        if let Some(v) = v {
+            cmd.env(k, v);
+        }
+    }
+    cmd.arg("verify");
+    cmd
+}
+
+#[test]
+fn verify_checks_its_report_path_before_reading_both_services() {
+    let mocks = mocks(106);
+    let dir = Scratch::new("ops-verify-path");
+    let (code, out) = run(verify(&mocks, &dir.0)
+        .arg("--report-json")
+        .arg(dir.0.join("no/such/dir/verify.json")));
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("--report-json"), "{out}");
+    let asked = mocks.zephyr_stats().snapshot().requests + mocks.qtest_stats().snapshot().requests;
+    assert_eq!(asked, 0, "the services were read first: {out}");
+
+    // `-` is stdout, as for migrate's outputs: the JSON there, the text on stderr.
+    let out = verify(&mocks, &dir.0)
+        .current_dir(&dir.0)
+        .args(["--report-json", "-"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "nothing migrated: differences");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+    assert!(report.is_object(), "{report}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("differences"));
+    assert!(!dir.0.join("-").exists(), "a file named -");
+}
+
+#[test]
+fn load_with_errors_keeps_exit_3_when_its_metrics_file_cannot_be_written() {
+    let Some(mut outer) = crate::ops_util::unshare(&["-m"]) else {
+        return;
+    };
+    let dir = Scratch::new("ops-load-full");
+    let disk = dir.0.join("disk");
+    std::fs::create_dir_all(&disk).unwrap();
+    // Nothing listens on port 1: every request fails, so the run is partial (3).
+    let script = format!(
+        "mount -t tmpfs -o size=16k tmpfs '{d}' && \
+         dd if=/dev/zero of='{d}/filler' bs=1024 count=16 2>/dev/null; \
+         '{bin}' load http://127.0.0.1:1/x --requests 3 --threads 1 --metrics '{d}/m.prom'",
+        d = disk.display(),
+        bin = env!("CARGO_BIN_EXE_etlpool"),
+    );
+    let (code, out) = run(outer.args(["sh", "-c", &script]));
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("No space left on device"), "{out}");
+}

@@ -6,28 +6,8 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::cli::{migrate, run, sizes};
-use crate::ops_util::{unshare, wrap};
+use crate::ops_util::{unshare, with_arg, wrap};
 use crate::support::{Scratch, check};
-
-/// `cmd` with its `--journal` value replaced.
-fn with_journal(cmd: &Command, journal: &Path) -> Command {
-    let mut out = Command::new(cmd.get_program());
-    let mut args = cmd.get_args().peekable();
-    while let Some(arg) = args.next() {
-        out.arg(arg);
-        if arg == "--journal" {
-            args.next();
-            out.arg(journal);
-        }
-    }
-    out.env_clear();
-    for (k, v) in cmd.get_envs() {
-        if let Some(v) = v {
-            out.env(k, v);
-        }
-    }
-    out
-}
 
 /// Runs `etlpool` with its journal on a full disk: a 64 KiB tmpfs filled
 /// but for two pages (the lock file's and 4 KiB of journal), in a mount namespace of its own; where that is not permitted, a
@@ -38,7 +18,7 @@ fn on_a_full_disk(cmd: &Command, dir: &Path) -> (i32, String, String) {
     std::fs::create_dir_all(&mount).unwrap();
     let journal = mount.join("journal.csv");
     let kept = dir.join("journal.csv");
-    let inner = with_journal(cmd, &journal);
+    let inner = with_arg(cmd, "--journal", &journal);
     let copy_back = format!(
         "\"$@\"; rc=$?; cp '{}' '{}'; exit $rc",
         journal.display(),
@@ -116,4 +96,33 @@ fn a_full_disk_stops_the_run_with_the_os_error_and_a_rerun_finishes() {
     let (code, out) = run(&mut migrate(&mocks, &dir.0));
     assert_eq!(code, 0, "{out}");
     check::assert_migrated(&mocks);
+}
+
+#[test]
+fn outputs_on_the_same_full_disk_do_not_hide_the_runs_exit_code() {
+    // cron's recipe: journal, summary and metrics file in one directory.
+    let mut options = etlpool::mock::MockOptions::seeded(72);
+    options.sizes = etlpool::mock::DataSizes {
+        cases: 120,
+        executions: 300,
+        ..sizes()
+    };
+    let mocks = etlpool::mock::MockServers::start(options).unwrap();
+    let dir = Scratch::new("ops-journal-full-outputs");
+    let disk = dir.0.join("disk");
+    let mut cmd = migrate(&mocks, &dir.0);
+    cmd.arg("--summary-json")
+        .arg(disk.join("last.json"))
+        .arg("--metrics")
+        .arg(disk.join("etlpool.prom"));
+    let (code, out, _) = on_a_full_disk(&cmd, &dir.0);
+    assert_eq!(code, 3, "{out}");
+    assert!(
+        out.contains("No space left on device") || out.contains("File too large"),
+        "{out}"
+    );
+    // Each error says what the OS said, not only what was being done.
+    for line in out.lines().filter(|l| l.contains(" ERROR ")) {
+        assert!(line.contains("(os error "), "{line}");
+    }
 }

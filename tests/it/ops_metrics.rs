@@ -124,3 +124,67 @@ fn a_crossed_error_rate_is_one_warning() {
     assert_eq!(warnings.len(), 1, "{err}");
     assert!(warnings[0].contains(&srv.url()), "{err}");
 }
+
+#[test]
+fn a_scraper_that_trickles_its_request_neither_blocks_scrapes_nor_holds_the_exit() {
+    use std::io::Write;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let mocks = mocks(112);
+    let dir = Scratch::new("ops-metrics-trickle");
+    // The run waits for this lock, so the slow client is surely being
+    // served before the run ends.
+    let held = etlpool::migrate::Journal::open(dir.0.join("journal.csv")).unwrap();
+    let (mut child, mut lines) =
+        spawn(migrate(&mocks, &dir.0).args(["-v", "--wait", "--metrics-addr", "127.0.0.1:0"]));
+    let serving = lines
+        .until("serving /metrics")
+        .unwrap_or_else(|| panic!("{}", lines.rest()));
+    let addr = serving.rsplit("http://").next().unwrap().trim().to_string();
+
+    // A client that sends a header line every 100 ms and never ends its
+    // request, for up to a minute; another that sends one endless line.
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let tricklers: Vec<_> = [&b"X-Slow: yes\r\n"[..], &b"aaaaaaaa"[..]]
+        .into_iter()
+        .map(|chunk| {
+            let mut slow = std::net::TcpStream::connect(&addr).unwrap();
+            slow.write_all(b"GET /metrics HTTP/1.1\r\n").unwrap();
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let until = Instant::now() + Duration::from_secs(60);
+                while !stop.load(Ordering::SeqCst) && Instant::now() < until {
+                    if slow.write_all(chunk).is_err() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            })
+        })
+        .collect();
+    // Scrapes still get answers, within a bound well below the minute.
+    let asked = Instant::now();
+    let (status, text) = get(&addr, "/metrics");
+    assert_eq!(status, 200, "{text}");
+    assert!(
+        asked.elapsed() < Duration::from_secs(20),
+        "a scrape waited {:?} behind slow clients",
+        asked.elapsed()
+    );
+
+    drop(held);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait().unwrap()));
+    let status = rx.recv_timeout(Duration::from_secs(30));
+    stop.store(true, Ordering::SeqCst);
+    for t in tricklers {
+        t.join().unwrap();
+    }
+    let status = status.unwrap_or_else(|_| {
+        panic!(
+            "etlpool did not exit while a scraper trickled: {}",
+            lines.rest()
+        )
+    });
+    assert_eq!(status.code(), Some(0), "{}", lines.rest());
+}

@@ -104,3 +104,31 @@ fn stdout_takes_the_summary_and_a_bad_path_fails_before_any_work() {
     assert_eq!(s["exit_code"], 0);
     assert!(!dir.0.join("-").exists(), "a file named `-`");
 }
+
+#[test]
+fn every_usage_error_replaces_last_nights_success() {
+    let mocks = mocks(64);
+    let dir = Scratch::new("ops-summary-usage");
+    let summary = dir.0.join("last.json");
+    let (code, out) = run(migrate(&mocks, &dir.0).arg("--summary-json").arg(&summary));
+    assert_eq!(code, 0, "{out}");
+    for bad in [
+        vec!["--wait=soon".to_string()],
+        vec!["--metrics".into(), "/proc/nope.prom".into()],
+        vec!["--status-interval".into(), "0s".into()],
+        vec!["--workers".into(), "0".into()],
+    ] {
+        let (code, out) = run(migrate(&mocks, &dir.0)
+            .args(&bad)
+            .arg("--summary-json")
+            .arg(&summary));
+        assert_eq!(code, 2, "{bad:?}: {out}");
+        let s = read(&summary);
+        assert_eq!(
+            (s["exit_code"].as_i64(), s["status"].as_str()),
+            (Some(2), Some("usage")),
+            "{bad:?} left the summary of the run before: {s:#}"
+        );
+        assert!(s["last_success_at"].is_string(), "{bad:?}: {s:#}");
+    }
+}

@@ -135,3 +135,25 @@ pub fn signal(pid: u32, sig: &str) {
         .unwrap();
     assert!(status.success(), "kill {sig} {pid}");
 }
+
+/// `cmd` with the value of its option `flag` replaced by `value`.
+pub fn with_arg(cmd: &Command, flag: &str, value: &std::path::Path) -> Command {
+    let mut out = Command::new(cmd.get_program());
+    let mut args = cmd.get_args().peekable();
+    while let Some(arg) = args.next() {
+        out.arg(arg);
+        if arg == flag {
+            args.next();
+            out.arg(value);
+        }
+    }
+    out.env_clear();
+    for (k, v) in cmd.get_envs() {
+        if let Some(v) = v {
+            out.env(k, v);
+        }
+    }
+    out.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    out
+}

@@ -146,6 +146,19 @@ impl Breaker for CountingBreaker {
     }
 }
 
+/// A pool whose origin of `url` has a counting limiter and breaker.
+fn counted_pool(url: &str) -> (Pool, Arc<CountingLimiter>, Arc<CountingBreaker>) {
+    let pool = test_pool().build().unwrap();
+    let limiter = Arc::new(CountingLimiter::default());
+    let breaker = Arc::new(CountingBreaker::default());
+    let policies = OriginPolicies::builder()
+        .limiter(limiter.clone())
+        .breaker(breaker.clone())
+        .build();
+    pool.set_policies(url, policies).unwrap();
+    (pool, limiter, breaker)
+}
+
 #[test]
 fn a_users_limiter_and_breaker_are_consulted_for_every_request_of_their_origin() {
     // The fourth request gets a 503 and is retried: two attempts, two turns.
@@ -156,14 +169,7 @@ fn a_users_limiter_and_breaker_are_consulted_for_every_request_of_their_origin()
             json(200, j!({}))
         }
     });
-    let pool = test_pool().build().unwrap();
-    let limiter = Arc::new(CountingLimiter::default());
-    let breaker = Arc::new(CountingBreaker::default());
-    let policies = OriginPolicies::builder()
-        .limiter(limiter.clone())
-        .breaker(breaker.clone())
-        .build();
-    pool.set_policies(&srv.url(), policies).unwrap();
+    let (pool, limiter, breaker) = counted_pool(&srv.url());
     let retrying = RetryPolicy {
         backoff: etlpool::backoff::Backoff {
             base: Duration::from_millis(1),
@@ -239,4 +245,145 @@ fn settings_an_origin_already_has_otherwise_are_an_error_not_ignored() {
             .build()
             .is_err()
     );
+}
+
+#[test]
+fn a_login_due_when_the_breaker_half_opens_does_not_jam_the_origin() {
+    // The API fails once (the breaker opens), then works. Every token is
+    // stale at once, so each request needs a login: as after an outage
+    // longer than a token's life, the probe of the half-open breaker needs
+    // a login first, and the login is a request to the same origin.
+    let srv = scripted(|n, req| {
+        if req.path.ends_with("/oauth/token") {
+            json(200, j!({"access_token": format!("t{n}"), "expires_in": 0}))
+        } else if n == 1 {
+            json(503, j!({"message": "down"}))
+        } else {
+            json(200, j!({"ok": true}))
+        }
+    });
+    let pool = test_pool().build().unwrap();
+    let api_url = format!("{}/api/v3", srv.url());
+    let login = QtestLogin::new(&pool, &api_url, "user", "pass").unwrap();
+    let api = ApiClient::builder(&pool, &api_url)
+        .auth(Auth::Provider(Arc::new(login)))
+        .retry(RetryPolicy::none())
+        .breaker(BreakerPolicy {
+            failure_threshold: 1,
+            cooldown: Duration::ZERO,
+        })
+        .build()
+        .unwrap();
+    assert_eq!(
+        api.get_json::<Value>("/projects", &[])
+            .unwrap_err()
+            .status(),
+        Some(503)
+    );
+    // The server is up again: the login takes the probe, closes the
+    // breaker, and the call goes through.
+    let after: Vec<_> = (0..3)
+        .map(|_| {
+            api.get_json::<Value>("/projects", &[])
+                .map_err(|e| e.to_string())
+        })
+        .collect();
+    assert!(
+        after.iter().all(Result::is_ok),
+        "the origin stayed jammed after it recovered: {after:?}"
+    );
+    assert!(!api.breaker_open());
+}
+
+/// Credentials that change each time they are rejected.
+#[derive(Default)]
+struct Versioned(AtomicU64);
+
+impl AuthProvider for Versioned {
+    fn authorization(&self) -> etlpool::Result<String> {
+        Ok(format!("Bearer v{}", self.0.load(Ordering::SeqCst)))
+    }
+    fn rejected(&self, _: &str) -> bool {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        true
+    }
+}
+
+#[test]
+fn a_users_policies_see_stale_connection_resends_and_401_renewals_too() {
+    // 0: ok; 1: the reused connection closes unanswered (resent at once,
+    // outside the retry budget); 2: ok; 3: 401 (renewed and resent); 4: ok.
+    let srv = scripted(|n, _| match n {
+        1 => etlpool::mock::server::Answer::CloseWithoutResponse,
+        3 => json(401, j!({"message": "expired"})),
+        _ => json(200, j!({})),
+    });
+    let (pool, limiter, breaker) = counted_pool(&srv.url());
+    let api = ApiClient::builder(&pool, &srv.url())
+        .auth(Auth::Provider(Arc::new(Versioned::default())))
+        .retry(RetryPolicy::none())
+        .build()
+        .unwrap();
+    for _ in 0..3 {
+        let _: Value = api.get_json("/a", &[]).unwrap();
+    }
+    assert_eq!(srv.count(), 5);
+    assert_eq!(limiter.turns.load(Ordering::SeqCst), 5, "limiter turns");
+    assert_eq!(
+        breaker.allowed.load(Ordering::SeqCst),
+        5,
+        "breaker admissions"
+    );
+}
+
+#[test]
+fn many_threads_first_using_an_origin_make_one_set_of_policies() {
+    let srv = scripted(|_, _| json(200, j!({})));
+    let pool = test_pool().build().unwrap();
+    let barrier = std::sync::Barrier::new(16);
+    let limit = |per_second: f64| RateLimit {
+        per_second: Some(per_second),
+        burst: 100,
+        ..RateLimit::default()
+    };
+    let built: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..16)
+            .map(|i| {
+                let (pool, barrier, url) = (&pool, &barrier, srv.url());
+                s.spawn(move || {
+                    barrier.wait();
+                    // Half ask for the same settings, half for none.
+                    let mut builder = ApiClient::builder(pool, &format!("{url}/base{i}"));
+                    if i % 2 == 0 {
+                        builder = builder.rate_limit(limit(1000.0));
+                    }
+                    let client = builder.build();
+                    if let Ok(c) = &client {
+                        let _: Value = c.get_json("/x", &[]).unwrap();
+                    }
+                    client
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let limiters: Vec<_> = built
+        .iter()
+        .filter_map(|c| c.as_ref().ok())
+        .map(|c| c.policies().limiter().clone())
+        .collect();
+    // Whoever came first, every client shares its set; a client asking for
+    // the rate may only fail if a client asking for none came first.
+    assert!(
+        limiters.windows(2).all(|w| Arc::ptr_eq(&w[0], &w[1])),
+        "two sets of policies for one origin"
+    );
+    let made = pool.policies(&srv.url()).unwrap();
+    assert!(Arc::ptr_eq(made.limiter(), &limiters[0]));
+    let failed = built.iter().filter(|c| c.is_err()).count();
+    if made.settings().rate_limit == limit(1000.0) {
+        assert_eq!(failed, 0, "the same settings conflicted");
+    } else {
+        assert_eq!(failed, 8, "only the ones asking for a rate fail");
+    }
 }

@@ -152,6 +152,13 @@ pub struct RunHooks {
     pub progress: RunProgress,
     /// How long to wait when another run holds the journal's lock.
     pub lock_wait: LockWait,
+    /// Name the report (or plan) after [`MigrateOptions::report`] and this
+    /// start time ([`per_run_path`](crate::migrate::report::per_run_path)),
+    /// taking the name when the file is created, so that runs started in
+    /// the same second (one queued behind the other) never share a file.
+    /// The summary says which name it got. Defaults to `None`: the report
+    /// is `MigrateOptions::report` itself.
+    pub report_per_run: Option<std::time::SystemTime>,
 }
 
 impl RunHooks {
@@ -164,6 +171,13 @@ impl RunHooks {
     /// Wait for the journal's lock as `wait` says. Defaults to [`LockWait::No`].
     pub fn lock_wait(mut self, wait: LockWait) -> Self {
         self.lock_wait = wait;
+        self
+    }
+
+    /// A report of its own for a run started at `at` (see
+    /// [`RunHooks::report_per_run`]).
+    pub fn report_per_run(mut self, at: std::time::SystemTime) -> Self {
+        self.report_per_run = Some(at);
         self
     }
 }
@@ -212,10 +226,11 @@ pub fn migrate_with(
         None => Journal::read_only(&opts.journal)?,
     };
     journal.stop_on_failure(stop.token().clone());
-    let out = if opts.dry_run {
-        Output::Plan(Plan::create(&opts.report)?)
-    } else {
-        Output::Report(Report::create(&opts.report)?)
+    let out = match (opts.dry_run, hooks.report_per_run) {
+        (true, None) => Output::Plan(Plan::create(&opts.report)?),
+        (true, Some(at)) => Output::Plan(Plan::create_per_run(&opts.report, at)?),
+        (false, None) => Output::Report(Report::create(&opts.report)?),
+        (false, Some(at)) => Output::Report(Report::create_per_run(&opts.report, at)?),
     };
     let progress = hooks.progress.clone();
     progress.start(!opts.only.logs);
@@ -385,6 +400,7 @@ fn finish(
             std::io::Error::other("a worker still holds the run's state"),
         ));
     };
+    let report = shared.out.path().to_owned();
     let failed_already = shared.journal.failure().is_some();
     let closed = shared.journal.close();
     if !failed_already {
@@ -405,7 +421,7 @@ fn finish(
         not_run: jobs.not_run.load(Ordering::Relaxed),
         panicked: jobs.panicked.load(Ordering::Relaxed),
         journal: opts.journal.clone(),
-        report: opts.report.clone(),
+        report,
         metrics: pool.metrics(),
     })
 }

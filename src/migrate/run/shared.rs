@@ -27,6 +27,15 @@ pub(crate) enum Output {
     Plan(Plan),
 }
 
+impl Output {
+    pub(crate) fn path(&self) -> &std::path::Path {
+        match self {
+            Output::Report(r) => r.path(),
+            Output::Plan(p) => p.path(),
+        }
+    }
+}
+
 /// Per kind and action, for the summary.
 #[derive(Default)]
 pub(crate) struct Tally {
@@ -120,7 +129,7 @@ impl Shared {
     fn check(&self, written: std::result::Result<(), MigrateError>) {
         if let Err(e) = written {
             self.output_errors.fetch_add(1, Ordering::Relaxed);
-            log::error!("{e}");
+            log::error!("{}", crate::error::error_chain(&e));
         }
     }
 
@@ -203,7 +212,7 @@ impl Shared {
             Ok((target, action)) => {
                 if let Err(e) = self.journal.record(kind, key, target) {
                     // Not journaled: a re-run finds it by lookup instead.
-                    log::error!("{e}");
+                    log::error!("{}", crate::error::error_chain(&e));
                     self.output_errors.fetch_add(1, Ordering::Relaxed);
                 }
                 self.row(kind, key, Some(target.id), action, "");
