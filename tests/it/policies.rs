@@ -264,7 +264,9 @@ fn a_login_due_when_the_breaker_half_opens_does_not_jam_the_origin() {
     });
     let pool = test_pool().build().unwrap();
     let api_url = format!("{}/api/v3", srv.url());
-    let login = QtestLogin::new(&pool, &api_url, "user", "pass").unwrap();
+    let login = QtestLogin::new(&pool, &api_url, "user", "pass")
+        .unwrap()
+        .with_site("acme");
     let api = ApiClient::builder(&pool, &api_url)
         .auth(Auth::Provider(Arc::new(login)))
         .retry(RetryPolicy::none())

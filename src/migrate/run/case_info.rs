@@ -171,6 +171,6 @@ fn record_version(s: &Shared, key: &str, id: u64, version_id: Option<u64>) {
         .record(RecordKind::Case, key, Target { id, version_id })
     {
         // Not journaled: the next run reads the case's version from qTest again.
-        log::error!("{e}");
+        log::error!("{}", crate::error::error_chain(&e));
     }
 }
