@@ -81,7 +81,7 @@ pub(super) struct FileConfig {
     _mapping: toml::Table,
 }
 
-#[derive(Debug, Default, Deserialize, Serialize)]
+#[derive(Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ServiceSection {
     url: Option<String>,
@@ -96,6 +96,24 @@ pub(super) struct ServiceSection {
     rate_limit: Option<f64>,
     /// Requests allowed at once after a quiet spell.
     burst: Option<u32>,
+}
+
+/// Masks the token and the password, so no `{:?}` of a config can print them.
+impl std::fmt::Debug for ServiceSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let masked = |s: &Option<String>| s.as_ref().map(|_| "***");
+        f.debug_struct("ServiceSection")
+            .field("url", &self.url.as_deref().map(crate::redact::url))
+            .field("project", &self.project)
+            .field("project_id", &self.project_id)
+            .field("token", &masked(&self.token))
+            .field("username", &self.username)
+            .field("password", &masked(&self.password))
+            .field("site", &self.site)
+            .field("rate_limit", &self.rate_limit)
+            .field("burst", &self.burst)
+            .finish()
+    }
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -473,6 +491,15 @@ fn warn_if_readable_by_others(_: &Path, _: &FileConfig) {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_of_a_service_section_masks_its_secrets() {
+        let section: ServiceSection =
+            toml::from_str("token = \"tok-s3cret\"\npassword = \"pw-s3cret\"\nusername = \"u\"\n")
+                .unwrap();
+        let text = format!("{section:?}");
+        assert!(!text.contains("s3cret") && text.contains("***"), "{text}");
+    }
 
     fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
         move |name| {
