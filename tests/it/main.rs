@@ -15,3 +15,4 @@ mod pool;
 mod queue;
 mod support;
 mod verify;
+mod zephyr_source;

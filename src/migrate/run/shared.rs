@@ -189,6 +189,12 @@ impl Shared {
         self.check(written);
     }
 
+    /// Reports a listed record that can't be read; its listing goes on.
+    pub(crate) fn unreadable(&self, kind: RecordKind, bad: &crate::zephyr::BadRecord) {
+        log::warn!("{kind}: {bad}");
+        self.transform_failed(&TransformError::unreadable(kind, bad));
+    }
+
     /// Reports a record whose calls failed.
     pub(crate) fn failed(&self, kind: RecordKind, key: &str, e: &Error) {
         log::warn!("{kind} {key}: {e}");
