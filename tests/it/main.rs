@@ -15,4 +15,5 @@ mod pool;
 mod queue;
 mod support;
 mod verify;
+mod zephyr_contract;
 mod zephyr_source;

@@ -135,6 +135,10 @@ impl Render<'_> {
             "testCycle": self.opt_link("testcycles", e.cycle_id), "customFields": {},
             "links": { "self": format!("{}/testexecutions/{}/links", self.base, e.id), "issues": [] },
         });
+        // The spec makes `actualEndDate` optional, not nullable.
+        if e.actual_end_date.is_none() {
+            remove(&mut v, &["actualEndDate"]);
+        }
         match e.quirk {
             Some(Quirk::NoCycleKey) => remove(&mut v, &["testCycle"]),
             Some(Quirk::Unreadable) => remove(&mut v, &["testExecutionStatus", "id", "key"]),
