@@ -490,6 +490,16 @@ fn nextgen_listings_page_by_cursor_through_every_record_once() {
         m.z("/testexecutions/nextgen?testCycle=PROJ-R999").status,
         404
     );
+    // One execution by id or by key.
+    let e = &src.executions[41];
+    for id_or_key in [e.id.to_string(), e.key.clone()] {
+        let one = m.z(&format!("/testexecutions/{id_or_key}")).json();
+        assert_eq!(one["id"], e.id, "{id_or_key}");
+    }
+    for unknown in ["1", "PROJ-E0", "PROJ-E9999", "OTHER-E42"] {
+        let status = m.z(&format!("/testexecutions/{unknown}")).status;
+        assert_eq!(status, 404, "{unknown}");
+    }
 }
 
 #[test]

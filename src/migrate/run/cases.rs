@@ -145,9 +145,7 @@ pub(crate) fn migrate_case(s: &Shared, index: &Arc<CaseIndex>, case: TestCase) {
         if plan.approve {
             t.version_id = s.qtest.approve_case(created.id)?.test_case_version_id;
         }
-        s.cases
-            .write()
-            .insert(case.key.clone(), Arc::new(CaseInfo::of(&created)));
+        s.cases.insert(&case.key, &CaseInfo::of(&created));
         Ok(t)
     };
     let info = PlanInfo {

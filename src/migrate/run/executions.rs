@@ -192,8 +192,8 @@ fn case_info(s: &Shared, case_key: &str, needed: bool) -> Result<Option<Arc<Case
     if !needed || s.dry_run() {
         return Ok(None);
     }
-    if let Some(info) = s.cases.read().get(case_key) {
-        return Ok(Some(info.clone()));
+    if let Some(info) = s.cases.get(case_key) {
+        return Ok(Some(info));
     }
     Ok(s.qtest
         .test_case(target.id)?

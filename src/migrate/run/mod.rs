@@ -34,7 +34,7 @@ pub use summary::RunSummary;
 use self::cases::CaseIndex;
 use self::cycles::CycleIndex;
 use self::progress::Progress;
-use self::shared::{Output, Shared, Tally};
+use self::shared::{CaseCache, Output, Shared, Tally};
 use crate::cancel::CancelToken;
 use crate::error::Error;
 use crate::migrate::error::MigrateError;
@@ -170,7 +170,7 @@ pub fn migrate(
         progress: Progress::new(opts.progress),
         output_errors: AtomicU64::new(0),
         defaults: Default::default(),
-        cases: RwLock::default(),
+        cases: CaseCache::new(&opts.endpoints.zephyr_project),
     });
     let jobs = JobTally::default();
     let outcome = phases(&shared, opts, &jobs);

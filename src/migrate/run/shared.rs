@@ -62,11 +62,11 @@ pub(crate) struct Shared {
     pub(crate) defaults: Defaults,
     /// The name and step ids of cases this run created, so their runs and logs
     /// need not read them back (a few dozen bytes per case).
-    pub(crate) cases: RwLock<HashMap<String, Arc<CaseInfo>>>,
+    pub(crate) cases: CaseCache,
 }
 
 /// What runs and logs need of a migrated case.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub(crate) struct CaseInfo {
     pub(crate) name: String,
     /// Step ids in step order.
@@ -100,6 +100,105 @@ impl CaseInfo {
                 called_test_case_id: None,
             })
             .collect()
+    }
+}
+
+/// The [`CaseInfo`] of each case a run created, kept compactly: a project of
+/// 200,000 cases would hold a map entry, a key, an `Arc` and three
+/// allocations per case otherwise. Each info is stored as JSON in 1 MiB
+/// chunks, found by the case's number when its key is `<project>-T<n>` (any
+/// other key by the key itself).
+pub(crate) struct CaseCache {
+    /// `<project>-T`, the prefix of the keys stored by number.
+    prefix: String,
+    /// Guards the index and the chunks together; held for a copy, never for I/O.
+    inner: RwLock<CacheInner>,
+}
+
+#[derive(Default)]
+struct CacheInner {
+    by_number: HashMap<u64, Slot>,
+    by_key: HashMap<Box<str>, Slot>,
+    chunks: Vec<Vec<u8>>,
+}
+
+/// Where an info is: chunk, offset, length.
+#[derive(Clone, Copy)]
+struct Slot(u32, u32, u32);
+
+/// Bytes per chunk; a larger info gets a chunk of its own.
+const CHUNK: usize = 1 << 20;
+
+impl CaseCache {
+    /// A cache for the cases of project `project_key`.
+    pub(crate) fn new(project_key: &str) -> CaseCache {
+        CaseCache {
+            prefix: format!("{project_key}-T"),
+            inner: RwLock::default(),
+        }
+    }
+
+    /// The number of `key` when it is `<project>-T<n>` written the usual way.
+    fn number(&self, key: &str) -> Option<u64> {
+        let digits = key.strip_prefix(&self.prefix)?;
+        let n: u64 = digits.parse().ok()?;
+        (n.to_string() == digits).then_some(n)
+    }
+
+    /// Remembers what the case `key` became; an info that can't be encoded is
+    /// left out (its runs read the case back from qTest instead).
+    pub(crate) fn insert(&self, key: &str, info: &CaseInfo) {
+        let Ok(bytes) = serde_json::to_vec(info) else {
+            log::debug!("case {key}: its info can't be cached");
+            return;
+        };
+        let mut inner = self.inner.write();
+        let Some(slot) = inner.store(&bytes) else {
+            return;
+        };
+        match self.number(key) {
+            Some(n) => inner.by_number.insert(n, slot),
+            None => inner.by_key.insert(key.into(), slot),
+        };
+    }
+
+    /// What the case `key` became, if this run created it.
+    pub(crate) fn get(&self, key: &str) -> Option<Arc<CaseInfo>> {
+        let inner = self.inner.read();
+        let slot = match self.number(key) {
+            Some(n) => inner.by_number.get(&n),
+            None => inner.by_key.get(key),
+        }?;
+        let Slot(chunk, offset, len) = *slot;
+        let start = usize::try_from(offset).ok()?;
+        let end = start.checked_add(usize::try_from(len).ok()?)?;
+        let bytes = inner
+            .chunks
+            .get(usize::try_from(chunk).ok()?)?
+            .get(start..end)?;
+        serde_json::from_slice(bytes).ok().map(Arc::new)
+    }
+}
+
+impl CacheInner {
+    /// Copies `bytes` into the last chunk, or a new one; `None` past 4 GiB.
+    fn store(&mut self, bytes: &[u8]) -> Option<Slot> {
+        let fits = self
+            .chunks
+            .last()
+            .is_some_and(|c| c.capacity() - c.len() >= bytes.len());
+        if !fits {
+            self.chunks.push(Vec::with_capacity(CHUNK.max(bytes.len())));
+        }
+        let chunk = self.chunks.len() - 1;
+        let last = self.chunks.last_mut()?;
+        let offset = last.len();
+        last.extend_from_slice(bytes);
+        Some(Slot(
+            u32::try_from(chunk).ok()?,
+            u32::try_from(offset).ok()?,
+            u32::try_from(bytes.len()).ok()?,
+        ))
     }
 }
 
@@ -237,12 +336,18 @@ impl Shared {
                 id: 0,
                 version_id: Some(0),
             };
-            self.planned.write().insert((kind, key.to_owned()), target);
+            if !once_only(kind) {
+                self.planned.write().insert((kind, key.to_owned()), target);
+            }
             return Some(target);
         }
         match self.resolve(find, create) {
             Ok((target, action)) => {
-                if let Err(e) = self.journal.record(kind, key, target) {
+                let journaled = match once_only(kind) {
+                    true => self.journal.append_only(kind, key, target),
+                    false => self.journal.record(kind, key, target),
+                };
+                if let Err(e) = journaled {
                     // Not journaled: a re-run finds it by lookup instead.
                     log::error!("{e}");
                     self.output_errors.fetch_add(1, Ordering::Relaxed);
@@ -279,6 +384,15 @@ impl Shared {
     }
 }
 
+/// Whether records of `kind` are looked up only by the one job that makes
+/// them, and only before it makes them: test runs and logs (one job per
+/// (cycle, case) pair, each execution once). They are journaled without
+/// being kept in memory, where millions of them would not fit a small budget;
+/// cases, cycles and folders stay, as parents of what comes later.
+fn once_only(kind: RecordKind) -> bool {
+    matches!(kind, RecordKind::Run | RecordKind::Log)
+}
+
 /// Whether a lookup may use a snapshot taken at the start of its phase, or
 /// must ask qTest now (after a create whose outcome is unknown).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -290,5 +404,38 @@ pub(crate) enum Fresh {
 impl std::fmt::Debug for Shared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Shared").finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(name: &str, steps: &[u64]) -> CaseInfo {
+        CaseInfo {
+            name: name.into(),
+            step_ids: steps.to_vec(),
+        }
+    }
+
+    #[test]
+    fn the_case_cache_gives_back_what_it_was_given_by_number_or_by_key() {
+        let cache = CaseCache::new("PROJ");
+        let big = info(&"x".repeat(CHUNK + 10), &[1]);
+        let cases = [
+            ("PROJ-T1", info("Check pump", &[990, 991])),
+            ("PROJ-T01", info("a key written oddly", &[])),
+            ("OTHER-T1", info("another project's", &[5])),
+            ("PROJ-T2", big.clone()),
+            ("PROJ-T3", info("after a big one", &[7])),
+        ];
+        for (key, case) in &cases {
+            cache.insert(key, case);
+        }
+        for (key, case) in &cases {
+            assert_eq!(cache.get(key).as_deref(), Some(case), "{key}");
+        }
+        assert_eq!(cache.get("PROJ-T4"), None);
+        assert_eq!(cache.inner.read().by_key.len(), 2);
     }
 }

@@ -325,13 +325,21 @@ impl Ctx<'_> {
         found.ok_or_else(|| not_found("Test cycle", id_or_key))
     }
 
+    /// By id (executions are sorted by id) or by key (`<project>-E<n>` is the n-th).
     fn execution(&self, id_or_key: &str) -> Result<&Execution, Response> {
-        let found = self
-            .data()
-            .executions
-            .iter()
-            .find(|e| e.key == id_or_key || e.id.to_string() == id_or_key);
-        found.ok_or_else(|| not_found("Test execution", id_or_key))
+        let all = &self.data().executions;
+        let by_id = id_or_key.parse::<u64>().ok().and_then(|id| {
+            let i = all.partition_point(|e| e.id < id);
+            all.get(i).filter(|e| e.id == id)
+        });
+        let by_key = || {
+            let (_, n) = id_or_key.rsplit_once("-E")?;
+            let i = n.parse::<usize>().ok()?.checked_sub(1)?;
+            all.get(i).filter(|e| e.key == id_or_key)
+        };
+        by_id
+            .or_else(by_key)
+            .ok_or_else(|| not_found("Test execution", id_or_key))
     }
 
     fn execution_steps(&self, id: &str) -> Answer {
