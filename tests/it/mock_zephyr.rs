@@ -7,27 +7,33 @@ use etlpool::mock::MockOptions;
 use etlpool::mock::zephyr::data::Script;
 use serde_json::Value;
 
-/// Follows `next` links from `first`; returns every value and the page sizes seen.
-fn walk(m: &Mocks, first: &str) -> (Vec<Value>, Vec<usize>) {
+/// Reads pages from `first` (a path with its query) while `next` gives the URL
+/// of the page after; returns every value and the page sizes seen.
+fn pages(
+    m: &Mocks,
+    first: &str,
+    next: impl Fn(&Value) -> Option<String>,
+) -> (Vec<Value>, Vec<usize>) {
     let (mut values, mut sizes) = (Vec::new(), Vec::new());
-    let mut url = format!("{}{first}", m.m.zephyr_url());
-    loop {
-        let page = call(&m.agent, "GET", &url, Some(m.m.zephyr_token()), None).json();
+    let mut url = Some(format!("{}{first}", m.m.zephyr_url()));
+    while let Some(here) = url {
+        let page = call(&m.agent, "GET", &here, Some(m.m.zephyr_token()), None).json();
         let vals = page["values"].as_array().unwrap().clone();
         sizes.push(vals.len());
-        assert_eq!(page["total"], page["total"].as_u64().unwrap());
         values.extend(vals);
-        match page["next"].as_str() {
-            Some(next) => {
-                assert_eq!(page["isLast"], false);
-                url = next.to_string();
-            }
-            None => {
-                assert_eq!(page["isLast"], true);
-                return (values, sizes);
-            }
-        }
+        url = next(&page);
     }
+    (values, sizes)
+}
+
+/// Follows `next` links from `first`; returns every value and the page sizes seen.
+fn walk(m: &Mocks, first: &str) -> (Vec<Value>, Vec<usize>) {
+    pages(m, first, |page| {
+        assert_eq!(page["total"], page["total"].as_u64().unwrap());
+        let next = page["next"].as_str().map(str::to_string);
+        assert_eq!(page["isLast"], next.is_none(), "{page}");
+        next
+    })
 }
 
 #[test]
@@ -328,28 +334,18 @@ fn the_same_seed_gives_the_same_data_and_another_seed_other_ids() {
 /// Follows `nextStartAtId` from `first` (a NextGen path with its query);
 /// returns every value and the page sizes seen.
 fn walk_cursor(m: &Mocks, first: &str) -> (Vec<Value>, Vec<usize>) {
-    let (mut values, mut sizes) = (Vec::new(), Vec::new());
-    let mut url = format!("{}{first}", m.m.zephyr_url());
-    loop {
-        let page = call(&m.agent, "GET", &url, Some(m.m.zephyr_token()), None).json();
-        let vals = page["values"].as_array().unwrap().clone();
-        sizes.push(vals.len());
-        values.extend(vals);
-        match page["nextStartAtId"].as_u64() {
-            Some(next) => {
-                let link = page["next"].as_str().expect("a next link with a cursor");
-                assert!(link.contains(&format!("startAtId={next}")), "{link}");
-                url = link.to_string();
-            }
-            None => {
-                assert!(
-                    page["nextStartAtId"].is_null() && page["next"].is_null(),
-                    "{page}"
-                );
-                return (values, sizes);
-            }
-        }
-    }
+    pages(m, first, |page| {
+        let Some(next) = page["nextStartAtId"].as_u64() else {
+            assert!(
+                page["nextStartAtId"].is_null() && page["next"].is_null(),
+                "{page}"
+            );
+            return None;
+        };
+        let link = page["next"].as_str().expect("a next link with a cursor");
+        assert!(link.contains(&format!("startAtId={next}")), "{link}");
+        Some(link.to_string())
+    })
 }
 
 fn ids(values: &[Value]) -> Vec<u64> {

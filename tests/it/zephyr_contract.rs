@@ -118,15 +118,9 @@ const STATUS: Ty = Ty::Obj(&[
     opt("default", Bool),
 ]);
 
-const PRIORITY: Ty = Ty::Obj(&[
-    req("id", Int),
-    req("project", REF),
-    req("name", Str),
-    nullish("description", Str),
-    req("index", Int),
-    opt("color", Str),
-    opt("default", Bool),
-]);
+/// A priority is a status without `archived` (optional in both), as the
+/// client reads them with one model.
+const PRIORITY: Ty = STATUS;
 
 const TEST_CASE: Ty = Ty::Obj(&[
     req("id", Int),
@@ -446,41 +440,27 @@ fn get(m: &Mocks, path: &str) -> (u16, Value) {
 /// Every Zephyr mock endpoint the client reads, with the schema of its answer.
 fn endpoints(m: &Mocks) -> Vec<(String, Ty)> {
     let src = m.m.source();
-    let mut out: Vec<(String, Ty)> = vec![
-        ("/projects/PROJ".into(), PROJECT),
+    let fixed: [(&str, Ty); 9] = [
+        ("/projects/PROJ", PROJECT),
+        ("/testcases?maxResults=1", Ty::Obj(&OFFSET_PAGE)),
+        ("/testexecutions?maxResults=1", Ty::Obj(&OFFSET_PAGE)),
+        ("/priorities?maxResults=1000", Ty::Obj(&PRIORITIES)),
+        ("/testcases/nextgen?limit=1000", Ty::Obj(&TEST_CASES)),
+        ("/testcases/nextgen?limit=7", Ty::Obj(&TEST_CASES)),
+        ("/testcycles/nextgen?limit=1000", Ty::Obj(&TEST_CYCLES)),
         (
-            "/testcases?projectKey=PROJ&maxResults=1".into(),
-            Ty::Obj(&OFFSET_PAGE),
-        ),
-        (
-            "/testexecutions?projectKey=PROJ&onlyLastExecutions=false&maxResults=1".into(),
-            Ty::Obj(&OFFSET_PAGE),
-        ),
-        (
-            "/priorities?projectKey=PROJ&maxResults=1000".into(),
-            Ty::Obj(&PRIORITIES),
-        ),
-        (
-            "/testcases/nextgen?projectKey=PROJ&limit=1000".into(),
-            Ty::Obj(&TEST_CASES),
-        ),
-        (
-            "/testcases/nextgen?projectKey=PROJ&limit=7".into(),
-            Ty::Obj(&TEST_CASES),
-        ),
-        (
-            "/testcycles/nextgen?projectKey=PROJ&limit=1000".into(),
-            Ty::Obj(&TEST_CYCLES),
-        ),
-        (
-            "/testexecutions/nextgen?projectKey=PROJ&onlyLastExecutions=false&limit=1000".into(),
+            "/testexecutions/nextgen?limit=1000",
             Ty::Obj(&TEST_EXECUTIONS),
         ),
-        (
-            "/testexecutions/nextgen?projectKey=PROJ&limit=5".into(),
-            Ty::Obj(&TEST_EXECUTIONS),
-        ),
+        ("/testexecutions/nextgen?limit=5", Ty::Obj(&TEST_EXECUTIONS)),
     ];
+    let mut out: Vec<(String, Ty)> = fixed
+        .into_iter()
+        .map(|(path, ty)| {
+            let glue = if path.contains('?') { '&' } else { '?' };
+            (format!("{path}{glue}projectKey=PROJ"), ty)
+        })
+        .collect();
     for t in ["TEST_CASE", "TEST_CYCLE"] {
         out.push((
             format!("/folders?projectKey=PROJ&folderType={t}&maxResults=1000"),

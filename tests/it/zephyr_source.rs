@@ -12,14 +12,20 @@ use etlpool::mock::{DataSizes, MockOptions};
 
 fn sizes() -> DataSizes {
     DataSizes {
-        folders: 5,
-        folder_depth: 2,
-        cycle_folders: 2,
         cases: 30,
         steps_per_case: 3,
         cycles: 4,
         executions: 90,
+        ..DataSizes::default()
     }
+}
+
+/// Mocks serving one unreadable case, cycle and execution.
+fn with_unreadable_records(seed: u64) -> Migration {
+    let mut options = MockOptions::seeded(seed);
+    options.sizes = sizes();
+    options.unreadable_records = 1;
+    Migration::with_options(options)
 }
 
 #[test]
@@ -66,10 +72,7 @@ fn unreadable(src: &Dataset) -> Vec<(RecordKind, String)> {
 
 #[test]
 fn an_unreadable_record_fails_alone_with_its_key_and_the_run_goes_on() {
-    let mut options = MockOptions::seeded(42);
-    options.sizes = sizes();
-    options.unreadable_records = 1;
-    let m = Migration::with_options(options);
+    let m = with_unreadable_records(42);
     let summary = m.run();
     assert!(
         summary.aborted.is_none() && !summary.is_complete(),
@@ -119,10 +122,7 @@ fn an_unreadable_record_fails_alone_with_its_key_and_the_run_goes_on() {
 
 #[test]
 fn verify_reports_an_unreadable_record_as_unmappable_and_checks_the_rest() {
-    let mut options = MockOptions::seeded(43);
-    options.sizes = sizes();
-    options.unreadable_records = 1;
-    let m = Migration::with_options(options);
+    let m = with_unreadable_records(43);
     m.run();
     let (zephyr, qtest) = clients(&m.mocks);
     let report = etlpool::migrate::verify(
