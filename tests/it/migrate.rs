@@ -24,7 +24,8 @@ fn a_full_migration_creates_every_record_once_and_a_second_run_writes_nothing() 
     assert!(summary.is_complete(), "{summary}");
     let created = |kind: &str| summary.records[kind].created;
     assert_eq!(created("case"), 40);
-    assert_eq!(created("cycle"), 4);
+    // The 4 cycles and the default cycle of the mock's ad-hoc executions.
+    assert_eq!(created("cycle"), 5);
     check::assert_migrated(&m.mocks);
     let writes = m.mocks.qtest_state().journal.len();
     let again = m.run();
@@ -36,9 +37,9 @@ fn a_full_migration_creates_every_record_once_and_a_second_run_writes_nothing() 
     );
     for (kind, n) in [
         ("case", 40),
-        ("cycle", 4),
+        ("cycle", 5),
         ("cycle-folder", 2),
-        ("run", 73),
+        ("run", 74),
         ("log", 90),
     ] {
         assert_eq!(
@@ -126,7 +127,10 @@ fn a_dry_run_writes_nothing_and_plans_every_record() {
         "a dry run wrote to qTest"
     );
     assert_eq!(summary.records["case"].planned, 40);
-    assert_eq!(summary.records["cycle"].planned, 4);
+    assert_eq!(
+        summary.records["cycle"].planned, 5,
+        "with the default cycle"
+    );
     let plan = std::fs::read_to_string(m.dir.0.join("plan.csv")).unwrap();
     assert!(plan.starts_with("kind,source_key,action,parent,name,body,error"));
     assert_eq!(plan.lines().filter(|l| l.starts_with("case,")).count(), 40);
