@@ -4,9 +4,8 @@
 
 use std::collections::HashSet;
 
-use crate::support::migration::clients;
 use crate::support::{Migration, check};
-use etlpool::migrate::{DiffKind, MappingConfig, RecordKind, VerifyOptions};
+use etlpool::migrate::{DiffKind, RecordKind};
 use etlpool::mock::zephyr::data::{Dataset, Quirk};
 use etlpool::mock::{DataSizes, MockOptions};
 
@@ -124,14 +123,7 @@ fn an_unreadable_record_fails_alone_with_its_key_and_the_run_goes_on() {
 fn verify_reports_an_unreadable_record_as_unmappable_and_checks_the_rest() {
     let m = with_unreadable_records(43);
     m.run();
-    let (zephyr, qtest) = clients(&m.mocks);
-    let report = etlpool::migrate::verify(
-        &zephyr,
-        &qtest,
-        &MappingConfig::default(),
-        &VerifyOptions::default(),
-    )
-    .expect("verify runs to the end");
+    let report = m.verify();
     let unmappable: HashSet<(RecordKind, String)> = report
         .differences
         .iter()

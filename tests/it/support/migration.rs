@@ -70,14 +70,7 @@ impl Migrated {
 
     /// Verifies with the default mapping and options.
     pub fn verify(&self) -> VerifyReport {
-        let options = VerifyOptions::default();
-        etlpool::migrate::verify(
-            &self.zephyr,
-            &self.qtest,
-            &MappingConfig::default(),
-            &options,
-        )
-        .expect("verify runs to the end")
+        verify_defaults(&self.zephyr, &self.qtest)
     }
 
     /// The qTest id of a migrated record.
@@ -233,6 +226,13 @@ pub fn clients(mocks: &MockServers) -> (ZephyrClient, QtestClient) {
         ZephyrClient::new(zephyr, mocks.project_key()),
         QtestClient::new(qtest, mocks.qtest_project_id()),
     )
+}
+
+/// `verify` with the default mapping and options, run to its end.
+pub fn verify_defaults(zephyr: &ZephyrClient, qtest: &QtestClient) -> VerifyReport {
+    let options = VerifyOptions::default();
+    etlpool::migrate::verify(zephyr, qtest, &MappingConfig::default(), &options)
+        .expect("verify runs to the end")
 }
 
 /// The project's required case fields, each with its default value: what every
