@@ -13,8 +13,9 @@ use super::case_info::CaseInfo;
 /// four allocations per case otherwise. Each info is stored as packed JSON
 /// (an array of its fields) in 1 MiB chunks, found by the case's number when
 /// its key is `<project>-T<n>` (any other key by the key itself). An info
-/// stored again (a case approved since) replaces the old one, whose bytes
-/// stay unused: each case is approved at most once per run.
+/// stored again (a case approved since) replaces the old one: in its place
+/// when it fits there, else appended (the old bytes then stay unused; each
+/// case is approved at most once per run).
 pub(crate) struct CaseCache {
     /// `<project>-T`, the prefix of the keys stored by number.
     prefix: String,
@@ -59,11 +60,16 @@ impl CaseCache {
             log::debug!("case {key}: its info can't be cached");
             return;
         };
+        let number = self.number(key);
         let mut inner = self.inner.write();
-        let Some(slot) = inner.store(&bytes) else {
+        let old = inner.slot(number, key);
+        let Some(slot) = old
+            .and_then(|old| inner.overwrite(old, &bytes))
+            .or_else(|| inner.store(&bytes))
+        else {
             return;
         };
-        match self.number(key) {
+        match number {
             Some(n) => inner.by_number.insert(n, slot),
             None => inner.by_key.insert(key.into(), slot),
         };
@@ -73,11 +79,7 @@ impl CaseCache {
     /// decoded from the cache.
     pub(crate) fn get(&self, key: &str) -> Option<Arc<CaseInfo>> {
         let inner = self.inner.read();
-        let slot = match self.number(key) {
-            Some(n) => inner.by_number.get(&n),
-            None => inner.by_key.get(key),
-        }?;
-        let Slot(chunk, offset, len) = *slot;
+        let Slot(chunk, offset, len) = inner.slot(self.number(key), key)?;
         let start = usize::try_from(offset).ok()?;
         let end = start.checked_add(usize::try_from(len).ok()?)?;
         let bytes = inner
@@ -89,6 +91,29 @@ impl CaseCache {
 }
 
 impl CacheInner {
+    /// Where the info of `key` (whose number is `number`) is.
+    fn slot(&self, number: Option<u64>, key: &str) -> Option<Slot> {
+        match number {
+            Some(n) => self.by_number.get(&n),
+            None => self.by_key.get(key),
+        }
+        .copied()
+    }
+
+    /// Writes `bytes` over the info at `old` when they fit there: a case
+    /// stored again once approved differs only in its version (and maybe its
+    /// step ids), so it rarely grows, and its old bytes are not left unused.
+    fn overwrite(&mut self, old: Slot, bytes: &[u8]) -> Option<Slot> {
+        let Slot(chunk, offset, len) = old;
+        let len = u32::try_from(bytes.len()).ok().filter(|&n| n <= len)?;
+        let start = usize::try_from(offset).ok()?;
+        self.chunks
+            .get_mut(usize::try_from(chunk).ok()?)?
+            .get_mut(start..start.checked_add(bytes.len())?)?
+            .copy_from_slice(bytes);
+        Some(Slot(chunk, offset, len))
+    }
+
     /// Copies `bytes` into the last chunk, or a new one; `None` past 4 GiB.
     fn store(&mut self, bytes: &[u8]) -> Option<Slot> {
         let fits = self
@@ -163,9 +188,40 @@ mod tests {
         }
         assert_eq!(cache.get("PROJ-T4"), None);
         assert_eq!(cache.inner.read().by_key.len(), 2);
-        let approved = info("Check pump", &[(992, None), (993, None)], Some("[2,[]]"));
+    }
+
+    #[test]
+    fn a_case_stored_again_takes_the_old_place_when_it_fits_there() {
+        let cache = CaseCache::new("PROJ");
+        let used = || -> usize { cache.inner.read().chunks.iter().map(Vec::len).sum() };
+        let (first, next) = (
+            info("Check pump", &[(990, None)], Some("[1,[]]")),
+            info("Next", &[], None),
+        );
+        cache.insert("PROJ-T1", &first);
+        cache.insert("OTHER-T1", &next);
+        let before = used();
+        // Approved, with a new version: no longer, so written over the old info.
+        let approved = CaseInfo {
+            approved: true,
+            version_id: Some(80),
+            ..first.clone()
+        };
         cache.insert("PROJ-T1", &approved);
+        assert_eq!(used(), before);
         assert_eq!(cache.get("PROJ-T1").as_deref(), Some(&approved));
+        // Longer: appended, its neighbour untouched.
+        let longer = info("Check pump", &[(990, None), (991, Some(3))], Some("[2,[]]"));
+        cache.insert("PROJ-T1", &longer);
+        assert!(used() > before);
+        assert_eq!(cache.get("PROJ-T1").as_deref(), Some(&longer));
+        assert_eq!(cache.get("OTHER-T1").as_deref(), Some(&next));
+        // Shorter than its place: the rest of it is not read.
+        cache.insert("OTHER-T1", &info("N", &[], None));
+        assert_eq!(
+            cache.get("OTHER-T1").as_deref(),
+            Some(&info("N", &[], None))
+        );
     }
 
     #[test]
