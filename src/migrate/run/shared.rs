@@ -62,7 +62,7 @@ pub(crate) struct Shared {
     /// needs them; `None` inside when that failed (and was reported).
     pub(crate) defaults: Defaults,
     /// The name, approval and steps of cases this run created or read, so
-    /// their runs and logs read them at most once (a few dozen bytes per case).
+    /// their runs and logs read them at most once (about 90 bytes per case).
     pub(crate) cases: CaseCache,
     /// Cases being approved before their runs.
     pub(crate) approving: Approving,
