@@ -8,9 +8,11 @@
 //!    on one request); the run should reach 80 % of it. Also checks that the
 //!    pool opened no more connections per host than there are workers.
 //! 2. **Peak RSS** of the `etlpool migrate` process (the mocks run in another
-//!    process, `etlpool mock`) for 20,000 cases with 5 steps each and 50,000
-//!    executions: it must stay under 100 MB. Skip it with
-//!    `ETLPOOL_BENCH_RSS=0`; shrink it with `ETLPOOL_BENCH_RSS_CASES`.
+//!    process, `etlpool mock`) for 200,000 cases with 5 steps each and
+//!    1,000,000 executions: it must stay under 100 MB. It takes a while (tens
+//!    of minutes on 2 cores). Skip it with `ETLPOOL_BENCH_RSS=0`; resize it
+//!    with `ETLPOOL_BENCH_RSS_CASES` and `ETLPOOL_BENCH_RSS_EXECUTIONS`; skip
+//!    the throughput part with `ETLPOOL_BENCH_THROUGHPUT=0`.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -26,10 +28,20 @@ const WORKERS: usize = 16;
 const LATENCY: Duration = Duration::from_millis(2);
 
 fn main() {
-    throughput();
+    if std::env::var("ETLPOOL_BENCH_THROUGHPUT").as_deref() != Ok("0") {
+        throughput();
+    }
     if std::env::var("ETLPOOL_BENCH_RSS").as_deref() != Ok("0") {
         peak_rss();
     }
+}
+
+/// A size from the environment, or `default`.
+fn size(var: &str, default: usize) -> usize {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn scratch(name: &str) -> std::path::PathBuf {
@@ -116,11 +128,8 @@ fn throughput() {
 }
 
 fn peak_rss() {
-    let cases: usize = std::env::var("ETLPOOL_BENCH_RSS_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20_000);
-    let executions = cases * 5 / 2;
+    let cases = size("ETLPOOL_BENCH_RSS_CASES", 200_000);
+    let executions = size("ETLPOOL_BENCH_RSS_EXECUTIONS", 1_000_000);
     let bin = env!("CARGO_BIN_EXE_etlpool");
     let mut mock = Command::new(bin)
         .args([
@@ -190,10 +199,13 @@ fn peak_rss() {
     // VmHWM is the process's peak resident set so far: the last reading before
     // it exits is its peak.
     let mut peak_kb = 0u64;
-    while child.try_wait().expect("wait").is_none() {
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
         peak_kb = peak_kb.max(vm_hwm_kb(child.id()).unwrap_or(0));
         std::thread::sleep(Duration::from_millis(20));
-    }
+    };
     let elapsed = start.elapsed().as_secs_f64();
     let _ = mock.kill();
     let _ = mock.wait();
@@ -211,6 +223,7 @@ fn peak_rss() {
         "  elapsed       {elapsed:.1} s, {requests} requests ({:.0}/s)",
         requests as f64 / elapsed
     );
+    println!("  exit          {status}");
     println!("  records       {}", summary["records"]);
     println!(
         "  peak RSS      {:.1} MB (limit 100 MB)",

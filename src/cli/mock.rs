@@ -59,9 +59,16 @@ pub struct MockArgs {
     /// Test executions.
     #[arg(long, default_value_t = DataSizes::default().executions)]
     pub executions: usize,
-    /// Zephyr's server-side cap on maxResults.
+    /// Zephyr's server-side cap on maxResults and NextGen's limit.
     #[arg(long, default_value_t = 1000)]
     pub max_results: usize,
+    /// Serve no Zephyr records in the odd shapes the spec allows (null account ids,
+    /// links without ids, ad-hoc executions).
+    #[arg(long)]
+    pub no_odd_records: bool,
+    /// Serve this many Zephyr cases, cycles and executions each that break the spec.
+    #[arg(long, default_value_t = 0)]
+    pub unreadable_records: usize,
     /// Lifetime of tokens from qTest's /oauth/token, in seconds.
     #[arg(long, default_value_t = 3599)]
     pub oauth_expiry_secs: u64,
@@ -165,6 +172,8 @@ impl MockArgs {
                 executions: self.executions,
             },
             zephyr_max_results: self.max_results,
+            odd_records: !self.no_odd_records,
+            unreadable_records: self.unreadable_records,
             port_zephyr: self.port_zephyr,
             port_qtest: self.port_qtest,
             state_file: self.state_file.clone(),

@@ -163,6 +163,17 @@ impl TransformError {
             reason,
         }
     }
+
+    /// A listed record that can't be read, named as its kind's records are
+    /// (cases by key, the rest by id), by `#position` when it has no name.
+    pub(crate) fn unreadable(kind: RecordKind, record: &crate::zephyr::BadRecord) -> Self {
+        let key = match kind {
+            RecordKind::Case => record.name_by_key(),
+            _ => record.name_by_id(),
+        };
+        let record = Box::new(record.clone());
+        Self::new(kind, key, Reason::Unreadable { record })
+    }
 }
 
 /// Why a record can't be mapped.
@@ -249,6 +260,12 @@ pub enum Reason {
     },
     /// Two different folders have the same id.
     DuplicateFolder,
+    /// The record's JSON can't be read (a field the spec requires is missing,
+    /// or a value has the wrong type); the rest of its listing was read.
+    Unreadable {
+        /// Where it is, why it can't be read, and an excerpt.
+        record: Box<crate::zephyr::BadRecord>,
+    },
 }
 
 impl fmt::Display for Reason {
@@ -285,6 +302,7 @@ impl fmt::Display for Reason {
                 write!(f, "ancestor folder {ancestor_id} can't be migrated")
             }
             Reason::DuplicateFolder => f.write_str("two different folders have this id"),
+            Reason::Unreadable { record } => write!(f, "{record}"),
         }
     }
 }

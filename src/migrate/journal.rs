@@ -111,7 +111,8 @@ impl Shared {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct JournalStats {
-    /// Records known (loaded and appended), one per kind and key.
+    /// Records known (loaded, and appended with [`Journal::record`]), one per
+    /// kind and key.
     pub entries: usize,
     /// Lines appended by this process.
     pub appended: u64,
@@ -239,11 +240,26 @@ impl Journal {
     /// Appends a record and makes it visible to [`Journal::get`]. The line is
     /// in the file (not yet synced) when this returns.
     pub fn record(&self, kind: RecordKind, key: &str, target: Target) -> Result<(), MigrateError> {
+        self.append_only(kind, key, target)?;
+        self.entries.write().insert((kind, key.to_owned()), target);
+        Ok(())
+    }
+
+    /// Appends a record without keeping it in memory: [`Journal::get`] sees it
+    /// once the journal is opened again. For records this process never looks
+    /// up again, such as a migration's test runs and logs (each made by the one
+    /// job that checked the journal before making it), which are most of a big
+    /// project's records. The line is in the file when this returns.
+    pub fn append_only(
+        &self,
+        kind: RecordKind,
+        key: &str,
+        target: Target,
+    ) -> Result<(), MigrateError> {
         let line = encode(kind, key, target)?;
         self.append(&line)?;
         self.shared.appended.fetch_add(1, Ordering::Relaxed);
         self.shared.dirty.store(true, Ordering::Release);
-        self.entries.write().insert((kind, key.to_owned()), target);
         Ok(())
     }
 

@@ -19,6 +19,7 @@ mod error;
 pub mod journal;
 mod lock;
 pub mod mapping;
+mod packed;
 mod parallel;
 pub mod record;
 pub mod report;

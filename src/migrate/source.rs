@@ -4,7 +4,7 @@
 use super::error::MigrateError;
 use super::transform::{CaseScript, Lookups};
 use crate::qtest::QtestClient;
-use crate::zephyr::{ScriptLocation, TestCase, TestScript, TestStep, ZephyrClient};
+use crate::zephyr::{Record, ScriptLocation, TestCase, TestScript, TestStep, ZephyrClient, split};
 
 /// Fails with [`MigrateError::UnknownProject`] unless both projects exist (and
 /// the tokens can see them).
@@ -37,14 +37,24 @@ pub fn load_lookups(zephyr: &ZephyrClient, qtest: &QtestClient) -> crate::Result
         let fields = s.spawn(|| qtest.case_fields());
         let exec_statuses = s.spawn(|| qtest.execution_statuses());
         Ok(Lookups {
-            zephyr_priorities: joined(priorities)?,
-            zephyr_case_statuses: joined(case)?,
-            zephyr_cycle_statuses: joined(cycle)?,
-            zephyr_execution_statuses: joined(execution)?,
+            zephyr_priorities: readable("priorities", joined(priorities)?),
+            zephyr_case_statuses: readable("TEST_CASE statuses", joined(case)?),
+            zephyr_cycle_statuses: readable("TEST_CYCLE statuses", joined(cycle)?),
+            zephyr_execution_statuses: readable("TEST_EXECUTION statuses", joined(execution)?),
             qtest_case_fields: joined(fields)?,
             qtest_execution_statuses: joined(exec_statuses)?,
         })
     })
+}
+
+/// The readable items of a lookup list; one that can't be read is logged and
+/// left out, so only the records that use it fail (as an unknown id).
+fn readable<T>(list: &str, records: Vec<Record<T>>) -> Vec<T> {
+    let (good, bad) = split(records);
+    for record in bad {
+        log::warn!("Zephyr {list}: {record}; records that use it will fail");
+    }
+    good
 }
 
 /// A scoped thread's result; its panic goes on in the caller.
@@ -76,21 +86,32 @@ impl ZephyrScript {
     }
 }
 
-/// Reads a case's script from where `testScript.self` points; an unknown
-/// link tries `/teststeps`, then `/testscript` (contract, section 1).
+/// Reads a case's script from the endpoint `testScript.self` names, and
+/// from the other one when that answers 422: `/testscript` answers 422 for a
+/// step-by-step case and `/teststeps` for a plain or BDD one (spec), and the
+/// link may name `/testscript` whatever the script is (the spec's example
+/// does). A link naming neither tries `/teststeps` first. No link, or a 404
+/// from `/testscript`, is no script.
+///
+/// The request goes to the configured base URL with the case's key, not to
+/// the link's own host: an API gateway may name itself differently in links,
+/// and the key is checked to be a plain path segment.
 pub fn read_script(zephyr: &ZephyrClient, case: &TestCase) -> crate::Result<ZephyrScript> {
-    let text = |zephyr: &ZephyrClient| {
-        Ok(zephyr
-            .test_script(&case.key)?
-            .map_or(ZephyrScript::None, ZephyrScript::Text))
+    let steps = || zephyr.test_steps(&case.key).map(ZephyrScript::Steps);
+    let text = || {
+        let script = zephyr.test_script(&case.key)?;
+        Ok(script.map_or(ZephyrScript::None, ZephyrScript::Text))
     };
+    let wrong_endpoint = |e: &crate::Error| e.status() == Some(422);
     match case.script_location() {
         ScriptLocation::None => Ok(ZephyrScript::None),
-        ScriptLocation::Steps => Ok(ZephyrScript::Steps(zephyr.test_steps(&case.key)?)),
-        ScriptLocation::Script => text(zephyr),
-        ScriptLocation::Unknown => match zephyr.test_steps(&case.key)? {
-            steps if steps.is_empty() => text(zephyr),
-            steps => Ok(ZephyrScript::Steps(steps)),
+        ScriptLocation::Script => match text() {
+            Err(e) if wrong_endpoint(&e) => steps(),
+            other => other,
+        },
+        ScriptLocation::Steps | ScriptLocation::Unknown => match steps() {
+            Err(e) if wrong_endpoint(&e) => text(),
+            other => other,
         },
     }
 }

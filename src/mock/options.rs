@@ -69,8 +69,18 @@ pub struct MockOptions {
     pub qtest_quota: QtestQuota,
     /// Sizes of the Zephyr dataset. Defaults to [`DataSizes::default`].
     pub sizes: DataSizes,
-    /// Zephyr's server-side cap on `maxResults` (`/teststeps` also caps at 100). Defaults to 1000.
+    /// Zephyr's server-side cap on `maxResults` and NextGen's `limit` (`/teststeps` also
+    /// caps at 100). Defaults to 1000, the spec's maximum.
     pub zephyr_max_results: usize,
+    /// Serve a few Zephyr records per dataset in shapes the spec allows and a naive
+    /// client rejects: owners with a `null` account id, executions whose `testCase` has
+    /// no `id`, ad-hoc executions outside any cycle (`testCycle` `null` or absent).
+    /// Chosen by the seed. Defaults to true.
+    pub odd_records: bool,
+    /// Serve this many cases, cycles and executions each that break the spec (a required
+    /// field missing or `null`; the executions also lack `id` and `key`), so tests can
+    /// check that one unreadable record fails alone. Chosen by the seed. Defaults to 0.
+    pub unreadable_records: usize,
     /// Zephyr port on 127.0.0.1; 0 picks a free one. Defaults to 0.
     pub port_zephyr: u16,
     /// qTest port on 127.0.0.1; 0 picks a free one. Defaults to 0.
@@ -99,6 +109,8 @@ impl Default for MockOptions {
             qtest_quota: QtestQuota::default(),
             sizes: DataSizes::default(),
             zephyr_max_results: 1000,
+            odd_records: true,
+            unreadable_records: 0,
             port_zephyr: 0,
             port_qtest: 0,
             state_file: None,

@@ -11,9 +11,21 @@ pub(crate) struct ZephyrPage {
     pub max_results: usize,
 }
 
-/// Reads `startAt` (default 0) and `maxResults` (default 10, lowered silently to `cap`).
+/// The largest `startAt` Zephyr's offset paging accepts (the spec's bound).
+pub(crate) const ZEPHYR_MAX_START_AT: usize = 1_000_000;
+
+/// The largest `limit` Zephyr's NextGen listings accept (the spec's bound).
+pub(crate) const ZEPHYR_MAX_LIMIT: usize = 1000;
+
+/// Reads `startAt` (default 0, at most 1,000,000) and `maxResults` (default 10, lowered
+/// silently to `cap`).
 pub(crate) fn zephyr_page(req: &Request, cap: usize) -> Result<ZephyrPage, String> {
     let start_at = int_param(req, "startAt", 0, 0)?;
+    if start_at > ZEPHYR_MAX_START_AT {
+        return Err(format!(
+            "startAt must be between 0 and {ZEPHYR_MAX_START_AT}"
+        ));
+    }
     let max_results = int_param(req, "maxResults", 10, 1)?.min(cap);
     Ok(ZephyrPage {
         start_at,
@@ -65,6 +77,68 @@ fn with_page(req: &Request, page: ZephyrPage) -> String {
     parts.push(format!("startAt={}", page.start_at));
     parts.push(format!("maxResults={}", page.max_results));
     format!("{}?{}", req.path, parts.join("&"))
+}
+
+/// A Zephyr NextGen (cursor) page request after the server's cap.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CursorPage {
+    pub start_at_id: u64,
+    pub limit: usize,
+}
+
+/// Reads `startAtId` (default 0) and `limit` (default 10, 1..=1000 or 400, then lowered
+/// silently to `cap`).
+pub(crate) fn cursor_page(req: &Request, cap: usize) -> Result<CursorPage, String> {
+    let start_at_id = int_param(req, "startAtId", 0, 0)?;
+    let limit = int_param(req, "limit", 10, 1)?;
+    if limit > ZEPHYR_MAX_LIMIT {
+        return Err(format!("limit must be between 1 and {ZEPHYR_MAX_LIMIT}"));
+    }
+    Ok(CursorPage {
+        start_at_id: start_at_id as u64,
+        limit: limit.min(cap),
+    })
+}
+
+/// The NextGen envelope `{"next","nextStartAtId","limit","values"}` over `sorted`
+/// (ascending by `id`), keeping the items `keep` accepts: the page holds the first
+/// `limit` of them whose id is at least `startAtId`; `nextStartAtId` is the id of
+/// the first item after the page, `null` after the last page.
+pub(crate) fn cursor_envelope<T>(
+    req: &Request,
+    origin: &str,
+    page: CursorPage,
+    sorted: &[T],
+    id: impl Fn(&T) -> u64,
+    keep: impl Fn(&T) -> bool,
+    render: impl FnMut(&T) -> Value,
+) -> Value {
+    let start = sorted.partition_point(|x| id(x) < page.start_at_id);
+    let mut matching = sorted[start..].iter().filter(|x| keep(x));
+    let values: Vec<Value> = matching.by_ref().take(page.limit).map(render).collect();
+    let next_id = matching.next().map(id);
+    let next = next_id.map(|n| {
+        let mut url = format!("{origin}{}", with_params(req, &["startAtId", "limit"]));
+        url.push_str(&format!("startAtId={n}&limit={}", page.limit));
+        url
+    });
+    json!({ "next": next, "nextStartAtId": next_id, "limit": page.limit, "values": values })
+}
+
+/// The request's target without the parameters `drop`, ending in `?` or `&`.
+fn with_params(req: &Request, drop: &[&str]) -> String {
+    let query = req.target.split_once('?').map_or("", |(_, q)| q);
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|p| {
+            let name = p.split_once('=').map_or(*p, |(n, _)| n);
+            !p.is_empty() && !drop.contains(&name)
+        })
+        .collect();
+    match kept.is_empty() {
+        true => format!("{}?", req.path),
+        false => format!("{}?{}&", req.path, kept.join("&")),
+    }
 }
 
 /// qTest's bare-array paging of `test-cases`: `page` from 1 (default 1), `size` 1..=999 (default 20).

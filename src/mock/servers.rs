@@ -36,6 +36,7 @@ pub struct MockServers {
     tokens: (String, String),
     faults: MockFaults,
     zephyr: Arc<HttpServer>,
+    zephyr_api: Arc<ZephyrApi>,
     // Replaced by restart_qtest after a crash.
     qtest: Mutex<Arc<HttpServer>>,
     qtest_gate: Arc<Gate>,
@@ -52,7 +53,13 @@ impl MockServers {
     pub fn start(opts: MockOptions) -> io::Result<MockServers> {
         opts.validate().map_err(invalid)?;
         let seed = opts.seed.unwrap_or_else(|| fastrand::u64(..));
-        let source = Arc::new(generate(seed, &opts.project_key, &opts.sizes));
+        let source = Arc::new(generate(
+            seed,
+            &opts.project_key,
+            &opts.sizes,
+            opts.odd_records,
+            opts.unreadable_records,
+        ));
         let mut cfg = QtestConfig::generate(seed, opts.qtest_project_id);
         cfg.can_approve = opts.qtest_can_approve;
         let store = initial_store(&opts, &cfg, seed)?;
@@ -78,6 +85,7 @@ impl MockServers {
             data: Arc::clone(&source),
             origin: OnceLock::new(),
             cap: opts.zephyr_max_results,
+            routes: Default::default(),
         });
         let qtest_api = Arc::new(QtestApi {
             cfg,
@@ -118,6 +126,7 @@ impl MockServers {
             tokens: (zephyr_token, qtest_token),
             faults,
             zephyr,
+            zephyr_api,
             qtest: Mutex::new(qtest),
             qtest_gate,
             qtest_api,
@@ -188,6 +197,12 @@ impl MockServers {
     /// Zephyr's connection counters.
     pub fn zephyr_stats(&self) -> Arc<ServerStats> {
         Arc::clone(self.zephyr.stats())
+    }
+
+    /// Zephyr API requests served so far, per route: the path under `/v2` with keys and
+    /// ids as `{}` (`testexecutions/nextgen`, `testcases/{}/teststeps`).
+    pub fn zephyr_requests(&self) -> std::collections::BTreeMap<String, u64> {
+        self.zephyr_api.routes.lock().clone()
     }
 
     /// qTest's connection counters (of the current server, after a restart the new one).

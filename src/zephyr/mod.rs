@@ -1,6 +1,6 @@
 //! Zephyr Scale Cloud v2, the migration's source: serde models of what a
 //! migration reads, and [`ZephyrClient`], which reads them with paging done
-//! right.
+//! right and record by record ([`Record`], [`BadRecord`]).
 
 mod client;
 
@@ -8,11 +8,13 @@ mod client;
 pub(crate) mod examples;
 pub mod models;
 mod page;
+mod record;
 
-pub use client::{DEFAULT_PAGE_SIZE, ZephyrClient};
+pub use client::{DEFAULT_PAGE_SIZE, ExecutionFilter, MAX_CURSOR_LIMIT, ZephyrClient};
 pub use models::{
-    CallToTest, CaseVersion, CustomFields, ErrorBody, ExecutionStep, ExecutionStepInline, Folder,
-    FolderType, InlineStep, Page, PageRequest, Priority, Project, Ref, ScriptLocation, ScriptType,
-    SelfLink, Status, StepParameter, TestCase, TestCycle, TestExecution, TestScript, TestStep,
-    UserRef,
+    CallToTest, CaseVersion, CursorPage, CustomFields, ErrorBody, ExecutionStep,
+    ExecutionStepInline, Folder, FolderType, InlineStep, LinkRef, Page, PageRequest, Priority,
+    Project, Ref, ScriptLocation, ScriptType, SelfLink, Status, StepParameter, TestCase, TestCycle,
+    TestExecution, TestScript, TestStep, UserRef,
 };
+pub use record::{BadRecord, Record, split};

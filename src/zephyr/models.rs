@@ -1,18 +1,20 @@
 //! Serde models of the Zephyr Scale Cloud v2 entities a migration reads.
 //!
-//! Reading is tolerant where the contract only guesses: unknown fields are
-//! ignored (real services add fields), optional references may be `null` or
-//! missing, and `null` collections read as empty. Fields the API declares
-//! required are required here too, so a response that lacks one fails to
-//! parse with a serde error naming the field instead of producing a half-empty
-//! record. Dates stay strings: one malformed date must fail its own record in
+//! Each field follows the published spec (`specs/zephyr-scale-cloud-v2-schemas.ts`):
+//! unknown fields are ignored (real services add fields), what the spec marks
+//! `.optional()` may be missing and what it marks `.nullable()` may be `null`
+//! (and `null` collections read as empty). Fields the spec requires are
+//! required here too, so a record that lacks one fails to parse with a serde
+//! error naming the field instead of producing a half-empty record; listings
+//! decode records one by one ([`Record`](super::Record)), so such a record fails
+//! alone. Dates stay strings: one malformed date must fail its own record in
 //! the transform, not the whole page it came in.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-pub use super::page::{Page, PageRequest};
+pub use super::page::{CursorPage, Page, PageRequest, next_cursor};
 use crate::de::null_default;
 
 /// Custom field values keyed by field **name**, as Zephyr sends them. Sorted so
@@ -39,7 +41,24 @@ pub struct SelfLink {
     pub self_url: Option<String>,
 }
 
+/// A reference whose `id` the spec makes optional, such as an execution's
+/// `testCase`: `{"id"?,"self"?}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct LinkRef {
+    /// The referenced entity's id, when sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<u64>,
+    /// Its URL, when sent.
+    #[serde(rename = "self", default, skip_serializing_if = "Option::is_none")]
+    pub self_url: Option<String>,
+}
+
 /// A Jira user: `{"accountId","self"}`.
+///
+/// The spec lets `accountId` be `null`; a case's or cycle's `owner` with a
+/// `null` account id reads as no owner (see [`TestCase::owner`]), so a
+/// `UserRef` always has one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
@@ -49,6 +68,54 @@ pub struct UserRef {
     /// The user's URL in Jira.
     #[serde(rename = "self", default, skip_serializing_if = "Option::is_none")]
     pub self_url: Option<String>,
+}
+
+/// Reads an `owner`: `null`, missing, or with a `null` account id is no owner
+/// (there is nothing of it to migrate).
+fn owner<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<UserRef>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct RawOwner {
+        #[serde(deserialize_with = "Option::deserialize")]
+        account_id: Option<String>,
+        #[serde(rename = "self", default)]
+        self_url: Option<String>,
+    }
+    let raw = Option::<RawOwner>::deserialize(deserializer)?;
+    Ok(raw.and_then(|o| {
+        o.account_id.map(|account_id| UserRef {
+            account_id,
+            self_url: o.self_url,
+        })
+    }))
+}
+
+/// Reads an execution's `testCycle`: `null` or missing is no cycle; the spec
+/// makes its `id` optional, so without one the id is taken from its link
+/// (`…/testcycles/{id}`). One that names no cycle at all is an error, so the
+/// execution fails alone rather than landing in the default cycle.
+fn cycle_ref<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Ref>, D::Error> {
+    use serde::de::Error;
+    let Some(link) = Option::<LinkRef>::deserialize(deserializer)? else {
+        return Ok(None);
+    };
+    let from_link = || {
+        let url = strip_query(link.self_url.as_deref()?).trim_end_matches('/');
+        let (path, id) = url.rsplit_once('/')?;
+        path.to_ascii_lowercase()
+            .ends_with("/testcycles")
+            .then(|| id.parse().ok())
+            .flatten()
+    };
+    match link.id.or_else(from_link) {
+        Some(id) => Ok(Some(Ref {
+            id,
+            self_url: link.self_url,
+        })),
+        None => Err(D::Error::custom(
+            "`testCycle` has neither an `id` nor a `…/testcycles/{id}` link",
+        )),
+    }
 }
 
 /// A Zephyr project (`/projects`). It has no name.
@@ -138,8 +205,12 @@ pub struct TestCase {
     /// Folder, `None` when the case is in no folder.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub folder: Option<Ref>,
-    /// Owner.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Owner; `None` also when the owner's account id is `null`.
+    #[serde(
+        default,
+        deserialize_with = "owner",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub owner: Option<UserRef>,
     /// Where the script lives (see [`TestCase::script_location`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -347,8 +418,12 @@ pub struct TestCycle {
     /// Jira version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jira_project_version: Option<Ref>,
-    /// Owner.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Owner; `None` also when the owner's account id is `null`.
+    #[serde(
+        default,
+        deserialize_with = "owner",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub owner: Option<UserRef>,
     /// Custom field values by name.
     #[serde(default, deserialize_with = "null_default")]
@@ -368,7 +443,8 @@ pub struct TestExecution {
     /// The project.
     pub project: Ref,
     /// A link to the executed case *version*; see [`TestExecution::case_version`].
-    pub test_case: Ref,
+    /// Required, but its `id` is optional: the key comes from its link.
+    pub test_case: LinkRef,
     /// Environment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub environment: Option<Ref>,
@@ -398,8 +474,14 @@ pub struct TestExecution {
     /// Whether it was automated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub automated: Option<bool>,
-    /// The cycle, by id only; `None` for an execution outside any cycle.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The cycle, by id only; `None` for an ad-hoc execution outside any
+    /// cycle (`testCycle` `null` or missing). An id missing from it is read
+    /// from its link.
+    #[serde(
+        default,
+        deserialize_with = "cycle_ref",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub test_cycle: Option<Ref>,
     /// Custom field values by name.
     #[serde(default, deserialize_with = "null_default")]
@@ -522,8 +604,9 @@ pub struct Status {
 /// `archived` priorities never have.
 pub type Priority = Status;
 
-/// An error body. Zephyr sends `{"errorCode","message"}`; the API gateway in
-/// front of it probably sends only `{"message"}`, so both are optional.
+/// An error body. Zephyr sends `{"errorCode","message"}`; most 401s are
+/// `{"error"}` (spec), and the API gateway in front of it may send only
+/// `{"message"}`, so all are optional. Errors are classified by status code.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
@@ -534,6 +617,9 @@ pub struct ErrorBody {
     /// The message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// The message of a 401 about the token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! Zephyr's paged lists and the paging decision.
+//! Zephyr's paged lists and the paging decisions: offset pages
+//! (`startAt`/`maxResults`) and NextGen cursor pages (`startAtId`/`limit`).
 
 use serde::{Deserialize, Serialize};
 
@@ -62,16 +63,23 @@ impl PageRequest {
 impl<T> Page<T> {
     /// Whether another page follows this one.
     ///
-    /// Stops on `isLast: true`, on an empty page, and on a page shorter than
-    /// the returned `maxResults`. `total` is not trusted to stop early: it can
-    /// be stale while items are added, and a full page without `isLast` costs
-    /// at most one extra empty request.
+    /// `isLast`, when sent, decides: `false` goes on even after a short page
+    /// (the spec lets the server return fewer items than `maxResults` without
+    /// being done), unless the page is empty and has no `next` link, which
+    /// would otherwise never end. Without `isLast`, an empty page or one
+    /// shorter than the returned `maxResults` is the last. `total` is not
+    /// trusted to stop early: it can be stale while items are added, and a
+    /// full page without `isLast` costs at most one extra empty request.
     pub fn has_more(&self) -> bool {
-        if self.is_last == Some(true) || self.values.is_empty() {
-            return false;
+        match self.is_last {
+            Some(true) => false,
+            Some(false) => !self.values.is_empty() || self.next.is_some(),
+            None if self.values.is_empty() => false,
+            None => {
+                let len = u64::try_from(self.values.len()).unwrap_or(u64::MAX);
+                len >= self.max_results
+            }
         }
-        let len = u64::try_from(self.values.len()).unwrap_or(u64::MAX);
-        len >= self.max_results
     }
 
     /// The request for the next page, or `None` after the last one.
@@ -92,4 +100,46 @@ impl<T> Page<T> {
             max_results: self.max_results.max(1),
         })
     }
+}
+
+/// One page of a NextGen (cursor-paged) list:
+/// `{"next","nextStartAtId","limit","values"}`.
+///
+/// `nextStartAtId` is required and `null` after the last page; the next page
+/// is asked for with `startAtId` set to it. There is no `total`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", bound(deserialize = "T: Deserialize<'de>"))]
+#[non_exhaustive]
+pub struct CursorPage<T> {
+    /// URL of the next page, when the server sends one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+    /// Where the next page starts; `None` after the last page. Required: a
+    /// page without it can't say whether the listing is complete.
+    #[serde(deserialize_with = "Option::deserialize")]
+    pub next_start_at_id: Option<u64>,
+    /// Page size the server actually used.
+    pub limit: u64,
+    /// The items.
+    #[serde(default, deserialize_with = "null_default")]
+    pub values: Vec<T>,
+}
+
+/// The cursor of the page after one that started at `start_at_id`.
+///
+/// `next_start_at_id` is followed as the server sent it (whether the server
+/// reads it as "from this id" or "after this id" is its business). A server
+/// whose cursor fails to move forward would loop for ever: then the page's
+/// highest id plus one is used instead, and an empty page ends the listing.
+pub fn next_cursor(
+    start_at_id: u64,
+    next_start_at_id: Option<u64>,
+    max_id: Option<u64>,
+) -> Option<u64> {
+    let next = next_start_at_id?;
+    if next > start_at_id {
+        return Some(next);
+    }
+    let fallback = max_id?.checked_add(1)?;
+    (fallback > start_at_id).then_some(fallback)
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use crate::support::migration::{all, clients, required_properties};
+use crate::support::migration::{all, clients, readable, required_properties};
 use crate::support::scripted;
 use etlpool::http::{ApiClient, Auth, AuthProvider};
 use etlpool::migrate::{ZephyrScript, read_script};
@@ -41,7 +41,8 @@ fn zephyr_paging_reads_every_case_once_when_the_server_lowers_max_results() {
     let mut pages = Vec::new();
     zephyr
         .test_cases(|page| {
-            pages.push(page.iter().map(|c| c.key.clone()).collect::<Vec<_>>());
+            let keys = readable(page).into_iter().map(|c| c.key);
+            pages.push(keys.collect::<Vec<_>>());
             Ok(())
         })
         .unwrap();
@@ -109,7 +110,7 @@ fn zephyr_paging_without_next_total_or_is_last_stops_on_a_short_or_empty_page() 
         let server = bare_zephyr(items);
         let api = ApiClient::new(&pool, &server.url(), Auth::None).unwrap();
         let zephyr = ZephyrClient::new(api, "PROJ").with_page_size(10);
-        let got: Vec<Value> = zephyr.all("/testcases", &[]).unwrap();
+        let got: Vec<Value> = readable(zephyr.all("/testcases", &[]).unwrap());
         let ns: Vec<u64> = got.iter().map(|v| v["n"].as_u64().unwrap()).collect();
         assert_eq!(ns, (0..items as u64).collect::<Vec<_>>(), "{items} items");
         assert_eq!(server.count(), pages, "{items} items");
@@ -134,7 +135,8 @@ fn zephyr_steps_and_scripts_plain_bdd_and_none() {
                     "{}",
                     case.key
                 );
-                assert_eq!(zephyr.test_script(&case.key).unwrap(), None);
+                let wrong = zephyr.test_script(&case.key).unwrap_err();
+                assert_eq!(wrong.status(), Some(422), "{}", case.key);
                 steps += 1;
             }
             (Script::Plain(text) | Script::Bdd(text), ZephyrScript::Text(read)) => {
@@ -147,7 +149,8 @@ fn zephyr_steps_and_scripts_plain_bdd_and_none() {
                     matches!(source, Script::Bdd(_)),
                     read.kind == ScriptType::Bdd
                 );
-                assert_eq!(zephyr.test_steps(&case.key).unwrap(), []);
+                let wrong = zephyr.test_steps(&case.key).unwrap_err();
+                assert_eq!(wrong.status(), Some(422), "{}", case.key);
             }
             other => panic!("{}: read {other:?}", case.key),
         }
@@ -177,7 +180,7 @@ fn zephyr_executions_by_cycle_partition_all_executions() {
             .source()
             .executions
             .iter()
-            .filter(|e| e.cycle_id == cycle.id)
+            .filter(|e| e.cycle_id == Some(cycle.id))
             .map(|e| e.id)
             .collect();
         assert!(
@@ -189,11 +192,16 @@ fn zephyr_executions_by_cycle_partition_all_executions() {
         assert_eq!((ids.len(), &ids), (execs.len(), &wanted), "{}", cycle.key);
         seen.extend(ids);
     }
-    assert_eq!(seen.len(), m.source().executions.len());
-    assert_eq!(
-        all(|visit| zephyr.executions(None, visit)).len(),
-        seen.len()
-    );
+    // The rest are the ad-hoc executions, outside any cycle.
+    let every = all(|visit| zephyr.executions(None, visit));
+    let ad_hoc: HashSet<u64> = every
+        .iter()
+        .filter(|e| e.test_cycle.is_none())
+        .map(|e| e.id)
+        .collect();
+    assert!(!ad_hoc.is_empty() && ad_hoc.is_disjoint(&seen));
+    assert_eq!(seen.len() + ad_hoc.len(), m.source().executions.len());
+    assert_eq!(every.len(), m.source().executions.len());
 }
 
 #[test]
@@ -216,6 +224,268 @@ fn a_malformed_body_is_a_decode_error_and_the_next_call_succeeds() {
     m.faults().qtest.clear();
     assert_eq!(all(|visit| zephyr.test_cases(visit)).len(), 50);
     assert!(!qtest.case_fields().unwrap().is_empty());
+}
+
+fn zephyr_on(server: &crate::support::Scripted, page_size: u64) -> ZephyrClient {
+    let pool = crate::support::test_pool().build().unwrap();
+    let api = ApiClient::new(&pool, &server.url(), Auth::None).unwrap();
+    ZephyrClient::new(api, "PROJ").with_page_size(page_size)
+}
+
+#[test]
+fn zephyr_reads_the_records_the_spec_allows_and_a_naive_client_rejects() {
+    // Seeded odd records: owners with a null account id, executions without
+    // testCase.id, ad-hoc executions with testCycle null or absent.
+    let m = mocks(|_| {});
+    let zephyr = clients(&m).0;
+    let src = m.source();
+    let cases = all(|visit| zephyr.test_cases(visit));
+    assert_eq!(cases.len(), src.cases.len());
+    for case in &cases {
+        let owner = src.case(&case.key).unwrap().owner.as_deref();
+        assert_eq!(case.owner.as_ref().map(|o| o.account_id.as_str()), owner);
+    }
+    let cycles = all(|visit| zephyr.test_cycles(visit));
+    assert_eq!(cycles.len(), src.cycles.len());
+    let execs = all(|visit| zephyr.executions(None, visit));
+    assert_eq!(execs.len(), src.executions.len());
+    for (read, wrote) in execs.iter().zip(&src.executions) {
+        assert_eq!(read.id, wrote.id);
+        assert_eq!(read.test_cycle.as_ref().map(|c| c.id), wrote.cycle_id);
+        assert_eq!(read.case_version().unwrap().key, wrote.test_case_key);
+    }
+    assert!(execs.iter().any(|e| e.test_case.id.is_none()));
+    assert!(execs.iter().any(|e| e.test_cycle.is_none()));
+}
+
+#[test]
+fn zephyr_an_unreadable_record_fails_alone_and_its_listing_goes_on() {
+    let m = mocks(|o| {
+        o.unreadable_records = 2;
+        o.zephyr_max_results = 7;
+    });
+    let zephyr = clients(&m).0;
+    let src = m.source();
+    let broken = |quirk| src.cases.iter().filter(move |c| c.quirk == quirk);
+    let mut records = Vec::new();
+    zephyr
+        .test_cases(|page| {
+            records.extend(page);
+            Ok(())
+        })
+        .unwrap();
+    let (good, bad) = etlpool::zephyr::split(records);
+    assert_eq!(good.len(), src.cases.len() - 2);
+    let unreadable = Some(etlpool::mock::zephyr::data::Quirk::Unreadable);
+    let want: Vec<String> = broken(unreadable).map(|c| c.key.clone()).collect();
+    let names: Vec<String> = bad.iter().map(|b| b.name_by_key()).collect();
+    assert_eq!(names, want);
+    for b in &bad {
+        assert!(
+            b.reason.contains("null") && b.excerpt.starts_with('{'),
+            "{b}"
+        );
+        assert!(b.to_string().contains(&b.name_by_key()), "{b}");
+        assert!(
+            b.to_string().contains(&format!("position {}", b.position)),
+            "{b}"
+        );
+    }
+    // Executions without id and key are named by their position.
+    let mut records = Vec::new();
+    zephyr
+        .executions(None, |page| {
+            records.extend(page);
+            Ok(())
+        })
+        .unwrap();
+    let positions: Vec<usize> = src
+        .executions
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.quirk == unreadable)
+        .map(|(i, _)| i)
+        .collect();
+    let (good, bad) = etlpool::zephyr::split(records);
+    assert_eq!(good.len(), src.executions.len() - 2);
+    let names: Vec<String> = bad.iter().map(|b| b.name_by_id()).collect();
+    let want: Vec<String> = positions.iter().map(|p| format!("#{p}")).collect();
+    assert_eq!(names, want);
+    assert!(
+        bad.iter().all(|b| b.reason.contains("missing field")),
+        "{bad:?}"
+    );
+}
+
+#[test]
+fn zephyr_offset_paging_goes_on_after_a_short_page_that_is_not_the_last() {
+    // 25 items; the server leaves items out of its first page (as one that
+    // filters by permission after paging does) but says it is not the last.
+    let server = scripted(|_, req| {
+        let start: usize = req
+            .query_param("startAt")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let (values, last): (Vec<usize>, bool) = match start {
+            0 => ((0..7).collect(), false),
+            10 => ((10..20).collect(), false),
+            _ => ((20..25).collect(), true),
+        };
+        let values: Vec<Value> = values.into_iter().map(|n| json!({"n": n})).collect();
+        crate::support::json(
+            200,
+            json!({"startAt": start, "maxResults": 10, "isLast": last, "values": values}),
+        )
+    });
+    let zephyr = zephyr_on(&server, 10);
+    let got: Vec<Value> = readable(zephyr.all("/folders", &[]).unwrap());
+    let ns: Vec<u64> = got.iter().map(|v| v["n"].as_u64().unwrap()).collect();
+    assert_eq!(ns.len(), 22, "{ns:?}");
+    assert_eq!(server.count(), 3);
+}
+
+#[test]
+fn zephyr_cursor_paging_follows_next_start_at_id_and_cannot_loop() {
+    // 2,500 executions with ids 1..=2500 behind a NextGen endpoint that caps
+    // `limit` at 1000, repeats the last item of each page at the start of the
+    // next, and whose cursor may stall.
+    let stall = Arc::new(AtomicUsize::new(0));
+    let stalls = stall.clone();
+    // (startAtId, limit, projectKey) of each request.
+    type Asked = Vec<(u64, u64, Option<String>)>;
+    let asked: Arc<parking_lot::Mutex<Asked>> = Arc::default();
+    let log = asked.clone();
+    let server = scripted(move |_, req| {
+        let num = |k: &str| req.query_param(k).and_then(|v| v.parse::<u64>().ok());
+        let (start, limit) = (
+            num("startAtId").unwrap_or(0),
+            num("limit").unwrap_or(10).min(1000),
+        );
+        let project = req.query_param("projectKey").map(str::to_owned);
+        log.lock().push((start, num("limit").unwrap_or(0), project));
+        assert!(
+            req.path.starts_with("/testexecutions/nextgen"),
+            "{}",
+            req.path
+        );
+        let first = start.max(1).saturating_sub(u64::from(start > 1));
+        let ids: Vec<u64> = (first..=2500).take(limit as usize).collect();
+        let mut next = ids.last().copied().filter(|&l| l < 2500).map(|l| l + 1);
+        if start == 1001 && stalls.fetch_add(1, Ordering::SeqCst) == 0 {
+            next = Some(start); // a cursor that fails to move
+        }
+        let values: Vec<Value> = ids
+            .iter()
+            .map(|id| {
+                json!({"id": id, "project": {"id": 1},
+            "testCase": {"self": format!("x/testcases/PROJ-T{id}/versions/1")},
+            "testExecutionStatus": {"id": 5}})
+            })
+            .collect();
+        crate::support::json(
+            200,
+            json!({"next": null, "nextStartAtId": next, "limit": limit, "values": values}),
+        )
+    });
+    let zephyr = zephyr_on(&server, 5000);
+    let execs = all(|visit| zephyr.executions(None, visit));
+    let ids: Vec<u64> = execs.iter().map(|e| e.id).collect();
+    assert_eq!(
+        ids,
+        (1..=2500).collect::<Vec<_>>(),
+        "every execution once, in order"
+    );
+    let asked = asked.lock().clone();
+    let project = Some("PROJ".to_string());
+    assert!(
+        asked
+            .iter()
+            .all(|(_, limit, p)| *limit == 1000 && *p == project),
+        "{asked:?}"
+    );
+    let starts: Vec<u64> = asked.iter().map(|(s, _, _)| *s).collect();
+    // The stalled cursor (1001 again) moves on past the page's highest id.
+    assert_eq!(starts, [0, 1001, 2000], "{asked:?}");
+    assert_eq!(stall.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn zephyr_scripts_follow_the_link_and_fall_back_to_the_other_endpoint_on_422() {
+    // PROJ-T1 has steps, PROJ-T2 a plain script, PROJ-T3 none at all.
+    let server = scripted(|_, req| {
+        let wrong = || {
+            crate::support::json(
+                422,
+                json!({"errorCode": 422, "message": "use the other endpoint"}),
+            )
+        };
+        match req.path.split('?').next().unwrap_or_default() {
+            "/testcases/PROJ-T1/teststeps" => crate::support::json(
+                200,
+                json!({"startAt": 0, "maxResults": 100,
+                "isLast": true, "values": [{"inline": {"description": "Login"}}]}),
+            ),
+            "/testcases/PROJ-T2/testscript" => {
+                crate::support::json(200, json!({"type": "plain", "text": "Try it"}))
+            }
+            "/testcases/PROJ-T3/testscript" => {
+                crate::support::json(404, json!({"errorCode": 404, "message": "none"}))
+            }
+            _ => wrong(),
+        }
+    });
+    let zephyr = zephyr_on(&server, 100);
+    let case = |key: &str, link: Option<&str>| {
+        let mut v = json!({"id": 1, "key": key, "name": "n", "project": {"id": 1},
+            "priority": {"id": 1}, "status": {"id": 1}});
+        if let Some(link) = link {
+            v["testScript"] = json!({"self": format!("https://z/v2/testcases/{key}/{link}")});
+        }
+        serde_json::from_value::<etlpool::zephyr::TestCase>(v).unwrap()
+    };
+    let read = |key: &str, link: Option<&str>| {
+        let before = server.count();
+        let script = read_script(&zephyr, &case(key, link)).unwrap();
+        (script, server.count() - before)
+    };
+    let steps = |s: &ZephyrScript| matches!(s, ZephyrScript::Steps(v) if v.len() == 1);
+    let text = |s: &ZephyrScript| matches!(s, ZephyrScript::Text(t) if t.text == "Try it");
+    // The link names the right endpoint: one request.
+    let (s, n) = read("PROJ-T1", Some("teststeps"));
+    assert!(steps(&s) && n == 1, "{s:?} {n}");
+    let (s, n) = read("PROJ-T2", Some("testscript"));
+    assert!(text(&s) && n == 1, "{s:?} {n}");
+    // The link names the other endpoint (as the spec's example does for a
+    // step-by-step case): 422, then the right one.
+    let (s, n) = read("PROJ-T1", Some("testscript"));
+    assert!(steps(&s) && n == 2, "{s:?} {n}");
+    let (s, n) = read("PROJ-T2", Some("teststeps"));
+    assert!(text(&s) && n == 2, "{s:?} {n}");
+    let (s, n) = read("PROJ-T2", Some("other"));
+    assert!(text(&s) && n == 2, "{s:?} {n}");
+    // No script: a 404 from /testscript, or no link at all.
+    assert_eq!(read("PROJ-T3", Some("testscript")).0, ZephyrScript::None);
+    assert_eq!(read("PROJ-T3", None), (ZephyrScript::None, 0));
+    // 422 from both is an error naming the status.
+    let e = read_script(&zephyr, &case("PROJ-T9", Some("testscript"))).unwrap_err();
+    assert_eq!(e.status(), Some(422));
+}
+
+#[test]
+fn zephyr_project_is_read_by_key() {
+    let m = mocks(|_| {});
+    let zephyr = clients(&m).0;
+    let project = zephyr.project().unwrap().unwrap();
+    assert_eq!(project.key, "PROJ");
+    assert_eq!(m.zephyr_requests().get("projects/{}"), Some(&1));
+    let pool = crate::support::test_pool().build().unwrap();
+    let api = ApiClient::new(
+        &pool,
+        &m.zephyr_url(),
+        Auth::Bearer(m.zephyr_token().into()),
+    )
+    .unwrap();
+    assert_eq!(ZephyrClient::new(api, "OTHER").project().unwrap(), None);
 }
 
 // ---- qTest ----

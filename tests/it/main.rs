@@ -25,3 +25,5 @@ mod qtest_spec;
 mod queue;
 mod support;
 mod verify;
+mod zephyr_contract;
+mod zephyr_source;

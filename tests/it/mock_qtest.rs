@@ -590,3 +590,30 @@ fn many_concurrent_clients_lose_no_write_and_get_unique_ids() {
     let pids: HashSet<&str> = state.test_cases.iter().map(|c| c.pid.as_str()).collect();
     assert_eq!(pids.len(), threads * per);
 }
+
+#[test]
+fn a_case_is_read_by_its_id_or_by_its_pid_in_any_case() {
+    let m = Mocks::start(small(1));
+    let root = m.module("Login", None);
+    let case = m.case("Check pump", root, "PROJ-T1");
+    let (id, pid) = (case["id"].as_u64().unwrap(), case["pid"].as_str().unwrap());
+    for path in [id.to_string(), pid.to_string(), pid.to_lowercase()] {
+        let got = m.q("GET", &format!("/test-cases/{path}"), None);
+        assert_eq!(
+            (got.status, got.json()["id"].as_u64()),
+            (200, Some(id)),
+            "{path}"
+        );
+    }
+    for absent in [
+        format!("{}", id + 1000),
+        "TC-999999".to_owned(),
+        "x".to_owned(),
+    ] {
+        assert_eq!(
+            m.q("GET", &format!("/test-cases/{absent}"), None).status,
+            404,
+            "{absent}"
+        );
+    }
+}

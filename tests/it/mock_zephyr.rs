@@ -7,27 +7,33 @@ use etlpool::mock::MockOptions;
 use etlpool::mock::zephyr::data::Script;
 use serde_json::Value;
 
-/// Follows `next` links from `first`; returns every value and the page sizes seen.
-fn walk(m: &Mocks, first: &str) -> (Vec<Value>, Vec<usize>) {
+/// Reads pages from `first` (a path with its query) while `next` gives the URL
+/// of the page after; returns every value and the page sizes seen.
+fn pages(
+    m: &Mocks,
+    first: &str,
+    next: impl Fn(&Value) -> Option<String>,
+) -> (Vec<Value>, Vec<usize>) {
     let (mut values, mut sizes) = (Vec::new(), Vec::new());
-    let mut url = format!("{}{first}", m.m.zephyr_url());
-    loop {
-        let page = call(&m.agent, "GET", &url, Some(m.m.zephyr_token()), None).json();
+    let mut url = Some(format!("{}{first}", m.m.zephyr_url()));
+    while let Some(here) = url {
+        let page = call(&m.agent, "GET", &here, Some(m.m.zephyr_token()), None).json();
         let vals = page["values"].as_array().unwrap().clone();
         sizes.push(vals.len());
-        assert_eq!(page["total"], page["total"].as_u64().unwrap());
         values.extend(vals);
-        match page["next"].as_str() {
-            Some(next) => {
-                assert_eq!(page["isLast"], false);
-                url = next.to_string();
-            }
-            None => {
-                assert_eq!(page["isLast"], true);
-                return (values, sizes);
-            }
-        }
+        url = next(&page);
     }
+    (values, sizes)
+}
+
+/// Follows `next` links from `first`; returns every value and the page sizes seen.
+fn walk(m: &Mocks, first: &str) -> (Vec<Value>, Vec<usize>) {
+    pages(m, first, |page| {
+        assert_eq!(page["total"], page["total"].as_u64().unwrap());
+        let next = page["next"].as_str().map(str::to_string);
+        assert_eq!(page["isLast"], next.is_none(), "{page}");
+        next
+    })
 }
 
 #[test]
@@ -147,7 +153,11 @@ fn test_steps_are_capped_at_100_per_page_and_include_call_to_test_items() {
             .any(|s| s["testCase"]["testCaseKey"].is_string()),
         "a call-to-test step among 130"
     );
-    assert!(m.z(&format!("/testcases/{}/testscript", case.key)).status == 404);
+    let wrong = m.z(&format!("/testcases/{}/testscript", case.key));
+    assert_eq!(
+        (wrong.status, wrong.json()["errorCode"].as_u64()),
+        (422, Some(422))
+    );
 }
 
 #[test]
@@ -220,7 +230,7 @@ fn execution_filters() {
     let expected = src
         .executions
         .iter()
-        .filter(|e| e.cycle_id == cycle.id)
+        .filter(|e| e.cycle_id == Some(cycle.id))
         .count();
     assert_eq!(all.len(), expected);
     let last = walk(
@@ -317,4 +327,297 @@ fn the_same_seed_gives_the_same_data_and_another_seed_other_ids() {
         c.m.qtest_config().case_fields[0].id
     );
     assert_ne!(a.m.qtest_token(), c.m.qtest_token());
+}
+
+// ---- The spec's paging, scripts and odd records (issue 13) ----
+
+/// Follows `nextStartAtId` from `first` (a NextGen path with its query);
+/// returns every value and the page sizes seen.
+fn walk_cursor(m: &Mocks, first: &str) -> (Vec<Value>, Vec<usize>) {
+    pages(m, first, |page| {
+        let Some(next) = page["nextStartAtId"].as_u64() else {
+            assert!(
+                page["nextStartAtId"].is_null() && page["next"].is_null(),
+                "{page}"
+            );
+            return None;
+        };
+        let link = page["next"].as_str().expect("a next link with a cursor");
+        assert!(link.contains(&format!("startAtId={next}")), "{link}");
+        Some(link.to_string())
+    })
+}
+
+fn ids(values: &[Value]) -> Vec<u64> {
+    values.iter().map(|v| v["id"].as_u64().unwrap()).collect()
+}
+
+#[test]
+fn every_list_the_tool_reads_holds_10_items_a_page_unless_asked() {
+    let mut o = MockOptions::seeded(21);
+    o.sizes.cycles = 15;
+    o.sizes.steps_per_case = 25;
+    let m = Mocks::start(o);
+    let src = m.m.source();
+    let steps_case = src
+        .cases
+        .iter()
+        .find(|c| matches!(c.script, Script::Steps(_)))
+        .unwrap();
+    let exec = src
+        .executions
+        .iter()
+        .find(|e| e.step_results.len() > 10)
+        .unwrap();
+    let offset = [
+        "/testcases".to_string(),
+        "/testcycles".into(),
+        "/testexecutions".into(),
+        "/folders".into(),
+        "/statuses".into(),
+        format!("/testcases/{}/teststeps", steps_case.key),
+        format!("/testexecutions/{}/teststeps", exec.id),
+    ];
+    for path in &offset {
+        let page = m.z(path).json();
+        assert_eq!(
+            (
+                page["values"].as_array().unwrap().len(),
+                &page["maxResults"],
+                &page["isLast"]
+            ),
+            (10, &Value::from(10), &Value::from(false)),
+            "{path}"
+        );
+    }
+    for path in [
+        "/testcases/nextgen",
+        "/testcycles/nextgen",
+        "/testexecutions/nextgen",
+    ] {
+        let page = m.z(path).json();
+        assert_eq!(
+            (page["values"].as_array().unwrap().len(), &page["limit"]),
+            (10, &Value::from(10)),
+            "{path}"
+        );
+        assert!(page["nextStartAtId"].is_u64(), "{path}: {page}");
+    }
+}
+
+#[test]
+fn offset_paging_ends_at_start_at_1000000_and_nextgen_limits_are_1_to_1000() {
+    let mut o = small(22);
+    o.zephyr_max_results = 7;
+    let m = Mocks::start(o);
+    let r = m.z("/testexecutions?startAt=1000001");
+    assert_eq!((r.status, r.json()["errorCode"].as_u64()), (400, Some(400)));
+    assert_eq!(m.z("/testexecutions?startAt=1000000").status, 200);
+    for bad in ["limit=0", "limit=1001", "limit=x", "startAtId=-1"] {
+        let r = m.z(&format!("/testexecutions/nextgen?{bad}"));
+        assert_eq!(r.status, 400, "{bad}");
+    }
+    let lowered = m.z("/testexecutions/nextgen?limit=1000").json();
+    assert_eq!(
+        (
+            &lowered["limit"],
+            lowered["values"].as_array().unwrap().len()
+        ),
+        (&Value::from(7), 7)
+    );
+}
+
+#[test]
+fn nextgen_listings_page_by_cursor_through_every_record_once() {
+    let mut o = MockOptions::seeded(23);
+    o.zephyr_max_results = 7;
+    let m = Mocks::start(o);
+    let src = m.m.source();
+    let (execs, sizes) = walk_cursor(&m, "/testexecutions/nextgen?projectKey=PROJ&limit=50");
+    let want: Vec<u64> = src.executions.iter().map(|e| e.id).collect();
+    assert_eq!(ids(&execs), want, "every execution once, in id order");
+    assert!(
+        sizes[..sizes.len() - 1].iter().all(|&n| n == 7),
+        "{sizes:?}"
+    );
+    let (cases, _) = walk_cursor(&m, "/testcases/nextgen?limit=10");
+    assert_eq!(
+        ids(&cases),
+        src.cases.iter().map(|c| c.id).collect::<Vec<_>>()
+    );
+    let (cycles, _) = walk_cursor(&m, "/testcycles/nextgen");
+    assert_eq!(
+        ids(&cycles),
+        src.cycles.iter().map(|c| c.id).collect::<Vec<_>>()
+    );
+    // A cursor inside the list starts there.
+    let from = src.executions[20].id;
+    let page = m
+        .z(&format!("/testexecutions/nextgen?startAtId={from}&limit=3"))
+        .json();
+    assert_eq!(ids(page["values"].as_array().unwrap())[0], from);
+    // The filters of /testexecutions.
+    let cycle = &src.cycles[1];
+    let (of_cycle, _) = walk_cursor(
+        &m,
+        &format!("/testexecutions/nextgen?testCycle={}", cycle.key),
+    );
+    let want: Vec<u64> = src
+        .executions
+        .iter()
+        .filter(|e| e.cycle_id == Some(cycle.id))
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(ids(&of_cycle), want);
+    let (last, _) = walk_cursor(&m, "/testexecutions/nextgen?onlyLastExecutions=true");
+    let ad_hoc: Vec<u64> = src
+        .executions
+        .iter()
+        .filter(|e| e.cycle_id.is_none())
+        .map(|e| e.id)
+        .collect();
+    assert!(!ad_hoc.is_empty());
+    assert!(
+        ad_hoc.iter().all(|id| ids(&last).contains(id)),
+        "ad-hoc executions count as last"
+    );
+    assert!(last.len() < src.executions.len());
+    assert_eq!(
+        m.z("/testexecutions/nextgen?testCycle=PROJ-R999").status,
+        404
+    );
+    // One execution by id or by key.
+    let e = &src.executions[41];
+    for id_or_key in [e.id.to_string(), e.key.clone()] {
+        let one = m.z(&format!("/testexecutions/{id_or_key}")).json();
+        assert_eq!(one["id"], e.id, "{id_or_key}");
+    }
+    for unknown in ["1", "PROJ-E0", "PROJ-E9999", "OTHER-E42"] {
+        let status = m.z(&format!("/testexecutions/{unknown}")).status;
+        assert_eq!(status, 404, "{unknown}");
+    }
+}
+
+#[test]
+fn scripts_answer_422_from_the_other_endpoint_and_every_link_names_testscript() {
+    let m = Mocks::start(small(24));
+    let (mut steps, mut texts) = (0, 0);
+    for case in &m.m.source().cases {
+        let served = m.z(&format!("/testcases/{}", case.key)).json();
+        let link = served["testScript"]["self"].as_str().unwrap();
+        assert_eq!(
+            link,
+            format!("{}/testcases/{}/testscript", m.m.zephyr_url(), case.key)
+        );
+        let (right, wrong) = match case.script {
+            Script::Steps(_) => ("teststeps", "testscript"),
+            Script::Plain(_) | Script::Bdd(_) => ("testscript", "teststeps"),
+        };
+        assert_eq!(m.z(&format!("/testcases/{}/{right}", case.key)).status, 200);
+        let r = m.z(&format!("/testcases/{}/{wrong}", case.key));
+        assert_eq!(
+            (r.status, r.json()["errorCode"].as_u64()),
+            (422, Some(422)),
+            "{}",
+            case.key
+        );
+        assert!(
+            r.json()["message"].as_str().unwrap().contains(right),
+            "{}",
+            r.text
+        );
+        match case.script {
+            Script::Steps(_) => steps += 1,
+            _ => texts += 1,
+        }
+    }
+    assert!(steps > 0 && texts > 0);
+}
+
+/// The served JSON of every case, cycle and execution.
+fn served(m: &Mocks) -> (Vec<Value>, Vec<Value>, Vec<Value>) {
+    (
+        walk_cursor(m, "/testcases/nextgen?limit=1000").0,
+        walk_cursor(m, "/testcycles/nextgen?limit=1000").0,
+        walk_cursor(m, "/testexecutions/nextgen?limit=1000").0,
+    )
+}
+
+#[test]
+fn a_few_records_use_the_shapes_the_spec_allows_chosen_by_the_seed_and_switchable() {
+    let m = Mocks::start(MockOptions::seeded(25));
+    let (cases, cycles, execs) = served(&m);
+    let null_owner = |v: &&Value| v["owner"].is_object() && v["owner"]["accountId"].is_null();
+    assert_eq!(cases.iter().filter(null_owner).count(), 2);
+    assert_eq!(cycles.iter().filter(null_owner).count(), 1);
+    let no_case_id = execs
+        .iter()
+        .filter(|e| e["testCase"].get("id").is_none() && e["testCase"]["self"].is_string())
+        .count();
+    assert_eq!(no_case_id, 2);
+    let null_cycle = execs
+        .iter()
+        .filter(|e| e["testCycle"].is_null() && e.get("testCycle").is_some());
+    let no_cycle_key = execs.iter().filter(|e| e.get("testCycle").is_none());
+    assert_eq!((null_cycle.count(), no_cycle_key.count()), (1, 1));
+    // The source says what is served: ad-hoc executions have no cycle.
+    let src = m.m.source();
+    assert_eq!(
+        src.executions
+            .iter()
+            .filter(|e| e.cycle_id.is_none())
+            .count(),
+        2
+    );
+    // The same seed serves the same (links aside); switched off, none.
+    let text = |m: &Mocks, v: &(Vec<Value>, Vec<Value>, Vec<Value>)| {
+        serde_json::to_string(v)
+            .unwrap()
+            .replace(&m.m.zephyr_url(), "")
+    };
+    let twin = Mocks::start(MockOptions::seeded(25));
+    let same = text(&twin, &served(&twin)) == text(&m, &(cases, cycles, execs));
+    assert!(same, "the same seed served other records");
+    let mut plain = MockOptions::seeded(25);
+    plain.odd_records = false;
+    let p = Mocks::start(plain);
+    let (cases, cycles, execs) = served(&p);
+    assert!(!cases.iter().chain(&cycles).any(|v| null_owner(&v)));
+    assert!(
+        execs
+            .iter()
+            .all(|e| e["testCase"]["id"].is_u64() && e["testCycle"]["id"].is_u64())
+    );
+}
+
+#[test]
+fn records_that_break_the_spec_are_served_only_when_asked() {
+    let mut o = MockOptions::seeded(26);
+    o.unreadable_records = 2;
+    let m = Mocks::start(o);
+    let (cases, cycles, execs) = served(&m);
+    assert_eq!(cases.iter().filter(|c| c["name"].is_null()).count(), 2);
+    assert_eq!(
+        cycles.iter().filter(|c| c.get("status").is_none()).count(),
+        2
+    );
+    let broken: Vec<&Value> = execs
+        .iter()
+        .filter(|e| e.get("testExecutionStatus").is_none())
+        .collect();
+    assert_eq!(broken.len(), 2);
+    assert!(
+        broken
+            .iter()
+            .all(|e| e.get("id").is_none() && e.get("key").is_none())
+    );
+    // Nothing breaks the spec by default.
+    let (cases, cycles, execs) = served(&Mocks::start(MockOptions::seeded(26)));
+    assert!(cases.iter().all(|c| c["name"].is_string()));
+    assert!(cycles.iter().all(|c| c["status"].is_object()));
+    assert!(
+        execs
+            .iter()
+            .all(|e| e["testExecutionStatus"].is_object() && e["id"].is_u64())
+    );
 }

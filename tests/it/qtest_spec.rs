@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use etlpool::http::AuthProvider;
-use etlpool::migrate::{MappingConfig, MigrateOptions, Phases, QtestAuth, VerifyOptions};
+use etlpool::migrate::{MappingConfig, MigrateOptions, Phases, QtestAuth};
 use etlpool::mock::qtest::state::{QtestState, TestCase as MockCase};
 use etlpool::mock::server::{Answer, Response};
 use etlpool::mock::zephyr::data::{Dataset, Script, Step};
@@ -197,14 +197,7 @@ fn a_resume_without_the_journal_finds_nested_cycles_and_verify_sees_them() {
         writes,
         "a resume without the journal created records again"
     );
-    let (zephyr, qtest) = clients(&m.mocks);
-    let report = etlpool::migrate::verify(
-        &zephyr,
-        &qtest,
-        &MappingConfig::default(),
-        &VerifyOptions::default(),
-    )
-    .unwrap();
+    let report = m.verify();
     assert!(report.is_clean(), "{report}");
 }
 

@@ -8,6 +8,7 @@ use parking_lot::Mutex;
 
 use super::shared::Shared;
 use crate::error::{Error, Result};
+use crate::migrate::packed::packed;
 use crate::migrate::record::{RecordKind, Target};
 use crate::migrate::transform::{
     CaseScript, CaseSteps, ScriptShape, StepLayout, StepRef, StepSource, step_layout,
@@ -15,8 +16,9 @@ use crate::migrate::transform::{
 use crate::qtest::TestCase as QtestCase;
 use crate::zephyr::ZephyrClient;
 
-/// What runs and logs need of a migrated case.
-#[derive(Debug, Clone)]
+/// What runs and logs need of a migrated case. Kept as a packed array in the
+/// run's [`CaseCache`](super::case_cache::CaseCache).
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct CaseInfo {
     pub(crate) name: String,
     /// Its current version is approved.
@@ -25,6 +27,13 @@ pub(crate) struct CaseInfo {
     pub(crate) version_id: Option<u64>,
     pub(crate) steps: Arc<CaseSteps>,
 }
+
+packed!(CaseInfo {
+    name: String,
+    approved: bool,
+    version_id: Option<u64>,
+    steps: Arc<CaseSteps>,
+});
 
 impl CaseInfo {
     /// From a qTest case read with its steps, and its Zephyr script's shape.
@@ -55,15 +64,15 @@ pub(crate) fn case_info(s: &Shared, key: &str) -> Result<Option<Arc<CaseInfo>>> 
     let Some(target) = s.target_of(RecordKind::Case, key) else {
         return Ok(None);
     };
-    if let Some(info) = s.cases.read().get(key) {
-        return Ok(Some(info.clone()));
+    if let Some(info) = s.cases.get(key) {
+        return Ok(Some(info));
     }
     let Some(case) = s.qtest.test_case(target.id)? else {
         return Ok(None);
     };
-    let info = Arc::new(CaseInfo::of(&case, script_shape(&s.zephyr, key)?));
-    s.cases.write().insert(key.to_owned(), info.clone());
-    Ok(Some(info))
+    let info = CaseInfo::of(&case, script_shape(&s.zephyr, key)?);
+    s.cases.insert(key, &info);
+    Ok(Some(Arc::new(info)))
 }
 
 impl StepSource for Shared {
@@ -144,8 +153,8 @@ pub(crate) fn approved_for_runs(s: &Shared, key: &str) -> Result<Option<Arc<Case
         .or_default()
         .clone();
     let _one_at_a_time = gate.lock();
-    if let Some(now) = s.cases.read().get(key).filter(|now| now.approved) {
-        return Ok(Some(now.clone()));
+    if let Some(now) = s.cases.get(key).filter(|now| now.approved) {
+        return Ok(Some(now));
     }
     let id = info.steps.case_id;
     s.qtest.approve_case(id)?;
@@ -157,11 +166,11 @@ pub(crate) fn approved_for_runs(s: &Shared, key: &str) -> Result<Option<Arc<Case
         )
     })?;
     record_version(s, key, id, case.test_case_version_id);
-    let approved = Arc::new(CaseInfo::of(&case, info.steps.zephyr.clone()));
-    s.cases.write().insert(key.to_owned(), approved.clone());
+    let approved = CaseInfo::of(&case, info.steps.zephyr.clone());
+    s.cases.insert(key, &approved);
     s.approving.lock().remove(key);
     log::debug!("approved case {key} (qTest {id}) before its runs");
-    Ok(Some(approved))
+    Ok(Some(Arc::new(approved)))
 }
 
 /// Journals a case's current version, which runs and logs then name.

@@ -146,8 +146,8 @@ pub(crate) fn migrate_case(s: &Shared, index: &Arc<CaseIndex>, case: TestCase) {
                 created = approved;
             }
         }
-        let info = CaseInfo::of(&created, Some(shape.clone()));
-        s.cases.write().insert(case.key.clone(), Arc::new(info));
+        s.cases
+            .insert(&case.key, &CaseInfo::of(&created, Some(shape.clone())));
         Ok(target(&created))
     };
     let info = PlanInfo {

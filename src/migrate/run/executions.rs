@@ -10,6 +10,7 @@ use super::Phases;
 use super::case_info::{executed_case_info, step_layout_of};
 use super::folders::default_cycle;
 use super::shared::{Fresh, PlanInfo, Shared};
+use super::spool::{self, Spool, SpoolWriter};
 use crate::error::{Error, Result};
 use crate::migrate::error::{MigrateError, Reason, TransformError};
 use crate::migrate::record::{RecordKind, Target, run_key};
@@ -33,7 +34,9 @@ struct CycleRuns {
     snapshot: OnceLock<std::result::Result<HashMap<u64, u64>, String>>,
 }
 
-/// Streams the executions cycle by cycle and hands each pair to `submit`.
+/// Reads every execution in one pass through the NextGen listing, spooling
+/// them to disk, then hands each (cycle, case) pair to `submit`, cycle by
+/// cycle (executions outside any cycle last, in the default cycle).
 pub(crate) fn produce(
     s: &Shared,
     submit: &mut dyn FnMut(RunJob) -> Result<()>,
@@ -42,71 +45,82 @@ pub(crate) fn produce(
         .zephyr
         .count("/testexecutions", &[("onlyLastExecutions", "false")])?;
     s.progress.phase("executions", total);
-    let mut seen = 0u64;
-    s.zephyr.test_cycles(|page| {
-        for cycle in page {
-            let groups = group(s, Some(&cycle.key), |_| true)?;
-            seen += groups.values().map(|v| v.len() as u64).sum::<u64>();
-            submit_groups(s, Some(cycle.id), groups, submit)?;
-        }
-        Ok(())
-    })?;
-    if total.is_none_or(|t| seen < t) {
-        let groups = group(s, None, |e| e.test_cycle.is_none())?;
-        if !groups.is_empty() && !s.dry_run() {
+    let mut spool = spool_executions(s)?;
+    let spool_error = |e| MigrateError::io("reading spooled executions", e);
+    for (cycle, range) in spool.cycles() {
+        if cycle.is_none() {
+            // Made (or planned, in a dry run) before its runs need it.
             default_cycle(s);
         }
-        submit_groups(s, None, groups, submit)?;
+        let runs = Arc::new(CycleRuns {
+            zephyr_id: cycle,
+            snapshot: OnceLock::new(),
+        });
+        for group in spool.groups(range) {
+            if s.cancel.is_cancelled() {
+                return Err(Error::Cancelled.into());
+            }
+            for (case_key, executions) in by_case(spool.read(group).map_err(spool_error)?) {
+                submit(RunJob {
+                    cycle: runs.clone(),
+                    case_key,
+                    executions,
+                })?;
+            }
+        }
     }
     Ok(())
 }
 
-/// The executions of one cycle (or all, filtered), grouped by case key.
-fn group(
-    s: &Shared,
-    cycle_key: Option<&str>,
-    keep: impl Fn(&TestExecution) -> bool,
-) -> Result<BTreeMap<String, Vec<TestExecution>>> {
-    let mut groups: BTreeMap<String, Vec<TestExecution>> = BTreeMap::new();
-    s.zephyr.executions(cycle_key, |page| {
+/// The one pass over `GET /testexecutions/nextgen`: readable executions go to
+/// the spool; one that can't be read, or whose case can't be told, fails alone.
+fn spool_executions(s: &Shared) -> std::result::Result<Spool, MigrateError> {
+    let path = spool::path_for(s.journal.path());
+    let context = format!("spooling executions to {}", path.display());
+    let mut writer = SpoolWriter::create(path).map_err(|e| MigrateError::io(context.clone(), e))?;
+    s.zephyr.executions(None, |page| {
         if s.cancel.is_cancelled() {
             return Err(Error::Cancelled);
         }
-        for exec in page.into_iter().filter(&keep) {
+        for record in page {
+            let exec = match record {
+                Ok(exec) => exec,
+                Err(bad) => {
+                    s.unreadable(RecordKind::Log, &bad);
+                    continue;
+                }
+            };
             match executed_case(&exec) {
-                Ok(case) => groups.entry(case.key).or_default().push(exec),
+                Ok(case) => {
+                    let cycle = exec.test_cycle.as_ref().map(|c| c.id);
+                    writer
+                        .push(cycle, &case.key, &exec)
+                        .map_err(|e| Error::io(context.clone(), e))?;
+                }
                 Err(e) => s.transform_failed(&e),
             }
         }
         Ok(())
     })?;
-    Ok(groups)
+    log::debug!("{} executions spooled", writer.count());
+    writer.finish().map_err(|e| MigrateError::io(context, e))
 }
 
-fn submit_groups(
-    s: &Shared,
-    zephyr_id: Option<u64>,
-    groups: BTreeMap<String, Vec<TestExecution>>,
-    submit: &mut dyn FnMut(RunJob) -> Result<()>,
-) -> Result<()> {
-    let cycle = Arc::new(CycleRuns {
-        zephyr_id,
-        snapshot: OnceLock::new(),
-    });
-    // Longest jobs first, so the phase doesn't end waiting on one long run.
-    let mut groups: Vec<_> = groups.into_iter().collect();
-    groups.sort_by_key(|(_, executions)| std::cmp::Reverse(executions.len()));
-    for (case_key, executions) in groups {
-        if s.cancel.is_cancelled() {
-            return Err(Error::Cancelled);
+/// A group's executions by case key (a group may hold two keys whose hashes
+/// agree), each execution once.
+fn by_case(executions: Vec<TestExecution>) -> BTreeMap<String, Vec<TestExecution>> {
+    let mut out: BTreeMap<String, Vec<TestExecution>> = BTreeMap::new();
+    let mut seen = HashSet::new();
+    for exec in executions {
+        if !seen.insert(exec.id) {
+            continue;
         }
-        submit(RunJob {
-            cycle: cycle.clone(),
-            case_key,
-            executions,
-        })?;
+        // Spooled executions were checked to name their case.
+        if let Some(case) = exec.case_version() {
+            out.entry(case.key).or_default().push(exec);
+        }
     }
-    Ok(())
+    out
 }
 
 /// Migrates one run and its logs.

@@ -178,10 +178,15 @@ fn migrate_tree<T: Tree + Sync>(
     phase: &str,
     workers: usize,
 ) -> std::result::Result<(), MigrateError> {
-    let folders = s.zephyr.folders(kind)?;
+    let (folders, unreadable) = crate::zephyr::split(s.zephyr.folders(kind)?);
     let (ordered, errors) = folder_order(&folders, T::KIND);
-    s.progress
-        .phase(phase, Some((ordered.len() + errors.len()) as u64));
+    s.progress.phase(
+        phase,
+        Some((ordered.len() + errors.len() + unreadable.len()) as u64),
+    );
+    for bad in &unreadable {
+        s.unreadable(T::KIND, bad);
+    }
     for e in &errors {
         s.transform_failed(e);
     }

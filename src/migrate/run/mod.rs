@@ -10,6 +10,7 @@
 //! created again. So a crash or a fault at any point neither duplicates nor
 //! loses a record.
 
+mod case_cache;
 mod case_info;
 mod cases;
 mod cycles;
@@ -18,6 +19,7 @@ mod folders;
 mod progress;
 mod setup;
 mod shared;
+mod spool;
 mod stop;
 mod summary;
 
@@ -33,6 +35,7 @@ pub use progress::{PROGRESS_TARGET, ProgressSnapshot, RunProgress, whole_secs};
 pub use setup::{Endpoints, QtestAuth, connect};
 pub use summary::RunSummary;
 
+use self::case_cache::CaseCache;
 use self::cases::CaseIndex;
 use self::cycles::CycleIndex;
 use self::shared::{Output, Shared, Tally};
@@ -42,9 +45,11 @@ use crate::migrate::error::MigrateError;
 use crate::migrate::journal::Journal;
 use crate::migrate::lock::{LockFile, LockWait};
 use crate::migrate::mapping::MappingConfig;
+use crate::migrate::record::RecordKind;
 use crate::migrate::report::{Plan, Report};
 use crate::pool::Pool;
 use crate::queue::{JobError, WorkQueue};
+use crate::zephyr::Record;
 
 /// Which kinds of record a run migrates (`--only`). Defaults to all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -246,7 +251,7 @@ pub fn migrate_with(
         progress: progress.clone(),
         output_errors: AtomicU64::new(0),
         defaults: Default::default(),
-        cases: RwLock::default(),
+        cases: CaseCache::new(&opts.endpoints.zephyr_project),
         approving: Default::default(),
     });
     let jobs = JobTally::default();
@@ -276,8 +281,7 @@ fn phases(s: &Arc<Shared>, opts: &MigrateOptions, jobs: &JobTally) -> Result<(),
             s,
             opts.workers,
             jobs,
-            "cases",
-            "/testcases",
+            (RecordKind::Case, "cases", "/testcases"),
             move |sh, case| cases::migrate_case(sh, &index, case),
             |visit| s.zephyr.test_cases(visit),
         )?;
@@ -289,8 +293,7 @@ fn phases(s: &Arc<Shared>, opts: &MigrateOptions, jobs: &JobTally) -> Result<(),
             s,
             opts.workers,
             jobs,
-            "cycles",
-            "/testcycles",
+            (RecordKind::Cycle, "cycles", "/testcycles"),
             move |sh, cycle| cycles::migrate_cycle(sh, &index, cycle),
             |visit| s.zephyr.test_cycles(visit),
         )?;
@@ -308,20 +311,30 @@ fn phases(s: &Arc<Shared>, opts: &MigrateOptions, jobs: &JobTally) -> Result<(),
 }
 
 /// A phase with one job per item of a Zephyr list: `list` visits its pages.
-type PageVisitor<'a, J> = &'a mut dyn FnMut(Vec<J>) -> crate::Result<()>;
+type PageVisitor<'a, J> = &'a mut dyn FnMut(Vec<Record<J>>) -> crate::Result<()>;
 
+/// One job per readable item of a Zephyr list; an item that can't be read is
+/// reported as a failed record of `kind` and the list goes on. `what` is the
+/// kind, the phase's name and the offset list whose `total` sizes the phase.
 fn listed<J: Send + 'static>(
     s: &Arc<Shared>,
     workers: usize,
     jobs: &JobTally,
-    phase: &str,
-    path: &str,
+    (kind, phase, path): (RecordKind, &str, &str),
     handle: impl Fn(&Shared, J) + Send + Sync + 'static,
     list: impl FnOnce(PageVisitor<'_, J>) -> crate::Result<()>,
 ) -> Result<(), MigrateError> {
     s.progress.phase(phase, s.zephyr.count(path, &[])?);
     parallel(s, workers, jobs, handle, |submit| {
-        list(&mut |page| page.into_iter().try_for_each(&mut *submit))?;
+        list(&mut |page| {
+            page.into_iter().try_for_each(|record| match record {
+                Ok(item) => submit(item),
+                Err(bad) => {
+                    s.unreadable(kind, &bad);
+                    Ok(())
+                }
+            })
+        })?;
         Ok(())
     })
 }

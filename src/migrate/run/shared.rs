@@ -3,13 +3,13 @@
 //! is unknown is resolved by looking again before creating again.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::RwLock;
 use serde::Serialize;
 
-use super::case_info::{Approving, CaseInfo};
+use super::case_cache::CaseCache;
+use super::case_info::Approving;
 use super::progress::RunProgress;
 use crate::cancel::CancelToken;
 use crate::error::{Error, Result};
@@ -71,8 +71,8 @@ pub(crate) struct Shared {
     /// needs them; `None` inside when that failed (and was reported).
     pub(crate) defaults: Defaults,
     /// The name, approval and steps of cases this run created or read, so
-    /// their runs and logs read them at most once (a few dozen bytes per case).
-    pub(crate) cases: RwLock<HashMap<String, Arc<CaseInfo>>>,
+    /// their runs and logs read them at most once (about 90 bytes per case).
+    pub(crate) cases: CaseCache,
     /// Cases being approved before their runs.
     pub(crate) approving: Approving,
 }
@@ -163,6 +163,12 @@ impl Shared {
         self.check(written);
     }
 
+    /// Reports a listed record that can't be read; its listing goes on.
+    pub(crate) fn unreadable(&self, kind: RecordKind, bad: &crate::zephyr::BadRecord) {
+        log::warn!("{kind}: {bad}");
+        self.transform_failed(&TransformError::unreadable(kind, bad));
+    }
+
     /// Reports a record whose calls failed.
     pub(crate) fn failed(&self, kind: RecordKind, key: &str, e: &Error) {
         log::warn!("{kind} {key}: {e}");
@@ -205,12 +211,18 @@ impl Shared {
                 id: 0,
                 version_id: Some(0),
             };
-            self.planned.write().insert((kind, key.to_owned()), target);
+            if !once_only(kind) {
+                self.planned.write().insert((kind, key.to_owned()), target);
+            }
             return Some(target);
         }
         match self.resolve(find, create) {
             Ok((target, action)) => {
-                if let Err(e) = self.journal.record(kind, key, target) {
+                let journaled = match once_only(kind) {
+                    true => self.journal.append_only(kind, key, target),
+                    false => self.journal.record(kind, key, target),
+                };
+                if let Err(e) = journaled {
                     // Not journaled: a re-run finds it by lookup instead.
                     log::error!("{}", crate::error::error_chain(&e));
                     self.output_errors.fetch_add(1, Ordering::Relaxed);
@@ -245,6 +257,15 @@ impl Shared {
             Err(e) => Err(e),
         }
     }
+}
+
+/// Whether records of `kind` are looked up only by the one job that makes
+/// them, and only before it makes them: test runs and logs (one job per
+/// (cycle, case) pair, each execution once). They are journaled without
+/// being kept in memory, where millions of them would not fit a small budget;
+/// cases, cycles and folders stay, as parents of what comes later.
+fn once_only(kind: RecordKind) -> bool {
+    matches!(kind, RecordKind::Run | RecordKind::Log)
 }
 
 /// Whether a lookup may use a snapshot taken at the start of its phase, or

@@ -19,7 +19,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
 use super::case::CaseScript;
+use crate::migrate::packed::packed;
 use crate::qtest;
 use crate::zephyr::TestStep;
 
@@ -53,14 +56,52 @@ impl StepRef {
     }
 }
 
+/// Serialized as its id, or `[id, called case id]` for a calling step: one is
+/// kept per step of every case a run migrates.
+impl Serialize for StepRef {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.called_test_case_id {
+            None => serializer.serialize_u64(self.id),
+            Some(called) => (self.id, called).serialize(serializer),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for StepRef {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Packed {
+            Inline(u64),
+            Call(u64, u64),
+        }
+        Ok(match Packed::deserialize(deserializer)? {
+            Packed::Inline(id) => StepRef {
+                id,
+                called_test_case_id: None,
+            },
+            Packed::Call(id, called) => StepRef {
+                id,
+                called_test_case_id: Some(called),
+            },
+        })
+    }
+}
+
 /// The shape of a Zephyr script: how many qTest steps the migration makes of
 /// it, and which of them are calls (by position) to which case (by key). Kept
-/// small, since one is remembered per case.
+/// small, since one is remembered per case; serialized as `[len, calls]`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ScriptShape {
     len: u32,
+    /// Sorted by position.
     calls: Box<[(u32, Box<str>)]>,
 }
+
+packed!(ScriptShape {
+    len: u32,
+    calls: Box<[(u32, Box<str>)]>,
+});
 
 impl ScriptShape {
     /// The shape of a script as the case transform maps it: one step per
@@ -110,7 +151,8 @@ impl ScriptShape {
     }
 }
 
-/// A migrated case's steps on both sides.
+/// A migrated case's steps on both sides. Serialized compactly, as an array
+/// of its fields (the run keeps one per migrated case).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CaseSteps {
     /// The qTest case id.
@@ -120,6 +162,12 @@ pub struct CaseSteps {
     /// The shape of its Zephyr script; `None` when it could not be read.
     pub zephyr: Option<ScriptShape>,
 }
+
+packed!(CaseSteps {
+    case_id: u64,
+    qtest: Vec<StepRef>,
+    zephyr: Option<ScriptShape>,
+});
 
 /// Where [`step_layout`] finds the steps of a case by its Zephyr key.
 pub trait StepSource {

@@ -137,9 +137,13 @@ impl Verifier<'_> {
 
     fn case_page(
         &mut self,
-        page: Vec<crate::zephyr::TestCase>,
+        records: Vec<crate::zephyr::Record<crate::zephyr::TestCase>>,
         index: &CaseIndex,
     ) -> crate::Result<()> {
+        let (page, unreadable) = crate::zephyr::split(records);
+        for record in &unreadable {
+            self.unreadable(RecordKind::Case, record);
+        }
         let page: Vec<_> = page
             .into_iter()
             .filter(|c| self.zephyr_cases.insert(c.key.clone()))

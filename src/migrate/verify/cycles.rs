@@ -93,8 +93,11 @@ impl Verifier<'_> {
     pub(super) fn cycles(&mut self, index: &mut CycleIndex) -> Result<(), MigrateError> {
         let zephyr = self.zephyr;
         zephyr.test_cycles(|page| {
-            for cycle in &page {
-                self.check_cycle(cycle, index);
+            for record in &page {
+                match record {
+                    Ok(cycle) => self.check_cycle(cycle, index),
+                    Err(bad) => self.unreadable(RecordKind::Cycle, bad),
+                }
             }
             Ok(())
         })?;

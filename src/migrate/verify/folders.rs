@@ -115,7 +115,10 @@ impl Verifier<'_> {
         kind: RecordKind,
         roots: &[Node],
     ) -> Result<(), MigrateError> {
-        let folders = self.zephyr.folders(folder_type)?;
+        let (folders, unreadable) = crate::zephyr::split(self.zephyr.folders(folder_type)?);
+        for record in &unreadable {
+            self.unreadable(kind, record);
+        }
         let (ordered, mut refused) = folder_order(&folders, kind);
         // The transform refuses what a migration could not create (a blank name).
         let mut accepted = Vec::with_capacity(ordered.len());

@@ -209,6 +209,12 @@ impl Verifier<'_> {
         self.differ(unmappable(error));
     }
 
+    /// A listed Zephyr record that can't be read: checked, and unmappable.
+    fn unreadable(&mut self, kind: RecordKind, record: &crate::zephyr::BadRecord) {
+        self.check(kind, 1);
+        self.unmappable(&TransformError::unreadable(kind, record));
+    }
+
     fn check(&mut self, kind: RecordKind, n: u64) {
         self.report.checked.add(kind, n);
     }

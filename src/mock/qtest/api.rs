@@ -400,8 +400,13 @@ impl Ctx<'_> {
     }
 }
 
-/// `GET test-cases/{id}` takes an id or a PID (`TC-12`).
+/// `GET test-cases/{id}` takes an id or a PID (`TC-12`). An id is taken as
+/// one without a search: a PID is never all digits, and scanning every case
+/// per read made a big migration's read-backs quadratic.
 fn case_id(st: &super::state::QtestState, s: &str) -> Result<u64, Response> {
+    if let Ok(id) = s.parse() {
+        return Ok(id);
+    }
     match st.test_cases.iter().find(|c| c.pid.eq_ignore_ascii_case(s)) {
         Some(c) => Ok(c.id),
         None => path_id(s),

@@ -1,4 +1,5 @@
-//! Routes of the Zephyr mock: every GET of contract section 1 with its filters and paging.
+//! Routes of the Zephyr mock: every GET of contract section 1 with its filters and paging,
+//! and the NextGen (cursor-paged) listings of test cases, cycles and executions.
 
 use std::sync::{Arc, OnceLock};
 
@@ -7,7 +8,7 @@ use serde_json::Value;
 use super::data::{Dataset, Execution, Script};
 use super::render::Render;
 use crate::mock::gate::{Api, Flavor, Outcome};
-use crate::mock::paging::{ZephyrPage, zephyr_envelope, zephyr_page};
+use crate::mock::paging::{ZephyrPage, cursor_envelope, cursor_page, zephyr_envelope, zephyr_page};
 use crate::mock::server::{Request, Response};
 use crate::mock::time;
 
@@ -20,6 +21,32 @@ pub(crate) struct ZephyrApi {
     /// `http://127.0.0.1:PORT`, known once the server is bound.
     pub origin: OnceLock<String>,
     pub cap: usize,
+    /// Requests per route (`testcases/{}/teststeps`), for tests; guards only the map.
+    pub routes: parking_lot::Mutex<std::collections::BTreeMap<String, u64>>,
+}
+
+/// Path segments that name a route; any other segment is a key or id.
+const ROUTE_WORDS: &[&str] = &[
+    "projects",
+    "folders",
+    "testcases",
+    "testcycles",
+    "testexecutions",
+    "nextgen",
+    "teststeps",
+    "testscript",
+    "versions",
+    "statuses",
+    "priorities",
+];
+
+/// The route of a request's path segments: keys and ids become `{}`.
+fn route(segments: &[&str]) -> String {
+    let parts: Vec<&str> = segments
+        .iter()
+        .map(|s| if ROUTE_WORDS.contains(s) { *s } else { "{}" })
+        .collect();
+    parts.join("/")
 }
 
 type Answer = Result<Value, Response>;
@@ -59,6 +86,7 @@ impl Api for ZephyrApi {
             cap: self.cap,
         };
         let segments: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
+        *self.routes.lock().entry(route(&segments)).or_default() += 1;
         match ctx.check_project().and_then(|()| ctx.route(&segments)) {
             Ok(v) => Response::json(200, &v).into(),
             Err(resp) => resp.into(),
@@ -98,6 +126,26 @@ impl Ctx<'_> {
         Ok(zephyr_envelope(self.req, self.origin, page, items, render))
     }
 
+    /// A NextGen page of `sorted` (ascending ids), keeping what `keep` accepts.
+    fn cursor<T>(
+        &self,
+        sorted: &[T],
+        id: impl Fn(&T) -> u64,
+        keep: impl Fn(&T) -> bool,
+        render: impl FnMut(&T) -> Value,
+    ) -> Answer {
+        let page = cursor_page(self.req, self.cap).map_err(|m| err(400, m))?;
+        Ok(cursor_envelope(
+            self.req,
+            self.origin,
+            page,
+            sorted,
+            id,
+            keep,
+            render,
+        ))
+    }
+
     fn route(&self, seg: &[&str]) -> Answer {
         let d = self.data();
         match seg {
@@ -109,13 +157,16 @@ impl Ctx<'_> {
             ["folders"] => self.folders(),
             ["folders", id] => find(&d.folders, id, |f| f.id).map(|f| self.r.folder(f)),
             ["testcases"] => self.cases(),
+            ["testcases", "nextgen"] => self.cases_nextgen(),
             ["testcases", key] => self.case(key).map(|c| self.r.case(c)),
             ["testcases", key, "versions", "1"] => self.case(key).map(|c| self.r.case(c)),
             ["testcases", key, "teststeps"] => self.case_steps(key),
             ["testcases", key, "testscript"] => self.script(key),
             ["testcycles"] => self.cycles(),
+            ["testcycles", "nextgen"] => self.cycles_nextgen(),
             ["testcycles", id] => self.cycle(id).map(|c| self.r.cycle(c)),
             ["testexecutions"] => self.executions(),
+            ["testexecutions", "nextgen"] => self.executions_nextgen(),
             ["testexecutions", id] => self.execution(id).map(|e| self.r.execution(e)),
             ["testexecutions", id, "teststeps"] => self.execution_steps(id),
             ["statuses"] => self.statuses(),
@@ -186,6 +237,16 @@ impl Ctx<'_> {
         self.page(items.collect(), |c| self.r.case(c), self.cap)
     }
 
+    fn cases_nextgen(&self) -> Answer {
+        let folder = self.id_param("folderId")?;
+        self.cursor(
+            &self.data().cases,
+            |c| c.id,
+            |c| folder.is_none() || c.folder_id == folder,
+            |c| self.r.case(c),
+        )
+    }
+
     fn case(&self, key: &str) -> Result<&super::data::TestCase, Response> {
         let valid = key
             .rsplit_once("-T")
@@ -201,32 +262,58 @@ impl Ctx<'_> {
             .ok_or_else(|| not_found("Test case", key))
     }
 
+    /// The steps of a step-by-step case; 422 for a plain or BDD one (spec).
     fn case_steps(&self, key: &str) -> Answer {
         let steps = match &self.case(key)?.script {
             Script::Steps(steps) => steps.iter().collect(),
-            Script::Plain(_) | Script::Bdd(_) => Vec::new(),
+            Script::Plain(_) | Script::Bdd(_) => {
+                return Err(err(
+                    422,
+                    format!(
+                        "Test case '{key}' has a plain text or BDD script: use the testscript endpoint"
+                    ),
+                ));
+            }
         };
         self.page(steps, |s| self.r.step(s), self.cap.min(STEPS_CAP))
     }
 
+    /// The script of a plain or BDD case; 422 for a step-by-step one (spec).
     fn script(&self, key: &str) -> Answer {
         let case = self.case(key)?;
         let (kind, text) = match &case.script {
             Script::Plain(t) => ("plain", t),
             Script::Bdd(t) => ("bdd", t),
-            Script::Steps(_) => return Err(not_found("Test script of test case", key)),
+            Script::Steps(_) => {
+                return Err(err(
+                    422,
+                    format!(
+                        "Test case '{key}' has step-by-step test steps: use the teststeps endpoint"
+                    ),
+                ));
+            }
         };
         Ok(serde_json::json!({ "id": 1_000_000 + case.id, "type": kind, "text": text }))
     }
 
-    fn cycles(&self) -> Answer {
+    fn cycle_filter(&self) -> Result<impl Fn(&super::data::TestCycle) -> bool, Response> {
         let folder = self.id_param("folderId")?;
         let version = self.id_param("jiraProjectVersionId")?;
-        let items = self.data().cycles.iter().filter(|c| {
+        Ok(move |c: &super::data::TestCycle| {
             (folder.is_none() || c.folder_id == folder)
                 && (version.is_none() || c.jira_project_version == version)
-        });
+        })
+    }
+
+    fn cycles(&self) -> Answer {
+        let keep = self.cycle_filter()?;
+        let items = self.data().cycles.iter().filter(|c| keep(c));
         self.page(items.collect(), |c| self.r.cycle(c), self.cap)
+    }
+
+    fn cycles_nextgen(&self) -> Answer {
+        let keep = self.cycle_filter()?;
+        self.cursor(&self.data().cycles, |c| c.id, keep, |c| self.r.cycle(c))
     }
 
     fn cycle(&self, id_or_key: &str) -> Result<&super::data::TestCycle, Response> {
@@ -238,13 +325,21 @@ impl Ctx<'_> {
         found.ok_or_else(|| not_found("Test cycle", id_or_key))
     }
 
+    /// By id (executions are sorted by id) or by key (`<project>-E<n>` is the n-th).
     fn execution(&self, id_or_key: &str) -> Result<&Execution, Response> {
-        let found = self
-            .data()
-            .executions
-            .iter()
-            .find(|e| e.key == id_or_key || e.id.to_string() == id_or_key);
-        found.ok_or_else(|| not_found("Test execution", id_or_key))
+        let all = &self.data().executions;
+        let by_id = id_or_key.parse::<u64>().ok().and_then(|id| {
+            let i = all.partition_point(|e| e.id < id);
+            all.get(i).filter(|e| e.id == id)
+        });
+        let by_key = || {
+            let (_, n) = id_or_key.rsplit_once("-E")?;
+            let i = n.parse::<usize>().ok()?.checked_sub(1)?;
+            all.get(i).filter(|e| e.key == id_or_key)
+        };
+        by_id
+            .or_else(by_key)
+            .ok_or_else(|| not_found("Test execution", id_or_key))
     }
 
     fn execution_steps(&self, id: &str) -> Answer {
@@ -274,6 +369,22 @@ impl Ctx<'_> {
             false => matching,
         };
         self.page(items, |e| self.r.execution(e), self.cap)
+    }
+
+    /// The same filters as `/testexecutions`, with cursor paging.
+    fn executions_nextgen(&self) -> Answer {
+        let filter = ExecFilter::from_request(self)?;
+        let all = &self.data().executions;
+        let last = |e: &Execution| {
+            let matching: Vec<&Execution> = all.iter().filter(|x| filter.accepts(x)).collect();
+            is_last_of_pair(e, &matching)
+        };
+        self.cursor(
+            all,
+            |e| e.id,
+            |e| filter.accepts(e) && (!filter.only_last || last(e)),
+            |e| self.r.execution(e),
+        )
     }
 }
 
@@ -324,15 +435,19 @@ impl ExecFilter {
         let dated = |bound: Option<i64>, ok: fn(i64, i64) -> bool| {
             bound.is_none_or(|b| end.is_some_and(|t| ok(t, b)))
         };
-        self.cycle.is_none_or(|c| c == e.cycle_id)
+        self.cycle.is_none_or(|c| Some(c) == e.cycle_id)
             && self.case.as_ref().is_none_or(|k| *k == e.test_case_key)
             && dated(self.after, |t, b| t >= b)
             && dated(self.before, |t, b| t <= b)
     }
 }
 
-/// Whether `e` is the latest (by end date, then id) execution of its cycle and case.
+/// Whether `e` is the latest (by end date, then id) execution of its cycle and case;
+/// every ad-hoc execution (outside any cycle) counts as latest (spec).
 fn is_last_of_pair(e: &Execution, all: &[&Execution]) -> bool {
+    if e.cycle_id.is_none() {
+        return true;
+    }
     let rank = |x: &Execution| (x.actual_end_date.clone(), x.id);
     all.iter()
         .filter(|x| x.cycle_id == e.cycle_id && x.test_case_key == e.test_case_key)

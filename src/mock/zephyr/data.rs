@@ -116,6 +116,30 @@ pub struct TestCase {
     pub created_on: String,
     /// Steps, or a plain or BDD script.
     pub script: Script,
+    /// How the record departs from the plain shape when served.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quirk: Option<Quirk>,
+}
+
+/// A way a served record departs from the plain shape: either something the
+/// spec allows that a naive client rejects, or (only when asked for) a
+/// break of the spec, so clients can be tested against both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Quirk {
+    /// `owner` is served as `{"accountId": null, ...}` (the spec allows a null
+    /// account id); the record's own `owner` is `None`, as nothing of it can
+    /// be migrated.
+    OwnerWithoutAccount,
+    /// An execution's `testCase` is served without its optional `id`.
+    NoCaseId,
+    /// An execution outside any cycle is served without the `testCycle` key
+    /// (otherwise it is `null`).
+    NoCycleKey,
+    /// A required field is left out or `null`, so the record breaks the spec:
+    /// a case's `name` is `null`, a cycle lacks `status`, an execution lacks
+    /// `testExecutionStatus`, `id` and `key`.
+    Unreadable,
 }
 
 /// How a test case is written.
@@ -176,6 +200,9 @@ pub struct TestCycle {
     pub owner: Option<String>,
     /// Jira version id.
     pub jira_project_version: Option<u64>,
+    /// How the record departs from the plain shape when served.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quirk: Option<Quirk>,
 }
 
 /// A test execution of one case in one cycle.
@@ -190,8 +217,8 @@ pub struct Execution {
     pub test_case_key: String,
     /// The executed case's id.
     pub test_case_id: u64,
-    /// The cycle's id.
-    pub cycle_id: u64,
+    /// The cycle's id; `None` for an ad-hoc execution outside any cycle.
+    pub cycle_id: Option<u64>,
     /// Status id (a `TEST_EXECUTION` status).
     pub status_id: u64,
     /// When it ended; `None` when not executed.
@@ -206,6 +233,9 @@ pub struct Execution {
     pub environment_id: Option<u64>,
     /// One result per step of a step-by-step case.
     pub step_results: Vec<StepResult>,
+    /// How the record departs from the plain shape when served.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quirk: Option<Quirk>,
 }
 
 /// The result of one step in an execution.

@@ -28,8 +28,20 @@ const CATEGORIES: &[&str] = &["Perf", "Security", "Usability"];
 /// 2024-01-01T00:00:00Z: every generated date falls in the following year.
 const EPOCH_2024: i64 = 1_704_067_200;
 
-/// Generates the dataset of project `key`.
-pub(crate) fn generate(seed: u64, key: &str, sizes: &DataSizes) -> Dataset {
+/// How many records of each list get each spec-allowed quirk when odd records are on.
+const ODD_PER_DATASET: usize = 2;
+
+/// Generates the dataset of project `key`. `odd` and `unreadable` choose
+/// the records served with a [`Quirk`] (see [`MockOptions`](crate::mock::MockOptions));
+/// they are drawn from their own stream, so the rest of the data is the same
+/// with or without them.
+pub(crate) fn generate(
+    seed: u64,
+    key: &str,
+    sizes: &DataSizes,
+    odd: bool,
+    unreadable: usize,
+) -> Dataset {
     let mut g = Gen {
         rng: Rng::with_seed(seed),
         key: key.to_string(),
@@ -76,7 +88,7 @@ pub(crate) fn generate(seed: u64, key: &str, sizes: &DataSizes) -> Dataset {
     let executions = (1..=sizes.executions)
         .map(|n| g.execution(n, &cases, &cycles, &exec_statuses))
         .collect();
-    Dataset {
+    let mut data = Dataset {
         project,
         statuses,
         priorities,
@@ -84,6 +96,68 @@ pub(crate) fn generate(seed: u64, key: &str, sizes: &DataSizes) -> Dataset {
         cases,
         cycles,
         executions,
+    };
+    let mut rng = Rng::with_seed(seed ^ 0x0dd_5eed);
+    if odd {
+        add_odd_records(&mut rng, &mut data);
+    }
+    add_unreadable_records(&mut rng, &mut data, unreadable);
+    data
+}
+
+/// Up to `count` distinct indices below `len` not yet taken, in order.
+fn pick_free(rng: &mut Rng, len: usize, count: usize, taken: impl Fn(usize) -> bool) -> Vec<usize> {
+    let free: Vec<usize> = (0..len).filter(|&i| !taken(i)).collect();
+    let mut chosen: Vec<usize> = Vec::with_capacity(count.min(free.len()));
+    let mut pool = free;
+    while chosen.len() < count && !pool.is_empty() {
+        chosen.push(pool.swap_remove(rng.usize(..pool.len())));
+    }
+    chosen.sort_unstable();
+    chosen
+}
+
+/// A few records in shapes the spec allows: owners without an account id,
+/// executions without `testCase.id`, ad-hoc executions (`testCycle` absent or `null`).
+fn add_odd_records(rng: &mut Rng, data: &mut Dataset) {
+    for i in pick_free(rng, data.cases.len(), ODD_PER_DATASET, |_| false) {
+        data.cases[i].owner = None;
+        data.cases[i].quirk = Some(Quirk::OwnerWithoutAccount);
+    }
+    for i in pick_free(rng, data.cycles.len(), 1, |_| false) {
+        data.cycles[i].owner = None;
+        data.cycles[i].quirk = Some(Quirk::OwnerWithoutAccount);
+    }
+    let execs = &mut data.executions;
+    for i in pick_free(rng, execs.len(), ODD_PER_DATASET, |_| false) {
+        execs[i].quirk = Some(Quirk::NoCaseId);
+    }
+    let ad_hoc = pick_free(rng, execs.len(), ODD_PER_DATASET, |i| {
+        execs[i].quirk.is_some()
+    });
+    for (n, i) in ad_hoc.into_iter().enumerate() {
+        execs[i].cycle_id = None;
+        // One `testCycle: null`, one without the key.
+        execs[i].quirk = (n % 2 == 1).then_some(Quirk::NoCycleKey);
+    }
+}
+
+/// `count` cases, cycles and executions each that break the spec.
+fn add_unreadable_records(rng: &mut Rng, data: &mut Dataset, count: usize) {
+    if count == 0 {
+        return;
+    }
+    let cases = &mut data.cases;
+    for i in pick_free(rng, cases.len(), count, |i| cases[i].quirk.is_some()) {
+        cases[i].quirk = Some(Quirk::Unreadable);
+    }
+    let cycles = &mut data.cycles;
+    for i in pick_free(rng, cycles.len(), count, |i| cycles[i].quirk.is_some()) {
+        cycles[i].quirk = Some(Quirk::Unreadable);
+    }
+    let execs = &mut data.executions;
+    for i in pick_free(rng, execs.len(), count, |i| execs[i].quirk.is_some()) {
+        execs[i].quirk = Some(Quirk::Unreadable);
     }
 }
 
@@ -265,6 +339,7 @@ impl Gen {
             custom_fields: custom_fields.as_object().cloned().unwrap_or_default(),
             created_on: self.date(),
             script,
+            quirk: None,
         }
     }
 
@@ -301,6 +376,7 @@ impl Gen {
                 .maybe(80, |g| time::format(start + g.rng.i64(86_400..14 * 86_400))),
             owner: self.maybe(60, Self::account),
             jira_project_version: self.maybe(50, |g| 10_000 + g.rng.u64(0..100)),
+            quirk: None,
         }
     }
 
@@ -326,7 +402,7 @@ impl Gen {
             key: format!("{}-E{n}", self.key),
             test_case_key: case.key.clone(),
             test_case_id: case.id,
-            cycle_id: self.pick(cycles).id,
+            cycle_id: Some(self.pick(cycles).id),
             status_id: status.id,
             actual_end_date: executed.then(|| self.date()),
             execution_time: executed.then(|| self.rng.u64(1..600) * 1000),
@@ -334,6 +410,7 @@ impl Gen {
             comment: self.maybe(50, |g| format!("{} failed once", g.pick(NOUNS))),
             environment_id: self.maybe(30, |g| 10_000 + g.rng.u64(0..10)),
             step_results,
+            quirk: None,
         }
     }
 

@@ -4,6 +4,15 @@ use serde_json::{Value, json};
 
 use super::data::*;
 
+/// Takes `keys` out of a rendered object.
+fn remove(v: &mut Value, keys: &[&str]) {
+    if let Some(object) = v.as_object_mut() {
+        for key in keys {
+            object.remove(*key);
+        }
+    }
+}
+
 /// Renders entities with `self` links under `base` (`http://host:port/v2`).
 pub(crate) struct Render<'a> {
     pub base: &'a str,
@@ -19,7 +28,10 @@ impl Render<'_> {
         id.map_or(Value::Null, |id| self.link(path, id))
     }
 
-    fn owner(&self, account: &Option<String>) -> Value {
+    fn owner(&self, account: &Option<String>, quirk: Option<Quirk>) -> Value {
+        if quirk == Some(Quirk::OwnerWithoutAccount) {
+            return json!({ "accountId": null, "self": "https://jira.invalid/rest/api/3/user" });
+        }
         account.as_ref().map_or(Value::Null, |a| {
             json!({ "accountId": a, "self": format!("https://jira.invalid/rest/api/3/user?accountId={a}") })
         })
@@ -49,21 +61,24 @@ impl Render<'_> {
                 "folderType": f.folder_type, "project": self.project() })
     }
 
+    /// A case. `testScript.self` ends in `/testscript` whatever the script's
+    /// kind, as in the spec's example: a client must fall back to
+    /// `/teststeps` when `/testscript` answers 422.
     pub(crate) fn case(&self, c: &TestCase) -> Value {
-        let script = match c.script {
-            Script::Steps(_) => "teststeps",
-            Script::Plain(_) | Script::Bdd(_) => "testscript",
-        };
         let own = format!("{}/testcases/{}", self.base, c.key);
-        json!({
+        let mut v = json!({
             "id": c.id, "key": c.key, "name": c.name, "project": self.project(), "createdOn": c.created_on,
             "objective": c.objective, "precondition": c.precondition, "estimatedTime": c.estimated_time,
             "labels": c.labels, "component": null, "priority": self.link("priorities", c.priority_id),
             "status": self.link("statuses", c.status_id), "folder": self.opt_link("folders", c.folder_id),
-            "owner": self.owner(&c.owner), "testScript": { "self": format!("{own}/{script}") },
+            "owner": self.owner(&c.owner, c.quirk), "testScript": { "self": format!("{own}/testscript") },
             "customFields": c.custom_fields,
             "links": { "self": format!("{own}/links"), "issues": [], "webLinks": [] },
-        })
+        });
+        if c.quirk == Some(Quirk::Unreadable) {
+            v["name"] = Value::Null;
+        }
+        v
     }
 
     pub(crate) fn step(&self, s: &Step) -> Value {
@@ -90,29 +105,46 @@ impl Render<'_> {
     }
 
     pub(crate) fn cycle(&self, c: &TestCycle) -> Value {
-        json!({
+        let mut v = json!({
             "id": c.id, "key": c.key, "name": c.name, "project": self.project(),
             "jiraProjectVersion": self.opt_link("versions", c.jira_project_version),
             "status": self.link("statuses", c.status_id), "folder": self.opt_link("folders", c.folder_id),
             "description": c.description, "plannedStartDate": c.planned_start_date,
-            "plannedEndDate": c.planned_end_date, "owner": self.owner(&c.owner), "customFields": {},
+            "plannedEndDate": c.planned_end_date, "owner": self.owner(&c.owner, c.quirk), "customFields": {},
             "links": { "self": format!("{}/testcycles/{}/links", self.base, c.id), "issues": [],
                        "webLinks": [], "testPlans": [] },
-        })
+        });
+        if c.quirk == Some(Quirk::Unreadable) {
+            remove(&mut v, &["status"]);
+        }
+        v
     }
 
     pub(crate) fn execution(&self, e: &Execution) -> Value {
-        let case = format!("{}/testcases/{}/versions/1", self.base, e.test_case_key);
-        json!({
-            "id": e.id, "key": e.key, "project": self.project(),
-            "testCase": { "id": e.test_case_id, "self": case },
+        let case_self = format!("{}/testcases/{}/versions/1", self.base, e.test_case_key);
+        let test_case = match e.quirk {
+            Some(Quirk::NoCaseId) => json!({ "self": case_self }),
+            _ => json!({ "id": e.test_case_id, "self": case_self }),
+        };
+        let mut v = json!({
+            "id": e.id, "key": e.key, "project": self.project(), "testCase": test_case,
             "environment": self.opt_link("environments", e.environment_id), "jiraProjectVersion": null,
             "testExecutionStatus": self.link("statuses", e.status_id), "actualEndDate": e.actual_end_date,
             "estimatedTime": null, "executionTime": e.execution_time, "executedById": e.executed_by_id,
             "assignedToId": null, "comment": e.comment, "automated": false,
-            "testCycle": self.link("testcycles", e.cycle_id), "customFields": {},
+            "testCycle": self.opt_link("testcycles", e.cycle_id), "customFields": {},
             "links": { "self": format!("{}/testexecutions/{}/links", self.base, e.id), "issues": [] },
-        })
+        });
+        // The spec makes `actualEndDate` optional, not nullable.
+        if e.actual_end_date.is_none() {
+            remove(&mut v, &["actualEndDate"]);
+        }
+        match e.quirk {
+            Some(Quirk::NoCycleKey) => remove(&mut v, &["testCycle"]),
+            Some(Quirk::Unreadable) => remove(&mut v, &["testExecutionStatus", "id", "key"]),
+            _ => {}
+        }
+        v
     }
 
     pub(crate) fn step_result(&self, r: &StepResult, row: usize) -> Value {

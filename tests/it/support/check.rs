@@ -178,9 +178,27 @@ fn check_executions(
         .map(|s| (s.id, s.name.as_str()))
         .collect();
     let cfg = mocks.qtest_config();
+    // Ad-hoc executions (outside any cycle) go to the default cycle at the root.
+    let default_cycle = || {
+        let name = etlpool::migrate::MappingConfig::default().default_cycle;
+        let found: Vec<u64> = state
+            .test_cycles
+            .iter()
+            .filter(|c| c.parent_id == 0 && c.name == name)
+            .map(|c| c.id)
+            .collect();
+        assert_eq!(
+            found.len(),
+            1,
+            "default cycle is on qTest {} times",
+            found.len()
+        );
+        found[0]
+    };
     let mut expected: BTreeMap<(u64, u64), Vec<(String, u64)>> = BTreeMap::new();
     for e in &src.executions {
-        let run = (cycles[&e.cycle_id], cases[&e.test_case_key]);
+        let cycle = e.cycle_id.map_or_else(default_cycle, |id| cycles[&id]);
+        let run = (cycle, cases[&e.test_case_key]);
         let entry = expected.entry(run).or_default();
         if let Some(name) = qtest_status(status_name[&e.status_id]) {
             let end = e

@@ -17,7 +17,7 @@ use etlpool::migrate::{MappingConfig, RecordKind, Target, VerifyOptions, VerifyR
 use etlpool::migrate::{load_lookups, read_script};
 use etlpool::mock::{MockOptions, MockServers};
 use etlpool::qtest::{CycleParent, NewModule, NewTestCase, NewTestLog, QtestClient};
-use etlpool::zephyr::{FolderType, TestExecution, ZephyrClient};
+use etlpool::zephyr::{FolderType, Record, TestExecution, ZephyrClient};
 
 /// What each Zephyr record became, the [`Lookup`](etlpool::migrate::Lookup) of the transforms.
 pub type Targets = HashMap<(RecordKind, String), Target>;
@@ -70,14 +70,7 @@ impl Migrated {
 
     /// Verifies with the default mapping and options.
     pub fn verify(&self) -> VerifyReport {
-        let options = VerifyOptions::default();
-        etlpool::migrate::verify(
-            &self.zephyr,
-            &self.qtest,
-            &MappingConfig::default(),
-            &options,
-        )
-        .expect("verify runs to the end")
+        verify_defaults(&self.zephyr, &self.qtest)
     }
 
     /// The qTest id of a migrated record.
@@ -100,13 +93,13 @@ impl Migrated {
         };
         let root = q.create_module(None, &default).unwrap();
         self.record(RecordKind::Module, DEFAULT_KEY, Target::id(root.id));
-        let modules = z.folders(FolderType::TestCase).unwrap();
+        let modules = readable(z.folders(FolderType::TestCase).unwrap());
         for folder in folder_order(&modules, RecordKind::Module).0 {
             let plan = module_plan(folder, &self.ctx()).unwrap();
             let created = q.create_module(plan.parent_id, &plan.body).unwrap();
             self.record(RecordKind::Module, folder.id, Target::id(created.id));
         }
-        let cycle_folders = z.folders(FolderType::TestCycle).unwrap();
+        let cycle_folders = readable(z.folders(FolderType::TestCycle).unwrap());
         for folder in folder_order(&cycle_folders, RecordKind::CycleFolder).0 {
             let plan = cycle_folder_plan(folder, &self.ctx()).unwrap();
             let created = q.create_cycle(plan.parent, &plan.body).unwrap();
@@ -161,9 +154,20 @@ impl Migrated {
             let key = run_key(exec.test_cycle.as_ref().map(|c| c.id), &case);
             pairs.entry(key).or_default().push(exec);
         }
+        // Ad-hoc executions (outside any cycle) go to the default cycle.
+        if pairs.values().any(|e| e[0].test_cycle.is_none()) {
+            let body = etlpool::qtest::NewTestCycle {
+                name: self.catalog.mapping().default_cycle.clone(),
+                description: String::new(),
+            };
+            let created = q.create_cycle(CycleParent::Root, &body).unwrap();
+            self.record(RecordKind::Cycle, DEFAULT_KEY, Target::id(created.id));
+        }
         for (key, mut execs) in pairs {
             let cycle = execs[0].test_cycle.as_ref().map(|c| c.id);
-            if tamper.skip_run.as_ref() == Some(&key) || cycle == tamper.skip_cycle {
+            if tamper.skip_run.as_ref() == Some(&key)
+                || (cycle.is_some() && cycle == tamper.skip_cycle)
+            {
                 continue;
             }
             sort_for_logs(&mut execs);
@@ -224,6 +228,13 @@ pub fn clients(mocks: &MockServers) -> (ZephyrClient, QtestClient) {
     )
 }
 
+/// `verify` with the default mapping and options, run to its end.
+pub fn verify_defaults(zephyr: &ZephyrClient, qtest: &QtestClient) -> VerifyReport {
+    let options = VerifyOptions::default();
+    etlpool::migrate::verify(zephyr, qtest, &MappingConfig::default(), &options)
+        .expect("verify runs to the end")
+}
+
 /// The project's required case fields, each with its default value: what every
 /// create body must carry besides its own properties.
 pub fn required_properties(qtest: &QtestClient) -> Vec<etlpool::qtest::PropertyValue> {
@@ -238,15 +249,23 @@ pub fn required_properties(qtest: &QtestClient) -> Vec<etlpool::qtest::PropertyV
         .collect()
 }
 
-/// Every item of a paged read.
+/// Every record of a paged Zephyr listing, each of them readable.
 pub fn all<T>(
-    read: impl FnOnce(&mut dyn FnMut(Vec<T>) -> etlpool::Result<()>) -> etlpool::Result<()>,
+    read: impl FnOnce(&mut dyn FnMut(Vec<Record<T>>) -> etlpool::Result<()>) -> etlpool::Result<()>,
 ) -> Vec<T> {
     let mut items = Vec::new();
     read(&mut |page| {
-        items.extend(page);
+        items.extend(readable(page));
         Ok(())
     })
     .expect("paged read");
     items
+}
+
+/// The records of a listing, each of them readable.
+pub fn readable<T>(records: Vec<Record<T>>) -> Vec<T> {
+    records
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|bad| panic!("{bad}")))
+        .collect()
 }

@@ -236,6 +236,12 @@ impl Migration {
         self.run_with(&self.options())
     }
 
+    /// Verifies the mocks with the default mapping and options.
+    pub fn verify(&self) -> etlpool::migrate::VerifyReport {
+        let (zephyr, qtest) = migration::clients(&self.mocks);
+        migration::verify_defaults(&zephyr, &qtest)
+    }
+
     pub fn run_with(
         &self,
         options: &etlpool::migrate::MigrateOptions,
