@@ -18,6 +18,20 @@ use parking_lot::Mutex;
 /// Generous bound for waiting on an event (a close seen by the server, a thread).
 pub const WAIT: Duration = Duration::from_secs(10);
 
+/// Checks `cond` every millisecond until it holds or `timeout` passes; returns
+/// whether it held. Only for state nothing signals (the pool's gauges); a
+/// bound on waiting, never a measurement.
+pub fn wait_until(cond: impl Fn() -> bool, timeout: Duration) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    while !cond() {
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    true
+}
+
 /// A plain-HTTP server on 127.0.0.1:0 answering with `handler`.
 pub fn server<F>(handler: F) -> HttpServer
 where
