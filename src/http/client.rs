@@ -11,13 +11,13 @@ use ureq::http::{Method, Request, Uri};
 use super::request::{ApiRequest, Auth};
 use super::retry::{self, RetryPolicy, Safety};
 use crate::cancel::CancelToken;
-use crate::error::{DecodeError, Error, RequestContext, Result, StatusError};
+use crate::error::{CallWait, DecodeError, Error, RequestContext, Result, StatusError};
 use crate::metrics::{BreakerTransition, FailureKind, OriginMetrics, RetryReason};
 use crate::policy::{
     Admission, BreakerPolicy, BreakerState, BudgetPolicy, Denied, OriginPolicies, Outcome,
     RateFeedback, RateLimit, sleep,
 };
-use crate::pool::{Origin, OriginPool, Pool, Reply};
+use crate::pool::{Origin, OriginPool, Pool, Reply, is_socket_claim_timeout};
 use crate::redact;
 
 /// The one way the API clients talk HTTP: requests relative to a base URL, with
@@ -301,7 +301,17 @@ impl ApiClient {
 
     /// Sends `request` and decodes a 2xx JSON answer.
     pub fn json<T: DeserializeOwned>(&self, request: &ApiRequest) -> Result<T> {
-        let (reply, attempts) = self.exchange(request)?;
+        self.json_by(request, None)
+    }
+
+    /// [`ApiClient::json`] for a call that must also end by `deadline` (a
+    /// login made on behalf of a call with a deadline of its own).
+    pub(crate) fn json_by<T: DeserializeOwned>(
+        &self,
+        request: &ApiRequest,
+        deadline: Option<Instant>,
+    ) -> Result<T> {
+        let (reply, attempts) = self.exchange_by(request, deadline)?;
         let reply = self.check_status(request, reply, attempts)?;
         let acted = !Safety::of(request.method, request.resend_safe()).idempotent;
         decode(self.context(request, attempts), &reply, acted)
@@ -316,6 +326,11 @@ impl ApiClient {
 
     /// [`ApiClient::send`], with the number of attempts it took.
     fn exchange(&self, request: &ApiRequest) -> Result<(Reply, u32)> {
+        self.exchange_by(request, None)
+    }
+
+    /// [`ApiClient::exchange`], ending by `deadline` at the latest.
+    fn exchange_by(&self, request: &ApiRequest, deadline: Option<Instant>) -> Result<(Reply, u32)> {
         let method = Method::from_bytes(request.method.as_bytes())
             .map_err(|e| Error::config("method", e.to_string()))?;
         let url = request.url(&self.inner.base);
@@ -333,7 +348,7 @@ impl ApiClient {
                 reason: format!("not on this client's origin {}", self.origin()),
             });
         }
-        Call::new(self, request, method, uri).run()
+        Call::new(self, request, method, uri, deadline).run()
     }
 
     fn context(&self, request: &ApiRequest, attempt: u32) -> RequestContext {
@@ -382,9 +397,16 @@ struct Call<'a> {
 }
 
 impl<'a> Call<'a> {
-    fn new(owner: &'a ApiClient, request: &'a ApiRequest, method: Method, uri: Uri) -> Self {
+    fn new(
+        owner: &'a ApiClient,
+        request: &'a ApiRequest,
+        method: Method,
+        uri: Uri,
+        cap: Option<Instant>,
+    ) -> Self {
         let client = &*owner.inner;
         let start = Instant::now();
+        let own = client.total_timeout.and_then(|t| start.checked_add(t));
         Call {
             client,
             owner,
@@ -393,7 +415,10 @@ impl<'a> Call<'a> {
             uri,
             safety: Safety::of(request.method, request.resend_safe()),
             start,
-            deadline: client.total_timeout.and_then(|t| start.checked_add(t)),
+            deadline: match (own, cap) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            },
             attempt: 0,
             retries: 0,
             stale_used: false,
@@ -472,14 +497,24 @@ impl<'a> Call<'a> {
                 Ok(())
             }
             Err(Denied::Cancelled) => Err(Error::Cancelled),
-            Err(Denied::PastDeadline { .. }) => Err(self.total_timeout()),
+            Err(Denied::PastDeadline { .. }) => Err(self.total_timeout(Some(CallWait::RateLimit))),
         }
     }
 
-    fn total_timeout(&self) -> Error {
+    fn total_timeout(&self, waiting_for: Option<CallWait>) -> Error {
         Error::TotalTimeout {
             at: self.owner.context(self.request, self.attempt),
             elapsed: self.start.elapsed(),
+            waiting_for,
+        }
+    }
+
+    /// `e`, or a total timeout naming `wait` if the call's deadline has passed.
+    fn past_deadline(&self, wait: CallWait, e: Error) -> Error {
+        if self.deadline.is_some_and(|d| Instant::now() >= d) {
+            self.total_timeout(Some(wait))
+        } else {
+            e
         }
     }
 
@@ -487,9 +522,21 @@ impl<'a> Call<'a> {
     /// before anything could be sent (no connection free, no credentials).
     fn attempt_once(&self) -> Result<(Option<String>, Result<Reply>)> {
         // Credentials first: a login may need a connection to this origin, and
-        // must not wait for one this attempt already holds.
-        let auth = self.client.auth.value()?;
-        let lease = self.client.origin.lease()?;
+        // must not wait for one this attempt already holds. Every wait ends at
+        // the call's deadline.
+        let auth = self
+            .client
+            .auth
+            .value_until(self.deadline)
+            .map_err(|e| self.past_deadline(CallWait::Login, e))?;
+        if self.deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err(self.total_timeout(Some(CallWait::Login)));
+        }
+        let lease = match self.deadline {
+            Some(d) => self.client.origin.lease_until(d),
+            None => self.client.origin.lease(),
+        }
+        .map_err(|e| self.past_deadline(CallWait::Lease, e))?;
         let mut builder = Request::builder()
             .method(self.method.clone())
             .uri(self.uri.clone());
@@ -514,6 +561,12 @@ impl<'a> Call<'a> {
         let request = self.limit_attempt(&lease, request)?;
         let sent_at = Instant::now();
         let result = lease.send(request).map_err(|e| self.with_attempt(e));
+        if let Err(e) = &result {
+            if is_socket_claim_timeout(e) && self.deadline.is_some_and(|d| Instant::now() >= d) {
+                // Nothing was sent: the wait for the socket used up the call.
+                return Err(self.total_timeout(Some(CallWait::SocketClaim)));
+            }
+        }
         let took = sent_at.elapsed();
         if took >= self.client.slow {
             log::warn!(
@@ -539,7 +592,7 @@ impl<'a> Call<'a> {
         if let Some(deadline) = self.deadline {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Err(self.total_timeout());
+                return Err(self.total_timeout(None));
             }
             limit = limit.min(left);
         }

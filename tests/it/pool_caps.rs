@@ -108,7 +108,11 @@ fn a_total_cap_timeout_counts_real_sockets() {
         panic!("expected PoolTimeout, got {err:?}");
     };
     assert!(t.total_cap_reached, "{err}");
-    assert_eq!((t.total, t.in_use, t.idle, t.waiting), (1, 1, 0, 0), "{err}");
+    assert_eq!(
+        (t.total, t.in_use, t.idle, t.waiting),
+        (1, 1, 0, 0),
+        "{err}"
+    );
     let m = pool.metrics().total;
     assert_eq!((m.leases_timed_out, m.waiting, m.in_use), (1, 0, 1));
     drop(held);

@@ -32,7 +32,10 @@ fn times_out_on<T: std::fmt::Debug>(wait: CallWait, call: impl FnOnce() -> etlpo
     let result = call();
     let took = start.elapsed();
     let err = result.expect_err("the call must run out of time");
-    assert!(took < BOUND, "took {took:?} for a total of {TOTAL:?}: {err}");
+    assert!(
+        took < BOUND,
+        "took {took:?} for a total of {TOTAL:?}: {err}"
+    );
     match &err {
         Error::TotalTimeout { waiting_for, .. } => assert_eq!(*waiting_for, Some(wait), "{err}"),
         other => panic!("expected a total timeout waiting for {wait:?}, got {other:?}"),
@@ -52,7 +55,9 @@ fn the_deadline_bounds_the_wait_for_a_lease() {
         .unwrap();
     let api = client(&pool, &srv.url(), Auth::None);
     let held = pool.lease(&srv.url()).unwrap();
-    times_out_on(CallWait::Lease, || api.get_json::<serde_json::Value>("/x", &[]));
+    times_out_on(CallWait::Lease, || {
+        api.get_json::<serde_json::Value>("/x", &[])
+    });
     assert!(CallWait::Lease.to_string().contains("lease"));
     drop(held);
     assert_eq!(pool.metrics().total.in_use, 0);
@@ -72,7 +77,9 @@ fn the_deadline_bounds_the_wait_for_a_busy_socket() {
     // The only agent goes back while a body read later still holds its socket.
     let mut late = lease.get(srv.url()).call().unwrap();
     drop(lease);
-    times_out_on(CallWait::SocketClaim, || api.send(&etlpool::http::ApiRequest::get("/x")));
+    times_out_on(CallWait::SocketClaim, || {
+        api.send(&etlpool::http::ApiRequest::get("/x"))
+    });
     assert!(CallWait::SocketClaim.to_string().contains("socket claim"));
     assert_eq!(late.body_mut().read_to_vec().unwrap().len(), 64 * 1024);
     assert_eq!(srv.stats().snapshot().accepted, 1);

@@ -24,9 +24,13 @@ fn building_the_global_pool_does_not_block_other_callers() {
         .env(CHILD, "1")
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "child failed:\n{text}");
-    assert!(text.contains("1 passed"), "the child test did not run:\n{text}");
+    assert!(
+        text.contains("1 passed"),
+        "the child test did not run:\n{text}"
+    );
 }
 
 /// Run by the test above in a fresh process: one caller builds the global pool
@@ -35,7 +39,11 @@ fn building_the_global_pool_does_not_block_other_callers() {
 #[test]
 #[ignore = "runs in a child process of building_the_global_pool_does_not_block_other_callers"]
 fn child_global_pool_build_outside_the_lock() {
-    assert_eq!(std::env::var(CHILD).as_deref(), Ok("1"), "run by the parent test only");
+    assert_eq!(
+        std::env::var(CHILD).as_deref(),
+        Ok("1"),
+        "run by the parent test only"
+    );
     let scratch = Scratch::new("global-fifo");
     let fifo = scratch.0.join("ca.pem");
     let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
@@ -55,18 +63,20 @@ fn child_global_pool_build_outside_the_lock() {
         // this end is written and closed.
         let mut writer = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
         let (done, fast) = crossbeam_channel::bounded(1);
-        s.spawn(move || done.send(Pool::global().map(|p| p.config().clone())));
+        s.spawn(move || {
+            let _ = done.send(Pool::global().map(|p| p.config().max_connections_per_host));
+        });
         let got = fast.recv_timeout(WAIT);
         writer.write_all(TestCa::new().ca_pem.as_bytes()).unwrap();
         drop(writer);
-        let global = got
+        let per_host = got
             .expect("Pool::global() waited for another caller's file reads")
             .unwrap();
-        assert_eq!(
-            global.max_connections_per_host,
-            PoolConfig::default().max_connections_per_host
-        );
+        assert_eq!(per_host, PoolConfig::default().max_connections_per_host);
         // The slow caller finished second, with another configuration.
-        assert!(matches!(slow.join().unwrap(), Err(Error::GlobalPoolConflict)));
+        assert!(matches!(
+            slow.join().unwrap(),
+            Err(Error::GlobalPoolConflict)
+        ));
     });
 }

@@ -13,7 +13,10 @@ fn leases_returned_while_shutting_down_never_stay_idle() {
     let srv = ok_server();
     let url = srv.url();
     for round in 0..100 {
-        let pool = test_pool().max_connections_per_host(LEASES).build().unwrap();
+        let pool = test_pool()
+            .max_connections_per_host(LEASES)
+            .build()
+            .unwrap();
         let leases: Vec<_> = (0..LEASES)
             .map(|_| {
                 let lease = pool.lease(&url).unwrap();
@@ -68,7 +71,10 @@ fn a_lease_held_across_shutdown_finishes_on_its_socket_but_opens_nothing_new() {
     assert!(srv.stats().wait_until(|s| s.open() == 0, WAIT));
     let s = srv.stats().snapshot();
     assert_eq!((s.accepted, s.requests), (1, 2));
-    assert!(wait_until(|| pool.metrics().total.open_connections == 0, WAIT));
+    assert!(wait_until(
+        || pool.metrics().total.open_connections == 0,
+        WAIT
+    ));
     let m = pool.metrics().total;
     assert_eq!(m.connections_created, 1);
     assert_eq!(m.closed(CloseReason::Discarded), 1);

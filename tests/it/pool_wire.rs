@@ -96,7 +96,12 @@ fn a_response_with_many_headers_is_classed_and_its_close_is_the_servers() {
     assert_eq!(pool.fetch(&srv.url()).unwrap().status(), 200);
     let m = pool.metrics().total;
     assert_eq!(m.responses["2xx"], 1);
-    assert_eq!(m.closed(CloseReason::Server), 1, "{:?}", m.connections_closed);
+    assert_eq!(
+        m.closed(CloseReason::Server),
+        1,
+        "{:?}",
+        m.connections_closed
+    );
     assert_eq!(m.closed_total(), 1);
 }
 
@@ -107,7 +112,12 @@ fn a_body_over_the_limit_closes_its_connection_as_broken() {
     let err = pool.fetch(&srv.url()).unwrap_err();
     assert!(matches!(err, Error::BodyTooLarge { .. }), "{err:?}");
     let m = pool.metrics().total;
-    assert_eq!(m.closed(CloseReason::Broken), 1, "{:?}", m.connections_closed);
+    assert_eq!(
+        m.closed(CloseReason::Broken),
+        1,
+        "{:?}",
+        m.connections_closed
+    );
     assert_eq!(m.closed_total(), 1);
 }
 
@@ -142,7 +152,12 @@ fn a_protocol_error_closes_its_connection_as_broken() {
     };
     assert_eq!(r.kind, TransportKind::Protocol, "{err}");
     let m = pool.metrics().total;
-    assert_eq!(m.closed(CloseReason::Broken), 1, "{:?}", m.connections_closed);
+    assert_eq!(
+        m.closed(CloseReason::Broken),
+        1,
+        "{:?}",
+        m.connections_closed
+    );
     assert_eq!(m.responses["2xx"], 1);
 }
 
@@ -156,5 +171,10 @@ fn a_body_left_unread_is_still_abandoned() {
     drop(response);
     drop(lease);
     let m = pool.metrics().total;
-    assert_eq!(m.closed(CloseReason::Abandoned), 1, "{:?}", m.connections_closed);
+    assert_eq!(
+        m.closed(CloseReason::Abandoned),
+        1,
+        "{:?}",
+        m.connections_closed
+    );
 }
