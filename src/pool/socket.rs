@@ -5,7 +5,7 @@
 use std::sync::{Arc, Weak};
 use std::time::Instant;
 
-use ureq::unversioned::transport::{NextTimeout, Transport};
+use ureq::unversioned::transport::{Buffers, LazyBuffers, NextTimeout, Transport};
 
 use super::exchange;
 use super::tcp::SocketInfo;
@@ -199,8 +199,39 @@ fn parse_head<const N: usize>(input: &[u8]) -> Result<Option<Head>, httparse::Er
     }))
 }
 
+/// What a socket holds once its connection is closed (never used: the
+/// socket is being dropped).
+struct Closed(LazyBuffers);
+
+impl Transport for Closed {
+    fn buffers(&mut self) -> &mut dyn Buffers {
+        &mut self.0
+    }
+    fn transmit_output(&mut self, _: usize, _: NextTimeout) -> Result<(), ureq::Error> {
+        Err(ureq::Error::ConnectionFailed)
+    }
+    fn await_input(&mut self, _: NextTimeout) -> Result<bool, ureq::Error> {
+        Err(ureq::Error::ConnectionFailed)
+    }
+    fn is_open(&mut self) -> bool {
+        false
+    }
+}
+
+impl std::fmt::Debug for Closed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Closed")
+    }
+}
+
 impl Drop for Socket {
     fn drop(&mut self) {
+        // Close the connection first: only then is its slot free, so the
+        // kernel never holds more sockets than the caps allow.
+        drop(std::mem::replace(
+            &mut self.inner,
+            Box::new(Closed(LazyBuffers::new(1, 1))),
+        ));
         let wire = self.wire.upgrade();
         let reason = self
             .forced_reason
