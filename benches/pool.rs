@@ -64,7 +64,7 @@ fn main() {
             "bare ureq agent",
             threads,
             n,
-            bare_agent(&http_url, threads),
+            bare_agent(&http_url, threads, None),
         ));
         cases.push(case(
             "pooled",
@@ -83,7 +83,7 @@ fn main() {
             "https bare ureq agent",
             threads,
             n / 2,
-            bare_agent_tls(&https_url, threads, &ca.ca_pem),
+            bare_agent(&https_url, threads, Some(&ca.ca_pem)),
         ));
         cases.push(case(
             "https pooled",
@@ -202,10 +202,14 @@ fn measure(
     requests as f64 / start.elapsed().as_secs_f64()
 }
 
-fn bare_agent(url: &str, threads: usize) -> Box<dyn Fn() -> Box<Request1>> {
+/// One bare ureq agent shared by the threads: its idle pool sized to them,
+/// per-phase timeouts; with `ca_pem`, ureq's own rustls connector trusting it.
+fn bare_agent(url: &str, threads: usize, ca_pem: Option<&str>) -> Box<dyn Fn() -> Box<Request1>> {
+    use ureq::tls::{Certificate, RootCerts, TlsConfig};
     let url = url.to_string();
+    let ca = ca_pem.map(|pem| Certificate::from_pem(pem.as_bytes()).expect("test CA"));
     Box::new(move || {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
+        let mut config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .proxy(None)
             .max_idle_connections(threads)
@@ -213,41 +217,16 @@ fn bare_agent(url: &str, threads: usize) -> Box<dyn Fn() -> Box<Request1>> {
             .timeout_connect(Some(Duration::from_secs(10)))
             .timeout_send_request(Some(Duration::from_secs(60)))
             .timeout_recv_response(Some(Duration::from_secs(60)))
-            .timeout_recv_body(Some(Duration::from_secs(60)))
-            .build()
-            .into();
+            .timeout_recv_body(Some(Duration::from_secs(60)));
+        if let Some(ca) = &ca {
+            let roots = RootCerts::new_with_certs(std::slice::from_ref(ca));
+            config = config.tls_config(TlsConfig::builder().root_certs(roots).build());
+        }
+        let agent: ureq::Agent = config.build().into();
         let url = url.clone();
         Box::new(move || {
             let mut r = agent.get(&url).call().expect("bare request");
             r.body_mut().read_to_vec().expect("bare body");
-        })
-    })
-}
-
-fn bare_agent_tls(url: &str, threads: usize, ca_pem: &str) -> Box<dyn Fn() -> Box<Request1>> {
-    use ureq::tls::{Certificate, RootCerts, TlsConfig};
-    let url = url.to_string();
-    let ca = Certificate::from_pem(ca_pem.as_bytes()).expect("test CA");
-    Box::new(move || {
-        let tls = TlsConfig::builder()
-            .root_certs(RootCerts::new_with_certs(std::slice::from_ref(&ca)))
-            .build();
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .proxy(None)
-            .tls_config(tls)
-            .max_idle_connections(threads)
-            .max_idle_connections_per_host(threads)
-            .timeout_connect(Some(Duration::from_secs(10)))
-            .timeout_send_request(Some(Duration::from_secs(60)))
-            .timeout_recv_response(Some(Duration::from_secs(60)))
-            .timeout_recv_body(Some(Duration::from_secs(60)))
-            .build()
-            .into();
-        let url = url.clone();
-        Box::new(move || {
-            let mut r = agent.get(&url).call().expect("bare https request");
-            r.body_mut().read_to_vec().expect("bare https body");
         })
     })
 }

@@ -478,6 +478,7 @@ pub struct OriginSnapshot {
     pub waiting: u64,
     /// Requests sent only to open a connection ahead of use (`Pool::warm`,
     /// `min_idle`); also counted in `requests_sent`.
+    #[serde(default)]
     pub warm_requests: u64,
     /// Final responses by status class (`1xx` .. `5xx`, and `other` for
     /// 600..999), counted at the socket; interim `100 Continue` heads are not.

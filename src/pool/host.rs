@@ -456,8 +456,11 @@ impl HostPool {
                 let request = Request::head(url.as_str())
                     .body(())
                     .map_err(|e| Error::config("warm_path", e.to_string()))?;
-                self.metrics.warm_request();
-                lease.send(request)?;
+                let sent = lease.send(request);
+                if lease.last_exchange().sent {
+                    self.metrics.warm_request();
+                }
+                sent?;
                 opened += 1;
             }
             held.push(lease);

@@ -85,6 +85,20 @@ impl QtestLogin {
             renew_at,
         })
     }
+
+    /// The deadline came while another caller's login held the token.
+    fn lock_timeout(&self, start: Instant) -> Error {
+        Error::TotalTimeout {
+            at: crate::error::RequestContext {
+                origin: self.site_url.clone(),
+                method: "POST".into(),
+                path: "/oauth/token".into(),
+                attempt: 1,
+            },
+            elapsed: start.elapsed(),
+            waiting_for: Some(crate::error::CallWait::Login),
+        }
+    }
 }
 
 impl AuthProvider for QtestLogin {
@@ -117,22 +131,6 @@ impl AuthProvider for QtestLogin {
             *token = None;
         }
         true
-    }
-}
-
-impl QtestLogin {
-    /// The deadline came while another caller's login held the token.
-    fn lock_timeout(&self, start: Instant) -> Error {
-        Error::TotalTimeout {
-            at: crate::error::RequestContext {
-                origin: self.site_url.clone(),
-                method: "POST".into(),
-                path: "/oauth/token".into(),
-                attempt: 1,
-            },
-            elapsed: start.elapsed(),
-            waiting_for: Some(crate::error::CallWait::Login),
-        }
     }
 }
 

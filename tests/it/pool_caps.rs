@@ -2,11 +2,11 @@
 //! timeouts describe real sockets, an expired socket never carries a request,
 //! and a lease prefers an agent whose socket is free.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::support::{Recorder, WAIT, ok_server, server, test_pool, wait_until};
-use etlpool::mock::server::{Answer, Response};
+use crate::support::{
+    BIG_BODY, WAIT, big_body_server, late_body, ok_server, recorded, test_pool, wait_until,
+};
 use etlpool::{CloseReason, Error};
 
 #[test]
@@ -139,18 +139,10 @@ fn a_socket_past_its_lifetime_is_never_lent_again() {
 
 #[test]
 fn a_lease_prefers_an_agent_whose_socket_is_free() {
-    let srv =
-        server(|_, _| Answer::Response(Response::bytes(200, "text/plain", vec![b'y'; 64 * 1024])));
-    let events = Arc::new(Recorder::default());
-    let pool = test_pool()
-        .max_connections_per_host(2)
-        .event_handler(events.clone())
-        .build()
-        .unwrap();
-    let lease = pool.lease(&srv.url()).unwrap();
-    let mut late = lease.get(srv.url()).call().unwrap();
+    let srv = big_body_server();
+    let (pool, events) = recorded(test_pool().max_connections_per_host(2));
     // The agent goes back while its socket still carries the unread body.
-    drop(lease);
+    let mut late = late_body(&pool, &srv.url());
     let start = Instant::now();
     assert_eq!(pool.fetch(&srv.url()).unwrap().status(), 200);
     assert!(start.elapsed() < WAIT / 2);
@@ -159,27 +151,19 @@ fn a_lease_prefers_an_agent_whose_socket_is_free() {
         "the lease waited for a busy socket while a slot was free: {:?}",
         events.names()
     );
-    assert_eq!(late.body_mut().read_to_vec().unwrap().len(), 64 * 1024);
+    assert_eq!(late.body_mut().read_to_vec().unwrap().len(), BIG_BODY);
     assert_eq!(srv.stats().snapshot().accepted, 2);
 }
 
 #[test]
 fn with_no_free_slot_a_busy_agent_is_lent_and_its_request_waits_for_the_socket() {
-    let srv =
-        server(|_, _| Answer::Response(Response::bytes(200, "text/plain", vec![b'y'; 64 * 1024])));
-    let events = Arc::new(Recorder::default());
-    let pool = test_pool()
-        .max_connections_per_host(1)
-        .event_handler(events.clone())
-        .build()
-        .unwrap();
-    let lease = pool.lease(&srv.url()).unwrap();
-    let mut late = lease.get(srv.url()).call().unwrap();
-    drop(lease);
+    let srv = big_body_server();
+    let (pool, events) = recorded(test_pool().max_connections_per_host(1));
+    let mut late = late_body(&pool, &srv.url());
     std::thread::scope(|s| {
         let second = s.spawn(|| pool.fetch(&srv.url()).map(|r| r.status()));
         assert!(events.wait_for("socket_busy", WAIT));
-        assert_eq!(late.body_mut().read_to_vec().unwrap().len(), 64 * 1024);
+        assert_eq!(late.body_mut().read_to_vec().unwrap().len(), BIG_BODY);
         assert_eq!(second.join().unwrap().unwrap(), 200);
     });
     assert_eq!(srv.stats().snapshot().accepted, 1);

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::support::{json, ok_server, server, test_pool};
+use crate::support::{BIG_BODY, big_body_server, json, late_body, ok_server, server, test_pool};
 use etlpool::http::{ApiClient, Auth};
 use etlpool::mock::server::{Answer, Response};
 use etlpool::qtest::QtestLogin;
@@ -21,6 +21,16 @@ fn client(pool: &etlpool::Pool, url: &str, auth: Auth) -> ApiClient {
         .auth(auth)
         .total_timeout(Some(TOTAL))
         .request_timeout(TOTAL)
+        .build()
+        .unwrap()
+}
+
+/// A pool with one connection per host, whose lease waits (3 s) are far
+/// longer than the calls' total.
+fn one_connection_pool() -> etlpool::Pool {
+    test_pool()
+        .max_connections_per_host(1)
+        .acquire_timeout(Duration::from_secs(3))
         .build()
         .unwrap()
 }
@@ -48,11 +58,7 @@ fn times_out_on<T: std::fmt::Debug>(wait: CallWait, call: impl FnOnce() -> etlpo
 #[test]
 fn the_deadline_bounds_the_wait_for_a_lease() {
     let srv = ok_server();
-    let pool = test_pool()
-        .max_connections_per_host(1)
-        .acquire_timeout(Duration::from_secs(3))
-        .build()
-        .unwrap();
+    let pool = one_connection_pool();
     let api = client(&pool, &srv.url(), Auth::None);
     let held = pool.lease(&srv.url()).unwrap();
     times_out_on(CallWait::Lease, || {
@@ -65,23 +71,16 @@ fn the_deadline_bounds_the_wait_for_a_lease() {
 
 #[test]
 fn the_deadline_bounds_the_wait_for_a_busy_socket() {
-    let srv =
-        server(|_, _| Answer::Response(Response::bytes(200, "text/plain", vec![b'y'; 64 * 1024])));
-    let pool = test_pool()
-        .max_connections_per_host(1)
-        .acquire_timeout(Duration::from_secs(3))
-        .build()
-        .unwrap();
+    let srv = big_body_server();
+    let pool = one_connection_pool();
     let api = client(&pool, &srv.url(), Auth::None);
-    let lease = pool.lease(&srv.url()).unwrap();
     // The only agent goes back while a body read later still holds its socket.
-    let mut late = lease.get(srv.url()).call().unwrap();
-    drop(lease);
+    let mut late = late_body(&pool, &srv.url());
     times_out_on(CallWait::SocketClaim, || {
         api.send(&etlpool::http::ApiRequest::get("/x"))
     });
     assert!(CallWait::SocketClaim.to_string().contains("socket claim"));
-    assert_eq!(late.body_mut().read_to_vec().unwrap().len(), 64 * 1024);
+    assert_eq!(late.body_mut().read_to_vec().unwrap().len(), BIG_BODY);
     assert_eq!(srv.stats().snapshot().accepted, 1);
 }
 

@@ -4,10 +4,9 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
-use std::sync::Arc;
 use std::time::Duration;
 
-use crate::support::{Recorder, WAIT, ok_server, server, test_pool};
+use crate::support::{WAIT, big_body_server, ok_server, recorded, server, test_pool};
 use etlpool::mock::server::{Answer, Response};
 use etlpool::{CloseReason, Error, TransportKind};
 
@@ -23,13 +22,11 @@ fn a_clones_request_does_not_overwrite_the_holders_exchange() {
         Answer::Response(Response::bytes(200, "text/plain", b"ok".to_vec()))
     });
     let url = srv.url();
-    let events = Arc::new(Recorder::default());
-    let pool = test_pool()
-        .max_connections_per_host(1)
-        .acquire_timeout(Duration::from_millis(300))
-        .event_handler(events.clone())
-        .build()
-        .unwrap();
+    let (pool, events) = recorded(
+        test_pool()
+            .max_connections_per_host(1)
+            .acquire_timeout(Duration::from_millis(300)),
+    );
     let lease = pool.lease(&url).unwrap();
     assert_eq!(lease.fetch(&url).unwrap().status(), 200);
     let clone: ureq::Agent = (*lease).clone();
@@ -163,8 +160,7 @@ fn a_protocol_error_closes_its_connection_as_broken() {
 
 #[test]
 fn a_body_left_unread_is_still_abandoned() {
-    let srv =
-        server(|_, _| Answer::Response(Response::bytes(200, "text/plain", vec![b'y'; 64 * 1024])));
+    let srv = big_body_server();
     let pool = test_pool().build().unwrap();
     let lease = pool.lease(&srv.url()).unwrap();
     let response = lease.get(srv.url()).call().unwrap();

@@ -40,6 +40,22 @@ where
     HttpServer::start(ServerOptions::default(), Arc::new(handler)).expect("start test server")
 }
 
+/// The body of [`big_body_server`]: large enough that a response read later
+/// still holds its connection.
+pub const BIG_BODY: usize = 64 * 1024;
+
+/// A keep-alive server answering every request with a [`BIG_BODY`]-byte body.
+pub fn big_body_server() -> HttpServer {
+    server(|_, _| Answer::Response(Response::bytes(200, "text/plain", vec![b'y'; BIG_BODY])))
+}
+
+/// Leases an agent for `url`, starts a GET whose body stays unread, and gives
+/// the agent back while that body still holds its socket.
+pub fn late_body(pool: &Pool, url: &str) -> ureq::http::Response<ureq::Body> {
+    let lease = pool.lease(url).expect("lease");
+    lease.get(url).call().expect("response head")
+}
+
 /// A keep-alive server answering every request with 200 "ok".
 pub fn ok_server() -> HttpServer {
     server(|_, _| Answer::Response(Response::bytes(200, "text/plain", b"ok".to_vec())))
@@ -52,6 +68,13 @@ pub fn test_pool() -> PoolBuilder {
         .lifetime_jitter(0.0)
         .reap_interval(Duration::from_secs(3600))
         .acquire_timeout(Duration::from_secs(5))
+}
+
+/// `builder` built with a [`Recorder`] of its events.
+pub fn recorded(builder: PoolBuilder) -> (Pool, Arc<Recorder>) {
+    let events = Arc::new(Recorder::default());
+    let pool = builder.event_handler(events.clone()).build().expect("pool");
+    (pool, events)
 }
 
 /// Records pool events in order.
