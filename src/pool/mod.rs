@@ -257,7 +257,12 @@ impl Pool {
             return Ok(pool.clone());
         }
         let built = Pool::new(PoolConfig::from_env()?)?;
-        Ok(global_slot().lock().get_or_insert(built).clone())
+        let mut slot = global_slot().lock();
+        let pool = slot.get_or_insert_with(|| built.clone()).clone();
+        // A pool that lost the race shuts down when `built` drops, after the
+        // lock (declared later) is released.
+        drop(slot);
+        Ok(pool)
     }
 
     /// Creates the global pool with `config`. Calling it again with the same

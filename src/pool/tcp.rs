@@ -8,13 +8,14 @@
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use socket2::SockRef;
 use ureq::unversioned::transport::time::{Duration as UreqDuration, Instant as UreqInstant};
 use ureq::unversioned::transport::{
-    Buffers, ConnectionDetails, LazyBuffers, NextTimeout, Transport,
+    Buffers, ConnectionDetails, LazyBuffers, NextTimeout, ShutdownHandle, Transport,
 };
 
 /// TCP keepalive as the kernel reports it for a socket.
@@ -92,7 +93,10 @@ pub(crate) fn connect(
                 let info = configure(&stream, keepalive)?;
                 let buffers =
                     LazyBuffers::new(config.input_buffer_size(), config.output_buffer_size());
-                return Ok((TcpTransport::new(stream, buffers), info));
+                let transport = TcpTransport::new(stream, buffers);
+                // As ureq's own connector does, so `Agent::shutdown` interrupts it.
+                (details.register_shutdown)(transport.shutdown_handle())?;
+                return Ok((transport, info));
             }
             Err(e)
                 if e.kind() == io::ErrorKind::TimedOut || e.kind() == io::ErrorKind::WouldBlock =>
@@ -182,7 +186,8 @@ fn read_back(_: &SockRef<'_>, asked: Option<KeepaliveSettings>) -> io::Result<Tc
 
 /// A connected TCP socket as a ureq transport.
 pub(crate) struct TcpTransport {
-    stream: TcpStream,
+    /// Shared only with the agent's shutdown handle, which holds a `Weak`.
+    stream: Arc<TcpStream>,
     buffers: LazyBuffers,
     /// The socket's current timeouts, so they are set only when they change.
     read_timeout: Option<Duration>,
@@ -192,11 +197,19 @@ pub(crate) struct TcpTransport {
 impl TcpTransport {
     fn new(stream: TcpStream, buffers: LazyBuffers) -> Self {
         TcpTransport {
-            stream,
+            stream: Arc::new(stream),
             buffers,
             read_timeout: None,
             write_timeout: None,
         }
+    }
+}
+
+impl TcpTransport {
+    fn shutdown_handle(&self) -> Weak<dyn ShutdownHandle> {
+        // ureq implements the handle for TcpStream: a shutdown of both ways.
+        let weak: Weak<TcpStream> = Arc::downgrade(&self.stream);
+        weak
     }
 }
 
@@ -224,7 +237,7 @@ impl Transport for TcpTransport {
             self.write_timeout = want;
         }
         let output = &self.buffers.output()[..amount];
-        (&self.stream)
+        (&*self.stream)
             .write_all(output)
             .map_err(|e| io_error(e, timeout.reason))
     }
@@ -242,7 +255,7 @@ impl Transport for TcpTransport {
         let started = Instant::now();
         let input = self.buffers.input_append_buf();
         let amount = loop {
-            match (&self.stream).read(input) {
+            match (&*self.stream).read(input) {
                 // Linux doesn't restart a socket read that has a timeout.
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {
                     let Some(limit) = want else {
@@ -269,7 +282,7 @@ impl Transport for TcpTransport {
         let probe = || -> io::Result<bool> {
             self.stream.set_nonblocking(true)?;
             let open = matches!(
-                (&self.stream).read(&mut [0u8]),
+                (&*self.stream).read(&mut [0u8]),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock
             );
             self.stream.set_nonblocking(false)?;
