@@ -151,6 +151,22 @@ impl DnsCache {
         }
     }
 
+    /// The hot path: `f` applied to the fresh cached answer for `host`, under
+    /// the read lock (no clone of the addresses); `None` on a miss.
+    fn fresh<R>(
+        &self,
+        host: &str,
+        now: Instant,
+        f: impl FnOnce(&[IpAddr]) -> R,
+    ) -> Option<Result<R, Failure>> {
+        match self.entries.read().get(host) {
+            Some(Slot::Ready { answer, expires }) if *expires > now => {
+                Some(answer.as_ref().map(|ips| f(ips)).map_err(Failure::clone))
+            }
+            _ => None,
+        }
+    }
+
     /// The addresses of `host`, and whether they came without a lookup of
     /// this caller's own (from the cache, or from another caller's lookup).
     fn resolve(
@@ -165,11 +181,6 @@ impl DnsCache {
             return answer.map(|ips| (ips, false)).map_err(|f| f.error());
         }
         let now = Instant::now();
-        if let Some(Slot::Ready { answer, expires }) = self.entries.read().get(host) {
-            if *expires > now {
-                return answer.clone().map(|ips| (ips, true)).map_err(|f| f.error());
-            }
-        }
         let (flight, leader) = {
             let mut entries = self.entries.write();
             match entries.get(host) {
@@ -390,22 +401,34 @@ impl Resolver for PoolResolver {
             out.push(SocketAddr::new(ip, port));
             return Ok(out);
         }
-        let deadline = if timeout.after.is_not_happening() {
-            None
-        } else {
-            Instant::now().checked_add(*timeout.after)
+        let fill = |out: &mut ResolvedSocketAddrs, ips: &[IpAddr]| {
+            let addrs = ips.iter().map(|ip| SocketAddr::new(*ip, port));
+            for addr in config.ip_family().keep_wanted(addrs).take(16) {
+                out.push(addr);
+            }
         };
-        let (ips, hit) = self
-            .cache
-            .resolve(host, port, deadline)
-            .map_err(|e| match e {
-                ureq::Error::Timeout(_) => ureq::Error::Timeout(timeout.reason),
-                other => other,
-            })?;
-        self.metrics.dns(hit);
-        let addrs = ips.iter().map(|ip| SocketAddr::new(*ip, port));
-        for addr in config.ip_family().keep_wanted(addrs).take(16) {
-            out.push(addr);
+        let now = Instant::now();
+        match self.cache.fresh(host, now, |ips| fill(&mut out, ips)) {
+            Some(answer) => {
+                self.metrics.dns(true);
+                answer.map_err(|f| f.error())?;
+            }
+            None => {
+                let deadline = if timeout.after.is_not_happening() {
+                    None
+                } else {
+                    now.checked_add(*timeout.after)
+                };
+                let (ips, hit) = self
+                    .cache
+                    .resolve(host, port, deadline)
+                    .map_err(|e| match e {
+                        ureq::Error::Timeout(_) => ureq::Error::Timeout(timeout.reason),
+                        other => other,
+                    })?;
+                self.metrics.dns(hit);
+                fill(&mut out, &ips);
+            }
         }
         if out.is_empty() {
             return Err(ureq::Error::HostNotFound);
