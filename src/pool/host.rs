@@ -30,6 +30,17 @@ pub(crate) struct PooledAgent {
 struct IdleAgent {
     agent: PooledAgent,
     since: Instant,
+    /// Its socket was busy when it came back (a body read after the lease
+    /// went back): lending skips it until it looks again. Kept here so the
+    /// hot path reads no other memory.
+    came_back_busy: bool,
+}
+
+impl IdleAgent {
+    /// Its socket is free for a request now.
+    fn free(&self) -> bool {
+        !self.came_back_busy || !self.agent.wire.is_busy()
+    }
 }
 
 /// Everything needed to make agents, shared by all host pools of one pool.
@@ -222,7 +233,7 @@ impl HostPool {
             return Err(self.shutdown_error());
         }
         // The hot path: the warmest idle agent, its socket free.
-        if st.idle.last().is_some_and(|a| !a.agent.wire.is_busy()) {
+        if st.idle.last().is_some_and(|a| !a.came_back_busy) {
             if let Some(idle) = st.idle.pop() {
                 st.in_use += 1;
                 st.leases_granted += 1;
@@ -251,7 +262,7 @@ impl HostPool {
     /// Takes what a lease can have right now, in order of preference, and
     /// counts it as lent.
     fn take(&self, st: &mut HostState) -> Option<Taken> {
-        let taken = if let Some(i) = st.idle.iter().rposition(|a| !a.agent.wire.is_busy()) {
+        let taken = if let Some(i) = st.idle.iter().rposition(IdleAgent::free) {
             Taken::Idle(st.idle.remove(i).agent)
         } else if st.slots < self.limits.max && self.total.as_ref().is_none_or(|t| t.try_acquire())
         {
@@ -361,7 +372,12 @@ impl HostPool {
         };
         match reason {
             None => {
-                st.idle.push(IdleAgent { agent, since: now });
+                let came_back_busy = agent.wire.is_busy();
+                st.idle.push(IdleAgent {
+                    agent,
+                    since: now,
+                    came_back_busy,
+                });
                 drop(st);
                 self.available.notify_one();
                 if let Some(total) = &self.total {
