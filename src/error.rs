@@ -80,16 +80,44 @@ pub enum Error {
         /// Time until the breaker half-opens.
         retry_in: Duration,
     },
-    /// The call's `total_timeout` ran out while it waited (rate limit, backoff,
-    /// `Retry-After`).
+    /// The call's `total_timeout` ran out while it waited (for a lease, its
+    /// socket, a login, a rate-limit pause).
     TotalTimeout {
         /// Where the request was going.
         at: RequestContext,
         /// Time spent on the call.
         elapsed: Duration,
+        /// The wait that ran out, if the deadline came during one.
+        waiting_for: Option<CallWait>,
     },
     /// A wait was cut short by cancellation (SIGINT or SIGTERM).
     Cancelled,
+}
+
+/// A wait inside a call that the call's `total_timeout` bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CallWait {
+    /// For a lease of a pooled connection.
+    Lease,
+    /// For the leased agent's socket, held by another request (a body read
+    /// after its lease was returned, or a clone of the agent): the socket claim.
+    SocketClaim,
+    /// For credentials: a login, or another caller's login in progress.
+    Login,
+    /// In the origin's rate-limit pause.
+    RateLimit,
+}
+
+impl fmt::Display for CallWait {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CallWait::Lease => "a lease",
+            CallWait::SocketClaim => "its busy socket (socket claim)",
+            CallWait::Login => "the login",
+            CallWait::RateLimit => "the rate-limit pause",
+        })
+    }
 }
 
 /// Details of an [`Error::Status`].
@@ -381,8 +409,16 @@ impl fmt::Display for Error {
                 "circuit breaker for {origin} is open after repeated failures; \
                  next probe in {retry_in:?}"
             ),
-            Error::TotalTimeout { at, elapsed } => {
-                write!(f, "{at}: total_timeout reached after {elapsed:?}")
+            Error::TotalTimeout {
+                at,
+                elapsed,
+                waiting_for,
+            } => {
+                write!(f, "{at}: total_timeout reached after {elapsed:?}")?;
+                match waiting_for {
+                    Some(wait) => write!(f, " waiting for {wait}"),
+                    None => Ok(()),
+                }
             }
             Error::Cancelled => f.write_str("cancelled"),
         }

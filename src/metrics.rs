@@ -12,6 +12,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use parking_lot::Mutex;
+
 use serde::{Deserialize, Serialize};
 
 pub use crate::histogram::HistogramSnapshot;
@@ -214,7 +216,11 @@ pub(crate) struct OriginMetrics {
     tls_resumed: AtomicU64,
     dns_lookups: AtomicU64,
     dns_cache_hits: AtomicU64,
-    statuses: [AtomicU64; 5],
+    /// Final responses by class: `1xx` .. `5xx`, then anything else ureq accepts.
+    statuses: [AtomicU64; 6],
+    warm_requests: AtomicU64,
+    /// The last failure; written on failures only.
+    last_error: Mutex<Option<LastError>>,
     failures: Counters<FailureKind>,
     retries: Counters<RetryReason>,
     breaker: Counters<BreakerTransition>,
@@ -239,6 +245,8 @@ impl OriginMetrics {
             dns_lookups: AtomicU64::new(0),
             dns_cache_hits: AtomicU64::new(0),
             statuses: Default::default(),
+            warm_requests: AtomicU64::new(0),
+            last_error: Mutex::new(None),
             failures: Counters::default(),
             retries: Counters::default(),
             breaker: Counters::default(),
@@ -284,13 +292,27 @@ impl OriginMetrics {
     }
 
     pub(crate) fn response(&self, status: u16, latency: Duration) {
-        if let Some(slot) = (status / 100)
-            .checked_sub(1)
-            .and_then(|i| self.statuses.get(i as usize))
-        {
-            slot.fetch_add(1, Relaxed);
-        }
+        let class = match status {
+            100..=599 => usize::from(status / 100 - 1),
+            _ => STATUS_CLASSES.len() - 1,
+        };
+        self.statuses[class].fetch_add(1, Relaxed);
         self.request_latency.record(latency);
+    }
+
+    /// A request sent only to open a connection ahead of use.
+    pub(crate) fn warm_request(&self) {
+        self.warm_requests.fetch_add(1, Relaxed);
+    }
+
+    /// Sockets open now, lent or idle.
+    pub(crate) fn open_now(&self) -> usize {
+        usize::try_from(self.open_connections.load(Relaxed).max(0)).unwrap_or(usize::MAX)
+    }
+
+    /// The last failure, for the health view.
+    pub(crate) fn last_error(&self) -> Option<LastError> {
+        self.last_error.lock().clone()
     }
 
     pub(crate) fn dns(&self, cache_hit: bool) {
@@ -306,13 +328,28 @@ impl OriginMetrics {
     }
 
     pub(crate) fn lease_timed_out(&self) {
-        self.failures.add(FailureKind::PoolTimeout, 1);
+        self.failure(FailureKind::PoolTimeout);
         self.emit(|origin| Event::LeaseTimedOut { origin });
     }
 
     /// Counts a failed call by kind.
     pub(crate) fn failure(&self, kind: FailureKind) {
         self.failures.add(kind, 1);
+        self.note_error(kind, None);
+    }
+
+    /// Counts a failed call by kind, keeping its message for the health view.
+    pub(crate) fn failure_with(&self, kind: FailureKind, error: &crate::Error) {
+        self.failures.add(kind, 1);
+        self.note_error(kind, Some(error.to_string()));
+    }
+
+    fn note_error(&self, kind: FailureKind, message: Option<String>) {
+        *self.last_error.lock() = Some(LastError {
+            kind: kind.name().to_string(),
+            message,
+            at_unix_ms: unix_ms(SystemTime::now()),
+        });
     }
 
     /// Counts a retry by reason.
@@ -338,7 +375,6 @@ impl OriginMetrics {
         self.acquire_wait.add_to(&mut acquire);
         let mut latency = HistogramData::default();
         self.request_latency.add_to(&mut latency);
-        let names = ["1xx", "2xx", "3xx", "4xx", "5xx"];
         let snap = OriginSnapshot {
             connections_created: self.connections_created.load(Relaxed),
             connections_reused: self.connections_reused.load(Relaxed),
@@ -355,7 +391,8 @@ impl OriginMetrics {
             in_use: host.in_use as u64,
             idle: host.idle as u64,
             waiting: host.waiting as u64,
-            responses: names
+            warm_requests: self.warm_requests.load(Relaxed),
+            responses: STATUS_CLASSES
                 .iter()
                 .zip(&self.statuses)
                 .map(|(n, c)| (n.to_string(), c.load(Relaxed)))
@@ -370,6 +407,22 @@ impl OriginMetrics {
         };
         (snap, HistogramPair { acquire, latency })
     }
+}
+
+/// The names of the status classes in [`OriginSnapshot::responses`].
+const STATUS_CLASSES: [&str; 6] = ["1xx", "2xx", "3xx", "4xx", "5xx", "other"];
+
+/// An origin's last failure.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct LastError {
+    /// The [`FailureKind`] name.
+    pub kind: String,
+    /// What went wrong, when the pool saw the error itself (no secrets: error
+    /// messages never carry any).
+    pub message: Option<String>,
+    /// When, in milliseconds since the Unix epoch.
+    pub at_unix_ms: u64,
 }
 
 /// Gauges and lease counters kept under the host lock.
@@ -423,7 +476,12 @@ pub struct OriginSnapshot {
     pub idle: u64,
     /// Callers waiting for a lease now.
     pub waiting: u64,
-    /// Responses by status class (`1xx` .. `5xx`), counted at the socket.
+    /// Requests sent only to open a connection ahead of use (`Pool::warm`,
+    /// `min_idle`); also counted in `requests_sent`.
+    #[serde(default)]
+    pub warm_requests: u64,
+    /// Final responses by status class (`1xx` .. `5xx`, and `other` for
+    /// 600..999), counted at the socket; interim `100 Continue` heads are not.
     pub responses: BTreeMap<String, u64>,
     /// Failed calls by [`FailureKind`] name.
     pub failures: BTreeMap<String, u64>,
@@ -474,6 +532,7 @@ impl OriginSnapshot {
         self.connections_created += o.connections_created;
         self.connections_reused += o.connections_reused;
         self.requests_sent += o.requests_sent;
+        self.warm_requests += o.warm_requests;
         sum(&mut self.connections_closed, &o.connections_closed);
         self.open_connections += o.open_connections;
         self.tls_handshakes_full += o.tls_handshakes_full;
@@ -585,6 +644,11 @@ mod prometheus {
             "requests_sent_total",
             "Requests handed to a connection.",
             |s| s.requests_sent,
+        ),
+        (
+            "warm_requests_total",
+            "Requests sent only to open a connection ahead of use.",
+            |s| s.warm_requests,
         ),
         ("tls_handshakes_full_total", "Full TLS handshakes.", |s| {
             s.tls_handshakes_full

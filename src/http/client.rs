@@ -11,13 +11,13 @@ use ureq::http::{Method, Request, Uri};
 use super::request::{ApiRequest, Auth};
 use super::retry::{self, RetryPolicy, Safety};
 use crate::cancel::CancelToken;
-use crate::error::{DecodeError, Error, RequestContext, Result, StatusError};
+use crate::error::{CallWait, DecodeError, Error, RequestContext, Result, StatusError};
 use crate::metrics::{BreakerTransition, FailureKind, OriginMetrics, RetryReason};
 use crate::policy::{
     Admission, BreakerPolicy, BreakerState, BudgetPolicy, Denied, OriginPolicies, Outcome,
     RateFeedback, RateLimit, sleep,
 };
-use crate::pool::{Origin, OriginPool, Pool, Reply};
+use crate::pool::{Origin, OriginPool, Pool, Reply, is_socket_claim_timeout};
 use crate::redact;
 
 /// The one way the API clients talk HTTP: requests relative to a base URL, with
@@ -304,7 +304,17 @@ impl ApiClient {
 
     /// Sends `request` and decodes a 2xx JSON answer.
     pub fn json<T: DeserializeOwned>(&self, request: &ApiRequest) -> Result<T> {
-        let (reply, attempts) = self.exchange(request)?;
+        self.json_by(request, None)
+    }
+
+    /// [`ApiClient::json`] for a call that must also end by `deadline` (a
+    /// login made on behalf of a call with a deadline of its own).
+    pub(crate) fn json_by<T: DeserializeOwned>(
+        &self,
+        request: &ApiRequest,
+        deadline: Option<Instant>,
+    ) -> Result<T> {
+        let (reply, attempts) = self.exchange_by(request, deadline)?;
         let reply = self.check_status(request, reply, attempts)?;
         let acted = !Safety::of(request.method, request.resend_safe()).idempotent;
         decode(self.context(request, attempts), &reply, acted)
@@ -319,6 +329,11 @@ impl ApiClient {
 
     /// [`ApiClient::send`], with the number of attempts it took.
     fn exchange(&self, request: &ApiRequest) -> Result<(Reply, u32)> {
+        self.exchange_by(request, None)
+    }
+
+    /// [`ApiClient::exchange`], ending by `deadline` at the latest.
+    fn exchange_by(&self, request: &ApiRequest, deadline: Option<Instant>) -> Result<(Reply, u32)> {
         let method = Method::from_bytes(request.method.as_bytes())
             .map_err(|e| Error::config("method", e.to_string()))?;
         let url = request.url(&self.inner.base);
@@ -336,7 +351,7 @@ impl ApiClient {
                 reason: format!("not on this client's origin {}", self.origin()),
             });
         }
-        Call::new(self, request, method, uri).run()
+        Call::new(self, request, method, uri, deadline).run()
     }
 
     fn context(&self, request: &ApiRequest, attempt: u32) -> RequestContext {
@@ -398,9 +413,16 @@ struct Call<'a> {
 }
 
 impl<'a> Call<'a> {
-    fn new(owner: &'a ApiClient, request: &'a ApiRequest, method: Method, uri: Uri) -> Self {
+    fn new(
+        owner: &'a ApiClient,
+        request: &'a ApiRequest,
+        method: Method,
+        uri: Uri,
+        cap: Option<Instant>,
+    ) -> Self {
         let client = &*owner.inner;
         let start = Instant::now();
+        let own = client.total_timeout.and_then(|t| start.checked_add(t));
         Call {
             client,
             owner,
@@ -409,7 +431,10 @@ impl<'a> Call<'a> {
             uri,
             safety: Safety::of(request.method, request.resend_safe()),
             start,
-            deadline: client.total_timeout.and_then(|t| start.checked_add(t)),
+            deadline: match (own, cap) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            },
             attempt: 0,
             retries: 0,
             stale_used: false,
@@ -425,7 +450,7 @@ impl<'a> Call<'a> {
             // Credentials before the breaker's admission: a login is a call
             // to an origin, maybe this one, and must not find the one probe
             // of a half-open breaker taken by the call it serves.
-            let auth = self.client.auth.value()?;
+            let auth = self.credentials()?;
             let permit = self.admit()?;
             self.wait_for_turn()?;
             let result = self.attempt_once(auth.as_deref())?;
@@ -492,23 +517,53 @@ impl<'a> Call<'a> {
                 Ok(())
             }
             Err(Denied::Cancelled) => Err(Error::Cancelled),
-            Err(Denied::PastDeadline { .. }) => Err(self.total_timeout()),
+            Err(Denied::PastDeadline { .. }) => Err(self.total_timeout(Some(CallWait::RateLimit))),
         }
     }
 
-    fn total_timeout(&self) -> Error {
+    fn total_timeout(&self, waiting_for: Option<CallWait>) -> Error {
         Error::TotalTimeout {
             at: self.owner.context(self.request, self.attempt),
             elapsed: self.start.elapsed(),
+            waiting_for,
+        }
+    }
+
+    /// The credentials of this attempt, fetched by the call's deadline.
+    fn credentials(&self) -> Result<Option<String>> {
+        let auth = self
+            .client
+            .auth
+            .value_until(self.deadline)
+            .map_err(|e| self.past_deadline(CallWait::Login, e))?;
+        let provided = matches!(self.client.auth, Auth::Provider(_));
+        if provided && self.deadline.is_some_and(|d| Instant::now() >= d) {
+            // A provider that ignores the deadline answered too late.
+            return Err(self.total_timeout(Some(CallWait::Login)));
+        }
+        Ok(auth)
+    }
+
+    /// `e`, or a total timeout naming `wait` if the call's deadline has passed.
+    fn past_deadline(&self, wait: CallWait, e: Error) -> Error {
+        if self.deadline.is_some_and(|d| Instant::now() >= d) {
+            self.total_timeout(Some(wait))
+        } else {
+            e
         }
     }
 
     /// One attempt on a leased connection, with the credentials `auth` (got
     /// before the lease: a login may need a connection to this origin, and
     /// must not wait for one this attempt already holds). The outer error is
-    /// for failures before anything could be sent (no connection free).
+    /// for failures before anything could be sent (no connection free). Every
+    /// wait ends at the call's deadline.
     fn attempt_once(&self, auth: Option<&str>) -> Result<Result<Reply>> {
-        let lease = self.client.origin.lease()?;
+        let lease = match self.deadline {
+            Some(d) => self.client.origin.lease_until(d),
+            None => self.client.origin.lease(),
+        }
+        .map_err(|e| self.past_deadline(CallWait::Lease, e))?;
         let mut builder = Request::builder()
             .method(self.method.clone())
             .uri(self.uri.clone());
@@ -533,6 +588,13 @@ impl<'a> Call<'a> {
         let request = self.limit_attempt(&lease, request)?;
         let sent_at = Instant::now();
         let result = lease.send(request).map_err(|e| self.with_attempt(e));
+        if let Err(e) = &result
+            && is_socket_claim_timeout(e)
+            && self.deadline.is_some_and(|d| Instant::now() >= d)
+        {
+            // Nothing was sent: the wait for the socket used up the call.
+            return Err(self.total_timeout(Some(CallWait::SocketClaim)));
+        }
         let took = sent_at.elapsed();
         let path = self.owner.path_of(self.request);
         let (method, origin) = (self.request.method, self.owner.origin());
@@ -572,7 +634,7 @@ impl<'a> Call<'a> {
         if let Some(deadline) = self.deadline {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Err(self.total_timeout());
+                return Err(self.total_timeout(None));
             }
             limit = limit.min(left);
         }

@@ -1,10 +1,12 @@
 //! The connection pool over real sockets: every test asserts exact counts from
 //! both the pool's metrics and the server's own accept/close counters.
 
-use std::sync::{Arc, Barrier};
+use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
-use crate::support::{Recorder, TestCa, WAIT, ok_server, server, test_pool};
+use crate::support::{
+    BIG_BODY, TestCa, WAIT, big_body_server, late_body, ok_server, recorded, server, test_pool,
+};
 use etlpool::mock::server::{Answer, Response};
 use etlpool::{CloseReason, Error, Pool, TransportKind};
 
@@ -410,17 +412,9 @@ fn exchange_flags_tell_a_stale_connection_from_a_cut_response() {
 
 #[test]
 fn a_body_read_after_the_lease_returned_cannot_open_a_second_socket() {
-    let srv =
-        server(|_, _| Answer::Response(Response::bytes(200, "text/plain", vec![b'y'; 64 * 1024])));
-    let events = Arc::new(Recorder::default());
-    let pool = test_pool()
-        .max_connections_per_host(1)
-        .event_handler(events.clone())
-        .build()
-        .unwrap();
-    let lease = pool.lease(&srv.url()).unwrap();
-    let mut response = lease.get(srv.url()).call().unwrap();
-    drop(lease);
+    let srv = big_body_server();
+    let (pool, events) = recorded(test_pool().max_connections_per_host(1));
+    let mut response = late_body(&pool, &srv.url());
     std::thread::scope(|s| {
         let second = s.spawn(|| {
             let lease = pool.lease(&srv.url()).unwrap();
@@ -436,7 +430,7 @@ fn a_body_read_after_the_lease_returned_cannot_open_a_second_socket() {
             "the second request never waited"
         );
         let body = response.body_mut().read_to_vec().unwrap();
-        assert_eq!(body.len(), 64 * 1024);
+        assert_eq!(body.len(), BIG_BODY);
         assert_eq!(second.join().unwrap(), Ok(200));
     });
     assert_eq!(events.names(), ["connected", "socket_busy", "reused"]);
@@ -471,8 +465,7 @@ fn a_cloned_agent_shares_the_socket_and_dies_with_its_lease() {
 #[test]
 fn events_arrive_in_order() {
     let srv = ok_server();
-    let events = Arc::new(Recorder::default());
-    let pool = test_pool().event_handler(events.clone()).build().unwrap();
+    let (pool, events) = recorded(test_pool());
     pool.fetch(&srv.url()).unwrap();
     pool.fetch(&srv.url()).unwrap();
     pool.lease(&srv.url()).unwrap().discard();
