@@ -16,6 +16,7 @@
 //! | rate limit | none on the client; the server's 429 and `X-RateLimit-Remaining: 0` pause the origin |
 //! | slow-request warning | 5 s |
 
+mod call;
 mod client;
 mod request;
 mod retry;
