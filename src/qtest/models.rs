@@ -324,7 +324,23 @@ pub struct Field {
     pub allowed_values: Vec<AllowedValue>,
 }
 
+/// The system fields a `POST /test-cases` sets through its own keys (`id` is qTest's; `name`,
+/// `description`, `precondition`), by their original names.
+const BODY_FIELDS: &[&str] = &["Id", "Name", "Description", "Precondition"];
+
 impl Field {
+    /// Whether this is a system field whose value a create sends as a key of its own (`name`,
+    /// `description`, `precondition`) or qTest makes (`Id`), not as a property: the spec's
+    /// example lists `Name` as a required system field, which no property fills.
+    /// Matched by `original_name` (a site may relabel a system field), else by label.
+    pub fn is_body_field(&self) -> bool {
+        let name = self.original_name.as_deref().unwrap_or(&self.label);
+        self.system_field
+            && BODY_FIELDS
+                .iter()
+                .any(|body| body.eq_ignore_ascii_case(name.trim()))
+    }
+
     /// Check boxes (8) and multi-selects (17) hold several allowed values whatever `multiple`
     /// says; other fields when `multiple` is set.
     pub fn is_multi_value(&self) -> bool {

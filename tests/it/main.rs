@@ -23,6 +23,7 @@ mod pool;
 mod qtest_contract;
 mod qtest_spec;
 mod queue;
+mod spec_review;
 mod support;
 mod verify;
 mod zephyr_contract;
