@@ -3,10 +3,14 @@
 //! migration copes with what the spec allows. Over real sockets, against the
 //! mocks or small servers of the test's own.
 
+use std::sync::Arc;
+
+use crate::support::flatten::{assert_results_on_their_steps, flattening_zephyr, migrate_through};
 use crate::support::mock::{Mocks, small};
 use crate::support::{Migration, check};
 use etlpool::migrate::MappingConfig;
-use etlpool::mock::MockOptions;
+use etlpool::mock::zephyr::data::{Dataset, Script, Step};
+use etlpool::mock::{DataSizes, MockOptions, MockServers};
 
 // ---- The spec's FieldResource example: `Name`, a required system field ----
 
@@ -58,4 +62,67 @@ fn a_user_who_may_not_approve_is_stopped_before_any_work_even_with_approval_off(
     };
     assert!(message.contains("Approve") && message.contains("log"), "{message}");
     assert!(m.mocks.qtest_state().journal.is_empty(), "nothing was written");
+}
+
+// ---- Step results of a case that calls one that isn't migrated ----
+
+/// A case that calls `callee` with an inline step after the call, and has
+/// executions; `callee` has several steps. `None` when the source has none.
+fn caller_of_a_long_callee(src: &Dataset) -> Option<String> {
+    let steps = |key: &str| match src.case(key).map(|c| &c.script) {
+        Some(Script::Steps(steps)) => steps.len(),
+        _ => 0,
+    };
+    src.cases.iter().find_map(|a| {
+        let Script::Steps(script) = &a.script else {
+            return None;
+        };
+        let executed = src.executions.iter().any(|e| e.test_case_key == a.key);
+        script.iter().enumerate().find_map(|(i, step)| match step {
+            Step::Call { test_case_key, .. }
+                if executed
+                    && steps(test_case_key) > 1
+                    && script[i + 1..]
+                        .iter()
+                        .any(|s| matches!(s, Step::Inline { .. })) =>
+            {
+                Some(test_case_key.clone())
+            }
+            _ => None,
+        })
+    })
+}
+
+#[test]
+fn results_of_a_called_case_that_is_not_migrated_land_on_no_other_step() {
+    // The called case can't be read (so isn't migrated): its results have no
+    // qTest step, and the caller's own steps after the call must still get
+    // theirs, not the called case's.
+    let (mocks, callee) = (1310..1400)
+        .find_map(|seed| {
+            let mut o = MockOptions::seeded(seed);
+            o.sizes = DataSizes {
+                cases: 30,
+                steps_per_case: 4,
+                executions: 80,
+                ..DataSizes::default()
+            };
+            let mocks = MockServers::start(o).unwrap();
+            let callee = caller_of_a_long_callee(mocks.source())?;
+            Some((Arc::new(mocks), callee))
+        })
+        .expect("a seed with a call to a case of several steps");
+    let front = flattening_zephyr(mocks.clone(), Some(callee.clone()));
+    let summary = migrate_through(&mocks, &front);
+    assert!(summary.aborted.is_none(), "{summary}");
+    let state = mocks.qtest_state();
+    let key_field = mocks.qtest_config().case_field("Zephyr Key").unwrap().id;
+    assert!(
+        !state
+            .test_cases
+            .iter()
+            .any(|c| c.property(key_field) == Some(callee.as_str())),
+        "{callee} was migrated"
+    );
+    assert_results_on_their_steps(&mocks);
 }

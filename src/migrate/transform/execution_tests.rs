@@ -178,6 +178,7 @@ fn step_results_pair_with_qtest_steps_by_order_and_extras_go_to_the_note() {
             }),
         ]),
         top: vec![None],
+        ends: Default::default(),
     };
     let two = [step_result(Some(PASS), "a"), step_result(Some(FAIL), "b")];
     let log = created(with(|ctx| log_plan(&exec, &two, &called, ctx)).unwrap());
