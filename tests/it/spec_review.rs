@@ -7,8 +7,11 @@ use std::sync::Arc;
 
 use crate::support::flatten::{assert_results_on_their_steps, flattening_zephyr, migrate_through};
 use crate::support::mock::{Mocks, small};
-use crate::support::{Migration, check};
-use etlpool::migrate::MappingConfig;
+use crate::support::{Migration, check, scripted};
+use etlpool::http::{ApiClient, Auth};
+use etlpool::migrate::{MappingConfig, ZephyrScript, read_script};
+use etlpool::zephyr::ZephyrClient;
+use serde_json::json;
 use etlpool::mock::zephyr::data::{Dataset, Script, Step};
 use etlpool::mock::{DataSizes, MockOptions, MockServers};
 
@@ -125,4 +128,29 @@ fn results_of_a_called_case_that_is_not_migrated_land_on_no_other_step() {
         "{callee} was migrated"
     );
     assert_results_on_their_steps(&mocks);
+}
+
+// ---- A case listed without `testScript` (optional in the spec) ----
+
+#[test]
+fn a_case_listed_without_its_script_link_keeps_its_steps() {
+    let server = scripted(|_, req| match req.path.as_str() {
+        "/testcases/PROJ-T1/teststeps" => crate::support::json(
+            200,
+            json!({"startAt": 0, "maxResults": 100, "isLast": true,
+                   "values": [{"inline": {"description": "Login"}, "testCase": null}]}),
+        ),
+        _ => crate::support::json(404, json!({"errorCode": 404, "message": "no"})),
+    });
+    let pool = crate::support::test_pool().build().unwrap();
+    let api = ApiClient::new(&pool, &server.url(), Auth::None).unwrap();
+    let zephyr = ZephyrClient::new(api, "PROJ");
+    let case: etlpool::zephyr::TestCase = serde_json::from_value(json!({
+        "id": 1, "key": "PROJ-T1", "name": "n", "project": {"id": 1},
+        "priority": {"id": 1}, "status": {"id": 1}}))
+    .unwrap();
+    match read_script(&zephyr, &case).unwrap() {
+        ZephyrScript::Steps(steps) => assert_eq!(steps.len(), 1),
+        other => panic!("the steps were dropped: {other:?}"),
+    }
 }
