@@ -545,6 +545,10 @@ pub struct NewTestRun {
     /// The case version; always sent, since qTest otherwise picks the latest
     /// *approved* version.
     pub test_case_version_id: u64,
+    /// Field values; always sent, empty unless set: the spec's
+    /// `TestRunWithCustomFieldResource` requires `properties`.
+    #[serde(default)]
+    pub properties: Vec<PropertyValue>,
 }
 
 /// A test step log as read.

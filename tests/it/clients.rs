@@ -627,6 +627,7 @@ fn qtest_cases_runs_and_logs_read_back_as_created() {
         name: "Check pump".into(),
         test_case: IdRef { id: created.id },
         test_case_version_id: version,
+        properties: Vec::new(),
     };
     let run = qtest.create_run(sprint, &run_body).unwrap();
     let runs = qtest.runs(sprint).unwrap();

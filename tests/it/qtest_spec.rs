@@ -302,7 +302,7 @@ fn the_mock_wants_called_steps_logged_with_their_case_and_calling_step() {
         .as_u64()
         .unwrap();
     let run = m.q("POST", &format!("/test-runs?parentId={cycle}&parentType=test-cycle"),
-        Some(&json!({"name": "r", "test_case": {"id": caller["id"]}, "test_case_version_id": caller["test_case_version_id"]}))).json();
+        Some(&json!({"name": "r", "properties": [], "test_case": {"id": caller["id"]}, "test_case_version_id": caller["test_case_version_id"]}))).json();
     let passed = m.m.qtest_config().status_named("Passed").unwrap().id;
     let (own, calling, called_step) = (
         &caller["test_steps"][0]["id"],

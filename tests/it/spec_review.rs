@@ -10,10 +10,10 @@ use crate::support::mock::{Mocks, small};
 use crate::support::{Migration, check, scripted};
 use etlpool::http::{ApiClient, Auth};
 use etlpool::migrate::{MappingConfig, ZephyrScript, read_script};
-use etlpool::zephyr::ZephyrClient;
-use serde_json::json;
 use etlpool::mock::zephyr::data::{Dataset, Script, Step};
 use etlpool::mock::{DataSizes, MockOptions, MockServers};
+use etlpool::zephyr::ZephyrClient;
+use serde_json::json;
 
 // ---- The spec's FieldResource example: `Name`, a required system field ----
 
@@ -29,7 +29,10 @@ fn a_required_system_field_the_body_sets_is_no_property_to_fill() {
         .iter()
         .find(|f| f["label"] == "Name")
         .expect("a Name field");
-    assert_eq!((&name["system_field"], &name["required"]), (&true.into(), &true.into()));
+    assert_eq!(
+        (&name["system_field"], &name["required"]),
+        (&true.into(), &true.into())
+    );
     // A create sets it through `name`, not a property.
     let body = serde_json::json!({"name": "n", "properties": m.required()});
     assert_eq!(m.q("POST", "/test-cases", Some(&body)).status, 200);
@@ -63,8 +66,14 @@ fn a_user_who_may_not_approve_is_stopped_before_any_work_even_with_approval_off(
         Ok(summary) => panic!("the run started: {summary}\n{}", m.failures()),
         Err(e) => e.to_string(),
     };
-    assert!(message.contains("Approve") && message.contains("log"), "{message}");
-    assert!(m.mocks.qtest_state().journal.is_empty(), "nothing was written");
+    assert!(
+        message.contains("Approve") && message.contains("log"),
+        "{message}"
+    );
+    assert!(
+        m.mocks.qtest_state().journal.is_empty(),
+        "nothing was written"
+    );
 }
 
 // ---- Step results of a case that calls one that isn't migrated ----
@@ -153,4 +162,41 @@ fn a_case_listed_without_its_script_link_keeps_its_steps() {
         ZephyrScript::Steps(steps) => assert_eq!(steps.len(), 1),
         other => panic!("the steps were dropped: {other:?}"),
     }
+}
+
+// ---- A test run's create body: `properties` is required ----
+
+#[test]
+fn a_test_run_is_created_with_the_properties_the_spec_requires() {
+    // TestRunWithCustomFieldResource requires `properties` (and `test_case`).
+    let m = Mocks::start(small(1320));
+    let module = m.module("M", None);
+    let case = m.case("c", module, "PROJ-T1");
+    let cycle = m.q(
+        "POST",
+        "/test-cycles?parentId=0&parentType=root",
+        Some(&json!({"name": "c"})),
+    );
+    let runs = format!(
+        "/test-runs?parentId={}&parentType=test-cycle",
+        cycle.json()["id"]
+    );
+    let without = json!({"name": "r", "test_case": {"id": case["id"]}});
+    let r = m.q("POST", &runs, Some(&without));
+    assert_eq!(
+        (r.status, r.json()["message"].as_str()),
+        (400, Some("properties is required"))
+    );
+    // The client's body carries them (the migration's runs all go through it).
+    let (_, qtest) = crate::support::migration::clients(&m.m);
+    let body = etlpool::qtest::NewTestRun {
+        name: "r".into(),
+        test_case: etlpool::qtest::IdRef {
+            id: case["id"].as_u64().unwrap(),
+        },
+        test_case_version_id: case["test_case_version_id"].as_u64().unwrap(),
+        properties: Vec::new(),
+    };
+    let cycle_id = cycle.json()["id"].as_u64().unwrap();
+    assert!(qtest.create_run(cycle_id, &body).is_ok());
 }

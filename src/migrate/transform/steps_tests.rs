@@ -141,7 +141,10 @@ fn loops_unknown_and_unreadable_cases_leave_only_the_own_steps() {
     let layout = step_layout("P-T1", &looped).unwrap();
     assert_eq!(layout.flat, None);
     assert_eq!(layout.top, [slot(11, None), None]);
-    assert_eq!(*layout.slots_for(5), [slot(11, None), None, None, None, None]);
+    assert_eq!(
+        *layout.slots_for(5),
+        [slot(11, None), None, None, None, None]
+    );
     let unknown = source(&[("P-T2", case(2, &["P-T9", "-"], &[(21, None), (22, None)]))]);
     let layout = step_layout("P-T2", &unknown).unwrap();
     assert_eq!(layout.flat, None);
@@ -198,13 +201,20 @@ fn the_known_head_keeps_no_step_of_an_unlinked_call() {
     let src = source(&[
         (
             "P-T3",
-            case(3, &["-", "P-T2", "-"], &[(31, None), (32, None), (33, None)]),
+            case(
+                3,
+                &["-", "P-T2", "-"],
+                &[(31, None), (32, None), (33, None)],
+            ),
         ),
         ("P-T2", case(2, &["-", "P-T9"], &[(21, None), (22, None)])),
     ]);
     let layout = step_layout("P-T3", &src).unwrap();
     assert_eq!(layout.flat, None);
-    assert_eq!(layout.ends, (vec![slot(31, None), None], vec![slot(33, None)]));
+    assert_eq!(
+        layout.ends,
+        (vec![slot(31, None), None], vec![slot(33, None)])
+    );
     assert_eq!(
         *layout.slots_for(5),
         [slot(31, None), None, None, None, slot(33, None)]
