@@ -200,3 +200,92 @@ fn a_test_run_is_created_with_the_properties_the_spec_requires() {
     let cycle_id = cycle.json()["id"].as_u64().unwrap();
     assert!(qtest.create_run(cycle_id, &body).is_ok());
 }
+
+// ---- Listings that loop ----
+
+fn execution(id: u64) -> serde_json::Value {
+    json!({"id": id, "project": {"id": 1}, "testExecutionStatus": {"id": 5},
+           "testCase": {"self": format!("https://z/v2/testcases/PROJ-T{id}/versions/1")}})
+}
+
+fn zephyr_on(url: &str, page_size: u64) -> ZephyrClient {
+    let pool = crate::support::test_pool().build().unwrap();
+    ZephyrClient::new(ApiClient::new(&pool, url, Auth::None).unwrap(), "PROJ")
+        .with_page_size(page_size)
+}
+
+#[test]
+fn a_cursor_that_moves_on_while_the_items_repeat_ends_the_listing() {
+    // The server ignores `startAtId`: the same ten items, a cursor that moves
+    // on, and (so that this test ends either way) `null` after 50 pages.
+    let server = scripted(|n, req| {
+        let start: u64 = req
+            .query_param("startAtId")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let next = (n < 50).then_some(start + 10);
+        let values: Vec<serde_json::Value> = (1..=10).map(execution).collect();
+        crate::support::json(
+            200,
+            json!({"nextStartAtId": next, "limit": 10, "values": values}),
+        )
+    });
+    let mut read = 0;
+    zephyr_on(&server.url(), 10)
+        .executions(None, |page| {
+            read += page.len();
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!((read, server.count()), (10, 3));
+    // A server whose cursor means "from" an id, one item a page: each page
+    // repeats the one before once, and the listing still reads every item.
+    let from = scripted(|_, req| {
+        let start: u64 = req
+            .query_param("startAtId")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let id = start.max(1);
+        let next = (id < 5).then_some(id);
+        crate::support::json(
+            200,
+            json!({"nextStartAtId": next, "limit": 1, "values": [execution(id)]}),
+        )
+    });
+    let mut ids = Vec::new();
+    zephyr_on(&from.url(), 1)
+        .executions(None, |page| {
+            ids.extend(page.into_iter().map(|e| e.unwrap().id));
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(ids, [1, 2, 3, 4, 5]);
+}
+
+#[test]
+fn a_qtest_envelope_without_its_optional_page_number_is_read_once_to_its_end() {
+    // PagedResource requires none of its fields: without `page` the next page
+    // is still the one after the page asked for (read as page 1, page 2 was
+    // asked for again and again). 250 runs; the test's server stops after 50.
+    let server = scripted(|n, req| {
+        let page: u64 = req
+            .query_param("page")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1);
+        let items: Vec<serde_json::Value> = match n < 50 {
+            true => ((page - 1) * 100 + 1..=(page * 100).min(250))
+                .map(|id| json!({"id": id, "name": "r"}))
+                .collect(),
+            false => Vec::new(),
+        };
+        crate::support::json(200, json!({"total": 250, "items": items}))
+    });
+    let pool = crate::support::test_pool().build().unwrap();
+    let api = ApiClient::new(&pool, &server.url(), Auth::None).unwrap();
+    let runs = etlpool::qtest::QtestClient::new(api, 1).runs(7).unwrap();
+    assert_eq!((runs.len(), server.count()), (250, 3));
+    assert!(
+        runs.iter().zip(1..).all(|(r, id)| r.id == id),
+        "each run once, in order"
+    );
+}
