@@ -229,6 +229,13 @@ impl TestCase {
         })
     }
 
+    /// The case's own steps in their `order`: not those listed with it as steps of a case it
+    /// calls (they carry the calling step as `parent_test_step_id`), which the spec's
+    /// `TestStepResource` allows for.
+    pub fn own_steps(&self) -> Vec<&TestStep> {
+        own_steps(&self.test_steps)
+    }
+
     /// The value of the property whose field id is `field_id`.
     pub fn property_value(&self, field_id: u64) -> Option<&str> {
         self.properties
@@ -236,6 +243,16 @@ impl TestCase {
             .find(|p| p.field_id == field_id)
             .and_then(|p| p.field_value.as_deref())
     }
+}
+
+/// The steps of a case that are its own, in their `order`: see [`TestCase::own_steps`].
+pub fn own_steps(steps: &[TestStep]) -> Vec<&TestStep> {
+    let mut own: Vec<&TestStep> = steps
+        .iter()
+        .filter(|s| s.parent_test_step_id.is_none())
+        .collect();
+    own.sort_by_key(|s| s.order);
+    own
 }
 
 /// Body of `POST /test-cases`.

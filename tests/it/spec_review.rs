@@ -6,10 +6,11 @@
 use std::sync::Arc;
 
 use crate::support::flatten::{assert_results_on_their_steps, flattening_zephyr, migrate_through};
-use crate::support::mock::{Mocks, small};
+use crate::support::mock::{Mocks, call, small};
 use crate::support::{Migration, check, scripted};
 use etlpool::http::{ApiClient, Auth};
-use etlpool::migrate::{MappingConfig, ZephyrScript, read_script};
+use etlpool::migrate::{MappingConfig, MigrateOptions, ZephyrScript, read_script};
+use etlpool::mock::server::{Answer, Response};
 use etlpool::mock::zephyr::data::{Dataset, Script, Step};
 use etlpool::mock::{DataSizes, MockOptions, MockServers};
 use etlpool::zephyr::ZephyrClient;
@@ -287,5 +288,98 @@ fn a_qtest_envelope_without_its_optional_page_number_is_read_once_to_its_end() {
     assert!(
         runs.iter().zip(1..).all(|(r, id)| r.id == id),
         "each run once, in order"
+    );
+}
+
+// ---- A case read with `expand=teststep` listing its called steps too ----
+
+/// A qTest front: passes every request to the mock, but answers
+/// `GET /test-cases/{id}?expand=teststep` with each calling step followed by
+/// the called case's steps, carrying `parent_test_step_id` (the spec's
+/// TestStepResource has the field; a reading where they are listed there).
+fn qtest_listing_called_steps(mocks: Arc<MockServers>) -> crate::support::Scripted {
+    let agent = crate::support::mock::agent();
+    scripted(move |_, req| {
+        let url = format!("{}{}", mocks.qtest_site_url(), req.target);
+        let token = req
+            .header("authorization")
+            .and_then(|v| v.strip_prefix("Bearer "));
+        let body: Option<serde_json::Value> = serde_json::from_slice(&req.body).ok();
+        let r = call(&agent, &req.method, &url, token, body.as_ref());
+        let one_case = req.method == "GET"
+            && req.query_param("expand") == Some("teststep")
+            && req.path.rsplit('/').nth(1) == Some("test-cases");
+        let mut text = r.text;
+        if one_case && r.status == 200 {
+            let mut case: serde_json::Value = serde_json::from_str(&text).unwrap();
+            let mut steps = Vec::new();
+            for step in case["test_steps"].as_array().cloned().unwrap_or_default() {
+                let called = step["called_test_case_id"].as_u64();
+                steps.push(step.clone());
+                if let Some(called) = called {
+                    let path = req.path.rsplit_once('/').unwrap().0;
+                    let callee =
+                        format!("{}{path}/{called}?expand=teststep", mocks.qtest_site_url());
+                    let callee = call(&agent, "GET", &callee, token, None).json();
+                    for mut inner in callee["test_steps"].as_array().cloned().unwrap_or_default() {
+                        inner["parent_test_step_id"] = step["id"].clone();
+                        steps.push(inner);
+                    }
+                }
+            }
+            for (order, step) in steps.iter_mut().enumerate() {
+                step["order"] = json!(order + 1);
+            }
+            case["test_steps"] = json!(steps);
+            text = case.to_string();
+        }
+        Answer::Response(Response::bytes(
+            r.status,
+            "application/json",
+            text.into_bytes(),
+        ))
+    })
+}
+
+#[test]
+fn called_steps_listed_with_a_case_are_not_taken_for_its_own() {
+    // Cases made by a first run; their runs and logs by a second, which reads
+    // each case back (GET /test-cases/{id}?expand=teststep) through the front.
+    let mocks = Arc::new(
+        MockServers::start(MockOptions {
+            sizes: DataSizes {
+                cases: 30,
+                steps_per_case: 4,
+                executions: 80,
+                ..DataSizes::default()
+            },
+            ..MockOptions::seeded(1330)
+        })
+        .unwrap(),
+    );
+    assert!(crate::support::flatten::has_calls(mocks.source()));
+    let zephyr = flattening_zephyr(mocks.clone(), None);
+    let qtest = qtest_listing_called_steps(mocks.clone());
+    let dir = crate::support::Scratch::new("called-steps");
+    let mut options = crate::support::flatten::options_through(&mocks, &zephyr, &dir);
+    options.endpoints.qtest_url = format!("{}/api/v3", qtest.url());
+    let run = |only: &str| {
+        let options = MigrateOptions {
+            only: only.parse().unwrap(),
+            ..options.clone()
+        };
+        let pool = crate::support::test_pool()
+            .max_connections_per_host(4)
+            .build()
+            .unwrap();
+        let summary =
+            etlpool::migrate::migrate(&pool, &options, &etlpool::CancelToken::new()).unwrap();
+        assert!(summary.is_complete(), "{summary}");
+    };
+    run("modules,cases");
+    run("cycles,runs,logs");
+    assert!(
+        assert_results_on_their_steps(&mocks) > 0,
+        "no called step was logged"
     );
 }

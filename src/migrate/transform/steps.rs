@@ -41,11 +41,11 @@ pub struct StepRef {
 }
 
 impl StepRef {
-    /// The steps of a qTest case in their `order`, those without an id left out.
+    /// The steps of a qTest case in their `order`, those without an id left out, and those
+    /// listed as steps of a case it calls (with a `parent_test_step_id`) too: they are that
+    /// case's, found through it.
     pub fn list(steps: &[qtest::TestStep]) -> Vec<StepRef> {
-        let mut sorted: Vec<&qtest::TestStep> = steps.iter().collect();
-        sorted.sort_by_key(|s| s.order);
-        sorted
+        qtest::own_steps(steps)
             .into_iter()
             .filter_map(|s| {
                 Some(StepRef {

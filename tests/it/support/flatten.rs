@@ -97,10 +97,17 @@ pub fn flattening_zephyr(mocks: Arc<MockServers>, unreadable: Option<String>) ->
 /// Migrates the mocks' project reading Zephyr through `front`.
 pub fn migrate_through(mocks: &MockServers, front: &Scripted) -> RunSummary {
     let dir = Scratch::new("flattened");
+    let options = options_through(mocks, front, &dir);
     let pool = test_pool().max_connections_per_host(4).build().unwrap();
+    etlpool::migrate::migrate(&pool, &options, &etlpool::CancelToken::new()).unwrap()
+}
+
+/// The options of a migration of the mocks' project reading Zephyr through
+/// `front`, its journal and report in `dir`.
+pub fn options_through(mocks: &MockServers, front: &Scripted, dir: &Scratch) -> MigrateOptions {
     let mut endpoints = etlpool::cli::mock_endpoints(mocks);
     endpoints.zephyr_url = format!("{}/v2", front.url());
-    let options = MigrateOptions {
+    MigrateOptions {
         endpoints,
         mapping: MappingConfig::default(),
         workers: 4,
@@ -110,8 +117,7 @@ pub fn migrate_through(mocks: &MockServers, front: &Scripted) -> RunSummary {
         only: Phases::default(),
         page_size: 25,
         progress: false,
-    };
-    etlpool::migrate::migrate(&pool, &options, &etlpool::CancelToken::new()).unwrap()
+    }
 }
 
 /// Checks that every step log on qTest sits on the qTest step of the Zephyr
