@@ -226,7 +226,7 @@ fn a_malformed_body_is_a_decode_error_and_the_next_call_succeeds() {
     assert!(!qtest.case_fields().unwrap().is_empty());
 }
 
-fn zephyr_on(server: &crate::support::Scripted, page_size: u64) -> ZephyrClient {
+pub(crate) fn zephyr_on(server: &crate::support::Scripted, page_size: u64) -> ZephyrClient {
     let pool = crate::support::test_pool().build().unwrap();
     let api = ApiClient::new(&pool, &server.url(), Auth::None).unwrap();
     ZephyrClient::new(api, "PROJ").with_page_size(page_size)

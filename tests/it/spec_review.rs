@@ -13,7 +13,6 @@ use etlpool::migrate::{MappingConfig, MigrateOptions, ZephyrScript, read_script}
 use etlpool::mock::server::{Answer, Response};
 use etlpool::mock::zephyr::data::{Dataset, Script, Step};
 use etlpool::mock::{DataSizes, MockOptions, MockServers};
-use etlpool::zephyr::ZephyrClient;
 use serde_json::json;
 
 // ---- The spec's FieldResource example: `Name`, a required system field ----
@@ -152,9 +151,7 @@ fn a_case_listed_without_its_script_link_keeps_its_steps() {
         ),
         _ => crate::support::json(404, json!({"errorCode": 404, "message": "no"})),
     });
-    let pool = crate::support::test_pool().build().unwrap();
-    let api = ApiClient::new(&pool, &server.url(), Auth::None).unwrap();
-    let zephyr = ZephyrClient::new(api, "PROJ");
+    let zephyr = crate::clients::zephyr_on(&server, 100);
     let case: etlpool::zephyr::TestCase = serde_json::from_value(json!({
         "id": 1, "key": "PROJ-T1", "name": "n", "project": {"id": 1},
         "priority": {"id": 1}, "status": {"id": 1}}))
@@ -209,12 +206,6 @@ fn execution(id: u64) -> serde_json::Value {
            "testCase": {"self": format!("https://z/v2/testcases/PROJ-T{id}/versions/1")}})
 }
 
-fn zephyr_on(url: &str, page_size: u64) -> ZephyrClient {
-    let pool = crate::support::test_pool().build().unwrap();
-    ZephyrClient::new(ApiClient::new(&pool, url, Auth::None).unwrap(), "PROJ")
-        .with_page_size(page_size)
-}
-
 #[test]
 fn a_cursor_that_moves_on_while_the_items_repeat_ends_the_listing() {
     // The server ignores `startAtId`: the same ten items, a cursor that moves
@@ -232,7 +223,7 @@ fn a_cursor_that_moves_on_while_the_items_repeat_ends_the_listing() {
         )
     });
     let mut read = 0;
-    zephyr_on(&server.url(), 10)
+    crate::clients::zephyr_on(&server, 10)
         .executions(None, |page| {
             read += page.len();
             Ok(())
@@ -254,7 +245,7 @@ fn a_cursor_that_moves_on_while_the_items_repeat_ends_the_listing() {
         )
     });
     let mut ids = Vec::new();
-    zephyr_on(&from.url(), 1)
+    crate::clients::zephyr_on(&from, 1)
         .executions(None, |page| {
             ids.extend(page.into_iter().map(|e| e.unwrap().id));
             Ok(())
