@@ -33,6 +33,7 @@ mod pool_wire;
 mod qtest_contract;
 mod qtest_spec;
 mod queue;
+mod spec_review;
 mod support;
 mod verify;
 mod zephyr_contract;

@@ -225,7 +225,7 @@ pub fn migrate_with(
     let stop = stop::Linked::follow(cancel);
     let (zephyr, qtest) = setup::connect(pool, &opts.endpoints, stop.token(), opts.page_size)?;
     let catalog = setup::catalog(&zephyr, &qtest, opts.mapping.clone())?;
-    setup::check_approval(&qtest, &opts.mapping)?;
+    setup::check_approval(&qtest, &opts.mapping, opts.only.logs)?;
     let journal = match lock {
         Some(lock) => Journal::open_locked(&opts.journal, lock)?,
         None => Journal::read_only(&opts.journal)?,
