@@ -230,7 +230,7 @@ fn copy_error(e: &Error) -> Error {
             timeout_phase: r.timeout_phase.clone(),
             exchange: r.exchange,
             outcome_unknown: r.outcome_unknown,
-            source: ureq::Error::Other(cause(&r.source)),
+            source: copy_ureq(&r.source),
         })),
         Error::BodyTooLarge { at, limit } => Error::BodyTooLarge {
             at: at.clone(),
@@ -259,6 +259,31 @@ fn copy_error(e: &Error) -> Error {
             context: other.to_string(),
             source: std::io::Error::other(crate::error_chain(other)),
         },
+    }
+}
+
+/// A copy of a ureq error: the same variant where it can be rebuilt (the
+/// ones the pool's transport produces), its text otherwise.
+fn copy_ureq(e: &ureq::Error) -> ureq::Error {
+    use ureq::Error as U;
+    #[allow(unreachable_patterns)] // variants behind ureq features
+    match e {
+        U::Io(io) => U::Io(std::io::Error::new(io.kind(), io.to_string())),
+        U::Timeout(t) => U::Timeout(*t),
+        U::HostNotFound => U::HostNotFound,
+        U::ConnectionFailed => U::ConnectionFailed,
+        U::StatusCode(s) => U::StatusCode(*s),
+        U::BodyExceedsLimit(n) => U::BodyExceedsLimit(*n),
+        U::LargeResponseHeader(a, b) => U::LargeResponseHeader(*a, *b),
+        U::BodyStalled => U::BodyStalled,
+        U::ConnectProxyFailed(s) => U::ConnectProxyFailed(s.clone()),
+        U::BadUri(s) => U::BadUri(s.clone()),
+        // A copy's cause is kept as it is, so copies of copies read the same.
+        U::Other(b) => U::Other(Box::new(Cause(match b.downcast_ref::<Cause>() {
+            Some(c) => c.0.clone(),
+            None => b.to_string(),
+        }))),
+        other => U::Other(Box::new(Cause(other.to_string()))),
     }
 }
 

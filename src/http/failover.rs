@@ -239,26 +239,27 @@ impl Failover {
             Gate::Probe { claimed } => claimed,
         };
         m.client.metrics().failover_probe();
-        let outcome = match m.prober.call(&self.probe, deadline) {
-            Ok((reply, _)) if reply.status() < 500 => Ok(()),
-            Ok((reply, _)) => Err(format!("its probe was answered {}", reply.status())),
+        let failed = match m.prober.call(&self.probe, deadline) {
+            Ok((reply, _)) if reply.status() < 500 => {
+                m.recovered();
+                return Ok(());
+            }
+            Ok((reply, _)) => format!("its probe was answered {}", reply.status()),
             Err(e @ Error::CircuitOpen { .. }) => {
                 // Another call's probe is out: this one never went.
                 m.release(claimed);
                 return Err(error_chain(&e));
             }
-            Err(e) => Err(format!("its probe failed: {}", error_chain(&e))),
+            Err(e) if unreachable(&e) => {
+                m.mark_down(self.recheck, &e);
+                return Err(format!("its probe failed: {}", error_chain(&e)));
+            }
+            Err(e) => format!("its probe failed: {}", error_chain(&e)),
         };
-        match outcome {
-            Ok(()) => {
-                m.recovered();
-                Ok(())
-            }
-            Err(reason) => {
-                m.down(self.recheck, &reason);
-                Err(reason)
-            }
-        }
+        // It answered, or took the request: reachable, failing. Its breaker
+        // (which counted the probe) judges it from here.
+        m.reachable(claimed);
+        Err(failed)
     }
 }
 
@@ -341,6 +342,14 @@ impl Member {
     fn release(&self, claimed: bool) {
         if let (true, Reach::Down { probing, .. }) = (claimed, &mut *self.reach.lock()) {
             *probing = false;
+        }
+    }
+
+    /// A probe this call claimed reached the origin, which failed it:
+    /// no longer unreachable.
+    fn reachable(&self, claimed: bool) {
+        if claimed {
+            *self.reach.lock() = Reach::Up;
         }
     }
 
