@@ -303,3 +303,65 @@ impl fmt::Debug for Cause {
 }
 
 impl std::error::Error for Cause {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::RequestContext;
+
+    fn at() -> RequestContext {
+        RequestContext {
+            origin: "http://h".into(),
+            method: "GET".into(),
+            path: "/x".into(),
+            attempt: 2,
+        }
+    }
+
+    fn request(source: ureq::Error) -> Error {
+        Error::Request(Box::new(RequestError {
+            at: at(),
+            kind: TransportKind::Io,
+            timeout_phase: None,
+            exchange: Exchange::default(),
+            outcome_unknown: false,
+            source,
+        }))
+    }
+
+    #[test]
+    fn copies_read_like_the_original_and_so_do_copies_of_copies() {
+        let originals = [
+            request(ureq::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "reset",
+            ))),
+            request(ureq::Error::Timeout(ureq::Timeout::Global)),
+            request(ureq::Error::Other(Box::new(Cause("custom".into())))),
+            request(ureq::Error::BadUri("x".into())),
+            Error::CircuitOpen {
+                origin: "http://h".into(),
+                retry_in: std::time::Duration::from_secs(3),
+            },
+            Error::TotalTimeout {
+                at: at(),
+                elapsed: std::time::Duration::from_secs(1),
+                waiting_for: Some(CallWait::Lease),
+            },
+            Error::AllOriginsFailed(Box::new(FailoverError {
+                origins: vec![("http://h".into(), "down".into())],
+                last: Error::Cancelled,
+            })),
+        ];
+        for e in &originals {
+            let copy = copy_error(e);
+            assert_eq!(copy.to_string(), e.to_string());
+            assert_eq!(crate::error_chain(&copy), crate::error_chain(e));
+            assert_eq!(copy_error(&copy).to_string(), e.to_string());
+            assert_eq!(
+                (copy.is_transient(), copy.is_timeout(), copy.exchange()),
+                (e.is_transient(), e.is_timeout(), e.exchange())
+            );
+        }
+    }
+}

@@ -8,7 +8,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::support::{WAIT, json, scripted, test_pool, wait_until};
-use crossbeam_channel::{Receiver, Sender, bounded};
+use crossbeam_channel::bounded;
 use etlpool::http::{ApiClient, Auth, AuthProvider, RetryPolicy};
 use etlpool::mock::server::Answer;
 use etlpool::{CallWait, Error, Pool};
@@ -233,18 +233,14 @@ fn use_count() -> u32 {
     })
 }
 
-/// Panics on a thread's second use (the leader's call, after the key), once
-/// every follower has joined.
-struct PanicsInTheLeader {
-    pool: Pool,
-    url: String,
-}
+/// Credentials that run `hook` on a thread's second use: the leader's own
+/// call, after the value for its key (a follower asks once).
+struct OnTheLeadersCall(Box<dyn Fn() + Send + Sync>);
 
-impl AuthProvider for PanicsInTheLeader {
+impl AuthProvider for OnTheLeadersCall {
     fn authorization(&self) -> etlpool::Result<String> {
         if use_count() == 2 {
-            wait_until(|| coalesced(&self.pool, &self.url) == (N - 1) as u64, WAIT);
-            panic!("the credentials provider broke");
+            (self.0)();
         }
         Ok("Bearer t".into())
     }
@@ -258,10 +254,12 @@ impl AuthProvider for PanicsInTheLeader {
 fn a_panic_of_the_leader_reaches_every_follower_as_an_error() {
     let srv = scripted(|_, _| json(200, j!({})));
     let pool = test_pool().build().unwrap();
-    let auth = PanicsInTheLeader {
-        pool: pool.clone(),
-        url: srv.url(),
-    };
+    let (watched, url) = (pool.clone(), srv.url());
+    // Panics once every follower has joined.
+    let auth = OnTheLeadersCall(Box::new(move || {
+        wait_until(|| coalesced(&watched, &url) == (N - 1) as u64, WAIT);
+        panic!("the credentials provider broke");
+    }));
     let client = ApiClient::builder(&pool, &srv.url())
         .auth(Auth::Provider(Arc::new(auth)))
         // Bounds the followers' wait if the panic never reached them.
@@ -284,26 +282,6 @@ fn a_panic_of_the_leader_reaches_every_follower_as_an_error() {
     assert_eq!(srv.count(), 0);
 }
 
-/// Blocks a thread's second use (the leader's call) until released.
-struct SlowForTheLeader {
-    entered: Sender<()>,
-    release: Receiver<()>,
-}
-
-impl AuthProvider for SlowForTheLeader {
-    fn authorization(&self) -> etlpool::Result<String> {
-        if use_count() == 2 {
-            self.entered.send(()).unwrap();
-            let _ = self.release.recv_timeout(WAIT);
-        }
-        Ok("Bearer t".into())
-    }
-
-    fn rejected(&self, _: &str) -> bool {
-        false
-    }
-}
-
 #[test]
 fn a_follower_leaves_at_its_own_deadline() {
     let srv = scripted(|_, _| json(200, j!({})));
@@ -312,10 +290,12 @@ fn a_follower_leaves_at_its_own_deadline() {
     let (release, released) = bounded(1);
     let total = Duration::from_millis(300);
     let client = ApiClient::builder(&pool, &srv.url())
-        .auth(Auth::Provider(Arc::new(SlowForTheLeader {
-            entered,
-            release: released,
-        })))
+        .auth(Auth::Provider(Arc::new(OnTheLeadersCall(Box::new(
+            move || {
+                entered.send(()).unwrap();
+                let _ = released.recv_timeout(WAIT);
+            },
+        )))))
         .total_timeout(Some(total))
         .coalesce_gets(true)
         .build()

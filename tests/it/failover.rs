@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::support::{json, scripted, test_pool};
-use etlpool::http::{ApiClient, ApiRequest, RetryPolicy};
+use etlpool::http::{ApiClient, ApiClientBuilder, ApiRequest, RetryPolicy};
 use etlpool::metrics::{BreakerTransition, FailureKind};
 use etlpool::mock::server::{Answer, HttpServer, ServerOptions};
 use etlpool::policy::BreakerPolicy;
@@ -36,20 +36,56 @@ fn from(client: &ApiClient, path: &str) -> String {
     v["from"].as_str().unwrap_or_default().to_string()
 }
 
+/// A client of `primary` failing over to `secondary`, without retries.
+fn pair(pool: &Pool, primary: &str, secondary: &str) -> ApiClientBuilder {
+    ApiClient::builder(pool, primary)
+        .failover(secondary)
+        .retry(RetryPolicy::none())
+}
+
+/// A primary that refuses connections, a secondary, and their pool.
+struct Setup {
+    primary: String,
+    port: u16,
+    secondary: crate::support::Scripted,
+    pool: Pool,
+}
+
+/// [`Setup`], and a client of it with base path `/v2` on both origins.
+fn primary_down() -> (Setup, ApiClientBuilder) {
+    let (primary, port) = refused();
+    let secondary = named("secondary");
+    let pool = test_pool().build().unwrap();
+    let builder = pair(
+        &pool,
+        &format!("{primary}/v2"),
+        &format!("{}/v2", secondary.url()),
+    );
+    let setup = Setup {
+        primary,
+        port,
+        secondary,
+        pool,
+    };
+    (setup, builder)
+}
+
 fn paths(server: &crate::support::Scripted) -> Vec<String> {
     server.seen.lock().iter().map(|s| s.path.clone()).collect()
 }
 
 #[test]
 fn calls_go_to_the_secondary_while_the_primary_refuses_connections() {
-    let (primary, _) = refused();
-    let secondary = named("secondary");
-    let pool = test_pool().build().unwrap();
-    let client = ApiClient::builder(&pool, &format!("{primary}/v2"))
-        .failover(&format!("{}/v2", secondary.url()))
-        .retry(RetryPolicy::none())
-        .build()
-        .unwrap();
+    let (
+        Setup {
+            primary,
+            secondary,
+            pool,
+            ..
+        },
+        builder,
+    ) = primary_down();
+    let client = builder.build().unwrap();
     assert_eq!(client.base_url(), format!("{primary}/v2"));
     assert_eq!(
         client.origins(),
@@ -91,53 +127,48 @@ fn calls_go_to_the_secondary_while_the_primary_breaker_is_open() {
     let primary = scripted(|_, _| json(503, j!({"message": "down"})));
     let secondary = named("secondary");
     let pool = test_pool().build().unwrap();
-    // Another client of the primary's origin opens its shared breaker.
-    let plain = ApiClient::builder(&pool, &primary.url())
-        .retry(RetryPolicy::none())
+    let client = pair(&pool, &primary.url(), &secondary.url())
         .breaker(BreakerPolicy {
-            failure_threshold: 2,
+            failure_threshold: 1,
             cooldown: Duration::from_secs(600),
         })
         .build()
         .unwrap();
-    for _ in 0..2 {
-        assert_eq!(
-            plain.get_json::<Value>("/a", &[]).unwrap_err().status(),
-            Some(503)
-        );
-    }
+    // A read answered 503 moves on, and opens the primary's breaker.
+    assert_eq!(from(&client, "/a"), "secondary");
+    // Every client of the origin shares the breaker: open for this one too.
+    let plain = ApiClient::builder(&pool, &primary.url()).build().unwrap();
     assert!(plain.breaker_open());
+    assert!(!client.breaker_open(), "the secondary's breaker is closed");
 
-    let client = ApiClient::builder(&pool, &primary.url())
-        .failover(&secondary.url())
-        .retry(RetryPolicy::none())
-        .build()
-        .unwrap();
     assert_eq!(from(&client, "/a"), "secondary");
     let _: Value = client.post_json("/a", &[], &j!({})).unwrap();
-    assert!(!client.breaker_open(), "the secondary's breaker is closed");
 
     assert_eq!(
         primary.count(),
-        2,
+        1,
         "the open breaker kept calls off the primary"
     );
-    assert_eq!(secondary.count(), 2);
+    assert_eq!(secondary.count(), 3);
     let m = pool.metrics();
     let (p, s) = (m.origin(&primary.url()), m.origin(&secondary.url()));
     assert_eq!(p.breaker_transitions["opened"], 1);
-    assert_eq!((p.failed_over, p.failover_probes), (2, 0));
-    assert_eq!(s.failover_served, 2);
+    assert_eq!((p.failed_over, p.failover_probes), (3, 0));
+    assert_eq!(s.failover_served, 3);
 }
 
 #[test]
 fn calls_come_back_to_the_primary_when_a_probe_finds_it_reachable() {
-    let (primary, port) = refused();
-    let secondary = named("secondary");
-    let pool = test_pool().build().unwrap();
-    let client = ApiClient::builder(&pool, &format!("{primary}/v2"))
-        .failover(&format!("{}/v2", secondary.url()))
-        .retry(RetryPolicy::none())
+    let (
+        Setup {
+            primary,
+            port,
+            secondary,
+            pool,
+        },
+        builder,
+    ) = primary_down();
+    let client = builder
         .failover_recheck(Duration::ZERO)
         .failover_probe("/health")
         .build()
@@ -188,9 +219,7 @@ fn calls_come_back_to_the_primary_when_its_breaker_probe_succeeds() {
     });
     let secondary = named("secondary");
     let pool = test_pool().build().unwrap();
-    let client = ApiClient::builder(&pool, &primary.url())
-        .failover(&secondary.url())
-        .retry(RetryPolicy::none())
+    let client = pair(&pool, &primary.url(), &secondary.url())
         .breaker(BreakerPolicy {
             failure_threshold: 1,
             cooldown: Duration::ZERO,
@@ -222,9 +251,7 @@ fn a_write_whose_outcome_is_unknown_is_never_sent_to_the_secondary() {
     });
     let secondary = named("secondary");
     let pool = test_pool().build().unwrap();
-    let client = ApiClient::builder(&pool, &primary.url())
-        .failover(&secondary.url())
-        .retry(RetryPolicy::none())
+    let client = pair(&pool, &primary.url(), &secondary.url())
         .breaker(BreakerPolicy::disabled())
         .build()
         .unwrap();
@@ -268,11 +295,7 @@ fn a_write_whose_outcome_is_unknown_is_never_sent_to_the_secondary() {
 fn when_every_origin_is_down_the_error_names_them_all() {
     let ((a, _), (b, _)) = (refused(), refused());
     let pool = test_pool().build().unwrap();
-    let client = ApiClient::builder(&pool, &a)
-        .failover(&b)
-        .retry(RetryPolicy::none())
-        .build()
-        .unwrap();
+    let client = pair(&pool, &a, &b).build().unwrap();
     for round in 0..2 {
         let err = client.get_json::<Value>("/x", &[]).unwrap_err();
         let Error::AllOriginsFailed(f) = &err else {
@@ -301,10 +324,13 @@ fn when_every_origin_is_down_the_error_names_them_all() {
 fn base_urls_must_be_on_origins_of_their_own() {
     let server = named("x");
     let pool: Pool = test_pool().build().unwrap();
-    let err = ApiClient::builder(&pool, &format!("{}/v2", server.url()))
-        .failover(&format!("{}/mirror/v2", server.url()))
-        .build()
-        .unwrap_err();
+    let err = pair(
+        &pool,
+        &format!("{}/v2", server.url()),
+        &format!("{}/mirror/v2", server.url()),
+    )
+    .build()
+    .unwrap_err();
     assert!(
         matches!(&err, Error::Config { key, .. } if key == "failover"),
         "{err:?}"
@@ -318,9 +344,7 @@ fn an_open_breaker_everywhere_is_reported_as_open() {
         scripted(|_, _| json(503, j!({}))),
     );
     let pool = test_pool().build().unwrap();
-    let client = ApiClient::builder(&pool, &a.url())
-        .failover(&b.url())
-        .retry(RetryPolicy::none())
+    let client = pair(&pool, &a.url(), &b.url())
         .breaker(BreakerPolicy {
             failure_threshold: 1,
             cooldown: Duration::from_secs(600),
