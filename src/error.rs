@@ -92,6 +92,23 @@ pub enum Error {
     },
     /// A wait was cut short by cancellation (SIGINT or SIGTERM).
     Cancelled,
+    /// A client with failover origins found none that could serve the call:
+    /// each was unreachable, had its circuit breaker open, or failed in a way
+    /// that let the call move on. Names every origin; the helpers
+    /// ([`Error::is_transient`], [`Error::status`], ...) answer for the last
+    /// origin's error, which is also the [`source`](std::error::Error::source).
+    AllOriginsFailed(Box<FailoverError>),
+}
+
+/// Details of an [`Error::AllOriginsFailed`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct FailoverError {
+    /// Each origin in the order tried, primary first, with why it could not
+    /// serve the call (the last one's reason is `last`'s message).
+    pub origins: Vec<(String, String)>,
+    /// The last origin's error.
+    pub last: Error,
 }
 
 /// A wait inside a call that the call's `total_timeout` bounds.
@@ -107,6 +124,8 @@ pub enum CallWait {
     Login,
     /// In the origin's rate-limit pause.
     RateLimit,
+    /// For an identical GET in flight that this call joined (coalescing).
+    SharedRequest,
 }
 
 impl fmt::Display for CallWait {
@@ -116,6 +135,7 @@ impl fmt::Display for CallWait {
             CallWait::SocketClaim => "its busy socket (socket claim)",
             CallWait::Login => "the login",
             CallWait::RateLimit => "the rate-limit pause",
+            CallWait::SharedRequest => "the identical request in flight (coalesced)",
         })
     }
 }
@@ -295,6 +315,7 @@ impl Error {
             Error::PoolTimeout(_) => true,
             Error::Request(r) => r.kind == TransportKind::Timeout,
             Error::TotalTimeout { .. } => true,
+            Error::AllOriginsFailed(f) => f.last.is_timeout(),
             _ => false,
         }
     }
@@ -304,6 +325,7 @@ impl Error {
         match self {
             Error::Status(s) => Some(s.status),
             Error::Decode(d) => Some(d.status),
+            Error::AllOriginsFailed(f) => f.last.status(),
             _ => None,
         }
     }
@@ -316,6 +338,7 @@ impl Error {
             Error::Request(r) => r.outcome_unknown,
             Error::Status(s) => s.outcome_unknown,
             Error::Decode(d) => d.outcome_unknown,
+            Error::AllOriginsFailed(f) => f.last.is_outcome_unknown(),
             _ => false,
         }
     }
@@ -328,6 +351,7 @@ impl Error {
             Error::Request(r) => r.kind != TransportKind::Tls,
             Error::Status(s) => s.status == 429 || s.status >= 500,
             Error::PoolTimeout(_) | Error::CircuitOpen { .. } | Error::TotalTimeout { .. } => true,
+            Error::AllOriginsFailed(f) => f.last.is_transient(),
             _ => false,
         }
     }
@@ -336,6 +360,7 @@ impl Error {
     pub fn exchange(&self) -> Option<Exchange> {
         match self {
             Error::Request(r) => Some(r.exchange),
+            Error::AllOriginsFailed(f) => f.last.exchange(),
             _ => None,
         }
     }
@@ -421,6 +446,14 @@ impl fmt::Display for Error {
                 }
             }
             Error::Cancelled => f.write_str("cancelled"),
+            Error::AllOriginsFailed(e) => {
+                write!(f, "all {} origins failed", e.origins.len())?;
+                for (i, (origin, reason)) in e.origins.iter().enumerate() {
+                    let sep = if i == 0 { ": " } else { "; " };
+                    write!(f, "{sep}{origin}: {reason}")?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -468,6 +501,7 @@ impl std::error::Error for Error {
             Error::Io { source, .. } => Some(source),
             Error::Request(r) => Some(&r.source),
             Error::Decode(d) => d.source.as_ref().map(|e| e as _),
+            Error::AllOriginsFailed(f) => Some(&f.last),
             _ => None,
         }
     }

@@ -38,7 +38,7 @@
 //! | base | [`Error`] and [`error_chain`], [`CancelToken`], [`metrics`], [`redact`], [`backoff`] | core |
 //! | policies | [`policy`]: rate [`Limiter`](policy::Limiter), circuit [`Breaker`](policy::Breaker), [`RetryBudget`](policy::RetryBudget) per origin | core |
 //! | connections | [`pool`]: [`Pool`], [`Lease`], TLS, resolver, cleaner; the origin registry holds each origin's sockets and policies | core |
-//! | calls | [`http`]: [`ApiClient`](http::ApiClient), retries, timeouts, credentials | core |
+//! | calls | [`http`]: [`ApiClient`](http::ApiClient), retries, timeouts, credentials, failover between origins, coalescing of GETs | core |
 //! | work | [`queue`]: [`WorkQueue`](queue::WorkQueue); [`signals`] wires SIGINT/SIGTERM to a [`CancelToken`] | core |
 //! | watch | [`alerts`]: thresholds over a metrics [`Snapshot`], [`AlertMonitor`](alerts::AlertMonitor) | core |
 //! | APIs | `zephyr`, `qtest`: typed clients and models | `migrate` |
@@ -98,8 +98,8 @@ pub mod load;
 
 pub use cancel::CancelToken;
 pub use error::{
-    BoxError, CallWait, DecodeError, Error, Exchange, PoolTimeout, RequestContext, RequestError,
-    Result, StatusError, TransportKind, error_chain,
+    BoxError, CallWait, DecodeError, Error, Exchange, FailoverError, PoolTimeout, RequestContext,
+    RequestError, Result, StatusError, TransportKind, error_chain,
 };
 pub use metrics::{
     BreakerTransition, CloseReason, Event, EventHandler, FailureKind, OriginSnapshot, RetryReason,

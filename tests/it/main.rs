@@ -3,6 +3,8 @@
 
 mod cli;
 mod clients;
+mod coalesce;
+mod failover;
 mod http;
 mod migrate;
 mod mock_cli;
