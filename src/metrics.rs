@@ -169,7 +169,8 @@ pub enum Event {
 }
 
 /// Receives pool events as they happen, on the thread that caused them. Keep it
-/// fast and never call back into the pool from it. The default is none.
+/// fast and never call back into the pool from it. The default is none. A
+/// panic in it is caught and logged, so it can't leave the pool's books wrong.
 pub trait EventHandler: Send + Sync + 'static {
     /// Called for every event.
     fn on_event(&self, event: &Event);
@@ -263,7 +264,16 @@ impl OriginMetrics {
 
     fn emit(&self, make: impl FnOnce(String) -> Event) {
         if let Some(handler) = &self.events {
-            handler.on_event(&make(self.origin.clone()));
+            let event = make(self.origin.clone());
+            // The handler runs inside the pool (where a socket closes, under a
+            // wire's lock): its panic must not skip the pool's own bookkeeping
+            // after it (a slot freed, a socket forgotten) or abort a thread
+            // that is unwinding already.
+            let delivered =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler.on_event(&event)));
+            if delivered.is_err() {
+                log::error!("the pool's event handler panicked on {event:?}; the pool goes on");
+            }
         }
     }
 
