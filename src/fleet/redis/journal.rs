@@ -227,13 +227,13 @@ impl JournalBackend for RedisBackend {
     }
 }
 
-/// `PREFIX:journal:KEY`.
-pub(crate) fn journal_key(redis: &Redis, project: &str) -> String {
+/// The key of `project`'s journal: `PREFIX:journal:KEY`.
+pub fn journal_key(redis: &Redis, project: &str) -> String {
     redis.key(&["journal", project])
 }
 
-/// `PREFIX:lock:KEY`.
-pub(crate) fn lock_key(redis: &Redis, project: &str) -> String {
+/// The key of `project`'s lock: `PREFIX:lock:KEY`.
+pub fn lock_key(redis: &Redis, project: &str) -> String {
     redis.key(&["lock", project])
 }
 
