@@ -11,15 +11,14 @@ use super::config::{ConnectionArgs, Settings, process_env};
 use super::job::{Job, JobSummary, Previous};
 use super::monitor::{Monitor, OpsArgs, Watch};
 use super::output::OutputPath;
-use super::redis_args::RedisArgs;
 use super::process_metrics::ProcessMetrics;
+use super::redis_args::RedisArgs;
 use super::{CliError, ExitCode, GlobalArgs};
 use crate::cancel::CancelToken;
 use crate::fleet::Shard;
 use crate::metrics::Snapshot;
 use crate::migrate::{
-    JournalStore, LockWait, MigrateOptions, Phases, RunHooks, RunProgress, RunSummary,
-    migrate_with,
+    JournalStore, LockWait, MigrateOptions, Phases, RunHooks, RunProgress, RunSummary, migrate_with,
 };
 use crate::pool::Pool;
 

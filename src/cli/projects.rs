@@ -173,7 +173,11 @@ pub(super) fn run(args: &MigrateArgs, global: &GlobalArgs) -> Result<ExitCode, C
             break;
         }
         let (this, _) = runs.run(project, None);
-        current.finished(if this == ExitCode::Ok { "done" } else { "failed" });
+        current.finished(if this == ExitCode::Ok {
+            "done"
+        } else {
+            "failed"
+        });
         results.push((project.zephyr_project.as_str(), this));
         code = worst(code, this);
         if this == ExitCode::Interrupted {
@@ -191,7 +195,12 @@ pub(super) fn run(args: &MigrateArgs, global: &GlobalArgs) -> Result<ExitCode, C
             results.len(),
             mine.len(),
             args.shard
-                .map(|s| format!(" in shard {}/{} of {}", s.index, s.count, list.projects.len()))
+                .map(|s| format!(
+                    " in shard {}/{} of {}",
+                    s.index,
+                    s.count,
+                    list.projects.len()
+                ))
                 .unwrap_or_default(),
             if shown.is_empty() {
                 "none".to_string()
@@ -219,7 +228,9 @@ pub(super) fn say(quiet: bool, text: &str) {
 #[cfg(feature = "redis")]
 fn enqueue(args: &MigrateArgs, list: &ProjectList) -> Result<ExitCode, CliError> {
     let Some(redis) = args.redis.open(None)? else {
-        return Err(CliError::Usage("--projects with Redis needs its URL".into()));
+        return Err(CliError::Usage(
+            "--projects with Redis needs its URL".into(),
+        ));
     };
     if list.projects.iter().any(|p| p.journal.is_some()) {
         log::warn!(

@@ -82,9 +82,8 @@ pub(super) fn run(args: &StatusArgs) -> Result<ExitCode, CliError> {
 fn table(projects: &[crate::fleet::redis::QueuedProject], now: u64) -> String {
     use crate::fleet::redis::ProjectState;
 
-    let at = |ms: u64| {
-        super::job::rfc3339(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms))
-    };
+    let at =
+        |ms: u64| super::job::rfc3339(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms));
     let ago = |ms: u64| {
         let secs = now.saturating_sub(ms) / 1000;
         humantime::format_duration(std::time::Duration::from_secs(secs)).to_string()
@@ -109,7 +108,9 @@ fn table(projects: &[crate::fleet::redis::QueuedProject], now: u64) -> String {
                 let mut d = format!("since {}", i.started_at_ms.map(at).unwrap_or_default());
                 if let Some(beat) = p.heartbeat_at_ms {
                     d.push_str(&format!(", heartbeat {} ago", ago(beat)));
-                    if i.lease_ms.is_some_and(|lease| now.saturating_sub(beat) > lease) {
+                    if i.lease_ms
+                        .is_some_and(|lease| now.saturating_sub(beat) > lease)
+                    {
                         d.push_str(" (lease over: the next worker takes it over)");
                     }
                 }

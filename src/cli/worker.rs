@@ -40,7 +40,12 @@ pub struct WorkerArgs {
     pub drain: bool,
     /// Attempts per project before it is marked failed (a failed run is
     /// queued again until then). Defaults to 3.
-    #[arg(long, value_name = "N", env = "ETLPOOL_MAX_ATTEMPTS", default_value_t = 3)]
+    #[arg(
+        long,
+        value_name = "N",
+        env = "ETLPOOL_MAX_ATTEMPTS",
+        default_value_t = 3
+    )]
     pub max_attempts: u32,
     /// This worker's name in the queue, in `status` and in `/metrics` (the
     /// `worker` label). Defaults to HOST-PID.

@@ -3,6 +3,9 @@
 
 mod cli;
 mod clients;
+#[cfg(feature = "redis")]
+mod fleet_queue;
+mod fleet_shard;
 mod http;
 mod migrate;
 mod mock_cli;

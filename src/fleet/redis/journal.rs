@@ -256,8 +256,8 @@ fn load(
 ) -> Result<HashMap<Key, Target>, MigrateError> {
     let mut entries = HashMap::new();
     let pairs: Vec<(String, String)> = redis::cmd("HSCAN")
-        .cursor_arg(0)
         .arg(key)
+        .cursor_arg(0)
         .arg("COUNT")
         .arg(1000)
         .clone()

@@ -2,6 +2,7 @@
 //! certificates, and migrations against the mocks.
 
 pub mod check;
+pub mod fleet;
 pub mod migration;
 pub mod mock;
 mod tls;
