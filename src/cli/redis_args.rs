@@ -16,6 +16,8 @@ use super::config::process_env;
 const DEFAULT_LEASE: Duration = Duration::from_secs(60);
 
 /// Where the Redis of a fleet is.
+// The field docs are also the `--help` texts, written for a terminal.
+#[allow(rustdoc::broken_intra_doc_links, rustdoc::bare_urls)]
 #[derive(Debug, Clone, Default, Args)]
 #[command(next_help_heading = "Redis (projects, journals and locks shared by many processes)")]
 pub struct RedisArgs {

@@ -4,8 +4,12 @@
 mod cli;
 mod clients;
 #[cfg(feature = "redis")]
+mod fleet_journal;
+#[cfg(feature = "redis")]
 mod fleet_queue;
 mod fleet_shard;
+#[cfg(feature = "redis")]
+mod fleet_status;
 mod http;
 mod migrate;
 mod mock_cli;
