@@ -111,6 +111,8 @@ impl ProjectList {
         let bad = |line: u64, message: String| {
             Error::config("--projects", format!("{name} line {line}: {message}"))
         };
+        let line_at =
+            |position: Option<&csv::Position>| position.map_or(0, |p| line_of(text, p.byte()));
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(true)
             .comment(Some(b'#'))
@@ -122,11 +124,8 @@ impl ProjectList {
         let mut keys: HashMap<String, u64> = HashMap::new();
         let mut journals: HashMap<PathBuf, u64> = HashMap::new();
         for record in reader.records() {
-            let record = record.map_err(|e| {
-                let line = e.position().map_or(0, csv::Position::line);
-                bad(line, e.to_string())
-            })?;
-            let line = record.position().map_or(0, csv::Position::line);
+            let record = record.map_err(|e| bad(line_at(e.position()), e.to_string()))?;
+            let line = line_at(record.position());
             let project = columns.project(&record).map_err(|m| bad(line, m))?;
             if let Some(first) = keys.insert(project.zephyr_project.clone(), line) {
                 return Err(bad(
@@ -162,6 +161,24 @@ impl ProjectList {
             .map(|(_, p)| p)
             .collect()
     }
+}
+
+/// The file's line of a record csv places at byte `at`: csv places a record
+/// at the comment or blank lines before it, and counts no comment lines.
+fn line_of(text: &str, at: u64) -> u64 {
+    let mut at = usize::try_from(at).unwrap_or(usize::MAX).min(text.len());
+    while let Some(rest) = text.get(at..) {
+        let skipped = rest.starts_with('#') || rest.starts_with(['\n', '\r']);
+        match rest.find('\n') {
+            Some(end) if skipped => at += end + 1,
+            _ => break,
+        }
+    }
+    let newlines = text.as_bytes()[..at]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count();
+    1 + u64::try_from(newlines).unwrap_or(u64::MAX)
 }
 
 /// Where each known column is in the header.
