@@ -43,11 +43,13 @@
 //! | watch | [`alerts`]: thresholds over a metrics [`Snapshot`], [`AlertMonitor`](alerts::AlertMonitor) | core |
 //! | APIs | `zephyr`, `qtest`: typed clients and models | `migrate` |
 //! | job | `migrate`: mapping, transform, journal, report, the run and `verify` | `migrate` |
+//! | fleet | `fleet`: project lists and shards; with `redis`, the project queue, journals and locks in Redis | `migrate`, `redis` |
 //! | mocks | `mock`: the embedded mock servers and their HTTP/1.1 core | `mock` |
 //! | app | `cli`, `load`: the `etlpool` command line | `cli` |
 //!
 //! The core builds with `default-features = false`. The default feature `cli`
-//! turns on `migrate` and `mock` too.
+//! turns on `migrate` and `mock` too; `redis` (not a default) adds the Redis
+//! client for `etlpool worker`, `status`, `journal` and `--redis`.
 //!
 //! **One origin, one set of policies.** The rate limiter, circuit breaker and
 //! retry budget of an origin (scheme, host, port) live in the pool's registry
@@ -81,6 +83,8 @@ pub mod signals;
 
 #[cfg(feature = "migrate")]
 mod de;
+#[cfg(feature = "migrate")]
+pub mod fleet;
 #[cfg(feature = "migrate")]
 pub mod migrate;
 #[cfg(feature = "migrate")]

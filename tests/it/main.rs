@@ -5,6 +5,13 @@ mod cli;
 mod clients;
 mod coalesce;
 mod failover;
+#[cfg(feature = "redis")]
+mod fleet_journal;
+#[cfg(feature = "redis")]
+mod fleet_queue;
+mod fleet_shard;
+#[cfg(feature = "redis")]
+mod fleet_status;
 mod http;
 mod migrate;
 mod mock_cli;

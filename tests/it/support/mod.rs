@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod flatten;
+pub mod fleet;
 pub mod migration;
 pub mod mock;
 mod tls;
