@@ -111,6 +111,23 @@ pub enum Error {
     },
     /// A wait was cut short by cancellation (SIGINT or SIGTERM).
     Cancelled,
+    /// A client with failover origins found none that could serve the call:
+    /// each was unreachable, had its circuit breaker open, or failed in a way
+    /// that let the call move on. Names every origin; the helpers
+    /// ([`Error::is_transient`], [`Error::status`], ...) answer for the last
+    /// origin's error, which is also the [`source`](std::error::Error::source).
+    AllOriginsFailed(Box<FailoverError>),
+}
+
+/// Details of an [`Error::AllOriginsFailed`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct FailoverError {
+    /// Each origin in the order tried, primary first, with why it could not
+    /// serve the call (the last one's reason is `last`'s message).
+    pub origins: Vec<(String, String)>,
+    /// The last origin's error.
+    pub last: Error,
 }
 
 /// A wait inside a call that the call's `total_timeout` bounds.
@@ -128,6 +145,8 @@ pub enum CallWait {
     RateLimit,
     /// For the outcome of the half-open circuit breaker's probe.
     BreakerProbe,
+    /// For an identical GET in flight that this call joined (coalescing).
+    SharedRequest,
 }
 
 impl fmt::Display for CallWait {
@@ -138,6 +157,7 @@ impl fmt::Display for CallWait {
             CallWait::Login => "the login",
             CallWait::RateLimit => "the rate-limit pause",
             CallWait::BreakerProbe => "the circuit breaker's probe",
+            CallWait::SharedRequest => "the identical request in flight (coalesced)",
         })
     }
 }
@@ -318,6 +338,7 @@ impl Error {
             Error::PoolTimeout(_) => true,
             Error::Request(r) => r.kind == TransportKind::Timeout,
             Error::TotalTimeout { .. } => true,
+            Error::AllOriginsFailed(f) => f.last.is_timeout(),
             _ => false,
         }
     }
@@ -327,6 +348,7 @@ impl Error {
         match self {
             Error::Status(s) => Some(s.status),
             Error::Decode(d) => Some(d.status),
+            Error::AllOriginsFailed(f) => f.last.status(),
             _ => None,
         }
     }
@@ -342,6 +364,7 @@ impl Error {
             Error::BodyTooLarge {
                 outcome_unknown, ..
             } => *outcome_unknown,
+            Error::AllOriginsFailed(f) => f.last.is_outcome_unknown(),
             _ => false,
         }
     }
@@ -354,6 +377,7 @@ impl Error {
             Error::Request(r) => r.kind != TransportKind::Tls,
             Error::Status(s) => s.status == 429 || s.status >= 500,
             Error::PoolTimeout(_) | Error::CircuitOpen { .. } | Error::TotalTimeout { .. } => true,
+            Error::AllOriginsFailed(f) => f.last.is_transient(),
             _ => false,
         }
     }
@@ -369,6 +393,10 @@ impl Error {
             Error::BodyTooLarge {
                 outcome_unknown, ..
             } => *outcome_unknown = false,
+            Error::AllOriginsFailed(f) => {
+                let last = std::mem::replace(&mut f.last, Error::Cancelled);
+                f.last = last.not_sent();
+            }
             _ => {}
         }
         self
@@ -378,6 +406,7 @@ impl Error {
     pub fn exchange(&self) -> Option<Exchange> {
         match self {
             Error::Request(r) => Some(r.exchange),
+            Error::AllOriginsFailed(f) => f.last.exchange(),
             _ => None,
         }
     }
@@ -485,6 +514,14 @@ impl fmt::Display for Error {
                  stopped before it is gone (run again when it renews, or lower month_floor)"
             ),
             Error::Cancelled => f.write_str("cancelled"),
+            Error::AllOriginsFailed(e) => {
+                write!(f, "all {} origins failed", e.origins.len())?;
+                for (i, (origin, reason)) in e.origins.iter().enumerate() {
+                    let sep = if i == 0 { ": " } else { "; " };
+                    write!(f, "{sep}{origin}: {reason}")?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -535,6 +572,7 @@ impl std::error::Error for Error {
             Error::Io { source, .. } => Some(source),
             Error::Request(r) => Some(&r.source),
             Error::Decode(d) => d.source.as_ref().map(|e| e as _),
+            Error::AllOriginsFailed(f) => Some(&f.last),
             _ => None,
         }
     }

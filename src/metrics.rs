@@ -174,7 +174,8 @@ pub enum Event {
 }
 
 /// Receives pool events as they happen, on the thread that caused them. Keep it
-/// fast and never call back into the pool from it. The default is none.
+/// fast and never call back into the pool from it. The default is none. A
+/// panic in it is caught and logged, so it can't leave the pool's books wrong.
 pub trait EventHandler: Send + Sync + 'static {
     /// Called for every event.
     fn on_event(&self, event: &Event);
@@ -224,6 +225,8 @@ pub(crate) struct OriginMetrics {
     /// Final responses by class: `1xx` .. `5xx`, then anything else ureq accepts.
     statuses: [AtomicU64; 6],
     warm_requests: AtomicU64,
+    failover: FailoverCounters,
+    coalesced_requests: AtomicU64,
     /// The last failure; written on failures only.
     last_error: Mutex<Option<LastError>>,
     failures: Counters<FailureKind>,
@@ -251,6 +254,8 @@ impl OriginMetrics {
             dns_cache_hits: AtomicU64::new(0),
             statuses: Default::default(),
             warm_requests: AtomicU64::new(0),
+            failover: FailoverCounters::default(),
+            coalesced_requests: AtomicU64::new(0),
             last_error: Mutex::new(None),
             failures: Counters::default(),
             retries: Counters::default(),
@@ -264,7 +269,16 @@ impl OriginMetrics {
 
     fn emit(&self, make: impl FnOnce(String) -> Event) {
         if let Some(handler) = &self.events {
-            handler.on_event(&make(self.origin.clone()));
+            let event = make(self.origin.clone());
+            // The handler runs inside the pool (where a socket closes, under a
+            // wire's lock): its panic must not skip the pool's own bookkeeping
+            // after it (a slot freed, a socket forgotten) or abort a thread
+            // that is unwinding already.
+            let delivered =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler.on_event(&event)));
+            if delivered.is_err() {
+                log::error!("the pool's event handler panicked on {event:?}; the pool goes on");
+            }
         }
     }
 
@@ -308,6 +322,32 @@ impl OriginMetrics {
     /// A request sent only to open a connection ahead of use.
     pub(crate) fn warm_request(&self) {
         self.warm_requests.fetch_add(1, Relaxed);
+    }
+
+    /// A call of a client with failover origins that this origin did not
+    /// serve and that went on to the next origin.
+    pub(crate) fn failed_over(&self) {
+        self.failover.failed_over.fetch_add(1, Relaxed);
+    }
+
+    /// A call this origin served after an earlier origin of its client could not.
+    pub(crate) fn failover_served(&self) {
+        self.failover.served.fetch_add(1, Relaxed);
+    }
+
+    /// A probe sent to see whether this origin is back.
+    pub(crate) fn failover_probe(&self) {
+        self.failover.probes.fetch_add(1, Relaxed);
+    }
+
+    /// A probe found this origin back: calls go to it again.
+    pub(crate) fn failover_recovered(&self) {
+        self.failover.recovered.fetch_add(1, Relaxed);
+    }
+
+    /// A GET that joined an identical one in flight instead of sending its own.
+    pub(crate) fn coalesced(&self) {
+        self.coalesced_requests.fetch_add(1, Relaxed);
     }
 
     /// Sockets open now, lent or idle.
@@ -397,6 +437,11 @@ impl OriginMetrics {
             idle: host.idle as u64,
             waiting: host.waiting as u64,
             warm_requests: self.warm_requests.load(Relaxed),
+            failed_over: self.failover.failed_over.load(Relaxed),
+            failover_served: self.failover.served.load(Relaxed),
+            failover_probes: self.failover.probes.load(Relaxed),
+            failover_recovered: self.failover.recovered.load(Relaxed),
+            coalesced_requests: self.coalesced_requests.load(Relaxed),
             responses: STATUS_CLASSES
                 .iter()
                 .zip(&self.statuses)
@@ -412,6 +457,15 @@ impl OriginMetrics {
         };
         (snap, HistogramPair { acquire, latency })
     }
+}
+
+/// What failover did at one origin (see [`OriginSnapshot::failed_over`]).
+#[derive(Default)]
+struct FailoverCounters {
+    failed_over: AtomicU64,
+    served: AtomicU64,
+    probes: AtomicU64,
+    recovered: AtomicU64,
 }
 
 /// The names of the status classes in [`OriginSnapshot::responses`].
@@ -485,6 +539,27 @@ pub struct OriginSnapshot {
     /// `min_idle`); also counted in `requests_sent`.
     #[serde(default)]
     pub warm_requests: u64,
+    /// Calls of a client with failover origins that this origin did not serve
+    /// and that went on to the next origin: it was unreachable, its circuit
+    /// breaker was open, or it failed in a way that let the call move on.
+    #[serde(default)]
+    pub failed_over: u64,
+    /// Calls this origin served after an earlier origin of their client could
+    /// not (`responses` and `requests_sent` count them too).
+    #[serde(default)]
+    pub failover_served: u64,
+    /// Probes sent to see whether this origin, passed over by failover, is
+    /// back (also counted in `requests_sent`).
+    #[serde(default)]
+    pub failover_probes: u64,
+    /// Times a probe found this origin back, so calls went to it again.
+    #[serde(default)]
+    pub failover_recovered: u64,
+    /// GETs that joined an identical GET in flight (same URL, headers and
+    /// credentials) and got its answer instead of sending their own request;
+    /// counted at the origin of the client's base URL.
+    #[serde(default)]
+    pub coalesced_requests: u64,
     /// Final responses by status class (`1xx` .. `5xx`, and `other` for
     /// 600..999), counted at the socket; interim `100 Continue` heads are not.
     pub responses: BTreeMap<String, u64>,
@@ -538,6 +613,11 @@ impl OriginSnapshot {
         self.connections_reused += o.connections_reused;
         self.requests_sent += o.requests_sent;
         self.warm_requests += o.warm_requests;
+        self.failed_over += o.failed_over;
+        self.failover_served += o.failover_served;
+        self.failover_probes += o.failover_probes;
+        self.failover_recovered += o.failover_recovered;
+        self.coalesced_requests += o.coalesced_requests;
         sum(&mut self.connections_closed, &o.connections_closed);
         self.open_connections += o.open_connections;
         self.tls_handshakes_full += o.tls_handshakes_full;
@@ -681,6 +761,31 @@ mod prometheus {
             "leases_timed_out_total",
             "Lease requests that timed out.",
             |s| s.leases_timed_out,
+        ),
+        (
+            "failed_over_total",
+            "Calls that went on from this origin to the next of their client.",
+            |s| s.failed_over,
+        ),
+        (
+            "failover_served_total",
+            "Calls served after an earlier origin of their client could not.",
+            |s| s.failover_served,
+        ),
+        (
+            "failover_probes_total",
+            "Probes of an origin passed over by failover.",
+            |s| s.failover_probes,
+        ),
+        (
+            "failover_recovered_total",
+            "Times a probe brought an origin back.",
+            |s| s.failover_recovered,
+        ),
+        (
+            "coalesced_requests_total",
+            "GETs that shared an identical GET in flight.",
+            |s| s.coalesced_requests,
         ),
         (
             "rate_limit_waits_total",

@@ -107,6 +107,9 @@ pub(super) fn run(args: &DemoArgs, global: &GlobalArgs) -> Result<ExitCode, CliE
         quiet: global.quiet,
         lock_wait: Default::default(),
         report_per_run: false,
+        journal_store: None,
+        worker: None,
+        current: None,
     };
     let code = runner.run(Ok((settings.clone(), options)))?;
     println!("metrics (Prometheus text): {}", metrics.display());

@@ -53,7 +53,7 @@ impl<'a> Call<'a> {
             owner,
             request,
             method,
-            known: known_of(request, &uri, &client.auth),
+            known: known_of(request, &uri.to_string(), &client.auth),
             uri,
             safety: Safety::of(request.method, request.resend_safe()),
             start,
@@ -524,9 +524,9 @@ impl<'a> Call<'a> {
 
 /// What a call knows it sends: the query values, the form body, header
 /// values that are not printable, and a static token.
-fn known_of(request: &ApiRequest, uri: &Uri, auth: &Auth) -> Known {
+fn known_of(request: &ApiRequest, url: &str, auth: &Auth) -> Known {
     let mut known = Known::default();
-    known.url_query(&uri.to_string());
+    known.url_query(url);
     for (name, value) in &request.headers {
         known.header(name, value);
     }
@@ -540,6 +540,15 @@ fn known_of(request: &ApiRequest, uri: &Uri, auth: &Auth) -> Known {
         known.secret(token);
     }
     known
+}
+
+impl ApiClient {
+    /// What a call of `request` knows it sends, for masking an answer the
+    /// layers returned (the credentials of a provider are not among them:
+    /// only the call that fetched them knows them).
+    pub(super) fn known(&self, request: &ApiRequest) -> Known {
+        known_of(request, &request.url(self.base_url()), &self.inner().auth)
+    }
 }
 
 /// An attempt the breaker admitted. It reports its outcome once; dropped

@@ -9,6 +9,7 @@ use serde::de::DeserializeOwned;
 use ureq::http::{Method, Uri};
 
 use super::call::Call;
+use super::layers::{LayerSettings, Layers};
 use super::request::{ApiRequest, Auth};
 use super::retry::{RetryPolicy, Safety};
 use crate::cancel::CancelToken;
@@ -35,8 +36,11 @@ use crate::redact::{self, Known};
 #[derive(Clone)]
 pub struct ApiClient {
     inner: Arc<Inner>,
+    /// Failover and coalescing around the call, when configured.
+    layers: Option<Arc<Layers>>,
 }
 
+#[derive(Clone)]
 pub(super) struct Inner {
     pub(super) origin: OriginPool,
     pub(super) metrics: Arc<OriginMetrics>,
@@ -69,6 +73,8 @@ pub struct ApiClientBuilder {
     total_timeout: Option<Option<Duration>>,
     slow: Duration,
     cancel: Option<CancelToken>,
+    /// Failover origins and coalescing (`failover.rs`, `coalesce.rs`).
+    pub(super) layers: LayerSettings,
 }
 
 impl ApiClientBuilder {
@@ -136,7 +142,13 @@ impl ApiClientBuilder {
     /// Validates the policies and makes the client.
     pub fn build(self) -> Result<ApiClient> {
         self.retry.validate()?;
-        let origin_pool = self.pool.origin(&self.base_url)?;
+        let primary = self.client_for(&self.base_url)?;
+        Layers::around(primary, &self.layers, |url| self.client_for(url))
+    }
+
+    /// A client of one base URL with this builder's settings.
+    fn client_for(&self, base_url: &str) -> Result<ApiClient> {
+        let origin_pool = self.pool.origin(base_url)?;
         let policies = self.origin_policies(&origin_pool)?;
         let metrics = origin_pool.metrics().clone();
         let config = self.pool.config();
@@ -150,18 +162,19 @@ impl ApiClientBuilder {
         Ok(ApiClient {
             inner: Arc::new(Inner {
                 policies,
-                base: self.base_url.trim_end_matches('/').to_string(),
-                base_path: base_path(&self.base_url),
+                base: base_url.trim_end_matches('/').to_string(),
+                base_path: base_path(base_url),
                 origin: origin_pool,
                 metrics,
-                auth: self.auth,
-                retry: self.retry,
+                auth: self.auth.clone(),
+                retry: self.retry.clone(),
                 request_timeout,
                 pool_request_timeout: config.request_timeout,
                 total_timeout: self.total_timeout.unwrap_or(config.total_timeout),
                 slow: self.slow,
-                cancel: self.cancel,
+                cancel: self.cancel.clone(),
             }),
+            layers: None,
         })
     }
 }
@@ -245,25 +258,44 @@ impl ApiClient {
             total_timeout: None,
             slow: Duration::from_secs(5),
             cancel: None,
+            layers: LayerSettings::default(),
         }
     }
 
-    /// The base URL, without a trailing slash.
+    /// The base URL, without a trailing slash; with failover origins, the
+    /// primary's (the one the client was built for), whichever origin serves
+    /// calls now.
     pub fn base_url(&self) -> &str {
         &self.inner.base
     }
 
-    /// The origin requests go to.
+    /// The origin requests go to; with failover origins, the primary's.
     pub fn origin(&self) -> &Origin {
         self.inner.origin.origin()
     }
 
-    /// Whether the origin's circuit breaker is open (or half-open) now.
-    pub fn breaker_open(&self) -> bool {
-        self.inner.policies.breaker().state() != BreakerState::Closed
+    /// Every origin of the client in the order calls try them: the primary,
+    /// then its [failover](ApiClientBuilder::failover) origins.
+    pub fn origins(&self) -> Vec<Origin> {
+        match self.layers.as_deref() {
+            Some(layers) => layers.origins(self),
+            None => vec![self.origin().clone()],
+        }
     }
 
-    /// The origin's policies, shared with every client of the origin.
+    /// Whether the origin's circuit breaker is open (or half-open) now; with
+    /// failover origins, whether every origin's is, so no origin would take
+    /// a call without a probe.
+    pub fn breaker_open(&self) -> bool {
+        let open = |c: &ApiClient| c.inner.policies.breaker().state() != BreakerState::Closed;
+        match self.layers.as_deref() {
+            Some(layers) => layers.all_members(self, open),
+            None => open(self),
+        }
+    }
+
+    /// The origin's policies, shared with every client of the origin (with
+    /// failover origins, the primary's).
     pub fn policies(&self) -> &OriginPolicies {
         &self.inner.policies
     }
@@ -296,8 +328,9 @@ impl ApiClient {
     /// `DELETE path`; any 2xx is success, the body is read and dropped.
     pub fn delete(&self, path: &str) -> Result<()> {
         let request = ApiRequest::delete(path);
-        self.call(&request, None, |reply, known, attempt| {
-            self.check_status(&request, reply, attempt, known).map(drop)
+        self.finish_call(&request, None, |by, reply, known, attempt| {
+            by.check_status_known(&request, reply, attempt, known)
+                .map(drop)
         })
     }
 
@@ -316,30 +349,90 @@ impl ApiClient {
         deadline: Option<Instant>,
     ) -> Result<T> {
         let acted = !Safety::of(request.method, request.resend_safe()).idempotent;
-        self.call(request, deadline, |reply, known, attempt| {
-            let reply = self.check_status(request, reply, attempt, known)?;
-            decode(self.context(request, attempt), &reply, acted, known)
-        })
-        .inspect_err(|e| {
-            if matches!(e, Error::Decode(_)) {
-                self.inner.metrics.failure(FailureKind::Decode);
-            }
+        self.finish_call(request, deadline, |by, reply, known, attempt| {
+            let reply = by.check_status_known(request, reply, attempt, known)?;
+            decode(by.context(request, attempt), &reply, acted, known)
         })
     }
 
     /// Sends `request` with every policy applied and returns the answer whatever
     /// its status (after retries of 429/5xx where they are safe).
     pub fn send(&self, request: &ApiRequest) -> Result<Reply> {
-        self.call(request, None, |reply, _, _| Ok(reply))
+        self.exchange(request).map(|(reply, ..)| reply)
     }
 
     pub(super) fn inner(&self) -> &Inner {
         &self.inner
     }
 
-    /// Runs `request` as one call ending by `deadline` at the latest, and
-    /// hands its final answer to `finish`.
-    fn call<T>(
+    /// [`ApiClient::send`], with the number of attempts it took and the
+    /// client of the origin that answered.
+    fn exchange(&self, request: &ApiRequest) -> Result<(Reply, u32, &ApiClient)> {
+        self.exchange_by(request, None)
+    }
+
+    /// [`ApiClient::exchange`], ending by `deadline` at the latest: through
+    /// the layers (coalescing, failover) when the client has them.
+    fn exchange_by(
+        &self,
+        request: &ApiRequest,
+        deadline: Option<Instant>,
+    ) -> Result<(Reply, u32, &ApiClient)> {
+        match self.layers.as_deref() {
+            Some(layers) => layers.exchange(self, request, deadline),
+            None => self
+                .call(request, deadline)
+                .map(|(reply, attempts)| (reply, attempts, self)),
+        }
+    }
+
+    /// Runs `request` and hands its final answer to `finish`, with the client
+    /// of the origin that gave it, what the call knows it sent (to mask) and
+    /// its attempts. Without layers `finish` runs inside the call, so a 2xx
+    /// GET whose body it can't decode is retried; through the layers it runs
+    /// on the answer they return.
+    fn finish_call<T>(
+        &self,
+        request: &ApiRequest,
+        deadline: Option<Instant>,
+        finish: impl Fn(&ApiClient, Reply, &Known, u32) -> Result<T>,
+    ) -> Result<T> {
+        let (result, by) = match self.layers.as_deref() {
+            None => (
+                self.call_with(request, deadline, |reply, known, attempt| {
+                    finish(self, reply, known, attempt)
+                }),
+                self,
+            ),
+            Some(layers) => match layers.exchange(self, request, deadline) {
+                Ok((reply, attempts, by)) => {
+                    let known = by.known(request);
+                    let result = finish(by, reply, &known, attempts);
+                    (result.map_err(|e| known.scrub_error(e)), by)
+                }
+                Err(e) => return Err(e),
+            },
+        };
+        result.inspect_err(|e| {
+            if matches!(e, Error::Decode(_)) {
+                by.inner.metrics.failure(FailureKind::Decode);
+            }
+        })
+    }
+
+    /// One call to this client's own origin, ending by `deadline` at the
+    /// latest: its final answer, whatever the status, and its attempts.
+    pub(super) fn call(
+        &self,
+        request: &ApiRequest,
+        deadline: Option<Instant>,
+    ) -> Result<(Reply, u32)> {
+        self.call_with(request, deadline, |reply, _, attempt| Ok((reply, attempt)))
+    }
+
+    /// One call to this client's own origin whose final answer goes to
+    /// `finish` (see [`Call::run`]).
+    fn call_with<T>(
         &self,
         request: &ApiRequest,
         deadline: Option<Instant>,
@@ -387,7 +480,20 @@ impl ApiClient {
         redact::url(path)
     }
 
-    fn check_status(
+    /// A non-2xx answer as an error (its body excerpt masked by what the
+    /// layers' caller knows it sent).
+    pub(super) fn check_status(
+        &self,
+        request: &ApiRequest,
+        reply: Reply,
+        attempts: u32,
+    ) -> Result<Reply> {
+        let known = self.known(request);
+        self.check_status_known(request, reply, attempts, &known)
+    }
+
+    /// A non-2xx answer as an error, every value in `known` masked.
+    fn check_status_known(
         &self,
         request: &ApiRequest,
         reply: Reply,
@@ -410,6 +516,62 @@ impl ApiClient {
             body: known.excerpt(reply.body(), 300),
             outcome_unknown: !safety.idempotent && status >= 500,
         })))
+    }
+}
+
+/// What the layers around a call (`layers.rs`) need of a client.
+impl ApiClient {
+    /// This client with `layers` around its calls.
+    pub(super) fn layered(self, layers: Layers) -> ApiClient {
+        ApiClient {
+            layers: Some(Arc::new(layers)),
+            ..self
+        }
+    }
+
+    /// The client of this origin alone, without layers.
+    pub(super) fn bare(&self) -> ApiClient {
+        ApiClient {
+            inner: self.inner.clone(),
+            layers: None,
+        }
+    }
+
+    /// This origin's client with no retries: one attempt, for a probe.
+    pub(super) fn single_attempt(&self) -> ApiClient {
+        let mut inner = (*self.inner).clone();
+        inner.retry = RetryPolicy::none();
+        ApiClient {
+            inner: Arc::new(inner),
+            layers: None,
+        }
+    }
+
+    /// The base URL's path (`/api/v3`), without a trailing slash.
+    pub(super) fn base_path(&self) -> &str {
+        &self.inner.base_path
+    }
+
+    pub(super) fn metrics(&self) -> &OriginMetrics {
+        &self.inner.metrics
+    }
+
+    /// The deadline of a call starting now: its `total_timeout`, or `cap`
+    /// if that comes first.
+    pub(super) fn deadline(&self, cap: Option<Instant>) -> Option<Instant> {
+        let own = self
+            .inner
+            .total_timeout
+            .and_then(|t| Instant::now().checked_add(t));
+        match (own, cap) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The `Authorization` value a call would send now.
+    pub(super) fn authorization(&self, deadline: Option<Instant>) -> Result<Option<String>> {
+        self.inner.auth.value_until(deadline)
     }
 }
 
@@ -466,9 +628,11 @@ fn decode<T: DeserializeOwned>(
 
 impl std::fmt::Debug for ApiClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ApiClient")
-            .field("base_url", &redact::url(&self.inner.base))
-            .field("auth", &self.inner.auth)
-            .finish_non_exhaustive()
+        let mut d = f.debug_struct("ApiClient");
+        d.field("base_url", &redact::url(&self.inner.base));
+        if let Some(layers) = self.layers.as_deref() {
+            d.field("layers", layers);
+        }
+        d.field("auth", &self.inner.auth).finish_non_exhaustive()
     }
 }

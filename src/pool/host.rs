@@ -16,6 +16,7 @@ use super::tcp::KeepaliveSettings;
 use super::tls::SessionStore;
 use super::total::{TotalLimit, evict_lru_idle};
 use super::transport::PooledConnector;
+use super::warm::WarmUps;
 use super::wire::AgentWire;
 use crate::error::{Error, PoolTimeout, Result};
 use crate::metrics::{CloseReason, HostGauges, OriginMetrics};
@@ -30,16 +31,14 @@ pub(crate) struct PooledAgent {
 struct IdleAgent {
     agent: PooledAgent,
     since: Instant,
-    /// Its socket was busy when it came back (a body read after the lease
-    /// went back): lending skips it until it looks again. Kept here so the
-    /// hot path reads no other memory.
-    came_back_busy: bool,
 }
 
 impl IdleAgent {
-    /// Its socket is free for a request now.
+    /// Its socket is free for a request now. Read from the wire every time:
+    /// an idle agent's socket can turn busy while it waits here (a clone the
+    /// last holder kept starts a request), not only be busy when it came back.
     fn free(&self) -> bool {
-        !self.came_back_busy || !self.agent.wire.is_busy()
+        !self.agent.wire.is_busy()
     }
 }
 
@@ -53,7 +52,8 @@ pub(crate) struct AgentFactory {
     pub(crate) epoch: Instant,
     pub(crate) lifetime: Option<(Duration, f64)>,
     pub(crate) acquire_timeout: Duration,
-    pub(crate) proxied: bool,
+    /// The pool's CONNECT proxy: every connection goes through it.
+    pub(crate) proxy: Option<ureq::Proxy>,
     pub(crate) keepalive: Option<KeepaliveSettings>,
     pub(crate) tls_options: super::config::TlsOptions,
 }
@@ -95,7 +95,7 @@ impl AgentFactory {
             origin: origin.clone(),
             tls,
             wait: self.acquire_timeout,
-            proxied: self.proxied,
+            proxy: self.proxy.clone(),
             closed,
             keepalive: self.keepalive,
         };
@@ -148,6 +148,7 @@ pub(crate) struct HostPool {
     /// The origin's rate limiter, breaker and retry budget, shared by every
     /// client of the origin; set once, by the first to ask.
     policies: OnceLock<OriginPolicies>,
+    warm_ups: WarmUps,
 }
 
 #[derive(Default)]
@@ -189,6 +190,7 @@ impl HostPool {
             state: Mutex::new(HostState::default()),
             available: Condvar::new(),
             policies: OnceLock::new(),
+            warm_ups: WarmUps::default(),
         }
     }
 
@@ -233,7 +235,7 @@ impl HostPool {
             return Err(self.shutdown_error());
         }
         // The hot path: the warmest idle agent, its socket free.
-        if st.idle.last().is_some_and(|a| !a.came_back_busy)
+        if st.idle.last().is_some_and(IdleAgent::free)
             && let Some(idle) = st.idle.pop()
         {
             st.in_use += 1;
@@ -365,6 +367,9 @@ impl HostPool {
             Some(CloseReason::Discarded)
         } else if self.closed.load(Relaxed) {
             Some(CloseReason::Shutdown)
+        } else if agent.wire.is_shut_down() {
+            // The holder shut the agent down through a clone.
+            Some(CloseReason::Discarded)
         } else if agent.wire.socket_expired(now) {
             Some(CloseReason::Lifetime)
         } else {
@@ -372,12 +377,7 @@ impl HostPool {
         };
         match reason {
             None => {
-                let came_back_busy = agent.wire.is_busy();
-                st.idle.push(IdleAgent {
-                    agent,
-                    since: now,
-                    came_back_busy,
-                });
+                st.idle.push(IdleAgent { agent, since: now });
                 drop(st);
                 self.available.notify_one();
                 if let Some(total) = &self.total {
@@ -437,16 +437,36 @@ impl HostPool {
         }
     }
 
-    /// Opens connections until `min_idle` idle ones are warm; for the cleaner.
+    /// Idle agents holding an open socket.
+    fn warm_idle(&self) -> usize {
+        let st = self.state.lock();
+        st.idle.iter().filter(|a| a.agent.wire.has_socket()).count()
+    }
+
+    /// Starts opening connections until `min_idle` idle ones are warm; for the
+    /// cleaner, which must not wait for a server: the warm-up runs on a thread
+    /// of its own, one at a time per origin.
     pub(crate) fn keep_min_idle(self: &Arc<Self>, warm_path: &str) {
         let min = self.limits.min_idle;
-        if min == 0 {
+        if min == 0 || self.warm_idle() >= min || !self.warm_ups.begin_top_up() {
             return;
         }
-        let warm = {
-            let st = self.state.lock();
-            st.idle.iter().filter(|a| a.agent.wire.has_socket()).count()
-        };
+        let (host, path) = (self.clone(), warm_path.to_string());
+        let spawned = std::thread::Builder::new()
+            .name("etlpool-warm".into())
+            .spawn(move || {
+                host.top_up(&path);
+                host.warm_ups.end_top_up();
+            });
+        if let Err(e) = spawned {
+            self.warm_ups.end_top_up();
+            log::warn!("keeping {min} idle connections to {}: {e}", self.origin);
+        }
+    }
+
+    fn top_up(self: &Arc<Self>, warm_path: &str) {
+        let min = self.limits.min_idle;
+        let warm = self.warm_idle();
         if warm >= min {
             return;
         }
@@ -457,8 +477,9 @@ impl HostPool {
     }
 
     /// Opens connections until `target` are open (at most the per-host cap),
-    /// each with one `HEAD warm_path`; returns how many it opened. Uses only
-    /// agents free right now: it never waits for a lease or evicts.
+    /// each with one `HEAD warm_path`; returns how many it opened that stayed
+    /// open. Uses only agents free right now: it never waits for a lease or
+    /// evicts. A shutdown interrupts its request.
     pub(crate) fn warm(self: &Arc<Self>, target: usize, warm_path: &str) -> Result<usize> {
         let target = target.min(self.limits.max);
         let url = format!("{}{warm_path}", self.origin);
@@ -468,15 +489,30 @@ impl HostPool {
             let Some(lease) = self.try_lease()? else {
                 break;
             };
-            if !lease.pooled().wire.has_socket() {
+            let wire = &lease.pooled().wire;
+            if !wire.has_socket() {
                 let request = Request::head(url.as_str())
                     .body(())
                     .map_err(|e| Error::config("warm_path", e.to_string()))?;
-                let sent = lease.send(request);
+                let sent = {
+                    let Some(_in_flight) =
+                        self.warm_ups
+                            .start(wire.id(), &lease.pooled().agent, &self.closed)
+                    else {
+                        return Err(self.shutdown_error());
+                    };
+                    lease.send(request)
+                };
                 if lease.last_exchange().sent {
                     self.metrics.warm_request();
                 }
                 sent?;
+                // The server closed it after answering (or answered HEAD with
+                // a body, which leaves it unusable): warming can't help, and
+                // trying on would churn through the whole per-host cap.
+                if !wire.has_socket() {
+                    break;
+                }
                 opened += 1;
             }
             held.push(lease);
@@ -484,8 +520,10 @@ impl HostPool {
         Ok(opened)
     }
 
-    /// Closes every idle agent and wakes all waiters (used at shutdown).
+    /// Interrupts warm-ups in flight, closes every idle agent and wakes all
+    /// waiters (used at shutdown).
     pub(crate) fn close_idle(&self, reason: CloseReason) {
+        self.warm_ups.interrupt_all();
         let closing = take_idle(&mut self.state.lock(), |_| Some(reason));
         for (agent, reason) in closing {
             self.retire(agent, reason);
@@ -494,6 +532,19 @@ impl HostPool {
         if let Some(total) = &self.total {
             total.wake();
         }
+    }
+
+    /// Closes the idle agent whose wire is `wire`, if it is idle: ureq shut it
+    /// down (through a clone its last holder kept). One lent now is closed
+    /// when it comes back.
+    pub(crate) fn retire_shut_down(&self, wire: usize) {
+        let mut st = self.state.lock();
+        let Some(i) = st.idle.iter().position(|a| a.agent.wire.id() == wire) else {
+            return;
+        };
+        let agent = st.idle.remove(i).agent;
+        drop(st);
+        self.retire(agent, CloseReason::Discarded);
     }
 
     /// When this host's coldest idle agent fell idle, for the total cap's LRU.

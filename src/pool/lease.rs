@@ -10,9 +10,10 @@ use ureq::http::{HeaderMap, Method, Request, Uri};
 use super::exchange::{self, HelperScope};
 use super::host::{HostPool, PooledAgent};
 use super::origin::Origin;
+use super::resolver::LookupFailed;
 use super::tcp::SocketInfo;
 use super::tls::TlsHandshakeError;
-use super::transport::{CrossOriginError, PoolClosed, SocketClaimTimeout};
+use super::transport::{CrossOriginError, PoolClosed, ProxyOverride, SocketClaimTimeout};
 use crate::error::{Error, Exchange, RequestContext, RequestError, Result, TransportKind};
 use crate::metrics::FailureKind;
 use crate::redact;
@@ -35,7 +36,9 @@ use crate::redact;
 /// two origins. (Serving it through the other origin's pool would make one
 /// lease hold two origins' slots, which can deadlock under a total cap; so the
 /// pool refuses, as urllib3's `HTTPConnectionPool` does with `HostChangedError`.
-/// [`crate::Pool::fetch`] and [`crate::Pool::send`] lease per URL.)
+/// [`crate::Pool::fetch`] and [`crate::Pool::send`] lease per URL.) Nor can a
+/// request change the pool's proxy: a request-level `proxy` setting other
+/// than the pool's is refused.
 ///
 /// **Across [`crate::Pool::shutdown`]** a lease already held may finish its
 /// work on the connection it has, but opens no new one; its agent is closed
@@ -275,6 +278,9 @@ pub(crate) fn request_error(
         ureq::Error::Other(ref b) if b.is::<PoolClosed>() => {
             return Error::PoolShutdown { origin: at.origin };
         }
+        ureq::Error::Other(ref b) if b.is::<ProxyOverride>() => {
+            return Error::config("proxy", b.to_string());
+        }
         _ => {}
     }
     let (kind, timeout_phase) = classify(&e, exchange);
@@ -308,6 +314,7 @@ fn classify(e: &ureq::Error, exchange: Exchange) -> (TransportKind, Option<Strin
             return (TransportKind::Timeout, Some("socket claim".into()));
         }
         ureq::Error::HostNotFound => TransportKind::Dns,
+        ureq::Error::Other(b) if b.is::<LookupFailed>() => TransportKind::Dns,
         ureq::Error::Other(b) if b.is::<TlsHandshakeError>() => TransportKind::Tls,
         ureq::Error::Io(io) if io.kind() == K::TimedOut => {
             return (TransportKind::Timeout, Some("io".into()));

@@ -37,6 +37,7 @@ mod tcp;
 mod tls;
 mod total;
 mod transport;
+mod warm;
 mod wire;
 
 use std::collections::HashMap;
@@ -210,8 +211,9 @@ impl Pool {
     ) -> Result<Pool> {
         config.validate()?;
         let tls = tls::client_config(&config.tls)?;
+        let proxy = config.proxy()?;
         let factory = Arc::new(AgentFactory {
-            ureq_config: ureq_config(&config)?,
+            ureq_config: ureq_config(&config, proxy.clone()),
             tls,
             // Enough tickets per server for a burst of reconnects as wide as
             // the per-host cap; rustls keeps 8.
@@ -223,7 +225,7 @@ impl Pool {
             epoch: Instant::now(),
             lifetime: config.max_lifetime.map(|l| (l, config.lifetime_jitter)),
             acquire_timeout: config.acquire_timeout,
-            proxied: config.proxy.is_some(),
+            proxy,
             keepalive: config.keepalive(),
             tls_options: config.tls.clone(),
         });
@@ -307,7 +309,9 @@ impl Pool {
     /// connection only for a request, so each new one carries a cheap
     /// `HEAD <origin><warm_path>` (any answer will do; counted as
     /// `warm_requests`). Uses only agents free right now, never waits for a
-    /// lease or evicts another origin's connection. Returns how many it opened.
+    /// lease or evicts another origin's connection. Returns how many it opened
+    /// that stayed open; stops at the first one the server closes after its
+    /// answer. A shutdown interrupts it.
     pub fn warm(&self, base_url: &str, n: usize) -> Result<usize> {
         let host = self.host(&Origin::parse(base_url)?)?;
         host.warm(n, &self.inner.config.warm_path)
@@ -455,15 +459,15 @@ fn global_slot() -> &'static Mutex<Option<Pool>> {
 }
 
 /// The settings every pooled agent gets; see DESIGN.md "ureq settings the pool owns".
-fn ureq_config(config: &PoolConfig) -> Result<ureq::config::Config> {
-    Ok(ureq::Agent::config_builder()
+fn ureq_config(config: &PoolConfig, proxy: Option<ureq::Proxy>) -> ureq::config::Config {
+    ureq::Agent::config_builder()
         // Otherwise every 4xx/5xx closes the connection and loses the body and
         // Retry-After.
         .http_status_as_error(false)
         // A redirect to another origin would open a socket under this origin's
         // cap and metrics; 3xx responses are returned to the caller instead.
         .max_redirects(0)
-        .proxy(config.proxy()?)
+        .proxy(proxy)
         // One keep-alive connection per agent: the pool, not ureq, decides how
         // many connections live and when they die.
         .max_idle_connections(1)
@@ -473,7 +477,7 @@ fn ureq_config(config: &PoolConfig) -> Result<ureq::config::Config> {
         .timeout_per_call(Some(config.request_timeout))
         .timeout_global(config.total_timeout)
         .user_agent(config.user_agent.as_str())
-        .build())
+        .build()
 }
 
 impl PoolInner {

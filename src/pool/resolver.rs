@@ -59,10 +59,26 @@ impl Failure {
         match self.kind {
             io::ErrorKind::NotFound => ureq::Error::HostNotFound,
             io::ErrorKind::TimedOut => ureq::Error::Timeout(ureq::Timeout::Resolve),
-            kind => ureq::Error::Io(io::Error::new(kind, self.message.to_string())),
+            // The system resolver's failures ("Name or service not known",
+            // "Temporary failure in name resolution") come as uncategorized
+            // I/O errors, which read as a failed connect.
+            _ => ureq::Error::Other(Box::new(LookupFailed(self.message.clone()))),
         }
     }
 }
+
+/// A name lookup failed (the resolver's own message); a DNS failure, not a
+/// failed connect.
+#[derive(Debug)]
+pub(crate) struct LookupFailed(Arc<str>);
+
+impl std::fmt::Display for LookupFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for LookupFailed {}
 
 /// Resolved addresses shared by every agent of a pool.
 pub(crate) struct DnsCache {

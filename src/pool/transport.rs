@@ -15,12 +15,13 @@
 //! over, and every hand-over happens under one lock, with no window for a race.
 //!
 //! The connector is also where the origin rule holds: an agent's socket is only
-//! ever used for the origin it was lent for, and after the pool shut down an
-//! agent opens nothing new.
+//! ever used for the origin it was lent for, through the pool's proxy (if any)
+//! and no other, and after the pool shut down an agent opens nothing new.
 
+use std::cell::Cell;
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use rustls::ClientConfig;
@@ -80,6 +81,52 @@ impl fmt::Display for SocketClaimTimeout {
 
 impl std::error::Error for SocketClaimTimeout {}
 
+/// A request whose own settings name another proxy than the pool's (or none
+/// where the pool has one).
+#[derive(Debug)]
+pub(crate) struct ProxyOverride {
+    /// The pool's proxy, `host:port`, if it has one.
+    pub(crate) pool: Option<String>,
+}
+
+impl fmt::Display for ProxyOverride {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let pool = self.pool.as_deref().unwrap_or("none");
+        write!(
+            f,
+            "a request can't change the pool's proxy ({pool}): every pooled connection \
+             goes the way the pool's `proxy` setting says"
+        )
+    }
+}
+
+impl std::error::Error for ProxyOverride {}
+
+fn proxy_name(proxy: &ureq::Proxy) -> String {
+    format!("{}:{}", proxy.host(), proxy.port())
+}
+
+thread_local! {
+    /// The wire (its id) whose connect is opening the socket to the pool's
+    /// proxy on this thread right now; 0 for none.
+    static PROXY_HOP: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Marks this thread's connect to the proxy for `wire` until dropped.
+struct ProxyHop(usize);
+
+impl ProxyHop {
+    fn enter(wire: usize) -> ProxyHop {
+        ProxyHop(PROXY_HOP.replace(wire))
+    }
+}
+
+impl Drop for ProxyHop {
+    fn drop(&mut self) {
+        PROXY_HOP.set(self.0);
+    }
+}
+
 /// A connect through a held lease after the pool shut down.
 #[derive(Debug)]
 pub(crate) struct PoolClosed;
@@ -109,8 +156,8 @@ pub(crate) struct PooledConnector {
     /// How long a connect waits for the agent's busy socket (`acquire_timeout`),
     /// within the request's own connect budget and deadline.
     pub(crate) wait: Duration,
-    /// The pool has a CONNECT proxy configured.
-    pub(crate) proxied: bool,
+    /// The pool's CONNECT proxy, if it has one.
+    pub(crate) proxy: Option<ureq::Proxy>,
     /// The pool's shutdown flag: once set, no new socket is opened.
     pub(crate) closed: Arc<AtomicBool>,
     pub(crate) keepalive: Option<KeepaliveSettings>,
@@ -133,11 +180,21 @@ impl Connector<()> for PooledConnector {
         _: Option<()>,
     ) -> Result<Option<Self::Out>, ureq::Error> {
         // ureq's CONNECT-proxy connector runs this agent's connector again, with
-        // the proxy removed from the config, for the socket to the proxy itself.
-        // That socket becomes the tunnel of the outer call, which counts it.
-        if self.proxied && details.config.proxy().is_none() {
+        // the proxy removed from the config, for the socket to the proxy itself,
+        // from inside this connector's own `open`. That socket becomes the
+        // tunnel of the outer call, which counts it.
+        if PROXY_HOP.get() == self.wire.id() {
             let (socket, _) = tcp::connect(details, self.keepalive)?;
             return Ok(Some(Box::new(socket)));
+        }
+        self.wire.watch_shutdown(details)?;
+        // A request's own settings reach here too. Without the pool's proxy it
+        // would get (or reuse) a socket the pool doesn't count; with another, go
+        // direct on the pooled socket.
+        if details.config.proxy() != self.proxy.as_ref() {
+            return Err(ureq::Error::Other(Box::new(ProxyOverride {
+                pool: self.proxy.as_ref().map(proxy_name),
+            })));
         }
         // ureq keys its idle connections by the URL as written, so a request for
         // another origin comes here; the agent's socket is not for it.
@@ -146,8 +203,7 @@ impl Connector<()> for PooledConnector {
         }
         let (wait, limit) = claim_budget(self.wait, details);
         loop {
-            let may_open = !self.closed.load(Relaxed);
-            match self.wire.claim(wait, may_open) {
+            match self.wire.claim(wait, &self.closed) {
                 Ok(Claim::Parked(mut socket)) => {
                     if socket.usable(&self.wire) {
                         return Ok(Some(Box::new(Handle::new(socket, self.wire.clone()))));
@@ -187,7 +243,11 @@ fn refused_error(refused: Refused, limit: String) -> ureq::Error {
 
 impl PooledConnector {
     fn open(&self, details: &ConnectionDetails) -> Result<Box<dyn Transport>, ureq::Error> {
-        match connect_socket(details, &self.tls, self.keepalive) {
+        let connected = {
+            let _hop = ProxyHop::enter(self.wire.id());
+            connect_socket(details, &self.tls, self.keepalive)
+        };
+        match connected {
             Ok((inner, resumed, info)) => {
                 self.wire.opened();
                 self.wire.metrics.connected(resumed);

@@ -1,11 +1,12 @@
 //! The state a pooled agent, its connector and its handles share: who holds
 //! the agent's one socket, and whether the pool still wants it.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
+use ureq::unversioned::transport::{ConnectionDetails, ShutdownHandle};
 
 use super::host::HostPool;
 use super::socket::Socket;
@@ -18,6 +19,11 @@ pub(crate) struct AgentWire {
     host: Weak<HostPool>,
     /// Mirrors `WireState::retired` for the lock-free check when parking.
     retired: AtomicBool,
+    /// ureq shut the agent down (`Agent::shutdown` on some clone of it): it
+    /// fails every request from now on, so the pool must let go of it.
+    shut_down: AtomicBool,
+    /// The wire is registered with the agent's shutdown (on its first connect).
+    watching_shutdown: AtomicBool,
     /// A request holds the socket (it exists and is not parked), e.g. a body
     /// read after the lease returned. Written under `state`; read without it
     /// when lending, which prefers agents whose socket is free.
@@ -74,6 +80,8 @@ impl AgentWire {
             metrics,
             host,
             retired: AtomicBool::new(false),
+            shut_down: AtomicBool::new(false),
+            watching_shutdown: AtomicBool::new(false),
             busy: AtomicBool::new(false),
             socket_expires: AtomicU64::new(0),
             epoch,
@@ -116,6 +124,25 @@ impl AgentWire {
         self.retired.load(Relaxed)
     }
 
+    /// ureq shut the agent down: it can never send again.
+    pub(crate) fn is_shut_down(&self) -> bool {
+        self.shut_down.load(SeqCst)
+    }
+
+    /// Registers the wire with the agent's shutdown, once: ureq tells it when
+    /// the agent is shut down through any clone. (An agent that never reached
+    /// its connector can't be watched; ureq offers no other hook.)
+    pub(crate) fn watch_shutdown(
+        self: &Arc<Self>,
+        details: &ConnectionDetails,
+    ) -> Result<(), ureq::Error> {
+        if self.watching_shutdown.swap(true, Relaxed) {
+            return Ok(());
+        }
+        let weak: Weak<AgentWire> = Arc::downgrade(self);
+        (details.register_shutdown)(weak)
+    }
+
     /// The agent has a socket, idle or in use.
     pub(crate) fn has_socket(&self) -> bool {
         self.state.lock().live
@@ -156,9 +183,9 @@ impl AgentWire {
     }
 
     /// Gets the agent's socket for a connect: the idle one, or leave to open a
-    /// new one (unless `may_open` is false), waiting up to `wait` while a
-    /// request elsewhere uses it.
-    pub(crate) fn claim(&self, wait: Duration, may_open: bool) -> Result<Claim, Refused> {
+    /// new one (unless the pool is `closed` by then), waiting up to `wait`
+    /// while a request elsewhere uses it.
+    pub(crate) fn claim(&self, wait: Duration, closed: &AtomicBool) -> Result<Claim, Refused> {
         let mut st = self.state.lock();
         let mut deadline = None;
         loop {
@@ -170,7 +197,9 @@ impl AgentWire {
                 return Ok(Claim::Parked(socket));
             }
             if !st.live {
-                if !may_open {
+                // Read now, not before the wait: the pool may have shut down
+                // while another request held the socket.
+                if closed.load(Relaxed) {
                     return Err(Refused::ShutDown);
                 }
                 st.live = true;
@@ -255,6 +284,15 @@ impl AgentWire {
 
     pub(crate) fn retire_reason(&self) -> Option<CloseReason> {
         self.state.lock().close_reason
+    }
+}
+
+impl ShutdownHandle for AgentWire {
+    fn shutdown(&self) {
+        self.shut_down.store(true, SeqCst);
+        if let Some(host) = self.host.upgrade() {
+            host.retire_shut_down(self.id());
+        }
     }
 }
 

@@ -241,6 +241,14 @@ impl Known {
                     waiting_for,
                 }
             }
+            Error::AllOriginsFailed(mut f) => {
+                for (_, why) in &mut f.origins {
+                    s(why);
+                }
+                let last = std::mem::replace(&mut f.last, Error::Cancelled);
+                f.last = self.scrub_error(last);
+                Error::AllOriginsFailed(f)
+            }
             other => other,
         }
     }

@@ -3,6 +3,15 @@
 
 mod cli;
 mod clients;
+mod coalesce;
+mod failover;
+#[cfg(feature = "redis")]
+mod fleet_journal;
+#[cfg(feature = "redis")]
+mod fleet_queue;
+mod fleet_shard;
+#[cfg(feature = "redis")]
+mod fleet_status;
 mod http;
 mod migrate;
 mod mock_cli;
@@ -33,6 +42,7 @@ mod pool_wire;
 mod qtest_contract;
 mod qtest_spec;
 mod queue;
+mod spec_review;
 mod support;
 mod verify;
 mod zephyr_contract;

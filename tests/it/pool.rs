@@ -602,3 +602,60 @@ fn a_client_certificate_opens_a_server_that_requires_one() {
     let err = without.fetch(&srv.url()).unwrap_err();
     assert!(err.exchange().is_some_and(|x| !x.response_started), "{err}");
 }
+
+/// An event handler with a bug: it panics on the first close it sees.
+struct PanicsOnFirstClose(std::sync::atomic::AtomicBool);
+
+impl etlpool::EventHandler for PanicsOnFirstClose {
+    fn on_event(&self, event: &etlpool::Event) {
+        if matches!(event, etlpool::Event::Closed { .. })
+            && self.0.swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            panic!("a metrics exporter's bug");
+        }
+    }
+}
+
+#[test]
+fn a_panicking_event_handler_leaks_no_slot() {
+    // The handler runs inside the pool (here where a socket closes): its
+    // panic must not leave the pool thinking the closed socket still exists.
+    let srv =
+        server(|_, _| Answer::Response(Response::bytes(200, "text/plain", b"ok".to_vec()).close()));
+    let pool = test_pool()
+        .max_connections_per_host(1)
+        .acquire_timeout(Duration::from_millis(500))
+        .event_handler(std::sync::Arc::new(PanicsOnFirstClose(true.into())))
+        .build()
+        .unwrap();
+    let first = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        pool.fetch(&srv.url()).map(|r| r.status())
+    }));
+    assert!(
+        matches!(first, Ok(Ok(200))),
+        "{:?}",
+        first.map(|r| r.map_err(|e| e.to_string()))
+    );
+    assert_eq!(pool.fetch(&srv.url()).unwrap().status(), 200);
+    let m = pool.metrics().total;
+    assert_eq!((m.connections_created, m.open_connections), (2, 0));
+    assert_eq!(srv.stats().snapshot().accepted, 2);
+}
+
+#[test]
+fn an_agent_shut_down_through_a_clone_is_not_lent_again() {
+    // ureq's Agent::shutdown (on a clone, as its docs show for stopping a
+    // worker) closes the agent for good; the pool must not keep lending it.
+    let srv = ok_server();
+    let pool = test_pool().max_connections_per_host(1).build().unwrap();
+    let lease = pool.lease(&srv.url()).unwrap();
+    assert_eq!(lease.fetch(&srv.url()).unwrap().status(), 200);
+    (*lease).clone().shutdown();
+    drop(lease);
+    for _ in 0..2 {
+        assert_eq!(pool.fetch(&srv.url()).unwrap().status(), 200);
+    }
+    let m = pool.metrics().total;
+    assert_eq!((m.connections_created, m.open_connections), (2, 1));
+    assert_eq!(m.closed(CloseReason::Discarded), 1);
+}

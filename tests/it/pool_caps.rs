@@ -168,3 +168,51 @@ fn with_no_free_slot_a_busy_agent_is_lent_and_its_request_waits_for_the_socket()
     });
     assert_eq!(srv.stats().snapshot().accepted, 1);
 }
+
+#[test]
+fn a_lease_skips_an_idle_agent_whose_socket_a_clone_took_after_it_came_back() {
+    // The agent comes back idle with its socket free; then a clone kept by the
+    // old holder starts a slow request on it. The next lease must not get that
+    // agent while a slot is free: its request would wait for the socket (and
+    // here time out) instead of opening the connection the cap allows.
+    let (arrived, slow_arrived) = crossbeam_channel::bounded::<()>(1);
+    let (release, gate) = crossbeam_channel::bounded::<()>(1);
+    let srv = crate::support::server(move |req, _| {
+        if req.path == "/slow" {
+            let _ = arrived.send(());
+            let _ = gate.recv_timeout(WAIT);
+        }
+        etlpool::mock::server::Answer::Response(etlpool::mock::server::Response::bytes(
+            200,
+            "text/plain",
+            b"ok".to_vec(),
+        ))
+    });
+    let url = srv.url();
+    let (pool, events) = recorded(
+        test_pool()
+            .max_connections_per_host(2)
+            .acquire_timeout(Duration::from_secs(2)),
+    );
+    let lease = pool.lease(&url).unwrap();
+    assert_eq!(lease.fetch(&url).unwrap().status(), 200);
+    let clone: ureq::Agent = (*lease).clone();
+    drop(lease);
+    std::thread::scope(|s| {
+        let slow = s.spawn(|| {
+            let mut r = clone.get(format!("{url}/slow")).call()?;
+            r.body_mut().read_to_string()
+        });
+        slow_arrived.recv_timeout(WAIT).unwrap();
+        let result = pool.fetch(&url).map(|r| r.status());
+        release.send(()).unwrap();
+        assert_eq!(slow.join().unwrap().unwrap(), "ok");
+        assert_eq!(result.unwrap(), 200);
+    });
+    assert!(
+        !events.names().iter().any(|e| e == "socket_busy"),
+        "the lease waited for a socket a clone held while a slot was free: {:?}",
+        events.names()
+    );
+    assert_eq!(srv.stats().snapshot().accepted, 2);
+}

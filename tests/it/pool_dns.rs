@@ -30,3 +30,25 @@ fn concurrent_first_requests_for_a_host_make_one_lookup() {
         );
     }
 }
+
+#[test]
+fn a_name_that_does_not_resolve_is_a_dns_failure() {
+    // `.invalid` never resolves (RFC 6761). The failure must be classed and
+    // counted as DNS, not as a connect failure.
+    let pool = test_pool().build().unwrap();
+    let err = pool.fetch("http://nonexistent.invalid/").unwrap_err();
+    let etlpool::Error::Request(r) = &err else {
+        panic!("expected a request error, got {err:?}");
+    };
+    assert_eq!(r.kind, etlpool::TransportKind::Dns, "{err}");
+    assert!(!r.exchange.sent);
+    let m = pool.metrics().total;
+    assert_eq!(
+        (
+            m.failed(etlpool::FailureKind::Dns),
+            m.failed(etlpool::FailureKind::Connect)
+        ),
+        (1, 0)
+    );
+    assert_eq!(m.connections_created, 0);
+}

@@ -215,3 +215,25 @@ fn pooled_sockets_have_tcp_keepalive_as_configured() {
     lease.fetch(&srv.url()).unwrap();
     assert_eq!(lease.connection_info().unwrap().keepalive, None);
 }
+
+#[test]
+fn warm_counts_only_connections_that_stay_open() {
+    // A server that closes every connection after its answer (a HEAD answered
+    // with a body is the same: the connection can't be reused). Warming can't
+    // help; it must say so, not report connections it lost, and not churn
+    // through the whole per-host cap trying.
+    let closing = scripted(|_, _| Answer::Response(Response::new(405).close()));
+    let pool = test_pool().max_connections_per_host(4).build().unwrap();
+    let opened = pool.warm(&closing.url(), 3).unwrap();
+    let m = pool.metrics().origin(&closing.url());
+    assert_eq!(opened as u64, m.open_connections, "{m:?}");
+    assert!(
+        closing.server.stats().snapshot().accepted <= 1,
+        "{} connections opened to warm up a server that closes each one",
+        closing.server.stats().snapshot().accepted
+    );
+    // The same server keeping its connections: exactly what was asked.
+    let srv = scripted(|_, _| Answer::Response(Response::new(405)));
+    assert_eq!(pool.warm(&srv.url(), 3).unwrap(), 3);
+    assert_eq!(pool.metrics().origin(&srv.url()).open_connections, 3);
+}

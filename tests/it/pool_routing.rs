@@ -99,3 +99,52 @@ fn the_same_origin_spelled_differently_is_the_same_origin() {
     }
     assert_eq!(a.stats().snapshot().accepted, 1);
 }
+
+#[test]
+fn a_request_can_not_change_the_pools_proxy() {
+    // Per-request settings reach the pool's connector: a request that drops
+    // the pool's proxy must not get a socket of its own beside the pool's
+    // (uncounted, beyond the per-host cap), and a request naming a proxy the
+    // pool doesn't use must not silently go direct on the pooled socket.
+    let srv = answering("from a");
+    let proxy = crate::support::ConnectProxy::start();
+    let pool = crate::support::test_pool()
+        .max_connections_per_host(1)
+        .proxy(Some(format!("http://{}", proxy.addr)))
+        .build()
+        .unwrap();
+    let url = srv.url();
+    let lease = pool.lease(&url).unwrap();
+    assert_eq!(lease.fetch(&url).unwrap().text(), "from a");
+    let direct = lease.get(&url).config().proxy(None).build().call();
+    let err = direct.expect_err("a request without the pool's proxy must be refused");
+    assert!(err.to_string().contains("proxy"), "{err}");
+    assert_eq!(lease.fetch(&url).unwrap().text(), "from a");
+    drop(lease);
+    let s = srv.stats().snapshot();
+    assert_eq!(
+        (s.accepted, s.requests),
+        (1, 2),
+        "the server saw a socket the pool doesn't know of"
+    );
+    assert_eq!(proxy.tunnels.load(std::sync::atomic::Ordering::SeqCst), 1);
+    let m = pool.metrics().total;
+    assert_eq!((m.connections_created, m.requests_sent), (1, 2));
+
+    // Without a proxy in the pool, a request can't bring its own.
+    let other = crate::support::ConnectProxy::start();
+    let plain = crate::support::test_pool().build().unwrap();
+    let lease = plain.lease(&url).unwrap();
+    assert_eq!(lease.fetch(&url).unwrap().text(), "from a");
+    let via = ureq::Proxy::new(&format!("http://{}", other.addr)).unwrap();
+    let err = lease
+        .get(&url)
+        .config()
+        .proxy(Some(via))
+        .build()
+        .call()
+        .expect_err("a request's own proxy must be refused, not ignored");
+    assert!(err.to_string().contains("proxy"), "{err}");
+    assert_eq!(other.tunnels.load(std::sync::atomic::Ordering::SeqCst), 0);
+    assert_eq!(srv.stats().snapshot().requests, 3);
+}

@@ -2,6 +2,8 @@
 //! certificates, and migrations against the mocks.
 
 pub mod check;
+pub mod flatten;
+pub mod fleet;
 pub mod migration;
 pub mod mock;
 mod tls;
