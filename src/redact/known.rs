@@ -129,7 +129,10 @@ impl Known {
         let json = json.trim_matches('"');
         let encoded = encode_component(value);
         let form = encoded.replace("%20", "+");
-        for text in [value, json, encoded.as_str(), form.as_str()] {
+        // A server that percent-encodes what it got echoes an encoded value
+        // encoded again.
+        let twice = encode_component(&form);
+        for text in [value, json, encoded.as_str(), form.as_str(), twice.as_str()] {
             let pattern = Pattern {
                 text: text.to_string(),
                 whole_word,
