@@ -89,9 +89,10 @@ impl<'a> Call<'a> {
                 None => self.admit()?,
             };
             self.wait_for_turn()?;
-            let result = self
-                .attempt_once(auth.as_deref())
-                .map_err(|e| self.known.scrub_error(e))?;
+            let result = self.attempt_once(auth.as_deref()).map_err(|e| {
+                self.client.policies.limiter().unanswered();
+                self.known.scrub_error(e)
+            })?;
             match result {
                 Ok(reply) => {
                     let outcome = if reply.status() >= 500 {
@@ -112,6 +113,7 @@ impl<'a> Call<'a> {
                     }
                 }
                 Err(e) => {
+                    self.client.policies.limiter().unanswered();
                     let decision = retry::after_error(self.safety, &e, self.stale_used);
                     if let Some(d) = decision.filter(|d| d.reason == RetryReason::StaleConnection) {
                         self.resend_stale(d);

@@ -91,6 +91,12 @@ pub trait Limiter: Send + Sync + 'static {
     fn pause_remaining(&self) -> Duration {
         Duration::ZERO
     }
+    /// An attempt that got a turn ended without an answer (a transport
+    /// error, no connection free): [`observe`](Limiter::observe) will not
+    /// hear of it. The built-in limiter counts its requests in flight, which
+    /// the server's announced counts don't include yet. The default does
+    /// nothing.
+    fn unanswered(&self) {}
 }
 
 /// Why [`Limiter::acquire`] gave no turn.
@@ -246,6 +252,10 @@ impl Limiter for TokenBucket {
     fn pause_remaining(&self) -> Duration {
         let paused_until = self.state.lock().paused_until;
         paused_until.saturating_duration_since(Instant::now())
+    }
+
+    fn unanswered(&self) {
+        self.state.lock().pace.answered();
     }
 }
 

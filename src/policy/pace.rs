@@ -7,7 +7,10 @@
 //!   what is left lasts until the reset, at [`TARGET`] of it, so requests in
 //!   flight (counted by the server, not yet reported) don't overrun it. Each
 //!   answer corrects the pace, so other clients of the same account are
-//!   accounted for too. A count of zero pauses until the reset.
+//!   accounted for too. The client's own requests still in flight are
+//!   taken off the count (the server may not have counted them yet: at the
+//!   end of a window they would overrun it), and a count with nothing left
+//!   after them pauses until the reset.
 //! * **429 without a usable `Retry-After`** (missing, or 0): a pause of a
 //!   floor that starts at 1 s and doubles with each 429 that comes after the
 //!   last pause ended; each stretch of successes as long as the floor takes
@@ -48,6 +51,9 @@ pub(crate) struct Pace {
     meter: SlidingCounts,
     /// The month's remaining count, once it fell under the floor.
     exhausted: Option<u64>,
+    /// Turns granted whose answer has not come yet: requests the server may
+    /// not have counted when it announced what is left.
+    in_flight: u64,
 }
 
 /// What an answer asks of the limiter.
@@ -67,6 +73,7 @@ impl Pace {
             throttle: None,
             meter: SlidingCounts::new(Duration::from_secs(1)),
             exhausted: None,
+            in_flight: 0,
         }
     }
 
@@ -87,6 +94,18 @@ impl Pace {
     /// Counts a turn granted at `now`.
     pub(crate) fn granted(&mut self, now: Instant) {
         self.meter.add(now, 1, 0);
+        self.in_flight += 1;
+    }
+
+    /// A granted turn's request ended, answered or not.
+    pub(crate) fn answered(&mut self) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+    }
+
+    /// What an announced count leaves for new requests: the requests still
+    /// in flight may not be in it yet.
+    fn usable(&self, left: u64) -> u64 {
+        left.saturating_sub(self.in_flight)
     }
 
     /// The month's remaining count if it is under the floor.
@@ -104,14 +123,15 @@ impl Pace {
         paused: bool,
         month_floor: u64,
     ) -> Advice {
+        self.answered();
         let mut pause = None;
         let mut hold = |d: Duration| pause = pause.max(Some(d));
-        match (f.remaining, f.reset_in) {
+        match (f.remaining.map(|l| self.usable(l)), f.reset_in) {
             (Some(0), reset) => hold(reset.unwrap_or(FIRST_FLOOR)),
             (Some(left), Some(reset)) => self.window = Some(spacing(left, reset)),
             _ => {}
         }
-        match f.remaining_minute {
+        match f.remaining_minute.map(|l| self.usable(l)) {
             Some(0) => hold(to_next_minute()),
             Some(left) => self.minute = Some(spacing(left, to_next_minute())),
             None => {}

@@ -254,3 +254,24 @@ fn a_month_under_the_floor_stops_the_origin_before_sending() {
     // The answer that said so was the last one sent.
     assert_eq!(sent, 6);
 }
+
+#[test]
+fn the_cli_stops_with_exit_3_when_the_month_falls_under_its_floor() {
+    // Each answer counts the month down from 1,000: under a floor of 1,000
+    // from the first one, under 900 after a hundred requests (mid-run).
+    for (floor, when) in [("1000", "at the start"), ("900", "mid-run")] {
+        let mut options = MockOptions::seeded(121);
+        options.sizes = crate::cli::sizes();
+        options.qtest_quota.per_month = 1_000;
+        let mocks = MockServers::start(options).unwrap();
+        let dir = crate::support::Scratch::new("month-floor");
+        let mut cmd = crate::cli::migrate(&mocks, &dir.0);
+        cmd.env("QTEST_MONTH_FLOOR", floor);
+        let (code, out) = crate::cli::run(&mut cmd);
+        assert_eq!(code, 3, "{when}: {out}");
+        assert!(
+            out.contains("monthly request budget"),
+            "{when}: the message doesn't say why: {out}"
+        );
+    }
+}
