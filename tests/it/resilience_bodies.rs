@@ -13,7 +13,8 @@ use serde_json::{Value, json as j};
 
 use crate::support::{json, scripted, test_pool};
 
-fn fast_retries() -> RetryPolicy {
+/// Retries whose own backoff is negligible.
+pub(crate) fn fast_retries() -> RetryPolicy {
     RetryPolicy {
         backoff: etlpool::backoff::Backoff {
             base: Duration::from_millis(1),
@@ -100,17 +101,7 @@ fn a_failed_login_is_not_an_unknown_outcome_of_the_get_that_needed_it() {
             json(200, j!({}))
         }
     });
-    let pool = test_pool().build().unwrap();
-    let api_url = format!("{}/api/v3", srv.url());
-    let login = etlpool::qtest::QtestLogin::new(&pool, &api_url, "user", "pass")
-        .unwrap()
-        .with_site("acme");
-    let api = ApiClient::builder(&pool, &api_url)
-        .auth(Auth::Provider(Arc::new(login)))
-        .retry(RetryPolicy::none())
-        .build()
-        .unwrap();
-    let err = api.get_json::<Value>("/projects", &[]).unwrap_err();
+    let err = get_after_login(&srv.url(), "pass");
     assert!(!err.is_outcome_unknown(), "{err:?}");
     assert!(!err.to_string().contains("outcome unknown"), "{err}");
     assert!(
@@ -119,4 +110,20 @@ fn a_failed_login_is_not_an_unknown_outcome_of_the_get_that_needed_it() {
             .iter()
             .all(|s| s.path.ends_with("/oauth/token"))
     );
+}
+
+/// The error of a GET under `<url>/api/v3` whose credentials come from a
+/// qTest password login there (with `password`), without retries.
+pub(crate) fn get_after_login(url: &str, password: &str) -> Error {
+    let pool = test_pool().build().unwrap();
+    let api_url = format!("{url}/api/v3");
+    let login = etlpool::qtest::QtestLogin::new(&pool, &api_url, "user", password)
+        .unwrap()
+        .with_site("acme");
+    let api = ApiClient::builder(&pool, &api_url)
+        .auth(Auth::Provider(Arc::new(login)))
+        .retry(RetryPolicy::none())
+        .build()
+        .unwrap();
+    api.get_json::<Value>("/projects", &[]).unwrap_err()
 }

@@ -77,13 +77,7 @@ fn retries_of_one_failing_call_count_once() {
     let srv = scripted(|_, _| json(503, j!({"message": "down"})));
     let pool = test_pool().build().unwrap();
     let api = ApiClient::builder(&pool, &srv.url())
-        .retry(RetryPolicy {
-            backoff: etlpool::backoff::Backoff {
-                base: std::time::Duration::from_millis(1),
-                cap: std::time::Duration::from_millis(2),
-            },
-            ..RetryPolicy::default()
-        })
+        .retry(crate::resilience_bodies::fast_retries())
         .retry_budget(etlpool::policy::BudgetPolicy {
             floor_per_sec: 100.0,
             ..Default::default()

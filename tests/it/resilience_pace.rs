@@ -22,16 +22,7 @@ fn too_many(retry_after: Option<&str>) -> Answer {
     })
 }
 
-/// Retries whose own backoff is negligible, with a generous budget.
-fn patient() -> RetryPolicy {
-    RetryPolicy {
-        backoff: etlpool::backoff::Backoff {
-            base: Duration::from_millis(1),
-            cap: Duration::from_millis(2),
-        },
-        ..RetryPolicy::default()
-    }
-}
+use crate::resilience_bodies::fast_retries as patient;
 
 #[test]
 fn a_pause_holds_queued_requests_and_they_resume_spread_over_the_rate() {

@@ -3,8 +3,6 @@
 //! error, whatever shape the server echoes them in, nor in the CLI's log
 //! lines at any level (`RUST_LOG=trace` included) or its report.
 
-use std::sync::Arc;
-
 use etlpool::http::{ApiClient, Auth, RetryPolicy};
 use etlpool::mock::server::{Answer, Request, Response};
 use serde_json::{Value, json as j};
@@ -92,17 +90,7 @@ fn no_echo_shape_leaks_a_known_value_into_an_error() {
 fn the_login_forms_password_never_shows_in_an_error() {
     for shape in [0, 2, 6] {
         let srv = scripted(move |_, req| echo(shape, req));
-        let pool = test_pool().build().unwrap();
-        let api_url = format!("{}/api/v3", srv.url());
-        let login = etlpool::qtest::QtestLogin::new(&pool, &api_url, "user", PASSWORD)
-            .unwrap()
-            .with_site("acme");
-        let api = ApiClient::builder(&pool, &api_url)
-            .auth(Auth::Provider(Arc::new(login)))
-            .retry(RetryPolicy::none())
-            .build()
-            .unwrap();
-        let err = api.get_json::<Value>("/projects", &[]).unwrap_err();
+        let err = crate::resilience_bodies::get_after_login(&srv.url(), PASSWORD);
         assert_clean(&format!("login shape {shape}"), &err);
     }
 }
