@@ -445,8 +445,7 @@ impl<'a> Call<'a> {
     /// Whether a 2xx answer that `finish` could not decode is sent again
     /// (after waiting): idempotent requests only, as after a transport error.
     fn retry_bad_body(&mut self, e: &Error) -> Result<bool> {
-        let bad_2xx = matches!(e, Error::Decode(d) if (200..300).contains(&d.status));
-        if !bad_2xx || !self.safety.idempotent {
+        if !resendable_bad_body(e, self.safety) {
             return Ok(false);
         }
         let decision = retry::Retry {
@@ -544,7 +543,39 @@ fn known_of(request: &ApiRequest, url: &str, auth: &Auth) -> Known {
     known
 }
 
+/// Whether `e` is a 2xx answer whose body could not be decoded, to a request
+/// that may be sent again.
+fn resendable_bad_body(e: &Error, safety: Safety) -> bool {
+    safety.idempotent && matches!(e, Error::Decode(d) if (200..300).contains(&d.status))
+}
+
 impl ApiClient {
+    /// Through the layers: whether a 2xx answer whose body could not be
+    /// decoded is asked for again (`round` such rounds so far), after the
+    /// backoff, within the retry count, the deadline and the origin's retry
+    /// budget; idempotent requests only.
+    pub(super) fn again_after_bad_body(
+        &self,
+        request: &ApiRequest,
+        e: &Error,
+        deadline: Option<Instant>,
+        round: u32,
+    ) -> Result<bool> {
+        let client = self.inner();
+        let safety = Safety::of(request.method, request.resend_safe());
+        if !resendable_bad_body(e, safety) || round >= client.retry.max_retries {
+            return Ok(false);
+        }
+        let wait = client.retry.backoff.delay(round + 1);
+        let past = |d: Instant| Instant::now().checked_add(wait).is_none_or(|t| t >= d);
+        if deadline.is_some_and(past) || !client.policies.budget().try_retry(Instant::now()) {
+            return Ok(false);
+        }
+        client.metrics.retry(RetryReason::BadBody);
+        sleep(wait, client.cancel.as_ref())?;
+        Ok(true)
+    }
+
     /// What a call of `request` knows it sends, for masking an answer the
     /// layers returned (the credentials of a provider are not among them:
     /// only the call that fetched them knows them).

@@ -404,14 +404,23 @@ impl ApiClient {
                 }),
                 self,
             ),
-            Some(layers) => match layers.exchange(self, request, deadline) {
-                Ok((reply, attempts, by)) => {
+            Some(layers) => {
+                // One deadline for every round: a 2xx GET whose body can't
+                // be decoded goes through the layers again, as it is sent
+                // again without them.
+                let deadline = self.deadline(deadline);
+                let mut round = 0;
+                loop {
+                    let (reply, attempts, by) = layers.exchange(self, request, deadline)?;
                     let known = by.known(request);
-                    let result = finish(by, reply, &known, attempts);
-                    (result.map_err(|e| known.scrub_error(e)), by)
+                    match finish(by, reply, &known, attempts) {
+                        Err(e) if by.again_after_bad_body(request, &e, deadline, round)? => {
+                            round += 1;
+                        }
+                        result => break (result.map_err(|e| known.scrub_error(e)), by),
+                    }
                 }
-                Err(e) => return Err(e),
-            },
+            }
         };
         result.inspect_err(|e| {
             if matches!(e, Error::Decode(_)) {

@@ -41,22 +41,26 @@ fn cut_short() -> Answer {
 
 #[test]
 fn a_get_with_a_garbled_or_cut_off_2xx_body_is_retried() {
-    let srv = scripted(|n, _| match n {
-        0 => garbled(),
-        1 => cut_short(),
-        2 => Answer::Response(Response::bytes(200, "text/html", b"<html>".to_vec())),
-        _ => json(200, j!({"values": [1, 2]})),
-    });
-    let pool = test_pool().build().unwrap();
-    let api = ApiClient::builder(&pool, &srv.url())
-        .retry(fast_retries())
-        .build()
-        .unwrap();
-    let got: Value = api
-        .get_json("/x", &[])
-        .unwrap_or_else(|e| panic!("not retried: {e}"));
-    assert_eq!(got, j!({"values": [1, 2]}));
-    assert_eq!(srv.count(), 4);
+    // Also through the layers around a call (here coalescing).
+    for layered in [false, true] {
+        let srv = scripted(|n, _| match n {
+            0 => garbled(),
+            1 => cut_short(),
+            2 => Answer::Response(Response::bytes(200, "text/html", b"<html>".to_vec())),
+            _ => json(200, j!({"values": [1, 2]})),
+        });
+        let pool = test_pool().build().unwrap();
+        let api = ApiClient::builder(&pool, &srv.url())
+            .retry(fast_retries())
+            .coalesce_gets(layered)
+            .build()
+            .unwrap();
+        let got: Value = api
+            .get_json("/x", &[])
+            .unwrap_or_else(|e| panic!("not retried (layered: {layered}): {e}"));
+        assert_eq!(got, j!({"values": [1, 2]}));
+        assert_eq!(srv.count(), 4);
+    }
 }
 
 fn outcome_unknown_of(answer: fn() -> Answer, max_body: u64) -> Error {
