@@ -57,10 +57,11 @@ fn a_pause_holds_queued_requests_and_they_resume_spread_over_the_rate() {
     let paused_at = seen[3].at;
     let mut after: Vec<Duration> = seen[4..].iter().map(|s| s.at - paused_at).collect();
     after.sort();
-    // One request may already have been on its way (slots are 100 ms apart).
+    // The next slot (100 ms on) may have gone before the 429 was read on a
+    // loaded machine; none after it may.
     let inside: Vec<_> = after
         .iter()
-        .filter(|d| **d > Duration::from_millis(90) && **d < Duration::from_millis(950))
+        .filter(|d| **d > Duration::from_millis(150) && **d < Duration::from_millis(950))
         .collect();
     assert!(inside.is_empty(), "sent during the pause: {inside:?}");
     let resumed: Vec<_> = after
