@@ -56,6 +56,12 @@ pub struct ConnectionArgs {
     /// Defaults to 8.
     #[arg(long, env = "ETLPOOL_WORKERS")]
     pub workers: Option<usize>,
+    /// Stop cleanly (exit 3) once qTest says fewer requests than this are
+    /// left in the month (x-ratelimit-remaining-month), keeping them for the
+    /// account's other users; 0 stops only when none are left. Defaults to
+    /// 1000.
+    #[arg(long, value_name = "N", env = "QTEST_MONTH_FLOOR")]
+    pub qtest_month_floor: Option<u64>,
 }
 
 /// Most workers a run may have: each is a thread and a connection per
@@ -96,6 +102,9 @@ pub(super) struct ServiceSection {
     rate_limit: Option<f64>,
     /// Requests allowed at once after a quiet spell.
     burst: Option<u32>,
+    /// Stop before the month's request budget (qTest's
+    /// `x-ratelimit-remaining-month`) falls under this.
+    month_floor: Option<u64>,
 }
 
 /// Masks the token and the password, so no `{:?}` of a config can print them.
@@ -112,6 +121,7 @@ impl std::fmt::Debug for ServiceSection {
             .field("site", &self.site)
             .field("rate_limit", &self.rate_limit)
             .field("burst", &self.burst)
+            .field("month_floor", &self.month_floor)
             .finish()
     }
 }
@@ -228,7 +238,12 @@ impl ConnectionArgs {
                 qtest_auth,
                 qtest_project,
                 zephyr_rate: checked.zephyr_rate,
-                qtest_rate: checked.qtest_rate,
+                qtest_rate: RateLimit {
+                    month_floor: self
+                        .qtest_month_floor
+                        .unwrap_or(checked.qtest_rate.month_floor),
+                    ..checked.qtest_rate
+                },
             },
             pool,
             mapping: checked.mapping,
@@ -283,6 +298,9 @@ fn rate(section: &ServiceSection, name: &str) -> Result<RateLimit> {
     let limit = RateLimit {
         per_second: section.rate_limit,
         burst: section.burst.unwrap_or(1),
+        month_floor: section
+            .month_floor
+            .unwrap_or(RateLimit::default().month_floor),
         ..RateLimit::default()
     };
     limit

@@ -113,6 +113,11 @@ const QTEST: &[Doc] = &[
         "Requests allowed at once after a quiet spell, with rate_limit.",
         Some("1"),
     ),
+    (
+        "month_floor",
+        "Stop (exit 3) once x-ratelimit-remaining-month says fewer requests are left (QTEST_MONTH_FLOOR, --qtest-month-floor); 0: only when none are. Default: 1000.",
+        Some("1000"),
+    ),
 ];
 
 const RUN: &[Doc] = &[

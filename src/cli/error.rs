@@ -88,11 +88,13 @@ impl CliError {
     }
 }
 
-/// Settings the user must fix are usage errors (2); the rest stop the job
-/// before any work (4).
+/// Settings the user must fix are usage errors (2); a monthly budget kept
+/// for others stops the job cleanly, to be run again (3); the rest stop the
+/// job before any work (4).
 fn etl_exit_code(e: &Error) -> ExitCode {
     match e {
         Error::Config { .. } | Error::InvalidUrl { .. } | Error::Tls { .. } => ExitCode::Usage,
+        Error::BudgetExhausted { .. } => ExitCode::Partial,
         Error::Cancelled => ExitCode::Interrupted,
         _ => ExitCode::Fatal,
     }

@@ -92,7 +92,8 @@ Exit codes:
   1    verify found differences
   2    bad usage or configuration (unknown flag or key, missing token, bad URL)
   3    some records failed, a circuit breaker stayed open, or the run stopped
-       early (e.g. the journal could not be written); a re-run retries them
+       early (e.g. the journal could not be written, qTest's monthly request
+       budget under --qtest-month-floor); a re-run retries them
   4    fatal before any work: authentication rejected, unknown project,
        service unreachable, a damaged journal
   5    another run holds the journal's lock (see --wait)

@@ -40,7 +40,10 @@
 
 mod breaker;
 mod budget;
+mod feedback;
 mod limiter;
+mod pace;
+mod window;
 
 use std::fmt;
 use std::sync::Arc;
@@ -49,7 +52,8 @@ pub use self::breaker::{
     Admission, Breaker, BreakerOpen, BreakerPolicy, BreakerState, CircuitBreaker, Outcome,
 };
 pub use self::budget::{BudgetPolicy, RetryBudget, WindowBudget};
-pub use self::limiter::{Denied, Limiter, RateFeedback, RateLimit, TokenBucket};
+pub use self::feedback::RateFeedback;
+pub use self::limiter::{Denied, Limiter, RateLimit, TokenBucket};
 
 pub(crate) use self::limiter::sleep;
 
