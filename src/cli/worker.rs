@@ -79,7 +79,7 @@ mod fleet {
     use super::*;
     use crate::cancel::CancelToken;
     use crate::fleet::redis::{
-        Finish, Heartbeat, ProjectQueue, Redis, RedisJournal, RedisLock, Taken,
+        Finish, Heartbeat, ProjectInfo, ProjectQueue, Redis, RedisJournal, RedisLock, Taken,
     };
     use crate::migrate::{JournalStore, LockWait, MigrateError};
     use crate::signals::SignalGuard;
@@ -239,13 +239,11 @@ mod fleet {
                     info.attempts - 1
                 );
                 log::error!("project {key}: {why}; marking it failed");
-                self.queue
-                    .finish(&taken, Finish::Failed(ExitCode::Partial.code(), Some(why)))?;
-                self.metrics.finished("failed");
-                return Ok(Some(ExitCode::Partial));
+                let how = Finish::Failed(ExitCode::Partial.code(), Some(why));
+                return self.finish(&taken, &info, how, ("failed", Some(ExitCode::Partial)));
             }
             let (code, error) = self.migrate(&taken, lock);
-            self.settle(&taken, info.attempts, code, error)
+            self.settle(&taken, &info, code, error)
         }
 
         /// Runs the project under `lock`, heartbeating.
@@ -269,11 +267,12 @@ mod fleet {
         fn settle(
             &mut self,
             taken: &Taken,
-            attempts: u32,
+            started: &ProjectInfo,
             code: ExitCode,
             error: Option<String>,
         ) -> Result<Option<ExitCode>, CliError> {
             let key = &taken.project.zephyr_project;
+            let attempts = started.attempts;
             let (how, outcome, finished) = match code {
                 ExitCode::Ok => (Finish::Done, "done", Some(code)),
                 ExitCode::Interrupted => (Finish::Release, "released", Some(code)),
@@ -287,9 +286,32 @@ mod fleet {
                 }
                 _ => (Finish::Failed(code.code(), error), "failed", Some(code)),
             };
-            self.queue.finish(taken, how)?;
-            self.metrics.finished(outcome);
-            Ok(finished)
+            self.finish(taken, started, how, (outcome, finished))
+        }
+
+        /// Ends the attempt `started` as `how`, counted as `outcome` and
+        /// returning `finished`; an attempt another worker took over (this
+        /// one stalled past its lease) changes nothing and counts as
+        /// `superseded`.
+        fn finish(
+            &mut self,
+            taken: &Taken,
+            started: &ProjectInfo,
+            how: Finish,
+            (outcome, finished): (&'static str, Option<ExitCode>),
+        ) -> Result<Option<ExitCode>, CliError> {
+            if self.queue.finish(taken, started, how)? {
+                self.metrics.finished(outcome);
+                return Ok(finished);
+            }
+            log::warn!(
+                "project {}: attempt {} is no longer this worker's (its lease ran out and \
+                 another worker took the project over); its state is left to that worker",
+                taken.project.zephyr_project,
+                started.attempts
+            );
+            self.metrics.finished("superseded");
+            Ok(finished.filter(|c| *c == ExitCode::Interrupted))
         }
     }
 }

@@ -11,9 +11,11 @@
 //! - **Heartbeat** ([`Heartbeat`]): every third of the lease, `XCLAIM ...
 //!   JUSTID` resets the entry's idle time (so nobody reclaims it) and the
 //!   heartbeat time is written for `etlpool status`.
-//! - **Finish** ([`ProjectQueue::finish`]): in one transaction, `XACK` and
+//! - **Finish** ([`ProjectQueue::finish`]): in one script, `XACK` and
 //!   `XDEL` the entry and set the project `done` or `failed`, or queue it
-//!   again (a new entry) for another attempt.
+//!   again (a new entry) for another attempt; unless the project is no
+//!   longer the finishing attempt's (a worker that stalled past its lease
+//!   while another took its project over changes nothing).
 //!
 //! No project runs twice at once: the stream gives each entry to one
 //! consumer at a time, and the project's lock ([`super::lock`]) guards
@@ -47,6 +49,23 @@ const ENQUEUE: &str = "local state = redis.call('HGET', KEYS[1], ARGV[1]) \
      redis.call('HSET', KEYS[2], ARGV[1], ARGV[3]) \
      redis.call('HDEL', KEYS[4], ARGV[1]) \
      return 'queued'";
+
+/// Ends an attempt if the project is still that attempt's (its info names
+/// the same worker, attempt and start): acknowledges and deletes the entry,
+/// sets the state and info, and queues a new entry for another attempt;
+/// 1 if it did, 0 if the attempt is stale.
+const FINISH: &str = "local info = redis.call('HGET', KEYS[3], ARGV[1]) \
+     if not info then return 0 end \
+     local ok, now = pcall(cjson.decode, info) \
+     if not ok or now.worker ~= ARGV[3] or now.attempts ~= tonumber(ARGV[4]) \
+        or now.started_at_ms ~= tonumber(ARGV[5]) then return 0 end \
+     redis.call('XACK', KEYS[1], ARGV[9], ARGV[2]) \
+     redis.call('XDEL', KEYS[1], ARGV[2]) \
+     redis.call('HSET', KEYS[2], ARGV[1], ARGV[6]) \
+     redis.call('HSET', KEYS[3], ARGV[1], ARGV[7]) \
+     redis.call('HDEL', KEYS[4], ARGV[1]) \
+     if ARGV[8] ~= '' then redis.call('XADD', KEYS[1], '*', 'project', ARGV[8]) end \
+     return 1";
 
 /// Where a project stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -263,18 +282,7 @@ impl ProjectQueue {
     ) -> Result<Option<Taken>, Error> {
         let k = keys(&self.redis);
         loop {
-            let claimed: StreamAutoClaimReply = self
-                .conn
-                .xautoclaim_options(
-                    &k.stream,
-                    GROUP,
-                    worker,
-                    millis(lease),
-                    "0-0",
-                    StreamAutoClaimOptions::default().count(1),
-                )
-                .map_err(|e| self.redis.error("reclaiming a project on", e))?;
-            let (entry, reclaimed) = match claimed.claimed.into_iter().next() {
+            let (entry, reclaimed) = match self.reclaim(worker, lease)? {
                 Some(entry) => (entry, true),
                 None => {
                     let options = StreamReadOptions::default()
@@ -297,6 +305,36 @@ impl ProjectQueue {
             if let Some(taken) = self.check(entry, reclaimed)? {
                 return Ok(Some(taken));
             }
+        }
+    }
+
+    /// One entry whose worker has not heartbeaten for `lease`, claimed for
+    /// `worker`. `XAUTOCLAIM` looks at no more than ten pending entries per
+    /// call (for a count of one), so the scan follows its cursor through the
+    /// whole pending list: a dead worker's entry behind ten running ones is
+    /// found too.
+    fn reclaim(&mut self, worker: &str, lease: Duration) -> Result<Option<StreamId>, Error> {
+        let k = keys(&self.redis);
+        let mut cursor = "0-0".to_string();
+        loop {
+            let claimed: StreamAutoClaimReply = self
+                .conn
+                .xautoclaim_options(
+                    &k.stream,
+                    GROUP,
+                    worker,
+                    millis(lease),
+                    &cursor,
+                    StreamAutoClaimOptions::default().count(1),
+                )
+                .map_err(|e| self.redis.error("reclaiming a project on", e))?;
+            if let Some(entry) = claimed.claimed.into_iter().next() {
+                return Ok(Some(entry));
+            }
+            if claimed.next_stream_id == "0-0" {
+                return Ok(None);
+            }
+            cursor = claimed.next_stream_id;
         }
     }
 
@@ -390,11 +428,18 @@ impl ProjectQueue {
         Ok(info)
     }
 
-    /// Ends an attempt (see [`Finish`]).
-    pub fn finish(&mut self, taken: &Taken, how: Finish) -> Result<(), Error> {
+    /// Ends the attempt that [`ProjectQueue::start`] began as `started`
+    /// (see [`Finish`]); `false`, changing nothing, when the project is no
+    /// longer that attempt's: its worker stalled past its lease and another
+    /// took the project over (and may have finished it), or Redis lost it.
+    pub fn finish(
+        &mut self,
+        taken: &Taken,
+        started: &ProjectInfo,
+        how: Finish,
+    ) -> Result<bool, Error> {
         let k = keys(&self.redis);
-        let key = &taken.project.zephyr_project;
-        let mut info = self.info(&taken.project)?;
+        let mut info = started.clone();
         info.finished_at_ms = Some(now_ms());
         let (state, code, error, again) = match how {
             Finish::Done => (ProjectState::Done, Some(0), None, false),
@@ -412,18 +457,28 @@ impl ProjectQueue {
         };
         info.exit_code = code;
         info.error = error;
-        let mut pipe = redis::pipe();
-        pipe.atomic()
-            .xack(&k.stream, GROUP, &[&taken.id])
-            .xdel(&k.stream, &[&taken.id])
-            .hset(&k.status, key, state.as_str())
-            .hset(&k.info, key, json(&info)?)
-            .hdel(&k.heartbeat, key);
-        if again {
-            pipe.xadd(&k.stream, "*", &[("project", json(&taken.project)?)]);
-        }
-        pipe.query::<()>(&mut self.conn)
-            .map_err(|e| self.redis.error("finishing a project on", e))
+        let requeue = if again {
+            json(&taken.project)?
+        } else {
+            String::new()
+        };
+        let settled: i64 = redis::Script::new(FINISH)
+            .key(&k.stream)
+            .key(&k.status)
+            .key(&k.info)
+            .key(&k.heartbeat)
+            .arg(&taken.project.zephyr_project)
+            .arg(&taken.id)
+            .arg(started.worker.as_deref().unwrap_or(""))
+            .arg(started.attempts)
+            .arg(started.started_at_ms.unwrap_or(0))
+            .arg(state.as_str())
+            .arg(json(&info)?)
+            .arg(requeue)
+            .arg(GROUP)
+            .invoke(&mut self.conn)
+            .map_err(|e| self.redis.error("finishing a project on", e))?;
+        Ok(settled == 1)
     }
 
     /// Whether nothing is left: no entry waiting and none taken.
