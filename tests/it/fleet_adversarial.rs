@@ -8,10 +8,12 @@ use std::time::{Duration, Instant};
 use redis::Commands;
 
 use crate::cli::run;
-use crate::support::Scratch;
-use crate::support::fleet::{RedisServer, etlpool};
+use crate::ops_util::{signal, spawn};
+use crate::support::fleet::{RedisServer, etlpool, project_mocks, sizes, write_list};
+use crate::support::{Scratch, check};
 use etlpool::fleet::Project;
 use etlpool::fleet::redis::{Finish, Heartbeat, ProjectQueue, ProjectState, Redis};
+use etlpool::mock::DataSizes;
 
 fn queue_on(server: &RedisServer) -> (Redis, ProjectQueue) {
     let redis = Redis::open(&server.url(), None, "etlpool").unwrap();
@@ -163,4 +165,101 @@ fn journal_moves_that_name_nothing_are_errors() {
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("PRJO"), "{out}");
     assert_eq!(std::fs::read_to_string(&file).unwrap(), kept);
+}
+
+/// Kills a child when dropped, so a stopped worker never outlives a failed
+/// test.
+struct Reaper(std::process::Child);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A worker stopped (SIGSTOP: a VM paused, a long GC) past its lease while
+/// another takes its project over and finishes it: when it wakes, its
+/// journal writes are refused, its run stops at its next record, and the
+/// project stays done by the heir (before the fix its end queued the
+/// project again, and it ran it once more as its own).
+#[test]
+fn a_worker_stalled_past_its_lease_is_fenced_off_when_it_wakes() {
+    let server = RedisServer::start();
+    let url = server.url();
+    let big = DataSizes {
+        cases: 60,
+        executions: 150,
+        ..sizes()
+    };
+    let mocks = project_mocks(0, 990, big);
+    let dir = Scratch::new("fleet-adv-stall");
+    let list = write_list(&dir.0, "projects.csv", &[&mocks]);
+    let (code, out) = run(&mut etlpool(
+        &dir.0,
+        &[
+            "migrate",
+            "--projects",
+            list.to_str().unwrap(),
+            "--redis",
+            &url,
+        ],
+    ));
+    assert_eq!(code, 0, "{out}");
+    let lease = ["--lease", "1s", "--drain"];
+    let mut stalled = etlpool(
+        &dir.0.join("a"),
+        &["worker", "--redis", &url, "--worker-name", "stalled"],
+    );
+    stalled.args(lease);
+    let (child, mut stalled_lines) = spawn(&mut stalled);
+    let mut stalled = Reaper(child);
+    let mut conn = server.conn();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while conn.hlen::<_, usize>("etlpool:journal:P0").unwrap() < 30 {
+        assert!(
+            Instant::now() < deadline,
+            "the first worker never got going"
+        );
+        assert!(
+            stalled.0.try_wait().unwrap().is_none(),
+            "the first worker ended"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    signal(stalled.0.id(), "-STOP");
+
+    let mut heir = etlpool(
+        &dir.0.join("b"),
+        &["worker", "--redis", &url, "--worker-name", "heir"],
+    );
+    heir.args(lease);
+    let (code, out) = run(&mut heir);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("taking it over"), "{out}");
+    check::assert_migrated(&mocks);
+    let journal: std::collections::HashMap<String, String> =
+        conn.hgetall("etlpool:journal:P0").unwrap();
+    let writes = mocks.journal().len();
+
+    signal(stalled.0.id(), "-CONT");
+    let status = stalled.0.wait().unwrap();
+    let said = stalled_lines.rest();
+    assert!(said.contains("is no longer this run's"), "{said}");
+    assert_eq!(status.code(), Some(0), "{said}");
+    // Nothing of the stale run landed: not in the journal, not on qTest.
+    let after: std::collections::HashMap<String, String> =
+        conn.hgetall("etlpool:journal:P0").unwrap();
+    assert_eq!(after, journal);
+    // What it had in hand when it stopped may still reach qTest as it
+    // wakes (no fence reaches a request already on its way: the limit the
+    // README states), but the run stops at its next record: at most one
+    // write per worker thread (ETLPOOL_WORKERS=2), not a second migration.
+    let stale = mocks.journal().len() - writes;
+    assert!(stale <= 2, "{stale} writes after it woke: {said}");
+    let (code, out) = run(&mut etlpool(&dir.0, &["status", "--redis", &url, "--json"]));
+    assert_eq!(code, 0, "{out}");
+    let doc: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    assert_eq!(doc["projects"][0]["state"], "done", "{doc}");
+    assert_eq!(doc["projects"][0]["worker"], "heir", "{doc}");
 }
