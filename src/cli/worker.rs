@@ -79,7 +79,8 @@ mod fleet {
     use super::*;
     use crate::cancel::CancelToken;
     use crate::fleet::redis::{
-        Finish, Heartbeat, ProjectInfo, ProjectQueue, Redis, RedisJournal, RedisLock, Taken,
+        Finish, Heartbeat, ProjectInfo, ProjectQueue, Redis, RedisJournal, RedisLock, Settled,
+        Taken,
     };
     use crate::migrate::{JournalStore, LockWait, MigrateError};
     use crate::signals::SignalGuard;
@@ -292,7 +293,7 @@ mod fleet {
         /// Ends the attempt `started` as `how`, counted as `outcome` and
         /// returning `finished`; an attempt another worker took over (this
         /// one stalled past its lease) changes nothing and counts as
-        /// `superseded`.
+        /// `superseded`; a project Redis forgot is `lost` and exits 4.
         fn finish(
             &mut self,
             taken: &Taken,
@@ -300,18 +301,33 @@ mod fleet {
             how: Finish,
             (outcome, finished): (&'static str, Option<ExitCode>),
         ) -> Result<Option<ExitCode>, CliError> {
-            if self.queue.finish(taken, started, how)? {
-                self.metrics.finished(outcome);
-                return Ok(finished);
+            let key = &taken.project.zephyr_project;
+            match self.queue.finish(taken, started, how)? {
+                Settled::Recorded => {
+                    self.metrics.finished(outcome);
+                    Ok(finished)
+                }
+                Settled::Superseded => {
+                    log::warn!(
+                        "project {key}: attempt {} is no longer this worker's (its lease ran \
+                         out and another worker took the project over); its state is left to \
+                         that worker",
+                        started.attempts
+                    );
+                    self.metrics.finished("superseded");
+                    Ok(finished.filter(|c| *c == ExitCode::Interrupted))
+                }
+                Settled::Lost => {
+                    log::error!(
+                        "project {key}: {} no longer knows it (it restarted without \
+                         persistence, or the keys were deleted), nor what else was queued: \
+                         queue the list again (`etlpool migrate --projects LIST --redis URL`)",
+                        self.redis.shown()
+                    );
+                    self.metrics.finished("lost");
+                    Ok(Some(ExitCode::Fatal))
+                }
             }
-            log::warn!(
-                "project {}: attempt {} is no longer this worker's (its lease ran out and \
-                 another worker took the project over); its state is left to that worker",
-                taken.project.zephyr_project,
-                started.attempts
-            );
-            self.metrics.finished("superseded");
-            Ok(finished.filter(|c| *c == ExitCode::Interrupted))
         }
     }
 }

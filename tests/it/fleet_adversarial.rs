@@ -12,7 +12,7 @@ use crate::ops_util::{signal, spawn};
 use crate::support::fleet::{RedisServer, etlpool, project_mocks, sizes, write_list};
 use crate::support::{Scratch, check};
 use etlpool::fleet::Project;
-use etlpool::fleet::redis::{Finish, Heartbeat, ProjectQueue, ProjectState, Redis};
+use etlpool::fleet::redis::{Finish, Heartbeat, ProjectQueue, ProjectState, Redis, Settled};
 use etlpool::mock::DataSizes;
 
 fn queue_on(server: &RedisServer) -> (Redis, ProjectQueue) {
@@ -91,7 +91,10 @@ fn a_stale_worker_cannot_undo_a_project_another_one_finished() {
     };
     assert!(heir.reclaimed);
     let heir_start = queue.start(&heir, "heir", lease).unwrap();
-    assert!(queue.finish(&heir, &heir_start, Finish::Done).unwrap());
+    assert_eq!(
+        queue.finish(&heir, &heir_start, Finish::Done).unwrap(),
+        Settled::Recorded
+    );
     assert_eq!(state_of(&server, "P0").as_deref(), Some("done"));
 
     // "stale" wakes: its journal writes were fenced off (exit 3), and it
@@ -101,8 +104,9 @@ fn a_stale_worker_cannot_undo_a_project_another_one_finished() {
         Finish::Retry(3, Some("fenced off".into())),
         Finish::Release,
     ] {
-        assert!(
-            !queue.finish(&stale, &stale_start, how.clone()).unwrap(),
+        assert_eq!(
+            queue.finish(&stale, &stale_start, how.clone()).unwrap(),
+            Settled::Superseded,
             "{how:?}"
         );
         assert_eq!(state_of(&server, "P0").as_deref(), Some("done"), "{how:?}");
@@ -262,4 +266,61 @@ fn a_worker_stalled_past_its_lease_is_fenced_off_when_it_wakes() {
     let doc: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
     assert_eq!(doc["projects"][0]["state"], "done", "{doc}");
     assert_eq!(doc["projects"][0]["worker"], "heir", "{doc}");
+}
+
+/// Redis restarted without persistence under a running worker forgets
+/// the queue, the states and the journal: the worker's run stops at its next
+/// record (its journal is gone), and the worker says what was lost and
+/// exits non-zero instead of reporting a drained queue (exit 0).
+#[test]
+fn a_worker_whose_redis_forgot_its_project_says_so_and_fails() {
+    let mut server = RedisServer::start();
+    let url = server.url();
+    let big = DataSizes {
+        cases: 60,
+        executions: 150,
+        ..sizes()
+    };
+    let p0 = project_mocks(0, 995, big);
+    let dir = Scratch::new("fleet-adv-restart");
+    let list = write_list(&dir.0, "projects.csv", &[&p0]);
+    let (code, out) = run(&mut etlpool(
+        &dir.0,
+        &[
+            "migrate",
+            "--projects",
+            list.to_str().unwrap(),
+            "--redis",
+            &url,
+        ],
+    ));
+    assert_eq!(code, 0, "{out}");
+    let mut worker = etlpool(
+        &dir.0.join("w"),
+        &["worker", "--redis", &url, "--drain", "--lease", "1s"],
+    );
+    let (child, mut lines) = spawn(&mut worker);
+    let mut worker = Reaper(child);
+    let mut conn = server.conn();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while conn.hlen::<_, usize>("etlpool:journal:P0").unwrap() < 20 {
+        assert!(Instant::now() < deadline, "the worker never got going");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    server.restart();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = worker.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the worker did not end");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let said = lines.rest();
+    assert!(!said.contains("panicked"), "{said}");
+    assert!(
+        said.contains("project P0: redis://") && said.contains("queue the list again"),
+        "{said}"
+    );
+    assert_eq!(status.code(), Some(4), "{said}");
 }

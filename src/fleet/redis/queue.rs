@@ -52,13 +52,16 @@ const ENQUEUE: &str = "local state = redis.call('HGET', KEYS[1], ARGV[1]) \
 
 /// Ends an attempt if the project is still that attempt's (its info names
 /// the same worker, attempt and start): acknowledges and deletes the entry,
-/// sets the state and info, and queues a new entry for another attempt;
-/// 1 if it did, 0 if the attempt is stale.
+/// sets the state and info, and queues a new entry for another attempt.
+/// 1 if it did (or had: an attempt already finished, so a repeat after a
+/// lost reply changes nothing), 0 if the attempt is stale, -1 if Redis has
+/// no such project.
 const FINISH: &str = "local info = redis.call('HGET', KEYS[3], ARGV[1]) \
-     if not info then return 0 end \
+     if not info then return -1 end \
      local ok, now = pcall(cjson.decode, info) \
      if not ok or now.worker ~= ARGV[3] or now.attempts ~= tonumber(ARGV[4]) \
         or now.started_at_ms ~= tonumber(ARGV[5]) then return 0 end \
+     if now.finished_at_ms ~= cjson.null then return 1 end \
      redis.call('XACK', KEYS[1], ARGV[9], ARGV[2]) \
      redis.call('XDEL', KEYS[1], ARGV[2]) \
      redis.call('HSET', KEYS[2], ARGV[1], ARGV[6]) \
@@ -180,6 +183,19 @@ pub enum Finish {
     Retry(i32, Option<String>),
     /// Stopped by a signal: queue it again at once, the attempt given back.
     Release,
+}
+
+/// What [`ProjectQueue::finish`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settled {
+    /// The attempt's end is recorded.
+    Recorded,
+    /// Nothing changed: another worker took the project over (this one
+    /// stalled past its lease), and its state is that worker's.
+    Superseded,
+    /// Nothing changed: Redis has no such project (it restarted without
+    /// persistence, or its keys were deleted); the list must be queued again.
+    Lost,
 }
 
 /// What [`ProjectQueue::enqueue`] did.
@@ -429,15 +445,15 @@ impl ProjectQueue {
     }
 
     /// Ends the attempt that [`ProjectQueue::start`] began as `started`
-    /// (see [`Finish`]); `false`, changing nothing, when the project is no
-    /// longer that attempt's: its worker stalled past its lease and another
-    /// took the project over (and may have finished it), or Redis lost it.
+    /// (see [`Finish`]), unless the project is no longer that attempt's
+    /// (see [`Settled`]). A connection that broke is made again once: a
+    /// repeated end changes nothing.
     pub fn finish(
         &mut self,
         taken: &Taken,
         started: &ProjectInfo,
         how: Finish,
-    ) -> Result<bool, Error> {
+    ) -> Result<Settled, Error> {
         let k = keys(&self.redis);
         let mut info = started.clone();
         info.finished_at_ms = Some(now_ms());
@@ -462,8 +478,9 @@ impl ProjectQueue {
         } else {
             String::new()
         };
-        let settled: i64 = redis::Script::new(FINISH)
-            .key(&k.stream)
+        let script = redis::Script::new(FINISH);
+        let mut call = script.prepare_invoke();
+        call.key(&k.stream)
             .key(&k.status)
             .key(&k.info)
             .key(&k.heartbeat)
@@ -475,10 +492,20 @@ impl ProjectQueue {
             .arg(state.as_str())
             .arg(json(&info)?)
             .arg(requeue)
-            .arg(GROUP)
-            .invoke(&mut self.conn)
-            .map_err(|e| self.redis.error("finishing a project on", e))?;
-        Ok(settled == 1)
+            .arg(GROUP);
+        let fail = |e| self.redis.error("finishing a project on", e);
+        let settled: i64 = match call.invoke(&mut self.conn) {
+            Err(e) if e.is_io_error() || e.is_connection_dropped() => {
+                self.conn = self.redis.connect()?;
+                call.invoke(&mut self.conn).map_err(fail)?
+            }
+            other => other.map_err(fail)?,
+        };
+        Ok(match settled {
+            1 => Settled::Recorded,
+            0 => Settled::Superseded,
+            _ => Settled::Lost,
+        })
     }
 
     /// Whether nothing is left: no entry waiting and none taken.
