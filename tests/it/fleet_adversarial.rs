@@ -3,6 +3,7 @@
 //! running ones, a stale worker finishing a project another one finished,
 //! journal moves that name nothing.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use redis::Commands;
@@ -13,6 +14,7 @@ use crate::support::fleet::{RedisServer, etlpool, project_mocks, sizes, write_li
 use crate::support::{Scratch, check};
 use etlpool::fleet::Project;
 use etlpool::fleet::redis::{Finish, Heartbeat, ProjectQueue, ProjectState, Redis, Settled};
+use etlpool::migrate::{FileJournal, Journal, JournalStore, LockWait, RecordKind, Target};
 use etlpool::mock::DataSizes;
 
 fn queue_on(server: &RedisServer) -> (Redis, ProjectQueue) {
@@ -323,4 +325,113 @@ fn a_worker_whose_redis_forgot_its_project_says_so_and_fails() {
         "{said}"
     );
     assert_eq!(status.code(), Some(4), "{said}");
+}
+
+/// Keys a journal may hold (no control characters): commas, quotes,
+/// Unicode, spaces, leading `#` and `=`.
+const ODD_KEYS: [&str; 7] = [
+    "PROJ-T1",
+    "a,b",
+    "quote\"d",
+    "ünïcødé-🚀",
+    " padded ",
+    "#not-a-comment",
+    "=SUM(A1)",
+];
+
+/// Writes a file journal of `records` at `path`.
+fn write_journal(path: &std::path::Path, records: &[(RecordKind, &str, Target)]) {
+    let store = FileJournal::new(path);
+    let journal = store.open(store.lock(LockWait::No, None).unwrap()).unwrap();
+    for (kind, key, target) in records {
+        journal.record(*kind, key, *target).unwrap();
+    }
+    journal.close().unwrap();
+}
+
+/// Every record of a journal file.
+fn read_journal(path: &std::path::Path) -> BTreeMap<(String, String), Target> {
+    let journal = Journal::read_only(path).unwrap();
+    RecordKind::ALL
+        .into_iter()
+        .flat_map(|kind| {
+            journal
+                .entries_of(kind)
+                .into_iter()
+                .map(move |(key, t)| ((kind.to_string(), key), t))
+        })
+        .collect()
+}
+
+/// `journal import` then `journal export` gives back every record, odd keys
+/// and all; importing again adds nothing; a journal that disagrees with
+/// Redis's is refused whole.
+#[test]
+fn a_journal_with_odd_keys_round_trips_through_redis() {
+    let server = RedisServer::start();
+    let url = server.url();
+    let dir = Scratch::new("fleet-adv-odd");
+    let target = |id, version_id| Target { id, version_id };
+    let mut records = Vec::new();
+    for (i, key) in ODD_KEYS.iter().enumerate() {
+        let i = i as u64;
+        records.push((RecordKind::Case, *key, target(100 + i, Some(200 + i))));
+        records.push((RecordKind::Module, *key, target(300 + i, None)));
+        records.push((RecordKind::Log, *key, target(u64::MAX - i, None)));
+    }
+    let file = dir.0.join("PROJ.journal.csv");
+    write_journal(&file, &records);
+    let written = read_journal(&file);
+    assert_eq!(written.len(), records.len());
+    let journal = |action: &str, file: &str, extra: &[&str]| {
+        let mut args = vec!["journal", action, "--project", "PROJ", "--journal", file];
+        args.extend(extra);
+        args.extend(["--redis", &url]);
+        run(&mut etlpool(&dir.0, &args))
+    };
+    let (code, out) = journal("import", "PROJ.journal.csv", &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!("imported {} new", records.len())),
+        "{out}"
+    );
+    let (code, out) = journal("import", "PROJ.journal.csv", &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("imported 0 new"), "{out}");
+    let (code, out) = journal("export", "back.csv", &[]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(read_journal(&dir.0.join("back.csv")), written);
+
+    // One record that disagrees, one new: nothing is imported.
+    let other = dir.0.join("other.csv");
+    write_journal(
+        &other,
+        &[
+            (RecordKind::Case, "a,b", target(999, Some(1))),
+            (RecordKind::Case, "NEW-1", target(5, Some(6))),
+        ],
+    );
+    let (code, out) = journal("import", "other.csv", &[]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("disagree"), "{out}");
+    let (code, out) = journal("export", "back.csv", &["--force"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(read_journal(&dir.0.join("back.csv")), written);
+}
+
+/// A password never goes on the command line (shell history, `ps`): in the
+/// URL's user-info, nor in the `pass` parameter of a `redis+unix://` URL;
+/// and no message repeats it.
+#[test]
+fn a_redis_password_on_the_command_line_is_refused_in_every_form() {
+    let dir = Scratch::new("fleet-adv-pass");
+    for url in [
+        "redis://:hunter2@127.0.0.1:9/0",
+        "redis+unix:///tmp/etlpool-no-such.sock?db=1&pass=hunter2",
+    ] {
+        let (code, out) = run(&mut etlpool(&dir.0, &["status", "--redis", url]));
+        assert_eq!(code, 2, "{url}: {out}");
+        assert!(out.contains("ETLPOOL_REDIS_PASSWORD"), "{url}: {out}");
+        assert!(!out.contains("hunter2"), "{url}: {out}");
+    }
 }
