@@ -120,7 +120,7 @@ fn a_stale_worker_cannot_undo_a_project_another_one_finished() {
             .is_none(),
         "the done project was queued again"
     );
-    let projects = queue.projects().unwrap();
+    let projects = queue.projects().unwrap().projects;
     assert_eq!(projects[0].state, ProjectState::Done);
     assert_eq!(projects[0].info.worker.as_deref(), Some("heir"));
     assert_eq!(projects[0].info.exit_code, Some(0));
@@ -434,4 +434,170 @@ fn a_redis_password_on_the_command_line_is_refused_in_every_form() {
         assert!(out.contains("ETLPOOL_REDIS_PASSWORD"), "{url}: {out}");
         assert!(!out.contains("hunter2"), "{url}: {out}");
     }
+}
+
+/// Whether `line` is a Prometheus sample: `name{label="value",...} number`,
+/// label values escaped (`\\`, `\"`, `\n`).
+fn is_sample(line: &str) -> bool {
+    let name_end = line.find(['{', ' ']).unwrap_or(line.len());
+    let name = &line[..name_end];
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+    {
+        return false;
+    }
+    let mut rest = &line[name_end..];
+    if let Some(labels) = rest.strip_prefix('{') {
+        let mut chars = labels.char_indices().peekable();
+        loop {
+            // A label name, `=`, a quoted value.
+            let mut saw_name = false;
+            loop {
+                match chars.next() {
+                    Some((_, '=')) if saw_name => break,
+                    Some((_, c)) if c.is_ascii_alphanumeric() || c == '_' => saw_name = true,
+                    _ => return false,
+                }
+            }
+            if !matches!(chars.next(), Some((_, '"'))) {
+                return false;
+            }
+            loop {
+                match chars.next() {
+                    Some((_, '\\')) => {
+                        if !matches!(chars.next(), Some((_, '\\' | '"' | 'n'))) {
+                            return false;
+                        }
+                    }
+                    Some((_, '"')) => break,
+                    Some((_, '\n')) | None => return false,
+                    Some(_) => {}
+                }
+            }
+            match chars.next() {
+                Some((_, ',')) => continue,
+                Some((i, '}')) => {
+                    rest = &labels[i + 1..];
+                    break;
+                }
+                _ => return false,
+            }
+        }
+    }
+    rest.strip_prefix(' ')
+        .is_some_and(|v| v.parse::<f64>().is_ok() || ["+Inf", "-Inf", "NaN"].contains(&v))
+}
+
+/// A worker name with quotes, backslashes, braces and spaces (names come
+/// from pods, hosts, or whatever `--worker-name` says) keeps every sample of
+/// `/metrics` well-formed, the name intact in its `worker` label.
+#[test]
+fn an_odd_worker_name_keeps_metrics_well_formed() {
+    let server = RedisServer::start();
+    let url = server.url();
+    let mocks = project_mocks(0, 996, sizes());
+    let dir = Scratch::new("fleet-adv-metrics");
+    let list = write_list(&dir.0, "projects.csv", &[&mocks]);
+    let (code, out) = run(&mut etlpool(
+        &dir.0,
+        &[
+            "migrate",
+            "--projects",
+            list.to_str().unwrap(),
+            "--redis",
+            &url,
+        ],
+    ));
+    assert_eq!(code, 0, "{out}");
+    let name = "pod \"a\\b\"} 1\n{x=\"y";
+    let mut worker = etlpool(
+        &dir.0.join("w"),
+        &[
+            "worker",
+            "--redis",
+            &url,
+            "--worker-name",
+            name,
+            "--metrics-addr",
+            "127.0.0.1:0",
+            "-v",
+        ],
+    );
+    let (child, mut lines) = spawn(&mut worker);
+    let _worker = Reaper(child);
+    let serving = lines.until("serving /metrics").expect("it serves /metrics");
+    let addr = serving.rsplit("http://").next().unwrap().trim().to_string();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while state_of(&server, "P0").as_deref() != Some("done") {
+        assert!(Instant::now() < deadline, "P0 never got done");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (status, metrics) = crate::ops_util::get(&addr, "/metrics");
+    assert_eq!(status, 200);
+    let escaped = r#"worker="pod \"a\\b\"} 1\n{x=\"y""#;
+    let mut samples = 0;
+    for line in metrics
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        assert!(is_sample(line), "not a sample: {line}");
+        assert!(line.contains(escaped), "{line}");
+        samples += 1;
+    }
+    assert!(
+        metrics.contains("etlpool_worker_projects_total{outcome=\"done\""),
+        "{metrics}"
+    );
+    assert!(samples > 10, "{metrics}");
+}
+
+/// A project whose state this etlpool can't read (a state a newer version
+/// wrote, its info deleted by hand) was left out of `status`, which then
+/// counted the rest as all there is (exit 0 when they were done), while
+/// `worker --drain` waited for it forever: it is shown as unreadable, and
+/// `status` doesn't say "all done".
+#[test]
+fn status_shows_projects_it_cannot_read_instead_of_hiding_them() {
+    let server = RedisServer::start();
+    let url = server.url();
+    let dir = Scratch::new("fleet-adv-odd-status");
+    let (redis, mut queue) = queue_on(&server);
+    let projects: Vec<Project> = ["A", "B", "C"]
+        .iter()
+        .zip(1..)
+        .map(|(k, id)| Project::new(*k, id))
+        .collect();
+    queue.enqueue(&projects).unwrap();
+    let lease = Duration::from_secs(60);
+    let a = queue
+        .take("w", lease, Duration::from_millis(10))
+        .unwrap()
+        .unwrap();
+    let started = queue.start(&a, "w", lease).unwrap();
+    assert_eq!(
+        queue.finish(&a, &started, Finish::Done).unwrap(),
+        Settled::Recorded
+    );
+    let mut conn = server.conn();
+    let _: () = conn.hset("etlpool:status", "B", "paused").unwrap();
+    let _: () = conn.hdel("etlpool:info", "C").unwrap();
+    drop(redis);
+
+    let (code, out) = run(&mut etlpool(&dir.0, &["status", "--redis", &url]));
+    assert_eq!(code, 6, "{out}");
+    for key in ["A ", "B ", "C "] {
+        assert!(
+            out.lines().any(|l| l.starts_with(key)),
+            "no row for {key}: {out}"
+        );
+    }
+    assert!(out.contains("\"paused\""), "{out}");
+    assert!(out.contains("3 projects"), "{out}");
+    let (code, out) = run(&mut etlpool(&dir.0, &["status", "--redis", &url, "--json"]));
+    assert_eq!(code, 6, "{out}");
+    let doc: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    assert_eq!(doc["counts"]["done"], 1, "{doc}");
+    assert_eq!(doc["unreadable"].as_array().map(Vec::len), Some(2), "{doc}");
 }

@@ -520,8 +520,9 @@ impl ProjectQueue {
             .all(|s| s == ProjectState::Done.as_str() || s == ProjectState::Failed.as_str()))
     }
 
-    /// Every project of the queue, in the order they were queued.
-    pub fn projects(&mut self) -> Result<Vec<QueuedProject>, Error> {
+    /// Every project of the queue, in the order they were queued, and
+    /// those whose state or info this etlpool can't read.
+    pub fn projects(&mut self) -> Result<Projects, Error> {
         let k = keys(&self.redis);
         let read = |conn: &mut Connection,
                     key: &str|
@@ -530,23 +531,58 @@ impl ProjectQueue {
         let states = read(&mut self.conn, &k.status).map_err(fail)?;
         let infos = read(&mut self.conn, &k.info).map_err(fail)?;
         let beats = read(&mut self.conn, &k.heartbeat).map_err(fail)?;
-        let mut out: Vec<QueuedProject> = states
-            .into_iter()
-            .filter_map(|(key, state)| {
-                let info: ProjectInfo = serde_json::from_str(infos.get(&key)?).ok()?;
-                Some(QueuedProject {
-                    state: ProjectState::parse(&state)?,
+        let mut out = Projects::default();
+        for (key, state) in states {
+            let info = infos.get(&key).map(|text| serde_json::from_str(text));
+            match (ProjectState::parse(&state), info) {
+                (Some(state), Some(Ok(info))) => out.projects.push(QueuedProject {
+                    state,
                     info,
                     heartbeat_at_ms: beats.get(&key).and_then(|b| b.parse().ok()),
-                })
-            })
-            .collect();
-        out.sort_by(|a, b| {
+                }),
+                (None, _) => out.unreadable.push(Unreadable {
+                    project: key,
+                    problem: format!("its state {state:?} is not one this etlpool knows"),
+                }),
+                (Some(_), None) => out.unreadable.push(Unreadable {
+                    project: key,
+                    problem: format!("{state}, but {} has no entry for it", k.info),
+                }),
+                (Some(_), Some(Err(e))) => out.unreadable.push(Unreadable {
+                    project: key,
+                    problem: format!("{state}, but its entry in {} can't be read: {e}", k.info),
+                }),
+            }
+        }
+        out.projects.sort_by(|a, b| {
             (a.info.queued_at_ms, &a.info.project.zephyr_project)
                 .cmp(&(b.info.queued_at_ms, &b.info.project.zephyr_project))
         });
+        out.unreadable.sort_by(|a, b| a.project.cmp(&b.project));
         Ok(out)
     }
+}
+
+/// The projects of a queue, as [`ProjectQueue::projects`] reads them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Projects {
+    /// Every project it could read, in the order they were queued.
+    pub projects: Vec<QueuedProject>,
+    /// Projects whose state or info it can't read (a newer etlpool wrote
+    /// them, or keys were edited by hand): never finished, as far as it
+    /// knows.
+    pub unreadable: Vec<Unreadable>,
+}
+
+/// A project [`ProjectQueue::projects`] can't read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Unreadable {
+    /// Its key.
+    pub project: String,
+    /// What is wrong.
+    pub problem: String,
 }
 
 /// Keeps a taken entry claimed while its project runs; stops when dropped.
