@@ -601,3 +601,109 @@ fn status_shows_projects_it_cannot_read_instead_of_hiding_them() {
     assert_eq!(doc["counts"]["done"], 1, "{doc}");
     assert_eq!(doc["unreadable"].as_array().map(Vec::len), Some(2), "{doc}");
 }
+
+/// Workers killed at the stages between the stream and the run: one after
+/// claiming its entry, before the lock (P1); one after migrating its
+/// project, before acknowledging it (P0: journal complete, lock still
+/// held). A worker started later reclaims both after the lease: P0 is done
+/// without a single write to qTest, P1 migrated exactly once.
+#[test]
+fn projects_of_workers_killed_before_the_lock_and_before_the_ack_are_finished_once() {
+    let server = RedisServer::start();
+    let url = server.url();
+    let p0 = project_mocks(0, 997, sizes());
+    let p1 = project_mocks(1, 997, sizes());
+    let dir = Scratch::new("fleet-adv-stages");
+    // P0's run, through its end: its journal is in Redis.
+    let mut first = crate::cli::migrate(&p0, &dir.0);
+    first.arg("--redis").arg(&url);
+    let (code, out) = run(&mut first);
+    assert_eq!(code, 0, "{out}");
+    let writes = p0.journal().len();
+    let list = write_list(&dir.0, "projects.csv", &[&p0, &p1]);
+    let (code, out) = run(&mut etlpool(
+        &dir.0,
+        &[
+            "migrate",
+            "--projects",
+            list.to_str().unwrap(),
+            "--redis",
+            &url,
+        ],
+    ));
+    assert_eq!(code, 0, "{out}");
+    let lease = Duration::from_secs(1);
+    let (_redis, mut queue) = queue_on(&server);
+    for (key, dead) in [("P0", "dead-after-run"), ("P1", "dead-after-claim")] {
+        let taken = queue
+            .take(dead, lease, Duration::from_millis(10))
+            .unwrap()
+            .unwrap();
+        assert_eq!(taken.project.zephyr_project, key);
+        if key == "P0" {
+            queue.start(&taken, dead, lease).unwrap();
+            // Its lock, as a killed holder leaves it: expiring a lease later.
+            let _: () = redis::cmd("SET")
+                .arg("etlpool:lock:P0")
+                .arg("pid=1 host=gone token=0")
+                .arg("PX")
+                .arg(1000)
+                .query(&mut server.conn())
+                .unwrap();
+        }
+    }
+    let (code, out) = run(&mut etlpool(
+        &dir.0.join("w"),
+        &["worker", "--redis", &url, "--drain", "--lease", "1s"],
+    ));
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(p0.journal().len(), writes, "P0 was written again: {out}");
+    check::assert_migrated(&p0);
+    check::assert_migrated(&p1);
+    let projects = queue.projects().unwrap().projects;
+    assert!(
+        projects.iter().all(|p| p.state == ProjectState::Done),
+        "{projects:?}"
+    );
+}
+
+/// A project's step may take many leases: the heartbeat keeps its entry
+/// from being reclaimed and the refresher keeps its lock, however long the
+/// run holds them.
+#[test]
+fn heartbeats_and_refreshes_hold_a_project_through_many_leases() {
+    let server = RedisServer::start();
+    let (redis, mut queue) = queue_on(&server);
+    queue.enqueue([&Project::new("P0", 1)]).unwrap();
+    let lease = Duration::from_millis(300);
+    let taken = queue
+        .take("slow", lease, Duration::from_millis(10))
+        .unwrap()
+        .unwrap();
+    queue.start(&taken, "slow", lease).unwrap();
+    let _beat = Heartbeat::start(&redis, &taken, "slow", lease);
+    let lock = etlpool::fleet::redis::RedisLock::acquire(
+        &redis,
+        "etlpool:lock:P0".into(),
+        lease,
+        LockWait::No,
+        None,
+    )
+    .unwrap();
+    let until = Instant::now() + lease * 10;
+    while Instant::now() < until {
+        assert!(
+            queue.take("other", lease, lease / 3).unwrap().is_none(),
+            "reclaimed while its worker heartbeats"
+        );
+        let again = etlpool::fleet::redis::RedisLock::acquire(
+            &redis,
+            "etlpool:lock:P0".into(),
+            lease,
+            LockWait::No,
+            None,
+        );
+        assert!(again.is_err(), "the lock lapsed while held");
+    }
+    drop(lock);
+}
