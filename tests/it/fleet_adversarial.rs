@@ -3,24 +3,38 @@
 //! running ones, a stale worker finishing a project another one finished,
 //! journal moves that name nothing.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use redis::Commands;
 
 use crate::cli::run;
 use crate::ops_util::{signal, spawn};
-use crate::support::fleet::{RedisServer, etlpool, project_mocks, sizes, write_list};
+use crate::support::fleet::{
+    RedisServer, big_sizes, enqueue, etlpool, journal_move, journal_records, project_mocks, sizes,
+    write_list,
+};
 use crate::support::{Scratch, check};
 use etlpool::fleet::Project;
-use etlpool::fleet::redis::{Finish, Heartbeat, ProjectQueue, ProjectState, Redis, Settled};
-use etlpool::migrate::{FileJournal, Journal, JournalStore, LockWait, RecordKind, Target};
-use etlpool::mock::DataSizes;
+use etlpool::fleet::redis::{
+    Finish, Heartbeat, ProjectInfo, ProjectQueue, ProjectState, Redis, Settled, Taken,
+};
+use etlpool::migrate::{FileJournal, JournalStore, LockWait, RecordKind, Target};
 
 fn queue_on(server: &RedisServer) -> (Redis, ProjectQueue) {
     let redis = Redis::open(&server.url(), None, "etlpool").unwrap();
     let queue = ProjectQueue::connect(&redis).unwrap();
     (redis, queue)
+}
+
+/// A new entry taken and started by `worker`, as a worker does before it
+/// runs the project.
+fn claim(queue: &mut ProjectQueue, worker: &str, lease: Duration) -> (Taken, ProjectInfo) {
+    let taken = queue
+        .take(worker, lease, Duration::from_millis(10))
+        .unwrap()
+        .expect("an entry waiting");
+    let started = queue.start(&taken, worker, lease).unwrap();
+    (taken, started)
 }
 
 fn state_of(server: &RedisServer, key: &str) -> Option<String> {
@@ -43,11 +57,7 @@ fn a_dead_workers_project_behind_ten_running_ones_is_reclaimed_after_its_lease()
     let mut beating = Vec::new();
     for i in 0..12 {
         let name = format!("w{i}");
-        let taken = queue
-            .take(&name, lease, Duration::from_millis(10))
-            .unwrap()
-            .expect("an entry per project");
-        queue.start(&taken, &name, lease).unwrap();
+        let (taken, _) = claim(&mut queue, &name, lease);
         // The last one's worker dies: no heartbeat.
         if i < 11 {
             beating.push(Heartbeat::start(&redis, &taken, &name, lease));
@@ -78,11 +88,7 @@ fn a_stale_worker_cannot_undo_a_project_another_one_finished() {
     let (_redis, mut queue) = queue_on(&server);
     queue.enqueue([&Project::new("P0", 1)]).unwrap();
     let lease = Duration::from_millis(300);
-    let stale = queue
-        .take("stale", lease, Duration::from_millis(10))
-        .unwrap()
-        .unwrap();
-    let stale_start = queue.start(&stale, "stale", lease).unwrap();
+    let (stale, stale_start) = claim(&mut queue, "stale", lease);
     // "stale" stops heartbeating (SIGSTOP, a long pause): "heir" reclaims.
     let deadline = Instant::now() + lease * 20;
     let heir = loop {
@@ -135,39 +141,21 @@ fn journal_moves_that_name_nothing_are_errors() {
     let server = RedisServer::start();
     let url = server.url();
     let dir = Scratch::new("fleet-adv-journal");
-    let (code, out) = run(&mut etlpool(
-        &dir.0,
-        &[
-            "journal",
-            "import",
-            "--project",
-            "PROJ",
-            "--journal",
-            "nothere.csv",
-            "--redis",
-            &url,
-        ],
-    ));
+    let (code, out) = journal_move(&dir.0, "import", "PROJ", "nothere.csv", &url, &[]);
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("nothere.csv"), "{out}");
     assert!(!dir.0.join("nothere.csv").exists());
 
     let kept = "kind,source_key,target_id,version_id\nmodule,F-1,11,\n";
     let file = dir.file("PROJ.journal.csv", kept.as_bytes());
-    let (code, out) = run(&mut etlpool(
+    let (code, out) = journal_move(
         &dir.0,
-        &[
-            "journal",
-            "export",
-            "--project",
-            "PRJO",
-            "--journal",
-            "PROJ.journal.csv",
-            "--force",
-            "--redis",
-            &url,
-        ],
-    ));
+        "export",
+        "PRJO",
+        "PROJ.journal.csv",
+        &url,
+        &["--force"],
+    );
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("PRJO"), "{out}");
     assert_eq!(std::fs::read_to_string(&file).unwrap(), kept);
@@ -193,24 +181,11 @@ impl Drop for Reaper {
 fn a_worker_stalled_past_its_lease_is_fenced_off_when_it_wakes() {
     let server = RedisServer::start();
     let url = server.url();
-    let big = DataSizes {
-        cases: 60,
-        executions: 150,
-        ..sizes()
-    };
+    let big = big_sizes();
     let mocks = project_mocks(0, 990, big);
     let dir = Scratch::new("fleet-adv-stall");
     let list = write_list(&dir.0, "projects.csv", &[&mocks]);
-    let (code, out) = run(&mut etlpool(
-        &dir.0,
-        &[
-            "migrate",
-            "--projects",
-            list.to_str().unwrap(),
-            "--redis",
-            &url,
-        ],
-    ));
+    let (code, out) = enqueue(&dir.0, &list, &url);
     assert_eq!(code, 0, "{out}");
     let lease = ["--lease", "1s", "--drain"];
     let mut stalled = etlpool(
@@ -278,24 +253,11 @@ fn a_worker_stalled_past_its_lease_is_fenced_off_when_it_wakes() {
 fn a_worker_whose_redis_forgot_its_project_says_so_and_fails() {
     let mut server = RedisServer::start();
     let url = server.url();
-    let big = DataSizes {
-        cases: 60,
-        executions: 150,
-        ..sizes()
-    };
+    let big = big_sizes();
     let p0 = project_mocks(0, 995, big);
     let dir = Scratch::new("fleet-adv-restart");
     let list = write_list(&dir.0, "projects.csv", &[&p0]);
-    let (code, out) = run(&mut etlpool(
-        &dir.0,
-        &[
-            "migrate",
-            "--projects",
-            list.to_str().unwrap(),
-            "--redis",
-            &url,
-        ],
-    ));
+    let (code, out) = enqueue(&dir.0, &list, &url);
     assert_eq!(code, 0, "{out}");
     let mut worker = etlpool(
         &dir.0.join("w"),
@@ -349,20 +311,6 @@ fn write_journal(path: &std::path::Path, records: &[(RecordKind, &str, Target)])
     journal.close().unwrap();
 }
 
-/// Every record of a journal file.
-fn read_journal(path: &std::path::Path) -> BTreeMap<(String, String), Target> {
-    let journal = Journal::read_only(path).unwrap();
-    RecordKind::ALL
-        .into_iter()
-        .flat_map(|kind| {
-            journal
-                .entries_of(kind)
-                .into_iter()
-                .map(move |(key, t)| ((kind.to_string(), key), t))
-        })
-        .collect()
-}
-
 /// `journal import` then `journal export` gives back every record, odd keys
 /// and all; importing again adds nothing; a journal that disagrees with
 /// Redis's is refused whole.
@@ -381,13 +329,10 @@ fn a_journal_with_odd_keys_round_trips_through_redis() {
     }
     let file = dir.0.join("PROJ.journal.csv");
     write_journal(&file, &records);
-    let written = read_journal(&file);
+    let written = journal_records(&file);
     assert_eq!(written.len(), records.len());
     let journal = |action: &str, file: &str, extra: &[&str]| {
-        let mut args = vec!["journal", action, "--project", "PROJ", "--journal", file];
-        args.extend(extra);
-        args.extend(["--redis", &url]);
-        run(&mut etlpool(&dir.0, &args))
+        journal_move(&dir.0, action, "PROJ", file, &url, extra)
     };
     let (code, out) = journal("import", "PROJ.journal.csv", &[]);
     assert_eq!(code, 0, "{out}");
@@ -400,7 +345,7 @@ fn a_journal_with_odd_keys_round_trips_through_redis() {
     assert!(out.contains("imported 0 new"), "{out}");
     let (code, out) = journal("export", "back.csv", &[]);
     assert_eq!(code, 0, "{out}");
-    assert_eq!(read_journal(&dir.0.join("back.csv")), written);
+    assert_eq!(journal_records(&dir.0.join("back.csv")), written);
 
     // One record that disagrees, one new: nothing is imported.
     let other = dir.0.join("other.csv");
@@ -416,7 +361,7 @@ fn a_journal_with_odd_keys_round_trips_through_redis() {
     assert!(out.contains("disagree"), "{out}");
     let (code, out) = journal("export", "back.csv", &["--force"]);
     assert_eq!(code, 0, "{out}");
-    assert_eq!(read_journal(&dir.0.join("back.csv")), written);
+    assert_eq!(journal_records(&dir.0.join("back.csv")), written);
 }
 
 /// A password never goes on the command line (shell history, `ps`): in the
@@ -500,16 +445,7 @@ fn an_odd_worker_name_keeps_metrics_well_formed() {
     let mocks = project_mocks(0, 996, sizes());
     let dir = Scratch::new("fleet-adv-metrics");
     let list = write_list(&dir.0, "projects.csv", &[&mocks]);
-    let (code, out) = run(&mut etlpool(
-        &dir.0,
-        &[
-            "migrate",
-            "--projects",
-            list.to_str().unwrap(),
-            "--redis",
-            &url,
-        ],
-    ));
+    let (code, out) = enqueue(&dir.0, &list, &url);
     assert_eq!(code, 0, "{out}");
     let name = "pod \"a\\b\"} 1\n{x=\"y";
     let mut worker = etlpool(
@@ -563,7 +499,7 @@ fn status_shows_projects_it_cannot_read_instead_of_hiding_them() {
     let server = RedisServer::start();
     let url = server.url();
     let dir = Scratch::new("fleet-adv-odd-status");
-    let (redis, mut queue) = queue_on(&server);
+    let (_redis, mut queue) = queue_on(&server);
     let projects: Vec<Project> = ["A", "B", "C"]
         .iter()
         .zip(1..)
@@ -571,11 +507,7 @@ fn status_shows_projects_it_cannot_read_instead_of_hiding_them() {
         .collect();
     queue.enqueue(&projects).unwrap();
     let lease = Duration::from_secs(60);
-    let a = queue
-        .take("w", lease, Duration::from_millis(10))
-        .unwrap()
-        .unwrap();
-    let started = queue.start(&a, "w", lease).unwrap();
+    let (a, started) = claim(&mut queue, "w", lease);
     assert_eq!(
         queue.finish(&a, &started, Finish::Done).unwrap(),
         Settled::Recorded
@@ -583,7 +515,6 @@ fn status_shows_projects_it_cannot_read_instead_of_hiding_them() {
     let mut conn = server.conn();
     let _: () = conn.hset("etlpool:status", "B", "paused").unwrap();
     let _: () = conn.hdel("etlpool:info", "C").unwrap();
-    drop(redis);
 
     let (code, out) = run(&mut etlpool(&dir.0, &["status", "--redis", &url]));
     assert_eq!(code, 6, "{out}");
@@ -621,16 +552,7 @@ fn projects_of_workers_killed_before_the_lock_and_before_the_ack_are_finished_on
     assert_eq!(code, 0, "{out}");
     let writes = p0.journal().len();
     let list = write_list(&dir.0, "projects.csv", &[&p0, &p1]);
-    let (code, out) = run(&mut etlpool(
-        &dir.0,
-        &[
-            "migrate",
-            "--projects",
-            list.to_str().unwrap(),
-            "--redis",
-            &url,
-        ],
-    ));
+    let (code, out) = enqueue(&dir.0, &list, &url);
     assert_eq!(code, 0, "{out}");
     let lease = Duration::from_secs(1);
     let (_redis, mut queue) = queue_on(&server);
@@ -676,11 +598,7 @@ fn heartbeats_and_refreshes_hold_a_project_through_many_leases() {
     let (redis, mut queue) = queue_on(&server);
     queue.enqueue([&Project::new("P0", 1)]).unwrap();
     let lease = Duration::from_millis(300);
-    let taken = queue
-        .take("slow", lease, Duration::from_millis(10))
-        .unwrap()
-        .unwrap();
-    queue.start(&taken, "slow", lease).unwrap();
+    let (taken, _) = claim(&mut queue, "slow", lease);
     let _beat = Heartbeat::start(&redis, &taken, "slow", lease);
     let lock = etlpool::fleet::redis::RedisLock::acquire(
         &redis,
