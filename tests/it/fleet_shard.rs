@@ -126,3 +126,22 @@ fn a_journal_in_the_shared_config_is_refused_with_a_list() {
     assert!(!dir.0.join("all.journal.csv").exists(), "{out}");
     assert!(mocks.journal().is_empty(), "{out}");
 }
+
+/// A list saved in another encoding (Latin-1, UTF-16) is a mistake in the
+/// list like any other: exit 2 naming the file and line, not 4 (the exit of
+/// a service that can't be reached) with no line.
+#[test]
+fn a_list_that_is_not_utf8_names_its_line() {
+    let dir = Scratch::new("fleet-latin1");
+    let list = dir.file(
+        "projects.csv",
+        b"zephyr_project,qtest_project_id\nP0,1\n# caf\xe9\nP1,2\n",
+    );
+    let (code, out) = run(&mut etlpool(
+        &dir.0,
+        &["migrate", "--projects", list.to_str().unwrap()],
+    ));
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("projects.csv line 3"), "{out}");
+    assert!(out.contains("UTF-8"), "{out}");
+}
