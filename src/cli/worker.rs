@@ -102,6 +102,19 @@ mod fleet {
         _server: Option<Server>,
         cancel: CancelToken,
         signals: SignalGuard,
+        /// An attempt whose end Redis didn't take (it was unreachable):
+        /// ended again before the next project, so an attempt that went
+        /// well isn't run again after a lease, and one Redis forgot is told.
+        unsettled: Option<Unsettled>,
+    }
+
+    /// The end of an attempt, as [`Worker::finish`] takes it.
+    struct Unsettled {
+        taken: Taken,
+        started: ProjectInfo,
+        how: Finish,
+        outcome: &'static str,
+        finished: Option<ExitCode>,
     }
 
     impl<'a> Worker<'a> {
@@ -153,6 +166,7 @@ mod fleet {
                 _server: server,
                 cancel,
                 signals,
+                unsettled: None,
             })
         }
 
@@ -209,6 +223,9 @@ mod fleet {
         /// for good (done or failed) or interrupted, `None` when there was
         /// nothing to do (or the project was left or queued again).
         fn next(&mut self) -> Result<Option<ExitCode>, CliError> {
+            if let Some(u) = self.unsettled.take() {
+                return self.finish(&u.taken, &u.started, u.how, (u.outcome, u.finished));
+            }
             let Some(taken) = self.queue.take(&self.name, self.lease, BLOCK)? else {
                 return Ok(None);
             };
@@ -293,7 +310,8 @@ mod fleet {
         /// Ends the attempt `started` as `how`, counted as `outcome` and
         /// returning `finished`; an attempt another worker took over (this
         /// one stalled past its lease) changes nothing and counts as
-        /// `superseded`; a project Redis forgot is `lost` and exits 4.
+        /// `superseded`; a project Redis forgot is `lost` and exits 4. An
+        /// end Redis didn't take is kept and ended again first thing.
         fn finish(
             &mut self,
             taken: &Taken,
@@ -302,7 +320,20 @@ mod fleet {
             (outcome, finished): (&'static str, Option<ExitCode>),
         ) -> Result<Option<ExitCode>, CliError> {
             let key = &taken.project.zephyr_project;
-            match self.queue.finish(taken, started, how)? {
+            let settled = match self.queue.finish(taken, started, how.clone()) {
+                Ok(settled) => settled,
+                Err(e) => {
+                    self.unsettled = Some(Unsettled {
+                        taken: taken.clone(),
+                        started: started.clone(),
+                        how,
+                        outcome,
+                        finished,
+                    });
+                    return Err(e.into());
+                }
+            };
+            match settled {
                 Settled::Recorded => {
                     self.metrics.finished(outcome);
                     Ok(finished)

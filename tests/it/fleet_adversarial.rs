@@ -245,10 +245,11 @@ fn a_worker_stalled_past_its_lease_is_fenced_off_when_it_wakes() {
     assert_eq!(doc["projects"][0]["worker"], "heir", "{doc}");
 }
 
-/// Redis restarted without persistence under a running worker forgets
-/// the queue, the states and the journal: the worker's run stops at its next
-/// record (its journal is gone), and the worker says what was lost and
-/// exits non-zero instead of reporting a drained queue (exit 0).
+/// Redis down under a running worker, then back without persistence, has
+/// forgotten the queue, the states and the journal: the worker's run stops
+/// at its next record, the end of its attempt waits for Redis, and then the
+/// worker says what was lost and exits non-zero instead of reporting a
+/// drained queue (exit 0).
 #[test]
 fn a_worker_whose_redis_forgot_its_project_says_so_and_fails() {
     let mut server = RedisServer::start();
@@ -271,7 +272,12 @@ fn a_worker_whose_redis_forgot_its_project_says_so_and_fails() {
         assert!(Instant::now() < deadline, "the worker never got going");
         std::thread::sleep(Duration::from_millis(5));
     }
-    server.restart();
+    server.kill();
+    // Down long enough that the attempt's end can't reach it.
+    lines
+        .until("trying again")
+        .expect("the worker retries what Redis didn't take");
+    server.start_again();
     let deadline = Instant::now() + Duration::from_secs(60);
     let status = loop {
         if let Some(status) = worker.0.try_wait().unwrap() {

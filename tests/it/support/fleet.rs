@@ -87,11 +87,16 @@ mod redis_server {
             panic!("redis-server did not start on any of 5 ports");
         }
 
-        /// Kills it and starts it again on the same port, empty (no
-        /// persistence): what a Redis without `appendonly` comes back as.
-        pub fn restart(&mut self) {
+        /// Kills it (until [`RedisServer::start_again`]).
+        pub fn kill(&mut self) {
             let _ = self.child.kill();
             let _ = self.child.wait();
+        }
+
+        /// Starts it again on the same port after [`RedisServer::kill`],
+        /// empty (no persistence): what a Redis without `appendonly` comes
+        /// back as.
+        pub fn start_again(&mut self) {
             let binary = self.binary;
             for _ in 0..50 {
                 if let Some(child) = launch(binary, self.port, &self._dir) {
