@@ -31,34 +31,7 @@ mod redis_server {
     pub struct RedisServer {
         child: Child,
         pub port: u16,
-        binary: &'static str,
         _dir: Scratch,
-    }
-
-    /// A `redis-server` on `port` in `dir`, once it listens; `None` when it
-    /// ended instead (the port was taken).
-    fn launch(binary: &str, port: u16, dir: &Scratch) -> Option<Child> {
-        let mut child = Command::new(binary)
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-            .args(["--logfile", "", "--protected-mode", "no"])
-            .arg("--dir")
-            .arg(&dir.0)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start redis-server");
-        // Its log says when it listens; a taken port ends it instead.
-        let out = child.stdout.take().expect("piped stdout");
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            if line.contains("Ready to accept connections") {
-                return Some(child);
-            }
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        None
     }
 
     impl RedisServer {
@@ -75,38 +48,37 @@ mod redis_server {
                     .and_then(|l| l.local_addr())
                     .expect("a free port")
                     .port();
-                if let Some(child) = launch(binary, port, &dir) {
+                let mut child = Command::new(binary)
+                    .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                    .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+                    .args(["--logfile", "", "--protected-mode", "no"])
+                    .arg("--dir")
+                    .arg(&dir.0)
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .expect("start redis-server");
+                // Its log says when it listens; a taken port ends it instead.
+                let out = child.stdout.take().expect("piped stdout");
+                let mut ready = false;
+                for line in BufReader::new(out).lines().map_while(Result::ok) {
+                    if line.contains("Ready to accept connections") {
+                        ready = true;
+                        break;
+                    }
+                }
+                if ready {
                     return RedisServer {
                         child,
                         port,
-                        binary,
                         _dir: dir,
                     };
                 }
+                let _ = child.kill();
+                let _ = child.wait();
             }
             panic!("redis-server did not start on any of 5 ports");
-        }
-
-        /// Kills it (until [`RedisServer::start_again`]).
-        pub fn kill(&mut self) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-
-        /// Starts it again on the same port after [`RedisServer::kill`],
-        /// empty (no persistence): what a Redis without `appendonly` comes
-        /// back as.
-        pub fn start_again(&mut self) {
-            let binary = self.binary;
-            for _ in 0..50 {
-                if let Some(child) = launch(binary, self.port, &self._dir) {
-                    self.child = child;
-                    return;
-                }
-                // The old one's port may take a moment to be free again.
-                std::thread::sleep(std::time::Duration::from_millis(100));
-            }
-            panic!("redis-server did not start again on port {}", self.port);
         }
 
         pub fn url(&self) -> String {
