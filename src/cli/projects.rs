@@ -10,7 +10,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::config::ConnectionArgs;
+use super::config::{ConnectionArgs, Settings};
 use super::migrate::{MigrateArgs, Runner, prepare_with};
 use super::monitor::OpsArgs;
 use super::process_metrics::ProcessMetrics;
@@ -94,6 +94,10 @@ impl ProjectRun<'_> {
             self.dry_run,
             self.only,
         )
+        .and_then(|(settings, options)| {
+            shared_files(project, &settings, store.is_some())?;
+            Ok((settings, options))
+        })
         .map(|(settings, mut options)| {
             if let Some(store_for) = store {
                 let (store, name) = store_for(&options.journal);
@@ -128,6 +132,35 @@ impl ProjectRun<'_> {
                 (e.exit_code(), Some(super::explain::chain(&e)))
             }
         }
+    }
+}
+
+/// Refuses `[run] journal` and `report` of the command's config file for a
+/// project of a list without a config of its own: like `--journal` and
+/// `--report`, they would be every such project's files (with a Redis
+/// journal, `journal` only names scratch files, each project's in turn).
+fn shared_files(project: &Project, settings: &Settings, redis: bool) -> Result<(), CliError> {
+    if project.config.is_some() {
+        return Ok(());
+    }
+    let shared = [
+        (
+            "journal",
+            project.journal.is_none() && !redis && settings.journal.is_some(),
+        ),
+        (
+            "report",
+            project.report.is_none() && settings.report.is_some(),
+        ),
+    ];
+    match shared.iter().find(|(_, shared)| *shared) {
+        Some((what, _)) => Err(CliError::Usage(format!(
+            "project {}: `[run] {what}` in the config file would be the {what} of every \
+             project of the list; give each project its own in the list's `{what}` column \
+             (or a config file of its own)",
+            project.zephyr_project
+        ))),
+        None => Ok(()),
     }
 }
 

@@ -49,9 +49,13 @@ impl RedisArgs {
         if let Some(url) = &self.redis {
             let (_, rest) = url.split_once("://").unwrap_or(("", url));
             let authority = rest.split('/').next().unwrap_or("");
+            // redis-rs reads a password from the user-info, and for a
+            // `redis+unix://` URL from its `pass` parameter.
+            let query = rest.split_once('?').map_or("", |(_, q)| q);
             if authority
                 .rsplit_once('@')
                 .is_some_and(|(user, _)| user.contains(':'))
+                || query.split('&').any(|pair| pair.starts_with("pass="))
             {
                 return Err(CliError::Usage(
                     "--redis: a password doesn't go on the command line (it ends up in \

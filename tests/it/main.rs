@@ -6,6 +6,8 @@ mod clients;
 mod coalesce;
 mod failover;
 #[cfg(feature = "redis")]
+mod fleet_adversarial;
+#[cfg(feature = "redis")]
 mod fleet_journal;
 #[cfg(feature = "redis")]
 mod fleet_queue;

@@ -304,8 +304,21 @@ pub fn export(
         ));
     }
     let mut conn = redis.connect()?;
-    let name = format!("{} {}", redis.shown(), journal_key(redis, project));
-    let entries = load(redis, &mut conn, &journal_key(redis, project), &name)?;
+    let key = journal_key(redis, project);
+    let name = format!("{} {key}", redis.shown());
+    // A typo in the project would otherwise write an empty journal (over
+    // a real one, with --force).
+    let exists: bool = redis::cmd("EXISTS")
+        .arg(&key)
+        .query(&mut conn)
+        .map_err(|e| MigrateError::from(redis.error("reading a journal from", e)))?;
+    if !exists {
+        return Err(MigrateError::config(
+            "journal export",
+            format!("{name}: there is no journal of project {project}; nothing was written"),
+        ));
+    }
+    let entries = load(redis, &mut conn, &key, &name)?;
     let mut records: Vec<_> = entries.into_iter().collect();
     records.sort_by(|a, b| (a.0.0 as usize, &a.0.1).cmp(&(b.0.0 as usize, &b.0.1)));
     let io = |what: &str, e| MigrateError::io(format!("{what} {}", out.display()), e);
@@ -339,6 +352,17 @@ pub fn import(
     file: &Path,
     lease: Duration,
 ) -> Result<usize, MigrateError> {
+    // A typo in the path would otherwise import nothing and succeed.
+    match std::fs::metadata(file) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(MigrateError::config(
+                "journal import",
+                format!("there is no journal file {}", file.display()),
+            ));
+        }
+        Err(e) => return Err(MigrateError::io(format!("reading {}", file.display()), e)),
+    }
     let file_store = FileJournal::new(file);
     let file_lock = file_store.lock(LockWait::No, None)?;
     let source = Journal::read_only(file)?;

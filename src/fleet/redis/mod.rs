@@ -25,7 +25,8 @@ use crate::error::Error;
 pub use journal::{RedisJournal, export as export_journal, import as import_journal};
 pub use lock::RedisLock;
 pub use queue::{
-    Enqueued, Finish, Heartbeat, ProjectInfo, ProjectQueue, ProjectState, QueuedProject, Taken,
+    Enqueued, Finish, Heartbeat, ProjectInfo, ProjectQueue, ProjectState, Projects, QueuedProject,
+    Settled, Taken, Unreadable,
 };
 
 /// How long connecting may take.

@@ -114,6 +114,61 @@ pub fn sizes() -> DataSizes {
     }
 }
 
+/// Projects big enough to be caught in mid-run.
+#[cfg(feature = "redis")]
+pub fn big_sizes() -> DataSizes {
+    DataSizes {
+        cases: 60,
+        executions: 150,
+        ..sizes()
+    }
+}
+
+/// `etlpool migrate --projects LIST --redis URL` in `dir`: queues the list.
+#[cfg(feature = "redis")]
+pub fn enqueue(dir: &Path, list: &Path, url: &str) -> (i32, String) {
+    let list = list.to_str().expect("a UTF-8 path");
+    crate::cli::run(&mut etlpool(
+        dir,
+        &["migrate", "--projects", list, "--redis", url],
+    ))
+}
+
+/// `etlpool journal ACTION --project PROJECT --journal FILE EXTRA... --redis
+/// URL` in `dir`.
+#[cfg(feature = "redis")]
+pub fn journal_move(
+    dir: &Path,
+    action: &str,
+    project: &str,
+    file: &str,
+    url: &str,
+    extra: &[&str],
+) -> (i32, String) {
+    let mut args = vec!["journal", action, "--project", project, "--journal", file];
+    args.extend(extra);
+    args.extend(["--redis", url]);
+    crate::cli::run(&mut etlpool(dir, &args))
+}
+
+/// Every record of a journal file, by kind and key.
+#[cfg(feature = "redis")]
+pub fn journal_records(
+    path: &Path,
+) -> std::collections::BTreeMap<(String, String), etlpool::migrate::Target> {
+    use etlpool::migrate::{Journal, RecordKind};
+    let journal = Journal::read_only(path).unwrap();
+    RecordKind::ALL
+        .into_iter()
+        .flat_map(|kind| {
+            journal
+                .entries_of(kind)
+                .into_iter()
+                .map(move |(key, t)| ((kind.to_string(), key), t))
+        })
+        .collect()
+}
+
 /// A mock pair serving project `P<i>`, with the fleet's tokens.
 pub fn project_mocks(i: usize, seed: u64, sizes: DataSizes) -> MockServers {
     let mut options = MockOptions::seeded(seed + i as u64);
