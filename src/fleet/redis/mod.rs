@@ -86,12 +86,23 @@ impl Redis {
 
     /// A new connection, with a connect timeout and reply timeouts.
     pub fn connect(&self) -> Result<redis::Connection, Error> {
+        self.connect_within(CONNECT_TIMEOUT, REPLY_TIMEOUT)
+    }
+
+    /// A new connection that may take `connect` to open and `reply` for
+    /// each answer (the shared rate budget's are short: a dead Redis must
+    /// not hold requests up).
+    pub(crate) fn connect_within(
+        &self,
+        connect: Duration,
+        reply: Duration,
+    ) -> Result<redis::Connection, Error> {
         let conn = self
             .client
-            .get_connection_with_timeout(CONNECT_TIMEOUT)
+            .get_connection_with_timeout(connect)
             .map_err(|e| self.error("connecting to", e))?;
-        conn.set_read_timeout(Some(REPLY_TIMEOUT))
-            .and_then(|()| conn.set_write_timeout(Some(REPLY_TIMEOUT)))
+        conn.set_read_timeout(Some(reply))
+            .and_then(|()| conn.set_write_timeout(Some(reply)))
             .map_err(|e| self.error("connecting to", e))?;
         Ok(conn)
     }
