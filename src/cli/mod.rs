@@ -3,6 +3,7 @@
 //! `main` only parses [`Cli`] and calls [`run`], so tests can drive every
 //! command in-process.
 
+mod budget;
 pub mod config;
 mod config_cmd;
 mod demo;

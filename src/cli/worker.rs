@@ -140,6 +140,7 @@ mod fleet {
                 lock_wait: LockWait::No,
                 worker: name.clone(),
                 current: Some(metrics.clone()),
+                budget: super::super::budget::Budget::join(&args.redis)?,
             };
             Ok(Worker {
                 args,

@@ -1,6 +1,8 @@
 //! The integration tests, in one binary: every test talks to real servers on
 //! 127.0.0.1 (the mocks, small in-test servers) or runs the `etlpool` binary.
 
+#[cfg(feature = "redis")]
+mod budget;
 mod cli;
 mod clients;
 mod coalesce;

@@ -14,7 +14,9 @@ use crate::policy::{Denied, Limiter, RateFeedback, RateLimit, TokenBucket, sleep
 /// arrival time" in `KEYS[1]` (µs on Redis's clock, so the processes' clocks
 /// don't matter), after the pause in `KEYS[2]` if one is set. `ARGV`: the
 /// interval (µs, 0: no rate), the burst's tolerance (µs), the longest wait
-/// the caller takes (µs, -1: any). Returns {taken (1/0), wait µs, pause ms}.
+/// the caller takes (µs, -1: any). Returns {taken (1/0), wait µs, pause ms,
+/// members}: the members registered in `KEYS[3]` are counted on every turn,
+/// so a process knows its share the moment Redis goes away.
 const ACQUIRE: &str = r"
 if redis.replicate_commands then redis.replicate_commands() end
 local t = redis.call('TIME')
@@ -24,19 +26,20 @@ local tolerance = tonumber(ARGV[2])
 local max_wait = tonumber(ARGV[3])
 local pause = redis.call('PTTL', KEYS[2])
 if pause < 0 then pause = 0 end
+local members = redis.call('ZCOUNT', KEYS[3], math.floor(now / 1000), '+inf')
 local at = now + pause * 1000
 if interval <= 0 then
-  if max_wait >= 0 and at - now > max_wait then return {0, at - now, pause} end
-  return {1, at - now, pause}
+  if max_wait >= 0 and at - now > max_wait then return {0, at - now, pause, members} end
+  return {1, at - now, pause, members}
 end
 local tat = tonumber(redis.call('GET', KEYS[1])) or now
 local base = math.max(tat, at)
 local slot = math.max(at, base - tolerance)
-if max_wait >= 0 and slot - now > max_wait then return {0, slot - now, pause} end
+if max_wait >= 0 and slot - now > max_wait then return {0, slot - now, pause, members} end
 local next_tat = base + interval
 redis.call('SET', KEYS[1], string.format('%.0f', next_tat), 'PX',
   math.floor((next_tat - now) / 1000) + 1000)
-return {1, slot - now, pause}
+return {1, slot - now, pause, members}
 ";
 
 /// Sets the pause in `KEYS[1]` to `ARGV[1]` ms unless a longer one is set.
@@ -69,6 +72,7 @@ pub struct RedisLimiter {
     tolerance_us: u64,
     tat_key: String,
     pause_key: String,
+    members_key: String,
     acquire: redis::Script,
     pause: redis::Script,
     make_fallback: Box<FallbackFactory>,
@@ -94,6 +98,7 @@ impl RedisLimiter {
             tolerance_us: interval_us.saturating_mul(u64::from(limit.burst.max(1) - 1)),
             tat_key: budget.key(origin, "tat"),
             pause_key: budget.key(origin, "pause"),
+            members_key: budget.shared.members_key(),
             acquire: redis::Script::new(ACQUIRE),
             pause: redis::Script::new(PAUSE),
             make_fallback: Box::new(|limit| Arc::new(TokenBucket::new(limit))),
@@ -169,17 +174,19 @@ impl RedisLimiter {
         let max_wait = deadline.map_or(-1, |d| {
             i64::try_from(micros(d.saturating_duration_since(start))).unwrap_or(i64::MAX)
         });
-        let (taken, wait_us, pause_ms): (i64, i64, i64) =
+        let (taken, wait_us, pause_ms, members): (i64, i64, i64, u32) =
             self.budget
                 .call("taking a turn of the shared rate budget on", |c| {
                     self.acquire
                         .key(&self.tat_key)
                         .key(&self.pause_key)
+                        .key(&self.members_key)
                         .arg(self.interval_us)
                         .arg(self.tolerance_us)
                         .arg(max_wait)
                         .invoke(c)
                 })?;
+        self.budget.shared.counted(members);
         if pause_ms > 0
             && let Some(until) = start.checked_add(Duration::from_millis(pause_ms.unsigned_abs()))
         {

@@ -265,6 +265,16 @@ impl SharedBudget {
 }
 
 impl Shared {
+    /// `PREFIX:budget:members`.
+    fn members_key(&self) -> String {
+        members_key(&self.redis)
+    }
+
+    /// Records a count of the members (at least this process).
+    fn counted(&self, members: u32) {
+        self.members.store(members.max(1), Ordering::Relaxed);
+    }
+
     /// See [`SharedBudget::share`].
     fn share(&self) -> f64 {
         self.options.share.unwrap_or_else(|| {
@@ -319,7 +329,7 @@ impl Heartbeat {
         // dies without this is dropped after three heartbeats.
         if let Some(conn) = self.conn.as_mut() {
             let _ = redis::cmd("ZREM")
-                .arg(self.redis.key(&["budget", "members"]))
+                .arg(members_key(&self.redis))
                 .arg(&self.member)
                 .exec(conn);
         }
@@ -336,7 +346,7 @@ impl Heartbeat {
         }
         .and_then(|mut c| {
             let n = redis::Script::new(MEMBERS)
-                .key(self.redis.key(&["budget", "members"]))
+                .key(members_key(&self.redis))
                 .arg(&self.member)
                 .arg(ttl)
                 .invoke::<u32>(&mut c)
@@ -346,10 +356,15 @@ impl Heartbeat {
         });
         match counted {
             Ok(n) => {
-                shared.members.store(n.max(1), Ordering::Relaxed);
+                shared.counted(n);
                 shared.answered();
             }
             Err(e) => shared.lost(&e),
         }
     }
+}
+
+/// `PREFIX:budget:members`: the processes of the budget.
+fn members_key(redis: &Redis) -> String {
+    redis.key(&["budget", "members"])
 }

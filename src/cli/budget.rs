@@ -1,0 +1,74 @@
+//! The shared rate budget of a process given `--redis` (feature `redis`):
+//! each service's policies come from Redis, so every process using it
+//! keeps to one rate per service together.
+
+use super::CliError;
+use super::redis_args::RedisArgs;
+use crate::policy::RateLimit;
+use crate::pool::Pool;
+
+/// The process's link to the shared budgets, if it has one; cheap to clone.
+#[derive(Clone, Default)]
+pub(super) struct Budget {
+    #[cfg(feature = "redis")]
+    shared: Option<crate::policy::shared::SharedBudget>,
+}
+
+impl Budget {
+    /// No shared budget: each process keeps to its own rates.
+    pub(super) fn none() -> Budget {
+        Budget::default()
+    }
+
+    /// Joins the shared budgets of the Redis `redis` names, if it names one.
+    #[cfg(feature = "redis")]
+    pub(super) fn join(redis: &RedisArgs) -> Result<Budget, CliError> {
+        let share = redis.budget_share()?;
+        let Some(target) = redis.open(None)? else {
+            return Ok(Budget::none());
+        };
+        let options = crate::policy::shared::BudgetOptions {
+            share,
+            ..Default::default()
+        };
+        let shared = crate::policy::shared::SharedBudget::start(&target, options)?;
+        Ok(Budget {
+            shared: Some(shared),
+        })
+    }
+
+    /// Without the `redis` feature a Redis is refused.
+    #[cfg(not(feature = "redis"))]
+    pub(super) fn join(redis: &RedisArgs) -> Result<Budget, CliError> {
+        redis.refuse(None)?;
+        Ok(Budget::none())
+    }
+
+    /// Gives each service (base URL, its rate) of `pool` its shared
+    /// policies, before any client of it is made; a second service on an
+    /// origin already given them shares them.
+    pub(super) fn install(
+        &self,
+        pool: &Pool,
+        services: &[(&str, RateLimit)],
+    ) -> Result<(), CliError> {
+        #[cfg(feature = "redis")]
+        if let Some(shared) = &self.shared {
+            for (url, rate_limit) in services {
+                let origin = pool.origin(url)?;
+                if origin.policies_if_made().is_some() {
+                    continue;
+                }
+                let settings = crate::policy::PolicySettings {
+                    rate_limit: *rate_limit,
+                    ..Default::default()
+                };
+                let policies = shared.policies(&origin.origin().to_string(), settings);
+                pool.set_policies(url, policies)?;
+            }
+        }
+        #[cfg(not(feature = "redis"))]
+        let _ = (pool, services);
+        Ok(())
+    }
+}
