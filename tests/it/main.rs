@@ -3,6 +3,8 @@
 
 #[cfg(feature = "redis")]
 mod budget;
+#[cfg(feature = "redis")]
+mod budget_breaker;
 mod cli;
 mod clients;
 mod coalesce;

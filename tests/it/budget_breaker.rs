@@ -1,0 +1,124 @@
+//! The breaker and pauses of the shared budget (feature `redis`): one
+//! process's open breaker, or a pause it learned, holds back the others —
+//! in-process pools with budgets of their own (their own Redis connections
+//! and memberships), and an `etlpool migrate --redis`.
+
+use std::time::Duration;
+
+use etlpool::fleet::redis::Redis;
+use etlpool::http::{ApiClient, RetryPolicy};
+use etlpool::policy::shared::{BudgetOptions, SharedBudget};
+use etlpool::policy::{BreakerPolicy, PolicySettings};
+use etlpool::{Error, Origin, Pool};
+
+use crate::cli::{migrate, mocks, run};
+use crate::support::fleet::RedisServer;
+use crate::support::{Scratch, json, scripted, test_pool};
+
+/// A "process": a pool whose origin `url` has the shared policies of a
+/// budget of its own, and a client without retries.
+fn process(
+    redis: &RedisServer,
+    url: &str,
+    settings: PolicySettings,
+) -> (Pool, ApiClient, SharedBudget) {
+    let target = Redis::open(&redis.url(), None, "etlpool").unwrap();
+    let budget = SharedBudget::start(&target, BudgetOptions::default()).unwrap();
+    let pool = test_pool().build().unwrap();
+    let origin = Origin::parse(url).unwrap().to_string();
+    pool.set_policies(url, budget.policies(&origin, settings))
+        .unwrap();
+    let client = ApiClient::builder(&pool, url)
+        .retry(RetryPolicy::none())
+        .build()
+        .unwrap();
+    (pool, client, budget)
+}
+
+#[test]
+fn a_breaker_opened_in_one_process_stops_the_others_until_its_cooldown_ends() {
+    let redis = RedisServer::start();
+    let server = scripted(|_, _| json(503, serde_json::json!({ "message": "down" })));
+    let url = server.url();
+    let settings = PolicySettings {
+        breaker: BreakerPolicy {
+            failure_threshold: 2,
+            cooldown: Duration::from_secs(30),
+        },
+        ..PolicySettings::default()
+    };
+    let (_a_pool, a, _a_budget) = process(&redis, &url, settings);
+    let (_b_pool, b, _b_budget) = process(&redis, &url, settings);
+    for _ in 0..2 {
+        assert!(a.get_json::<serde_json::Value>("/x", &[]).is_err());
+    }
+    assert!(a.breaker_open(), "A's breaker opened after two 503s");
+    assert_eq!(server.count(), 2);
+    // B never failed, but fails fast: nothing reaches the server.
+    let err = b.get_json::<serde_json::Value>("/x", &[]).unwrap_err();
+    match err {
+        Error::CircuitOpen { retry_in, .. } => {
+            assert!(retry_in > Duration::from_secs(25), "{retry_in:?}");
+        }
+        other => panic!("expected CircuitOpen, got {other}"),
+    }
+    assert_eq!(server.count(), 2, "B sent nothing");
+    assert!(b.breaker_open(), "B's state shows the shared opening");
+}
+
+#[test]
+fn a_probe_that_closes_the_breaker_in_one_process_lets_the_others_through() {
+    let redis = RedisServer::start();
+    // Two failures, then the server is well again.
+    let server = scripted(|n, _| {
+        let status = if n < 2 { 503 } else { 200 };
+        json(status, serde_json::json!({}))
+    });
+    let url = server.url();
+    let settings = PolicySettings {
+        breaker: BreakerPolicy {
+            failure_threshold: 2,
+            cooldown: Duration::from_millis(300),
+        },
+        ..PolicySettings::default()
+    };
+    let (_a_pool, a, _a_budget) = process(&redis, &url, settings);
+    let (_b_pool, b, _b_budget) = process(&redis, &url, settings);
+    for _ in 0..2 {
+        assert!(a.get_json::<serde_json::Value>("/x", &[]).is_err());
+    }
+    assert!(
+        b.get_json::<serde_json::Value>("/x", &[]).is_err(),
+        "B is held back"
+    );
+    // After the cooldown A's probe succeeds and closes it for everyone.
+    std::thread::sleep(Duration::from_millis(400));
+    a.get_json::<serde_json::Value>("/x", &[])
+        .expect("A's probe");
+    b.get_json::<serde_json::Value>("/x", &[])
+        .expect("B goes through");
+}
+
+#[test]
+fn a_migrate_with_redis_keeps_to_a_breaker_another_process_opened() {
+    let redis = RedisServer::start();
+    let mocks = mocks(16);
+    let dir = Scratch::new("budget-migrate");
+    // Another process opened the breaker of Zephyr's origin a moment ago.
+    let origin = Origin::parse(&mocks.zephyr_url()).unwrap().to_string();
+    redis::cmd("SET")
+        .arg(format!("etlpool:budget:{origin}:open"))
+        .arg("pid 1")
+        .arg("PX")
+        .arg(60_000)
+        .exec(&mut redis.conn())
+        .unwrap();
+    let (code, out) = run(migrate(&mocks, &dir.0).args(["--redis", &redis.url()]));
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("circuit breaker"), "{out}");
+    assert!(
+        mocks.zephyr_requests().is_empty(),
+        "Zephyr was asked: {:?}",
+        mocks.zephyr_requests()
+    );
+}
