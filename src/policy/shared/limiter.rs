@@ -258,3 +258,77 @@ impl Limiter for RedisLimiter {
 fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fleet::redis::Redis;
+    use crate::policy::shared::BudgetOptions;
+
+    /// A budget whose Redis never answers (nothing listens on port 9 of
+    /// loopback), with a fixed share.
+    fn alone(share: Option<f64>) -> SharedBudget {
+        let redis = Redis::open("redis://127.0.0.1:9", None, "etlpool").unwrap();
+        SharedBudget::start(
+            &redis,
+            BudgetOptions {
+                share,
+                ..BudgetOptions::default()
+            },
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_process_alone_keeps_to_its_share_of_the_rate_and_the_burst() {
+        let budget = alone(Some(0.25));
+        assert!(!budget.reachable());
+        let limit = RateLimit {
+            per_second: Some(40.0),
+            burst: 6,
+            ..RateLimit::default()
+        };
+        let limiter = RedisLimiter::new(&budget, "http://h", limit);
+        let share = limiter.share_of_limit();
+        assert_eq!(share.per_second, Some(10.0));
+        assert_eq!(share.burst, 2);
+        // Never reached: the whole rate, as nothing says how many share it.
+        let limiter = RedisLimiter::new(&alone(None), "http://h", limit);
+        assert_eq!(limiter.share_of_limit().per_second, Some(40.0));
+    }
+
+    #[test]
+    fn without_redis_the_fallback_spaces_turns_and_keeps_known_pauses() {
+        let budget = alone(Some(0.5));
+        let limiter = RedisLimiter::new(
+            &budget,
+            "http://h",
+            RateLimit {
+                per_second: Some(20.0),
+                ..RateLimit::default()
+            },
+        );
+        limiter.pause_until(Instant::now() + Duration::from_millis(200));
+        let waited = limiter.acquire(None, None).unwrap();
+        assert!(waited >= Duration::from_millis(150), "{waited:?}");
+        // 10/s alone: the next turn is 100 ms after this one.
+        let waited = limiter.acquire(None, None).unwrap();
+        assert!(waited >= Duration::from_millis(80), "{waited:?}");
+        let denied = limiter.acquire(Some(Instant::now()), None);
+        assert!(
+            matches!(denied, Err(Denied::PastDeadline { .. })),
+            "{denied:?}"
+        );
+    }
+
+    #[test]
+    fn shares_outside_zero_to_one_are_refused() {
+        for share in [0.0, -1.0, 1.5, f64::NAN] {
+            let options = BudgetOptions {
+                share: Some(share),
+                ..BudgetOptions::default()
+            };
+            assert!(options.validate().is_err(), "{share}");
+        }
+    }
+}
