@@ -55,6 +55,18 @@ fn load(
         .expect("start etlpool load")
 }
 
+/// Three `etlpool load`s against `server` (see [`load`]).
+/// in directories under `dir`.
+fn three_loads(
+    dir: &Scratch,
+    server: &Scripted,
+    redis: Option<&str>,
+    params: (u32, u32, usize, u64),
+) -> Vec<Child> {
+    let url = format!("{}/items", server.url());
+    (0..3).map(|i| load(dir, i, &url, redis, params)).collect()
+}
+
 /// Waits for each process; all must have succeeded.
 fn finish(children: Vec<Child>) -> Vec<Output> {
     children
@@ -102,16 +114,14 @@ fn between(at: &[Instant], from: Instant, to: Instant) -> usize {
 fn three_processes(shared: bool) -> usize {
     let redis = RedisServer::start();
     let server = counting_server();
+    let redis = shared.then(|| redis.url());
     let dir = Scratch::new("budget");
-    let url = format!("{}/items", server.url());
-    let redis_url = redis.url();
-    let children = (0..3)
-        .map(|i| {
-            let redis = shared.then_some(redis_url.as_str());
-            load(&dir, i, &url, redis, (RATE, BURST, 3, SECS))
-        })
-        .collect();
-    finish(children);
+    finish(three_loads(
+        &dir,
+        &server,
+        redis.as_deref(),
+        (RATE, BURST, 3, SECS),
+    ));
     busiest(&times(&server), Duration::from_secs(T))
 }
 
@@ -153,10 +163,7 @@ fn when_redis_dies_each_process_keeps_to_its_share_and_rejoins_when_it_is_back()
     let mut redis = RedisServer::start();
     let server = counting_server();
     let dir = Scratch::new("budget-fallback");
-    let url = format!("{}/items", server.url());
-    let children: Vec<Child> = (0..3)
-        .map(|i| load(&dir, i, &url, Some(&redis.url()), (RATE, 3, 3, 7)))
-        .collect();
+    let children = three_loads(&dir, &server, Some(&redis.url()), (RATE, 3, 3, 7));
     // All three are registered (so each one's share is a third) and sending.
     let conn = parking_lot::Mutex::new(redis.conn());
     let registered = wait_until(
@@ -242,16 +249,9 @@ fn requests_in_a_429_pause(shared: bool) -> usize {
             ok()
         }
     });
+    let redis = shared.then(|| redis.url());
     let dir = Scratch::new("budget-429");
-    let url = format!("{}/items", server.url());
-    let redis_url = redis.url();
-    let children = (0..3)
-        .map(|i| {
-            let redis = shared.then_some(redis_url.as_str());
-            load(&dir, i, &url, redis, (30, 1, 2, 5))
-        })
-        .collect();
-    finish(children);
+    finish(three_loads(&dir, &server, redis.as_deref(), (30, 1, 2, 5)));
     let at: Vec<Instant> = server.seen.lock().iter().map(|s| s.at).collect();
     assert!(at.len() > N429, "the 429 was sent");
     let t429 = at[N429];

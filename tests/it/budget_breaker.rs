@@ -9,49 +9,51 @@ use etlpool::fleet::redis::Redis;
 use etlpool::http::{ApiClient, RetryPolicy};
 use etlpool::policy::shared::{BudgetOptions, SharedBudget};
 use etlpool::policy::{BreakerPolicy, PolicySettings};
-use etlpool::{Error, Origin, Pool};
+use etlpool::{Error, Origin};
 
 use crate::cli::{migrate, mocks, run};
 use crate::support::fleet::RedisServer;
 use crate::support::{Scratch, json, scripted, test_pool};
 
 /// A "process": a pool whose origin `url` has the shared policies of a
-/// budget of its own, and a client without retries.
-fn process(
-    redis: &RedisServer,
-    url: &str,
-    settings: PolicySettings,
-) -> (Pool, ApiClient, SharedBudget) {
+/// budget of its own, and a client without retries (which keeps both
+/// alive).
+fn process(redis: &RedisServer, url: &str, settings: PolicySettings) -> ApiClient {
     let target = Redis::open(&redis.url(), None, "etlpool").unwrap();
     let budget = SharedBudget::start(&target, BudgetOptions::default()).unwrap();
     let pool = test_pool().build().unwrap();
     let origin = Origin::parse(url).unwrap().to_string();
     pool.set_policies(url, budget.policies(&origin, settings))
         .unwrap();
-    let client = ApiClient::builder(&pool, url)
+    ApiClient::builder(&pool, url)
         .retry(RetryPolicy::none())
         .build()
-        .unwrap();
-    (pool, client, budget)
+        .unwrap()
+}
+
+/// Two "processes" whose breakers open after two failures for `cooldown`;
+/// the first has just failed twice.
+fn two_processes(redis: &RedisServer, url: &str, cooldown: Duration) -> (ApiClient, ApiClient) {
+    let settings = PolicySettings {
+        breaker: BreakerPolicy {
+            failure_threshold: 2,
+            cooldown,
+        },
+        ..PolicySettings::default()
+    };
+    let a = process(redis, url, settings);
+    let b = process(redis, url, settings);
+    for _ in 0..2 {
+        assert!(a.get_json::<serde_json::Value>("/x", &[]).is_err());
+    }
+    (a, b)
 }
 
 #[test]
 fn a_breaker_opened_in_one_process_stops_the_others_until_its_cooldown_ends() {
     let redis = RedisServer::start();
     let server = scripted(|_, _| json(503, serde_json::json!({ "message": "down" })));
-    let url = server.url();
-    let settings = PolicySettings {
-        breaker: BreakerPolicy {
-            failure_threshold: 2,
-            cooldown: Duration::from_secs(30),
-        },
-        ..PolicySettings::default()
-    };
-    let (_a_pool, a, _a_budget) = process(&redis, &url, settings);
-    let (_b_pool, b, _b_budget) = process(&redis, &url, settings);
-    for _ in 0..2 {
-        assert!(a.get_json::<serde_json::Value>("/x", &[]).is_err());
-    }
+    let (a, b) = two_processes(&redis, &server.url(), Duration::from_secs(30));
     assert!(a.breaker_open(), "A's breaker opened after two 503s");
     assert_eq!(server.count(), 2);
     // B never failed, but fails fast: nothing reaches the server.
@@ -74,19 +76,7 @@ fn a_probe_that_closes_the_breaker_in_one_process_lets_the_others_through() {
         let status = if n < 2 { 503 } else { 200 };
         json(status, serde_json::json!({}))
     });
-    let url = server.url();
-    let settings = PolicySettings {
-        breaker: BreakerPolicy {
-            failure_threshold: 2,
-            cooldown: Duration::from_millis(300),
-        },
-        ..PolicySettings::default()
-    };
-    let (_a_pool, a, _a_budget) = process(&redis, &url, settings);
-    let (_b_pool, b, _b_budget) = process(&redis, &url, settings);
-    for _ in 0..2 {
-        assert!(a.get_json::<serde_json::Value>("/x", &[]).is_err());
-    }
+    let (a, b) = two_processes(&redis, &server.url(), Duration::from_millis(300));
     assert!(
         b.get_json::<serde_json::Value>("/x", &[]).is_err(),
         "B is held back"
