@@ -1,19 +1,19 @@
-//! The breaker and pauses of the shared budget (feature `redis`): one
-//! process's open breaker, or a pause it learned, holds back the others —
-//! in-process pools with budgets of their own (their own Redis connections
-//! and memberships), and an `etlpool migrate --redis`.
+//! The breaker of the shared budget (feature `redis`): one process's open
+//! breaker holds back the others — in-process pools with budgets of their
+//! own (their own Redis connections and memberships), and an `etlpool
+//! migrate --redis`; and a Redis that stops answering.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use etlpool::fleet::redis::Redis;
 use etlpool::http::{ApiClient, RetryPolicy};
-use etlpool::policy::shared::{BudgetOptions, SharedBudget};
-use etlpool::policy::{BreakerPolicy, PolicySettings};
+use etlpool::policy::shared::{BudgetOptions, RedisLimiter, SharedBudget};
+use etlpool::policy::{BreakerPolicy, Limiter, PolicySettings, RateLimit};
 use etlpool::{Error, Origin};
 
 use crate::cli::{migrate, mocks, run};
 use crate::support::fleet::RedisServer;
-use crate::support::{Scratch, json, scripted, test_pool};
+use crate::support::{Scratch, WAIT, json, scripted, test_pool, wait_until};
 
 /// A "process": a pool whose origin `url` has the shared policies of a
 /// budget of its own, and a client without retries (which keeps both
@@ -111,4 +111,50 @@ fn a_migrate_with_redis_keeps_to_a_breaker_another_process_opened() {
         "Zephyr was asked: {:?}",
         mocks.zephyr_requests()
     );
+}
+
+#[test]
+fn a_redis_that_stops_answering_holds_a_turn_up_for_its_timeout_only() {
+    let redis = RedisServer::start();
+    let target = Redis::open(&redis.url(), None, "etlpool").unwrap();
+    let options = BudgetOptions {
+        share: Some(0.5),
+        ..BudgetOptions::default()
+    };
+    let budget = SharedBudget::start(&target, options).unwrap();
+    let limit = RateLimit {
+        per_second: Some(100.0),
+        ..RateLimit::default()
+    };
+    let limiter = RedisLimiter::new(&budget, "http://h", limit);
+    limiter.acquire(None, None).unwrap();
+    assert!(budget.reachable());
+    // Redis stops answering anyone for 3 s (a stalled or partitioned server:
+    // connections stay open, no reply comes).
+    redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(3000)
+        .arg("ALL")
+        .exec(&mut redis.conn())
+        .unwrap();
+    let start = Instant::now();
+    limiter.acquire(None, None).unwrap();
+    let waited = start.elapsed();
+    assert!(
+        waited < Duration::from_secs(1),
+        "a turn waited {waited:?} for a Redis that doesn't answer (its timeout is 250 ms)"
+    );
+    assert!(!budget.reachable());
+    // The next turns don't ask it: half of 100/s alone.
+    let start = Instant::now();
+    for _ in 0..5 {
+        limiter.acquire(None, None).unwrap();
+    }
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        start.elapsed()
+    );
+    // It answers again: the heartbeat rejoins.
+    assert!(wait_until(|| budget.reachable(), WAIT), "rejoined");
 }
