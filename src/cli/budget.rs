@@ -71,4 +71,61 @@ impl Budget {
         let _ = (pool, services);
         Ok(())
     }
+
+    /// The budget's gauges in Prometheus text; nothing without one.
+    pub(super) fn prometheus(&self) -> String {
+        #[cfg(feature = "redis")]
+        if let Some(shared) = &self.shared {
+            let gauges = [
+                (
+                    "redis_up",
+                    "1 while the shared rate budget's Redis answers, 0 while this process goes on alone.",
+                    u8::from(shared.reachable()).to_string(),
+                ),
+                (
+                    "members",
+                    "Processes sharing the rate budget, as last counted (0: never reached).",
+                    shared.members().to_string(),
+                ),
+                (
+                    "share",
+                    "The share of each rate this process keeps to while alone.",
+                    format!("{:.4}", shared.share()),
+                ),
+            ];
+            let mut out = String::new();
+            for (name, help, value) in gauges {
+                out.push_str(&format!(
+                    "# HELP etlpool_budget_{name} {help}\n# TYPE etlpool_budget_{name} gauge\n\
+                     etlpool_budget_{name} {value}\n"
+                ));
+            }
+            return out;
+        }
+        String::new()
+    }
+}
+
+#[cfg(all(test, feature = "redis"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_gauges_say_whether_redis_answers_and_the_share() {
+        assert_eq!(Budget::none().prometheus(), "");
+        // Nothing listens on port 9 of loopback.
+        let args = RedisArgs {
+            redis: Some("redis://127.0.0.1:9".into()),
+            budget_share: Some("1/4".into()),
+            redis_prefix: "etlpool".into(),
+            ..RedisArgs::default()
+        };
+        let text = Budget::join(&args).unwrap().prometheus();
+        assert!(text.contains("\netlpool_budget_redis_up 0\n"), "{text}");
+        assert!(text.contains("\netlpool_budget_share 0.2500\n"), "{text}");
+        assert!(
+            text.contains("# TYPE etlpool_budget_members gauge\n"),
+            "{text}"
+        );
+    }
 }
