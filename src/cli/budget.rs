@@ -11,7 +11,7 @@ use crate::pool::Pool;
 #[derive(Clone, Default)]
 pub(super) struct Budget {
     #[cfg(feature = "redis")]
-    shared: Option<crate::policy::shared::SharedBudget>,
+    shared: Option<crate::fleet::redis::budget::SharedBudget>,
 }
 
 impl Budget {
@@ -27,11 +27,11 @@ impl Budget {
         let Some(target) = redis.open(None)? else {
             return Ok(Budget::none());
         };
-        let options = crate::policy::shared::BudgetOptions {
+        let options = crate::fleet::redis::budget::BudgetOptions {
             share,
             ..Default::default()
         };
-        let shared = crate::policy::shared::SharedBudget::start(&target, options)?;
+        let shared = crate::fleet::redis::budget::SharedBudget::start(&target, options)?;
         Ok(Budget {
             shared: Some(shared),
         })

@@ -6,7 +6,8 @@
 //!
 //! Each is a public trait with a built-in implementation ([`TokenBucket`],
 //! [`CircuitBreaker`], [`WindowBudget`]). To use your own, for example a budget
-//! shared by several processes, build an [`OriginPolicies`] and give it to
+//! shared by several processes (with feature `redis`, `fleet::redis::budget`
+//! has one, kept in Redis), build an [`OriginPolicies`] and give it to
 //! [`Pool::set_policies`](crate::Pool::set_policies) before the first client of
 //! that origin is built:
 //!
@@ -41,8 +42,6 @@
 mod breaker;
 mod budget;
 mod limiter;
-#[cfg(feature = "redis")]
-pub mod shared;
 
 use std::fmt;
 use std::sync::Arc;

@@ -6,8 +6,8 @@
 use std::time::{Duration, Instant};
 
 use etlpool::fleet::redis::Redis;
+use etlpool::fleet::redis::budget::{BudgetOptions, RedisLimiter, SharedBudget};
 use etlpool::http::{ApiClient, RetryPolicy};
-use etlpool::policy::shared::{BudgetOptions, RedisLimiter, SharedBudget};
 use etlpool::policy::{BreakerPolicy, Limiter, PolicySettings, RateLimit};
 use etlpool::{Error, Origin};
 

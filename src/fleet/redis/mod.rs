@@ -1,4 +1,5 @@
-//! Projects, journals and locks in Redis (feature `redis`).
+//! Projects, journals, locks and the shared rate budget in Redis (feature
+//! `redis`).
 //!
 //! One Redis serves a fleet of `etlpool` processes on any machines. Its keys,
 //! all under a prefix (`etlpool` by default, `--redis-prefix`):
@@ -10,10 +11,12 @@
 //! | `PREFIX:info` | hash | project key -> JSON: the project, worker, times, attempts, last error |
 //! | `PREFIX:journal:KEY` | hash | the project's journal: `kind,source_key` -> `target_id,version_id` ([`journal`]) |
 //! | `PREFIX:lock:KEY` | string with an expiry | the project's lock: who holds it ([`lock`]) |
+//! | `PREFIX:budget:…` | sorted set, strings with expiries | the shared rate budget: members, each origin's schedule, pause and open breaker ([`budget`]) |
 //!
 //! The client is redis-rs's synchronous one: every call is a short request
 //! on loopback or a LAN, made from the thread that needs it.
 
+pub mod budget;
 pub mod journal;
 pub mod lock;
 pub mod queue;

@@ -5,9 +5,9 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+use super::super::lock::millis;
 use super::SharedBudget;
 use crate::cancel::CancelToken;
-use crate::fleet::redis::lock::millis;
 use crate::policy::{Denied, Limiter, RateFeedback, RateLimit, TokenBucket, sleep};
 
 /// Takes the next slot of the origin's schedule: GCRA over the "theoretical
@@ -261,9 +261,9 @@ fn micros(d: Duration) -> u64 {
 
 #[cfg(test)]
 mod tests {
+    use super::super::BudgetOptions;
     use super::*;
     use crate::fleet::redis::Redis;
-    use crate::policy::shared::BudgetOptions;
 
     /// A budget whose Redis never answers (nothing listens on port 9 of
     /// loopback), with a fixed share.

@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+use super::super::lock::millis;
 use super::SharedBudget;
-use crate::fleet::redis::lock::millis;
 use crate::metrics::BreakerTransition;
 use crate::policy::{Admission, Breaker, BreakerOpen, BreakerState, Outcome};
 

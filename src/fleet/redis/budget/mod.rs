@@ -41,9 +41,9 @@ use std::time::Duration;
 use crossbeam_channel::{RecvTimeoutError, Sender};
 use parking_lot::Mutex;
 
-use super::{OriginPolicies, PolicySettings};
+use super::Redis;
 use crate::error::{Error, Result};
-use crate::fleet::redis::Redis;
+use crate::policy::{CircuitBreaker, OriginPolicies, PolicySettings};
 
 pub use breaker::RedisBreaker;
 pub use limiter::RedisLimiter;
@@ -188,7 +188,7 @@ impl SharedBudget {
         let breaker = RedisBreaker::new(
             self,
             origin,
-            Arc::new(super::CircuitBreaker::new(settings.breaker)),
+            Arc::new(CircuitBreaker::new(settings.breaker)),
         );
         OriginPolicies::builder()
             .rate_limit(settings.rate_limit)
@@ -337,7 +337,7 @@ impl Heartbeat {
 
     /// Renews the membership and counts the members.
     fn beat(&mut self, shared: &Shared) {
-        let ttl = crate::fleet::redis::lock::millis(self.options.heartbeat * 3);
+        let ttl = super::lock::millis(self.options.heartbeat * 3);
         let counted = match self.conn.take() {
             Some(c) => Ok(c),
             None => self
