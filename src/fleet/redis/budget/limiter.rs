@@ -33,6 +33,9 @@ if interval <= 0 then
   return {1, at - now, pause, members}
 end
 local tat = tonumber(redis.call('GET', KEYS[1])) or now
+-- A schedule this far ahead comes from Redis's clock stepping back, not
+-- from callers queueing: start again from now.
+if tat > now + math.max(60000000, interval * 1000) then tat = now end
 local base = math.max(tat, at)
 local slot = math.max(at, base - tolerance)
 if max_wait >= 0 and slot - now > max_wait then return {0, slot - now, pause, members} end
