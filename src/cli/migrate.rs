@@ -7,6 +7,7 @@ use std::time::SystemTime;
 
 use clap::Args;
 
+use super::budget::Budget;
 use super::config::{ConnectionArgs, Settings, process_env};
 use super::job::{Job, JobSummary, Previous};
 use super::monitor::{Monitor, OpsArgs, Watch};
@@ -145,6 +146,7 @@ pub(super) fn run(args: &MigrateArgs, global: &GlobalArgs) -> Result<ExitCode, C
         journal_store,
         worker: None,
         current: None,
+        budget: Budget::join(&args.redis)?,
     };
     runner.run(prepared)
 }
@@ -249,6 +251,8 @@ pub(super) struct Runner<'a> {
     pub(super) worker: Option<String>,
     /// The process's `/metrics`, shown this run while it lasts.
     pub(super) current: Option<Arc<ProcessMetrics>>,
+    /// The services' rates shared with other processes (`--redis`).
+    pub(super) budget: Budget,
 }
 
 /// How a run ended, before the files are written.
@@ -317,6 +321,14 @@ impl Runner<'_> {
             Ok(pool) => pool,
             Err(e) => return Ended::failed(e.into()),
         };
+        let ep = &settings.endpoints;
+        let services = [
+            (ep.zephyr_url.as_str(), ep.zephyr_rate),
+            (ep.qtest_url.as_str(), ep.qtest_rate),
+        ];
+        if let Err(e) = self.budget.install(&pool, &services) {
+            return Ended::failed(e);
+        }
         if let Some(current) = &self.current {
             current.show(&pool, job);
         }

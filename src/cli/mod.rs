@@ -3,6 +3,7 @@
 //! `main` only parses [`Cli`] and calls [`run`], so tests can drive every
 //! command in-process.
 
+mod budget;
 pub mod config;
 mod config_cmd;
 mod demo;
@@ -115,6 +116,7 @@ Environment (a flag wins over its variable, a variable over the config file):
   ETLPOOL_<POOL SETTING>                        any [pool] setting, e.g. ETLPOOL_IDLE_TIMEOUT=20s
   ETLPOOL_REDIS_URL, ETLPOOL_REDIS_PASSWORD     Redis for journals, locks and the project queue (--redis)
   ETLPOOL_REDIS_PREFIX, ETLPOOL_LEASE           its key prefix (--redis-prefix), a worker's lease (--lease)
+  ETLPOOL_BUDGET_SHARE                          a process's share of each rate without Redis (--budget-share)
   ETLPOOL_WORKER_NAME, ETLPOOL_SHARD            --worker-name, --shard I/N
   RUST_LOG                                      log filter, e.g. etlpool=debug (overrides -v/-q)
 Tokens and passwords come only from the environment or the config file, never from flags.";

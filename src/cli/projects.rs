@@ -66,6 +66,8 @@ pub(super) struct ProjectRun<'a> {
     pub(super) lock_wait: LockWait,
     pub(super) worker: String,
     pub(super) current: Option<Arc<ProcessMetrics>>,
+    /// The services' rates shared with other processes (`worker --redis`).
+    pub(super) budget: super::budget::Budget,
 }
 
 /// A project's journal: the file (the list's column or the default), or a
@@ -124,6 +126,7 @@ impl ProjectRun<'_> {
             journal_store,
             worker: Some(self.worker.clone()),
             current: self.current.clone(),
+            budget: self.budget.clone(),
         };
         match runner.run(prepared) {
             Ok(code) => (code, None),
@@ -197,6 +200,7 @@ pub(super) fn run(args: &MigrateArgs, global: &GlobalArgs) -> Result<ExitCode, C
         lock_wait,
         worker,
         current: Some(current.clone()),
+        budget: super::budget::Budget::none(),
     };
     let mut code = ExitCode::Ok;
     let mut results = Vec::new();

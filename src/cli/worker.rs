@@ -132,6 +132,8 @@ mod fleet {
             args.ops.metrics_output()?;
             let name = worker_name(args.worker_name.as_deref());
             let metrics = ProcessMetrics::new("worker", &name);
+            let budget = super::super::budget::Budget::join(&args.redis)?;
+            metrics.show_budget(&budget);
             let server = match args.ops.metrics_addr {
                 Some(addr) => Some(metrics.serve(addr)?),
                 None => None,
@@ -154,6 +156,7 @@ mod fleet {
                 lock_wait: LockWait::No,
                 worker: name.clone(),
                 current: Some(metrics.clone()),
+                budget: budget.clone(),
             };
             Ok(Worker {
                 args,

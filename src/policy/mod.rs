@@ -6,7 +6,8 @@
 //!
 //! Each is a public trait with a built-in implementation ([`TokenBucket`],
 //! [`CircuitBreaker`], [`WindowBudget`]). To use your own, for example a budget
-//! shared by several processes, build an [`OriginPolicies`] and give it to
+//! shared by several processes (with feature `redis`, `fleet::redis::budget`
+//! has one, kept in Redis), build an [`OriginPolicies`] and give it to
 //! [`Pool::set_policies`](crate::Pool::set_policies) before the first client of
 //! that origin is built:
 //!
@@ -87,7 +88,9 @@ pub struct OriginPolicies {
     /// What the built-in parts were made from, to tell a client asking for other
     /// settings that the origin already has its own.
     settings: PolicySettings,
-    /// Which parts are built-in: (limiter, breaker, budget).
+    /// Which parts keep to `settings`, so a client asking for those gets
+    /// them: the built-in ones, and ones given with `*_keeping_settings`.
+    /// (limiter, breaker, budget).
     built_in: (bool, bool, bool),
 }
 
@@ -110,6 +113,7 @@ impl OriginPolicies {
             limiter: None,
             breaker: None,
             budget: None,
+            keeping: (false, false),
         }
     }
 
@@ -157,6 +161,8 @@ pub struct OriginPoliciesBuilder {
     limiter: Option<Arc<dyn Limiter>>,
     breaker: Option<Arc<dyn Breaker>>,
     budget: Option<Arc<dyn RetryBudget>>,
+    /// Whether the given limiter and breaker keep to the settings.
+    keeping: (bool, bool),
 }
 
 impl OriginPoliciesBuilder {
@@ -181,12 +187,33 @@ impl OriginPoliciesBuilder {
     /// Your own limiter instead of a [`TokenBucket`].
     pub fn limiter(mut self, limiter: Arc<dyn Limiter>) -> Self {
         self.limiter = Some(limiter);
+        self.keeping.0 = false;
+        self
+    }
+
+    /// Your own limiter that keeps to the builder's
+    /// [`rate_limit`](Self::rate_limit) settings (a budget shared between
+    /// processes): a client asking for those settings gets it, where with
+    /// [`limiter`](Self::limiter) it gets a conflict error.
+    pub fn limiter_keeping_settings(mut self, limiter: Arc<dyn Limiter>) -> Self {
+        self.limiter = Some(limiter);
+        self.keeping.0 = true;
+        self
+    }
+
+    /// Your own breaker that keeps to the builder's
+    /// [`breaker_policy`](Self::breaker_policy); see
+    /// [`limiter_keeping_settings`](Self::limiter_keeping_settings).
+    pub fn breaker_keeping_settings(mut self, breaker: Arc<dyn Breaker>) -> Self {
+        self.breaker = Some(breaker);
+        self.keeping.1 = true;
         self
     }
 
     /// Your own breaker instead of a [`CircuitBreaker`].
     pub fn breaker(mut self, breaker: Arc<dyn Breaker>) -> Self {
         self.breaker = Some(breaker);
+        self.keeping.1 = false;
         self
     }
 
@@ -200,8 +227,8 @@ impl OriginPoliciesBuilder {
     pub fn build(self) -> OriginPolicies {
         let s = self.settings;
         let built_in = (
-            self.limiter.is_none(),
-            self.breaker.is_none(),
+            self.limiter.is_none() || self.keeping.0,
+            self.breaker.is_none() || self.keeping.1,
             self.budget.is_none(),
         );
         OriginPolicies {
