@@ -265,6 +265,11 @@ impl ApiClient {
         self.inner.policies.breaker().state() != BreakerState::Closed
     }
 
+    /// The retry rules of this client's calls.
+    pub fn retry_policy(&self) -> &RetryPolicy {
+        &self.inner.retry
+    }
+
     /// The origin's policies, shared with every client of the origin.
     pub fn policies(&self) -> &OriginPolicies {
         &self.inner.policies

@@ -3,6 +3,12 @@
 
 mod cli;
 mod clients;
+mod faults_e2e;
+mod faults_exit;
+mod faults_outage;
+mod faults_outcomes;
+mod faults_util;
+mod faults_waiting;
 mod http;
 mod migrate;
 mod mock_cli;
