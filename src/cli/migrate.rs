@@ -15,7 +15,8 @@ use super::{CliError, ExitCode, GlobalArgs};
 use crate::cancel::CancelToken;
 use crate::metrics::Snapshot;
 use crate::migrate::{
-    LockWait, MigrateOptions, Phases, RunHooks, RunProgress, RunSummary, migrate_with,
+    DEFAULT_MAX_OUTAGE, LockWait, MigrateOptions, Phases, RunHooks, RunProgress, RunSummary,
+    migrate_with,
 };
 use crate::pool::Pool;
 
@@ -57,6 +58,11 @@ pub struct MigrateArgs {
         default_missing_value = "forever"
     )]
     pub wait: Option<String>,
+    /// How long work waits for a service whose circuit breaker is open
+    /// (paused, behind one probe) before the run stops with exit 3, e.g.
+    /// 10m or 90s. Defaults to 10m, or `[run] max_outage` of the config file.
+    #[arg(long, value_name = "DURATION", env = "ETLPOOL_MAX_OUTAGE")]
+    pub max_outage: Option<String>,
     /// Metrics, health and progress.
     #[command(flatten)]
     pub ops: OpsArgs,
@@ -103,7 +109,10 @@ fn lock_wait(wait: Option<&str>) -> Result<LockWait, CliError> {
 /// Settings and run options from the command line, the environment and the
 /// config file.
 fn prepare(args: &MigrateArgs) -> Result<(Settings, MigrateOptions), CliError> {
-    let settings = args.connection.resolve(&process_env)?;
+    let mut settings = args.connection.resolve(&process_env)?;
+    if let Some(v) = &args.max_outage {
+        settings.max_outage = Some(super::config::positive_duration("--max-outage", v)?);
+    }
     let project = settings.endpoints.zephyr_project.clone();
     let journal = args
         .journal
@@ -234,7 +243,8 @@ impl Runner<'_> {
         };
         let mut hooks = RunHooks::default()
             .progress(progress)
-            .lock_wait(self.lock_wait);
+            .lock_wait(self.lock_wait)
+            .max_outage(settings.max_outage.unwrap_or(DEFAULT_MAX_OUTAGE));
         if self.report_per_run {
             hooks = hooks.report_per_run(SystemTime::now());
         }
@@ -307,11 +317,17 @@ impl Runner<'_> {
             }
             None => Ok(()),
         };
+        let worked = printed.is_some();
         if let Some(run) = printed {
             self.print(&run, code);
         }
-        // Logged, or the error of a run that went well.
-        let outputs = super::output::settle(code, [written, summary_written]);
+        // Logged, or the error of a run that went well: exit 3 once the work
+        // was done (a re-run finds it journaled and writes the files again).
+        let outputs =
+            super::output::settle(code, [written, summary_written]).map_err(|e| match worked {
+                true => CliError::AfterWork(Box::new(e)),
+                false => e,
+            });
         if let Some(e) = error {
             if code == ExitCode::Interrupted {
                 log::warn!("{}", super::explain::chain(&e));

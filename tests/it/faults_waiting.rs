@@ -12,15 +12,8 @@ use etlpool::mock::zephyr::data::{Dataset, Execution};
 use crate::faults_util::{Row, options, row, rows, sizes};
 use crate::support::{Migration, check};
 
-/// The name of a Zephyr status id.
-fn status<'a>(src: &'a Dataset, id: u64) -> &'a str {
-    src.statuses
-        .iter()
-        .find(|s| s.id == id)
-        .map_or("", |s| s.name.as_str())
-}
-
-/// Every (cycle, case) pair's executions in log order (end date, then id).
+/// Every (cycle, case) pair's executions in log order: end date, then id,
+/// executions without an end date (not executed) last.
 fn runs(src: &Dataset) -> BTreeMap<String, Vec<&Execution>> {
     let mut runs: BTreeMap<String, Vec<&Execution>> = BTreeMap::new();
     for e in &src.executions {
@@ -29,7 +22,7 @@ fn runs(src: &Dataset) -> BTreeMap<String, Vec<&Execution>> {
             .push(e);
     }
     for execs in runs.values_mut() {
-        execs.sort_by(|a, b| (&a.actual_end_date, a.id).cmp(&(&b.actual_end_date, b.id)));
+        execs.sort_by_key(|e| (e.actual_end_date.is_none(), e.actual_end_date.clone(), e.id));
     }
     runs
 }
@@ -93,7 +86,8 @@ fn records_under_a_failed_case_wait_for_it_instead_of_failing_with_it() {
 #[test]
 fn a_log_that_fails_holds_back_the_later_logs_of_its_run_until_the_next_run() {
     let m = Migration::new(124, sizes());
-    // qTest has no execution status "Nope": every Blocked execution's log fails.
+    // qTest has no execution status "Nope": every log with a Blocked status,
+    // its own or a step's, fails.
     let mut mapping = MappingConfig {
         same_label_first: false,
         ..MappingConfig::default()
@@ -108,15 +102,24 @@ fn a_log_that_fails_holds_back_the_later_logs_of_its_run_until_the_next_run() {
     let state = m.mocks.qtest_state();
     let mut held = 0;
     for (key, execs) in &runs(src) {
+        // The first log that failed: a Blocked execution, or one with a
+        // Blocked step result (step logs take the mapped statuses too).
         let Some(blocked) = execs
             .iter()
-            .position(|e| status(src, e.status_id) == "Blocked")
+            .position(|e| row(&rows, "log", &e.id.to_string()).action == "failed")
         else {
             continue;
         };
-        let failed = row(&rows, "log", &execs[blocked].id.to_string());
-        assert_eq!(failed.action, "failed", "{failed:?}");
         let blocker = execs[blocked].id;
+        let failed = row(&rows, "log", &blocker.to_string());
+        assert!(failed.error.contains("`Nope`"), "{failed:?}");
+        for earlier in &execs[..blocked] {
+            let log = row(&rows, "log", &earlier.id.to_string());
+            assert!(
+                ["created", "skipped"].contains(&log.action.as_str()),
+                "{log:?}"
+            );
+        }
         for later in &execs[blocked + 1..] {
             let log = row(&rows, "log", &later.id.to_string());
             assert_eq!(log.action, "waiting", "{log:?}");
@@ -134,7 +137,7 @@ fn a_log_that_fails_holds_back_the_later_logs_of_its_run_until_the_next_run() {
             assert!(log.exe_end_date <= end, "{log:?} after {end}");
         }
     }
-    assert!(held > 0, "the seed has a Blocked execution with later ones");
+    assert!(held > 0, "the seed has a failing log with later ones");
     assert!(
         state.test_logs.len() < src.executions.len(),
         "the held logs were not created"
