@@ -44,6 +44,7 @@ fn workers_wait_out_an_open_breaker_behind_one_probe_and_finish_the_run() {
         })
         .build()
         .unwrap();
+    m.max_outage = Duration::from_secs(60);
     let opts = MigrateOptions {
         workers: 8,
         ..m.options()
