@@ -5,11 +5,15 @@
 //! ratios the pool is judged by:
 //!
 //! * pooled vs one bare `ureq::Agent` shared by all threads (its idle pool sized
-//!   to the threads, per-phase timeouts, no global timeout);
+//!   to the threads, per-phase timeouts, no global timeout), over HTTP and over
+//!   HTTPS (ureq's own rustls connector, trusting the test CA);
 //! * pooled with `total_timeout` vs the same pool without it;
 //! * pooled vs a new agent (so a new connection, and a full TLS handshake) per
 //!   request, over HTTP and HTTPS;
-//! * an uncontended lease + return, in nanoseconds.
+//! * an uncontended lease + return, in nanoseconds;
+//! * TLS resumption on reconnect: N threads open N connections to one host, the
+//!   cleaner closes them all as idle, and N threads reconnect at once; how many
+//!   of those N handshakes resumed a session, for N = 8, 16 and 32.
 //!
 //! With one client thread the result depends mostly on where the scheduler puts
 //! the client and the server thread (same core: a cheap switch; different
@@ -60,7 +64,7 @@ fn main() {
             "bare ureq agent",
             threads,
             n,
-            bare_agent(&http_url, threads),
+            bare_agent(&http_url, threads, None),
         ));
         cases.push(case(
             "pooled",
@@ -75,6 +79,12 @@ fn main() {
             pooled(&http_url, threads, None, false),
         ));
         cases.push(case("no pool", threads, n / 4, unpooled(&http_url, None)));
+        cases.push(case(
+            "https bare ureq agent",
+            threads,
+            n / 2,
+            bare_agent(&https_url, threads, Some(&ca.ca_pem)),
+        ));
         cases.push(case(
             "https pooled",
             threads,
@@ -124,8 +134,12 @@ fn main() {
     for threads in [1, 8] {
         let r = |a: &str, b: &str| rate(a, threads) / rate(b, threads);
         println!(
-            "  {threads} thread(s): pooled / bare ureq agent        {:.2}x",
+            "  {threads} thread(s): pooled / bare ureq agent (http)  {:.2}x",
             r("pooled", "bare ureq agent")
+        );
+        println!(
+            "  {threads} thread(s): pooled / bare ureq agent (https) {:.2}x",
+            r("https pooled", "https bare ureq agent")
         );
         println!(
             "  {threads} thread(s): with / without total_timeout  {:.2}x",
@@ -141,6 +155,10 @@ fn main() {
         );
     }
     lease_cost(&format!("{}/bench", servers[0].0.url()));
+    drop(servers);
+    for per_host in [8, 16, 32] {
+        resumption(&ca, per_host);
+    }
 }
 
 fn first_core() -> Option<core_affinity::CoreId> {
@@ -184,10 +202,14 @@ fn measure(
     requests as f64 / start.elapsed().as_secs_f64()
 }
 
-fn bare_agent(url: &str, threads: usize) -> Box<dyn Fn() -> Box<Request1>> {
+/// One bare ureq agent shared by the threads: its idle pool sized to them,
+/// per-phase timeouts; with `ca_pem`, ureq's own rustls connector trusting it.
+fn bare_agent(url: &str, threads: usize, ca_pem: Option<&str>) -> Box<dyn Fn() -> Box<Request1>> {
+    use ureq::tls::{Certificate, RootCerts, TlsConfig};
     let url = url.to_string();
+    let ca = ca_pem.map(|pem| Certificate::from_pem(pem.as_bytes()).expect("test CA"));
     Box::new(move || {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
+        let mut config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .proxy(None)
             .max_idle_connections(threads)
@@ -195,9 +217,12 @@ fn bare_agent(url: &str, threads: usize) -> Box<dyn Fn() -> Box<Request1>> {
             .timeout_connect(Some(Duration::from_secs(10)))
             .timeout_send_request(Some(Duration::from_secs(60)))
             .timeout_recv_response(Some(Duration::from_secs(60)))
-            .timeout_recv_body(Some(Duration::from_secs(60)))
-            .build()
-            .into();
+            .timeout_recv_body(Some(Duration::from_secs(60)));
+        if let Some(ca) = &ca {
+            let roots = RootCerts::new_with_certs(std::slice::from_ref(ca));
+            config = config.tls_config(TlsConfig::builder().root_certs(roots).build());
+        }
+        let agent: ureq::Agent = config.build().into();
         let url = url.clone();
         Box::new(move || {
             let mut r = agent.get(&url).call().expect("bare request");
@@ -279,6 +304,57 @@ fn lease_cost(url: &str) {
         "\nuncontended lease + return: {:.0} ns via Pool::origin handle, {:.0} ns via Pool::lease(url)",
         median(&by_handle),
         median(&by_url)
+    );
+}
+
+/// `per_host` threads each hold a connection at once (so `per_host` sockets
+/// open), the cleaner closes them all as idle, then `per_host` threads
+/// reconnect at once. Prints how many of the reconnects resumed a TLS session,
+/// as the client and the server counted them.
+fn resumption(ca: &tls::TestCa, per_host: usize) {
+    let server = ca.ok_server();
+    let url = server.url();
+    let pool = Pool::builder()
+        .max_connections_per_host(per_host)
+        .ca_pem(Some(ca.ca_pem.clone()))
+        .idle_timeout(Duration::from_millis(300))
+        .reap_interval(Duration::from_millis(50))
+        .lifetime_jitter(0.0)
+        .build()
+        .expect("pool");
+    let burst = || {
+        let all_hold = std::sync::Barrier::new(per_host);
+        std::thread::scope(|s| {
+            for _ in 0..per_host {
+                s.spawn(|| {
+                    let lease = pool.lease(&url).expect("lease");
+                    assert_eq!(lease.fetch(&url).expect("request").status(), 200);
+                    all_hold.wait();
+                });
+            }
+        });
+    };
+    let all_closed = || {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while pool.metrics().total.open_connections > 0 {
+            assert!(Instant::now() < deadline, "the cleaner never closed them");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    burst();
+    all_closed();
+    let before = pool.metrics().total;
+    let server_before = server.stats().snapshot();
+    burst();
+    let after = pool.metrics().total;
+    let server_after = server.stats().snapshot();
+    let opened = after.connections_created - before.connections_created;
+    let resumed = after.tls_handshakes_resumed - before.tls_handshakes_resumed;
+    let server_resumed = server_after.tls_resumed - server_before.tls_resumed;
+    println!(
+        "reconnect resumption at {per_host:>2} per host: {resumed}/{opened} resumed \
+         ({:.0} %; server saw {server_resumed} resumed)",
+        100.0 * resumed as f64 / opened.max(1) as f64
     );
 }
 

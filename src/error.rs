@@ -80,16 +80,64 @@ pub enum Error {
         /// Time until the breaker half-opens.
         retry_in: Duration,
     },
-    /// The call's `total_timeout` ran out while it waited (rate limit, backoff,
-    /// `Retry-After`).
+    /// The call's `total_timeout` ran out while it waited (for a lease, its
+    /// socket, a login, a rate-limit pause).
     TotalTimeout {
         /// Where the request was going.
         at: RequestContext,
         /// Time spent on the call.
         elapsed: Duration,
+        /// The wait that ran out, if the deadline came during one.
+        waiting_for: Option<CallWait>,
     },
     /// A wait was cut short by cancellation (SIGINT or SIGTERM).
     Cancelled,
+    /// A client with failover origins found none that could serve the call:
+    /// each was unreachable, had its circuit breaker open, or failed in a way
+    /// that let the call move on. Names every origin; the helpers
+    /// ([`Error::is_transient`], [`Error::status`], ...) answer for the last
+    /// origin's error, which is also the [`source`](std::error::Error::source).
+    AllOriginsFailed(Box<FailoverError>),
+}
+
+/// Details of an [`Error::AllOriginsFailed`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct FailoverError {
+    /// Each origin in the order tried, primary first, with why it could not
+    /// serve the call (the last one's reason is `last`'s message).
+    pub origins: Vec<(String, String)>,
+    /// The last origin's error.
+    pub last: Error,
+}
+
+/// A wait inside a call that the call's `total_timeout` bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CallWait {
+    /// For a lease of a pooled connection.
+    Lease,
+    /// For the leased agent's socket, held by another request (a body read
+    /// after its lease was returned, or a clone of the agent): the socket claim.
+    SocketClaim,
+    /// For credentials: a login, or another caller's login in progress.
+    Login,
+    /// In the origin's rate-limit pause.
+    RateLimit,
+    /// For an identical GET in flight that this call joined (coalescing).
+    SharedRequest,
+}
+
+impl fmt::Display for CallWait {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CallWait::Lease => "a lease",
+            CallWait::SocketClaim => "its busy socket (socket claim)",
+            CallWait::Login => "the login",
+            CallWait::RateLimit => "the rate-limit pause",
+            CallWait::SharedRequest => "the identical request in flight (coalesced)",
+        })
+    }
 }
 
 /// Details of an [`Error::Status`].
@@ -267,6 +315,7 @@ impl Error {
             Error::PoolTimeout(_) => true,
             Error::Request(r) => r.kind == TransportKind::Timeout,
             Error::TotalTimeout { .. } => true,
+            Error::AllOriginsFailed(f) => f.last.is_timeout(),
             _ => false,
         }
     }
@@ -276,6 +325,7 @@ impl Error {
         match self {
             Error::Status(s) => Some(s.status),
             Error::Decode(d) => Some(d.status),
+            Error::AllOriginsFailed(f) => f.last.status(),
             _ => None,
         }
     }
@@ -288,6 +338,7 @@ impl Error {
             Error::Request(r) => r.outcome_unknown,
             Error::Status(s) => s.outcome_unknown,
             Error::Decode(d) => d.outcome_unknown,
+            Error::AllOriginsFailed(f) => f.last.is_outcome_unknown(),
             _ => false,
         }
     }
@@ -300,6 +351,7 @@ impl Error {
             Error::Request(r) => r.kind != TransportKind::Tls,
             Error::Status(s) => s.status == 429 || s.status >= 500,
             Error::PoolTimeout(_) | Error::CircuitOpen { .. } | Error::TotalTimeout { .. } => true,
+            Error::AllOriginsFailed(f) => f.last.is_transient(),
             _ => false,
         }
     }
@@ -308,6 +360,7 @@ impl Error {
     pub fn exchange(&self) -> Option<Exchange> {
         match self {
             Error::Request(r) => Some(r.exchange),
+            Error::AllOriginsFailed(f) => f.last.exchange(),
             _ => None,
         }
     }
@@ -381,10 +434,26 @@ impl fmt::Display for Error {
                 "circuit breaker for {origin} is open after repeated failures; \
                  next probe in {retry_in:?}"
             ),
-            Error::TotalTimeout { at, elapsed } => {
-                write!(f, "{at}: total_timeout reached after {elapsed:?}")
+            Error::TotalTimeout {
+                at,
+                elapsed,
+                waiting_for,
+            } => {
+                write!(f, "{at}: total_timeout reached after {elapsed:?}")?;
+                match waiting_for {
+                    Some(wait) => write!(f, " waiting for {wait}"),
+                    None => Ok(()),
+                }
             }
             Error::Cancelled => f.write_str("cancelled"),
+            Error::AllOriginsFailed(e) => {
+                write!(f, "all {} origins failed", e.origins.len())?;
+                for (i, (origin, reason)) in e.origins.iter().enumerate() {
+                    let sep = if i == 0 { ": " } else { "; " };
+                    write!(f, "{sep}{origin}: {reason}")?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -432,6 +501,7 @@ impl std::error::Error for Error {
             Error::Io { source, .. } => Some(source),
             Error::Request(r) => Some(&r.source),
             Error::Decode(d) => d.source.as_ref().map(|e| e as _),
+            Error::AllOriginsFailed(f) => Some(&f.last),
             _ => None,
         }
     }

@@ -38,16 +38,18 @@
 //! | base | [`Error`] and [`error_chain`], [`CancelToken`], [`metrics`], [`redact`], [`backoff`] | core |
 //! | policies | [`policy`]: rate [`Limiter`](policy::Limiter), circuit [`Breaker`](policy::Breaker), [`RetryBudget`](policy::RetryBudget) per origin | core |
 //! | connections | [`pool`]: [`Pool`], [`Lease`], TLS, resolver, cleaner; the origin registry holds each origin's sockets and policies | core |
-//! | calls | [`http`]: [`ApiClient`](http::ApiClient), retries, timeouts, credentials | core |
+//! | calls | [`http`]: [`ApiClient`](http::ApiClient), retries, timeouts, credentials, failover between origins, coalescing of GETs | core |
 //! | work | [`queue`]: [`WorkQueue`](queue::WorkQueue); [`signals`] wires SIGINT/SIGTERM to a [`CancelToken`] | core |
 //! | watch | [`alerts`]: thresholds over a metrics [`Snapshot`], [`AlertMonitor`](alerts::AlertMonitor) | core |
 //! | APIs | `zephyr`, `qtest`: typed clients and models | `migrate` |
 //! | job | `migrate`: mapping, transform, journal, report, the run and `verify` | `migrate` |
+//! | fleet | `fleet`: project lists and shards; with `redis`, the project queue, journals and locks in Redis | `migrate`, `redis` |
 //! | mocks | `mock`: the embedded mock servers and their HTTP/1.1 core | `mock` |
 //! | app | `cli`, `load`: the `etlpool` command line | `cli` |
 //!
 //! The core builds with `default-features = false`. The default feature `cli`
-//! turns on `migrate` and `mock` too.
+//! turns on `migrate` and `mock` too; `redis` (not a default) adds the Redis
+//! client for `etlpool worker`, `status`, `journal` and `--redis`.
 //!
 //! **One origin, one set of policies.** The rate limiter, circuit breaker and
 //! retry budget of an origin (scheme, host, port) live in the pool's registry
@@ -82,6 +84,8 @@ pub mod signals;
 #[cfg(feature = "migrate")]
 mod de;
 #[cfg(feature = "migrate")]
+pub mod fleet;
+#[cfg(feature = "migrate")]
 pub mod migrate;
 #[cfg(feature = "migrate")]
 pub mod qtest;
@@ -98,8 +102,8 @@ pub mod load;
 
 pub use cancel::CancelToken;
 pub use error::{
-    BoxError, DecodeError, Error, Exchange, PoolTimeout, RequestContext, RequestError, Result,
-    StatusError, TransportKind, error_chain,
+    BoxError, CallWait, DecodeError, Error, Exchange, FailoverError, PoolTimeout, RequestContext,
+    RequestError, Result, StatusError, TransportKind, error_chain,
 };
 pub use metrics::{
     BreakerTransition, CloseReason, Event, EventHandler, FailureKind, OriginSnapshot, RetryReason,

@@ -12,6 +12,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use parking_lot::Mutex;
+
 use serde::{Deserialize, Serialize};
 
 pub use crate::histogram::HistogramSnapshot;
@@ -167,7 +169,8 @@ pub enum Event {
 }
 
 /// Receives pool events as they happen, on the thread that caused them. Keep it
-/// fast and never call back into the pool from it. The default is none.
+/// fast and never call back into the pool from it. The default is none. A
+/// panic in it is caught and logged, so it can't leave the pool's books wrong.
 pub trait EventHandler: Send + Sync + 'static {
     /// Called for every event.
     fn on_event(&self, event: &Event);
@@ -214,7 +217,13 @@ pub(crate) struct OriginMetrics {
     tls_resumed: AtomicU64,
     dns_lookups: AtomicU64,
     dns_cache_hits: AtomicU64,
-    statuses: [AtomicU64; 5],
+    /// Final responses by class: `1xx` .. `5xx`, then anything else ureq accepts.
+    statuses: [AtomicU64; 6],
+    warm_requests: AtomicU64,
+    failover: FailoverCounters,
+    coalesced_requests: AtomicU64,
+    /// The last failure; written on failures only.
+    last_error: Mutex<Option<LastError>>,
     failures: Counters<FailureKind>,
     retries: Counters<RetryReason>,
     breaker: Counters<BreakerTransition>,
@@ -239,6 +248,10 @@ impl OriginMetrics {
             dns_lookups: AtomicU64::new(0),
             dns_cache_hits: AtomicU64::new(0),
             statuses: Default::default(),
+            warm_requests: AtomicU64::new(0),
+            failover: FailoverCounters::default(),
+            coalesced_requests: AtomicU64::new(0),
+            last_error: Mutex::new(None),
             failures: Counters::default(),
             retries: Counters::default(),
             breaker: Counters::default(),
@@ -251,7 +264,16 @@ impl OriginMetrics {
 
     fn emit(&self, make: impl FnOnce(String) -> Event) {
         if let Some(handler) = &self.events {
-            handler.on_event(&make(self.origin.clone()));
+            let event = make(self.origin.clone());
+            // The handler runs inside the pool (where a socket closes, under a
+            // wire's lock): its panic must not skip the pool's own bookkeeping
+            // after it (a slot freed, a socket forgotten) or abort a thread
+            // that is unwinding already.
+            let delivered =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler.on_event(&event)));
+            if delivered.is_err() {
+                log::error!("the pool's event handler panicked on {event:?}; the pool goes on");
+            }
         }
     }
 
@@ -284,13 +306,53 @@ impl OriginMetrics {
     }
 
     pub(crate) fn response(&self, status: u16, latency: Duration) {
-        if let Some(slot) = (status / 100)
-            .checked_sub(1)
-            .and_then(|i| self.statuses.get(i as usize))
-        {
-            slot.fetch_add(1, Relaxed);
-        }
+        let class = match status {
+            100..=599 => usize::from(status / 100 - 1),
+            _ => STATUS_CLASSES.len() - 1,
+        };
+        self.statuses[class].fetch_add(1, Relaxed);
         self.request_latency.record(latency);
+    }
+
+    /// A request sent only to open a connection ahead of use.
+    pub(crate) fn warm_request(&self) {
+        self.warm_requests.fetch_add(1, Relaxed);
+    }
+
+    /// A call of a client with failover origins that this origin did not
+    /// serve and that went on to the next origin.
+    pub(crate) fn failed_over(&self) {
+        self.failover.failed_over.fetch_add(1, Relaxed);
+    }
+
+    /// A call this origin served after an earlier origin of its client could not.
+    pub(crate) fn failover_served(&self) {
+        self.failover.served.fetch_add(1, Relaxed);
+    }
+
+    /// A probe sent to see whether this origin is back.
+    pub(crate) fn failover_probe(&self) {
+        self.failover.probes.fetch_add(1, Relaxed);
+    }
+
+    /// A probe found this origin back: calls go to it again.
+    pub(crate) fn failover_recovered(&self) {
+        self.failover.recovered.fetch_add(1, Relaxed);
+    }
+
+    /// A GET that joined an identical one in flight instead of sending its own.
+    pub(crate) fn coalesced(&self) {
+        self.coalesced_requests.fetch_add(1, Relaxed);
+    }
+
+    /// Sockets open now, lent or idle.
+    pub(crate) fn open_now(&self) -> usize {
+        usize::try_from(self.open_connections.load(Relaxed).max(0)).unwrap_or(usize::MAX)
+    }
+
+    /// The last failure, for the health view.
+    pub(crate) fn last_error(&self) -> Option<LastError> {
+        self.last_error.lock().clone()
     }
 
     pub(crate) fn dns(&self, cache_hit: bool) {
@@ -306,13 +368,28 @@ impl OriginMetrics {
     }
 
     pub(crate) fn lease_timed_out(&self) {
-        self.failures.add(FailureKind::PoolTimeout, 1);
+        self.failure(FailureKind::PoolTimeout);
         self.emit(|origin| Event::LeaseTimedOut { origin });
     }
 
     /// Counts a failed call by kind.
     pub(crate) fn failure(&self, kind: FailureKind) {
         self.failures.add(kind, 1);
+        self.note_error(kind, None);
+    }
+
+    /// Counts a failed call by kind, keeping its message for the health view.
+    pub(crate) fn failure_with(&self, kind: FailureKind, error: &crate::Error) {
+        self.failures.add(kind, 1);
+        self.note_error(kind, Some(error.to_string()));
+    }
+
+    fn note_error(&self, kind: FailureKind, message: Option<String>) {
+        *self.last_error.lock() = Some(LastError {
+            kind: kind.name().to_string(),
+            message,
+            at_unix_ms: unix_ms(SystemTime::now()),
+        });
     }
 
     /// Counts a retry by reason.
@@ -338,7 +415,6 @@ impl OriginMetrics {
         self.acquire_wait.add_to(&mut acquire);
         let mut latency = HistogramData::default();
         self.request_latency.add_to(&mut latency);
-        let names = ["1xx", "2xx", "3xx", "4xx", "5xx"];
         let snap = OriginSnapshot {
             connections_created: self.connections_created.load(Relaxed),
             connections_reused: self.connections_reused.load(Relaxed),
@@ -355,7 +431,13 @@ impl OriginMetrics {
             in_use: host.in_use as u64,
             idle: host.idle as u64,
             waiting: host.waiting as u64,
-            responses: names
+            warm_requests: self.warm_requests.load(Relaxed),
+            failed_over: self.failover.failed_over.load(Relaxed),
+            failover_served: self.failover.served.load(Relaxed),
+            failover_probes: self.failover.probes.load(Relaxed),
+            failover_recovered: self.failover.recovered.load(Relaxed),
+            coalesced_requests: self.coalesced_requests.load(Relaxed),
+            responses: STATUS_CLASSES
                 .iter()
                 .zip(&self.statuses)
                 .map(|(n, c)| (n.to_string(), c.load(Relaxed)))
@@ -370,6 +452,31 @@ impl OriginMetrics {
         };
         (snap, HistogramPair { acquire, latency })
     }
+}
+
+/// What failover did at one origin (see [`OriginSnapshot::failed_over`]).
+#[derive(Default)]
+struct FailoverCounters {
+    failed_over: AtomicU64,
+    served: AtomicU64,
+    probes: AtomicU64,
+    recovered: AtomicU64,
+}
+
+/// The names of the status classes in [`OriginSnapshot::responses`].
+const STATUS_CLASSES: [&str; 6] = ["1xx", "2xx", "3xx", "4xx", "5xx", "other"];
+
+/// An origin's last failure.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct LastError {
+    /// The [`FailureKind`] name.
+    pub kind: String,
+    /// What went wrong, when the pool saw the error itself (no secrets: error
+    /// messages never carry any).
+    pub message: Option<String>,
+    /// When, in milliseconds since the Unix epoch.
+    pub at_unix_ms: u64,
 }
 
 /// Gauges and lease counters kept under the host lock.
@@ -423,7 +530,33 @@ pub struct OriginSnapshot {
     pub idle: u64,
     /// Callers waiting for a lease now.
     pub waiting: u64,
-    /// Responses by status class (`1xx` .. `5xx`), counted at the socket.
+    /// Requests sent only to open a connection ahead of use (`Pool::warm`,
+    /// `min_idle`); also counted in `requests_sent`.
+    #[serde(default)]
+    pub warm_requests: u64,
+    /// Calls of a client with failover origins that this origin did not serve
+    /// and that went on to the next origin: it was unreachable, its circuit
+    /// breaker was open, or it failed in a way that let the call move on.
+    #[serde(default)]
+    pub failed_over: u64,
+    /// Calls this origin served after an earlier origin of their client could
+    /// not (`responses` and `requests_sent` count them too).
+    #[serde(default)]
+    pub failover_served: u64,
+    /// Probes sent to see whether this origin, passed over by failover, is
+    /// back (also counted in `requests_sent`).
+    #[serde(default)]
+    pub failover_probes: u64,
+    /// Times a probe found this origin back, so calls went to it again.
+    #[serde(default)]
+    pub failover_recovered: u64,
+    /// GETs that joined an identical GET in flight (same URL, headers and
+    /// credentials) and got its answer instead of sending their own request;
+    /// counted at the origin of the client's base URL.
+    #[serde(default)]
+    pub coalesced_requests: u64,
+    /// Final responses by status class (`1xx` .. `5xx`, and `other` for
+    /// 600..999), counted at the socket; interim `100 Continue` heads are not.
     pub responses: BTreeMap<String, u64>,
     /// Failed calls by [`FailureKind`] name.
     pub failures: BTreeMap<String, u64>,
@@ -474,6 +607,12 @@ impl OriginSnapshot {
         self.connections_created += o.connections_created;
         self.connections_reused += o.connections_reused;
         self.requests_sent += o.requests_sent;
+        self.warm_requests += o.warm_requests;
+        self.failed_over += o.failed_over;
+        self.failover_served += o.failover_served;
+        self.failover_probes += o.failover_probes;
+        self.failover_recovered += o.failover_recovered;
+        self.coalesced_requests += o.coalesced_requests;
         sum(&mut self.connections_closed, &o.connections_closed);
         self.open_connections += o.open_connections;
         self.tls_handshakes_full += o.tls_handshakes_full;
@@ -586,6 +725,11 @@ mod prometheus {
             "Requests handed to a connection.",
             |s| s.requests_sent,
         ),
+        (
+            "warm_requests_total",
+            "Requests sent only to open a connection ahead of use.",
+            |s| s.warm_requests,
+        ),
         ("tls_handshakes_full_total", "Full TLS handshakes.", |s| {
             s.tls_handshakes_full
         }),
@@ -612,6 +756,31 @@ mod prometheus {
             "leases_timed_out_total",
             "Lease requests that timed out.",
             |s| s.leases_timed_out,
+        ),
+        (
+            "failed_over_total",
+            "Calls that went on from this origin to the next of their client.",
+            |s| s.failed_over,
+        ),
+        (
+            "failover_served_total",
+            "Calls served after an earlier origin of their client could not.",
+            |s| s.failover_served,
+        ),
+        (
+            "failover_probes_total",
+            "Probes of an origin passed over by failover.",
+            |s| s.failover_probes,
+        ),
+        (
+            "failover_recovered_total",
+            "Times a probe brought an origin back.",
+            |s| s.failover_recovered,
+        ),
+        (
+            "coalesced_requests_total",
+            "GETs that shared an identical GET in flight.",
+            |s| s.coalesced_requests,
         ),
         (
             "rate_limit_waits_total",

@@ -208,6 +208,36 @@ const POOL: &[Doc] = &[
         None,
     ),
     ("reap_interval", "How often the cleaner runs.", None),
+    (
+        "min_idle",
+        "Connections per origin the cleaner keeps open and idle, once the origin is used.",
+        None,
+    ),
+    (
+        "warm_path",
+        "Path of the cheap HEAD request that opens a connection ahead of use.",
+        None,
+    ),
+    (
+        "tcp_keepalive",
+        "TCP keepalive on pooled sockets (finds connections a NAT or firewall dropped).",
+        None,
+    ),
+    (
+        "tcp_keepalive_idle",
+        "Idle time before the first keepalive probe.",
+        None,
+    ),
+    (
+        "tcp_keepalive_interval",
+        "Time between keepalive probes.",
+        None,
+    ),
+    (
+        "tcp_keepalive_count",
+        "Unanswered probes before a connection counts as dead.",
+        None,
+    ),
     ("connect_timeout", "TCP connect plus TLS handshake.", None),
     (
         "request_timeout",

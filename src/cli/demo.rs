@@ -107,7 +107,11 @@ pub(super) fn run(args: &DemoArgs, global: &GlobalArgs) -> Result<ExitCode, CliE
         ops: &ops,
         quiet: global.quiet,
         lock_wait: Default::default(),
+        max_outage: None,
         report_per_run: false,
+        journal_store: None,
+        worker: None,
+        current: None,
     };
     let code = runner.run(Ok((settings.clone(), options)))?;
     println!("metrics (Prometheus text): {}", metrics.display());

@@ -92,6 +92,8 @@ pub(super) struct Job {
     /// The project label, so jobs of two projects can share a textfile
     /// collector directory.
     project: String,
+    /// The worker label of a process that runs project after project.
+    worker: Option<String>,
     started: SystemTime,
     progress: Option<RunProgress>,
     previous: Previous,
@@ -109,11 +111,18 @@ impl Job {
         Job {
             command,
             project: project.to_string(),
+            worker: None,
             started: SystemTime::now(),
             progress,
             previous,
             end: Mutex::new(None),
         }
+    }
+
+    /// Labels every sample with `worker`, too.
+    pub(super) fn with_worker(mut self, worker: Option<String>) -> Job {
+        self.worker = worker;
+        self
     }
 
     /// Records how the job ended.
@@ -158,6 +167,9 @@ impl Job {
         let mut labels = format!("command=\"{}\"", self.command);
         if !self.project.is_empty() {
             labels.push_str(&format!(",project=\"{}\"", escape(&self.project)));
+        }
+        if let Some(worker) = &self.worker {
+            labels.push_str(&format!(",worker=\"{}\"", escape(worker)));
         }
         labelled(&out, &labels)
     }
@@ -284,7 +296,7 @@ fn secs(t: SystemTime) -> String {
     format!("{s:.3}")
 }
 
-fn escape(v: &str) -> String {
+pub(super) fn escape(v: &str) -> String {
     v.replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
@@ -292,7 +304,7 @@ fn escape(v: &str) -> String {
 
 /// Adds `labels` to every sample of a Prometheus text (Prometheus clients'
 /// "constant labels").
-fn labelled(text: &str, labels: &str) -> String {
+pub(super) fn labelled(text: &str, labels: &str) -> String {
     let mut out = String::with_capacity(text.len() + text.lines().count() * labels.len());
     for line in text.lines() {
         if line.starts_with('#') || line.is_empty() {

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use clap::Args;
 
@@ -11,12 +11,15 @@ use super::config::{ConnectionArgs, Settings, process_env};
 use super::job::{Job, JobSummary, Previous};
 use super::monitor::{Monitor, OpsArgs, Watch};
 use super::output::OutputPath;
+use super::process_metrics::ProcessMetrics;
+use super::redis_args::RedisArgs;
 use super::{CliError, ExitCode, GlobalArgs};
 use crate::cancel::CancelToken;
+use crate::fleet::Shard;
 use crate::metrics::Snapshot;
 use crate::migrate::{
-    DEFAULT_MAX_OUTAGE, LockWait, MigrateOptions, Phases, RunHooks, RunProgress, RunSummary,
-    migrate_with,
+    DEFAULT_MAX_OUTAGE, JournalStore, LockWait, MigrateOptions, Phases, RunHooks, RunProgress,
+    RunSummary, migrate_with,
 };
 use crate::pool::Pool;
 
@@ -63,12 +66,56 @@ pub struct MigrateArgs {
     /// 10m or 90s. Defaults to 10m, or `[run] max_outage` of the config file.
     #[arg(long, value_name = "DURATION", env = "ETLPOOL_MAX_OUTAGE")]
     pub max_outage: Option<String>,
+    /// Migrate the projects of this CSV list instead of one: columns
+    /// zephyr_project,qtest_project_id and optionally config,journal,report
+    /// (see the README). Without --redis they run here one after another;
+    /// with --redis they are queued for `etlpool worker`s.
+    #[arg(
+        long,
+        value_name = "PATH.csv",
+        conflicts_with_all = ["journal", "report", "summary_json"],
+        help_heading = "Many projects"
+    )]
+    pub projects: Option<PathBuf>,
+    /// Run only the projects of the list whose index (0-based, in list
+    /// order) is I modulo N: for a Kubernetes Indexed Job,
+    /// `--shard $(JOB_COMPLETION_INDEX)/N`. Not with --redis.
+    #[arg(
+        long,
+        value_name = "I/N",
+        requires = "projects",
+        env = "ETLPOOL_SHARD",
+        help_heading = "Many projects"
+    )]
+    pub shard: Option<Shard>,
+    /// This process's name in `/metrics` (the `worker` label) with
+    /// --projects. Defaults to HOST-PID.
+    #[arg(
+        long,
+        value_name = "NAME",
+        env = "ETLPOOL_WORKER_NAME",
+        help_heading = "Many projects"
+    )]
+    pub worker_name: Option<String>,
+    /// Redis, for journals and locks any machine can take over.
+    #[command(flatten)]
+    pub redis: RedisArgs,
     /// Metrics, health and progress.
     #[command(flatten)]
     pub ops: OpsArgs,
 }
 
 pub(super) fn run(args: &MigrateArgs, global: &GlobalArgs) -> Result<ExitCode, CliError> {
+    if args.projects.is_some() {
+        if args.shard.is_some() && args.redis.given() {
+            return Err(CliError::Usage(
+                "--shard splits a list among processes without Redis; with --redis the \
+                 workers share the queue instead"
+                    .into(),
+            ));
+        }
+        return super::projects::run(args, global);
+    }
     let summary = args.summary_json.as_deref().map(OutputPath::new);
     if let Some(out) = &summary {
         out.check("--summary-json")?;
@@ -78,9 +125,20 @@ pub(super) fn run(args: &MigrateArgs, global: &GlobalArgs) -> Result<ExitCode, C
         Ok(wait) => (wait, None),
         Err(e) => (LockWait::No, Some(e)),
     };
-    let prepared = match args.ops.metrics_output().err().or(bad_wait) {
+    let (max_outage, bad_outage) = match max_outage(args.max_outage.as_deref()) {
+        Ok(budget) => (budget, None),
+        Err(e) => (None, Some(e)),
+    };
+    let prepared = match args.ops.metrics_output().err().or(bad_wait).or(bad_outage) {
         Some(e) => Err(e),
         None => prepare(args),
+    };
+    let (prepared, journal_store) = match prepared {
+        Ok((settings, options)) => match redis_journal(&args.redis, options) {
+            Ok((options, store)) => (Ok((settings, options)), store),
+            Err(e) => (Err(e), None),
+        },
+        Err(e) => (Err(e), None),
     };
     let project = match &prepared {
         Ok((settings, _)) => settings.endpoints.zephyr_project.clone(),
@@ -93,12 +151,53 @@ pub(super) fn run(args: &MigrateArgs, global: &GlobalArgs) -> Result<ExitCode, C
         ops: &args.ops,
         quiet: global.quiet,
         lock_wait,
+        max_outage,
         report_per_run: true,
+        journal_store,
+        worker: None,
+        current: None,
     };
     runner.run(prepared)
 }
 
-fn lock_wait(wait: Option<&str>) -> Result<LockWait, CliError> {
+/// With a Redis, the journal of the one project is kept there: the options
+/// name it (for the summary), the file's path names the scratch files.
+#[cfg(feature = "redis")]
+fn redis_journal(
+    redis: &RedisArgs,
+    mut options: MigrateOptions,
+) -> Result<(MigrateOptions, Option<Arc<dyn JournalStore>>), CliError> {
+    let Some(target) = redis.open(None)? else {
+        return Ok((options, None));
+    };
+    let store = crate::fleet::redis::RedisJournal::new(
+        &target,
+        &options.endpoints.zephyr_project,
+        options.journal.clone(),
+        redis.lease()?,
+    );
+    options.journal = PathBuf::from(store.name());
+    Ok((options, Some(Arc::new(store))))
+}
+
+#[cfg(not(feature = "redis"))]
+fn redis_journal(
+    redis: &RedisArgs,
+    options: MigrateOptions,
+) -> Result<(MigrateOptions, Option<Arc<dyn JournalStore>>), CliError> {
+    redis.refuse(None)?;
+    Ok((options, None))
+}
+
+/// `--max-outage`, if given.
+pub(super) fn max_outage(budget: Option<&str>) -> Result<Option<Duration>, CliError> {
+    Ok(match budget {
+        Some(v) => Some(super::config::positive_duration("--max-outage", v)?),
+        None => None,
+    })
+}
+
+pub(super) fn lock_wait(wait: Option<&str>) -> Result<LockWait, CliError> {
     Ok(match wait {
         None => LockWait::No,
         Some("forever") => LockWait::Forever,
@@ -109,20 +208,30 @@ fn lock_wait(wait: Option<&str>) -> Result<LockWait, CliError> {
 /// Settings and run options from the command line, the environment and the
 /// config file.
 fn prepare(args: &MigrateArgs) -> Result<(Settings, MigrateOptions), CliError> {
-    let mut settings = args.connection.resolve(&process_env)?;
-    if let Some(v) = &args.max_outage {
-        settings.max_outage = Some(super::config::positive_duration("--max-outage", v)?);
-    }
+    prepare_with(
+        &args.connection,
+        args.journal.clone(),
+        args.report.clone(),
+        args.dry_run,
+        args.only,
+    )
+}
+
+/// [`prepare`] from its parts (a project of a list has its own).
+pub(super) fn prepare_with(
+    connection: &ConnectionArgs,
+    journal: Option<PathBuf>,
+    report: Option<PathBuf>,
+    dry_run: bool,
+    only: Option<Phases>,
+) -> Result<(Settings, MigrateOptions), CliError> {
+    let settings = connection.resolve(&process_env)?;
     let project = settings.endpoints.zephyr_project.clone();
-    let journal = args
-        .journal
-        .clone()
+    let journal = journal
         .or(settings.journal.clone())
         .unwrap_or_else(|| PathBuf::from(format!("{}.journal.csv", file_stem(&project))));
-    let suffix = if args.dry_run { "plan" } else { "report" };
-    let report = args
-        .report
-        .clone()
+    let suffix = if dry_run { "plan" } else { "report" };
+    let report = report
         .or(settings.report.clone())
         .unwrap_or_else(|| PathBuf::from(format!("{}.{suffix}.csv", file_stem(&project))));
     // The run writes it once both services answered: a typo in its path
@@ -134,8 +243,8 @@ fn prepare(args: &MigrateArgs) -> Result<(Settings, MigrateOptions), CliError> {
         workers: settings.workers,
         journal,
         report,
-        dry_run: args.dry_run,
-        only: args.only.unwrap_or_default(),
+        dry_run,
+        only: only.unwrap_or_default(),
         page_size: settings.page_size,
         progress: false,
     };
@@ -151,8 +260,16 @@ pub(super) struct Runner<'a> {
     pub(super) ops: &'a OpsArgs,
     pub(super) quiet: bool,
     pub(super) lock_wait: LockWait,
+    /// `--max-outage`, which wins over the config file's `[run] max_outage`.
+    pub(super) max_outage: Option<Duration>,
     /// Name the report after the run's start (`migrate`), or use it as given (`demo`).
     pub(super) report_per_run: bool,
+    /// Where the journal lives; `None`: the file at the options' journal.
+    pub(super) journal_store: Option<Arc<dyn JournalStore>>,
+    /// The `worker` label of a process that runs project after project.
+    pub(super) worker: Option<String>,
+    /// The process's `/metrics`, shown this run while it lasts.
+    pub(super) current: Option<Arc<ProcessMetrics>>,
 }
 
 /// How a run ended, before the files are written.
@@ -187,12 +304,15 @@ impl Runner<'_> {
             metrics_file,
         );
         let progress = RunProgress::new();
-        let job = Arc::new(Job::new(
-            self.command,
-            &self.project,
-            Some(progress.clone()),
-            previous,
-        ));
+        let job = Arc::new(
+            Job::new(
+                self.command,
+                &self.project,
+                Some(progress.clone()),
+                previous,
+            )
+            .with_worker(self.worker.clone()),
+        );
         let (paths, ended) = match prepared {
             Ok((settings, options)) => {
                 let paths = (
@@ -218,6 +338,9 @@ impl Runner<'_> {
             Ok(pool) => pool,
             Err(e) => return Ended::failed(e.into()),
         };
+        if let Some(current) = &self.current {
+            current.show(&pool, job);
+        }
         let watch = |interval| Watch {
             pool: pool.clone(),
             job: job.clone(),
@@ -244,9 +367,16 @@ impl Runner<'_> {
         let mut hooks = RunHooks::default()
             .progress(progress)
             .lock_wait(self.lock_wait)
-            .max_outage(settings.max_outage.unwrap_or(DEFAULT_MAX_OUTAGE));
+            .max_outage(
+                self.max_outage
+                    .or(settings.max_outage)
+                    .unwrap_or(DEFAULT_MAX_OUTAGE),
+            );
         if self.report_per_run {
             hooks = hooks.report_per_run(SystemTime::now());
+        }
+        if let Some(store) = &self.journal_store {
+            hooks = hooks.journal_store(store.clone());
         }
         let outcome = migrate_with(&pool, options, &cancel, &hooks);
         let mut ended = match outcome {

@@ -9,24 +9,34 @@ mod demo;
 mod error;
 mod explain;
 mod job;
+mod journal_cmd;
 mod load;
 mod logging;
 mod migrate;
 mod mock;
 mod monitor;
 mod output;
+mod process_metrics;
+mod projects;
+mod redis_args;
 mod serve;
+mod status;
 mod verify;
+mod worker;
 
 pub use config_cmd::ConfigArgs;
 pub use demo::{DemoArgs, mock_endpoints};
 pub use error::CliError;
 pub use job::JobSummary;
+pub use journal_cmd::{JournalAction, JournalArgs};
 pub use logging::{LogFormat, SECURITY_TARGET};
 pub use migrate::{MigrateArgs, summary_exit_code};
 pub use mock::{FaultTarget, MockArgs, describe as describe_mocks};
 pub use monitor::OpsArgs;
+pub use redis_args::RedisArgs;
+pub use status::StatusArgs;
 pub use verify::VerifyArgs;
+pub use worker::WorkerArgs;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -48,6 +58,8 @@ pub enum ExitCode {
     Fatal = 4,
     /// Another run holds the journal's lock.
     Locked = 5,
+    /// `status`: projects are still waiting or running.
+    Pending = 6,
     /// Interrupted by SIGINT or SIGTERM.
     Interrupted = crate::signals::EXIT_INTERRUPTED,
 }
@@ -67,6 +79,7 @@ impl ExitCode {
             ExitCode::Partial => "partial",
             ExitCode::Fatal => "fatal",
             ExitCode::Locked => "locked",
+            ExitCode::Pending => "pending",
             ExitCode::Interrupted => "interrupted",
         }
     }
@@ -84,7 +97,9 @@ Exit codes:
   4    fatal before any work: authentication rejected, unknown project,
        service unreachable, a damaged journal
   5    another run holds the journal's lock (see --wait)
-  130  interrupted (SIGINT or SIGTERM) after journaling in-flight records";
+  6    status: projects are still waiting or running
+  130  interrupted (SIGINT or SIGTERM) after journaling in-flight records
+A list (--projects) exits with its worst project's code: 130, 2, 4, 3, 5, 0.";
 
 /// The environment variables as `--help` shows them.
 const ENVIRONMENT: &str = "\
@@ -99,6 +114,9 @@ Environment (a flag wins over its variable, a variable over the config file):
   ETLPOOL_MAX_OUTAGE                            how long to wait out an outage (--max-outage)
   ETLPOOL_CA_FILE, ETLPOOL_CLIENT_CERT, ETLPOOL_CLIENT_KEY   TLS material (--ca-file, ...)
   ETLPOOL_<POOL SETTING>                        any [pool] setting, e.g. ETLPOOL_IDLE_TIMEOUT=20s
+  ETLPOOL_REDIS_URL, ETLPOOL_REDIS_PASSWORD     Redis for journals, locks and the project queue (--redis)
+  ETLPOOL_REDIS_PREFIX, ETLPOOL_LEASE           its key prefix (--redis-prefix), a worker's lease (--lease)
+  ETLPOOL_WORKER_NAME, ETLPOOL_SHARD            --worker-name, --shard I/N
   RUST_LOG                                      log filter, e.g. etlpool=debug (overrides -v/-q)
 Tokens and passwords come only from the environment or the config file, never from flags.";
 
@@ -150,6 +168,17 @@ pub enum Command {
     Mock(Box<MockArgs>),
     /// Print a commented default config file, or check one.
     Config(ConfigArgs),
+    /// Take projects queued in Redis (`migrate --projects --redis`) and
+    /// migrate them, one at a time, until stopped (or, with --drain, until
+    /// none is left). Needs the `redis` feature.
+    #[command(after_help = format!("{ENVIRONMENT}\n\n{EXIT_CODES}"))]
+    Worker(Box<WorkerArgs>),
+    /// Show the projects queued in Redis: waiting, running (where, since
+    /// when), done, failed. Exits 0 when all are done, 3 when some failed
+    /// and none is left to run, 6 while some wait or run.
+    Status(StatusArgs),
+    /// Move a project's journal between a file and Redis.
+    Journal(JournalArgs),
 }
 
 impl Command {
@@ -161,6 +190,9 @@ impl Command {
             Command::Load(_) => "load",
             Command::Mock(_) => "mock",
             Command::Config(_) => "config",
+            Command::Worker(_) => "worker",
+            Command::Status(_) => "status",
+            Command::Journal(_) => "journal",
         }
     }
 }
@@ -193,6 +225,9 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Load(args) => load::run(args, g),
         Command::Mock(args) => mock::run(args),
         Command::Config(args) => config_cmd::run(args),
+        Command::Worker(args) => worker::run(args, g),
+        Command::Status(args) => status::run(args),
+        Command::Journal(args) => journal_cmd::run(args),
     };
     match result {
         Ok(code) => code,

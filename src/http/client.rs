@@ -8,16 +8,17 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use ureq::http::{Method, Request, Uri};
 
+use super::layers::{LayerSettings, Layers};
 use super::request::{ApiRequest, Auth};
 use super::retry::{self, RetryPolicy, Safety};
 use crate::cancel::CancelToken;
-use crate::error::{DecodeError, Error, RequestContext, Result, StatusError};
+use crate::error::{CallWait, DecodeError, Error, RequestContext, Result, StatusError};
 use crate::metrics::{BreakerTransition, FailureKind, OriginMetrics, RetryReason};
 use crate::policy::{
     Admission, BreakerPolicy, BreakerState, BudgetPolicy, Denied, OriginPolicies, Outcome,
     RateFeedback, RateLimit, sleep,
 };
-use crate::pool::{Origin, OriginPool, Pool, Reply};
+use crate::pool::{Origin, OriginPool, Pool, Reply, is_socket_claim_timeout};
 use crate::redact;
 
 /// The one way the API clients talk HTTP: requests relative to a base URL, with
@@ -37,8 +38,11 @@ use crate::redact;
 #[derive(Clone)]
 pub struct ApiClient {
     inner: Arc<Inner>,
+    /// Failover and coalescing around the call, when configured.
+    layers: Option<Arc<Layers>>,
 }
 
+#[derive(Clone)]
 struct Inner {
     origin: OriginPool,
     metrics: Arc<OriginMetrics>,
@@ -71,6 +75,8 @@ pub struct ApiClientBuilder {
     total_timeout: Option<Option<Duration>>,
     slow: Duration,
     cancel: Option<CancelToken>,
+    /// Failover origins and coalescing (`failover.rs`, `coalesce.rs`).
+    pub(super) layers: LayerSettings,
 }
 
 impl ApiClientBuilder {
@@ -138,7 +144,13 @@ impl ApiClientBuilder {
     /// Validates the policies and makes the client.
     pub fn build(self) -> Result<ApiClient> {
         self.retry.validate()?;
-        let origin_pool = self.pool.origin(&self.base_url)?;
+        let primary = self.client_for(&self.base_url)?;
+        Layers::around(primary, &self.layers, |url| self.client_for(url))
+    }
+
+    /// A client of one base URL with this builder's settings.
+    fn client_for(&self, base_url: &str) -> Result<ApiClient> {
+        let origin_pool = self.pool.origin(base_url)?;
         let policies = self.origin_policies(&origin_pool)?;
         let metrics = origin_pool.metrics().clone();
         let config = self.pool.config();
@@ -152,18 +164,19 @@ impl ApiClientBuilder {
         Ok(ApiClient {
             inner: Arc::new(Inner {
                 policies,
-                base: self.base_url.trim_end_matches('/').to_string(),
-                base_path: base_path(&self.base_url),
+                base: base_url.trim_end_matches('/').to_string(),
+                base_path: base_path(base_url),
                 origin: origin_pool,
                 metrics,
-                auth: self.auth,
-                retry: self.retry,
+                auth: self.auth.clone(),
+                retry: self.retry.clone(),
                 request_timeout,
                 pool_request_timeout: config.request_timeout,
                 total_timeout: self.total_timeout.unwrap_or(config.total_timeout),
                 slow: self.slow,
-                cancel: self.cancel,
+                cancel: self.cancel.clone(),
             }),
+            layers: None,
         })
     }
 }
@@ -247,22 +260,29 @@ impl ApiClient {
             total_timeout: None,
             slow: Duration::from_secs(5),
             cancel: None,
+            layers: LayerSettings::default(),
         }
     }
 
-    /// The base URL, without a trailing slash.
+    /// The base URL, without a trailing slash; with failover origins, the
+    /// primary's (the one the client was built for), whichever origin serves
+    /// calls now.
     pub fn base_url(&self) -> &str {
         &self.inner.base
     }
 
-    /// The origin requests go to.
+    /// The origin requests go to; with failover origins, the primary's.
     pub fn origin(&self) -> &Origin {
         self.inner.origin.origin()
     }
 
-    /// Whether the origin's circuit breaker is open (or half-open) now.
-    pub fn breaker_open(&self) -> bool {
-        self.inner.policies.breaker().state() != BreakerState::Closed
+    /// Every origin of the client in the order calls try them: the primary,
+    /// then its [failover](ApiClientBuilder::failover) origins.
+    pub fn origins(&self) -> Vec<Origin> {
+        match self.layers.as_deref() {
+            Some(layers) => layers.origins(self),
+            None => vec![self.origin().clone()],
+        }
     }
 
     /// The retry rules of this client's calls.
@@ -270,7 +290,19 @@ impl ApiClient {
         &self.inner.retry
     }
 
-    /// The origin's policies, shared with every client of the origin.
+    /// Whether the origin's circuit breaker is open (or half-open) now; with
+    /// failover origins, whether every origin's is, so no origin would take
+    /// a call without a probe.
+    pub fn breaker_open(&self) -> bool {
+        let open = |c: &ApiClient| c.inner.policies.breaker().state() != BreakerState::Closed;
+        match self.layers.as_deref() {
+            Some(layers) => layers.all_members(self, open),
+            None => open(self),
+        }
+    }
+
+    /// The origin's policies, shared with every client of the origin (with
+    /// failover origins, the primary's).
     pub fn policies(&self) -> &OriginPolicies {
         &self.inner.policies
     }
@@ -303,27 +335,62 @@ impl ApiClient {
     /// `DELETE path`; any 2xx is success, the body is read and dropped.
     pub fn delete(&self, path: &str) -> Result<()> {
         let request = ApiRequest::delete(path);
-        let (reply, attempts) = self.exchange(&request)?;
-        self.check_status(&request, reply, attempts).map(drop)
+        let (reply, attempts, by) = self.exchange(&request)?;
+        by.check_status(&request, reply, attempts).map(drop)
     }
 
     /// Sends `request` and decodes a 2xx JSON answer.
     pub fn json<T: DeserializeOwned>(&self, request: &ApiRequest) -> Result<T> {
-        let (reply, attempts) = self.exchange(request)?;
-        let reply = self.check_status(request, reply, attempts)?;
+        self.json_by(request, None)
+    }
+
+    /// [`ApiClient::json`] for a call that must also end by `deadline` (a
+    /// login made on behalf of a call with a deadline of its own).
+    pub(crate) fn json_by<T: DeserializeOwned>(
+        &self,
+        request: &ApiRequest,
+        deadline: Option<Instant>,
+    ) -> Result<T> {
+        let (reply, attempts, by) = self.exchange_by(request, deadline)?;
+        let reply = by.check_status(request, reply, attempts)?;
         let acted = !Safety::of(request.method, request.resend_safe()).idempotent;
-        decode(self.context(request, attempts), &reply, acted)
-            .inspect_err(|_| self.inner.metrics.failure(FailureKind::Decode))
+        decode(by.context(request, attempts), &reply, acted)
+            .inspect_err(|_| by.inner.metrics.failure(FailureKind::Decode))
     }
 
     /// Sends `request` with every policy applied and returns the answer whatever
     /// its status (after retries of 429/5xx where they are safe).
     pub fn send(&self, request: &ApiRequest) -> Result<Reply> {
-        self.exchange(request).map(|(reply, _)| reply)
+        self.exchange(request).map(|(reply, ..)| reply)
     }
 
-    /// [`ApiClient::send`], with the number of attempts it took.
-    fn exchange(&self, request: &ApiRequest) -> Result<(Reply, u32)> {
+    /// [`ApiClient::send`], with the number of attempts it took and the
+    /// client of the origin that answered.
+    fn exchange(&self, request: &ApiRequest) -> Result<(Reply, u32, &ApiClient)> {
+        self.exchange_by(request, None)
+    }
+
+    /// [`ApiClient::exchange`], ending by `deadline` at the latest: through
+    /// the layers (coalescing, failover) when the client has them.
+    fn exchange_by(
+        &self,
+        request: &ApiRequest,
+        deadline: Option<Instant>,
+    ) -> Result<(Reply, u32, &ApiClient)> {
+        match self.layers.as_deref() {
+            Some(layers) => layers.exchange(self, request, deadline),
+            None => self
+                .call(request, deadline)
+                .map(|(reply, attempts)| (reply, attempts, self)),
+        }
+    }
+
+    /// One call to this client's own origin, ending by `deadline` at the latest.
+    pub(super) fn call(
+        &self,
+        request: &ApiRequest,
+        deadline: Option<Instant>,
+    ) -> Result<(Reply, u32)> {
         let method = Method::from_bytes(request.method.as_bytes())
             .map_err(|e| Error::config("method", e.to_string()))?;
         let url = request.url(&self.inner.base);
@@ -341,10 +408,10 @@ impl ApiClient {
                 reason: format!("not on this client's origin {}", self.origin()),
             });
         }
-        Call::new(self, request, method, uri).run()
+        Call::new(self, request, method, uri, deadline).run()
     }
 
-    fn context(&self, request: &ApiRequest, attempt: u32) -> RequestContext {
+    pub(super) fn context(&self, request: &ApiRequest, attempt: u32) -> RequestContext {
         RequestContext {
             origin: self.origin().to_string(),
             method: request.method.to_string(),
@@ -366,7 +433,12 @@ impl ApiClient {
         redact::url(path)
     }
 
-    fn check_status(&self, request: &ApiRequest, reply: Reply, attempts: u32) -> Result<Reply> {
+    pub(super) fn check_status(
+        &self,
+        request: &ApiRequest,
+        reply: Reply,
+        attempts: u32,
+    ) -> Result<Reply> {
         let status = reply.status();
         if (200..300).contains(&status) {
             return Ok(reply);
@@ -403,9 +475,16 @@ struct Call<'a> {
 }
 
 impl<'a> Call<'a> {
-    fn new(owner: &'a ApiClient, request: &'a ApiRequest, method: Method, uri: Uri) -> Self {
+    fn new(
+        owner: &'a ApiClient,
+        request: &'a ApiRequest,
+        method: Method,
+        uri: Uri,
+        cap: Option<Instant>,
+    ) -> Self {
         let client = &*owner.inner;
         let start = Instant::now();
+        let own = client.total_timeout.and_then(|t| start.checked_add(t));
         Call {
             client,
             owner,
@@ -414,7 +493,10 @@ impl<'a> Call<'a> {
             uri,
             safety: Safety::of(request.method, request.resend_safe()),
             start,
-            deadline: client.total_timeout.and_then(|t| start.checked_add(t)),
+            deadline: match (own, cap) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            },
             attempt: 0,
             retries: 0,
             stale_used: false,
@@ -430,7 +512,7 @@ impl<'a> Call<'a> {
             // Credentials before the breaker's admission: a login is a call
             // to an origin, maybe this one, and must not find the one probe
             // of a half-open breaker taken by the call it serves.
-            let auth = self.client.auth.value()?;
+            let auth = self.credentials()?;
             let permit = self.admit()?;
             self.wait_for_turn()?;
             let result = self.attempt_once(auth.as_deref())?;
@@ -497,23 +579,53 @@ impl<'a> Call<'a> {
                 Ok(())
             }
             Err(Denied::Cancelled) => Err(Error::Cancelled),
-            Err(Denied::PastDeadline { .. }) => Err(self.total_timeout()),
+            Err(Denied::PastDeadline { .. }) => Err(self.total_timeout(Some(CallWait::RateLimit))),
         }
     }
 
-    fn total_timeout(&self) -> Error {
+    fn total_timeout(&self, waiting_for: Option<CallWait>) -> Error {
         Error::TotalTimeout {
             at: self.owner.context(self.request, self.attempt),
             elapsed: self.start.elapsed(),
+            waiting_for,
+        }
+    }
+
+    /// The credentials of this attempt, fetched by the call's deadline.
+    fn credentials(&self) -> Result<Option<String>> {
+        let auth = self
+            .client
+            .auth
+            .value_until(self.deadline)
+            .map_err(|e| self.past_deadline(CallWait::Login, e))?;
+        let provided = matches!(self.client.auth, Auth::Provider(_));
+        if provided && self.deadline.is_some_and(|d| Instant::now() >= d) {
+            // A provider that ignores the deadline answered too late.
+            return Err(self.total_timeout(Some(CallWait::Login)));
+        }
+        Ok(auth)
+    }
+
+    /// `e`, or a total timeout naming `wait` if the call's deadline has passed.
+    fn past_deadline(&self, wait: CallWait, e: Error) -> Error {
+        if self.deadline.is_some_and(|d| Instant::now() >= d) {
+            self.total_timeout(Some(wait))
+        } else {
+            e
         }
     }
 
     /// One attempt on a leased connection, with the credentials `auth` (got
     /// before the lease: a login may need a connection to this origin, and
     /// must not wait for one this attempt already holds). The outer error is
-    /// for failures before anything could be sent (no connection free).
+    /// for failures before anything could be sent (no connection free). Every
+    /// wait ends at the call's deadline.
     fn attempt_once(&self, auth: Option<&str>) -> Result<Result<Reply>> {
-        let lease = self.client.origin.lease()?;
+        let lease = match self.deadline {
+            Some(d) => self.client.origin.lease_until(d),
+            None => self.client.origin.lease(),
+        }
+        .map_err(|e| self.past_deadline(CallWait::Lease, e))?;
         let mut builder = Request::builder()
             .method(self.method.clone())
             .uri(self.uri.clone());
@@ -538,6 +650,13 @@ impl<'a> Call<'a> {
         let request = self.limit_attempt(&lease, request)?;
         let sent_at = Instant::now();
         let result = lease.send(request).map_err(|e| self.with_attempt(e));
+        if let Err(e) = &result
+            && is_socket_claim_timeout(e)
+            && self.deadline.is_some_and(|d| Instant::now() >= d)
+        {
+            // Nothing was sent: the wait for the socket used up the call.
+            return Err(self.total_timeout(Some(CallWait::SocketClaim)));
+        }
         let took = sent_at.elapsed();
         let path = self.owner.path_of(self.request);
         let (method, origin) = (self.request.method, self.owner.origin());
@@ -577,7 +696,7 @@ impl<'a> Call<'a> {
         if let Some(deadline) = self.deadline {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Err(self.total_timeout());
+                return Err(self.total_timeout(None));
             }
             limit = limit.min(left);
         }
@@ -766,6 +885,62 @@ impl Inner {
     }
 }
 
+/// What the layers around a call (`layers.rs`) need of a client.
+impl ApiClient {
+    /// This client with `layers` around its calls.
+    pub(super) fn layered(self, layers: Layers) -> ApiClient {
+        ApiClient {
+            layers: Some(Arc::new(layers)),
+            ..self
+        }
+    }
+
+    /// The client of this origin alone, without layers.
+    pub(super) fn bare(&self) -> ApiClient {
+        ApiClient {
+            inner: self.inner.clone(),
+            layers: None,
+        }
+    }
+
+    /// This origin's client with no retries: one attempt, for a probe.
+    pub(super) fn single_attempt(&self) -> ApiClient {
+        let mut inner = (*self.inner).clone();
+        inner.retry = RetryPolicy::none();
+        ApiClient {
+            inner: Arc::new(inner),
+            layers: None,
+        }
+    }
+
+    /// The base URL's path (`/api/v3`), without a trailing slash.
+    pub(super) fn base_path(&self) -> &str {
+        &self.inner.base_path
+    }
+
+    pub(super) fn metrics(&self) -> &OriginMetrics {
+        &self.inner.metrics
+    }
+
+    /// The deadline of a call starting now: its `total_timeout`, or `cap`
+    /// if that comes first.
+    pub(super) fn deadline(&self, cap: Option<Instant>) -> Option<Instant> {
+        let own = self
+            .inner
+            .total_timeout
+            .and_then(|t| Instant::now().checked_add(t));
+        match (own, cap) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The `Authorization` value a call would send now.
+    pub(super) fn authorization(&self, deadline: Option<Instant>) -> Result<Option<String>> {
+        self.inner.auth.value_until(deadline)
+    }
+}
+
 /// The path of a base URL, without a trailing slash, query or fragment:
 /// `https://h/api/v3/?x=1` gives `/api/v3`.
 fn base_path(base: &str) -> String {
@@ -808,9 +983,11 @@ fn decode<T: DeserializeOwned>(at: RequestContext, reply: &Reply, acted: bool) -
 
 impl std::fmt::Debug for ApiClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ApiClient")
-            .field("base_url", &redact::url(&self.inner.base))
-            .field("auth", &self.inner.auth)
-            .finish_non_exhaustive()
+        let mut d = f.debug_struct("ApiClient");
+        d.field("base_url", &redact::url(&self.inner.base));
+        if let Some(layers) = self.layers.as_deref() {
+            d.field("layers", layers);
+        }
+        d.field("auth", &self.inner.auth).finish_non_exhaustive()
     }
 }

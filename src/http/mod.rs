@@ -15,8 +15,69 @@
 //! | circuit breaker | opens after 5 consecutive failures, probes after 30 s |
 //! | rate limit | none on the client; the server's 429 and `X-RateLimit-Remaining: 0` pause the origin |
 //! | slow-request warning | 5 s |
+//! | failover origins | none; an unreachable origin is probed again after 30 s |
+//! | coalescing of identical GETs | off |
+//!
+//! # Failover
+//!
+//! One service behind several base URLs: [`ApiClientBuilder::failover`] adds
+//! one after the primary (the URL the client was built for), in order of
+//! preference. Each origin keeps its own pool share, policies and metrics;
+//! a call goes to the first origin that can take it:
+//!
+//! * an origin is passed over while its circuit breaker is open, and for
+//!   [`failover_recheck`](ApiClientBuilder::failover_recheck) (30 s) after a
+//!   call could send nothing to it (connect, DNS or TLS failure);
+//! * a call that ends on an origin without having sent anything (those
+//!   failures, no connection free, the breaker refusing it) goes on to the
+//!   next origin, whatever its method: that can't duplicate anything;
+//! * a read (GET, HEAD, PUT, DELETE, OPTIONS, or a request marked
+//!   [`ApiRequest::idempotent`]) also goes on after a transport error or a
+//!   502/503/504 answer, once the origin's own retries are spent; a write
+//!   that was sent **never** goes to another origin, `Idempotency-Key` or
+//!   not (its outcome is unknown, and another origin need not share the key
+//!   store): its error comes back as it would without failover;
+//! * an origin passed over comes back through a probe: when its breaker is
+//!   due for its half-open probe, or `failover_recheck` after it was found
+//!   unreachable, the next call first sends one `GET <base URL><probe path>`
+//!   there ([`failover_probe`](ApiClientBuilder::failover_probe), the base URL
+//!   itself by default) through that origin's breaker, so one probe is out at
+//!   a time; an answer below 500 brings the origin back, and the call goes
+//!   to it.
+//!
+//! A call's path is appended to every base URL unchanged: the base URLs must
+//! serve the same API (their own paths may differ). A `next` link under one
+//! base URL is that path under all of them; a link elsewhere on one of the
+//! origins stays on it. The whole call, every origin it visits included, ends
+//! by one `total_timeout`. When every origin failed, the error is
+//! [`Error::AllOriginsFailed`](crate::Error::AllOriginsFailed): each origin
+//! with why it could not serve, the last origin's error as its source.
+//! [`ApiClient::base_url`], [`ApiClient::origin`] and [`ApiClient::policies`]
+//! are the primary's; [`ApiClient::origins`] lists them all, and
+//! [`ApiClient::breaker_open`] is true only when every origin's breaker is.
+//! Each origin's metrics count the calls it served (`requests_sent`,
+//! `responses`) and `failed_over`, `failover_served`, `failover_probes`,
+//! `failover_recovered`.
+//!
+//! # Coalescing
+//!
+//! With [`ApiClientBuilder::coalesce_gets`] (off by default), GETs of one
+//! client (and its clones) that are in flight at the same time with the same
+//! URL (origin, path, query), headers and credentials share one request:
+//! the first sends it, the others wait for it and each get a copy of its
+//! answer, or of its error. Other methods, and GETs with a body, never
+//! share. An answer is never shared across credentials: the `Authorization`
+//! value is part of what makes two calls identical. Nothing is cached; a call
+//! after the answer sends its own. A waiting call gives up at its own
+//! deadline ([`CallWait::SharedRequest`](crate::CallWait::SharedRequest));
+//! a panic of the sending call reaches the waiting ones as an error. Counted
+//! per origin as `coalesced_requests` (the calls that waited instead of
+//! sending).
 
 mod client;
+mod coalesce;
+mod failover;
+mod layers;
 mod request;
 mod retry;
 

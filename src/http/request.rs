@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Instant;
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Serialize;
@@ -200,6 +201,15 @@ impl fmt::Debug for ApiRequest {
 pub trait AuthProvider: Send + Sync + 'static {
     /// The header value for the next request, e.g. `Bearer abc`.
     fn authorization(&self) -> Result<String>;
+    /// [`AuthProvider::authorization`] for a call that must end by `deadline`
+    /// (its `total_timeout`): a wait for a login in progress, and a login's own
+    /// request, should end there. The default ignores the deadline; the
+    /// [`ApiClient`](super::ApiClient) still reports a total timeout for the
+    /// login if the value comes too late.
+    fn authorization_until(&self, deadline: Option<Instant>) -> Result<String> {
+        let _ = deadline;
+        self.authorization()
+    }
     /// The server answered 401 to `rejected`. Return true if a new value is now
     /// available, so the call is sent once more.
     fn rejected(&self, rejected: &str) -> bool;
@@ -219,11 +229,11 @@ pub enum Auth {
 }
 
 impl Auth {
-    pub(crate) fn value(&self) -> Result<Option<String>> {
+    pub(crate) fn value_until(&self, deadline: Option<Instant>) -> Result<Option<String>> {
         match self {
             Auth::None => Ok(None),
             Auth::Bearer(token) => Ok(Some(format!("Bearer {token}"))),
-            Auth::Provider(p) => p.authorization().map(Some),
+            Auth::Provider(p) => p.authorization_until(deadline).map(Some),
         }
     }
 

@@ -15,8 +15,18 @@
 //! its record is re-resolved by lookup on qTest. A malformed line anywhere
 //! else means the file was damaged or edited and is a hard error naming the
 //! line. A lock file keeps two runs from sharing one journal.
+//!
+//! Where the records are kept is behind a small interface: a [`Journal`]
+//! holds the index of records, the first failure and the lock, and hands
+//! each record to its backend (the file here; with the `redis` feature a
+//! hash in Redis, so a project resumed on another machine finds its
+//! records). A [`JournalStore`] says where a run's journal lives and how it
+//! is locked; [`FileJournal`] is the file next to its `.lock`. Every backend
+//! keeps the same rules: a record is stored before it is reported, the first
+//! failed write puts the journal out of service and stops the run.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -41,7 +51,8 @@ pub const HEADER: &str = "kind,source_key,target_id,version_id";
 /// second, so a slow sync still keeps the promise.
 pub const SYNC_INTERVAL: Duration = Duration::from_millis(500);
 
-type Key = (RecordKind, String);
+/// A record's kind and source key.
+pub(crate) type Key = (RecordKind, String);
 
 /// An open, locked journal. Share it between workers by reference or `Arc`;
 /// every method takes `&self`.
@@ -52,24 +63,105 @@ type Key = (RecordKind, String);
 /// the run stops instead of creating records it could not journal.
 #[derive(Debug)]
 pub struct Journal {
+    /// The file, or for a journal kept elsewhere the local path its run names
+    /// its scratch files after (see [`Journal::path`]).
     path: PathBuf,
-    /// The append and sync handles; `None` for a read-only journal.
-    files: Option<Files>,
+    /// Where the records go; `None` for a read-only journal.
+    backend: Option<Box<dyn JournalBackend>>,
     /// Guards the index of loaded and appended records; never held during I/O.
     entries: RwLock<HashMap<Key, Target>>,
     shared: Arc<Shared>,
     torn_lines: u64,
-    flusher: Option<(Sender<()>, JoinHandle<()>)>,
-    lock: Option<LockFile>,
+    lock: Option<JournalLock>,
 }
 
+/// Where an open journal's records are written: the durable half of a
+/// [`Journal`], which keeps the index, the first failure and the lock.
+pub(crate) trait JournalBackend: fmt::Debug + Send + Sync {
+    /// Stores one record before returning, as durably as the backend
+    /// promises (the file: written, synced within [`SYNC_INTERVAL`]).
+    fn append(&self, kind: RecordKind, key: &str, target: Target) -> std::io::Result<()>;
+    /// Makes what was appended durable now.
+    fn sync(&self) -> std::io::Result<()>;
+    /// Stops background work; [`JournalBackend::sync`] follows.
+    fn stop(&mut self) {}
+}
+
+/// A held journal lock (the file's `flock`, or a Redis key with an expiry
+/// kept fresh while it is held); released when dropped.
+pub struct JournalLock(Box<dyn fmt::Debug + Send + Sync>);
+
+impl JournalLock {
+    pub(crate) fn new(held: impl fmt::Debug + Send + Sync + 'static) -> JournalLock {
+        JournalLock(Box::new(held))
+    }
+}
+
+impl fmt::Debug for JournalLock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Where a run's journal lives and how it is locked: what a runner asks for
+/// a journal (`RunHooks::journal_store`). Defaults to [`FileJournal`] at
+/// the run's `--journal`.
+pub trait JournalStore: fmt::Debug + Send + Sync {
+    /// Takes the journal's lock, waiting as `wait` says; `cancel` ends a
+    /// wait early. [`MigrateError::Locked`] when another run holds it.
+    fn lock(
+        &self,
+        wait: LockWait,
+        cancel: Option<&CancelToken>,
+    ) -> Result<JournalLock, MigrateError>;
+    /// Opens the journal under `lock`, loading its records.
+    fn open(&self, lock: JournalLock) -> Result<Journal, MigrateError>;
+    /// Reads the journal without locking or changing anything (a dry run).
+    fn read_only(&self) -> Result<Journal, MigrateError>;
+}
+
+/// The journal file at a path, locked by `PATH.lock` (the default store).
+#[derive(Debug, Clone)]
+pub struct FileJournal {
+    path: PathBuf,
+}
+
+impl FileJournal {
+    /// The journal at `path`.
+    pub fn new(path: impl Into<PathBuf>) -> FileJournal {
+        FileJournal { path: path.into() }
+    }
+}
+
+impl JournalStore for FileJournal {
+    fn lock(
+        &self,
+        wait: LockWait,
+        cancel: Option<&CancelToken>,
+    ) -> Result<JournalLock, MigrateError> {
+        LockFile::acquire(&self.path, wait, cancel).map(JournalLock::new)
+    }
+
+    fn open(&self, lock: JournalLock) -> Result<Journal, MigrateError> {
+        Journal::open_locked(&self.path, lock)
+    }
+
+    fn read_only(&self) -> Result<Journal, MigrateError> {
+        Journal::read_only(&self.path)
+    }
+}
+
+/// The file backend: the append and sync handles and the flusher.
 #[derive(Debug)]
-struct Files {
+struct FileBackend {
+    path: PathBuf,
     /// Guards the append handle and the length of what it has written; held
     /// only for the write of one line.
     writer: Mutex<Writer>,
     /// A second handle on the file, so syncing never waits for the writer.
     sync_file: File,
+    shared: Arc<Shared>,
+    flusher: Option<(Sender<()>, JoinHandle<()>)>,
 }
 
 #[derive(Debug)]
@@ -78,9 +170,44 @@ struct Writer {
     len: u64,
 }
 
-/// State shared with the flusher thread.
+impl JournalBackend for FileBackend {
+    fn append(&self, kind: RecordKind, key: &str, target: Target) -> std::io::Result<()> {
+        let line = line(kind, key, target)?;
+        let mut writer = self.writer.lock();
+        let start = writer.len;
+        match writer.file.write_all(&line) {
+            Ok(()) => {
+                writer.len = start + len_u64(line.len());
+                self.shared.dirty.store(true, Ordering::Release);
+                Ok(())
+            }
+            Err(e) => {
+                // A partial line would glue the next record onto it: cut it off.
+                let _ = writer.file.set_len(start);
+                Err(e)
+            }
+        }
+    }
+
+    fn sync(&self) -> std::io::Result<()> {
+        sync(&self.sync_file, &self.shared)
+    }
+
+    fn stop(&mut self) {
+        if let Some((stop, handle)) = self.flusher.take() {
+            drop(stop);
+            if handle.join().is_err() {
+                log::error!("journal flusher of {} panicked", self.path.display());
+            }
+        }
+    }
+}
+
+/// State shared with the backend (the file's flusher thread).
 #[derive(Debug, Default)]
-struct Shared {
+pub(crate) struct Shared {
+    /// How messages name the journal: its path, or where else it lives.
+    name: String,
     dirty: AtomicBool,
     appended: AtomicU64,
     syncs: AtomicU64,
@@ -91,10 +218,17 @@ struct Shared {
 }
 
 impl Shared {
+    pub(crate) fn named(name: String) -> Arc<Shared> {
+        Arc::new(Shared {
+            name,
+            ..Shared::default()
+        })
+    }
+
     /// Records the first failure, logs it and stops the run; later ones are
     /// consequences of it and are not logged again.
-    fn fail(&self, path: &Path, what: &str, e: &std::io::Error) {
-        let text = format!("{what} journal {}: {e}", path.display());
+    pub(crate) fn fail(&self, what: &str, e: &std::io::Error) {
+        let text = format!("{what} journal {}: {e}", self.name);
         if self.failure.set(text.clone()).is_ok() {
             log::error!(
                 "{text}; stopping the run (a record made now could not be journaled; \
@@ -129,7 +263,7 @@ impl Journal {
     pub fn open(path: impl AsRef<Path>) -> Result<Journal, MigrateError> {
         let path = path.as_ref();
         let lock = LockFile::acquire(path, LockWait::No, None)?;
-        Journal::open_locked(path, lock)
+        Journal::open_locked(path, JournalLock::new(lock))
     }
 
     /// Reads the journal at `path` without locking, creating or changing
@@ -150,20 +284,38 @@ impl Journal {
         };
         let complete = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
         let entries = parse(&path, &bytes[..complete])?;
-        Ok(Journal {
+        let shared = Shared::named(path.display().to_string());
+        let torn_lines = u64::from(complete < bytes.len());
+        Ok(Journal::assemble(path, entries, shared, None, None).torn(torn_lines))
+    }
+
+    /// A journal of `entries` writing to `backend` (`None`: read-only) under
+    /// `lock`; `shared` names it in messages and is the backend's too.
+    pub(crate) fn assemble(
+        path: PathBuf,
+        entries: HashMap<Key, Target>,
+        shared: Arc<Shared>,
+        backend: Option<Box<dyn JournalBackend>>,
+        lock: Option<JournalLock>,
+    ) -> Journal {
+        Journal {
             path,
-            files: None,
+            backend,
             entries: RwLock::new(entries),
-            shared: Arc::default(),
-            torn_lines: u64::from(complete < bytes.len()),
-            flusher: None,
-            lock: None,
-        })
+            shared,
+            torn_lines: 0,
+            lock,
+        }
+    }
+
+    fn torn(mut self, torn_lines: u64) -> Journal {
+        self.torn_lines = torn_lines;
+        self
     }
 
     /// [`Journal::open`] with the lock already taken (by a run that locks
     /// before it checks the services, and creates the file only after).
-    pub(crate) fn open_locked(path: &Path, lock: LockFile) -> Result<Journal, MigrateError> {
+    pub(crate) fn open_locked(path: &Path, lock: JournalLock) -> Result<Journal, MigrateError> {
         let path = path.to_owned();
         let io_err = |what: &str| {
             let context = format!("{what} journal {}", path.display());
@@ -195,22 +347,21 @@ impl Journal {
             len = len_u64(header.len());
         }
         file.sync_data().map_err(io_err("syncing"))?;
-        let shared = Arc::new(Shared::default());
+        let shared = Shared::named(path.display().to_string());
         let sync_file = file.try_clone().map_err(io_err("cloning"))?;
         let flusher_file = file.try_clone().map_err(io_err("cloning"))?;
-        let flusher = spawn_flusher(flusher_file, Arc::clone(&shared), &path)?;
-        Ok(Journal {
-            path,
-            files: Some(Files {
-                writer: Mutex::new(Writer { file, len }),
-                sync_file,
-            }),
-            entries: RwLock::new(entries),
-            shared,
-            torn_lines,
+        let flusher = spawn_flusher(flusher_file, Arc::clone(&shared))?;
+        let backend = FileBackend {
+            path: path.clone(),
+            writer: Mutex::new(Writer { file, len }),
+            sync_file,
+            shared: Arc::clone(&shared),
             flusher: Some(flusher),
-            lock: Some(lock),
-        })
+        };
+        Ok(
+            Journal::assemble(path, entries, shared, Some(Box::new(backend)), Some(lock))
+                .torn(torn_lines),
+        )
     }
 
     /// Cancels `token` on the first failed write or sync (at once if one
@@ -227,7 +378,9 @@ impl Journal {
         self.shared.failure.get().map(String::as_str)
     }
 
-    /// The journal's path.
+    /// The journal's file; for a journal kept elsewhere (Redis), the local
+    /// path its run names its scratch files after (the executions spool is
+    /// `PATH.executions.spool`).
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -256,54 +409,40 @@ impl Journal {
         key: &str,
         target: Target,
     ) -> Result<(), MigrateError> {
-        let line = encode(kind, key, target)?;
-        self.append(&line)?;
-        self.shared.appended.fetch_add(1, Ordering::Relaxed);
-        self.shared.dirty.store(true, Ordering::Release);
-        Ok(())
-    }
-
-    fn append(&self, line: &[u8]) -> Result<(), MigrateError> {
+        if key.contains(['\n', '\r']) {
+            return Err(MigrateError::InvalidKey { key: key.into() });
+        }
         let out_of_service = |why: &str| {
             MigrateError::io(
-                format!("journal {} takes no records", self.path.display()),
+                format!("journal {} takes no records", self.shared.name),
                 std::io::Error::other(why.to_string()),
             )
         };
-        let Some(files) = &self.files else {
+        let Some(backend) = &self.backend else {
             return Err(out_of_service("it was opened read-only"));
         };
         if let Some(first) = self.failure() {
             return Err(out_of_service(first));
         }
-        let mut writer = files.writer.lock();
-        let start = writer.len;
-        match writer.file.write_all(line) {
-            Ok(()) => {
-                writer.len = start + len_u64(line.len());
-                Ok(())
-            }
-            Err(e) => {
-                // A partial line would glue the next record onto it: cut it off.
-                let _ = writer.file.set_len(start);
-                drop(writer);
-                self.shared.fail(&self.path, "appending to", &e);
-                Err(MigrateError::io(
-                    format!("appending to journal {}", self.path.display()),
-                    e,
-                ))
-            }
+        if let Err(e) = backend.append(kind, key, target) {
+            self.shared.fail("appending to", &e);
+            return Err(MigrateError::io(
+                format!("appending to journal {}", self.shared.name),
+                e,
+            ));
         }
+        self.shared.appended.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Syncs what has been appended to disk now.
     pub fn sync(&self) -> Result<(), MigrateError> {
-        let Some(files) = &self.files else {
+        let Some(backend) = &self.backend else {
             return Ok(());
         };
-        sync(&files.sync_file, &self.shared).map_err(|e| {
-            self.shared.fail(&self.path, "syncing", &e);
-            MigrateError::io(format!("syncing journal {}", self.path.display()), e)
+        backend.sync().map_err(|e| {
+            self.shared.fail("syncing", &e);
+            MigrateError::io(format!("syncing journal {}", self.shared.name), e)
         })
     }
 
@@ -334,11 +473,8 @@ impl Journal {
     }
 
     fn shutdown(&mut self) -> Result<(), MigrateError> {
-        if let Some((stop, handle)) = self.flusher.take() {
-            drop(stop);
-            if handle.join().is_err() {
-                log::error!("journal flusher of {} panicked", self.path.display());
-            }
+        if let Some(backend) = &mut self.backend {
+            backend.stop();
         }
         let result = self.sync();
         // The lock goes last, so another run can't start before the sync.
@@ -364,10 +500,8 @@ impl Lookup for Journal {
 fn spawn_flusher(
     file: File,
     shared: Arc<Shared>,
-    path: &Path,
 ) -> Result<(Sender<()>, JoinHandle<()>), MigrateError> {
     let (stop, stopped) = crossbeam_channel::bounded::<()>(0);
-    let path = path.to_owned();
     let handle = std::thread::Builder::new()
         .name("etlpool-journal".into())
         .spawn(move || {
@@ -379,7 +513,7 @@ fn spawn_flusher(
                 if shared.dirty.load(Ordering::Acquire)
                     && let Err(e) = sync(&file, &shared)
                 {
-                    shared.fail(&path, "syncing", &e);
+                    shared.fail("syncing", &e);
                 }
                 if last {
                     break;
@@ -406,16 +540,13 @@ fn sync(file: &File, shared: &Shared) -> std::io::Result<()> {
     }
 }
 
-fn encode(kind: RecordKind, key: &str, target: Target) -> Result<Vec<u8>, MigrateError> {
-    if key.contains(['\n', '\r']) {
-        return Err(MigrateError::InvalidKey { key: key.into() });
-    }
+/// One journal line (its key already checked for line breaks).
+pub(crate) fn line(kind: RecordKind, key: &str, target: Target) -> std::io::Result<Vec<u8>> {
     encode_row(&(kind.as_str(), key, target.id, target.version_id))
-        .map_err(|e| MigrateError::io("encoding a journal line", e))
 }
 
 /// Parses complete lines (the torn tail is already cut off).
-fn parse(path: &Path, bytes: &[u8]) -> Result<HashMap<Key, Target>, MigrateError> {
+pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<HashMap<Key, Target>, MigrateError> {
     let corrupt = |line: u64, reason: String| MigrateError::CorruptJournal {
         path: path.to_owned(),
         line,
@@ -456,7 +587,7 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<HashMap<Key, Target>, MigrateError
     Ok(entries)
 }
 
-fn parse_record(record: &csv::StringRecord) -> Result<(Key, Target), String> {
+pub(crate) fn parse_record(record: &csv::StringRecord) -> Result<(Key, Target), String> {
     let [Some(kind), Some(key), Some(id), Some(version), None] =
         [0, 1, 2, 3, 4].map(|i| record.get(i))
     else {

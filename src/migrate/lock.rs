@@ -48,7 +48,7 @@ pub struct LockHolder {
 }
 
 impl LockHolder {
-    fn me() -> LockHolder {
+    pub(crate) fn me() -> LockHolder {
         LockHolder {
             pid: Some(std::process::id()),
             host: Some(host_name()),
@@ -56,7 +56,7 @@ impl LockHolder {
         }
     }
 
-    fn encode(&self) -> String {
+    pub(crate) fn encode(&self) -> String {
         let mut line = String::new();
         if let Some(pid) = self.pid {
             line.push_str(&format!("pid={pid} "));
@@ -72,7 +72,7 @@ impl LockHolder {
 
     /// Reads `pid=… host=… since=…`; a bare pid (the format of older
     /// versions) is read too.
-    fn decode(text: &str) -> LockHolder {
+    pub(crate) fn decode(text: &str) -> LockHolder {
         let mut holder = LockHolder::default();
         for word in text.split_whitespace() {
             match word.split_once('=') {
@@ -259,10 +259,17 @@ pub(crate) fn explain(
             humantime::format_duration(round_secs(waited))
         )?;
     }
-    f.write_str(
-        ". Wait for it to finish, or pass --wait[=DURATION] to queue behind it. The lock is \
-         the kernel's and ends with that process, so there is nothing to delete",
-    )?;
+    f.write_str(". Wait for it to finish, or pass --wait[=DURATION] to queue behind it. ")?;
+    // A lock file, or (with --redis) a Redis key that expires by itself.
+    f.write_str(match path.extension().is_some_and(|e| e == "lock") {
+        true => {
+            "The lock is the kernel's and ends with that process, so there is nothing to delete"
+        }
+        false => {
+            "The lock is a Redis key that its holder keeps fresh and that expires a lease \
+             after the holder's last heartbeat, so there is nothing to delete"
+        }
+    })?;
     match (holder.pid, &holder.host) {
         (Some(pid), Some(host)) => {
             write!(f, "; if that run is stuck, stop it (kill {pid} on {host})")

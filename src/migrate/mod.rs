@@ -31,7 +31,7 @@ pub mod transform;
 pub mod verify;
 
 pub use error::{MigrateError, Reason, TransformError};
-pub use journal::{Journal, JournalStats};
+pub use journal::{FileJournal, Journal, JournalLock, JournalStats, JournalStore};
 pub use lock::{LockHolder, LockWait};
 pub use mapping::{ExecutionTarget, FieldLabels, MappingConfig};
 pub use record::{Lookup, RecordKind, Target, run_key};

@@ -90,8 +90,11 @@ impl ZephyrScript {
 /// from the other one when that answers 422: `/testscript` answers 422 for a
 /// step-by-step case and `/teststeps` for a plain or BDD one (spec), and the
 /// link may name `/testscript` whatever the script is (the spec's example
-/// does). A link naming neither tries `/teststeps` first. No link, or a 404
-/// from `/testscript`, is no script.
+/// does). A link naming neither tries `/teststeps` first. A 404 from
+/// `/testscript` is no script. A case without the link is asked too: the
+/// spec makes `testScript` optional without saying that its absence means no
+/// script, and taking it so would drop a script silently; `/teststeps` first,
+/// then `/testscript` when that answers 404 or 422.
 ///
 /// The request goes to the configured base URL with the case's key, not to
 /// the link's own host: an API gateway may name itself differently in links,
@@ -104,7 +107,10 @@ pub fn read_script(zephyr: &ZephyrClient, case: &TestCase) -> crate::Result<Zeph
     };
     let wrong_endpoint = |e: &crate::Error| e.status() == Some(422);
     match case.script_location() {
-        ScriptLocation::None => Ok(ZephyrScript::None),
+        ScriptLocation::None => match steps() {
+            Err(e) if matches!(e.status(), Some(404 | 422)) => text(),
+            other => other,
+        },
         ScriptLocation::Script => match text() {
             Err(e) if wrong_endpoint(&e) => steps(),
             other => other,

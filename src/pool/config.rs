@@ -20,6 +20,15 @@ pub struct PoolConfig {
     /// Most connections open across all origins; when reached, idle connections of
     /// other origins are closed, least recently used first. Defaults to no limit.
     pub max_connections_total: Option<usize>,
+    /// Idle connections the cleaner keeps open per origin once the origin was
+    /// used: idle ones beyond it time out, and when fewer are idle it opens
+    /// more with a `HEAD warm_path` each. At most `max_connections_per_host`.
+    /// Defaults to 0.
+    pub min_idle: usize,
+    /// The path of the cheap request that opens a connection ahead of use
+    /// (`HEAD <origin><warm_path>`, for [`crate::Pool::warm`] and `min_idle`);
+    /// any answer will do. Defaults to `/`.
+    pub warm_path: String,
     /// How long [`crate::Pool::lease`] waits for a free connection. Defaults to 30 s.
     #[serde(with = "duration_text")]
     pub acquire_timeout: Duration,
@@ -51,6 +60,17 @@ pub struct PoolConfig {
     /// still has `request_timeout`). Defaults to 5 min.
     #[serde(with = "opt_duration_text")]
     pub total_timeout: Option<Duration>,
+    /// TCP keepalive on pooled sockets, so that a connection a NAT or firewall
+    /// dropped silently is found dead instead of hanging a request. Defaults to on.
+    pub tcp_keepalive: bool,
+    /// Idle time before the first keepalive probe. Defaults to 30 s.
+    #[serde(with = "duration_text")]
+    pub tcp_keepalive_idle: Duration,
+    /// Time between keepalive probes. Defaults to 10 s.
+    #[serde(with = "duration_text")]
+    pub tcp_keepalive_interval: Duration,
+    /// Unanswered probes before the connection counts as dead. Defaults to 3.
+    pub tcp_keepalive_count: u32,
     /// How long resolved addresses are cached. `0` resolves on every new
     /// connection. Defaults to 60 s.
     #[serde(with = "duration_text")]
@@ -96,6 +116,8 @@ impl Default for PoolConfig {
         PoolConfig {
             max_connections_per_host: 8,
             max_connections_total: None,
+            min_idle: 0,
+            warm_path: "/".to_string(),
             acquire_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(30),
             max_lifetime: Some(Duration::from_secs(600)),
@@ -104,6 +126,10 @@ impl Default for PoolConfig {
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(60),
             total_timeout: Some(Duration::from_secs(300)),
+            tcp_keepalive: true,
+            tcp_keepalive_idle: Duration::from_secs(30),
+            tcp_keepalive_interval: Duration::from_secs(10),
+            tcp_keepalive_count: 3,
             dns_ttl: Duration::from_secs(60),
             max_body_bytes: 64 * 1024 * 1024,
             proxy: None,
@@ -122,6 +148,23 @@ const ENV: &[(&str, Setter)] = &[
     }),
     ("MAX_CONNECTIONS_TOTAL", |c, v| {
         parse_opt(v, parse_num).map(|n| c.max_connections_total = n)
+    }),
+    ("MIN_IDLE", |c, v| parse_num(v).map(|n| c.min_idle = n)),
+    ("WARM_PATH", |c, v| {
+        c.warm_path = v.to_string();
+        Ok(())
+    }),
+    ("TCP_KEEPALIVE", |c, v| {
+        parse_bool(v).map(|b| c.tcp_keepalive = b)
+    }),
+    ("TCP_KEEPALIVE_IDLE", |c, v| {
+        parse_duration(v).map(|d| c.tcp_keepalive_idle = d)
+    }),
+    ("TCP_KEEPALIVE_INTERVAL", |c, v| {
+        parse_duration(v).map(|d| c.tcp_keepalive_interval = d)
+    }),
+    ("TCP_KEEPALIVE_COUNT", |c, v| {
+        parse_num(v).map(|n| c.tcp_keepalive_count = n)
     }),
     ("ACQUIRE_TIMEOUT", |c, v| {
         parse_duration(v).map(|d| c.acquire_timeout = d)
@@ -255,6 +298,29 @@ impl PoolConfig {
                 "must be at least 1",
             ));
         }
+        if self.min_idle > self.max_connections_per_host {
+            return Err(Error::config(
+                "min_idle",
+                "must be at most max_connections_per_host",
+            ));
+        }
+        if !self.warm_path.starts_with('/') || http_header_invalid(&self.warm_path) {
+            return Err(Error::config("warm_path", "must be a path starting with /"));
+        }
+        if self.tcp_keepalive {
+            for (key, d) in [
+                ("tcp_keepalive_idle", self.tcp_keepalive_idle),
+                ("tcp_keepalive_interval", self.tcp_keepalive_interval),
+            ] {
+                // The kernel takes whole seconds.
+                if d < Duration::from_secs(1) {
+                    return Err(Error::config(key, "must be at least 1s"));
+                }
+            }
+            if self.tcp_keepalive_count == 0 {
+                return Err(Error::config("tcp_keepalive_count", "must be at least 1"));
+            }
+        }
         if self.max_connections_total == Some(0) {
             return Err(Error::config(
                 "max_connections_total",
@@ -304,6 +370,15 @@ impl PoolConfig {
         ureq::Proxy::new(url)
             .map(Some)
             .map_err(|e| Error::config("proxy", e.to_string()))
+    }
+
+    /// The keepalive pooled sockets get, if any.
+    pub(crate) fn keepalive(&self) -> Option<super::tcp::KeepaliveSettings> {
+        self.tcp_keepalive.then_some(super::tcp::KeepaliveSettings {
+            idle: self.tcp_keepalive_idle,
+            interval: self.tcp_keepalive_interval,
+            count: self.tcp_keepalive_count,
+        })
     }
 
     /// The ureq idle age: never shorter than the pool's own limits, so the pool,
@@ -455,6 +530,8 @@ mod tests {
             ("ETLPOOL_MAX_LIFETIME", "off"),
             ("ETLPOOL_CONNECT_TIMEOUT", "2"),
             ("ETLPOOL_PLATFORM_VERIFIER", "false"),
+            ("ETLPOOL_MIN_IDLE", "2"),
+            ("ETLPOOL_TCP_KEEPALIVE", "off"),
             ("ETLPOOL_UNRELATED", "x"),
             ("PATH", "/bin"),
         ])
@@ -464,6 +541,7 @@ mod tests {
         assert_eq!(c.idle_timeout, Duration::from_millis(250));
         assert_eq!(c.max_lifetime, None);
         assert_eq!(c.connect_timeout, Duration::from_secs(2));
+        assert_eq!((c.min_idle, c.tcp_keepalive), (2, false));
     }
 
     #[test]
@@ -485,6 +563,14 @@ mod tests {
         assert!(e.contains("client_key"), "{e}");
         let e = env_error(&[("ETLPOOL_TOTAL_TIMEOUT", "1s")]);
         assert!(e.contains("total_timeout"), "{e}");
+        let e = env_error(&[("ETLPOOL_MIN_IDLE", "9")]);
+        assert!(e.contains("min_idle"), "{e}");
+        let e = env_error(&[("ETLPOOL_WARM_PATH", "health")]);
+        assert!(e.contains("warm_path"), "{e}");
+        let e = env_error(&[("ETLPOOL_TCP_KEEPALIVE_IDLE", "10ms")]);
+        assert!(e.contains("tcp_keepalive_idle"), "{e}");
+        let e = env_error(&[("ETLPOOL_TCP_KEEPALIVE_COUNT", "0")]);
+        assert!(e.contains("tcp_keepalive_count"), "{e}");
     }
 
     #[test]

@@ -7,9 +7,13 @@ use std::sync::Arc;
 use ureq::AsSendBody;
 use ureq::http::{HeaderMap, Method, Request, Uri};
 
+use super::exchange::{self, HelperScope};
 use super::host::{HostPool, PooledAgent};
 use super::origin::Origin;
+use super::resolver::LookupFailed;
+use super::tcp::SocketInfo;
 use super::tls::TlsHandshakeError;
+use super::transport::{CrossOriginError, PoolClosed, ProxyOverride, SocketClaimTimeout};
 use crate::error::{Error, Exchange, RequestContext, RequestError, Result, TransportKind};
 use crate::metrics::FailureKind;
 use crate::redact;
@@ -23,6 +27,22 @@ use crate::redact;
 /// directly, read the body before dropping the lease: a body read afterwards
 /// still works, but the agent's next request waits for it rather than open a
 /// second socket beyond the per-host cap.
+///
+/// **A lease talks only to its own origin** (scheme, host and port). A request
+/// for another origin, through [`Lease::send`], [`Lease::fetch`] or the agent
+/// itself (`lease.get(other_url)`), is refused before anything is resolved,
+/// connected or sent: the helpers fail with [`Error::InvalidUrl`], the agent
+/// with a [`ureq::Error::Other`] holding a [`CrossOriginError`]; both name the
+/// two origins. (Serving it through the other origin's pool would make one
+/// lease hold two origins' slots, which can deadlock under a total cap; so the
+/// pool refuses, as urllib3's `HTTPConnectionPool` does with `HostChangedError`.
+/// [`crate::Pool::fetch`] and [`crate::Pool::send`] lease per URL.) Nor can a
+/// request change the pool's proxy: a request-level `proxy` setting other
+/// than the pool's is refused.
+///
+/// **Across [`crate::Pool::shutdown`]** a lease already held may finish its
+/// work on the connection it has, but opens no new one; its agent is closed
+/// when it comes back.
 ///
 /// ```no_run
 /// # fn main() -> etlpool::Result<()> {
@@ -48,7 +68,7 @@ impl Lease {
         }
     }
 
-    fn pooled(&self) -> &PooledAgent {
+    pub(crate) fn pooled(&self) -> &PooledAgent {
         // Only Drop takes the agent out.
         self.agent
             .as_ref()
@@ -66,24 +86,36 @@ impl Lease {
         self.discard = true;
     }
 
-    /// What the connection did during the last request: whether it was sent, on a
-    /// reused connection, and whether any response byte arrived. [`Lease::send`]
+    /// What the last request this thread made through this lease's agent did
+    /// on the wire: whether it was sent, on a reused connection, and whether
+    /// any response byte arrived. Kept per request (per thread), so a clone of
+    /// the agent used in another thread never changes it. [`Lease::send`]
     /// resets it; call [`Lease::reset_exchange`] before using the agent directly.
     pub fn last_exchange(&self) -> Exchange {
-        self.pooled().wire.exchange()
+        exchange::of(self.pooled().wire.id())
     }
 
     /// Clears [`Lease::last_exchange`] before a request made through the agent.
     pub fn reset_exchange(&self) {
-        self.pooled().wire.reset_exchange();
+        exchange::reset(self.pooled().wire.id(), false);
+    }
+
+    /// The agent's idle connection as the kernel reported it when it opened
+    /// (addresses, TCP keepalive); `None` if the agent has no idle connection
+    /// (none yet, or a request holds it) or it goes through a proxy.
+    pub fn connection_info(&self) -> Option<SocketInfo> {
+        self.pooled().wire.parked_info()
     }
 
     /// Sends `request` and reads the whole body (up to `max_body_bytes`), so the
     /// connection goes back to the pool. Non-2xx statuses are returned, not errors.
+    /// A request for another origin is refused (see [`Lease`]).
     pub fn send<B: AsSendBody>(&self, request: Request<B>) -> Result<Reply> {
         let method = request.method().clone();
         let uri = request.uri().clone();
-        self.reset_exchange();
+        let wire = self.pooled().wire.id();
+        exchange::reset(wire, true);
+        let _helper = HelperScope(wire);
         let limit = self.host.max_body_bytes();
         let result = self.pooled().agent.run(request).and_then(|response| {
             let (parts, body) = response.into_parts();
@@ -101,7 +133,7 @@ impl Lease {
                 self.last_exchange(),
                 limit,
             );
-            self.host.metrics.failure(failure_kind(&err));
+            self.host.metrics.failure_with(failure_kind(&err), &err);
             err
         })
     }
@@ -228,8 +260,21 @@ pub(crate) fn request_error(
     exchange: Exchange,
     limit: u64,
 ) -> Error {
-    if let ureq::Error::BodyExceedsLimit(_) = e {
-        return Error::BodyTooLarge { at, limit };
+    match e {
+        ureq::Error::BodyExceedsLimit(_) => return Error::BodyTooLarge { at, limit },
+        ureq::Error::Other(ref b) if b.is::<CrossOriginError>() => {
+            return Error::InvalidUrl {
+                url: format!("{}{}", other_origin(b), at.path),
+                reason: b.to_string(),
+            };
+        }
+        ureq::Error::Other(ref b) if b.is::<PoolClosed>() => {
+            return Error::PoolShutdown { origin: at.origin };
+        }
+        ureq::Error::Other(ref b) if b.is::<ProxyOverride>() => {
+            return Error::config("proxy", b.to_string());
+        }
+        _ => {}
     }
     let (kind, timeout_phase) = classify(&e, exchange);
     Error::Request(Box::new(RequestError {
@@ -242,11 +287,27 @@ pub(crate) fn request_error(
     }))
 }
 
+/// The origin a refused cross-origin request named.
+fn other_origin(e: &crate::error::BoxError) -> String {
+    e.downcast_ref::<CrossOriginError>()
+        .map(|c| c.request.clone())
+        .unwrap_or_default()
+}
+
+/// Whether `e` is a request that waited for its agent's busy socket and gave up.
+pub(crate) fn is_socket_claim_timeout(e: &Error) -> bool {
+    matches!(e, Error::Request(r) if matches!(&r.source, ureq::Error::Other(b) if b.is::<SocketClaimTimeout>()))
+}
+
 fn classify(e: &ureq::Error, exchange: Exchange) -> (TransportKind, Option<String>) {
     use std::io::ErrorKind as K;
     let kind = match e {
         ureq::Error::Timeout(t) => return (TransportKind::Timeout, Some(t.to_string())),
+        ureq::Error::Other(b) if b.is::<SocketClaimTimeout>() => {
+            return (TransportKind::Timeout, Some("socket claim".into()));
+        }
         ureq::Error::HostNotFound => TransportKind::Dns,
+        ureq::Error::Other(b) if b.is::<LookupFailed>() => TransportKind::Dns,
         ureq::Error::Other(b) if b.is::<TlsHandshakeError>() => TransportKind::Tls,
         ureq::Error::Io(io) if io.kind() == K::TimedOut => {
             return (TransportKind::Timeout, Some("io".into()));

@@ -26,13 +26,19 @@
 
 mod cleaner;
 mod config;
+mod exchange;
+mod health;
 mod host;
 mod lease;
 mod origin;
 mod resolver;
+mod socket;
+mod tcp;
 mod tls;
 mod total;
 mod transport;
+mod warm;
+mod wire;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -44,16 +50,21 @@ use ureq::AsSendBody;
 use ureq::http::Request;
 
 pub use self::config::{PoolConfig, TlsOptions};
+pub use self::health::{Health, OriginHealth, Probe};
 pub use self::lease::{Lease, Reply};
 pub use self::origin::{Origin, Scheme};
+pub use self::tcp::{SocketInfo, TcpKeepalive};
 pub use self::tls::TlsHandshakeError;
+pub use self::transport::CrossOriginError;
 use crate::metrics::{CloseReason, EventHandler, Snapshot};
 
+pub(crate) use self::lease::is_socket_claim_timeout;
 pub(crate) use crate::metrics::OriginMetrics;
 
 use self::cleaner::Cleaner;
-use self::host::{AgentFactory, HostLimits, HostPool};
+use self::host::{AgentFactory, HostLimits, HostParts, HostPool};
 use self::resolver::DnsCache;
+use self::tls::SessionStore;
 use self::total::TotalLimit;
 use crate::error::{Error, Result};
 use crate::policy::{OriginPolicies, PolicySettings};
@@ -107,6 +118,18 @@ impl PoolBuilder {
         max_connections_per_host: usize => max_connections_per_host;
         /// Most connections over all origins. Defaults to no limit.
         max_connections_total: Option<usize> => max_connections_total;
+        /// Idle connections kept open per used origin. Defaults to 0.
+        min_idle: usize => min_idle;
+        /// Path of the `HEAD` request that warms a connection. Defaults to `/`.
+        warm_path: String => warm_path;
+        /// TCP keepalive on pooled sockets. Defaults to on.
+        tcp_keepalive: bool => tcp_keepalive;
+        /// Idle time before the first keepalive probe. Defaults to 30 s.
+        tcp_keepalive_idle: Duration => tcp_keepalive_idle;
+        /// Time between keepalive probes. Defaults to 10 s.
+        tcp_keepalive_interval: Duration => tcp_keepalive_interval;
+        /// Unanswered keepalive probes before a connection is dead. Defaults to 3.
+        tcp_keepalive_count: u32 => tcp_keepalive_count;
         /// How long `lease()` waits for a connection. Defaults to 30 s.
         acquire_timeout: Duration => acquire_timeout;
         /// Idle connections older than this are closed. Defaults to 30 s.
@@ -188,14 +211,22 @@ impl Pool {
     ) -> Result<Pool> {
         config.validate()?;
         let tls = tls::client_config(&config.tls)?;
+        let proxy = config.proxy()?;
         let factory = Arc::new(AgentFactory {
-            ureq_config: ureq_config(&config)?,
+            ureq_config: ureq_config(&config, proxy.clone()),
             tls,
+            // Enough tickets per server for a burst of reconnects as wide as
+            // the per-host cap; rustls keeps 8.
+            sessions: Arc::new(SessionStore::new(
+                config.max_connections_per_host.max(8),
+                TLS_SERVERS,
+            )),
             dns: Arc::new(DnsCache::new(config.dns_ttl)),
             epoch: Instant::now(),
             lifetime: config.max_lifetime.map(|l| (l, config.lifetime_jitter)),
             acquire_timeout: config.acquire_timeout,
-            proxied: config.proxy.is_some(),
+            proxy,
+            keepalive: config.keepalive(),
             tls_options: config.tls.clone(),
         });
         let inner = Arc::new(PoolInner {
@@ -219,31 +250,47 @@ impl Pool {
 
     /// The process-wide pool, created on first use from [`PoolConfig::from_env`]
     /// (an invalid `ETLPOOL_*` variable is an error, and the next call tries again).
+    ///
+    /// The global lock is never held while a pool is built (which reads CA and
+    /// key files): if two callers race to create it, the first to finish wins
+    /// and the other's pool is dropped.
     pub fn global() -> Result<Pool> {
-        let mut slot = global_slot().lock();
-        if let Some(pool) = slot.as_ref() {
+        if let Some(pool) = global_slot().lock().as_ref() {
             return Ok(pool.clone());
         }
-        let pool = Pool::new(PoolConfig::from_env()?)?;
-        *slot = Some(pool.clone());
+        let built = Pool::new(PoolConfig::from_env()?)?;
+        let mut slot = global_slot().lock();
+        let pool = slot.get_or_insert_with(|| built.clone()).clone();
+        // A pool that lost the race shuts down when `built` drops, after the
+        // lock (declared later) is released.
+        drop(slot);
         Ok(pool)
     }
 
     /// Creates the global pool with `config`. Calling it again with the same
     /// configuration returns the same pool; with a different one it fails with
     /// [`Error::GlobalPoolConflict`] rather than silently ignore the new settings.
+    /// The pool is built outside the global lock, as in [`Pool::global`].
     pub fn init_global(config: PoolConfig) -> Result<Pool> {
-        let mut slot = global_slot().lock();
-        if let Some(pool) = slot.as_ref() {
-            return if pool.config() == &config {
-                Ok(pool.clone())
-            } else {
-                Err(Error::GlobalPoolConflict)
-            };
+        let existing = |slot: &Option<Pool>, config: &PoolConfig| {
+            slot.as_ref().map(|pool| {
+                if pool.config() == config {
+                    Ok(pool.clone())
+                } else {
+                    Err(Error::GlobalPoolConflict)
+                }
+            })
+        };
+        if let Some(found) = existing(&global_slot().lock(), &config) {
+            return found;
         }
-        let pool = Pool::new(config)?;
-        *slot = Some(pool.clone());
-        Ok(pool)
+        let built = Pool::new(config.clone())?;
+        let mut slot = global_slot().lock();
+        if let Some(found) = existing(&slot, &config) {
+            return found;
+        }
+        *slot = Some(built.clone());
+        Ok(built)
     }
 
     /// The configuration the pool was built with.
@@ -255,6 +302,34 @@ impl Pool {
     /// up to `acquire_timeout` if all of that origin's connections are lent.
     pub fn lease(&self, base_url: &str) -> Result<Lease> {
         self.host(&Origin::parse(base_url)?)?.lease()
+    }
+
+    /// Opens connections to the origin of `base_url` ahead of a burst, until
+    /// `n` are open (at most `max_connections_per_host`): ureq opens a
+    /// connection only for a request, so each new one carries a cheap
+    /// `HEAD <origin><warm_path>` (any answer will do; counted as
+    /// `warm_requests`). Uses only agents free right now, never waits for a
+    /// lease or evicts another origin's connection. Returns how many it opened
+    /// that stayed open; stops at the first one the server closes after its
+    /// answer. A shutdown interrupts it.
+    pub fn warm(&self, base_url: &str, n: usize) -> Result<usize> {
+        let host = self.host(&Origin::parse(base_url)?)?;
+        host.warm(n, &self.inner.config.warm_path)
+    }
+
+    /// One cheap request, `GET <origin of url><path>`, on a pooled connection
+    /// of that origin: the status and latency, or the error (which the health
+    /// view then shows as the origin's last error). Any status is an answer;
+    /// judging it is up to the caller.
+    pub fn check(&self, base_url: &str, path: &str) -> Result<Probe> {
+        let host = self.host(&Origin::parse(base_url)?)?;
+        health::check(&host, path)
+    }
+
+    /// Per origin: connections in use, idle and waited for, the circuit
+    /// breaker's state, the last error and the cleaner's last pass.
+    pub fn health(&self) -> Health {
+        health::view(&self.inner.hosts())
     }
 
     /// A handle on one origin's share of the pool. Leasing through it skips
@@ -357,22 +432,26 @@ impl Pool {
     fn new_host(&self, origin: Origin) -> HostPool {
         let inner = &self.inner;
         let metrics = Arc::new(OriginMetrics::new(origin.to_string(), inner.events.clone()));
-        HostPool::new(
+        HostPool::new(HostParts {
             origin,
             metrics,
-            HostLimits {
+            limits: HostLimits {
                 max: inner.config.max_connections_per_host,
+                min_idle: inner.config.min_idle,
                 acquire_timeout: inner.config.acquire_timeout,
                 idle_timeout: inner.config.idle_timeout,
                 max_body_bytes: inner.config.max_body_bytes,
             },
-            inner.factory.clone(),
-            inner.closed.clone(),
-            inner.total.clone(),
-            Arc::downgrade(&self.inner),
-        )
+            factory: inner.factory.clone(),
+            closed: inner.closed.clone(),
+            total: inner.total.clone(),
+            pool: Arc::downgrade(&self.inner),
+        })
     }
 }
+
+/// TLS servers (name and port) whose sessions a pool remembers.
+const TLS_SERVERS: usize = 256;
 
 fn global_slot() -> &'static Mutex<Option<Pool>> {
     static GLOBAL: OnceLock<Mutex<Option<Pool>>> = OnceLock::new();
@@ -380,15 +459,15 @@ fn global_slot() -> &'static Mutex<Option<Pool>> {
 }
 
 /// The settings every pooled agent gets; see DESIGN.md "ureq settings the pool owns".
-fn ureq_config(config: &PoolConfig) -> Result<ureq::config::Config> {
-    Ok(ureq::Agent::config_builder()
+fn ureq_config(config: &PoolConfig, proxy: Option<ureq::Proxy>) -> ureq::config::Config {
+    ureq::Agent::config_builder()
         // Otherwise every 4xx/5xx closes the connection and loses the body and
         // Retry-After.
         .http_status_as_error(false)
         // A redirect to another origin would open a socket under this origin's
         // cap and metrics; 3xx responses are returned to the caller instead.
         .max_redirects(0)
-        .proxy(config.proxy()?)
+        .proxy(proxy)
         // One keep-alive connection per agent: the pool, not ureq, decides how
         // many connections live and when they die.
         .max_idle_connections(1)
@@ -398,7 +477,7 @@ fn ureq_config(config: &PoolConfig) -> Result<ureq::config::Config> {
         .timeout_per_call(Some(config.request_timeout))
         .timeout_global(config.total_timeout)
         .user_agent(config.user_agent.as_str())
-        .build())
+        .build()
 }
 
 impl PoolInner {
@@ -407,10 +486,17 @@ impl PoolInner {
     }
 
     fn reap(&self, now: Instant) {
-        for host in self.hosts() {
+        let hosts = self.hosts();
+        for host in &hosts {
             host.reap(now);
         }
         *self.last_cleanup.lock() = Some(SystemTime::now());
+        for host in &hosts {
+            if self.closed.load(Relaxed) {
+                return;
+            }
+            host.keep_min_idle(&self.config.warm_path);
+        }
     }
 
     fn shutdown(&self) {
@@ -447,6 +533,12 @@ impl OriginPool {
     /// Lends an agent for this origin.
     pub fn lease(&self) -> Result<Lease> {
         self.host.lease()
+    }
+
+    /// Lends an agent, waiting until `deadline` at the latest (and never
+    /// longer than `acquire_timeout`): for a call with a deadline of its own.
+    pub fn lease_until(&self, deadline: Instant) -> Result<Lease> {
+        self.host.lease_until(Some(deadline))
     }
 
     /// The origin.

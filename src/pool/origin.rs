@@ -3,6 +3,8 @@
 use std::fmt;
 use std::net::Ipv6Addr;
 
+use ureq::http::Uri;
+
 use crate::error::{Error, Result};
 use crate::redact;
 
@@ -103,6 +105,29 @@ impl Origin {
     pub fn port(&self) -> u16 {
         self.port
     }
+
+    /// Whether `uri` points at this origin. Cheap enough for every request: no
+    /// allocation, the host compared case-insensitively.
+    pub(crate) fn matches(&self, uri: &Uri) -> bool {
+        let scheme = match uri.scheme_str() {
+            Some(s) if s.eq_ignore_ascii_case("https") => Scheme::Https,
+            Some(s) if s.eq_ignore_ascii_case("http") => Scheme::Http,
+            _ => return false,
+        };
+        scheme == self.scheme
+            && uri.port_u16().unwrap_or(scheme.default_port()) == self.port
+            && uri
+                .host()
+                .is_some_and(|h| h.eq_ignore_ascii_case(&self.host))
+    }
+
+    /// The origin `uri` points at, for messages; the URI as written if it has none.
+    pub(crate) fn describe(uri: &Uri) -> String {
+        match Origin::parse(&uri.to_string()) {
+            Ok(o) => o.to_string(),
+            Err(_) => redact::url(&uri.to_string()),
+        }
+    }
 }
 
 fn split_host_port(authority: &str) -> std::result::Result<(String, Option<u16>), &'static str> {
@@ -190,6 +215,29 @@ mod tests {
         assert!(reason("https://a b").contains("invalid characters"));
         assert!(reason("https://[zz]").contains("IPv6"));
         assert!(reason("https://u:p@h").contains("credentials"));
+    }
+
+    #[test]
+    fn matches_uris_of_the_same_origin_only() {
+        let o = Origin::parse("https://API.example.com/v2").unwrap();
+        let yes = [
+            "https://api.example.com/x",
+            "HTTPS://Api.Example.com:443/y?z=1",
+        ];
+        let no = [
+            "http://api.example.com/x",
+            "https://api.example.com:8443/x",
+            "https://example.com/x",
+            "https://api.example.com.evil.test/x",
+        ];
+        for u in yes {
+            assert!(o.matches(&u.parse().unwrap()), "{u}");
+        }
+        for u in no {
+            assert!(!o.matches(&u.parse().unwrap()), "{u}");
+        }
+        let v6 = Origin::parse("http://[::1]:8080").unwrap();
+        assert!(v6.matches(&"http://[::1]:8080/a".parse().unwrap()));
     }
 
     #[test]

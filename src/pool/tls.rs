@@ -6,10 +6,24 @@
 //!   per agent, so sessions never cross agents);
 //! * bad certificates or keys are errors when the pool is built, never panics
 //!   (ureq `expect`s a valid client key).
+//!
+//! Sessions live in the pool's own [`SessionStore`] rather than rustls's
+//! default cache, which keeps at most 8 TLS 1.3 tickets per server: at 16
+//! connections per host, only 8 of 16 reconnects after an idle eviction could
+//! resume. The store keeps as many tickets per server as the per-host cap (at
+//! least 8), and keys them by port as well as name, so a ticket of one server
+//! is never spent on another server of the same host.
 
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::io::{Read, Write};
 use std::sync::Arc;
+
+use parking_lot::Mutex;
+use rustls::NamedGroup;
+use rustls::client::{
+    ClientSessionStore, Resumption, Tls12ClientSessionValue, Tls13ClientSessionValue,
+};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
@@ -67,10 +81,136 @@ pub(crate) fn client_config(opts: &TlsOptions) -> Result<Arc<ClientConfig>> {
         }
         _ => builder.with_no_client_auth(),
     };
-    // Keep rustls's default in-memory session store (shared by every agent, since
-    // they share this config): that is what makes resumption across agents work.
     config.enable_sni = true;
     Ok(Arc::new(config))
+}
+
+/// The configuration an origin's agents share: the pool's, with the origin's
+/// view of the pool's session store, so every agent of the origin resumes the
+/// sessions of the others.
+pub(crate) fn for_origin(
+    base: &ClientConfig,
+    store: &Arc<SessionStore>,
+    port: u16,
+) -> Arc<ClientConfig> {
+    let mut config = base.clone();
+    config.resumption = Resumption::store(Arc::new(OriginSessions {
+        store: store.clone(),
+        port,
+    }));
+    Arc::new(config)
+}
+
+/// TLS sessions of every server a pool talks to, keyed by server name and port.
+pub(crate) struct SessionStore {
+    /// TLS 1.3 tickets kept per server: a burst of this many reconnects can
+    /// all resume.
+    per_server: usize,
+    /// Servers remembered; the oldest is forgotten first.
+    max_servers: usize,
+    /// Guards the map and its insertion order; held for a map operation only.
+    servers: Mutex<Servers>,
+}
+
+type ServerKey = (ServerName<'static>, u16);
+
+#[derive(Default)]
+struct Servers {
+    data: HashMap<ServerKey, ServerData>,
+    order: VecDeque<ServerKey>,
+}
+
+#[derive(Default)]
+struct ServerData {
+    kx_hint: Option<NamedGroup>,
+    tls12: Option<Tls12ClientSessionValue>,
+    /// Oldest first; the newest is handed out first.
+    tls13: VecDeque<Tls13ClientSessionValue>,
+}
+
+impl SessionStore {
+    pub(crate) fn new(per_server: usize, max_servers: usize) -> Self {
+        SessionStore {
+            per_server: per_server.max(1),
+            max_servers: max_servers.max(1),
+            servers: Mutex::new(Servers::default()),
+        }
+    }
+
+    fn edit(&self, key: ServerKey, f: impl FnOnce(&mut ServerData)) {
+        let mut servers = self.servers.lock();
+        if !servers.data.contains_key(&key) {
+            if servers.order.len() >= self.max_servers
+                && let Some(oldest) = servers.order.pop_front()
+            {
+                servers.data.remove(&oldest);
+            }
+            servers.order.push_back(key.clone());
+        }
+        f(servers.data.entry(key).or_default());
+    }
+
+    fn read<T>(&self, key: &ServerKey, f: impl FnOnce(&mut ServerData) -> Option<T>) -> Option<T> {
+        self.servers.lock().data.get_mut(key).and_then(f)
+    }
+}
+
+/// One origin's view of the pool's [`SessionStore`].
+struct OriginSessions {
+    store: Arc<SessionStore>,
+    port: u16,
+}
+
+impl OriginSessions {
+    fn key(&self, name: &ServerName<'_>) -> ServerKey {
+        (name.to_owned(), self.port)
+    }
+}
+
+impl fmt::Debug for OriginSessions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OriginSessions")
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientSessionStore for OriginSessions {
+    fn set_kx_hint(&self, name: ServerName<'static>, group: NamedGroup) {
+        self.store
+            .edit((name, self.port), |d| d.kx_hint = Some(group));
+    }
+
+    fn kx_hint(&self, name: &ServerName<'_>) -> Option<NamedGroup> {
+        self.store.read(&self.key(name), |d| d.kx_hint)
+    }
+
+    fn set_tls12_session(&self, name: ServerName<'static>, value: Tls12ClientSessionValue) {
+        self.store
+            .edit((name, self.port), |d| d.tls12 = Some(value));
+    }
+
+    fn tls12_session(&self, name: &ServerName<'_>) -> Option<Tls12ClientSessionValue> {
+        self.store.read(&self.key(name), |d| d.tls12.clone())
+    }
+
+    fn remove_tls12_session(&self, name: &ServerName<'static>) {
+        self.store.read(&self.key(name), |d| d.tls12.take());
+    }
+
+    fn insert_tls13_ticket(&self, name: ServerName<'static>, value: Tls13ClientSessionValue) {
+        let per_server = self.store.per_server;
+        self.store.edit((name, self.port), |d| {
+            while d.tls13.len() >= per_server {
+                d.tls13.pop_front();
+            }
+            d.tls13.push_back(value);
+        });
+    }
+
+    fn take_tls13_ticket(&self, name: &ServerName<'static>) -> Option<Tls13ClientSessionValue> {
+        self.store.read(&self.key(name), |d| d.tls13.pop_back())
+    }
 }
 
 fn root_store(opts: &TlsOptions) -> Result<RootCertStore> {

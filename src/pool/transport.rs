@@ -13,269 +13,158 @@
 //! a clone of the agent in another thread) doesn't open a second socket beyond
 //! the per-host cap: the connector waits for the socket to come back and takes it
 //! over, and every hand-over happens under one lock, with no window for a race.
+//!
+//! The connector is also where the origin rule holds: an agent's socket is only
+//! ever used for the origin it was lent for, through the pool's proxy (if any)
+//! and no other, and after the pool shut down an agent opens nothing new.
 
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Weak};
-use std::time::{Duration, Instant};
+use std::cell::Cell;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
 
-use parking_lot::{Condvar, Mutex};
 use rustls::ClientConfig;
+use ureq::unversioned::transport::time::Duration as UreqDuration;
 use ureq::unversioned::transport::{
     Buffers, ConnectProxyConnector, ConnectionDetails, Connector, LazyBuffers, NextTimeout,
-    TcpConnector, Transport,
+    Transport,
 };
 
-use super::host::HostPool;
+use super::origin::Origin;
+use super::socket::Socket;
+use super::tcp::{self, KeepaliveSettings, SocketInfo};
 use super::tls;
-use crate::error::Exchange;
-use crate::metrics::{CloseReason, OriginMetrics};
+use super::wire::{AgentWire, Claim, Refused};
 
-const SENT: u8 = 1;
-const REUSED: u8 = 2;
-const RESPONSE: u8 = 4;
-
-/// What a pooled agent, its connector and its handles share.
-pub(crate) struct AgentWire {
-    pub(crate) metrics: Arc<OriginMetrics>,
-    host: Weak<HostPool>,
-    /// The last request's [`Exchange`] as bits, written by the socket.
-    exchange: AtomicU8,
-    /// Mirrors `WireState::retired` for the lock-free check when parking.
-    retired: AtomicBool,
-    /// When the current socket's lifetime ends, in ns since `epoch`; 0 = never.
-    socket_expires: AtomicU64,
-    epoch: Instant,
-    lifetime: Option<(Duration, f64)>,
-    /// Guards the socket's ownership: whether one exists, the idle one itself,
-    /// retirement and the host slot. Never held across I/O or a socket's close.
-    state: Mutex<WireState>,
-    /// Signalled when the socket is parked or closed.
-    changed: Condvar,
+/// A request through a lease for one origin named another.
+#[derive(Debug)]
+pub struct CrossOriginError {
+    /// The origin the lease is for.
+    pub lease: String,
+    /// The origin the request named.
+    pub request: String,
 }
 
-struct WireState {
-    /// The agent has a socket, idle (in `parked`) or in use by some handle.
-    live: bool,
-    /// The socket while no request uses it.
-    parked: Option<Socket>,
-    /// The pool let go of this agent; no socket may be opened or reused.
-    retired: bool,
-    /// Why the pool retired it, applied to the socket when it closes.
-    close_reason: Option<CloseReason>,
-    /// The agent still holds one of its host's slots.
-    slot_held: bool,
-}
-
-enum Claim {
-    /// The idle socket, taken over.
-    Parked(Socket),
-    /// No socket exists; the caller may open one.
-    Fresh,
-}
-
-impl AgentWire {
-    pub(crate) fn new(
-        metrics: Arc<OriginMetrics>,
-        host: Weak<HostPool>,
-        epoch: Instant,
-        lifetime: Option<(Duration, f64)>,
-    ) -> Self {
-        AgentWire {
-            metrics,
-            host,
-            exchange: AtomicU8::new(0),
-            retired: AtomicBool::new(false),
-            socket_expires: AtomicU64::new(0),
-            epoch,
-            lifetime,
-            state: Mutex::new(WireState {
-                live: false,
-                parked: None,
-                retired: false,
-                close_reason: None,
-                slot_held: true,
-            }),
-            changed: Condvar::new(),
-        }
-    }
-
-    pub(crate) fn exchange(&self) -> Exchange {
-        let bits = self.exchange.load(Relaxed);
-        Exchange {
-            sent: bits & SENT != 0,
-            reused: bits & REUSED != 0,
-            response_started: bits & RESPONSE != 0,
-        }
-    }
-
-    pub(crate) fn reset_exchange(&self) {
-        self.exchange.store(0, Relaxed);
-    }
-
-    /// True if the agent's socket has outlived its lifetime at `now`.
-    pub(crate) fn socket_expired(&self, now: Instant) -> bool {
-        let expires = self.socket_expires.load(Relaxed);
-        expires != 0 && nanos_since(self.epoch, now) >= expires
-    }
-
-    /// Lets go of the agent: the idle socket closes now, one in use when its
-    /// request ends, and nothing new opens. Returns true if the host slot is free
-    /// now; otherwise the socket's close frees it.
-    pub(crate) fn retire(&self, reason: CloseReason) -> bool {
-        let (parked, free_now) = {
-            let mut st = self.state.lock();
-            if st.retired {
-                return false;
-            }
-            st.retired = true;
-            self.retired.store(true, Relaxed);
-            st.close_reason = Some(reason);
-            if st.live {
-                (st.parked.take(), false)
-            } else {
-                st.slot_held = false;
-                (None, true)
-            }
-        };
-        self.changed.notify_all();
-        // Closing the socket calls back into `socket_gone`, which frees the slot.
-        drop(parked);
-        free_now
-    }
-
-    /// Gets the agent's socket for a connect: the idle one, or leave to open a
-    /// new one, waiting up to `wait` while a request elsewhere uses it.
-    fn claim(&self, wait: Duration) -> Result<Claim, ureq::Error> {
-        let mut st = self.state.lock();
-        let mut deadline = None;
-        loop {
-            if st.retired {
-                return Err(retired_error());
-            }
-            if let Some(socket) = st.parked.take() {
-                return Ok(Claim::Parked(socket));
-            }
-            if !st.live {
-                st.live = true;
-                return Ok(Claim::Fresh);
-            }
-            let d = match deadline {
-                Some(d) => d,
-                None => {
-                    self.metrics.socket_busy();
-                    let d = Instant::now().checked_add(wait);
-                    deadline = Some(d);
-                    d
-                }
-            };
-            let timed_out = match d {
-                Some(d) => self.changed.wait_until(&mut st, d).timed_out(),
-                None => {
-                    self.changed.wait(&mut st);
-                    false
-                }
-            };
-            if timed_out && st.live && st.parked.is_none() && !st.retired {
-                return Err(busy_error(wait));
-            }
-        }
-    }
-
-    /// A fresh socket is open: start its lifetime.
-    fn opened(&self) {
-        if let Some((lifetime, jitter)) = self.lifetime {
-            // Negative jitter only: a connection never lives past max_lifetime.
-            let cut = lifetime.mul_f64(jitter * fastrand::f64());
-            let end = nanos_since(self.epoch, Instant::now()) + (lifetime - cut).as_nanos() as u64;
-            self.socket_expires.store(end.max(1), Relaxed);
-        }
-    }
-
-    fn park(&self, socket: Socket) {
-        self.state.lock().parked = Some(socket);
-        self.changed.notify_all();
-    }
-
-    fn unpark(&self) -> Option<Socket> {
-        self.state.lock().parked.take()
-    }
-
-    /// The agent's socket closed (or never opened).
-    fn socket_gone(&self) {
-        let free_slot = {
-            let mut st = self.state.lock();
-            st.live = false;
-            self.socket_expires.store(0, Relaxed);
-            let free = st.retired && st.slot_held;
-            if free {
-                st.slot_held = false;
-            }
-            free
-        };
-        self.changed.notify_all();
-        if free_slot {
-            self.release_slot();
-        }
-    }
-
-    fn release_slot(&self) {
-        if let Some(host) = self.host.upgrade() {
-            host.slot_released();
-        }
-    }
-
-    fn retire_reason(&self) -> Option<CloseReason> {
-        self.state.lock().close_reason
+impl fmt::Display for CrossOriginError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "a lease for {} can't send to {}: a lease talks only to its own origin; \
+             lease one for {} (or use Pool::fetch / Pool::send, which lease per URL)",
+            self.lease, self.request, self.request
+        )
     }
 }
 
-impl Drop for AgentWire {
+impl std::error::Error for CrossOriginError {}
+
+/// A connect waited for the agent's busy socket and gave up (socket claim).
+#[derive(Debug)]
+pub(crate) struct SocketClaimTimeout {
+    pub(crate) waited: Duration,
+    /// Which limit ended the wait: `acquire_timeout`, or ureq's name of the
+    /// request's own deadline (`connect`, `global`, ...).
+    pub(crate) limit: String,
+}
+
+impl fmt::Display for SocketClaimTimeout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "waited {:?} ({}) for this agent's connection: a response body read after \
+             its lease was returned, or a clone of the agent, still holds it",
+            self.waited, self.limit
+        )
+    }
+}
+
+impl std::error::Error for SocketClaimTimeout {}
+
+/// A request whose own settings name another proxy than the pool's (or none
+/// where the pool has one).
+#[derive(Debug)]
+pub(crate) struct ProxyOverride {
+    /// The pool's proxy, `host:port`, if it has one.
+    pub(crate) pool: Option<String>,
+}
+
+impl fmt::Display for ProxyOverride {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let pool = self.pool.as_deref().unwrap_or("none");
+        write!(
+            f,
+            "a request can't change the pool's proxy ({pool}): every pooled connection \
+             goes the way the pool's `proxy` setting says"
+        )
+    }
+}
+
+impl std::error::Error for ProxyOverride {}
+
+fn proxy_name(proxy: &ureq::Proxy) -> String {
+    format!("{}:{}", proxy.host(), proxy.port())
+}
+
+thread_local! {
+    /// The wire (its id) whose connect is opening the socket to the pool's
+    /// proxy on this thread right now; 0 for none.
+    static PROXY_HOP: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Marks this thread's connect to the proxy for `wire` until dropped.
+struct ProxyHop(usize);
+
+impl ProxyHop {
+    fn enter(wire: usize) -> ProxyHop {
+        ProxyHop(PROXY_HOP.replace(wire))
+    }
+}
+
+impl Drop for ProxyHop {
     fn drop(&mut self) {
-        let st = self.state.get_mut();
-        if let Some(mut socket) = st.parked.take() {
-            socket.forced_reason = Some(st.close_reason.unwrap_or(CloseReason::Abandoned));
-            drop(socket);
-        }
-        let free_slot = std::mem::take(&mut st.slot_held);
-        if free_slot {
-            self.release_slot();
-        }
+        PROXY_HOP.set(self.0);
     }
 }
 
-fn nanos_since(epoch: Instant, now: Instant) -> u64 {
-    now.saturating_duration_since(epoch).as_nanos() as u64
+/// A connect through a held lease after the pool shut down.
+#[derive(Debug)]
+pub(crate) struct PoolClosed;
+
+impl fmt::Display for PoolClosed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            "the pool is shut down: a lease held across the shutdown opens no new connection",
+        )
+    }
 }
 
-fn busy_error(waited: Duration) -> ureq::Error {
-    ureq::Error::Io(std::io::Error::new(
-        std::io::ErrorKind::WouldBlock,
-        format!(
-            "this agent's connection stayed busy for {waited:?}: a response body read after \
-             its lease was returned, or a clone of the agent, still holds it"
-        ),
-    ))
-}
+impl std::error::Error for PoolClosed {}
 
-fn retired_error() -> ureq::Error {
-    ureq::Error::Io(std::io::Error::new(
-        std::io::ErrorKind::NotConnected,
-        "this agent was returned to the pool and closed; lease a new one",
-    ))
+pub(crate) fn cross_origin(origin: &Origin, uri: &ureq::http::Uri) -> ureq::Error {
+    ureq::Error::Other(Box::new(CrossOriginError {
+        lease: origin.to_string(),
+        request: Origin::describe(uri),
+    }))
 }
 
 /// The connector of one pooled agent.
 pub(crate) struct PooledConnector {
     pub(crate) wire: Arc<AgentWire>,
+    pub(crate) origin: Origin,
     pub(crate) tls: Arc<ClientConfig>,
-    /// How long a connect waits for the agent's busy socket.
+    /// How long a connect waits for the agent's busy socket (`acquire_timeout`),
+    /// within the request's own connect budget and deadline.
     pub(crate) wait: Duration,
-    /// The pool has a CONNECT proxy configured.
-    pub(crate) proxied: bool,
+    /// The pool's CONNECT proxy, if it has one.
+    pub(crate) proxy: Option<ureq::Proxy>,
+    /// The pool's shutdown flag: once set, no new socket is opened.
+    pub(crate) closed: Arc<AtomicBool>,
+    pub(crate) keepalive: Option<KeepaliveSettings>,
 }
 
-impl std::fmt::Debug for PooledConnector {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Debug for PooledConnector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PooledConnector")
             .field("origin", &self.wire.metrics.origin)
             .finish_non_exhaustive()
@@ -291,33 +180,78 @@ impl Connector<()> for PooledConnector {
         _: Option<()>,
     ) -> Result<Option<Self::Out>, ureq::Error> {
         // ureq's CONNECT-proxy connector runs this agent's connector again, with
-        // the proxy removed from the config, for the socket to the proxy itself.
-        // That socket becomes the tunnel of the outer call, which counts it.
-        if self.proxied && details.config.proxy().is_none() {
-            return Ok(Some(tcp(details)?));
+        // the proxy removed from the config, for the socket to the proxy itself,
+        // from inside this connector's own `open`. That socket becomes the
+        // tunnel of the outer call, which counts it.
+        if PROXY_HOP.get() == self.wire.id() {
+            let (socket, _) = tcp::connect(details, self.keepalive)?;
+            return Ok(Some(Box::new(socket)));
         }
+        self.wire.watch_shutdown(details)?;
+        // A request's own settings reach here too. Without the pool's proxy it
+        // would get (or reuse) a socket the pool doesn't count; with another, go
+        // direct on the pooled socket.
+        if details.config.proxy() != self.proxy.as_ref() {
+            return Err(ureq::Error::Other(Box::new(ProxyOverride {
+                pool: self.proxy.as_ref().map(proxy_name),
+            })));
+        }
+        // ureq keys its idle connections by the URL as written, so a request for
+        // another origin comes here; the agent's socket is not for it.
+        if !self.origin.matches(details.uri) {
+            return Err(cross_origin(&self.origin, details.uri));
+        }
+        let (wait, limit) = claim_budget(self.wait, details);
         loop {
-            match self.wire.claim(self.wait)? {
-                Claim::Parked(mut socket) => {
-                    if socket.inner.is_open() {
+            match self.wire.claim(wait, &self.closed) {
+                Ok(Claim::Parked(mut socket)) => {
+                    if socket.usable(&self.wire) {
                         return Ok(Some(Box::new(Handle::new(socket, self.wire.clone()))));
                     }
-                    // The server closed it while idle; closing frees the claim.
-                    socket.server_closed = true;
+                    // Closing it (expired, or closed by the server while idle)
+                    // frees the claim for a fresh socket.
                 }
-                Claim::Fresh => return self.open(details).map(Some),
+                Ok(Claim::Fresh) => return self.open(details).map(Some),
+                Err(refused) => return Err(refused_error(refused, limit)),
             }
         }
     }
 }
 
+/// The wait for a busy socket: `acquire_timeout`, cut to what the request's
+/// connect budget and deadline leave; and the name of the limit that applies.
+fn claim_budget(acquire: Duration, details: &ConnectionDetails) -> (Duration, String) {
+    match details.timeout.after {
+        UreqDuration::Exact(left) if left < acquire => (
+            left,
+            format!("the request's {} timeout", details.timeout.reason),
+        ),
+        _ => (acquire, "acquire_timeout".to_string()),
+    }
+}
+
+fn refused_error(refused: Refused, limit: String) -> ureq::Error {
+    match refused {
+        Refused::Retired => ureq::Error::Io(std::io::Error::new(
+            std::io::ErrorKind::NotConnected,
+            "this agent was returned to the pool and closed; lease a new one",
+        )),
+        Refused::ShutDown => ureq::Error::Other(Box::new(PoolClosed)),
+        Refused::Busy(waited) => ureq::Error::Other(Box::new(SocketClaimTimeout { waited, limit })),
+    }
+}
+
 impl PooledConnector {
     fn open(&self, details: &ConnectionDetails) -> Result<Box<dyn Transport>, ureq::Error> {
-        match connect_socket(details, &self.tls) {
-            Ok((inner, resumed)) => {
+        let connected = {
+            let _hop = ProxyHop::enter(self.wire.id());
+            connect_socket(details, &self.tls, self.keepalive)
+        };
+        match connected {
+            Ok((inner, resumed, info)) => {
                 self.wire.opened();
                 self.wire.metrics.connected(resumed);
-                let socket = Socket::new(inner, &self.wire);
+                let socket = Socket::new(inner, &self.wire, info);
                 Ok(Box::new(Handle::new(socket, self.wire.clone())))
             }
             Err(e) => {
@@ -328,29 +262,30 @@ impl PooledConnector {
     }
 }
 
+/// A new connection: the transport, whether its TLS session was resumed (for
+/// https), and what the kernel said of its socket (unless proxied).
+type Connected = (Box<dyn Transport>, Option<bool>, Option<SocketInfo>);
+
 /// TCP (possibly through a CONNECT proxy), then TLS for https.
 fn connect_socket(
     details: &ConnectionDetails,
     tls_config: &Arc<ClientConfig>,
-) -> Result<(Box<dyn Transport>, Option<bool>), ureq::Error> {
+    keepalive: Option<KeepaliveSettings>,
+) -> Result<Connected, ureq::Error> {
     let proxied = ConnectProxyConnector::default().connect(details, None::<()>)?;
-    let socket: Box<dyn Transport> = match proxied {
-        Some(t) => Box::new(t),
-        None => tcp(details)?,
+    let (socket, info): (Box<dyn Transport>, Option<SocketInfo>) = match proxied {
+        Some(t) => (Box::new(t), None),
+        None => {
+            let (t, info) = tcp::connect(details, keepalive)?;
+            (Box::new(t), Some(info))
+        }
     };
     if details.needs_tls() {
         let (t, resumed) = tls::handshake(tls_config, socket, details)?;
-        Ok((Box::new(t), Some(resumed)))
+        Ok((Box::new(t), Some(resumed), info))
     } else {
-        Ok((socket, None))
+        Ok((socket, None, info))
     }
-}
-
-fn tcp(details: &ConnectionDetails) -> Result<Box<dyn Transport>, ureq::Error> {
-    TcpConnector::default()
-        .connect(details, None::<()>)?
-        .map(|t| Box::new(t) as Box<dyn Transport>)
-        .ok_or(ureq::Error::ConnectionFailed)
 }
 
 /// What ureq holds: the agent's socket while a request uses it, an empty shell
@@ -375,15 +310,14 @@ impl Handle {
         }
     }
 
-    /// The socket (which ureq only uses after `is_open` gave it back) and the wire.
-    fn parts(&mut self) -> Result<(&mut Socket, &AgentWire), ureq::Error> {
-        let socket = self.socket.as_mut().ok_or_else(|| {
+    /// The socket, which ureq only uses after `is_open` gave it back.
+    fn socket(&mut self) -> Result<&mut Socket, ureq::Error> {
+        self.socket.as_mut().ok_or_else(|| {
             ureq::Error::Io(std::io::Error::new(
                 std::io::ErrorKind::NotConnected,
                 "pooled connection handle used while its socket is parked",
             ))
-        })?;
-        Ok((socket, &self.wire))
+        })
     }
 }
 
@@ -396,20 +330,18 @@ impl Transport for Handle {
     }
 
     fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
-        let (socket, wire) = self.parts()?;
-        socket.transmit(amount, timeout, wire)
+        self.socket()?.transmit(amount, timeout)
     }
 
     fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
-        let (socket, wire) = self.parts()?;
-        socket.receive(timeout, wire)
+        self.socket()?.receive(timeout)
     }
 
     /// ureq asks twice per cycle: before parking a finished connection (this
     /// handle holds the socket), and before reusing a parked one (it doesn't).
     fn is_open(&mut self) -> bool {
         if self.socket.is_some() {
-            if self.wire.retired.load(Relaxed) {
+            if self.wire.is_retired() {
                 // Dropping the handle closes the socket with the retire reason.
                 return false;
             }
@@ -418,19 +350,16 @@ impl Transport for Handle {
             }
             return true;
         }
-        match self.wire.unpark() {
-            Some(mut socket) => {
-                if socket.inner.is_open() {
-                    self.socket = Some(socket);
-                    true
-                } else {
-                    socket.server_closed = true;
-                    false
-                }
-            }
-            // Another handle of this agent took the socket over.
-            None => false,
+        // None: another handle of this agent took the socket over.
+        let Some(mut socket) = self.wire.unpark() else {
+            return false;
+        };
+        // Expired or closed, it is dropped here and closes with the reason.
+        let usable = socket.usable(&self.wire);
+        if usable {
+            self.socket = Some(socket);
         }
+        usable
     }
 
     fn is_tls(&self) -> bool {
@@ -438,145 +367,11 @@ impl Transport for Handle {
     }
 }
 
-impl std::fmt::Debug for Handle {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Debug for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Handle")
             .field("origin", &self.wire.metrics.origin)
             .field("holds_socket", &self.socket.is_some())
             .finish_non_exhaustive()
-    }
-}
-
-/// One TCP (or TLS) connection and what has happened on it.
-struct Socket {
-    inner: Box<dyn Transport>,
-    /// Weak: a parked socket lives inside its wire.
-    wire: Weak<AgentWire>,
-    metrics: Arc<OriginMetrics>,
-    requests: u64,
-    sending: bool,
-    request_started: Option<Instant>,
-    response_marked: bool,
-    head_seen: bool,
-    broken: bool,
-    server_closed: bool,
-    forced_reason: Option<CloseReason>,
-}
-
-impl Socket {
-    fn new(inner: Box<dyn Transport>, wire: &Arc<AgentWire>) -> Self {
-        Socket {
-            inner,
-            wire: Arc::downgrade(wire),
-            metrics: wire.metrics.clone(),
-            requests: 0,
-            sending: false,
-            request_started: None,
-            response_marked: false,
-            head_seen: false,
-            broken: false,
-            server_closed: false,
-            forced_reason: None,
-        }
-    }
-
-    fn transmit(
-        &mut self,
-        amount: usize,
-        timeout: NextTimeout,
-        wire: &AgentWire,
-    ) -> Result<(), ureq::Error> {
-        if !self.sending {
-            // A write after a read (or the first write) starts a new request.
-            self.sending = true;
-            self.requests += 1;
-            let reused = self.requests > 1;
-            self.request_started = Some(Instant::now());
-            self.response_marked = false;
-            self.head_seen = false;
-            self.metrics.request_sent(reused);
-            wire.exchange
-                .store(SENT | if reused { REUSED } else { 0 }, Relaxed);
-        }
-        self.inner
-            .transmit_output(amount, timeout)
-            .inspect_err(|_| self.broken = true)
-    }
-
-    fn receive(&mut self, timeout: NextTimeout, wire: &AgentWire) -> Result<bool, ureq::Error> {
-        self.sending = false;
-        match self.inner.await_input(timeout) {
-            Ok(true) => {
-                if !self.response_marked {
-                    self.response_marked = true;
-                    wire.exchange.fetch_or(RESPONSE, Relaxed);
-                }
-                if !self.head_seen {
-                    self.inspect_head();
-                }
-                Ok(true)
-            }
-            Ok(false) => {
-                self.server_closed = true;
-                Ok(false)
-            }
-            Err(e) => {
-                self.broken = true;
-                Err(e)
-            }
-        }
-    }
-
-    /// Reads the status and `Connection` header once the head is buffered. ureq
-    /// consumes the head only after parsing it whole, so it sits at the start of
-    /// the input buffer until then.
-    fn inspect_head(&mut self) {
-        let mut headers = [httparse::EMPTY_HEADER; 64];
-        let mut head = httparse::Response::new(&mut headers);
-        match head.parse(self.inner.buffers().input()) {
-            Ok(httparse::Status::Complete(_)) => {
-                let status = head.code.unwrap_or(0);
-                if (100..200).contains(&status) {
-                    // An interim response; the final head follows.
-                    return;
-                }
-                self.head_seen = true;
-                let asks_close = head.headers.iter().any(|h| {
-                    h.name.eq_ignore_ascii_case("connection")
-                        && String::from_utf8_lossy(h.value)
-                            .split(',')
-                            .any(|t| t.trim().eq_ignore_ascii_case("close"))
-                });
-                self.server_closed |= asks_close || head.version == Some(0);
-                let latency = self
-                    .request_started
-                    .map(|t| t.elapsed())
-                    .unwrap_or_default();
-                self.metrics.response(status, latency);
-            }
-            Ok(httparse::Status::Partial) => {}
-            // ureq reports the protocol error; stop looking.
-            Err(_) => self.head_seen = true,
-        }
-    }
-}
-
-impl Drop for Socket {
-    fn drop(&mut self) {
-        let wire = self.wire.upgrade();
-        let reason = self
-            .forced_reason
-            .or_else(|| wire.as_ref().and_then(|w| w.retire_reason()))
-            .unwrap_or(if self.broken {
-                CloseReason::Broken
-            } else if self.server_closed {
-                CloseReason::Server
-            } else {
-                CloseReason::Abandoned
-            });
-        self.metrics.closed(reason);
-        if let Some(wire) = wire {
-            wire.socket_gone();
-        }
     }
 }

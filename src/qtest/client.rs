@@ -286,7 +286,14 @@ impl QtestClient {
                 .clone()
                 .query("page", n)
                 .query("pageSize", PAGE_SIZE);
-            let got: Paged<T> = self.api.json(&req)?;
+            let mut got: Paged<T> = self.api.json(&req)?;
+            // The spec requires neither `page` nor `page_size` of the envelope: the page
+            // answered is the one asked for (a missing `page` read as 1 would ask for page 2
+            // for ever), and a missing size is the one asked for.
+            got.page = n;
+            if got.page_size == 0 {
+                got.page_size = PAGE_SIZE;
+            }
             page = got.next_page();
             visit(got.items)?;
         }

@@ -86,7 +86,8 @@ impl QtestLogin {
         Ok(format!("Basic {}", STANDARD.encode(format!("{site}:"))))
     }
 
-    fn login(&self) -> Result<Current> {
+    /// Logs in; the request ends by `deadline` at the latest.
+    fn login(&self, deadline: Option<Instant>) -> Result<Current> {
         let request = ApiRequest::post("/oauth/token")
             .form(&[
                 ("grant_type", "password"),
@@ -101,7 +102,7 @@ impl QtestLogin {
                 self.site.get_or_init(|| site)
             }
         };
-        let token: OAuthToken = site.json(&request)?;
+        let token: OAuthToken = site.json_by(&request, deadline)?;
         if token.access_token.is_empty() {
             return Err(Error::config(
                 "QTEST_USERNAME",
@@ -121,6 +122,20 @@ impl QtestLogin {
             renew_at,
         })
     }
+
+    /// The deadline came while another caller's login held the token.
+    fn lock_timeout(&self, start: Instant) -> Error {
+        Error::TotalTimeout {
+            at: crate::error::RequestContext {
+                origin: self.site_url.clone(),
+                method: "POST".into(),
+                path: "/oauth/token".into(),
+                attempt: 1,
+            },
+            elapsed: start.elapsed(),
+            waiting_for: Some(crate::error::CallWait::Login),
+        }
+    }
 }
 
 /// The site name in a host: its first label (`acme` in `acme.qtestnet.com`); `None` for an
@@ -137,12 +152,23 @@ fn site_name(host: &str) -> Option<String> {
 
 impl AuthProvider for QtestLogin {
     fn authorization(&self) -> Result<String> {
-        let mut token = self.token.lock();
+        self.authorization_until(None)
+    }
+
+    fn authorization_until(&self, deadline: Option<Instant>) -> Result<String> {
+        let start = Instant::now();
+        let mut token = match deadline {
+            Some(d) => self
+                .token
+                .try_lock_until(d)
+                .ok_or_else(|| self.lock_timeout(start))?,
+            None => self.token.lock(),
+        };
         let fresh = token
             .as_ref()
             .is_some_and(|t| t.renew_at.is_none_or(|at| Instant::now() < at));
         if !fresh {
-            *token = Some(self.login()?);
+            *token = Some(self.login(deadline)?);
         }
         // The branch above just filled it when it was empty or stale.
         Ok(token.as_ref().map(|t| t.header.clone()).unwrap_or_default())

@@ -13,5 +13,5 @@ pub use models::{
     Module, NewModule, NewTestCase, NewTestCycle, NewTestLog, NewTestRun, NewTestStep,
     NewTestStepLog, OAuthToken, Paged, Property, PropertyValue, SearchRequest, SearchResponse,
     StatusRef, TestCase, TestCycle, TestLog, TestRun, TestStep, TestStepLog, TestSuite,
-    UserProfile,
+    UserProfile, own_steps,
 };

@@ -229,6 +229,13 @@ impl TestCase {
         })
     }
 
+    /// The case's own steps in their `order`: not those listed with it as steps of a case it
+    /// calls (they carry the calling step as `parent_test_step_id`), which the spec's
+    /// `TestStepResource` allows for.
+    pub fn own_steps(&self) -> Vec<&TestStep> {
+        own_steps(&self.test_steps)
+    }
+
     /// The value of the property whose field id is `field_id`.
     pub fn property_value(&self, field_id: u64) -> Option<&str> {
         self.properties
@@ -236,6 +243,16 @@ impl TestCase {
             .find(|p| p.field_id == field_id)
             .and_then(|p| p.field_value.as_deref())
     }
+}
+
+/// The steps of a case that are its own, in their `order`: see [`TestCase::own_steps`].
+pub fn own_steps(steps: &[TestStep]) -> Vec<&TestStep> {
+    let mut own: Vec<&TestStep> = steps
+        .iter()
+        .filter(|s| s.parent_test_step_id.is_none())
+        .collect();
+    own.sort_by_key(|s| s.order);
+    own
 }
 
 /// Body of `POST /test-cases`.
@@ -324,7 +341,23 @@ pub struct Field {
     pub allowed_values: Vec<AllowedValue>,
 }
 
+/// The system fields a `POST /test-cases` sets through its own keys (`id` is qTest's; `name`,
+/// `description`, `precondition`), by their original names.
+const BODY_FIELDS: &[&str] = &["Id", "Name", "Description", "Precondition"];
+
 impl Field {
+    /// Whether this is a system field whose value a create sends as a key of its own (`name`,
+    /// `description`, `precondition`) or qTest makes (`Id`), not as a property: the spec's
+    /// example lists `Name` as a required system field, which no property fills.
+    /// Matched by `original_name` (a site may relabel a system field), else by label.
+    pub fn is_body_field(&self) -> bool {
+        let name = self.original_name.as_deref().unwrap_or(&self.label);
+        self.system_field
+            && BODY_FIELDS
+                .iter()
+                .any(|body| body.eq_ignore_ascii_case(name.trim()))
+    }
+
     /// Check boxes (8) and multi-selects (17) hold several allowed values whatever `multiple`
     /// says; other fields when `multiple` is set.
     pub fn is_multi_value(&self) -> bool {
@@ -529,6 +562,10 @@ pub struct NewTestRun {
     /// The case version; always sent, since qTest otherwise picks the latest
     /// *approved* version.
     pub test_case_version_id: u64,
+    /// Field values; always sent, empty unless set: the spec's
+    /// `TestRunWithCustomFieldResource` requires `properties`.
+    #[serde(default)]
+    pub properties: Vec<PropertyValue>,
 }
 
 /// A test step log as read.

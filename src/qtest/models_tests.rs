@@ -149,10 +149,13 @@ fn test_run_body_and_response_from_the_contract() {
         name: "Check pump".into(),
         test_case: IdRef { id: 55001 },
         test_case_version_id: 88001,
+        properties: Vec::new(),
     };
     assert_eq!(
         serde_json::to_value(&body).unwrap(),
-        value(r#"{"name":"Check pump","test_case":{"id":55001},"test_case_version_id":88001}"#)
+        value(
+            r#"{"name":"Check pump","test_case":{"id":55001},"test_case_version_id":88001,"properties":[]}"#
+        )
     );
     let text = r#"{"id":990001,"pid":"TR-5001","name":"Check pump","parent_id":67890,"parent_type":"test-cycle","test_case":{"id":55001},"test_case_version_id":88001,"properties":[{"field_name":"Status","field_value":"605","field_value_name":"Unexecuted","field_id":9}],"links":[]}"#;
     let run: TestRun = serde_json::from_str(text).unwrap();

@@ -201,7 +201,8 @@ impl ZephyrClient {
     /// 1,000,000) and neither skips nor repeats items added while it reads.
     /// An item repeated at a page boundary (same `id` as on the page before)
     /// is dropped; a cursor that fails to move forward can't loop
-    /// ([`next_cursor`]).
+    /// ([`next_cursor`]), and neither can a server that moves its cursor on
+    /// but answers the same items again (the listing ends, with a warning).
     pub fn each_cursor_page<T: DeserializeOwned>(
         &self,
         path: &str,
@@ -211,6 +212,8 @@ impl ZephyrClient {
         let limit = self.page_size.clamp(1, MAX_CURSOR_LIMIT).to_string();
         let (mut cursor, mut position) = (Some(0u64), 0u64);
         let mut previous_ids: HashSet<u64> = HashSet::new();
+        // Pages in a row that brought nothing new (every id on the page before).
+        let mut stale = 0;
         while let Some(start) = cursor {
             let start_text = start.to_string();
             let call = ApiRequest::get(path)
@@ -219,6 +222,20 @@ impl ZephyrClient {
             let page: CursorPage<Lenient<T>> = self.api.json(&call)?;
             let ids: HashSet<u64> = page.values.iter().filter_map(|item| item.id).collect();
             cursor = next_cursor(start, page.next_start_at_id, ids.iter().max().copied());
+            stale = match !ids.is_empty() && ids.is_subset(&previous_ids) {
+                true => stale + 1,
+                false => 0,
+            };
+            if stale > 1 {
+                // A server that moves its cursor on but answers the same items (it ignores
+                // `startAtId`) would be read for ever; a cursor read "from" rather than
+                // "after" an id repeats a page of one item at most once.
+                log::warn!(
+                    "{path}: the server answered the same items twice in a row for a moving \
+                     cursor (startAtId={start}); the listing ends here"
+                );
+                break;
+            }
             let mut records = Vec::with_capacity(page.values.len());
             for item in page.values {
                 let id = item.id;

@@ -229,7 +229,7 @@ pub enum ScriptLocation {
     Script,
     /// A link with another suffix: try `/teststeps`, then `/testscript`.
     Unknown,
-    /// No `testScript` link: the case has no script.
+    /// No `testScript` link (the spec makes it optional): [`read_script`](crate::migrate::read_script) asks both endpoints.
     None,
 }
 

@@ -3,12 +3,21 @@
 
 mod cli;
 mod clients;
+mod coalesce;
+mod failover;
 mod faults_e2e;
 mod faults_exit;
 mod faults_outage;
 mod faults_outcomes;
 mod faults_util;
 mod faults_waiting;
+#[cfg(feature = "redis")]
+mod fleet_journal;
+#[cfg(feature = "redis")]
+mod fleet_queue;
+mod fleet_shard;
+#[cfg(feature = "redis")]
+mod fleet_status;
 mod http;
 mod migrate;
 mod mock_cli;
@@ -26,9 +35,20 @@ mod ops_summary;
 mod ops_util;
 mod policies;
 mod pool;
+mod pool_caps;
+mod pool_deadlines;
+mod pool_dns;
+mod pool_global;
+mod pool_health;
+mod pool_routing;
+mod pool_shutdown;
+mod pool_stress;
+mod pool_tls;
+mod pool_wire;
 mod qtest_contract;
 mod qtest_spec;
 mod queue;
+mod spec_review;
 mod support;
 mod verify;
 mod zephyr_contract;

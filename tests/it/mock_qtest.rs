@@ -62,7 +62,7 @@ fn creates_answer_with_the_contract_status_and_shape() {
     );
     assert_eq!(cycle.status, 201);
     let cycle_id = cycle.json()["id"].as_u64().unwrap();
-    let run_body = json!({"name": "Check pump", "test_case": {"id": case["id"]}, "test_case_version_id": case["test_case_version_id"]});
+    let run_body = json!({"name": "Check pump", "properties": [], "test_case": {"id": case["id"]}, "test_case_version_id": case["test_case_version_id"]});
     let run = m.q(
         "POST",
         &format!("/test-runs?parentId={cycle_id}&parentType=test-cycle"),
@@ -181,7 +181,7 @@ fn bodies_are_validated() {
         .q(
             "POST",
             &run_url,
-            Some(&json!({"name": "r", "test_case": {"id": case["id"]}})),
+            Some(&json!({"name": "r", "properties": [], "test_case": {"id": case["id"]}})),
         )
         .json();
     let log = |body: Value| {
@@ -386,7 +386,7 @@ fn test_cases_page_as_a_bare_array_and_runs_and_logs_in_an_envelope() {
         let r = m.q(
             "POST",
             &format!("/test-runs?parentId={cycle}&parentType=test-cycle"),
-            Some(&json!({"name": "r", "test_case": {"id": id}})),
+            Some(&json!({"name": "r", "properties": [], "test_case": {"id": id}})),
         );
         assert_eq!(r.status, 201);
     }

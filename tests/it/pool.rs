@@ -1,10 +1,12 @@
 //! The connection pool over real sockets: every test asserts exact counts from
 //! both the pool's metrics and the server's own accept/close counters.
 
-use std::sync::{Arc, Barrier};
+use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
-use crate::support::{Recorder, TestCa, WAIT, ok_server, server, test_pool};
+use crate::support::{
+    BIG_BODY, TestCa, WAIT, big_body_server, late_body, ok_server, recorded, server, test_pool,
+};
 use etlpool::mock::server::{Answer, Response};
 use etlpool::{CloseReason, Error, Pool, TransportKind};
 
@@ -410,17 +412,9 @@ fn exchange_flags_tell_a_stale_connection_from_a_cut_response() {
 
 #[test]
 fn a_body_read_after_the_lease_returned_cannot_open_a_second_socket() {
-    let srv =
-        server(|_, _| Answer::Response(Response::bytes(200, "text/plain", vec![b'y'; 64 * 1024])));
-    let events = Arc::new(Recorder::default());
-    let pool = test_pool()
-        .max_connections_per_host(1)
-        .event_handler(events.clone())
-        .build()
-        .unwrap();
-    let lease = pool.lease(&srv.url()).unwrap();
-    let mut response = lease.get(srv.url()).call().unwrap();
-    drop(lease);
+    let srv = big_body_server();
+    let (pool, events) = recorded(test_pool().max_connections_per_host(1));
+    let mut response = late_body(&pool, &srv.url());
     std::thread::scope(|s| {
         let second = s.spawn(|| {
             let lease = pool.lease(&srv.url()).unwrap();
@@ -436,7 +430,7 @@ fn a_body_read_after_the_lease_returned_cannot_open_a_second_socket() {
             "the second request never waited"
         );
         let body = response.body_mut().read_to_vec().unwrap();
-        assert_eq!(body.len(), 64 * 1024);
+        assert_eq!(body.len(), BIG_BODY);
         assert_eq!(second.join().unwrap(), Ok(200));
     });
     assert_eq!(events.names(), ["connected", "socket_busy", "reused"]);
@@ -471,8 +465,7 @@ fn a_cloned_agent_shares_the_socket_and_dies_with_its_lease() {
 #[test]
 fn events_arrive_in_order() {
     let srv = ok_server();
-    let events = Arc::new(Recorder::default());
-    let pool = test_pool().event_handler(events.clone()).build().unwrap();
+    let (pool, events) = recorded(test_pool());
     pool.fetch(&srv.url()).unwrap();
     pool.fetch(&srv.url()).unwrap();
     pool.lease(&srv.url()).unwrap().discard();
@@ -608,4 +601,61 @@ fn a_client_certificate_opens_a_server_that_requires_one() {
     let without = test_pool().ca_pem(Some(ca.ca_pem.clone())).build().unwrap();
     let err = without.fetch(&srv.url()).unwrap_err();
     assert!(err.exchange().is_some_and(|x| !x.response_started), "{err}");
+}
+
+/// An event handler with a bug: it panics on the first close it sees.
+struct PanicsOnFirstClose(std::sync::atomic::AtomicBool);
+
+impl etlpool::EventHandler for PanicsOnFirstClose {
+    fn on_event(&self, event: &etlpool::Event) {
+        if matches!(event, etlpool::Event::Closed { .. })
+            && self.0.swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            panic!("a metrics exporter's bug");
+        }
+    }
+}
+
+#[test]
+fn a_panicking_event_handler_leaks_no_slot() {
+    // The handler runs inside the pool (here where a socket closes): its
+    // panic must not leave the pool thinking the closed socket still exists.
+    let srv =
+        server(|_, _| Answer::Response(Response::bytes(200, "text/plain", b"ok".to_vec()).close()));
+    let pool = test_pool()
+        .max_connections_per_host(1)
+        .acquire_timeout(Duration::from_millis(500))
+        .event_handler(std::sync::Arc::new(PanicsOnFirstClose(true.into())))
+        .build()
+        .unwrap();
+    let first = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        pool.fetch(&srv.url()).map(|r| r.status())
+    }));
+    assert!(
+        matches!(first, Ok(Ok(200))),
+        "{:?}",
+        first.map(|r| r.map_err(|e| e.to_string()))
+    );
+    assert_eq!(pool.fetch(&srv.url()).unwrap().status(), 200);
+    let m = pool.metrics().total;
+    assert_eq!((m.connections_created, m.open_connections), (2, 0));
+    assert_eq!(srv.stats().snapshot().accepted, 2);
+}
+
+#[test]
+fn an_agent_shut_down_through_a_clone_is_not_lent_again() {
+    // ureq's Agent::shutdown (on a clone, as its docs show for stopping a
+    // worker) closes the agent for good; the pool must not keep lending it.
+    let srv = ok_server();
+    let pool = test_pool().max_connections_per_host(1).build().unwrap();
+    let lease = pool.lease(&srv.url()).unwrap();
+    assert_eq!(lease.fetch(&srv.url()).unwrap().status(), 200);
+    (*lease).clone().shutdown();
+    drop(lease);
+    for _ in 0..2 {
+        assert_eq!(pool.fetch(&srv.url()).unwrap().status(), 200);
+    }
+    let m = pool.metrics().total;
+    assert_eq!((m.connections_created, m.open_connections), (2, 1));
+    assert_eq!(m.closed(CloseReason::Discarded), 1);
 }

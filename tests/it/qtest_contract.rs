@@ -635,7 +635,7 @@ fn every_qtest_mock_endpoint_the_tool_reads_follows_the_spec_schema() {
         send(
             "POST",
             &format!("/test-runs?parentId={}&parentType=test-cycle", cycle["id"]),
-            json!({"name": "r", "test_case": {"id": created["id"]}}),
+            json!({"name": "r", "properties": [], "test_case": {"id": created["id"]}}),
         ),
         201,
         Shape::Run,

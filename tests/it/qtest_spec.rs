@@ -2,18 +2,20 @@
 //! sockets: what the qTest mock now does like the real service, and that the
 //! client and the migration cope. One section per finding.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use etlpool::http::AuthProvider;
 use etlpool::migrate::{MappingConfig, MigrateOptions, Phases, QtestAuth};
 use etlpool::mock::qtest::state::{QtestState, TestCase as MockCase};
-use etlpool::mock::server::{Answer, Response};
-use etlpool::mock::zephyr::data::{Dataset, Script, Step};
+use etlpool::mock::zephyr::data::{Dataset, Script};
 use etlpool::mock::{DataSizes, MockOptions, MockServers};
 use etlpool::qtest::{CycleParent, NewTestCycle, QtestLogin, TestCycle};
 use serde_json::{Value, json};
 
+use crate::support::flatten::{
+    assert_results_on_their_steps, flattening_zephyr, has_calls, migrate_through,
+};
 use crate::support::migration::clients;
 use crate::support::mock::{Mocks, Resp, call, small};
 use crate::support::{Migration, Seen, scripted, test_pool};
@@ -300,7 +302,7 @@ fn the_mock_wants_called_steps_logged_with_their_case_and_calling_step() {
         .as_u64()
         .unwrap();
     let run = m.q("POST", &format!("/test-runs?parentId={cycle}&parentType=test-cycle"),
-        Some(&json!({"name": "r", "test_case": {"id": caller["id"]}, "test_case_version_id": caller["test_case_version_id"]}))).json();
+        Some(&json!({"name": "r", "properties": [], "test_case": {"id": caller["id"]}, "test_case_version_id": caller["test_case_version_id"]}))).json();
     let passed = m.m.qtest_config().status_named("Passed").unwrap().id;
     let (own, calling, called_step) = (
         &caller["test_steps"][0]["id"],
@@ -426,158 +428,19 @@ fn flattened_step_results_are_placed_on_the_called_cases_steps() {
         .unwrap(),
     );
     assert!(has_calls(mocks.source()));
-    let front = flattening_zephyr(mocks.clone());
-    let dir = crate::support::Scratch::new("flattened");
-    let pool = test_pool().max_connections_per_host(4).build().unwrap();
-    let mut endpoints = etlpool::cli::mock_endpoints(&mocks);
-    endpoints.zephyr_url = format!("{}/v2", front.url());
-    let options = MigrateOptions {
-        endpoints,
-        mapping: MappingConfig::default(),
-        workers: 4,
-        journal: dir.0.join("journal.csv"),
-        report: dir.0.join("report.csv"),
-        dry_run: false,
-        only: Phases::default(),
-        page_size: 25,
-        progress: false,
-    };
-    let summary = etlpool::migrate::migrate(&pool, &options, &etlpool::CancelToken::new()).unwrap();
+    let front = flattening_zephyr(mocks.clone(), None);
+    let summary = migrate_through(&mocks, &front);
     assert!(summary.is_complete(), "{summary}");
-    let state = mocks.qtest_state();
-    let key_field = mocks.qtest_config().case_field("Zephyr Key").unwrap().id;
-    let key_of = |id: u64| {
-        state
-            .test_case(id)
-            .and_then(|c| c.property(key_field))
-            .unwrap_or_default()
-            .to_string()
-    };
-    // qTest step id -> (its case's key, its position).
-    let steps: HashMap<u64, (String, usize)> = state
-        .test_cases
-        .iter()
-        .flat_map(|c| {
-            c.test_steps
-                .iter()
-                .map(move |s| (s.id, (c.id, s.order as usize - 1)))
-        })
-        .map(|(step, (case, pos))| (step, (key_of(case), pos)))
-        .collect();
-    let mut called = 0;
-    for log in &state.test_logs {
-        let execution: u64 = log
-            .note
-            .split("PROJ-E")
-            .nth(1)
-            .and_then(|r| r.split("<br>").next())
-            .and_then(|n| n.parse().ok())
-            .expect("the note names the execution");
-        let exec = &mocks.source().executions[execution as usize - 1];
-        let expected = owners(mocks.source(), &exec.test_case_key, 0);
-        for s in &log.test_step_logs {
-            let index: usize = s
-                .actual_result
-                .strip_prefix("flat ")
-                .unwrap()
-                .parse()
-                .unwrap();
-            assert_eq!(
-                Some(&steps[&s.test_step_id]),
-                expected.get(index),
-                "log {} result {index}",
-                log.id
-            );
-            if let Some(case) = s.called_test_case_id {
-                called += 1;
-                assert_eq!(key_of(case), steps[&s.test_step_id].0);
-                let parent = s
-                    .parent_test_step_id
-                    .expect("a called step names its calling step");
-                let calling = state
-                    .test_cases
-                    .iter()
-                    .flat_map(|c| &c.test_steps)
-                    .find(|t| t.id == parent)
-                    .unwrap();
-                assert_eq!(calling.called_test_case_id, Some(case));
-            }
-        }
-    }
-    assert!(called > 0, "no called step was logged");
-}
-
-fn has_calls(src: &Dataset) -> bool {
-    src.cases.iter().any(|c| matches!(&c.script, Script::Steps(s) if s.iter().any(|s| matches!(s, Step::Call { .. }))))
+    assert!(
+        assert_results_on_their_steps(&mocks) > 0,
+        "no called step was logged"
+    );
 }
 
 fn run_case(state: &QtestState, run: u64) -> &MockCase {
     state
         .test_case(state.test_run(run).unwrap().test_case_id)
         .unwrap()
-}
-
-/// Zephyr's execution results flattened: whose step (case key, position) each one is.
-fn owners(src: &Dataset, key: &str, depth: usize) -> Vec<(String, usize)> {
-    let Some(case) = src.case(key).filter(|_| depth < 8) else {
-        return Vec::new();
-    };
-    match &case.script {
-        Script::Steps(steps) => steps
-            .iter()
-            .enumerate()
-            .flat_map(|(i, s)| match s {
-                Step::Inline { .. } => vec![(key.to_string(), i)],
-                Step::Call { test_case_key, .. } => owners(src, test_case_key, depth + 1),
-            })
-            .collect(),
-        Script::Plain(text) if !text.trim().is_empty() => vec![(key.to_string(), 0)],
-        _ => Vec::new(),
-    }
-}
-
-/// A Zephyr front: passes every request to the mock, but answers an
-/// execution's steps as Zephyr Scale does, flattened (a call replaced by the
-/// called case's steps), each result's actual result naming its position.
-fn flattening_zephyr(mocks: Arc<MockServers>) -> crate::support::Scripted {
-    let agent = crate::support::mock::agent();
-    scripted(move |_, req| {
-        let src = mocks.source();
-        let steps_of = req
-            .path
-            .strip_prefix("/v2/testexecutions/")
-            .and_then(|rest| rest.strip_suffix("/teststeps"))
-            .and_then(|id| id.parse::<u64>().ok())
-            .and_then(|id| src.executions.iter().find(|e| e.id == id));
-        if let Some(exec) = steps_of {
-            let status = exec
-                .step_results
-                .first()
-                .map_or(exec.status_id, |r| r.status_id);
-            let values: Vec<Value> = (0..owners(src, &exec.test_case_key, 0).len())
-                .map(|i| json!({"inline": {"description": "step", "actualResult": format!("flat {i}"), "status": {"id": status}}}))
-                .collect();
-            let n = values.len();
-            return crate::support::json(
-                200,
-                json!({"startAt": 0, "maxResults": n.max(1), "total": n, "isLast": true, "values": values}),
-            );
-        }
-        let url = format!(
-            "{}{}",
-            mocks.zephyr_url().trim_end_matches("/v2"),
-            req.target
-        );
-        let token = req
-            .header("authorization")
-            .and_then(|v| v.strip_prefix("Bearer "));
-        let r = call(&agent, &req.method, &url, token, None);
-        Answer::Response(Response::bytes(
-            r.status,
-            "application/json",
-            r.text.into_bytes(),
-        ))
-    })
 }
 
 // ---- 7. Every list read to its end ----

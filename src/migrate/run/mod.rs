@@ -52,8 +52,8 @@ use self::shared::{Output, Shared, Tally};
 use crate::cancel::CancelToken;
 use crate::error::Error;
 use crate::migrate::error::MigrateError;
-use crate::migrate::journal::Journal;
-use crate::migrate::lock::{LockFile, LockWait};
+use crate::migrate::journal::{FileJournal, JournalStore};
+use crate::migrate::lock::LockWait;
 use crate::migrate::mapping::MappingConfig;
 use crate::migrate::record::RecordKind;
 use crate::migrate::report::{Plan, Report};
@@ -180,6 +180,9 @@ pub struct RunHooks {
     /// and a message naming the service (`--max-outage`). Defaults to
     /// [`DEFAULT_MAX_OUTAGE`] (10 minutes).
     pub max_outage: std::time::Duration,
+    /// Where the journal lives and how it is locked. Defaults to `None`: a
+    /// [`FileJournal`] at [`MigrateOptions::journal`].
+    pub journal_store: Option<Arc<dyn JournalStore>>,
 }
 
 impl Default for RunHooks {
@@ -189,6 +192,7 @@ impl Default for RunHooks {
             lock_wait: LockWait::default(),
             report_per_run: None,
             max_outage: DEFAULT_MAX_OUTAGE,
+            journal_store: None,
         }
     }
 }
@@ -218,6 +222,12 @@ impl RunHooks {
         self.max_outage = budget;
         self
     }
+
+    /// Keep the journal in `store` (see [`RunHooks::journal_store`]).
+    pub fn journal_store(mut self, store: Arc<dyn JournalStore>) -> Self {
+        self.journal_store = Some(store);
+        self
+    }
 }
 
 /// How often `progress: true` logs a line.
@@ -238,7 +248,7 @@ pub fn migrate(
 /// answered: the journal's lock is taken first (and removed again on a failed
 /// start), the journal and the report only once both projects were found. A
 /// dry run takes no lock and creates no journal. A journal that can't be
-/// written stops the run (see [`Journal::failure`]).
+/// written stops the run (see [`Journal::failure`](crate::migrate::Journal::failure)).
 pub fn migrate_with(
     pool: &Pool,
     opts: &MigrateOptions,
@@ -246,22 +256,22 @@ pub fn migrate_with(
     hooks: &RunHooks,
 ) -> Result<RunSummary, MigrateError> {
     let start = Instant::now();
+    let store = hooks
+        .journal_store
+        .clone()
+        .unwrap_or_else(|| Arc::new(FileJournal::new(&opts.journal)));
     let lock = match opts.dry_run {
         true => None,
-        false => Some(LockFile::acquire(
-            &opts.journal,
-            hooks.lock_wait,
-            Some(cancel),
-        )?),
+        false => Some(store.lock(hooks.lock_wait, Some(cancel))?),
     };
     // The run's own stop: follows `cancel`, and a failed journal pulls it too.
     let stop = stop::Linked::follow(cancel);
     let (zephyr, qtest) = setup::connect(pool, &opts.endpoints, stop.token(), opts.page_size)?;
     let catalog = setup::catalog(&zephyr, &qtest, opts.mapping.clone())?;
-    setup::check_approval(&qtest, &opts.mapping)?;
+    setup::check_approval(&qtest, &opts.mapping, opts.only.logs)?;
     let journal = match lock {
-        Some(lock) => Journal::open_locked(&opts.journal, lock)?,
-        None => Journal::read_only(&opts.journal)?,
+        Some(lock) => store.open(lock)?,
+        None => store.read_only()?,
     };
     journal.stop_on_failure(stop.token().clone());
     let out = match (opts.dry_run, hooks.report_per_run) {

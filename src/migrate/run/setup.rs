@@ -130,15 +130,19 @@ pub(crate) fn catalog(
     Ok(catalog)
 }
 
-/// Fails before any work when the mapping approves cases and qTest says the
-/// API user may not (`GET /projects/{p}/user-profiles/current`, permission
-/// `test_case.approve`). A service that doesn't say is trusted: a refused
-/// approval then fails its case alone.
+/// Fails before any work when the API user may not approve test cases
+/// (`GET /projects/{p}/user-profiles/current`, permission `test_case.approve`)
+/// and the run needs to: to approve cases (the mapping), or to log results, since
+/// qTest takes a log of an unapproved case version only from a user who may
+/// approve (contract section 0), and the cases a run creates start unapproved.
+/// A service that doesn't say is trusted: a refused approval or log then fails
+/// its record alone.
 pub(crate) fn check_approval(
     qtest: &QtestClient,
     mapping: &MappingConfig,
+    logs: bool,
 ) -> Result<(), MigrateError> {
-    if !mapping.approves_any() {
+    if !mapping.approves_any() && !logs {
         return Ok(());
     }
     let profile = match qtest.user_profile() {
@@ -150,18 +154,19 @@ pub(crate) fn check_approval(
         Some(true) => Ok(()),
         Some(false) => Err(MigrateError::Catalog {
             message: format!(
-                "the qTest API user may not approve test cases in project {}: grant the \
-                 \"Approve\" permission for Test Cases to the user's profile in that project \
-                 (qTest Manager: Administration, Users, the project's profile), or set \
-                 mapping.approve_approved = false and mapping.approve_executed = false to \
-                 migrate without approving (runs and logs then record unapproved versions)",
+                "the qTest API user may not approve test cases in project {}, which qTest \
+                 requires both to approve a case and to log a result against an unapproved \
+                 case version: grant the \"Approve\" permission for Test Cases to the user's \
+                 profile in that project (qTest Manager: Administration, Users, the project's \
+                 profile), or migrate without logs (--only modules,cases,cycles,runs) and with \
+                 mapping.approve_approved = false and mapping.approve_executed = false",
                 qtest.project_id()
             ),
         }),
         None => {
             log::warn!(
                 "qTest did not say whether the API user may approve test cases; a refused \
-                 approval will fail its case"
+                 approval or log will fail its record"
             );
             Ok(())
         }

@@ -159,9 +159,12 @@ impl Catalog {
             })
     }
 
-    /// The active required case fields.
+    /// The active required case fields a create sets through `properties` (not the system
+    /// fields the body's own keys set, such as `Name`).
     pub(crate) fn required_fields(&self) -> impl Iterator<Item = &Field> {
-        self.fields.iter().filter(|f| f.required)
+        self.fields
+            .iter()
+            .filter(|f| f.required && !f.is_body_field())
     }
 
     /// The active case field with this label, if any.

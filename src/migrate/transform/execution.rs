@@ -74,6 +74,7 @@ pub fn run_plan(
         name: name.to_owned(),
         test_case: IdRef { id: case_id },
         test_case_version_id: version_id,
+        properties: Vec::new(),
     };
     Ok(RunPlan {
         parent: CycleParent::TestCycle(parent.id),

@@ -61,7 +61,7 @@ fn the_contract_execution_becomes_a_run_and_a_log() {
     assert_eq!(run.parent, CycleParent::TestCycle(67_890));
     assert_eq!(
         serde_json::to_value(&run.body).unwrap(),
-        json!({"name":"Check pump","test_case":{"id":55001},"test_case_version_id":88001})
+        json!({"name":"Check pump","test_case":{"id":55001},"test_case_version_id":88001,"properties":[]})
     );
     let steps = [step_result(Some(FAIL), "Error page")];
     let log = created(with(|ctx| log_plan(&exec, &steps, &qtest_steps(&[990]), ctx)).unwrap());
@@ -178,6 +178,7 @@ fn step_results_pair_with_qtest_steps_by_order_and_extras_go_to_the_note() {
             }),
         ]),
         top: vec![None],
+        ends: Default::default(),
     };
     let two = [step_result(Some(PASS), "a"), step_result(Some(FAIL), "b")];
     let log = created(with(|ctx| log_plan(&exec, &two, &called, ctx)).unwrap());

@@ -16,6 +16,7 @@
 //! innermost case, their parent being the step of the case that calls it: the
 //! spec does not say, and that is the step qTest holds the link on.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -40,11 +41,11 @@ pub struct StepRef {
 }
 
 impl StepRef {
-    /// The steps of a qTest case in their `order`, those without an id left out.
+    /// The steps of a qTest case in their `order`, those without an id left out, and those
+    /// listed as steps of a case it calls (with a `parent_test_step_id`) too: they are that
+    /// case's, found through it.
     pub fn list(steps: &[qtest::TestStep]) -> Vec<StepRef> {
-        let mut sorted: Vec<&qtest::TestStep> = steps.iter().collect();
-        sorted.sort_by_key(|s| s.order);
-        sorted
+        qtest::own_steps(steps)
             .into_iter()
             .filter_map(|s| {
                 Some(StepRef {
@@ -203,6 +204,11 @@ pub struct StepLayout {
     /// One entry per step of the case's own script: its slot, `None` for a
     /// call (for a service that gives a call one result of its own).
     pub top: Vec<Option<StepSlot>>,
+    /// When `flat` is `None`: the slots still known at the start of the
+    /// flattened results (up to the call that can't be followed) and at their
+    /// end (the case's own steps after its last call). The results between
+    /// belong to steps whose count is unknown, so none of them is placed.
+    pub ends: (Vec<Option<StepSlot>>, Vec<Option<StepSlot>>),
 }
 
 impl StepLayout {
@@ -213,6 +219,7 @@ impl StepLayout {
         StepLayout {
             flat: Some(slots.clone()),
             top: slots,
+            ends: Default::default(),
         }
     }
 
@@ -224,13 +231,25 @@ impl StepLayout {
 
     /// The slots for `results` step results: the flattened layout when its
     /// length matches, else the case's own steps when theirs does, else the
-    /// flattened layout (or the own steps) position by position.
-    pub fn slots_for(&self, results: usize) -> &[Option<StepSlot>] {
+    /// flattened layout position by position. Without a flattened layout (a
+    /// called case not migrated, calls that loop or nest too deep) only the
+    /// [`ends`](Self::ends) are placed: a result after a call of unknown
+    /// length would otherwise land on a step it doesn't belong to.
+    pub fn slots_for(&self, results: usize) -> Cow<'_, [Option<StepSlot>]> {
         match &self.flat {
-            Some(flat) if flat.len() == results => flat,
-            _ if self.top.len() == results => &self.top,
-            Some(flat) => flat,
-            None => &self.top,
+            Some(flat) if flat.len() == results => Cow::Borrowed(flat),
+            _ if self.top.len() == results => Cow::Borrowed(&self.top),
+            Some(flat) => Cow::Borrowed(flat),
+            None => {
+                let (head, tail) = &self.ends;
+                let mut slots = vec![None; results];
+                let head = &head[..head.len().min(results)];
+                slots[..head.len()].copy_from_slice(head);
+                if head.len() + tail.len() <= results {
+                    slots[results - tail.len()..].copy_from_slice(tail);
+                }
+                Cow::Owned(slots)
+            }
         }
     }
 }
@@ -242,13 +261,22 @@ pub fn step_layout(case_key: &str, source: &dyn StepSource) -> crate::Result<Ste
         return Ok(StepLayout::default());
     };
     let Some(shape) = &case.zephyr else {
-        // Without the Zephyr script only the case's own steps can be paired.
+        // Without the Zephyr script only the case's own steps can be paired,
+        // those around its calls as qTest knows them.
+        let top: Vec<Option<StepSlot>> = case.qtest.iter().map(|s| own(s, None)).collect();
+        let calls: Vec<bool> = case
+            .qtest
+            .iter()
+            .map(|s| s.called_test_case_id.is_some())
+            .collect();
+        let head = calls.iter().position(|&c| c).unwrap_or(top.len());
         return Ok(StepLayout {
+            ends: (top[..head].to_vec(), own_tail(&top, &calls)),
             flat: None,
-            top: case.qtest.iter().map(|s| own(s, None)).collect(),
+            top,
         });
     };
-    let top = (0..shape.len())
+    let top: Vec<Option<StepSlot>> = (0..shape.len())
         .map(|i| match shape.call_at(i) {
             Some(_) => None,
             None => case.qtest.get(i).and_then(|s| own(s, None)),
@@ -256,11 +284,35 @@ pub fn step_layout(case_key: &str, source: &dyn StepSource) -> crate::Result<Ste
         .collect();
     let mut flat = Vec::new();
     let mut stack = vec![case_key.to_owned()];
-    let known = flatten(&case, shape, None, source, &mut stack, &mut flat)?;
+    if flatten(&case, shape, None, source, &mut stack, &mut flat)? {
+        return Ok(StepLayout {
+            flat: Some(flat),
+            top,
+            ends: Default::default(),
+        });
+    }
+    // `flat` holds the results known before the call that can't be followed.
+    let calls: Vec<bool> = (0..shape.len())
+        .map(|i| shape.call_at(i).is_some())
+        .collect();
+    let tail = match shape.len() == case.qtest.len() {
+        true => own_tail(&top, &calls),
+        false => Vec::new(),
+    };
     Ok(StepLayout {
-        flat: known.then_some(flat),
+        flat: None,
         top,
+        ends: (flat, tail),
     })
+}
+
+/// The slots of the case's own steps after its last call; none when it has no
+/// call (then the head holds them all).
+fn own_tail(top: &[Option<StepSlot>], calls: &[bool]) -> Vec<Option<StepSlot>> {
+    match calls.iter().rposition(|&c| c) {
+        Some(last) => top[last + 1..].to_vec(),
+        None => Vec::new(),
+    }
 }
 
 /// Appends the slots of one case's script; `parent` is (called case id,
@@ -297,12 +349,12 @@ fn flatten(
         stack.push(callee.to_owned());
         let known = flatten(&called, called_shape, link, source, stack, out)?;
         stack.pop();
-        if !known {
-            return Ok(false);
-        }
         if link.is_none() {
             // qTest doesn't know the call: none of its steps can be logged.
             out[start..].iter_mut().for_each(|slot| *slot = None);
+        }
+        if !known {
+            return Ok(false);
         }
     }
     Ok(true)

@@ -53,7 +53,7 @@ fn inline_steps_pair_up_in_order() {
     let layout = step_layout("P-T1", &src).unwrap();
     assert_eq!(layout.flat, Some(vec![slot(11, None), slot(12, None)]));
     assert_eq!(layout.top, [slot(11, None), slot(12, None)]);
-    assert_eq!(layout.slots_for(2), layout.top.as_slice());
+    assert_eq!(layout.slots_for(2), layout.top);
     assert!(!layout.is_empty());
     let listed = StepRef::list(&[
         crate::qtest::TestStep::new(12, 2, None),
@@ -85,10 +85,10 @@ fn a_linked_call_logs_the_called_steps_with_their_case_and_calling_step() {
     assert_eq!(layout.flat.as_ref(), Some(&flat));
     // A service that gives a call one result of its own: the call's result has no step.
     assert_eq!(layout.top, [slot(21, None), None, slot(23, None)]);
-    assert_eq!(layout.slots_for(4), flat.as_slice());
-    assert_eq!(layout.slots_for(3), layout.top.as_slice());
+    assert_eq!(layout.slots_for(4), flat);
+    assert_eq!(layout.slots_for(3), layout.top);
     // Neither length: the flattened layout, position by position.
-    assert_eq!(layout.slots_for(9), flat.as_slice());
+    assert_eq!(layout.slots_for(9), flat);
 }
 
 #[test]
@@ -141,16 +141,23 @@ fn loops_unknown_and_unreadable_cases_leave_only_the_own_steps() {
     let layout = step_layout("P-T1", &looped).unwrap();
     assert_eq!(layout.flat, None);
     assert_eq!(layout.top, [slot(11, None), None]);
-    assert_eq!(layout.slots_for(5), layout.top.as_slice());
+    assert_eq!(
+        *layout.slots_for(5),
+        [slot(11, None), None, None, None, None]
+    );
     let unknown = source(&[("P-T2", case(2, &["P-T9", "-"], &[(21, None), (22, None)]))]);
-    assert_eq!(step_layout("P-T2", &unknown).unwrap().flat, None);
+    let layout = step_layout("P-T2", &unknown).unwrap();
+    assert_eq!(layout.flat, None);
+    // P-T9's results (how many is unknown) sit before P-T2's own last step.
+    assert_eq!(*layout.slots_for(4), [None, None, None, slot(22, None)]);
     let mut unread = (*case(2, &["-", "-"], &[(21, None), (22, None)])).clone();
     unread.zephyr = None;
     let layout = step_layout("P-T2", &source(&[("P-T2", Arc::new(unread))])).unwrap();
     assert_eq!(
-        (layout.flat, layout.top),
-        (None, vec![slot(21, None), slot(22, None)])
+        (&layout.flat, &layout.top),
+        (&None, &vec![slot(21, None), slot(22, None)])
     );
+    assert_eq!(*layout.slots_for(3), [slot(21, None), slot(22, None), None]);
     assert!(step_layout("P-T404", &Source::new()).unwrap().is_empty());
 }
 
@@ -186,4 +193,32 @@ fn shapes_count_what_the_case_transform_creates() {
         (shape.call_at(0), shape.call_at(1), shape.call_at(5)),
         (None, Some("P-T7"), None)
     );
+}
+
+#[test]
+fn the_known_head_keeps_no_step_of_an_unlinked_call() {
+    // P-T3 calls P-T2 without a link on qTest; P-T2 calls P-T9, unknown.
+    let src = source(&[
+        (
+            "P-T3",
+            case(
+                3,
+                &["-", "P-T2", "-"],
+                &[(31, None), (32, None), (33, None)],
+            ),
+        ),
+        ("P-T2", case(2, &["-", "P-T9"], &[(21, None), (22, None)])),
+    ]);
+    let layout = step_layout("P-T3", &src).unwrap();
+    assert_eq!(layout.flat, None);
+    assert_eq!(
+        layout.ends,
+        (vec![slot(31, None), None], vec![slot(33, None)])
+    );
+    assert_eq!(
+        *layout.slots_for(5),
+        [slot(31, None), None, None, None, slot(33, None)]
+    );
+    // Fewer results than both ends: only the head is placed.
+    assert_eq!(*layout.slots_for(1), [slot(31, None)]);
 }

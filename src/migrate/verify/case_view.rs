@@ -66,9 +66,7 @@ impl CaseView<String> {
 
     /// What qTest holds; steps in their `order`.
     pub(super) fn actual(case: &TestCase) -> Self {
-        let mut steps: Vec<_> = case.test_steps.iter().collect();
-        steps.sort_by_key(|s| s.order);
-        let steps = steps.into_iter().map(|s| StepView {
+        let steps = case.own_steps().into_iter().map(|s| StepView {
             description: norm(&s.description),
             expected: norm(&s.expected),
             called: s.called_test_case_id,

@@ -83,7 +83,8 @@ pub(crate) fn required_date(o: &Obj, key: &str) -> Result<String, String> {
 
 /// Checks `properties` against the fields and fills in the defaults of optional fields left
 /// out (the allowed value marked default, else the field's `default_value`). A required field
-/// left out is refused, even when it has a default: the client must send it.
+/// left out is refused, even when it has a default: the client must send it (but not a system
+/// field the body's own keys set, such as `Name`).
 pub(crate) fn properties(o: &Obj, fields: &[Field]) -> Result<Vec<Property>, String> {
     let mut out: Vec<Property> = Vec::new();
     for p in opt_array(o, "properties")? {
@@ -111,7 +112,7 @@ pub(crate) fn properties(o: &Obj, fields: &[Field]) -> Result<Vec<Property>, Str
         if out.iter().any(|p| p.field_id == f.id) {
             continue;
         }
-        if f.required {
+        if f.required && !is_body_field(f) {
             return Err(format!("Field '{}' is required", f.label));
         }
         let default = f.allowed_values.iter().find(|v| v.is_default);
@@ -126,6 +127,15 @@ pub(crate) fn properties(o: &Obj, fields: &[Field]) -> Result<Vec<Property>, Str
         }
     }
     Ok(out)
+}
+
+/// Whether a system field takes its value from the create body's own keys (`name`, ...),
+/// not from `properties`.
+pub(crate) fn is_body_field(f: &Field) -> bool {
+    f.system_field
+        && super::config::BODY_FIELDS
+            .iter()
+            .any(|(label, _, _)| f.label == *label)
 }
 
 /// A value must fit its field's data type: allowed value ids for choice fields (a JSON array

@@ -82,6 +82,8 @@ pub mod data_type {
     pub const COMBO_BOX: u32 = 3;
     /// Date picker.
     pub const DATE: u32 = 4;
+    /// Rich text editor.
+    pub const RICH_TEXT: u32 = 6;
     /// Number.
     pub const NUMBER: u32 = 7;
     /// Check box: several allowed values.
@@ -182,6 +184,15 @@ const TEXT_FIELDS: &[(&str, u32, Option<&str>)] = &[
     ("Release Date", DATE, None),
     ("Team", TEXT_BOX, Some("QA")),
 ];
+/// System fields a create sets through the body's own keys (`name`, `description`,
+/// `precondition`; the id is qTest's), listed among the fields as the spec's `FieldResource`
+/// example lists `Name`: a system field, required. Label, type, required.
+pub const BODY_FIELDS: &[(&str, u32, bool)] = &[
+    ("Id", TEXT_BOX, false),
+    ("Name", TEXT_BOX, true),
+    ("Description", RICH_TEXT, false),
+    ("Precondition", RICH_TEXT, false),
+];
 const STATUSES: &[(&str, &str)] = &[
     ("Passed", "#6cc644"),
     ("Failed", "#e74c3c"),
@@ -216,6 +227,13 @@ impl QtestConfig {
             case_fields.push(field);
         }
         case_fields.push(text_field(ids.take(), "Legacy Id", TEXT_BOX, false));
+        for (label, data_type, required) in BODY_FIELDS {
+            case_fields.push(Field {
+                system_field: true,
+                required: *required,
+                ..text_field(ids.take(), label, *data_type, true)
+            });
+        }
         let mut order: Vec<usize> = (0..STATUSES.len()).collect();
         rng.shuffle(&mut order);
         let mut status_ids = Ids {

@@ -71,6 +71,10 @@ pub(crate) fn create_run(st: &mut QtestState, w: &Write) -> Result<Applied, Refu
         .ok_or_else(|| missing("Test cycle", parent_id))?;
     let o = w.obj()?;
     let name = body::required_str(o, "name").map_err(bad)?;
+    // The spec's TestRunWithCustomFieldResource requires `properties` (an empty list will do).
+    if !matches!(o.get("properties"), Some(serde_json::Value::Array(_))) {
+        return Err(bad("properties is required"));
+    }
     let case_id = body::required_ref(o, "test_case").map_err(bad)?;
     let case = st
         .test_case(case_id)

@@ -6,7 +6,10 @@
 //! case only with `expand=teststep`, the list's `expandProps`/`expandSteps` defaults, search
 //! steps only with `appendTestSteps=true`, runs' camelCase `parentId`/`parentType`, `201` for
 //! module, cycle, run and log creates, the `data_type` codes, `default_value` and `required`
-//! of fields, `user-profiles/current`, and the `x-ratelimit-remaining-*` headers.
+//! of fields, `user-profiles/current`, the `properties` a run's create requires (400 without
+//! them), and the `x-ratelimit-remaining-*` headers. Its test-case fields list the system
+//! fields `Id`, `Name` (required, as in the spec's `FieldResource` example), `Description`
+//! and `Precondition`, which a create sets through its own keys, not `properties`.
 //!
 //! Where the spec is silent (GUESS):
 //! - A step of a called case is logged with `called_test_case_id` (its case) and

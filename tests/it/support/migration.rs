@@ -241,7 +241,7 @@ pub fn required_properties(qtest: &QtestClient) -> Vec<etlpool::qtest::PropertyV
     let fields = qtest.case_fields().expect("case fields");
     fields
         .iter()
-        .filter(|f| f.required)
+        .filter(|f| f.required && !f.system_field)
         .map(|f| etlpool::qtest::PropertyValue {
             field_id: f.id,
             field_value: f.default_value.clone().expect("a default"),

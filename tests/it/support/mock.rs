@@ -181,7 +181,7 @@ impl Mocks {
         let cfg = self.m.qtest_config();
         cfg.case_fields
             .iter()
-            .filter(|f| f.required && f.active)
+            .filter(|f| f.required && f.active && !f.system_field)
             .map(|f| serde_json::json!({ "field_id": f.id, "field_value": f.default_value }))
             .collect()
     }

@@ -2,6 +2,8 @@
 //! certificates, and migrations against the mocks.
 
 pub mod check;
+pub mod flatten;
+pub mod fleet;
 pub mod migration;
 pub mod mock;
 mod tls;
@@ -18,12 +20,42 @@ use parking_lot::Mutex;
 /// Generous bound for waiting on an event (a close seen by the server, a thread).
 pub const WAIT: Duration = Duration::from_secs(10);
 
+/// Checks `cond` every millisecond until it holds or `timeout` passes; returns
+/// whether it held. Only for state nothing signals (the pool's gauges); a
+/// bound on waiting, never a measurement.
+pub fn wait_until(cond: impl Fn() -> bool, timeout: Duration) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    while !cond() {
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    true
+}
+
 /// A plain-HTTP server on 127.0.0.1:0 answering with `handler`.
 pub fn server<F>(handler: F) -> HttpServer
 where
     F: Fn(Request, &ConnContext) -> Answer + Send + Sync + 'static,
 {
     HttpServer::start(ServerOptions::default(), Arc::new(handler)).expect("start test server")
+}
+
+/// The body of [`big_body_server`]: large enough that a response read later
+/// still holds its connection.
+pub const BIG_BODY: usize = 64 * 1024;
+
+/// A keep-alive server answering every request with a [`BIG_BODY`]-byte body.
+pub fn big_body_server() -> HttpServer {
+    server(|_, _| Answer::Response(Response::bytes(200, "text/plain", vec![b'y'; BIG_BODY])))
+}
+
+/// Leases an agent for `url`, starts a GET whose body stays unread, and gives
+/// the agent back while that body still holds its socket.
+pub fn late_body(pool: &Pool, url: &str) -> ureq::http::Response<ureq::Body> {
+    let lease = pool.lease(url).expect("lease");
+    lease.get(url).call().expect("response head")
 }
 
 /// A keep-alive server answering every request with 200 "ok".
@@ -38,6 +70,13 @@ pub fn test_pool() -> PoolBuilder {
         .lifetime_jitter(0.0)
         .reap_interval(Duration::from_secs(3600))
         .acquire_timeout(Duration::from_secs(5))
+}
+
+/// `builder` built with a [`Recorder`] of its events.
+pub fn recorded(builder: PoolBuilder) -> (Pool, Arc<Recorder>) {
+    let events = Arc::new(Recorder::default());
+    let pool = builder.event_handler(events.clone()).build().expect("pool");
+    (pool, events)
 }
 
 /// Records pool events in order.
