@@ -46,7 +46,10 @@ fn one_run(seed: u64) {
     let mocks = mocks(seed);
     let dir = Scratch::new(&format!("faults-e2e-{seed}"));
     let (code, out) = run(&mut migrate(&mocks, &dir.0));
-    let report = std::fs::read_to_string(reports(&dir.0).pop().expect("a report")).unwrap();
+    let report = reports(&dir.0)
+        .pop()
+        .unwrap_or_else(|| panic!("seed {seed}: no report: {out}"));
+    let report = std::fs::read_to_string(report).unwrap();
     let failed: Vec<&str> = report.lines().filter(|l| l.contains(",failed,")).collect();
     assert_eq!(code, 0, "seed {seed}: {out}\n{failed:#?}");
     assert!(failed.is_empty(), "seed {seed}: {failed:#?}");
