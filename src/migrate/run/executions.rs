@@ -78,27 +78,26 @@ fn spool_executions(s: &Shared) -> std::result::Result<Spool, MigrateError> {
     let path = spool::path_for(s.journal.path());
     let context = format!("spooling executions to {}", path.display());
     let mut writer = SpoolWriter::create(path).map_err(|e| MigrateError::io(context.clone(), e))?;
-    s.zephyr.executions(None, |page| {
+    let list = |visit: &mut dyn FnMut(_) -> Result<()>| s.zephyr.executions(None, visit);
+    s.resumably(list, |record| {
         if s.cancel.is_cancelled() {
             return Err(Error::Cancelled);
         }
-        for record in page {
-            let exec = match record {
-                Ok(exec) => exec,
-                Err(bad) => {
-                    s.unreadable(RecordKind::Log, &bad);
-                    continue;
-                }
-            };
-            match executed_case(&exec) {
-                Ok(case) => {
-                    let cycle = exec.test_cycle.as_ref().map(|c| c.id);
-                    writer
-                        .push(cycle, &case.key, &exec)
-                        .map_err(|e| Error::io(context.clone(), e))?;
-                }
-                Err(e) => s.transform_failed(&e),
+        let exec = match record {
+            Ok(exec) => exec,
+            Err(bad) => {
+                s.unreadable(RecordKind::Log, &bad);
+                return Ok(());
             }
+        };
+        match executed_case(&exec) {
+            Ok(case) => {
+                let cycle = exec.test_cycle.as_ref().map(|c| c.id);
+                writer
+                    .push(cycle, &case.key, &exec)
+                    .map_err(|e| Error::io(context.clone(), e))?;
+            }
+            Err(e) => s.transform_failed(&e),
         }
         Ok(())
     })?;

@@ -369,18 +369,17 @@ fn listed<J: Send + 'static>(
     jobs: &JobTally,
     (kind, phase, path): (RecordKind, &str, &str),
     handle: impl Fn(&Shared, J) + Send + Sync + 'static,
-    list: impl FnOnce(PageVisitor<'_, J>) -> crate::Result<()>,
+    list: impl Fn(PageVisitor<'_, J>) -> crate::Result<()>,
 ) -> Result<(), MigrateError> {
-    s.progress.phase(phase, s.zephyr.count(path, &[])?);
+    s.progress
+        .phase(phase, s.patiently(|| s.zephyr.count(path, &[]))?);
     parallel(s, workers, jobs, handle, |submit| {
-        list(&mut |page| {
-            page.into_iter().try_for_each(|record| match record {
-                Ok(item) => submit(item),
-                Err(bad) => {
-                    s.unreadable(kind, &bad);
-                    Ok(())
-                }
-            })
+        s.resumably(&list, |record| match record {
+            Ok(item) => submit(item),
+            Err(bad) => {
+                s.unreadable(kind, &bad);
+                Ok(())
+            }
         })?;
         Ok(())
     })

@@ -39,6 +39,32 @@ impl Shared {
         }
     }
 
+    /// Reads a listing, `list` (its pages, in a stable order), handing each
+    /// record to `each`, [patiently](Self::patiently): a listing cut short
+    /// by a failure that may pass (or an outage) is read again from the
+    /// start, skipping the records already handed over, so each record is
+    /// handled once however often its page is read.
+    pub(crate) fn resumably<R>(
+        &self,
+        list: impl Fn(&mut dyn FnMut(Vec<R>) -> Result<()>) -> Result<()>,
+        mut each: impl FnMut(R) -> Result<()>,
+    ) -> Result<()> {
+        let mut handled = 0usize;
+        self.patiently(|| {
+            let mut seen = 0usize;
+            list(&mut |page| {
+                for record in page {
+                    seen += 1;
+                    if seen > handled {
+                        each(record)?;
+                        handled += 1;
+                    }
+                }
+                Ok(())
+            })
+        })
+    }
+
     /// What `find` sees on qTest, else what `create` makes. A create whose
     /// outcome is unknown (a timeout, a reset, a 5xx after sending, an
     /// unreadable 2xx), or that failed in a way the next round may not, is
