@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-use etlpool::migrate::MigrateOptions;
+use etlpool::migrate::{MappingConfig, MigrateOptions, RunHooks, RunProgress, migrate_with};
 use etlpool::mock::{MockOptions, MockServers};
 use etlpool::policy::{BreakerPolicy, PolicySettings};
 
@@ -78,6 +78,63 @@ fn workers_wait_out_an_open_breaker_behind_one_probe_and_finish_the_run() {
         fast_failures <= 8 * 3 + 2 * probes,
         "{fast_failures} calls refused by the open breaker: {qtest:?}"
     );
+}
+
+#[test]
+fn a_zephyr_listing_cut_short_by_an_outage_is_read_again_and_nothing_is_done_twice() {
+    let mut m = Migration::new(130, faults_util::sizes());
+    let breaker = BreakerPolicy {
+        cooldown: Duration::from_millis(250),
+        ..BreakerPolicy::default()
+    };
+    m.pool = test_pool()
+        .default_policies(PolicySettings {
+            breaker,
+            ..PolicySettings::default()
+        })
+        .build()
+        .unwrap();
+    m.max_outage = Duration::from_secs(60);
+    let first = m.run_with(&faults_util::options(
+        &m,
+        "modules,cases,cycles",
+        MappingConfig::default(),
+    ));
+    assert!(first.is_complete(), "{first}\n{}", m.failures());
+    // 18 pages of executions at 60 ms each: the listing lasts over a second,
+    // and Zephyr goes down within milliseconds of its start, for longer than
+    // the client's own retries last.
+    let zephyr = &m.mocks.faults().zephyr;
+    zephyr.set_latency(Duration::from_millis(60), Duration::ZERO);
+    let opts = MigrateOptions {
+        page_size: 5,
+        ..m.options()
+    };
+    let progress = RunProgress::new();
+    let hooks = RunHooks::default()
+        .progress(progress.clone())
+        .max_outage(m.max_outage);
+    let cancel = etlpool::CancelToken::new();
+    let summary = std::thread::scope(|scope| {
+        let running = scope.spawn(|| migrate_with(&m.pool, &opts, &cancel, &hooks));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while progress.snapshot().phase.as_deref() != Some("executions") {
+            assert!(Instant::now() < deadline, "no executions phase in 60 s");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // Longer than the client's own retries (4, backoff up to 3 s).
+        zephyr.set_fail_rate(1.0, etlpool::mock::FailPoint::Before);
+        std::thread::sleep(Duration::from_secs(4));
+        zephyr.set_fail_rate(0.0, etlpool::mock::FailPoint::Before);
+        running.join().unwrap().expect("the run")
+    });
+    assert!(summary.is_complete(), "{summary}\n{}", m.failures());
+    let origin = m.mocks.zephyr_url();
+    let origin = etlpool::Origin::parse(&origin).unwrap().to_string();
+    let opened = summary.metrics.origin(&origin).breaker_transitions["opened"];
+    assert!(opened >= 1, "Zephyr's breaker never opened");
+    // Every execution once: one log each, in order (no log made twice).
+    check::assert_migrated(&m.mocks);
 }
 
 /// Mocks whose qTest state survives a stop in a file under `dir`, answering

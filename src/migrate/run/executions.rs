@@ -41,9 +41,10 @@ pub(crate) fn produce(
     s: &Shared,
     submit: &mut dyn FnMut(RunJob) -> Result<()>,
 ) -> std::result::Result<(), MigrateError> {
-    let total = s
-        .zephyr
-        .count("/testexecutions", &[("onlyLastExecutions", "false")])?;
+    let total = s.patiently(|| {
+        s.zephyr
+            .count("/testexecutions", &[("onlyLastExecutions", "false")])
+    })?;
     s.progress.phase("executions", total);
     let mut spool = spool_executions(s)?;
     let spool_error = |e| MigrateError::io("reading spooled executions", e);
