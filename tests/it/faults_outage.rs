@@ -29,15 +29,16 @@ fn wait_for_writes(mocks: &MockServers, n: usize) {
     }
 }
 
-#[test]
-fn workers_wait_out_an_open_breaker_behind_one_probe_and_finish_the_run() {
-    let mut m = Migration::new(125, faults_util::sizes());
+/// A migration whose breakers probe 250 ms after they open and whose runs
+/// wait out a minute of outage, with `per_host` connections per origin.
+fn patient_migration(seed: u64, per_host: usize) -> (Migration, BreakerPolicy) {
+    let mut m = Migration::new(seed, faults_util::sizes());
     let breaker = BreakerPolicy {
         cooldown: Duration::from_millis(250),
         ..BreakerPolicy::default()
     };
     m.pool = test_pool()
-        .max_connections_per_host(8)
+        .max_connections_per_host(per_host)
         .default_policies(PolicySettings {
             breaker,
             ..PolicySettings::default()
@@ -45,6 +46,12 @@ fn workers_wait_out_an_open_breaker_behind_one_probe_and_finish_the_run() {
         .build()
         .unwrap();
     m.max_outage = Duration::from_secs(60);
+    (m, breaker)
+}
+
+#[test]
+fn workers_wait_out_an_open_breaker_behind_one_probe_and_finish_the_run() {
+    let (m, breaker) = patient_migration(125, 8);
     let opts = MigrateOptions {
         workers: 8,
         ..m.options()
@@ -82,19 +89,7 @@ fn workers_wait_out_an_open_breaker_behind_one_probe_and_finish_the_run() {
 
 #[test]
 fn a_zephyr_listing_cut_short_by_an_outage_is_read_again_and_nothing_is_done_twice() {
-    let mut m = Migration::new(130, faults_util::sizes());
-    let breaker = BreakerPolicy {
-        cooldown: Duration::from_millis(250),
-        ..BreakerPolicy::default()
-    };
-    m.pool = test_pool()
-        .default_policies(PolicySettings {
-            breaker,
-            ..PolicySettings::default()
-        })
-        .build()
-        .unwrap();
-    m.max_outage = Duration::from_secs(60);
+    let (m, _) = patient_migration(130, 4);
     let first = m.run_with(&faults_util::options(
         &m,
         "modules,cases,cycles",
