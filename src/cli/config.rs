@@ -134,6 +134,7 @@ pub(super) struct RunSection {
     report: Option<PathBuf>,
     page_size: Option<u64>,
     status_interval: Option<String>,
+    max_outage: Option<String>,
 }
 
 /// `[alerts]`: thresholds, each a value or `"off"`.
@@ -173,6 +174,8 @@ pub struct Settings {
     pub page_size: u64,
     /// From `[run] status_interval`, if set.
     pub status_interval: Option<std::time::Duration>,
+    /// From `[run] max_outage` (`migrate` puts `--max-outage` here), if set.
+    pub max_outage: Option<std::time::Duration>,
     /// Alert thresholds (`[alerts]`).
     pub alerts: Thresholds,
 }
@@ -255,6 +258,7 @@ impl ConnectionArgs {
                 .page_size
                 .unwrap_or(crate::zephyr::DEFAULT_PAGE_SIZE),
             status_interval: checked.status_interval,
+            max_outage: checked.max_outage,
             alerts: checked.alerts,
         })
     }
@@ -317,6 +321,7 @@ pub(super) struct Checked {
     pub(super) zephyr_rate: RateLimit,
     pub(super) qtest_rate: RateLimit,
     pub(super) status_interval: Option<std::time::Duration>,
+    pub(super) max_outage: Option<std::time::Duration>,
     pub(super) alerts: Thresholds,
 }
 
@@ -343,12 +348,17 @@ impl FileConfig {
             Some(v) => Some(positive_duration("run.status_interval", v)?),
             None => None,
         };
+        let max_outage = match &self.run.max_outage {
+            Some(v) => Some(positive_duration("run.max_outage", v)?),
+            None => None,
+        };
         Ok(Checked {
             pool,
             mapping,
             zephyr_rate: rate(&self.zephyr, "zephyr")?,
             qtest_rate: rate(&self.qtest, "qtest")?,
             status_interval,
+            max_outage,
             alerts: self.alerts.thresholds()?,
         })
     }

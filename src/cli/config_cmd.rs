@@ -146,6 +146,11 @@ const RUN: &[Doc] = &[
         "Progress line (without a terminal) and alert checks (--status-interval). Default: 30s.",
         Some("\"30s\""),
     ),
+    (
+        "max_outage",
+        "How long work waits for a service whose circuit breaker is open; then the run stops, exit 3 (ETLPOOL_MAX_OUTAGE, --max-outage). Default: 10m.",
+        Some("\"10m\""),
+    ),
 ];
 
 const ALERTS: &[Doc] = &[

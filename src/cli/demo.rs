@@ -81,6 +81,7 @@ pub(super) fn run(args: &DemoArgs, global: &GlobalArgs) -> Result<ExitCode, CliE
         report: None,
         page_size: 100,
         status_interval: None,
+        max_outage: None,
         alerts: Default::default(),
     };
     let options = MigrateOptions {
@@ -106,6 +107,7 @@ pub(super) fn run(args: &DemoArgs, global: &GlobalArgs) -> Result<ExitCode, CliE
         ops: &ops,
         quiet: global.quiet,
         lock_wait: Default::default(),
+        max_outage: None,
         report_per_run: false,
         journal_store: None,
         worker: None,

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use clap::Args;
 
@@ -19,7 +19,8 @@ use crate::cancel::CancelToken;
 use crate::fleet::Shard;
 use crate::metrics::Snapshot;
 use crate::migrate::{
-    JournalStore, LockWait, MigrateOptions, Phases, RunHooks, RunProgress, RunSummary, migrate_with,
+    DEFAULT_MAX_OUTAGE, JournalStore, LockWait, MigrateOptions, Phases, RunHooks, RunProgress,
+    RunSummary, migrate_with,
 };
 use crate::pool::Pool;
 
@@ -61,6 +62,11 @@ pub struct MigrateArgs {
         default_missing_value = "forever"
     )]
     pub wait: Option<String>,
+    /// How long work waits for a service whose circuit breaker is open
+    /// (paused, behind one probe) before the run stops with exit 3, e.g.
+    /// 10m or 90s. Defaults to 10m, or `[run] max_outage` of the config file.
+    #[arg(long, value_name = "DURATION", env = "ETLPOOL_MAX_OUTAGE")]
+    pub max_outage: Option<String>,
     /// Migrate the projects of this CSV list instead of one: columns
     /// zephyr_project,qtest_project_id and optionally config,journal,report
     /// (see the README). Without --redis they run here one after another;
@@ -120,7 +126,11 @@ pub(super) fn run(args: &MigrateArgs, global: &GlobalArgs) -> Result<ExitCode, C
         Ok(wait) => (wait, None),
         Err(e) => (LockWait::No, Some(e)),
     };
-    let prepared = match args.ops.metrics_output().err().or(bad_wait) {
+    let (max_outage, bad_outage) = match max_outage(args.max_outage.as_deref()) {
+        Ok(budget) => (budget, None),
+        Err(e) => (None, Some(e)),
+    };
+    let prepared = match args.ops.metrics_output().err().or(bad_wait).or(bad_outage) {
         Some(e) => Err(e),
         None => prepare(args),
     };
@@ -142,6 +152,7 @@ pub(super) fn run(args: &MigrateArgs, global: &GlobalArgs) -> Result<ExitCode, C
         ops: &args.ops,
         quiet: global.quiet,
         lock_wait,
+        max_outage,
         report_per_run: true,
         journal_store,
         worker: None,
@@ -178,6 +189,14 @@ fn redis_journal(
 ) -> Result<(MigrateOptions, Option<Arc<dyn JournalStore>>), CliError> {
     redis.refuse(None)?;
     Ok((options, None))
+}
+
+/// `--max-outage`, if given.
+pub(super) fn max_outage(budget: Option<&str>) -> Result<Option<Duration>, CliError> {
+    Ok(match budget {
+        Some(v) => Some(super::config::positive_duration("--max-outage", v)?),
+        None => None,
+    })
 }
 
 pub(super) fn lock_wait(wait: Option<&str>) -> Result<LockWait, CliError> {
@@ -243,6 +262,8 @@ pub(super) struct Runner<'a> {
     pub(super) ops: &'a OpsArgs,
     pub(super) quiet: bool,
     pub(super) lock_wait: LockWait,
+    /// `--max-outage`, which wins over the config file's `[run] max_outage`.
+    pub(super) max_outage: Option<Duration>,
     /// Name the report after the run's start (`migrate`), or use it as given (`demo`).
     pub(super) report_per_run: bool,
     /// Where the journal lives; `None`: the file at the options' journal.
@@ -357,7 +378,12 @@ impl Runner<'_> {
         };
         let mut hooks = RunHooks::default()
             .progress(progress)
-            .lock_wait(self.lock_wait);
+            .lock_wait(self.lock_wait)
+            .max_outage(
+                self.max_outage
+                    .or(settings.max_outage)
+                    .unwrap_or(DEFAULT_MAX_OUTAGE),
+            );
         if self.report_per_run {
             hooks = hooks.report_per_run(SystemTime::now());
         }
@@ -433,11 +459,17 @@ impl Runner<'_> {
             }
             None => Ok(()),
         };
+        let worked = printed.is_some();
         if let Some(run) = printed {
             self.print(&run, code);
         }
-        // Logged, or the error of a run that went well.
-        let outputs = super::output::settle(code, [written, summary_written]);
+        // Logged, or the error of a run that went well: exit 3 once the work
+        // was done (a re-run finds it journaled and writes the files again).
+        let outputs =
+            super::output::settle(code, [written, summary_written]).map_err(|e| match worked {
+                true => CliError::AfterWork(Box::new(e)),
+                false => e,
+            });
         if let Some(e) = error {
             if code == ExitCode::Interrupted {
                 log::warn!("{}", super::explain::chain(&e));

@@ -64,6 +64,8 @@ pub(super) struct ProjectRun<'a> {
     pub(super) dry_run: bool,
     pub(super) only: Option<Phases>,
     pub(super) lock_wait: LockWait,
+    /// `--max-outage`, if given (else the project's config or the default).
+    pub(super) max_outage: Option<std::time::Duration>,
     pub(super) worker: String,
     pub(super) current: Option<Arc<ProcessMetrics>>,
     /// The services' rates shared with other processes (`worker --redis`).
@@ -122,6 +124,7 @@ impl ProjectRun<'_> {
             ops: &self.ops,
             quiet: self.quiet,
             lock_wait: self.lock_wait,
+            max_outage: self.max_outage,
             report_per_run: true,
             journal_store,
             worker: Some(self.worker.clone()),
@@ -172,6 +175,7 @@ pub(super) fn run(args: &MigrateArgs, global: &GlobalArgs) -> Result<ExitCode, C
     let path = args.projects.as_deref().unwrap_or(std::path::Path::new(""));
     let list = ProjectList::read(path)?;
     let lock_wait = super::migrate::lock_wait(args.wait.as_deref())?;
+    let max_outage = super::migrate::max_outage(args.max_outage.as_deref())?;
     args.ops.metrics_output()?;
     if args.redis.given() {
         return enqueue(args, &list);
@@ -198,6 +202,7 @@ pub(super) fn run(args: &MigrateArgs, global: &GlobalArgs) -> Result<ExitCode, C
         dry_run: args.dry_run,
         only: args.only,
         lock_wait,
+        max_outage,
         worker,
         current: Some(current.clone()),
         budget: super::budget::Budget::none(),

@@ -154,6 +154,7 @@ mod fleet {
                 only: None,
                 // The worker takes the lock before the run.
                 lock_wait: LockWait::No,
+                max_outage: None,
                 worker: name.clone(),
                 current: Some(metrics.clone()),
                 budget: budget.clone(),

@@ -482,14 +482,25 @@ impl<'a> Call<'a> {
         {
             return Ok(false);
         }
-        if decision.uses_budget && !self.client.policies.budget().try_retry(Instant::now()) {
-            log::warn!(
-                "retry budget for {} is spent; not retrying {} {}",
-                self.owner.origin(),
-                self.request.method,
-                self.owner.path_of(self.request)
-            );
-            return Ok(false);
+        if decision.uses_budget {
+            let (given, changed) = self.client.policies.try_retry(Instant::now());
+            if given && changed {
+                log::info!("retry budget for {} has retries again", self.owner.origin());
+            } else if !given {
+                let level = if changed {
+                    log::Level::Warn
+                } else {
+                    log::Level::Debug
+                };
+                log::log!(
+                    level,
+                    "retry budget for {} is spent; not retrying {} {} (said once until it has retries again)",
+                    self.owner.origin(),
+                    self.request.method,
+                    self.owner.path_of(self.request)
+                );
+                return Ok(false);
+            }
         }
         self.retries += 1;
         self.client.metrics.retry(decision.reason);

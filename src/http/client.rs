@@ -283,6 +283,11 @@ impl ApiClient {
         }
     }
 
+    /// The retry rules of this client's calls.
+    pub fn retry_policy(&self) -> &RetryPolicy {
+        &self.inner.retry
+    }
+
     /// Whether the origin's circuit breaker is open (or half-open) now; with
     /// failover origins, whether every origin's is, so no origin would take
     /// a call without a probe.

@@ -1,6 +1,7 @@
 //! [`MockServers`]: Zephyr and qTest on two loopback ports, with their faults and state.
 
 use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
@@ -10,6 +11,7 @@ use super::auth::Tokens;
 use super::faults::Faults;
 use super::gate::{Flavor, Gate};
 use super::options::MockOptions;
+use super::qtest::SearchLag;
 use super::qtest::api::{QtestApi, Store};
 use super::qtest::config::QtestConfig;
 use super::qtest::persist;
@@ -92,6 +94,8 @@ impl MockServers {
             store: Mutex::new(store),
             origin: OnceLock::new(),
             source: Arc::clone(&source),
+            lag: Mutex::default(),
+            refuse_writes: AtomicU64::new(0),
         });
         let login = opts.qtest_login.clone();
         let zephyr_gate = Arc::new(Gate {
@@ -286,6 +290,27 @@ impl MockServers {
         }
         *slot = serve(slot.addr().port(), &self.qtest_gate, &self.faults.qtest)?;
         Ok(())
+    }
+
+    /// Makes qTest's `POST /search` trail its writes by `lag` (as the real
+    /// service's index may), while the listings stay current. Takes effect
+    /// for writes from now on; [`SearchLag::none`] turns it off.
+    pub fn set_search_lag(&self, lag: SearchLag) {
+        self.qtest_api.lag.lock().set(lag);
+    }
+
+    /// Refuses the next `n` qTest writes with a 503 before applying them (a
+    /// clean failure whose outcome the client can't know), whatever the
+    /// fault switches say.
+    pub fn refuse_next_qtest_writes(&self, n: u64) {
+        self.qtest_api.refuse_writes.store(n, Ordering::SeqCst);
+    }
+
+    /// Stops qTest as an outage would: it stops listening and drops its
+    /// connections, until [`restart_qtest`](Self::restart_qtest) (which, with
+    /// a state file, rebuilds the created state from it).
+    pub fn stop_qtest(&self) {
+        self.qtest.lock().shutdown();
     }
 
     /// Stops both servers and joins their threads. Idempotent; dropping does it too.

@@ -2,8 +2,11 @@
 //!
 //! The built-in breaker opens on a failure *rate*: when, over the last
 //! `window`, at least `minimum_calls` calls were judged and at least
-//! `failure_rate` of them (and at least `failure_threshold`) failed. A blip
-//! (a few 503s, one dropped connection) never opens it; an outage does. Only
+//! `failure_rate` of them (and at least `failure_threshold`) failed, or when
+//! the last `consecutive_failures` judged calls all failed (an outage after a
+//! busy healthy spell must not wait for the spell's successes to slide out
+//! of the window). A blip (a few 503s, one dropped connection) never opens
+//! it; an outage does. Only
 //! real failures of the service count: the client reports 5xx answers and
 //! transport errors of a call's first attempt as failures, and never a 4xx
 //! (the server is up), a retry (one bad call would count several times), or a
@@ -41,6 +44,10 @@ pub struct BreakerPolicy {
     pub minimum_calls: u32,
     /// The sliding window calls are counted over. Defaults to 10 s.
     pub window: Duration,
+    /// Judged calls failing in a row that open the breaker whatever the
+    /// window's rate; 0 leaves only the rate. Defaults to 20 (on a healthy
+    /// service failing 5 % of calls, 20 in a row is a one-in-10^26 event).
+    pub consecutive_failures: u32,
     /// How long it stays open before a probe. Defaults to 30 s.
     pub cooldown: Duration,
 }
@@ -52,6 +59,7 @@ impl Default for BreakerPolicy {
             failure_rate: 0.5,
             minimum_calls: 20,
             window: Duration::from_secs(10),
+            consecutive_failures: 20,
             cooldown: Duration::from_secs(30),
         }
     }
@@ -74,6 +82,7 @@ impl BreakerPolicy {
             failure_threshold: failures,
             failure_rate: 1.0,
             minimum_calls: failures,
+            consecutive_failures: failures,
             ..BreakerPolicy::default()
         }
     }
@@ -206,6 +215,8 @@ struct Inner {
     state: State,
     /// Judged calls and failures (first attempts and probes only).
     window: SlidingCounts,
+    /// Judged calls that failed since the last one that succeeded.
+    streak: u32,
 }
 
 enum State {
@@ -228,6 +239,7 @@ impl CircuitBreaker {
             state: Mutex::new(Inner {
                 state: State::Closed,
                 window: SlidingCounts::new(policy.window),
+                streak: 0,
             }),
         }
     }
@@ -242,10 +254,13 @@ impl CircuitBreaker {
             .unwrap_or_else(Instant::now)
     }
 
-    /// Whether the window's counts call for opening.
-    fn tripped(&self, window: &SlidingCounts, now: Instant) -> bool {
-        let (calls, failures) = window.totals(now);
+    /// Whether the run of failures or the window's counts call for opening.
+    fn tripped(&self, inner: &Inner, now: Instant) -> bool {
         let p = &self.policy;
+        if p.consecutive_failures > 0 && inner.streak >= p.consecutive_failures {
+            return true;
+        }
+        let (calls, failures) = inner.window.totals(now);
         calls >= u64::from(p.minimum_calls.max(1))
             && failures >= u64::from(p.failure_threshold)
             && failures as f64 >= p.failure_rate * calls as f64
@@ -347,6 +362,7 @@ impl Breaker for CircuitBreaker {
                 Outcome::Success => {
                     st.state = State::Closed;
                     st.window.clear();
+                    st.streak = 0;
                     Some(BreakerTransition::Closed)
                 }
                 Outcome::Failure => {
@@ -364,11 +380,18 @@ impl Breaker for CircuitBreaker {
         }
         match outcome {
             Outcome::Neutral => return None,
-            Outcome::Success => st.window.add(now, 1, 0),
-            Outcome::Failure => st.window.add(now, 1, 1),
+            Outcome::Success => {
+                st.window.add(now, 1, 0);
+                st.streak = 0;
+            }
+            Outcome::Failure => {
+                st.window.add(now, 1, 1);
+                st.streak = st.streak.saturating_add(1);
+            }
         }
-        if outcome == Outcome::Failure && self.tripped(&st.window, now) {
+        if outcome == Outcome::Failure && self.tripped(&st, now) {
             st.window.clear();
+            st.streak = 0;
             st.state = State::Open {
                 until: self.reopen_at(),
             };
@@ -436,6 +459,35 @@ mod tests {
         // Neutral outcomes are not calls.
         for _ in 0..100 {
             attempt(&b, Outcome::Neutral);
+        }
+        assert_eq!(b.state(), BreakerState::Closed);
+    }
+
+    #[test]
+    fn an_outage_after_a_busy_healthy_spell_opens_it_on_the_run_of_failures() {
+        let b = breaker(BreakerPolicy::default());
+        // A thousand successes in the window: a rate of 50 % is far off.
+        for _ in 0..1000 {
+            attempt(&b, Outcome::Success);
+        }
+        for i in 1..20 {
+            assert_eq!(attempt(&b, Outcome::Failure), None, "failure {i}");
+        }
+        assert_eq!(
+            attempt(&b, Outcome::Failure),
+            Some(BreakerTransition::Opened)
+        );
+        // A success breaks a run: 19 failures, a success, 19 more stay closed.
+        let b = breaker(BreakerPolicy::default());
+        for _ in 0..1000 {
+            attempt(&b, Outcome::Success);
+        }
+        for outcome in [Outcome::Failure; 19]
+            .into_iter()
+            .chain([Outcome::Success])
+            .chain([Outcome::Failure; 19])
+        {
+            assert_eq!(attempt(&b, outcome), None);
         }
         assert_eq!(b.state(), BreakerState::Closed);
     }

@@ -48,6 +48,8 @@ mod window;
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
 pub use self::breaker::{
     Admission, Breaker, BreakerOpen, BreakerPolicy, BreakerState, CircuitBreaker, Outcome,
@@ -92,6 +94,9 @@ pub struct OriginPolicies {
     /// them: the built-in ones, and ones given with `*_keeping_settings`.
     /// (limiter, breaker, budget).
     built_in: (bool, bool, bool),
+    /// Whether the retry budget was last found spent: its WARN is said once
+    /// when it runs out, not once per call refused a retry.
+    budget_spent: Arc<AtomicBool>,
 }
 
 impl OriginPolicies {
@@ -103,6 +108,7 @@ impl OriginPolicies {
             budget: Arc::new(WindowBudget::new(settings.budget)),
             settings,
             built_in: (true, true, true),
+            budget_spent: Arc::default(),
         }
     }
 
@@ -130,6 +136,14 @@ impl OriginPolicies {
     /// The retry budget.
     pub fn budget(&self) -> &Arc<dyn RetryBudget> {
         &self.budget
+    }
+
+    /// Takes a retry from the budget; whether it was given, and whether
+    /// that changed since the last time asked (to log the change once).
+    pub(crate) fn try_retry(&self, now: Instant) -> (bool, bool) {
+        let given = self.budget.try_retry(now);
+        let was_spent = self.budget_spent.swap(!given, Ordering::Relaxed);
+        (given, was_spent == given)
     }
 
     /// The settings the built-in parts were made from (a part you supplied
@@ -243,6 +257,7 @@ impl OriginPoliciesBuilder {
                 .unwrap_or_else(|| Arc::new(WindowBudget::new(s.budget))),
             settings: s,
             built_in,
+            budget_spent: Arc::default(),
         }
     }
 }

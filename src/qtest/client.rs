@@ -155,10 +155,30 @@ impl QtestClient {
         module: u64,
         visit: impl FnMut(Vec<TestCase>) -> Result<()>,
     ) -> Result<()> {
+        self.module_cases(module, true, visit)
+    }
+
+    /// Visits the cases of a module with their properties but without their
+    /// steps, a page at a time: the module's listing, which shows a case as
+    /// soon as it is created (the search index may take a while).
+    pub fn case_summaries_in(
+        &self,
+        module: u64,
+        visit: impl FnMut(Vec<TestCase>) -> Result<()>,
+    ) -> Result<()> {
+        self.module_cases(module, false, visit)
+    }
+
+    fn module_cases(
+        &self,
+        module: u64,
+        steps: bool,
+        visit: impl FnMut(Vec<TestCase>) -> Result<()>,
+    ) -> Result<()> {
         let req = ApiRequest::get(&self.path("test-cases")).queries(&[
             ("parentId", module.to_string().as_str()),
             ("expandProps", "true"),
-            ("expandSteps", "true"),
+            ("expandSteps", if steps { "true" } else { "false" }),
         ]);
         self.bare_pages(req, "size", visit)
     }

@@ -9,6 +9,12 @@ mod cli;
 mod clients;
 mod coalesce;
 mod failover;
+mod faults_e2e;
+mod faults_exit;
+mod faults_outage;
+mod faults_outcomes;
+mod faults_util;
+mod faults_waiting;
 #[cfg(feature = "redis")]
 mod fleet_adversarial;
 #[cfg(feature = "redis")]

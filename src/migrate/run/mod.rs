@@ -6,9 +6,15 @@
 //! then a lookup on qTest (by the `Zephyr Key` field, by name and position under
 //! the parent, by the key in a cycle's description, by case in a cycle's runs,
 //! by end time and status in a run's logs); a create only if both come up
-//! empty. A create whose outcome is unknown is looked up again before it is
-//! created again. So a crash or a fault at any point neither duplicates nor
-//! loses a record.
+//! empty. A create whose outcome is unknown is looked up again, in its
+//! parent's listing, before it is created again, for as many rounds as the
+//! retry policy allows. So a crash or a fault at any point neither duplicates
+//! nor loses a record.
+//!
+//! A record whose parent is not migrated waits for the next run (a `waiting`
+//! row), and so do a run's logs after one that is missing. While a service's
+//! circuit breaker is open, the work that needs it waits for up to the
+//! outage budget ([`RunHooks::max_outage`]) instead of failing.
 
 mod case_cache;
 mod case_info;
@@ -16,6 +22,8 @@ mod cases;
 mod cycles;
 mod executions;
 mod folders;
+mod outage;
+mod patience;
 mod progress;
 mod setup;
 mod shared;
@@ -31,6 +39,7 @@ use std::time::Instant;
 
 use parking_lot::RwLock;
 
+pub use outage::DEFAULT_MAX_OUTAGE;
 pub use progress::{PROGRESS_TARGET, ProgressSnapshot, RunProgress, whole_secs};
 pub use setup::{Endpoints, QtestAuth, connect};
 pub use summary::RunSummary;
@@ -38,6 +47,7 @@ pub use summary::RunSummary;
 use self::case_cache::CaseCache;
 use self::cases::CaseIndex;
 use self::cycles::CycleIndex;
+use self::outage::Outages;
 use self::shared::{Output, Shared, Tally};
 use crate::cancel::CancelToken;
 use crate::error::Error;
@@ -148,9 +158,10 @@ pub struct MigrateOptions {
 }
 
 /// What a caller can attach to a run besides its options: a progress to
-/// watch, and how long to wait for the journal's lock. Defaults to a
-/// private progress and no waiting.
-#[derive(Debug, Clone, Default)]
+/// watch, how long to wait for the journal's lock, and how long to wait out
+/// an outage. Defaults to a private progress, no waiting for the lock, and
+/// [`DEFAULT_MAX_OUTAGE`].
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct RunHooks {
     /// Counted by the run; read it from another thread.
@@ -164,9 +175,26 @@ pub struct RunHooks {
     /// The summary says which name it got. Defaults to `None`: the report
     /// is `MigrateOptions::report` itself.
     pub report_per_run: Option<std::time::SystemTime>,
+    /// The outage budget: how long work waits for a service whose circuit
+    /// breaker is open (behind one probe) before the run stops, with exit 3
+    /// and a message naming the service (`--max-outage`). Defaults to
+    /// [`DEFAULT_MAX_OUTAGE`] (10 minutes).
+    pub max_outage: std::time::Duration,
     /// Where the journal lives and how it is locked. Defaults to `None`: a
     /// [`FileJournal`] at [`MigrateOptions::journal`].
     pub journal_store: Option<Arc<dyn JournalStore>>,
+}
+
+impl Default for RunHooks {
+    fn default() -> Self {
+        RunHooks {
+            progress: RunProgress::default(),
+            lock_wait: LockWait::default(),
+            report_per_run: None,
+            max_outage: DEFAULT_MAX_OUTAGE,
+            journal_store: None,
+        }
+    }
 }
 
 impl RunHooks {
@@ -186,6 +214,12 @@ impl RunHooks {
     /// [`RunHooks::report_per_run`]).
     pub fn report_per_run(mut self, at: std::time::SystemTime) -> Self {
         self.report_per_run = Some(at);
+        self
+    }
+
+    /// Wait out an outage for up to `budget` (see [`RunHooks::max_outage`]).
+    pub fn max_outage(mut self, budget: std::time::Duration) -> Self {
+        self.max_outage = budget;
         self
     }
 
@@ -248,6 +282,8 @@ pub fn migrate_with(
     };
     let progress = hooks.progress.clone();
     progress.start(!opts.only.logs);
+    let outages = Outages::new(hooks.max_outage, stop.token().clone(), &zephyr, &qtest);
+    let retry = qtest.api().retry_policy().clone();
     let shared = Arc::new(Shared {
         zephyr,
         qtest,
@@ -262,6 +298,8 @@ pub fn migrate_with(
         defaults: Default::default(),
         cases: CaseCache::new(&opts.endpoints.zephyr_project),
         approving: Default::default(),
+        outages,
+        retry,
     });
     let jobs = JobTally::default();
     let lines = opts
@@ -331,18 +369,17 @@ fn listed<J: Send + 'static>(
     jobs: &JobTally,
     (kind, phase, path): (RecordKind, &str, &str),
     handle: impl Fn(&Shared, J) + Send + Sync + 'static,
-    list: impl FnOnce(PageVisitor<'_, J>) -> crate::Result<()>,
+    list: impl Fn(PageVisitor<'_, J>) -> crate::Result<()>,
 ) -> Result<(), MigrateError> {
-    s.progress.phase(phase, s.zephyr.count(path, &[])?);
+    s.progress
+        .phase(phase, s.patiently(|| s.zephyr.count(path, &[]))?);
     parallel(s, workers, jobs, handle, |submit| {
-        list(&mut |page| {
-            page.into_iter().try_for_each(|record| match record {
-                Ok(item) => submit(item),
-                Err(bad) => {
-                    s.unreadable(kind, &bad);
-                    Ok(())
-                }
-            })
+        s.resumably(&list, |record| match record {
+            Ok(item) => submit(item),
+            Err(bad) => {
+                s.unreadable(kind, &bad);
+                Ok(())
+            }
         })?;
         Ok(())
     })
@@ -402,11 +439,13 @@ fn finish(
         .journal
         .failure()
         .map(|why| format!("{why}; free space (or fix the file system) and run again to resume"));
-    let interrupted = journal_failed.is_none()
+    // The run's own reasons to stop come before a signal's.
+    let stopped = journal_failed.or_else(|| shared.outages.stopped().map(str::to_owned));
+    let interrupted = stopped.is_none()
         && (shared.cancel.is_cancelled()
             || matches!(outcome, Err(MigrateError::Http(Error::Cancelled))));
-    let aborted = match &outcome {
-        _ if journal_failed.is_some() => journal_failed,
+    let mut aborted = match &outcome {
+        _ if stopped.is_some() => stopped,
         Err(MigrateError::Http(Error::Cancelled)) | Ok(()) => None,
         Err(e) => Some(crate::error::error_chain(e)),
     };
@@ -423,21 +462,31 @@ fn finish(
         ));
     };
     let report = shared.out.path().to_owned();
+    // After the work, a file that can't be closed stops nothing more: the
+    // run is reported as stopped early (exit 3), and the next one resumes.
+    let mut after_work = |closed: Result<(), MigrateError>| {
+        if let Err(e) = closed {
+            let why = crate::error::error_chain(&e);
+            log::error!("{why}");
+            aborted.get_or_insert(why);
+        }
+    };
     let failed_already = shared.journal.failure().is_some();
     let closed = shared.journal.close();
     if !failed_already {
-        closed?;
+        after_work(closed);
     }
-    match shared.out {
-        Output::Report(r) => r.finish().map(drop)?,
-        Output::Plan(p) => p.finish().map(drop)?,
-    }
+    after_work(match shared.out {
+        Output::Report(r) => r.finish().map(drop),
+        Output::Plan(p) => p.finish().map(drop),
+    });
     Ok(RunSummary {
         dry_run: opts.dry_run,
         interrupted,
         aborted,
         breaker_open,
         elapsed_secs: start.elapsed().as_secs_f64(),
+        waiting: records.values().map(|c| c.waiting).sum(),
         records,
         failed: failed + output_errors,
         not_run: jobs.not_run.load(Ordering::Relaxed),
