@@ -32,7 +32,15 @@ pub enum Action {
     Failed,
     /// Would be created (dry run).
     Planned,
+    /// Changed in Zephyr since its migration and updated on qTest (a sync).
+    Updated,
+    /// Changed in Zephyr and also changed on qTest by people since its
+    /// migration: left alone (a sync without `--overwrite`).
+    Conflict,
 }
+
+/// How many [`Action`]s there are (the size of per-action counters).
+pub(crate) const ACTIONS: usize = 7;
 
 /// Rows written per action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -48,6 +56,10 @@ pub struct ActionCounts {
     pub failed: u64,
     /// Planned.
     pub planned: u64,
+    /// Updated (a sync).
+    pub updated: u64,
+    /// Conflicting (a sync): changed on both sides, left alone.
+    pub conflict: u64,
 }
 
 impl ActionCounts {
@@ -59,6 +71,8 @@ impl ActionCounts {
             skipped: get(Action::Skipped),
             failed: get(Action::Failed),
             planned: get(Action::Planned),
+            updated: get(Action::Updated),
+            conflict: get(Action::Conflict),
         }
     }
 }
@@ -69,7 +83,7 @@ struct Sink {
     path: PathBuf,
     /// Guards the file; held only for the write of one row.
     file: Mutex<File>,
-    counts: [AtomicU64; 5],
+    counts: [AtomicU64; ACTIONS],
 }
 
 impl Sink {

@@ -39,7 +39,7 @@ impl Output {
 /// Per kind and action, for the summary.
 #[derive(Default)]
 pub(crate) struct Tally {
-    counts: [[AtomicU64; 5]; 6],
+    counts: [[AtomicU64; crate::migrate::report::ACTIONS]; 6],
 }
 
 impl Tally {

@@ -17,7 +17,9 @@ const STEPS_CAP: usize = 100;
 
 /// The Zephyr mock's API.
 pub(crate) struct ZephyrApi {
-    pub data: Arc<Dataset>,
+    /// The data served; swapped whole by a test's mutation, so a request
+    /// sees one version of it. Guards only the pointer.
+    pub data: parking_lot::RwLock<Arc<Dataset>>,
     /// `http://127.0.0.1:PORT`, known once the server is bound.
     pub origin: OnceLock<String>,
     pub cap: usize,
@@ -76,12 +78,13 @@ impl Api for ZephyrApi {
         }
         let origin = self.origin.get().map_or("", String::as_str);
         let base = format!("{origin}/v2");
+        let data = Arc::clone(&self.data.read());
         let ctx = Ctx {
             req,
             origin,
             r: Render {
                 base: &base,
-                data: &self.data,
+                data: &data,
             },
             cap: self.cap,
         };
@@ -94,8 +97,10 @@ impl Api for ZephyrApi {
     }
 
     fn hook(&self, req: &Request) -> Option<Response> {
-        (req.path == "/__source")
-            .then(|| Response::json(200, &serde_json::to_value(&*self.data).unwrap_or_default()))
+        (req.path == "/__source").then(|| {
+            let data = Arc::clone(&self.data.read());
+            Response::json(200, &serde_json::to_value(&*data).unwrap_or_default())
+        })
     }
 }
 
