@@ -473,6 +473,13 @@ impl Journal {
         }
     }
 
+    /// Forgets a record this process found missing on qTest (a repair), so
+    /// it is made again; nothing is written until it is, and then its new
+    /// line supersedes the old one when the journal is next opened.
+    pub fn forget(&self, kind: RecordKind, key: &str) -> Option<Target> {
+        self.entries.write().remove(&(kind, key.to_owned()))
+    }
+
     /// All records of one kind, in no particular order.
     pub fn entries_of(&self, kind: RecordKind) -> Vec<(String, Target)> {
         self.entries

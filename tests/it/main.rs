@@ -44,6 +44,7 @@ mod qtest_spec;
 mod queue;
 mod spec_review;
 mod support;
+mod sync;
 mod verify;
 mod zephyr_contract;
 mod zephyr_source;

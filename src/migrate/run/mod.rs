@@ -22,6 +22,7 @@ mod shared;
 mod spool;
 mod stop;
 mod summary;
+mod sync;
 
 use std::convert::Infallible;
 use std::path::PathBuf;
@@ -34,6 +35,7 @@ use parking_lot::RwLock;
 pub use progress::{PROGRESS_TARGET, ProgressSnapshot, RunProgress, whole_secs};
 pub use setup::{Endpoints, QtestAuth, connect};
 pub use summary::RunSummary;
+pub use sync::SyncOptions;
 
 use self::case_cache::CaseCache;
 use self::cases::CaseIndex;
@@ -167,6 +169,9 @@ pub struct RunHooks {
     /// Where the journal lives and how it is locked. Defaults to `None`: a
     /// [`FileJournal`] at [`MigrateOptions::journal`].
     pub journal_store: Option<Arc<dyn JournalStore>>,
+    /// How a project migrated before is synced (overwrite, repair, the
+    /// executions' overlap window). Defaults to [`SyncOptions::default`].
+    pub sync: SyncOptions,
 }
 
 impl RunHooks {
@@ -186,6 +191,12 @@ impl RunHooks {
     /// [`RunHooks::report_per_run`]).
     pub fn report_per_run(mut self, at: std::time::SystemTime) -> Self {
         self.report_per_run = Some(at);
+        self
+    }
+
+    /// Sync a project migrated before as `sync` says.
+    pub fn sync(mut self, sync: SyncOptions) -> Self {
+        self.sync = sync;
         self
     }
 
@@ -262,6 +273,7 @@ pub fn migrate_with(
         defaults: Default::default(),
         cases: CaseCache::new(&opts.endpoints.zephyr_project),
         approving: Default::default(),
+        sync: sync::SyncState::new(hooks.sync),
     });
     let jobs = JobTally::default();
     let lines = opts
@@ -281,6 +293,9 @@ struct JobTally {
 
 fn phases(s: &Arc<Shared>, opts: &MigrateOptions, jobs: &JobTally) -> Result<(), MigrateError> {
     let only = opts.only;
+    if s.sync.options.repair && !s.dry_run() {
+        sync::repair(s)?;
+    }
     if only.modules {
         folders::modules(s, opts.workers)?;
     }
@@ -315,6 +330,11 @@ fn phases(s: &Arc<Shared>, opts: &MigrateOptions, jobs: &JobTally) -> Result<(),
             move |sh, job| executions::migrate_run(sh, only, job),
             |submit| executions::produce(s, submit),
         )?;
+        let complete = jobs.not_run.load(Ordering::Relaxed) == 0
+            && jobs.panicked.load(Ordering::Relaxed) == 0
+            && only.runs
+            && only.logs;
+        sync::advance_mark(s, complete);
     }
     Ok(())
 }

@@ -75,6 +75,8 @@ pub(crate) struct Shared {
     pub(crate) cases: CaseCache,
     /// Cases being approved before their runs.
     pub(crate) approving: Approving,
+    /// Sync settings, and the latest execution listed.
+    pub(crate) sync: super::sync::SyncState,
 }
 
 /// See [`Shared::defaults`].
@@ -116,7 +118,14 @@ impl Shared {
         }
     }
 
-    fn row(&self, kind: RecordKind, key: &str, target: Option<u64>, action: Action, error: &str) {
+    pub(crate) fn row(
+        &self,
+        kind: RecordKind,
+        key: &str,
+        target: Option<u64>,
+        action: Action,
+        error: &str,
+    ) {
         self.tally.add(kind, action);
         self.progress.record(kind, action);
         let written = match &self.out {

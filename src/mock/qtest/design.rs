@@ -122,7 +122,12 @@ pub(crate) fn update_case(
         st.module(p)
             .ok_or_else(|| bad(format!("Module {p} does not exist")))?;
     }
-    let properties = body::properties(o, &cfg.case_fields).map_err(bad)?;
+    // Required fields are checked only when properties are sent: an edit of
+    // the name alone keeps the case's values.
+    let properties = match o.contains_key("properties") {
+        true => body::properties(o, &cfg.case_fields).map_err(bad)?,
+        false => Vec::new(),
+    };
     let steps = match o.contains_key("test_steps") {
         true => Some(new_steps(st, steps(st, o)?)),
         false => None,
