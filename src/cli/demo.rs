@@ -110,6 +110,7 @@ pub(super) fn run(args: &DemoArgs, global: &GlobalArgs) -> Result<ExitCode, CliE
         journal_store: None,
         worker: None,
         current: None,
+        sync: Default::default(),
     };
     let code = runner.run(Ok((settings.clone(), options)))?;
     println!("metrics (Prometheus text): {}", metrics.display());

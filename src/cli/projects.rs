@@ -120,6 +120,7 @@ impl ProjectRun<'_> {
             journal_store,
             worker: Some(self.worker.clone()),
             current: self.current.clone(),
+            sync: Default::default(),
         };
         match runner.run(prepared) {
             Ok(code) => (code, None),

@@ -54,7 +54,9 @@ fn report_rows_are_csv_with_quoting_and_counts() {
             found: 1,
             skipped: 1,
             failed: 1,
-            planned: 0
+            planned: 0,
+            updated: 0,
+            conflict: 0
         }
     );
     let text = std::fs::read_to_string(&path).unwrap();
