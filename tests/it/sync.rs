@@ -209,3 +209,32 @@ fn repair_restores_a_deleted_case_with_its_runs_and_logs() {
     assert!(after.is_complete(), "{after}");
     assert_eq!(writes_since(&m, before), BTreeMap::new());
 }
+
+#[test]
+fn a_sync_with_nothing_new_reads_executions_only_from_the_mark() {
+    let m = migrated();
+    let pages = |m: &Migration| {
+        m.mocks
+            .zephyr_requests()
+            .get("testexecutions/nextgen")
+            .copied()
+            .unwrap_or(0)
+    };
+    let (before, requests) = (pages(&m), m.mocks.zephyr_stats().snapshot().requests);
+    let full = sync(&m, SyncOptions::default().full(true));
+    let full_pages = pages(&m) - before;
+    let full_requests = m.mocks.zephyr_stats().snapshot().requests - requests;
+    let (before, requests) = (pages(&m), m.mocks.zephyr_stats().snapshot().requests);
+    let synced = sync(&m, SyncOptions::default());
+    let sync_pages = pages(&m) - before;
+    let sync_requests = m.mocks.zephyr_stats().snapshot().requests - requests;
+    eprintln!(
+        "no-change run: every execution {full_pages} pages, {full_requests} Zephyr requests; \
+         from the mark {sync_pages} pages, {sync_requests} requests"
+    );
+    assert!(full.is_complete() && synced.is_complete(), "{synced}");
+    // 60 executions at 25 a page: 3 pages; since the mark, one (short) page.
+    assert_eq!(full_pages, 3);
+    assert_eq!(sync_pages, 1);
+    assert!(sync_requests < full_requests);
+}
