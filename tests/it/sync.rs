@@ -224,8 +224,18 @@ fn a_sync_with_nothing_new_reads_executions_only_from_the_mark() {
     let full = sync(&m, SyncOptions::default().full(true));
     let full_pages = pages(&m) - before;
     let full_requests = m.mocks.zephyr_stats().snapshot().requests - requests;
-    let (before, requests) = (pages(&m), m.mocks.zephyr_stats().snapshot().requests);
+    let scripts = |m: &Migration| {
+        let routes = m.mocks.zephyr_requests();
+        let n = |r: &str| routes.get(r).copied().unwrap_or(0);
+        n("testcases/{}/teststeps") + n("testcases/{}/testscript")
+    };
+    let (before, requests, read) = (
+        pages(&m),
+        m.mocks.zephyr_stats().snapshot().requests,
+        scripts(&m),
+    );
     let synced = sync(&m, SyncOptions::default());
+    assert_eq!(scripts(&m) - read, 0, "no case changed: no script read");
     let sync_pages = pages(&m) - before;
     let sync_requests = m.mocks.zephyr_stats().snapshot().requests - requests;
     eprintln!(
@@ -237,4 +247,23 @@ fn a_sync_with_nothing_new_reads_executions_only_from_the_mark() {
     assert_eq!(full_pages, 3);
     assert_eq!(sync_pages, 1);
     assert!(sync_requests < full_requests);
+}
+
+#[test]
+fn a_case_whose_steps_alone_changed_is_updated() {
+    let m = migrated();
+    let key = m.mocks.zephyr_data().cases[0].key.clone();
+    assert!(
+        m.mocks.mutate_zephyr(|d| d.change_steps(&key)),
+        "{key} has steps"
+    );
+    let before = m.mocks.journal().len();
+    let summary = sync(&m, SyncOptions::default());
+    assert_eq!(summary.records["case"].updated, 1, "{summary}");
+    assert_eq!(writes_since(&m, before).get("PUT test-case"), Some(&1));
+    let id = case_id(&m, &key);
+    let case = m.mocks.qtest_state().test_case(id).cloned().unwrap();
+    assert_eq!(case.test_steps[0].expected, "changed in Zephyr");
+    let report = m.verify();
+    assert!(report.is_clean(), "{report}");
 }

@@ -301,14 +301,24 @@ fn phases(s: &Arc<Shared>, opts: &MigrateOptions, jobs: &JobTally) -> Result<(),
     }
     if only.cases {
         let index = Arc::new(CaseIndex::default());
+        let since = sync::since(s, sync::CASES_MARK);
+        let started = sync::now_secs();
         listed(
             s,
             opts.workers,
             jobs,
-            (RecordKind::Case, "cases", "/testcases"),
+            // The offset list's total counts every case: no size when filtered.
+            (
+                RecordKind::Case,
+                "cases",
+                since.is_none().then_some("/testcases"),
+            ),
             move |sh, case| cases::migrate_case(sh, &index, case),
-            |visit| s.zephyr.test_cases(visit),
+            |visit| s.zephyr.test_cases_updated_after(since.as_deref(), visit),
         )?;
+        let complete =
+            jobs.not_run.load(Ordering::Relaxed) == 0 && jobs.panicked.load(Ordering::Relaxed) == 0;
+        sync::advance(s, sync::CASES_MARK, started, &[RecordKind::Case], complete);
     }
     if only.cycles {
         folders::cycle_folders(s, opts.workers)?;
@@ -317,7 +327,7 @@ fn phases(s: &Arc<Shared>, opts: &MigrateOptions, jobs: &JobTally) -> Result<(),
             s,
             opts.workers,
             jobs,
-            (RecordKind::Cycle, "cycles", "/testcycles"),
+            (RecordKind::Cycle, "cycles", Some("/testcycles")),
             move |sh, cycle| cycles::migrate_cycle(sh, &index, cycle),
             |visit| s.zephyr.test_cycles(visit),
         )?;
@@ -334,7 +344,7 @@ fn phases(s: &Arc<Shared>, opts: &MigrateOptions, jobs: &JobTally) -> Result<(),
             && jobs.panicked.load(Ordering::Relaxed) == 0
             && only.runs
             && only.logs;
-        sync::advance_mark(s, complete);
+        sync::advance_executions(s, complete);
     }
     Ok(())
 }
@@ -349,11 +359,15 @@ fn listed<J: Send + 'static>(
     s: &Arc<Shared>,
     workers: usize,
     jobs: &JobTally,
-    (kind, phase, path): (RecordKind, &str, &str),
+    (kind, phase, path): (RecordKind, &str, Option<&str>),
     handle: impl Fn(&Shared, J) + Send + Sync + 'static,
     list: impl FnOnce(PageVisitor<'_, J>) -> crate::Result<()>,
 ) -> Result<(), MigrateError> {
-    s.progress.phase(phase, s.zephyr.count(path, &[])?);
+    let total = match path {
+        Some(path) => s.zephyr.count(path, &[])?,
+        None => None,
+    };
+    s.progress.phase(phase, total);
     parallel(s, workers, jobs, handle, |submit| {
         list(&mut |page| {
             page.into_iter().try_for_each(|record| match record {

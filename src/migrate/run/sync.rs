@@ -17,8 +17,13 @@ use crate::migrate::transform::{CasePlan, ScriptShape};
 use crate::migrate::verify::{held_fingerprint, sent_fingerprint};
 use crate::zephyr::{ExecutionFilter, TestExecution};
 
-/// The journal's mark of the executions listing.
+/// The journal's mark of the executions listing: the latest `actualEndDate`
+/// a complete run listed.
 pub(crate) const EXECUTIONS_MARK: &str = "executions";
+
+/// The journal's mark of the cases listing: when the last complete run
+/// started listing them (this machine's clock; the overlap covers a skew).
+pub(crate) const CASES_MARK: &str = "cases";
 
 /// How a run treats a project migrated before. Defaults: no overwrite, no
 /// repair, a one-hour overlap, the mark used.
@@ -112,39 +117,60 @@ impl SyncState {
 /// all of them (no mark yet, `--full`, or a dry run's plan of everything).
 pub(crate) fn execution_filter(s: &Shared) -> ExecutionFilter {
     let mut filter = ExecutionFilter::default();
-    let options = &s.sync.options;
-    if options.full || options.repair {
-        return filter;
-    }
-    if let Some(mark) = s.journal.mark(EXECUTIONS_MARK) {
-        let since = mark.saturating_sub(options.overlap.as_secs());
-        let since = i64::try_from(since)
-            .ok()
-            .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok());
-        if let Some(since) = since {
-            log::info!(
-                "reading executions that ended after {} (the last run's mark minus {})",
-                crate::migrate::transform::dates::format(since),
-                humantime::format_duration(options.overlap)
-            );
-            filter.actual_end_date_after = Some(crate::migrate::transform::dates::format(since));
-        }
-    }
+    filter.actual_end_date_after = since(s, EXECUTIONS_MARK);
     filter
 }
 
-/// Moves the executions mark to the latest end this run listed, once every
-/// run and log it read was done: a failed or waiting record keeps the old
-/// mark, so the next run lists it again.
-pub(crate) fn advance_mark(s: &Shared, complete: bool) {
+/// Where listing `mark` starts this run: its mark minus the overlap, as
+/// `yyyy-MM-dd'T'HH:mm:ss'Z'`; `None` (list everything) without a mark,
+/// with `--full` or `--repair`.
+pub(crate) fn since(s: &Shared, mark: &str) -> Option<String> {
+    let options = &s.sync.options;
+    if options.full || options.repair {
+        return None;
+    }
+    let since = s
+        .journal
+        .mark(mark)?
+        .saturating_sub(options.overlap.as_secs());
+    let since = time::OffsetDateTime::from_unix_timestamp(i64::try_from(since).ok()?).ok()?;
+    let since = crate::migrate::transform::dates::format(since);
+    log::info!(
+        "listing {mark} since {since} (the last complete run's mark minus {})",
+        humantime::format_duration(options.overlap)
+    );
+    Some(since)
+}
+
+/// Now, in unix seconds.
+pub(crate) fn now_secs() -> u64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    now.map_or(0, |d| d.as_secs())
+}
+
+/// Moves the executions mark to the latest end this run listed.
+pub(crate) fn advance_executions(s: &Shared, complete: bool) {
     let latest = s.sync.latest_end.load(Ordering::Relaxed);
-    let failed = [RecordKind::Run, RecordKind::Log]
+    advance(
+        s,
+        EXECUTIONS_MARK,
+        latest,
+        &[RecordKind::Run, RecordKind::Log],
+        complete,
+    );
+}
+
+/// Moves `mark` to `secs` once every record of `kinds` this run listed was
+/// done: a failed, waiting or conflicting record keeps the old mark, so the
+/// next run lists it again (and reports a conflict until it is resolved).
+pub(crate) fn advance(s: &Shared, mark: &str, secs: u64, kinds: &[RecordKind], complete: bool) {
+    let open = kinds
         .iter()
-        .any(|&k| s.tally.get(k, Action::Failed) > 0);
-    if !complete || failed || latest == 0 || s.dry_run() || s.cancel.is_cancelled() {
+        .any(|&k| s.tally.get(k, Action::Failed) > 0 || s.tally.get(k, Action::Conflict) > 0);
+    if !complete || open || secs == 0 || s.dry_run() || s.cancel.is_cancelled() {
         return;
     }
-    if let Err(e) = s.journal.set_mark(EXECUTIONS_MARK, latest) {
+    if let Err(e) = s.journal.set_mark(mark, secs) {
         log::error!("{}", crate::error::error_chain(&e));
     }
 }

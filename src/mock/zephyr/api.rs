@@ -244,12 +244,30 @@ impl Ctx<'_> {
 
     fn cases_nextgen(&self) -> Answer {
         let folder = self.id_param("folderId")?;
+        let after = self.date_param("updatedAfter")?;
+        let updated = |c: &super::data::TestCase| {
+            time::parse(c.updated_on.as_deref().unwrap_or(&c.created_on))
+        };
         self.cursor(
             &self.data().cases,
             |c| c.id,
-            |c| folder.is_none() || c.folder_id == folder,
+            |c| {
+                (folder.is_none() || c.folder_id == folder)
+                    && after.is_none_or(|a| updated(c).is_some_and(|u| u > a))
+            },
             |c| self.r.case(c),
         )
+    }
+
+    /// A date-time query parameter (spec: `yyyy-MM-dd'T'HH:mm:ss'Z'`).
+    fn date_param(&self, name: &str) -> Result<Option<i64>, Response> {
+        self.req
+            .query_param(name)
+            .map(|v| {
+                time::parse(v)
+                    .ok_or_else(|| err(400, format!("{name} must be a date-time, got '{v}'")))
+            })
+            .transpose()
     }
 
     fn case(&self, key: &str) -> Result<&super::data::TestCase, Response> {
@@ -413,14 +431,7 @@ impl ExecFilter {
             .query_param("testCase")
             .map(|k| ctx.case(k).map(|c| c.key.clone()))
             .transpose()?;
-        let date = |name: &str| {
-            req.query_param(name)
-                .map(|v| {
-                    time::parse(v)
-                        .ok_or_else(|| err(400, format!("{name} must be a date-time, got '{v}'")))
-                })
-                .transpose()
-        };
+        let date = |name: &str| ctx.date_param(name);
         let only_last = match req.query_param("onlyLastExecutions") {
             None | Some("false") => false,
             Some("true") => true,
