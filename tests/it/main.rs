@@ -45,6 +45,9 @@ mod queue;
 mod spec_review;
 mod support;
 mod sync;
+mod sync_cli;
+#[cfg(feature = "redis")]
+mod sync_redis;
 mod verify;
 mod zephyr_contract;
 mod zephyr_source;

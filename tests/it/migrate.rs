@@ -35,13 +35,9 @@ fn a_full_migration_creates_every_record_once_and_a_second_run_writes_nothing() 
     assert_eq!(m.mocks.qtest_state().journal.len(), writes, "a sync wrote");
     let full = etlpool::migrate::RunHooks::default()
         .sync(etlpool::migrate::SyncOptions::default().full(true));
-    let again = etlpool::migrate::migrate_with(
-        &m.pool,
-        &m.options(),
-        &etlpool::CancelToken::new(),
-        &full,
-    )
-    .expect("migration runs");
+    let again =
+        etlpool::migrate::migrate_with(&m.pool, &m.options(), &etlpool::CancelToken::new(), &full)
+            .expect("migration runs");
     assert!(again.is_complete(), "{again}");
     assert_eq!(
         m.mocks.qtest_state().journal.len(),

@@ -346,10 +346,12 @@ pub fn import(
     let lock = store.lock(LockWait::No, None)?;
     let target = store.open(lock)?;
     let mut new = Vec::new();
-    for kind in RecordKind::ALL {
+    // Sync state (fingerprints, marks) comes along; where both sides have
+    // it, the file's is taken, as it is not a record that can disagree.
+    for kind in RecordKind::ALL.into_iter().chain(RecordKind::SYNC_STATE) {
         for (key, t) in source.entries_of(kind) {
             match target.get(kind, &key) {
-                Some(there) if there.id != t.id => {
+                Some(there) if there.id != t.id && kind.is_record() => {
                     return Err(MigrateError::config(
                         "journal import",
                         format!(

@@ -116,9 +116,10 @@ impl SyncState {
 /// The executions listing of this run: since the mark minus the overlap, or
 /// all of them (no mark yet, `--full`, or a dry run's plan of everything).
 pub(crate) fn execution_filter(s: &Shared) -> ExecutionFilter {
-    let mut filter = ExecutionFilter::default();
-    filter.actual_end_date_after = since(s, EXECUTIONS_MARK);
-    filter
+    ExecutionFilter {
+        actual_end_date_after: since(s, EXECUTIONS_MARK),
+        ..ExecutionFilter::default()
+    }
 }
 
 /// Where listing `mark` starts this run: its mark minus the overlap, as
