@@ -325,7 +325,8 @@ pub fn export(
         let _ = std::fs::remove_file(&tmp);
         return Err(io("writing", e));
     }
-    Ok(records.len())
+    // Records; the sync state (fingerprints, marks) is written uncounted.
+    Ok(records.iter().filter(|((kind, _), _)| kind.is_record()).count())
 }
 
 /// Copies the journal file `file` into the Redis journal of `project`,
@@ -374,5 +375,6 @@ pub fn import(
     }
     target.close()?;
     drop(file_lock);
-    Ok(new.len())
+    // Records, as the message says; the sync state came along uncounted.
+    Ok(new.iter().filter(|(kind, ..)| kind.is_record()).count())
 }
