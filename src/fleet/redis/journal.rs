@@ -326,7 +326,10 @@ pub fn export(
         return Err(io("writing", e));
     }
     // Records; the sync state (fingerprints, marks) is written uncounted.
-    Ok(records.iter().filter(|((kind, _), _)| kind.is_record()).count())
+    Ok(records
+        .iter()
+        .filter(|((kind, _), _)| kind.is_record())
+        .count())
 }
 
 /// Copies the journal file `file` into the Redis journal of `project`,
