@@ -48,7 +48,7 @@ impl Dataset {
             // `Dataset::case` finds a case by its key's number.
             case.key = format!("{}-T{}", self.project.key, self.cases.len() + 1);
             case.name = format!("{} (new {})", case.name, case.key);
-            case.created_on = time::format(now());
+            case.created_on = time::format(time::now());
             case.updated_on = None;
             keys.push(case.key.clone());
             self.cases.push(case);
@@ -61,7 +61,7 @@ impl Dataset {
     pub fn change_cases(&mut self, n: usize) -> Vec<String> {
         let keys: Vec<String> = self.step_cases().take(n).map(|c| c.key.clone()).collect();
         for case in self.cases.iter_mut().filter(|c| keys.contains(&c.key)) {
-            case.updated_on = Some(time::format(now()));
+            case.updated_on = Some(time::format(time::now()));
             case.name.push_str(" (changed)");
             if let Script::Steps(steps) = &mut case.script
                 && let Some(Step::Inline { description, .. }) = steps.first_mut()
@@ -88,7 +88,7 @@ impl Dataset {
             return false;
         };
         *expected_result = Some("changed in Zephyr".into());
-        case.updated_on = Some(time::format(now()));
+        case.updated_on = Some(time::format(time::now()));
         true
     }
 
@@ -99,9 +99,4 @@ impl Dataset {
                 && matches!(&c.script, Script::Steps(s) if matches!(s.first(), Some(Step::Inline { .. })))
         })
     }
-}
-
-fn now() -> i64 {
-    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-    d.map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
