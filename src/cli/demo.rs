@@ -113,6 +113,7 @@ pub(super) fn run(args: &DemoArgs, global: &GlobalArgs) -> Result<ExitCode, CliE
         worker: None,
         current: None,
         budget: super::budget::Budget::none(),
+        sync: Default::default(),
     };
     let code = runner.run(Ok((settings.clone(), options)))?;
     println!("metrics (Prometheus text): {}", metrics.display());

@@ -20,7 +20,7 @@ use crate::fleet::Shard;
 use crate::metrics::Snapshot;
 use crate::migrate::{
     DEFAULT_MAX_OUTAGE, JournalStore, LockWait, MigrateOptions, Phases, RunHooks, RunProgress,
-    RunSummary, migrate_with,
+    RunSummary, SyncOptions, migrate_with,
 };
 use crate::pool::Pool;
 
@@ -48,6 +48,29 @@ pub struct MigrateArgs {
     /// create no journal.
     #[arg(long)]
     pub dry_run: bool,
+    /// On a project migrated before, update cases changed in Zephyr even
+    /// where people changed them on qTest since (otherwise reported as
+    /// conflicts and left alone).
+    #[arg(long, conflicts_with = "projects", help_heading = "Sync")]
+    pub overwrite: bool,
+    /// Check that every journaled case and run still exists on qTest and
+    /// make again what is missing (runs with their logs), correcting the
+    /// journal. Reads every execution.
+    #[arg(long, conflicts_with = "projects", help_heading = "Sync")]
+    pub repair: bool,
+    /// Read every execution instead of those since the journal's
+    /// high-water mark.
+    #[arg(long, conflicts_with = "projects", help_heading = "Sync")]
+    pub full: bool,
+    /// How far before the journal's high-water mark executions are read
+    /// again, for executions written late. Defaults to 1h.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        conflicts_with = "projects",
+        help_heading = "Sync"
+    )]
+    pub overlap: Option<humantime::Duration>,
     /// Migrate only these kinds: modules,cases,cycles,runs,logs.
     #[arg(long, value_name = "KINDS")]
     pub only: Option<Phases>,
@@ -158,8 +181,21 @@ pub(super) fn run(args: &MigrateArgs, global: &GlobalArgs) -> Result<ExitCode, C
         worker: None,
         current: None,
         budget: Budget::join(&args.redis)?,
+        sync: sync_options(args),
     };
     runner.run(prepared)
+}
+
+/// The sync flags.
+fn sync_options(args: &MigrateArgs) -> SyncOptions {
+    let mut sync = SyncOptions::default()
+        .overwrite(args.overwrite)
+        .repair(args.repair)
+        .full(args.full);
+    if let Some(overlap) = args.overlap {
+        sync = sync.overlap(overlap.into());
+    }
+    sync
 }
 
 /// With a Redis, the journal of the one project is kept there: the options
@@ -274,6 +310,8 @@ pub(super) struct Runner<'a> {
     pub(super) current: Option<Arc<ProcessMetrics>>,
     /// The services' rates shared with other processes (`--redis`).
     pub(super) budget: Budget,
+    /// `--overwrite`, `--repair`, `--full`, `--overlap`.
+    pub(super) sync: SyncOptions,
 }
 
 /// How a run ended, before the files are written.
@@ -383,7 +421,8 @@ impl Runner<'_> {
                 self.max_outage
                     .or(settings.max_outage)
                     .unwrap_or(DEFAULT_MAX_OUTAGE),
-            );
+            )
+            .sync(self.sync);
         if self.report_per_run {
             hooks = hooks.report_per_run(SystemTime::now());
         }

@@ -130,6 +130,7 @@ impl ProjectRun<'_> {
             worker: Some(self.worker.clone()),
             current: self.current.clone(),
             budget: self.budget.clone(),
+            sync: Default::default(),
         };
         match runner.run(prepared) {
             Ok(code) => (code, None),

@@ -38,7 +38,8 @@ pub use record::{Lookup, RecordKind, Target, run_key};
 pub use report::{Action, ActionCounts, Plan, Report};
 pub use run::{
     DEFAULT_MAX_OUTAGE, Endpoints, MigrateOptions, PROGRESS_TARGET, Phases, ProgressSnapshot,
-    QtestAuth, RunHooks, RunProgress, RunSummary, connect, migrate, migrate_with, whole_secs,
+    QtestAuth, RunHooks, RunProgress, RunSummary, SyncOptions, connect, migrate, migrate_with,
+    whole_secs,
 };
 pub use source::{ZephyrScript, check_projects, load_lookups, read_script};
 pub use transform::{Catalog, Context, Lookups};

@@ -36,11 +36,16 @@ pub enum Action {
     /// parent (or an earlier log of its run) is not migrated yet. The error
     /// column names what it waits for; the next run does it.
     Waiting,
+    /// Changed in Zephyr since its migration and updated on qTest (a sync).
+    Updated,
+    /// Changed in Zephyr and also changed on qTest by people since its
+    /// migration: left alone (a sync without `--overwrite`).
+    Conflict,
 }
 
 impl Action {
     /// How many actions there are (counters are arrays indexed by action).
-    pub(crate) const COUNT: usize = 6;
+    pub(crate) const COUNT: usize = 8;
 }
 
 /// Rows written per action.
@@ -59,6 +64,10 @@ pub struct ActionCounts {
     pub planned: u64,
     /// Waiting for a parent (or an earlier log of their run).
     pub waiting: u64,
+    /// Updated (a sync).
+    pub updated: u64,
+    /// Conflicting (a sync): changed on both sides, left alone.
+    pub conflict: u64,
 }
 
 impl ActionCounts {
@@ -71,6 +80,8 @@ impl ActionCounts {
             failed: get(Action::Failed),
             planned: get(Action::Planned),
             waiting: get(Action::Waiting),
+            updated: get(Action::Updated),
+            conflict: get(Action::Conflict),
         }
     }
 }

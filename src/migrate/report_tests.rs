@@ -59,6 +59,8 @@ fn report_rows_are_csv_with_quoting_and_counts() {
             failed: 1,
             planned: 0,
             waiting: 1,
+            updated: 0,
+            conflict: 0
         }
     );
     let text = std::fs::read_to_string(&path).unwrap();

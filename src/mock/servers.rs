@@ -84,7 +84,7 @@ impl MockServers {
             qtest: Faults::new(opts.qtest_faults.clone(), seed ^ 4),
         };
         let zephyr_api = Arc::new(ZephyrApi {
-            data: Arc::clone(&source),
+            data: parking_lot::RwLock::new(Arc::clone(&source)),
             origin: OnceLock::new(),
             cap: opts.zephyr_max_results,
             routes: Default::default(),
@@ -238,6 +238,46 @@ impl MockServers {
     pub fn delete_case(&self, id: u64) -> Result<(), String> {
         self.admin_write("DELETE", &format!("test-cases/{id}"), Value::Null)
             .map(|_| ())
+    }
+
+    /// Deletes a test case and its test runs (with their logs), as someone
+    /// cleaning up in qTest would (journaled); returns the deleted runs' ids.
+    pub fn delete_case_with_runs(&self, id: u64) -> Result<Vec<u64>, String> {
+        let runs: Vec<u64> = {
+            let store = self.qtest_api.store.lock();
+            let runs = store.state.test_runs.iter();
+            runs.filter(|r| r.test_case_id == id)
+                .map(|r| r.id)
+                .collect()
+        };
+        for run in &runs {
+            self.admin_write("DELETE", &format!("test-runs/{run}"), Value::Null)?;
+        }
+        self.delete_case(id)?;
+        Ok(runs)
+    }
+
+    /// Edits a test case as a person would in qTest's UI: `PUT` with `body`
+    /// (journaled like any write).
+    pub fn edit_case(&self, id: u64, body: Value) -> Result<(), String> {
+        self.admin_write("PUT", &format!("test-cases/{id}"), body)
+            .map(drop)
+    }
+
+    /// The Zephyr data as served now (after any [`MockServers::mutate_zephyr`];
+    /// [`MockServers::source`] stays the data as generated).
+    pub fn zephyr_data(&self) -> Arc<Dataset> {
+        Arc::clone(&self.zephyr_api.data.read())
+    }
+
+    /// Changes the Zephyr data between runs (a test hook): `change` edits a
+    /// copy, which is then served whole; requests in flight finish on the
+    /// old one.
+    pub fn mutate_zephyr<R>(&self, change: impl FnOnce(&mut Dataset) -> R) -> R {
+        let mut data = Dataset::clone(&self.zephyr_api.data.read());
+        let out = change(&mut data);
+        *self.zephyr_api.data.write() = Arc::new(data);
+        out
     }
 
     /// Creates a copy of a test case (same name, parent, properties and steps), as a duplicate

@@ -60,6 +60,10 @@ mod resilience_pace;
 mod resilience_secrets;
 mod spec_review;
 mod support;
+mod sync;
+mod sync_cli;
+#[cfg(feature = "redis")]
+mod sync_redis;
 mod verify;
 mod zephyr_contract;
 mod zephyr_source;

@@ -28,7 +28,16 @@ fn a_full_migration_creates_every_record_once_and_a_second_run_writes_nothing() 
     assert_eq!(created("cycle"), 5);
     check::assert_migrated(&m.mocks);
     let writes = m.mocks.qtest_state().journal.len();
+    // A plain second run reads only what is new since the first (nothing);
+    // `--full` reads everything again and finds it all journaled.
     let again = m.run();
+    assert!(again.is_complete(), "{again}");
+    assert_eq!(m.mocks.qtest_state().journal.len(), writes, "a sync wrote");
+    let full = etlpool::migrate::RunHooks::default()
+        .sync(etlpool::migrate::SyncOptions::default().full(true));
+    let again =
+        etlpool::migrate::migrate_with(&m.pool, &m.options(), &etlpool::CancelToken::new(), &full)
+            .expect("migration runs");
     assert!(again.is_complete(), "{again}");
     assert_eq!(
         m.mocks.qtest_state().journal.len(),

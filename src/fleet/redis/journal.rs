@@ -338,7 +338,11 @@ pub fn export(
         let _ = std::fs::remove_file(&tmp);
         return Err(io("writing", e));
     }
-    Ok(records.len())
+    // Records; the sync state (fingerprints, marks) is written uncounted.
+    Ok(records
+        .iter()
+        .filter(|((kind, _), _)| kind.is_record())
+        .count())
 }
 
 /// Copies the journal file `file` into the Redis journal of `project`,
@@ -370,10 +374,12 @@ pub fn import(
     let lock = store.lock(LockWait::No, None)?;
     let target = store.open(lock)?;
     let mut new = Vec::new();
-    for kind in RecordKind::ALL {
+    // Sync state (fingerprints, marks) comes along; where both sides have
+    // it, the file's is taken, as it is not a record that can disagree.
+    for kind in RecordKind::ALL.into_iter().chain(RecordKind::SYNC_STATE) {
         for (key, t) in source.entries_of(kind) {
             match target.get(kind, &key) {
-                Some(there) if there.id != t.id => {
+                Some(there) if there.id != t.id && kind.is_record() => {
                     return Err(MigrateError::config(
                         "journal import",
                         format!(
@@ -396,5 +402,6 @@ pub fn import(
     }
     target.close()?;
     drop(file_lock);
-    Ok(new.len())
+    // Records, as the message says; the sync state came along uncounted.
+    Ok(new.iter().filter(|(kind, ..)| kind.is_record()).count())
 }

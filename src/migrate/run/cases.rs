@@ -6,6 +6,7 @@ use std::sync::{Arc, OnceLock};
 use super::case_info::CaseInfo;
 use super::folders::default_module;
 use super::shared::{Fresh, PlanInfo, Shared};
+use super::sync::{fingerprint, record_digest, sync_case};
 use crate::error::Result;
 use crate::migrate::record::{RecordKind, Target};
 use crate::migrate::source::read_script;
@@ -123,7 +124,11 @@ fn oldest(cases: &[QtestCase], wanted: impl Fn(&QtestCase) -> bool) -> Option<Ex
 
 /// Migrates one case.
 pub(crate) fn migrate_case(s: &Shared, index: &Arc<CaseIndex>, case: TestCase) {
-    if s.already(RecordKind::Case, &case.key) {
+    let journaled = match s.dry_run() {
+        true => None,
+        false => s.journal.get(RecordKind::Case, &case.key),
+    };
+    if journaled.is_none() && s.already(RecordKind::Case, &case.key) {
         return;
     }
     if case.folder.is_none() && default_module(s).is_none() {
@@ -147,6 +152,9 @@ pub(crate) fn migrate_case(s: &Shared, index: &Arc<CaseIndex>, case: TestCase) {
         Err(e) => return s.transform_failed(&e),
     };
     let shape = ScriptShape::of(script.as_case_script());
+    if let Some(target) = journaled {
+        return sync_case(s, &case.key, target, &plan, shape);
+    }
     let find = |fresh: Fresh| -> Result<Option<Target>> {
         let found = match (fresh, plan.body.parent_id) {
             (Fresh::Snapshot, _) => index.get(s, &case.key)?,
@@ -186,5 +194,9 @@ pub(crate) fn migrate_case(s: &Shared, index: &Arc<CaseIndex>, case: TestCase) {
         name: &plan.body.name,
         body: &plan.body,
     };
-    s.ensure(RecordKind::Case, &case.key, info, &find, &create);
+    if s.ensure(RecordKind::Case, &case.key, info, &find, &create)
+        .is_some()
+    {
+        record_digest(s, &case.key, fingerprint(&plan));
+    }
 }

@@ -41,12 +41,14 @@ pub(crate) fn produce(
     s: &Shared,
     submit: &mut dyn FnMut(RunJob) -> Result<()>,
 ) -> std::result::Result<(), MigrateError> {
-    let total = s.patiently(|| {
-        s.zephyr
-            .count("/testexecutions", &[("onlyLastExecutions", "false")])
-    })?;
+    let filter = super::sync::execution_filter(s);
+    let mut counted = vec![("onlyLastExecutions", "false")];
+    if let Some(after) = &filter.actual_end_date_after {
+        counted.push(("actualEndDateAfter", after));
+    }
+    let total = s.patiently(|| s.zephyr.count("/testexecutions", &counted))?;
     s.progress.phase("executions", total);
-    let mut spool = spool_executions(s)?;
+    let mut spool = spool_executions(s, &filter)?;
     let spool_error = |e| MigrateError::io("reading spooled executions", e);
     for (cycle, range) in spool.cycles() {
         if cycle.is_none() {
@@ -75,11 +77,14 @@ pub(crate) fn produce(
 
 /// The one pass over `GET /testexecutions/nextgen`: readable executions go to
 /// the spool; one that can't be read, or whose case can't be told, fails alone.
-fn spool_executions(s: &Shared) -> std::result::Result<Spool, MigrateError> {
+fn spool_executions(
+    s: &Shared,
+    filter: &crate::zephyr::ExecutionFilter,
+) -> std::result::Result<Spool, MigrateError> {
     let path = spool::path_for(s.journal.path());
     let context = format!("spooling executions to {}", path.display());
     let mut writer = SpoolWriter::create(path).map_err(|e| MigrateError::io(context.clone(), e))?;
-    let list = |visit: &mut dyn FnMut(_) -> Result<()>| s.zephyr.executions(None, visit);
+    let list = |visit: &mut dyn FnMut(_) -> Result<()>| s.zephyr.executions_where(filter, visit);
     s.resumably(list, |record| {
         if s.cancel.is_cancelled() {
             return Err(Error::Cancelled);
@@ -91,6 +96,7 @@ fn spool_executions(s: &Shared) -> std::result::Result<Spool, MigrateError> {
                 return Ok(());
             }
         };
+        s.sync.saw(&exec);
         match executed_case(&exec) {
             Ok(case) => {
                 let cycle = exec.test_cycle.as_ref().map(|c| c.id);
@@ -138,6 +144,7 @@ pub(crate) fn migrate_run(s: &Shared, phases: Phases, job: RunJob) {
         return;
     };
     let key = run_key(cycle.zephyr_id, &case_key);
+    super::sync::repair_logs(s, &key, &executions);
     let logs_wanted = phases.logs
         && executions
             .iter()

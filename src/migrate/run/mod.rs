@@ -30,6 +30,7 @@ mod shared;
 mod spool;
 mod stop;
 mod summary;
+mod sync;
 
 use std::convert::Infallible;
 use std::path::PathBuf;
@@ -43,6 +44,7 @@ pub use outage::DEFAULT_MAX_OUTAGE;
 pub use progress::{PROGRESS_TARGET, ProgressSnapshot, RunProgress, whole_secs};
 pub use setup::{Endpoints, QtestAuth, connect};
 pub use summary::RunSummary;
+pub use sync::SyncOptions;
 
 use self::case_cache::CaseCache;
 use self::cases::CaseIndex;
@@ -183,6 +185,9 @@ pub struct RunHooks {
     /// Where the journal lives and how it is locked. Defaults to `None`: a
     /// [`FileJournal`] at [`MigrateOptions::journal`].
     pub journal_store: Option<Arc<dyn JournalStore>>,
+    /// How a project migrated before is synced (overwrite, repair, the
+    /// executions' overlap window). Defaults to [`SyncOptions::default`].
+    pub sync: SyncOptions,
 }
 
 impl Default for RunHooks {
@@ -193,6 +198,7 @@ impl Default for RunHooks {
             report_per_run: None,
             max_outage: DEFAULT_MAX_OUTAGE,
             journal_store: None,
+            sync: SyncOptions::default(),
         }
     }
 }
@@ -220,6 +226,12 @@ impl RunHooks {
     /// Wait out an outage for up to `budget` (see [`RunHooks::max_outage`]).
     pub fn max_outage(mut self, budget: std::time::Duration) -> Self {
         self.max_outage = budget;
+        self
+    }
+
+    /// Sync a project migrated before as `sync` says.
+    pub fn sync(mut self, sync: SyncOptions) -> Self {
+        self.sync = sync;
         self
     }
 
@@ -300,6 +312,7 @@ pub fn migrate_with(
         approving: Default::default(),
         outages,
         retry,
+        sync: sync::SyncState::new(hooks.sync),
     });
     let jobs = JobTally::default();
     let lines = opts
@@ -319,19 +332,32 @@ struct JobTally {
 
 fn phases(s: &Arc<Shared>, opts: &MigrateOptions, jobs: &JobTally) -> Result<(), MigrateError> {
     let only = opts.only;
+    if s.sync.options.repair && !s.dry_run() {
+        sync::repair(s)?;
+    }
     if only.modules {
         folders::modules(s, opts.workers)?;
     }
     if only.cases {
         let index = Arc::new(CaseIndex::default());
+        let since = sync::since(s, sync::CASES_MARK);
+        let started = sync::now_secs();
         listed(
             s,
             opts.workers,
             jobs,
-            (RecordKind::Case, "cases", "/testcases"),
+            // The offset list's total counts every case: no size when filtered.
+            (
+                RecordKind::Case,
+                "cases",
+                since.is_none().then_some("/testcases"),
+            ),
             move |sh, case| cases::migrate_case(sh, &index, case),
-            |visit| s.zephyr.test_cases(visit),
+            |visit| s.zephyr.test_cases_updated_after(since.as_deref(), visit),
         )?;
+        let complete =
+            jobs.not_run.load(Ordering::Relaxed) == 0 && jobs.panicked.load(Ordering::Relaxed) == 0;
+        sync::advance(s, sync::CASES_MARK, started, &[RecordKind::Case], complete);
     }
     if only.cycles {
         folders::cycle_folders(s, opts.workers)?;
@@ -340,7 +366,7 @@ fn phases(s: &Arc<Shared>, opts: &MigrateOptions, jobs: &JobTally) -> Result<(),
             s,
             opts.workers,
             jobs,
-            (RecordKind::Cycle, "cycles", "/testcycles"),
+            (RecordKind::Cycle, "cycles", Some("/testcycles")),
             move |sh, cycle| cycles::migrate_cycle(sh, &index, cycle),
             |visit| s.zephyr.test_cycles(visit),
         )?;
@@ -353,6 +379,11 @@ fn phases(s: &Arc<Shared>, opts: &MigrateOptions, jobs: &JobTally) -> Result<(),
             move |sh, job| executions::migrate_run(sh, only, job),
             |submit| executions::produce(s, submit),
         )?;
+        let complete = jobs.not_run.load(Ordering::Relaxed) == 0
+            && jobs.panicked.load(Ordering::Relaxed) == 0
+            && only.runs
+            && only.logs;
+        sync::advance_executions(s, complete);
     }
     Ok(())
 }
@@ -367,12 +398,15 @@ fn listed<J: Send + 'static>(
     s: &Arc<Shared>,
     workers: usize,
     jobs: &JobTally,
-    (kind, phase, path): (RecordKind, &str, &str),
+    (kind, phase, path): (RecordKind, &str, Option<&str>),
     handle: impl Fn(&Shared, J) + Send + Sync + 'static,
     list: impl Fn(PageVisitor<'_, J>) -> crate::Result<()>,
 ) -> Result<(), MigrateError> {
-    s.progress
-        .phase(phase, s.patiently(|| s.zephyr.count(path, &[]))?);
+    let total = match path {
+        Some(path) => s.patiently(|| s.zephyr.count(path, &[]))?,
+        None => None,
+    };
+    s.progress.phase(phase, total);
     parallel(s, workers, jobs, handle, |submit| {
         s.resumably(&list, |record| match record {
             Ok(item) => submit(item),

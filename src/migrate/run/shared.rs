@@ -83,6 +83,8 @@ pub(crate) struct Shared {
     pub(crate) outages: Outages,
     /// How many rounds, and what backoff, a record's work gets.
     pub(crate) retry: RetryPolicy,
+    /// Sync settings, and the latest execution listed.
+    pub(crate) sync: super::sync::SyncState,
 }
 
 /// See [`Shared::defaults`].
@@ -124,7 +126,14 @@ impl Shared {
         }
     }
 
-    fn row(&self, kind: RecordKind, key: &str, target: Option<u64>, action: Action, error: &str) {
+    pub(crate) fn row(
+        &self,
+        kind: RecordKind,
+        key: &str,
+        target: Option<u64>,
+        action: Action,
+        error: &str,
+    ) {
         self.tally.add(kind, action);
         self.progress.record(kind, action);
         let written = match &self.out {

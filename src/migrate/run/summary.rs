@@ -129,14 +129,29 @@ impl fmt::Display for RunSummary {
         }
         writeln!(
             f,
-            "  {:<13} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
-            "", "created", "found", "skipped", "failed", "waiting", "planned"
+            "  {:<13} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
+            "",
+            "created",
+            "found",
+            "skipped",
+            "failed",
+            "waiting",
+            "planned",
+            "updated",
+            "conflict"
         )?;
         for (kind, c) in &self.records {
             writeln!(
                 f,
-                "  {kind:<13} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
-                c.created, c.found, c.skipped, c.failed, c.waiting, c.planned
+                "  {kind:<13} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
+                c.created,
+                c.found,
+                c.skipped,
+                c.failed,
+                c.waiting,
+                c.planned,
+                c.updated,
+                c.conflict
             )?;
         }
         if self.not_run > 0 || self.panicked > 0 {

@@ -17,6 +17,7 @@ use super::{persist, search};
 use crate::mock::gate::{Api, Flavor, Outcome};
 use crate::mock::paging::{qtest_bare, qtest_envelope};
 use crate::mock::server::{Request, Response};
+use crate::mock::time::now;
 use crate::mock::zephyr::data::Dataset;
 
 /// The qTest mock's API and created state.
@@ -187,11 +188,6 @@ impl QtestApi {
             Err(resp) => resp,
         }
     }
-}
-
-fn now() -> i64 {
-    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-    d.map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// Kinds of write that create a record (the search index lags behind them).

@@ -17,7 +17,9 @@ const STEPS_CAP: usize = 100;
 
 /// The Zephyr mock's API.
 pub(crate) struct ZephyrApi {
-    pub data: Arc<Dataset>,
+    /// The data served; swapped whole by a test's mutation, so a request
+    /// sees one version of it. Guards only the pointer.
+    pub data: parking_lot::RwLock<Arc<Dataset>>,
     /// `http://127.0.0.1:PORT`, known once the server is bound.
     pub origin: OnceLock<String>,
     pub cap: usize,
@@ -76,12 +78,13 @@ impl Api for ZephyrApi {
         }
         let origin = self.origin.get().map_or("", String::as_str);
         let base = format!("{origin}/v2");
+        let data = Arc::clone(&self.data.read());
         let ctx = Ctx {
             req,
             origin,
             r: Render {
                 base: &base,
-                data: &self.data,
+                data: &data,
             },
             cap: self.cap,
         };
@@ -94,8 +97,10 @@ impl Api for ZephyrApi {
     }
 
     fn hook(&self, req: &Request) -> Option<Response> {
-        (req.path == "/__source")
-            .then(|| Response::json(200, &serde_json::to_value(&*self.data).unwrap_or_default()))
+        (req.path == "/__source").then(|| {
+            let data = Arc::clone(&self.data.read());
+            Response::json(200, &serde_json::to_value(&*data).unwrap_or_default())
+        })
     }
 }
 
@@ -239,12 +244,30 @@ impl Ctx<'_> {
 
     fn cases_nextgen(&self) -> Answer {
         let folder = self.id_param("folderId")?;
+        let after = self.date_param("updatedAfter")?;
+        let updated = |c: &super::data::TestCase| {
+            time::parse(c.updated_on.as_deref().unwrap_or(&c.created_on))
+        };
         self.cursor(
             &self.data().cases,
             |c| c.id,
-            |c| folder.is_none() || c.folder_id == folder,
+            |c| {
+                (folder.is_none() || c.folder_id == folder)
+                    && after.is_none_or(|a| updated(c).is_some_and(|u| u > a))
+            },
             |c| self.r.case(c),
         )
+    }
+
+    /// A date-time query parameter (spec: `yyyy-MM-dd'T'HH:mm:ss'Z'`).
+    fn date_param(&self, name: &str) -> Result<Option<i64>, Response> {
+        self.req
+            .query_param(name)
+            .map(|v| {
+                time::parse(v)
+                    .ok_or_else(|| err(400, format!("{name} must be a date-time, got '{v}'")))
+            })
+            .transpose()
     }
 
     fn case(&self, key: &str) -> Result<&super::data::TestCase, Response> {
@@ -408,14 +431,7 @@ impl ExecFilter {
             .query_param("testCase")
             .map(|k| ctx.case(k).map(|c| c.key.clone()))
             .transpose()?;
-        let date = |name: &str| {
-            req.query_param(name)
-                .map(|v| {
-                    time::parse(v)
-                        .ok_or_else(|| err(400, format!("{name} must be a date-time, got '{v}'")))
-                })
-                .transpose()
-        };
+        let date = |name: &str| ctx.date_param(name);
         let only_last = match req.query_param("onlyLastExecutions") {
             None | Some("false") => false,
             Some("true") => true,

@@ -3,4 +3,5 @@
 pub(crate) mod api;
 pub mod data;
 pub(crate) mod generate;
+mod mutate;
 mod render;
