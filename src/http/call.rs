@@ -234,6 +234,9 @@ impl<'a> Call<'a> {
         }
         if let Some(value) = &auth {
             self.known.credential(value);
+            if provided {
+                self.client.remember_credential(value);
+            }
         }
         Ok(auth)
     }
@@ -577,10 +580,15 @@ impl ApiClient {
     }
 
     /// What a call of `request` knows it sends, for masking an answer the
-    /// layers returned (the credentials of a provider are not among them:
-    /// only the call that fetched them knows them).
+    /// layers returned: a provider's credentials are those this client's
+    /// calls sent last.
     pub(super) fn known(&self, request: &ApiRequest) -> Known {
-        known_of(request, &request.url(self.base_url()), &self.inner().auth)
+        let inner = self.inner();
+        let mut known = known_of(request, &request.url(self.base_url()), &inner.auth);
+        for value in inner.sent_credentials.lock().iter() {
+            known.credential(value);
+        }
+        known
     }
 }
 
@@ -616,7 +624,24 @@ impl Drop for Permit<'_> {
     }
 }
 
+/// How many of a provider's last credentials a client remembers for masking:
+/// a renewal leaves answers to the old value in flight, never many.
+const REMEMBERED_CREDENTIALS: usize = 4;
+
 impl Inner {
+    /// Keeps `value` among the last credentials sent (see
+    /// [`ApiClient::known`]).
+    fn remember_credential(&self, value: &str) {
+        let mut sent = self.sent_credentials.lock();
+        if sent.iter().any(|v| v == value) {
+            return;
+        }
+        if sent.len() >= REMEMBERED_CREDENTIALS {
+            sent.remove(0);
+        }
+        sent.push(value.to_string());
+    }
+
     /// Counts a breaker state change and logs it once.
     pub(super) fn breaker_changed(&self, transition: BreakerTransition) {
         let origin = &self.metrics.origin;

@@ -1,0 +1,204 @@
+//! Issue 12 part A, reviewed as a production user: the shapes and paths the
+//! first tests left out (a provider's token echoed through the layers, a
+//! JSON echo that escapes `/`, a reset header in milliseconds, a budget that
+//! announces an absurd reset).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use etlpool::http::{ApiClient, Auth, AuthProvider, RetryPolicy};
+use etlpool::mock::server::{Answer, Response};
+use etlpool::policy::RateLimit;
+use serde_json::{Value, json as j};
+
+use crate::support::{json, scripted, test_pool};
+
+const MARK: &str = "Qv9wR";
+/// A token as a login hands it out (base64-ish: `/` and `+` in it).
+const LOGIN_TOKEN: &str = "tokQv9wR/a1+b2c3";
+
+/// A login that hands out one token.
+struct Login;
+
+impl AuthProvider for Login {
+    fn authorization(&self) -> etlpool::Result<String> {
+        Ok(format!("Bearer {LOGIN_TOKEN}"))
+    }
+    fn rejected(&self, _: &str) -> bool {
+        false
+    }
+}
+
+fn assert_clean(what: &str, e: &etlpool::Error) {
+    for text in [e.to_string(), format!("{e:?}"), etlpool::error_chain(e)] {
+        assert!(!text.contains(MARK), "{what}: a secret leaked: {text}");
+    }
+}
+
+/// A 400 that quotes the request's token in its message, the way the server
+/// got it (after `Bearer `, so only a known value can mask it).
+fn quoting_the_token(req: &etlpool::mock::server::Request) -> Answer {
+    let auth = req.header("authorization").unwrap_or("");
+    let token = auth.trim_start_matches("Bearer ");
+    json(
+        400,
+        j!({"message": format!("token {token} has no access here")}),
+    )
+}
+
+#[test]
+fn a_login_token_echoed_through_the_layers_is_masked() {
+    let srv = scripted(|_, req| quoting_the_token(req));
+    let spare = scripted(|_, req| quoting_the_token(req));
+    let pool = test_pool().build().unwrap();
+    let layered = [
+        (
+            "coalescing",
+            ApiClient::builder(&pool, &srv.url()).coalesce_gets(true),
+        ),
+        (
+            "failover",
+            ApiClient::builder(&pool, &srv.url()).failover(&spare.url()),
+        ),
+    ];
+    for (what, builder) in layered {
+        let api = builder
+            .auth(Auth::Provider(Arc::new(Login)))
+            .retry(RetryPolicy::none())
+            .build()
+            .unwrap();
+        let err = api.get_json::<Value>("/projects", &[]).unwrap_err();
+        assert!(matches!(err, etlpool::Error::Status(_)), "{what}: {err:?}");
+        assert_clean(what, &err);
+    }
+    // Both origins down with a 503 that quotes the token: the passed-over
+    // origin's error is in `AllOriginsFailed`'s list.
+    let unavailable = |_: usize, req: &etlpool::mock::server::Request| {
+        let mut answer = quoting_the_token(req);
+        if let Answer::Response(r) = &mut answer {
+            r.status = 503;
+        }
+        answer
+    };
+    let (down, down_too) = (scripted(unavailable), scripted(unavailable));
+    let api = ApiClient::builder(&pool, &down.url())
+        .failover(&down_too.url())
+        .auth(Auth::Provider(Arc::new(Login)))
+        .retry(RetryPolicy::none())
+        .build()
+        .unwrap();
+    let err = api.get_json::<Value>("/projects", &[]).unwrap_err();
+    assert!(down.count() > 0 && down_too.count() > 0, "{err:?}");
+    assert_clean("all origins down", &err);
+    // The same call without layers has always masked it.
+    let api = ApiClient::builder(&pool, &srv.url())
+        .auth(Auth::Provider(Arc::new(Login)))
+        .retry(RetryPolicy::none())
+        .build()
+        .unwrap();
+    assert_clean(
+        "bare",
+        &api.get_json::<Value>("/projects", &[]).unwrap_err(),
+    );
+}
+
+#[test]
+fn a_json_echo_that_escapes_slashes_or_non_ascii_is_masked() {
+    // PHP's json_encode writes `/` as `\/`; Python's json.dumps (and Go's
+    // encoding/json for `<`, `>`, `&`) write characters as `\uXXXX`.
+    let srv = scripted(|n, req| {
+        let auth = req.header("authorization").unwrap_or("");
+        let token = auth.trim_start_matches("Bearer ");
+        let key = req.query_param("apiKey").unwrap_or("");
+        let escaped = |s: &str| -> String {
+            s.chars()
+                .map(|c| match c {
+                    '/' if n % 2 == 0 => "\\/".to_string(),
+                    c if !c.is_ascii() || matches!(c, '<' | '>' | '&') => {
+                        format!("\\u{:04x}", c as u32)
+                    }
+                    c => c.to_string(),
+                })
+                .collect()
+        };
+        let body = format!(
+            r#"{{"message":"token {} and key {} refused"}}"#,
+            escaped(token),
+            escaped(key)
+        );
+        Answer::Response(Response::bytes(400, "application/json", body.into_bytes()))
+    });
+    let pool = test_pool().build().unwrap();
+    let api = ApiClient::builder(&pool, &srv.url())
+        .auth(Auth::Bearer(LOGIN_TOKEN.into()))
+        .retry(RetryPolicy::none())
+        .build()
+        .unwrap();
+    for _ in 0..2 {
+        let err = api
+            .get_json::<Value>("/x", &[("apiKey", "kéyQv9wR<&>/9")])
+            .unwrap_err();
+        assert_clean("escaped echo", &err);
+    }
+}
+
+fn unix_now() -> Duration {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap()
+}
+
+#[test]
+fn a_reset_given_as_a_unix_time_in_milliseconds_is_read_as_one() {
+    // 50 requests left until a reset 20 s from now, written in milliseconds
+    // (as several APIs do): the next request is due in about 0.4 s, not in
+    // the 15 minutes a reading as seconds would give.
+    let srv = scripted(|_, _| {
+        let reset_ms = (unix_now() + Duration::from_secs(20)).as_millis();
+        Answer::Response(
+            Response::json(200, &j!({}))
+                .header("X-RateLimit-Remaining", "50")
+                .header("X-RateLimit-Reset", reset_ms.to_string()),
+        )
+    });
+    let pool = test_pool().build().unwrap();
+    let api = ApiClient::builder(&pool, &srv.url())
+        .rate_limit(RateLimit::default())
+        .total_timeout(Some(Duration::from_secs(10)))
+        .build()
+        .unwrap();
+    let start = Instant::now();
+    for i in 0..3 {
+        api.get_json::<Value>("/x", &[])
+            .unwrap_or_else(|e| panic!("request {i}: {e}"));
+    }
+    assert!(
+        start.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+#[test]
+fn a_learned_spacing_is_capped_like_a_pause() {
+    // One request left in a day-long window: the server's headers can hold
+    // the origin no longer than `max_pause`, spaced or paused.
+    let srv = scripted(|_, _| {
+        Answer::Response(
+            Response::json(200, &j!({}))
+                .header("X-RateLimit-Remaining", "1")
+                .header("X-RateLimit-Reset", "86400"),
+        )
+    });
+    let pool = test_pool().build().unwrap();
+    let api = ApiClient::builder(&pool, &srv.url())
+        .rate_limit(RateLimit {
+            max_pause: Duration::from_millis(300),
+            ..RateLimit::default()
+        })
+        .total_timeout(Some(Duration::from_secs(10)))
+        .build()
+        .unwrap();
+    for i in 0..3 {
+        api.get_json::<Value>("/x", &[])
+            .unwrap_or_else(|e| panic!("request {i}: {e}"));
+    }
+}
