@@ -8,7 +8,7 @@ use ureq::http::{Method, Request, Uri};
 use super::client::{ApiClient, Inner};
 use super::request::{ApiRequest, Auth};
 use super::retry::{self, Safety};
-use crate::error::{CallWait, Error, Result};
+use crate::error::{CallWait, Error, Result, TransportKind};
 use crate::metrics::{BreakerTransition, FailureKind, RetryReason};
 use crate::policy::{Admission, Denied, Outcome, RateFeedback, sleep};
 use crate::pool::{Reply, is_socket_claim_timeout};
@@ -120,8 +120,9 @@ impl<'a> Call<'a> {
                         kept = Some(permit);
                         continue;
                     }
-                    let real = matches!(&e, Error::Request(r) if !r.exchange.is_stale_connection())
-                        && !is_socket_claim_timeout(&e);
+                    let real = matches!(&e, Error::Request(r) if !r.is_stale_connection())
+                        && !is_socket_claim_timeout(&e)
+                        && !self.cut_short(&e);
                     let outcome = if real {
                         Outcome::Failure
                     } else {
@@ -150,6 +151,14 @@ impl<'a> Call<'a> {
         } else {
             Outcome::Neutral
         }
+    }
+
+    /// Whether `e` is a timeout of an attempt that the call's own deadline
+    /// cut short (its limit is what was left of the call): the caller ran
+    /// out of time, which says nothing about the server.
+    fn cut_short(&self, e: &Error) -> bool {
+        matches!(e, Error::Request(r) if r.kind == TransportKind::Timeout)
+            && self.deadline.is_some_and(|d| Instant::now() >= d)
     }
 
     /// Asks the origin's breaker to let an attempt out, waiting while

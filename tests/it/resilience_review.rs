@@ -202,3 +202,74 @@ fn a_learned_spacing_is_capped_like_a_pause() {
             .unwrap_or_else(|e| panic!("request {i}: {e}"));
     }
 }
+
+#[test]
+fn an_attempt_cut_short_by_the_calls_own_deadline_is_not_the_servers_failure() {
+    // A healthy server that takes 300 ms; 2 requests a second. The second
+    // of two calls waits 500 ms for its turn and has 100 ms of its 600 ms
+    // left: its attempt times out on the caller's deadline, which says
+    // nothing about the server, and must not open a breaker that opens on
+    // one failure in two calls.
+    let srv = crate::support::server(|_, _| {
+        std::thread::sleep(Duration::from_millis(300));
+        json(200, j!({}))
+    });
+    let pool = test_pool().build().unwrap();
+    let api = ApiClient::builder(&pool, &srv.url())
+        .rate_limit(RateLimit {
+            per_second: Some(2.0),
+            ..RateLimit::default()
+        })
+        // Opens on one failure in two calls.
+        .breaker(etlpool::policy::BreakerPolicy {
+            failure_rate: 0.5,
+            ..etlpool::policy::BreakerPolicy::after_failures(1)
+        })
+        .retry(RetryPolicy::none())
+        .total_timeout(Some(Duration::from_millis(600)))
+        .build()
+        .unwrap();
+    let results: Vec<_> = std::thread::scope(|s| {
+        let calls: Vec<_> = (0..2)
+            .map(|_| s.spawn(|| api.get_json::<Value>("/x", &[])))
+            .collect();
+        calls.into_iter().map(|c| c.join().unwrap()).collect()
+    });
+    assert!(
+        results.iter().any(|r| r.is_err()),
+        "one call had to run out of time: {results:?}"
+    );
+    assert!(!api.breaker_open(), "{results:?}");
+}
+
+#[test]
+fn a_timeout_on_a_reused_connection_is_no_stale_connection() {
+    // The second GET goes out on the first one's keep-alive connection, and
+    // the server holds it past the request timeout: the connection was alive
+    // (it was a timeout, not a close), so there is no free resend of a
+    // request the server may be working on, and the message says timeout.
+    let (release, held) = crossbeam_channel::bounded::<()>(0);
+    let srv = scripted(move |n, _| {
+        if n == 1 {
+            let _ = held.recv_timeout(Duration::from_secs(5));
+        }
+        json(200, j!({}))
+    });
+    let pool = test_pool().build().unwrap();
+    let api = ApiClient::builder(&pool, &srv.url())
+        .retry(RetryPolicy::none())
+        .request_timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    api.get_json::<Value>("/x", &[]).unwrap();
+    let err = api.get_json::<Value>("/x", &[]).unwrap_err();
+    drop(release);
+    let text = err.to_string();
+    assert!(text.contains("timeout"), "{text}");
+    assert!(!text.contains("closed before any response"), "{text}");
+    assert_eq!(
+        srv.count(),
+        2,
+        "resent as if the connection were stale: {text}"
+    );
+}
