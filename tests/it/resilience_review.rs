@@ -273,3 +273,35 @@ fn a_timeout_on_a_reused_connection_is_no_stale_connection() {
         "resent as if the connection were stale: {text}"
     );
 }
+
+#[test]
+fn a_learned_spacing_ends_with_the_window_it_was_learned_for() {
+    // The first answer says 1 request is left until a reset 1 s away (a
+    // spacing of about 1 s); no later answer announces anything. Once that
+    // window has reset its spacing is history: 6 more requests must not
+    // take 6 s.
+    let srv = scripted(|n, _| {
+        let r = Response::json(200, &j!({}));
+        Answer::Response(match n {
+            0 => r
+                .header("X-RateLimit-Remaining", "1")
+                .header("X-RateLimit-Reset", "1"),
+            _ => r,
+        })
+    });
+    let pool = test_pool().build().unwrap();
+    let api = ApiClient::builder(&pool, &srv.url())
+        .rate_limit(RateLimit::default())
+        .build()
+        .unwrap();
+    api.get_json::<Value>("/x", &[]).unwrap();
+    let start = Instant::now();
+    for _ in 0..6 {
+        api.get_json::<Value>("/x", &[]).unwrap();
+    }
+    assert!(
+        start.elapsed() < Duration::from_secs(4),
+        "still spaced after the reset: {:?}",
+        start.elapsed()
+    );
+}
