@@ -415,14 +415,17 @@ impl<'a> Call<'a> {
         let before = limiter.pause_remaining();
         if throttled {
             feedback = feedback.throttled(retry_after);
-            if let Some(until) = retry_after
-                .filter(|d| !d.is_zero())
-                .and_then(|d| Instant::now().checked_add(d))
-            {
-                limiter.pause_until(until);
-            }
         }
+        // Observed before the pause is set: a 429 that comes while the
+        // origin is not yet held is a new strike (and cuts the pace of a
+        // server that announces no budget), `Retry-After` or not.
         limiter.observe(&feedback);
+        if let Some(until) = retry_after
+            .filter(|d| throttled && !d.is_zero())
+            .and_then(|d| Instant::now().checked_add(d))
+        {
+            limiter.pause_until(until);
+        }
         let pause = limiter.pause_remaining();
         if pause.is_zero() {
             return;

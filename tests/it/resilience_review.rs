@@ -305,3 +305,33 @@ fn a_learned_spacing_ends_with_the_window_it_was_learned_for() {
         start.elapsed()
     );
 }
+
+#[test]
+fn a_429_with_retry_after_cuts_the_pace_of_a_server_that_announces_none() {
+    // A server with no rate headers takes 10 quick requests and answers the
+    // 11th 429 with `Retry-After: 1`. After the pause the origin's pace is
+    // cut to about half the rate it had (as it is for a 429 without
+    // `Retry-After`), not resumed at full speed into the next 429.
+    let srv = scripted(|n, _| match n {
+        10 => Answer::Response(Response::json(429, &j!({})).header("Retry-After", "1")),
+        _ => json(200, j!({})),
+    });
+    let pool = test_pool().build().unwrap();
+    let api = ApiClient::builder(&pool, &srv.url())
+        .rate_limit(RateLimit::default())
+        .total_timeout(Some(Duration::from_secs(30)))
+        .build()
+        .unwrap();
+    for _ in 0..18 {
+        api.get_json::<Value>("/x", &[]).unwrap();
+    }
+    let seen = srv.seen.lock();
+    assert_eq!(seen.len(), 19);
+    // The 8 requests after the retry: at 10+ requests/s cut in half, at
+    // least 7 gaps of 0.2 s; at full speed, a few ms.
+    let after = seen[18].at - seen[11].at;
+    assert!(
+        after >= Duration::from_millis(700),
+        "not paced after the 429: {after:?}"
+    );
+}
