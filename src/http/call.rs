@@ -93,6 +93,14 @@ impl<'a> Call<'a> {
                 self.client.policies.limiter().unanswered();
                 self.known.scrub_error(e)
             })?;
+            let Some(result) = result else {
+                // Paused while it waited for a connection: nothing was sent;
+                // it takes a new turn, under the same admission.
+                self.client.policies.limiter().unanswered();
+                self.attempt -= 1;
+                kept = Some(permit);
+                continue;
+            };
             match result {
                 Ok(reply) => {
                     let outcome = if reply.status() >= 500 {
@@ -262,14 +270,19 @@ impl<'a> Call<'a> {
     /// One attempt on a leased connection, with the credentials `auth` (got
     /// before the lease: a login may need a connection to this origin, and
     /// must not wait for one this attempt already holds). The outer error is
-    /// for failures before anything could be sent (no connection free). Every
-    /// wait ends at the call's deadline.
-    fn attempt_once(&self, auth: Option<&str>) -> Result<Result<Reply>> {
+    /// for failures before anything could be sent (no connection free);
+    /// `None` if the origin was paused while this attempt waited for its
+    /// connection (a 429 read on another one): nothing is sent during a
+    /// pause. Every wait ends at the call's deadline.
+    fn attempt_once(&self, auth: Option<&str>) -> Result<Option<Result<Reply>>> {
         let lease = match self.deadline {
             Some(d) => self.client.origin.lease_until(d),
             None => self.client.origin.lease(),
         }
         .map_err(|e| self.past_deadline(CallWait::Lease, e))?;
+        if !self.client.policies.limiter().pause_remaining().is_zero() {
+            return Ok(None);
+        }
         let mut builder = Request::builder()
             .method(self.method.clone())
             .uri(self.uri.clone());
@@ -304,7 +317,12 @@ impl<'a> Call<'a> {
         // Masked before it is logged: a cause may quote what was sent.
         let result = result.map_err(|e| self.known.scrub_error(e));
         self.log_attempt(sent_at.elapsed(), &result);
-        Ok(result)
+        if let Ok(reply) = &result {
+            // While the lease still holds the connection: a caller waiting
+            // for it must find a pause this answer starts already set.
+            self.tell_limiter(reply, self.retry_after(reply));
+        }
+        Ok(Some(result))
     }
 
     fn log_attempt(&self, took: Duration, result: &Result<Reply>) {
@@ -377,15 +395,11 @@ impl<'a> Call<'a> {
         renewed
     }
 
-    /// Tells the limiter what the answer said and decides whether to send
-    /// again: a 401 with renewable credentials, a 429 (for as long as the
+    /// Decides whether to send again (the limiter has heard the answer
+    /// already): a 401 with renewable credentials, a 429 (for as long as the
     /// call's deadline allows), a retryable 5xx.
     fn after_reply(&mut self, reply: &Reply, auth: Option<&str>) -> Result<bool> {
-        let retry_after = reply
-            .header("retry-after")
-            .and_then(|v| retry::parse_retry_after(v, SystemTime::now()))
-            .map(|d| d.min(self.client.retry.retry_after_cap));
-        self.tell_limiter(reply, retry_after);
+        let retry_after = self.retry_after(reply);
         if self.renew_auth(reply, auth) {
             return Ok(true);
         }
@@ -403,6 +417,14 @@ impl<'a> Call<'a> {
                 .unwrap_or(THROTTLED_FLOOR)
         };
         self.retry_after_wait(decision, wait, retry_after)
+    }
+
+    /// The answer's `Retry-After`, parsed and capped.
+    fn retry_after(&self, reply: &Reply) -> Option<Duration> {
+        reply
+            .header("retry-after")
+            .and_then(|v| retry::parse_retry_after(v, SystemTime::now()))
+            .map(|d| d.min(self.client.retry.retry_after_cap))
     }
 
     /// Gives the limiter the answer's rate-limit news; logs a pause it

@@ -335,3 +335,49 @@ fn a_429_with_retry_after_cuts_the_pace_of_a_server_that_announces_none() {
         "not paced after the 429: {after:?}"
     );
 }
+
+#[test]
+fn a_pause_holds_callers_already_waiting_for_a_connection() {
+    // One connection to the origin and four callers: three of them are past
+    // the limiter, waiting for that connection, when its request is answered
+    // 429 with `Retry-After: 1`. The connection the 429 frees must not carry
+    // their requests out during the pause.
+    let (go, started) = crossbeam_channel::bounded::<()>(0);
+    let srv = scripted(move |n, _| {
+        if n == 0 {
+            // Hold the first request until every caller has started (and
+            // the others wait for its connection).
+            let _ = started.recv_timeout(Duration::from_secs(5));
+            std::thread::sleep(Duration::from_millis(300));
+            return Answer::Response(Response::json(429, &j!({})).header("Retry-After", "1"));
+        }
+        json(200, j!({}))
+    });
+    let pool = test_pool().max_connections_per_host(1).build().unwrap();
+    let api = ApiClient::builder(&pool, &srv.url())
+        .rate_limit(RateLimit::default())
+        .total_timeout(Some(Duration::from_secs(20)))
+        .build()
+        .unwrap();
+    std::thread::scope(|s| {
+        let calls: Vec<_> = (0..4)
+            .map(|_| s.spawn(|| api.get_json::<Value>("/x", &[])))
+            .collect();
+        assert!(crate::support::wait_until(
+            || srv.count() == 1,
+            Duration::from_secs(5)
+        ));
+        go.send(()).unwrap();
+        for c in calls {
+            c.join().unwrap().unwrap();
+        }
+    });
+    let seen = srv.seen.lock();
+    let gap = seen[1].at - seen[0].at;
+    // The 429 left ~300 ms after the first request came: its pause ends
+    // about 1.3 s after it.
+    assert!(
+        gap >= Duration::from_millis(1_100),
+        "sent during the pause: {gap:?}"
+    );
+}
