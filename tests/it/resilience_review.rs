@@ -381,3 +381,56 @@ fn a_pause_holds_callers_already_waiting_for_a_connection() {
         "sent during the pause: {gap:?}"
     );
 }
+
+/// A server on a raw socket that answers every request with `head` and
+/// `body` written as they are, then closes; counts the requests.
+fn raw_server(answer: &'static [u8]) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = count.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            // The request's head (the tests send no body).
+            let mut buf = Vec::new();
+            let mut byte = [0u8; 1];
+            while !buf.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+                buf.push(byte[0]);
+            }
+            seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let _ = stream.write_all(answer);
+        }
+    });
+    (url, count)
+}
+
+#[test]
+fn a_chunked_body_cut_off_is_retried_for_a_get_and_unknown_for_a_post() {
+    // A 200 in chunked encoding whose last chunk never comes: the
+    // connection closes after the first one.
+    const CUT: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
+        Transfer-Encoding: chunked\r\n\r\n5\r\n{\"a\":\r\n";
+    let (url, count) = raw_server(CUT);
+    let pool = test_pool().build().unwrap();
+    let api = ApiClient::builder(&pool, &url)
+        .retry(crate::resilience_bodies::fast_retries())
+        .build()
+        .unwrap();
+    let err = api.get_json::<Value>("/x", &[]).unwrap_err();
+    let sent = count.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(sent > 1, "a cut-off GET was not retried ({sent}): {err}");
+    assert!(!err.is_outcome_unknown(), "{err}");
+    let before = sent;
+    let err = api
+        .post_json::<_, Value>("/x", &[], &j!({"name": "x"}))
+        .unwrap_err();
+    assert_eq!(
+        count.load(std::sync::atomic::Ordering::SeqCst),
+        before + 1,
+        "{err}"
+    );
+    assert!(err.is_outcome_unknown(), "{err:?}");
+    assert!(err.to_string().contains("outcome unknown"), "{err}");
+}
