@@ -309,6 +309,15 @@ pub struct RequestError {
     pub source: ureq::Error,
 }
 
+impl RequestError {
+    /// Whether a reused keep-alive connection was found closed: sent on it,
+    /// and neither an answer nor a timeout came back (a timeout means the
+    /// connection was alive and the server silent, perhaps at work on it).
+    pub fn is_stale_connection(&self) -> bool {
+        self.exchange.is_stale_connection() && self.kind != TransportKind::Timeout
+    }
+}
+
 impl Error {
     pub(crate) fn config(key: impl Into<String>, message: impl Into<String>) -> Self {
         Error::Config {
@@ -443,7 +452,7 @@ impl fmt::Display for Error {
                 if let Some(phase) = &r.timeout_phase {
                     write!(f, " ({phase})")?;
                 }
-                if r.exchange.is_stale_connection() {
+                if r.is_stale_connection() {
                     f.write_str(", reused connection closed before any response")?;
                 } else if r.exchange.response_started {
                     f.write_str(", response cut off")?;

@@ -8,7 +8,7 @@ use ureq::http::{Method, Request, Uri};
 use super::client::{ApiClient, Inner};
 use super::request::{ApiRequest, Auth};
 use super::retry::{self, Safety};
-use crate::error::{CallWait, Error, Result};
+use crate::error::{CallWait, Error, Result, TransportKind};
 use crate::metrics::{BreakerTransition, FailureKind, RetryReason};
 use crate::policy::{Admission, Denied, Outcome, RateFeedback, sleep};
 use crate::pool::{Reply, is_socket_claim_timeout};
@@ -93,6 +93,14 @@ impl<'a> Call<'a> {
                 self.client.policies.limiter().unanswered();
                 self.known.scrub_error(e)
             })?;
+            let Some(result) = result else {
+                // Paused while it waited for a connection: nothing was sent;
+                // it takes a new turn, under the same admission.
+                self.client.policies.limiter().unanswered();
+                self.attempt -= 1;
+                kept = Some(permit);
+                continue;
+            };
             match result {
                 Ok(reply) => {
                     let outcome = if reply.status() >= 500 {
@@ -120,8 +128,9 @@ impl<'a> Call<'a> {
                         kept = Some(permit);
                         continue;
                     }
-                    let real = matches!(&e, Error::Request(r) if !r.exchange.is_stale_connection())
-                        && !is_socket_claim_timeout(&e);
+                    let real = matches!(&e, Error::Request(r) if !r.is_stale_connection())
+                        && !is_socket_claim_timeout(&e)
+                        && !self.cut_short(&e);
                     let outcome = if real {
                         Outcome::Failure
                     } else {
@@ -150,6 +159,14 @@ impl<'a> Call<'a> {
         } else {
             Outcome::Neutral
         }
+    }
+
+    /// Whether `e` is a timeout of an attempt that the call's own deadline
+    /// cut short (its limit is what was left of the call): the caller ran
+    /// out of time, which says nothing about the server.
+    fn cut_short(&self, e: &Error) -> bool {
+        matches!(e, Error::Request(r) if r.kind == TransportKind::Timeout)
+            && self.deadline.is_some_and(|d| Instant::now() >= d)
     }
 
     /// Asks the origin's breaker to let an attempt out, waiting while
@@ -234,6 +251,9 @@ impl<'a> Call<'a> {
         }
         if let Some(value) = &auth {
             self.known.credential(value);
+            if provided {
+                self.client.remember_credential(value);
+            }
         }
         Ok(auth)
     }
@@ -250,14 +270,19 @@ impl<'a> Call<'a> {
     /// One attempt on a leased connection, with the credentials `auth` (got
     /// before the lease: a login may need a connection to this origin, and
     /// must not wait for one this attempt already holds). The outer error is
-    /// for failures before anything could be sent (no connection free). Every
-    /// wait ends at the call's deadline.
-    fn attempt_once(&self, auth: Option<&str>) -> Result<Result<Reply>> {
+    /// for failures before anything could be sent (no connection free);
+    /// `None` if the origin was paused while this attempt waited for its
+    /// connection (a 429 read on another one): nothing is sent during a
+    /// pause. Every wait ends at the call's deadline.
+    fn attempt_once(&self, auth: Option<&str>) -> Result<Option<Result<Reply>>> {
         let lease = match self.deadline {
             Some(d) => self.client.origin.lease_until(d),
             None => self.client.origin.lease(),
         }
         .map_err(|e| self.past_deadline(CallWait::Lease, e))?;
+        if !self.client.policies.limiter().pause_remaining().is_zero() {
+            return Ok(None);
+        }
         let mut builder = Request::builder()
             .method(self.method.clone())
             .uri(self.uri.clone());
@@ -292,7 +317,12 @@ impl<'a> Call<'a> {
         // Masked before it is logged: a cause may quote what was sent.
         let result = result.map_err(|e| self.known.scrub_error(e));
         self.log_attempt(sent_at.elapsed(), &result);
-        Ok(result)
+        if let Ok(reply) = &result {
+            // While the lease still holds the connection: a caller waiting
+            // for it must find a pause this answer starts already set.
+            self.tell_limiter(reply, self.retry_after(reply));
+        }
+        Ok(Some(result))
     }
 
     fn log_attempt(&self, took: Duration, result: &Result<Reply>) {
@@ -365,15 +395,11 @@ impl<'a> Call<'a> {
         renewed
     }
 
-    /// Tells the limiter what the answer said and decides whether to send
-    /// again: a 401 with renewable credentials, a 429 (for as long as the
+    /// Decides whether to send again (the limiter has heard the answer
+    /// already): a 401 with renewable credentials, a 429 (for as long as the
     /// call's deadline allows), a retryable 5xx.
     fn after_reply(&mut self, reply: &Reply, auth: Option<&str>) -> Result<bool> {
-        let retry_after = reply
-            .header("retry-after")
-            .and_then(|v| retry::parse_retry_after(v, SystemTime::now()))
-            .map(|d| d.min(self.client.retry.retry_after_cap));
-        self.tell_limiter(reply, retry_after);
+        let retry_after = self.retry_after(reply);
         if self.renew_auth(reply, auth) {
             return Ok(true);
         }
@@ -393,6 +419,14 @@ impl<'a> Call<'a> {
         self.retry_after_wait(decision, wait, retry_after)
     }
 
+    /// The answer's `Retry-After`, parsed and capped.
+    fn retry_after(&self, reply: &Reply) -> Option<Duration> {
+        reply
+            .header("retry-after")
+            .and_then(|v| retry::parse_retry_after(v, SystemTime::now()))
+            .map(|d| d.min(self.client.retry.retry_after_cap))
+    }
+
     /// Gives the limiter the answer's rate-limit news; logs a pause it
     /// starts once (the 429s of requests already out extend it quietly).
     fn tell_limiter(&self, reply: &Reply, retry_after: Option<Duration>) {
@@ -403,14 +437,17 @@ impl<'a> Call<'a> {
         let before = limiter.pause_remaining();
         if throttled {
             feedback = feedback.throttled(retry_after);
-            if let Some(until) = retry_after
-                .filter(|d| !d.is_zero())
-                .and_then(|d| Instant::now().checked_add(d))
-            {
-                limiter.pause_until(until);
-            }
         }
+        // Observed before the pause is set: a 429 that comes while the
+        // origin is not yet held is a new strike (and cuts the pace of a
+        // server that announces no budget), `Retry-After` or not.
         limiter.observe(&feedback);
+        if let Some(until) = retry_after
+            .filter(|d| throttled && !d.is_zero())
+            .and_then(|d| Instant::now().checked_add(d))
+        {
+            limiter.pause_until(until);
+        }
         let pause = limiter.pause_remaining();
         if pause.is_zero() {
             return;
@@ -588,10 +625,15 @@ impl ApiClient {
     }
 
     /// What a call of `request` knows it sends, for masking an answer the
-    /// layers returned (the credentials of a provider are not among them:
-    /// only the call that fetched them knows them).
+    /// layers returned: a provider's credentials are those this client's
+    /// calls sent last.
     pub(super) fn known(&self, request: &ApiRequest) -> Known {
-        known_of(request, &request.url(self.base_url()), &self.inner().auth)
+        let inner = self.inner();
+        let mut known = known_of(request, &request.url(self.base_url()), &inner.auth);
+        for value in inner.sent_credentials.lock().iter() {
+            known.credential(value);
+        }
+        known
     }
 }
 
@@ -627,7 +669,24 @@ impl Drop for Permit<'_> {
     }
 }
 
+/// How many of a provider's last credentials a client remembers for masking:
+/// a renewal leaves answers to the old value in flight, never many.
+const REMEMBERED_CREDENTIALS: usize = 4;
+
 impl Inner {
+    /// Keeps `value` among the last credentials sent (see
+    /// [`ApiClient::known`]).
+    fn remember_credential(&self, value: &str) {
+        let mut sent = self.sent_credentials.lock();
+        if sent.iter().any(|v| v == value) {
+            return;
+        }
+        if sent.len() >= REMEMBERED_CREDENTIALS {
+            sent.remove(0);
+        }
+        sent.push(value.to_string());
+    }
+
     /// Counts a breaker state change and logs it once.
     pub(super) fn breaker_changed(&self, transition: BreakerTransition) {
         let origin = &self.metrics.origin;

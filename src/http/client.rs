@@ -57,6 +57,10 @@ pub(super) struct Inner {
     pub(super) total_timeout: Option<Duration>,
     pub(super) slow: Duration,
     pub(super) cancel: Option<CancelToken>,
+    /// The last `Authorization` values this client's calls sent, so what the
+    /// layers decode or report (out of the call that fetched them) masks a
+    /// provider's credentials too.
+    pub(super) sent_credentials: Arc<parking_lot::Mutex<Vec<String>>>,
 }
 
 /// Builds an [`ApiClient`]; every setter documents its default.
@@ -173,6 +177,7 @@ impl ApiClientBuilder {
                 total_timeout: self.total_timeout.unwrap_or(config.total_timeout),
                 slow: self.slow,
                 cancel: self.cancel.clone(),
+                sent_credentials: Arc::default(),
             }),
             layers: None,
         })

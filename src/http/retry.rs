@@ -98,7 +98,7 @@ pub(crate) fn after_error(safety: Safety, error: &Error, stale_used: bool) -> Op
     let Error::Request(r) = error else {
         return None;
     };
-    if r.exchange.is_stale_connection() && safety.idempotent && !stale_used {
+    if r.is_stale_connection() && safety.idempotent && !stale_used {
         return Some(Retry {
             reason: RetryReason::StaleConnection,
             uses_budget: false,

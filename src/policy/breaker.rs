@@ -109,7 +109,8 @@ pub enum Outcome {
     /// A transport error or a 5xx on a call's first attempt.
     Failure,
     /// The attempt said nothing about the server (cancelled, no connection
-    /// free, a retry, a stale keep-alive connection).
+    /// free, a retry, a stale keep-alive connection, an attempt timed out on
+    /// its call's own deadline).
     Neutral,
 }
 

@@ -78,13 +78,15 @@ impl RateFeedback {
 }
 
 /// A reset header is either epoch seconds (Zephyr) or seconds to wait; a value
-/// larger than a day is taken as a timestamp.
+/// larger than a day is taken as a timestamp, and one past [`EPOCH_MS`] as a
+/// timestamp in milliseconds (as some APIs write it).
 fn reset_delay(value: &str) -> Option<Duration> {
     let n = value
         .trim()
         .parse::<f64>()
         .ok()
         .filter(|n| n.is_finite() && *n >= 0.0)?;
+    let n = if n > EPOCH_MS { n / 1000.0 } else { n };
     if n > 86_400.0 {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -95,6 +97,10 @@ fn reset_delay(value: &str) -> Option<Duration> {
         Some(Duration::from_secs_f64(n))
     }
 }
+
+/// A reset past this is a Unix time in milliseconds: in seconds it would be
+/// after the year 5000.
+const EPOCH_MS: f64 = 1e11;
 
 /// Time to the next wall-clock minute: when a qTest minute count resets.
 pub(crate) fn to_next_minute() -> Duration {
@@ -122,6 +128,11 @@ mod tests {
         );
         assert_eq!(reset_delay("2"), Some(Duration::from_secs(2)));
         assert_eq!(reset_delay("x"), None);
+        let d = reset_delay(&((now + 5) * 1000).to_string()).unwrap();
+        assert!(
+            d <= Duration::from_secs(5) && d >= Duration::from_secs(3),
+            "{d:?}"
+        );
     }
 
     #[test]

@@ -28,7 +28,8 @@ pub struct RateLimit {
     pub per_second: Option<f64>,
     /// Requests that may go at once after a quiet spell. Defaults to 1.
     pub burst: u32,
-    /// The longest pause a server's headers can impose. Defaults to 60 s.
+    /// The longest pause a server's headers can impose, and the widest
+    /// spacing between requests they can ask for. Defaults to 60 s.
     pub max_pause: Duration,
     /// Stop before the month's budget is gone: once an answer says fewer
     /// requests than this are left in the month (qTest's
@@ -171,7 +172,10 @@ impl TokenBucket {
         }
         let mut at = now.max(st.paused_until);
         let mut next_tat = st.tat;
-        if let Some(interval) = self.interval.max(st.pace.interval(now)) {
+        // A spacing the server's headers call for holds the origin no longer
+        // than a pause they ask for could.
+        let learned = st.pace.interval(now).map(|i| i.min(self.config.max_pause));
+        if let Some(interval) = self.interval.max(learned) {
             let tolerance = interval * (self.config.burst.max(1) - 1);
             let base = st.tat.max(at);
             // A slot may start up to `tolerance` before the theoretical time: the burst.

@@ -37,10 +37,11 @@ const RECOVERED: u32 = 6;
 
 /// What one origin's answers taught. Not locked: the limiter's lock guards it.
 pub(crate) struct Pace {
-    /// Spacing that spends the announced window's budget by its reset.
-    window: Option<Duration>,
+    /// Spacing that spends the announced window's budget by its reset, and
+    /// that reset: a window that has reset no longer spaces anything.
+    window: Option<(Duration, Instant)>,
     /// The same for qTest's minute count.
-    minute: Option<Duration>,
+    minute: Option<(Duration, Instant)>,
     /// 429s that came after a pause had ended, less those decayed since.
     strikes: u32,
     /// When `strikes` last changed.
@@ -85,7 +86,10 @@ impl Pace {
             (doublings < f64::from(RECOVERED))
                 .then(|| Duration::from_secs_f64(1.0 / (rate * doublings.exp2())))
         });
-        [self.window, self.minute, throttled]
+        let current = |learned: Option<(Duration, Instant)>| {
+            learned.and_then(|(spacing, until)| (now < until).then_some(spacing))
+        };
+        [current(self.window), current(self.minute), throttled]
             .into_iter()
             .flatten()
             .max()
@@ -128,12 +132,15 @@ impl Pace {
         let mut hold = |d: Duration| pause = pause.max(Some(d));
         match (f.remaining.map(|l| self.usable(l)), f.reset_in) {
             (Some(0), reset) => hold(reset.unwrap_or(FIRST_FLOOR)),
-            (Some(left), Some(reset)) => self.window = Some(spacing(left, reset)),
+            (Some(left), Some(reset)) => self.window = until(now, spacing(left, reset), reset),
             _ => {}
         }
         match f.remaining_minute.map(|l| self.usable(l)) {
             Some(0) => hold(to_next_minute()),
-            Some(left) => self.minute = Some(spacing(left, to_next_minute())),
+            Some(left) => {
+                let reset = to_next_minute();
+                self.minute = until(now, spacing(left, reset), reset);
+            }
             None => {}
         }
         if let Some(month) = f.remaining_month.filter(|m| *m < month_floor.max(1)) {
@@ -175,6 +182,11 @@ impl Pace {
         let rate = (seen.min(current) / 2.0).max(MIN_RATE);
         self.throttle = Some((rate, now));
     }
+}
+
+/// `spacing`, in force from `now` until a reset `reset` away.
+fn until(now: Instant, spacing: Duration, reset: Duration) -> Option<(Duration, Instant)> {
+    now.checked_add(reset).map(|at| (spacing, at))
 }
 
 /// The spacing that spends `left` requests over `until_reset` at [`TARGET`].

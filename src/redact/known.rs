@@ -132,7 +132,23 @@ impl Known {
         // A server that percent-encodes what it got echoes an encoded value
         // encoded again.
         let twice = encode_component(&form);
-        for text in [value, json, encoded.as_str(), form.as_str(), twice.as_str()] {
+        // JSON encoders that escape more than they must: PHP writes `/` as
+        // `\/`; Python (non-ASCII) and Go (`<`, `>`, `&`) write `\uXXXX`.
+        let slashed = json.replace('/', "\\/");
+        let ascii = json_ascii(json, false);
+        let ascii_slashed = ascii.replace('/', "\\/");
+        let ascii_upper = json_ascii(json, true);
+        for text in [
+            value,
+            json,
+            encoded.as_str(),
+            form.as_str(),
+            twice.as_str(),
+            slashed.as_str(),
+            ascii.as_str(),
+            ascii_slashed.as_str(),
+            ascii_upper.as_str(),
+        ] {
             let pattern = Pattern {
                 text: text.to_string(),
                 whole_word,
@@ -302,6 +318,26 @@ fn mask(text: &str, p: &Pattern) -> String {
         rest = &rest[end..];
     }
     out.push_str(rest);
+    out
+}
+
+/// JSON-escaped `json` with every non-ASCII character and `<`, `>`, `&` as
+/// `\uXXXX` (UTF-16; Python and Go write lowercase hex, Java uppercase).
+fn json_ascii(json: &str, upper: bool) -> String {
+    let mut out = String::with_capacity(json.len());
+    for c in json.chars() {
+        if c.is_ascii() && !matches!(c, '<' | '>' | '&') {
+            out.push(c);
+        } else {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                out.push_str(&match upper {
+                    true => format!("\\u{unit:04X}"),
+                    false => format!("\\u{unit:04x}"),
+                });
+            }
+        }
+    }
     out
 }
 

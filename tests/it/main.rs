@@ -57,6 +57,7 @@ mod queue;
 mod resilience_bodies;
 mod resilience_breaker;
 mod resilience_pace;
+mod resilience_review;
 mod resilience_secrets;
 mod spec_review;
 mod support;
