@@ -366,7 +366,26 @@ impl Drop for MockServers {
     }
 }
 
+/// Ports for a mock asked to listen on port 0: outside Linux's ephemeral
+/// range (32768-60999), so that while it is stopped (`stop_qtest`) no client
+/// socket of this machine can be given its port, and its restart can bind
+/// it again.
+const RESTARTABLE_PORTS: std::ops::Range<u16> = 20_000..32_768;
+
 fn serve(port: u16, gate: &Arc<Gate>, faults: &Faults) -> io::Result<Arc<HttpServer>> {
+    if port != 0 {
+        return serve_on(port, gate, faults);
+    }
+    for _ in 0..64 {
+        match serve_on(fastrand::u16(RESTARTABLE_PORTS), gate, faults) {
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse => continue,
+            done => return done,
+        }
+    }
+    serve_on(0, gate, faults)
+}
+
+fn serve_on(port: u16, gate: &Arc<Gate>, faults: &Faults) -> io::Result<Arc<HttpServer>> {
     let opts = ServerOptions {
         port,
         idle_close: faults.config().idle_close,
