@@ -42,7 +42,7 @@ fn mocks(seed: u64) -> MockServers {
 }
 
 /// One run against one seed's mocks; panics with what went wrong.
-fn one_run(seed: u64) {
+pub fn one_run(seed: u64) {
     let mocks = mocks(seed);
     let dir = Scratch::new(&format!("faults-e2e-{seed}"));
     let (code, out) = run(&mut migrate(&mocks, &dir.0));

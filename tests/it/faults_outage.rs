@@ -150,7 +150,7 @@ fn a_zephyr_listing_cut_short_by_an_outage_is_read_again_and_nothing_is_done_twi
 
 /// Mocks whose qTest state survives a stop in a file under `dir`, answering
 /// in 4 ms so a run lasts long enough to be caught in the middle.
-fn mocks_with_state(seed: u64, dir: &Path) -> MockServers {
+pub fn mocks_with_state(seed: u64, dir: &Path) -> MockServers {
     let mut options = MockOptions::seeded(seed);
     options.sizes = sizes();
     options.state_file = Some(dir.join("qtest-state.jsonl"));
@@ -163,7 +163,7 @@ fn mocks_with_state(seed: u64, dir: &Path) -> MockServers {
 }
 
 /// Waits for a child for up to two minutes, then kills it.
-fn wait_bounded(child: &mut Child) -> Option<i32> {
+pub fn wait_bounded(child: &mut Child) -> Option<i32> {
     let deadline = Instant::now() + Duration::from_secs(120);
     while Instant::now() < deadline {
         if let Some(status) = child.try_wait().unwrap() {

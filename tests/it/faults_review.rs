@@ -1,12 +1,15 @@
 //! Adversarial review of issue 12 part B: outages, waiting and exit codes
 //! under schedules the first tests did not try.
 
-use std::time::Duration;
+use std::process::Command;
+use std::time::{Duration, Instant};
 
 use etlpool::mock::FailPoint;
 
-use crate::faults_outage::patient_migration_with;
-use crate::support::check;
+use crate::cli::{migrate, run, wait_for_journal};
+use crate::faults_outage::{mocks_with_state, patient_migration_with, wait_bounded};
+use crate::ops_util::spawn;
+use crate::support::{Scratch, check};
 
 /// A probe the call's own deadline cuts short (qTest back, but slower than
 /// `total_timeout` for a moment) leaves the breaker half-open with no probe
@@ -36,4 +39,57 @@ fn a_probe_cut_short_by_its_deadline_does_not_stall_the_outage_until_max_outage(
     });
     assert!(summary.is_complete(), "{summary}\n{}", m.failures());
     check::assert_migrated(&m.mocks);
+}
+
+/// Ctrl-C while every worker waits out a qTest outage (the default
+/// `--max-outage` of 10 min) stops the run at once: exit 130, no record
+/// failed for it, and a re-run once qTest is back finishes.
+#[test]
+fn sigint_during_an_outage_wait_exits_130_promptly_and_a_rerun_finishes() {
+    let dir = Scratch::new("review-outage-int");
+    let mocks = mocks_with_state(132, &dir.0);
+    let mut cmd = migrate(&mocks, &dir.0);
+    let (mut child, mut lines) = spawn(&mut cmd);
+    assert!(wait_for_journal(&mut child, &dir.0, 20), "{}", lines.rest());
+    mocks.stop_qtest();
+    assert!(lines.until("is down").is_some(), "{:?}", lines.seen);
+    let signalled = Instant::now();
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let code = wait_bounded(&mut child);
+    let took = signalled.elapsed();
+    let err = lines.rest();
+    assert_eq!(code, Some(130), "{err}");
+    assert!(took < Duration::from_secs(10), "exited {took:?} after Ctrl-C");
+    assert!(!err.contains(",failed,"), "{err}");
+    mocks.restart_qtest().unwrap();
+    let (code, out) = run(&mut migrate(&mocks, &dir.0));
+    assert_eq!(code, 0, "{out}");
+    check::assert_migrated(&mocks);
+}
+
+/// `--max-outage 0` is refused before any work (a run that gives up at the
+/// first blip is not what anyone means by it), with a message naming it.
+#[test]
+fn max_outage_0_is_refused_before_any_work() {
+    let dir = Scratch::new("review-outage-0");
+    let mocks = crate::cli::mocks(133);
+    let mut cmd = migrate(&mocks, &dir.0);
+    cmd.args(["--max-outage", "0s"]);
+    let (code, out) = run(&mut cmd);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("--max-outage"), "{out}");
+    assert!(mocks.journal().is_empty(), "nothing written");
+}
+
+/// Seed 321 of the end-to-end faults (20 % 503s and the rest): a read of the
+/// set-up (the user's profile, the lookup lists) met five 503s in a row, more
+/// than the client's own retries, and the run exited 3 before any work. The
+/// set-up's reads get a record's patience too.
+#[test]
+fn every_fault_at_once_seed_321_finishes_in_one_run() {
+    crate::faults_e2e::one_run(321);
 }
