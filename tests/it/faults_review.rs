@@ -63,7 +63,10 @@ fn sigint_during_an_outage_wait_exits_130_promptly_and_a_rerun_finishes() {
     let took = signalled.elapsed();
     let err = lines.rest();
     assert_eq!(code, Some(130), "{err}");
-    assert!(took < Duration::from_secs(10), "exited {took:?} after Ctrl-C");
+    assert!(
+        took < Duration::from_secs(10),
+        "exited {took:?} after Ctrl-C"
+    );
     assert!(!err.contains(",failed,"), "{err}");
     mocks.restart_qtest().unwrap();
     let (code, out) = run(&mut migrate(&mocks, &dir.0));
