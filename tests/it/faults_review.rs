@@ -1,15 +1,18 @@
 //! Adversarial review of issue 12 part B: outages, waiting and exit codes
 //! under schedules the first tests did not try.
 
+use std::collections::HashMap;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use etlpool::migrate::{MigrateOptions, RunHooks, migrate_with};
 use etlpool::mock::FailPoint;
+use etlpool::mock::qtest::SearchLag;
 
 use crate::cli::{migrate, run, wait_for_journal};
 use crate::faults_outage::{mocks_with_state, patient_migration_with, wait_bounded};
 use crate::ops_util::spawn;
-use crate::support::{Scratch, check};
+use crate::support::{Migration, Scratch, check};
 
 /// A probe the call's own deadline cuts short (qTest back, but slower than
 /// `total_timeout` for a moment) leaves the breaker half-open with no probe
@@ -95,4 +98,65 @@ fn max_outage_0_is_refused_before_any_work() {
 #[test]
 fn every_fault_at_once_seed_321_finishes_in_one_run() {
     crate::faults_e2e::one_run(321);
+}
+
+/// A run stopped (Ctrl-C, an outage past its budget) while a case's create
+/// was in doubt (applied, its answer lost) leaves that case on qTest but not
+/// in the journal. The re-run must not miss it because qTest's search index
+/// lags behind writes, and create it twice.
+#[test]
+fn a_case_in_doubt_when_the_run_stopped_is_not_created_again_by_the_rerun() {
+    let m = Migration::new(134, crate::faults_util::sizes());
+    m.mocks.set_search_lag(SearchLag {
+        writes: 0,
+        time: Duration::from_secs(3600),
+    });
+    let opts = MigrateOptions {
+        workers: 1,
+        ..crate::faults_util::options(&m, "modules,cases", crate::faults_util::no_approvals())
+    };
+    let modules = m
+        .mocks
+        .source()
+        .folders
+        .iter()
+        .filter(|f| f.folder_type == "TEST_CASE")
+        .count();
+    let cancel = etlpool::CancelToken::new();
+    let hooks = RunHooks::default().max_outage(m.max_outage);
+    let first = std::thread::scope(|scope| {
+        let running = scope.spawn(|| migrate_with(&m.pool, &opts, &cancel, &hooks));
+        crate::faults_outage::wait_for_writes(&m.mocks, modules + 1);
+        // Every write from now on is applied and its answer lost; the run is
+        // stopped while the first case's create is being resolved.
+        m.mocks.faults().qtest.set_reset_after_write_rate(1.0);
+        let journal = |m: &Migration| {
+            m.mocks
+                .journal()
+                .iter()
+                .filter(|e| e.kind == "test-case")
+                .count()
+        };
+        let seen = journal(&m);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while journal(&m) == seen {
+            assert!(Instant::now() < deadline, "no case written in 60 s");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        cancel.cancel();
+        running.join().unwrap().expect("the first run")
+    });
+    assert!(!first.is_complete(), "{first}");
+    m.mocks.faults().qtest.clear();
+    let second = m.run_with(&opts);
+    assert!(second.is_complete(), "{second}\n{}", m.failures());
+    let key_field = m.mocks.qtest_config().case_field("Zephyr Key").unwrap().id;
+    let mut copies: HashMap<String, usize> = HashMap::new();
+    for case in &m.mocks.qtest_state().test_cases {
+        *copies
+            .entry(case.property(key_field).unwrap_or_default().to_string())
+            .or_default() += 1;
+    }
+    let twice: Vec<_> = copies.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "created twice: {twice:?}");
 }
