@@ -160,3 +160,39 @@ fn a_case_in_doubt_when_the_run_stopped_is_not_created_again_by_the_rerun() {
     let twice: Vec<_> = copies.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "created twice: {twice:?}");
 }
+
+/// Zephyr goes down while the set-up reads its lookup lists (after the
+/// projects were found) and stays down longer than `--max-outage`: the run
+/// stops with the line naming the outage, an error that exits 3 (a re-run
+/// helps), not a bare "cancelled" that reads as Ctrl-C (exit 130).
+#[test]
+fn an_outage_during_set_up_longer_than_max_outage_names_it_and_is_not_an_interrupt() {
+    let (m, _) = patient_migration_with(135, 4, |pool| pool);
+    let zephyr = &m.mocks.faults().zephyr;
+    // The project's check takes 1 s; Zephyr is down from the calls after it.
+    zephyr.set_latency(Duration::from_secs(1), Duration::ZERO);
+    let opts = m.options();
+    let cancel = etlpool::CancelToken::new();
+    let hooks = RunHooks::default().max_outage(Duration::from_secs(2));
+    let run = std::thread::scope(|scope| {
+        let running = scope.spawn(|| migrate_with(&m.pool, &opts, &cancel, &hooks));
+        std::thread::sleep(Duration::from_millis(500));
+        zephyr.set_latency(Duration::ZERO, Duration::ZERO);
+        zephyr.set_fail_rate(1.0, FailPoint::Before);
+        running.join().unwrap()
+    });
+    let e = run.expect_err("the run stops at its set-up");
+    let text = e.to_string();
+    assert!(
+        text.contains("Zephyr Scale") && text.contains("--max-outage"),
+        "{text}"
+    );
+    assert!(
+        !matches!(
+            e,
+            etlpool::migrate::MigrateError::Http(etlpool::Error::Cancelled)
+        ),
+        "{e:?}"
+    );
+    assert!(m.mocks.journal().is_empty(), "nothing written");
+}

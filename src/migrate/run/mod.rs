@@ -287,8 +287,17 @@ pub fn migrate_with(
         retry: &retry,
         cancel: stop.token(),
     };
-    let catalog = setup::catalog(&zephyr, &qtest, opts.mapping.clone(), &patience)?;
-    setup::check_approval(&qtest, &opts.mapping, opts.only.logs, &patience)?;
+    // An outage that outlasted the budget here stops the run with its own
+    // line, not as the bare `Cancelled` that a signal gives.
+    let stopped = |e: MigrateError| match outages.stopped() {
+        Some(why) => MigrateError::Stopped {
+            message: why.to_string(),
+        },
+        None => e,
+    };
+    let catalog =
+        setup::catalog(&zephyr, &qtest, opts.mapping.clone(), &patience).map_err(stopped)?;
+    setup::check_approval(&qtest, &opts.mapping, opts.only.logs, &patience).map_err(stopped)?;
     let journal = match lock {
         Some(lock) => store.open(lock)?,
         None => store.read_only()?,
