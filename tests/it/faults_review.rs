@@ -1,16 +1,15 @@
 //! Adversarial review of issue 12 part B: outages, waiting and exit codes
 //! under schedules the first tests did not try.
 
-use std::collections::HashMap;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use etlpool::migrate::{MigrateOptions, RunHooks, migrate_with};
 use etlpool::mock::FailPoint;
-use etlpool::mock::qtest::SearchLag;
 
 use crate::cli::{migrate, run, wait_for_journal};
 use crate::faults_outage::{mocks_with_state, patient_migration_with, wait_bounded};
+use crate::faults_util::{case_copies, case_folders};
 use crate::ops_util::spawn;
 use crate::support::{Migration, Scratch, check};
 
@@ -107,21 +106,12 @@ fn every_fault_at_once_seed_321_finishes_in_one_run() {
 #[test]
 fn a_case_in_doubt_when_the_run_stopped_is_not_created_again_by_the_rerun() {
     let m = Migration::new(134, crate::faults_util::sizes());
-    m.mocks.set_search_lag(SearchLag {
-        writes: 0,
-        time: Duration::from_secs(3600),
-    });
+    m.mocks.set_search_lag(crate::faults_outcomes::lagging());
     let opts = MigrateOptions {
         workers: 1,
         ..crate::faults_util::options(&m, "modules,cases", crate::faults_util::no_approvals())
     };
-    let modules = m
-        .mocks
-        .source()
-        .folders
-        .iter()
-        .filter(|f| f.folder_type == "TEST_CASE")
-        .count();
+    let modules = case_folders(&m);
     let cancel = etlpool::CancelToken::new();
     let hooks = RunHooks::default().max_outage(m.max_outage);
     let first = std::thread::scope(|scope| {
@@ -150,13 +140,7 @@ fn a_case_in_doubt_when_the_run_stopped_is_not_created_again_by_the_rerun() {
     m.mocks.faults().qtest.clear();
     let second = m.run_with(&opts);
     assert!(second.is_complete(), "{second}\n{}", m.failures());
-    let key_field = m.mocks.qtest_config().case_field("Zephyr Key").unwrap().id;
-    let mut copies: HashMap<String, usize> = HashMap::new();
-    for case in &m.mocks.qtest_state().test_cases {
-        *copies
-            .entry(case.property(key_field).unwrap_or_default().to_string())
-            .or_default() += 1;
-    }
+    let copies = case_copies(&m);
     let twice: Vec<_> = copies.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "created twice: {twice:?}");
 }
