@@ -180,3 +180,32 @@ fn an_outage_during_set_up_longer_than_max_outage_names_it_and_is_not_an_interru
     );
     assert!(m.mocks.journal().is_empty(), "nothing written");
 }
+
+/// Zephyr down in the middle of the cases (each case's script is read from
+/// it) for longer than `--max-outage`: the run stops naming Zephyr, no record
+/// fails for it, and a re-run finishes with nothing done twice.
+#[test]
+fn a_zephyr_outage_past_max_outage_stops_the_run_naming_zephyr_and_a_rerun_finishes() {
+    let (mut m, _) = patient_migration_with(136, 4, |pool| pool);
+    m.max_outage = Duration::from_secs(2);
+    let zephyr = &m.mocks.faults().zephyr;
+    zephyr.set_latency(Duration::from_millis(5), Duration::ZERO);
+    let opts = m.options();
+    let first = std::thread::scope(|scope| {
+        let running = scope.spawn(|| m.run_with(&opts));
+        crate::faults_outage::wait_for_writes(&m.mocks, case_folders(&m) + 3);
+        zephyr.set_fail_rate(1.0, FailPoint::Before);
+        running.join().unwrap()
+    });
+    let why = first.aborted.clone().unwrap_or_default();
+    assert!(
+        why.contains("Zephyr Scale") && why.contains("--max-outage"),
+        "{first}"
+    );
+    assert_eq!(m.failures(), "", "no record failed for the outage");
+    zephyr.clear();
+    m.new_process();
+    let second = m.run();
+    assert!(second.is_complete(), "{second}\n{}", m.failures());
+    check::assert_migrated(&m.mocks);
+}
