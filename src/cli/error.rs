@@ -110,13 +110,15 @@ fn etl_exit_code(e: &Error) -> ExitCode {
 /// re-run can help: a rejected token, an unknown project or path, a service
 /// that can't be reached. A service that answered with a passing failure (a
 /// 5xx or 429 after the retries, a body that can't be read, a call that ran
-/// out of time waiting) is 3: a re-run retries.
+/// out of time waiting) is 3: a re-run retries; so is an outage that
+/// outlasted `--max-outage` while the set-up waited for it.
 pub(super) fn migrate_exit_code(e: &MigrateError) -> ExitCode {
     match e {
         MigrateError::Locked { .. } => ExitCode::Locked,
         MigrateError::Config { .. } | MigrateError::Io { .. } => ExitCode::Usage,
         MigrateError::Http(e) if answered_in_passing(e) => ExitCode::Partial,
         MigrateError::Http(e) => etl_exit_code(e),
+        MigrateError::Stopped { .. } => ExitCode::Partial,
         _ => ExitCode::Fatal,
     }
 }

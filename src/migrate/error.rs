@@ -63,6 +63,13 @@ pub enum MigrateError {
     Transform(TransformError),
     /// An API call failed.
     Http(crate::Error),
+    /// The run stopped before any work: a service was down for longer than
+    /// the outage budget (`--max-outage`) while the set-up waited for it. A
+    /// re-run once it is back helps (the binary exits 3).
+    Stopped {
+        /// Which service, and how long it was down.
+        message: String,
+    },
     /// The project doesn't exist on a service (or the token can't see it).
     UnknownProject {
         /// `Zephyr Scale` or `qTest`.
@@ -112,6 +119,7 @@ impl fmt::Display for MigrateError {
             MigrateError::Io { context, .. } => f.write_str(context),
             MigrateError::Transform(e) => e.fmt(f),
             MigrateError::Http(e) => e.fmt(f),
+            MigrateError::Stopped { message } => write!(f, "migration stopped: {message}"),
             MigrateError::UnknownProject { service, project } => write!(
                 f,
                 "{service} has no project {project:?}, or the token can't see it"

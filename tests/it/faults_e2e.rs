@@ -42,7 +42,7 @@ fn mocks(seed: u64) -> MockServers {
 }
 
 /// One run against one seed's mocks; panics with what went wrong.
-fn one_run(seed: u64) {
+pub fn one_run(seed: u64) {
     let mocks = mocks(seed);
     let dir = Scratch::new(&format!("faults-e2e-{seed}"));
     let (code, out) = run(&mut migrate(&mocks, &dir.0));
@@ -77,8 +77,22 @@ fn one_run(seed: u64) {
 
 #[test]
 fn one_run_finishes_under_every_fault_at_once_for_five_seeds() {
+    one_run_per_seed(301..=305);
+}
+
+/// The same for the seeds of `ETLPOOL_E2E_SEEDS` (`FIRST..=LAST`, default
+/// 306..=310): a review's wider sweep, run on demand (`--ignored`).
+#[test]
+#[ignore = "a wider sweep of seeds, on demand"]
+fn one_run_finishes_under_every_fault_at_once_for_more_seeds() {
+    let seeds = std::env::var("ETLPOOL_E2E_SEEDS").unwrap_or_else(|_| "306..=310".into());
+    let (first, last) = seeds.split_once("..=").expect("FIRST..=LAST");
+    one_run_per_seed(first.parse().unwrap()..=last.parse().unwrap());
+}
+
+fn one_run_per_seed(seeds: std::ops::RangeInclusive<u64>) {
     std::thread::scope(|scope| {
-        let runs: Vec<_> = (301..=305)
+        let runs: Vec<_> = seeds
             .map(|seed| (seed, scope.spawn(move || one_run(seed))))
             .collect();
         let failed: Vec<String> = runs

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::process::Child;
 use std::time::{Duration, Instant};
 
+use etlpool::PoolBuilder;
 use etlpool::migrate::{MappingConfig, MigrateOptions, RunHooks, RunProgress, migrate_with};
 use etlpool::mock::{MockOptions, MockServers};
 use etlpool::policy::{BreakerPolicy, PolicySettings};
@@ -21,7 +22,7 @@ use crate::support::{Migration, Scratch, check, test_pool};
 const OUTAGE: Duration = Duration::from_secs(20);
 
 /// Waits until the mock's qTest has applied `n` writes.
-fn wait_for_writes(mocks: &MockServers, n: usize) {
+pub fn wait_for_writes(mocks: &MockServers, n: usize) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while mocks.journal().len() < n {
         assert!(Instant::now() < deadline, "fewer than {n} writes in 60 s");
@@ -35,13 +36,22 @@ fn wait_for_writes(mocks: &MockServers, n: usize) {
 /// open, and whose runs wait out a minute of outage, with `per_host`
 /// connections per origin.
 fn patient_migration(seed: u64, per_host: usize) -> (Migration, BreakerPolicy) {
+    patient_migration_with(seed, per_host, |pool| pool)
+}
+
+/// [`patient_migration`] with more pool settings from `tune`.
+pub fn patient_migration_with(
+    seed: u64,
+    per_host: usize,
+    tune: impl FnOnce(PoolBuilder) -> PoolBuilder,
+) -> (Migration, BreakerPolicy) {
     let mut m = Migration::new(seed, faults_util::sizes());
     let breaker = BreakerPolicy {
         consecutive_failures: 2,
         cooldown: Duration::from_millis(250),
         ..BreakerPolicy::default()
     };
-    m.pool = test_pool()
+    m.pool = tune(test_pool())
         .max_connections_per_host(per_host)
         .default_policies(PolicySettings {
             breaker,
@@ -140,7 +150,7 @@ fn a_zephyr_listing_cut_short_by_an_outage_is_read_again_and_nothing_is_done_twi
 
 /// Mocks whose qTest state survives a stop in a file under `dir`, answering
 /// in 4 ms so a run lasts long enough to be caught in the middle.
-fn mocks_with_state(seed: u64, dir: &Path) -> MockServers {
+pub fn mocks_with_state(seed: u64, dir: &Path) -> MockServers {
     let mut options = MockOptions::seeded(seed);
     options.sizes = sizes();
     options.state_file = Some(dir.join("qtest-state.jsonl"));
@@ -153,7 +163,7 @@ fn mocks_with_state(seed: u64, dir: &Path) -> MockServers {
 }
 
 /// Waits for a child for up to two minutes, then kills it.
-fn wait_bounded(child: &mut Child) -> Option<i32> {
+pub fn wait_bounded(child: &mut Child) -> Option<i32> {
     let deadline = Instant::now() + Duration::from_secs(120);
     while Instant::now() < deadline {
         if let Some(status) = child.try_wait().unwrap() {

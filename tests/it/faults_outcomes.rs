@@ -3,18 +3,17 @@
 //! policy allows, and the look-up reads the parent's listing, not a search
 //! index that may lag behind writes.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use etlpool::mock::qtest::SearchLag;
 use serde_json::json;
 
-use crate::faults_util::{no_approvals, options, row, rows, sizes};
+use crate::faults_util::{case_copies, case_folders, no_approvals, options, row, rows, sizes};
 use crate::support::Migration;
 use crate::support::mock::{Mocks, small};
 
 /// A lag no test outlives: the search never sees what the test writes.
-fn lagging() -> SearchLag {
+pub fn lagging() -> SearchLag {
     SearchLag {
         writes: 0,
         time: Duration::from_secs(3600),
@@ -58,13 +57,7 @@ fn a_create_refused_several_times_lands_after_lookup_and_create_rounds() {
     };
     let summary = m.run_with(&opts);
     assert!(summary.is_complete(), "{summary}\n{}", m.failures());
-    let folders = m
-        .mocks
-        .source()
-        .folders
-        .iter()
-        .filter(|f| f.folder_type == "TEST_CASE")
-        .count();
+    let folders = case_folders(&m);
     assert_eq!(m.mocks.qtest_state().modules.len(), folders, "no duplicate");
     assert_eq!(summary.records["module"].created as usize, folders);
 }
@@ -78,13 +71,7 @@ fn a_lost_answer_is_looked_up_in_the_parents_listing_not_a_lagging_search() {
     m.mocks.faults().qtest.set_reset_after_write_rate(1.0);
     let summary = m.run_with(&options(&m, "modules,cases", no_approvals()));
     assert!(summary.is_complete(), "{summary}\n{}", m.failures());
-    let key_field = m.mocks.qtest_config().case_field("Zephyr Key").unwrap().id;
-    let mut copies: HashMap<String, usize> = HashMap::new();
-    for case in &m.mocks.qtest_state().test_cases {
-        *copies
-            .entry(case.property(key_field).unwrap_or_default().to_string())
-            .or_default() += 1;
-    }
+    let copies = case_copies(&m);
     let source = m.mocks.source();
     for case in &source.cases {
         assert_eq!(copies.get(&case.key), Some(&1), "copies of {}", case.key);

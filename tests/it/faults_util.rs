@@ -75,3 +75,25 @@ pub fn no_approvals() -> MappingConfig {
         ..MappingConfig::default()
     }
 }
+
+/// How many copies of each Zephyr key qTest's cases hold.
+pub fn case_copies(m: &Migration) -> std::collections::HashMap<String, usize> {
+    let key_field = m.mocks.qtest_config().case_field("Zephyr Key").unwrap().id;
+    let mut copies = std::collections::HashMap::new();
+    for case in &m.mocks.qtest_state().test_cases {
+        *copies
+            .entry(case.property(key_field).unwrap_or_default().to_string())
+            .or_default() += 1;
+    }
+    copies
+}
+
+/// How many modules the source's test-case folders make.
+pub fn case_folders(m: &Migration) -> usize {
+    m.mocks
+        .source()
+        .folders
+        .iter()
+        .filter(|f| f.folder_type == "TEST_CASE")
+        .count()
+}

@@ -13,6 +13,7 @@ mod faults_e2e;
 mod faults_exit;
 mod faults_outage;
 mod faults_outcomes;
+mod faults_review;
 mod faults_util;
 mod faults_waiting;
 #[cfg(feature = "redis")]

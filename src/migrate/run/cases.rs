@@ -3,6 +3,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
+use parking_lot::Mutex;
+
 use super::case_info::CaseInfo;
 use super::folders::default_module;
 use super::shared::{Fresh, PlanInfo, Shared};
@@ -14,11 +16,19 @@ use crate::migrate::transform::{ScriptShape, case_plan};
 use crate::qtest::{SearchRequest, TestCase as QtestCase};
 use crate::zephyr::TestCase;
 
+/// Cases by Zephyr key, or why they could not be read.
+type Snapshot = OnceLock<std::result::Result<HashMap<String, Existing>, String>>;
+
 /// Cases already on qTest, by Zephyr key, read once per run with one paged
-/// search instead of one search per case.
+/// search instead of one search per case; and, for a case the search does
+/// not show, its module's listing, read once per module. The search index
+/// may lag behind writes: a case whose create was in doubt when the last run
+/// stopped (applied, not journaled) shows in its module's listing at once,
+/// and is not created twice.
 #[derive(Default)]
 pub(crate) struct CaseIndex {
-    snapshot: OnceLock<std::result::Result<HashMap<String, Existing>, String>>,
+    snapshot: Snapshot,
+    modules: Mutex<HashMap<u64, Arc<Snapshot>>>,
 }
 
 /// A case found on qTest.
@@ -49,6 +59,29 @@ impl CaseIndex {
             Err(_) => find_case(s, key),
         }
     }
+
+    /// The case with this Zephyr key in `module`'s listing, read once for
+    /// all of the module's cases.
+    fn get_in(&self, s: &Shared, module: u64, key: &str) -> Result<Option<Existing>> {
+        let listed = self.modules.lock().entry(module).or_default().clone();
+        let snap = listed.get_or_init(|| list_module(s, module).map_err(|e| e.to_string()));
+        match snap {
+            Ok(map) => Ok(map.get(key).copied()),
+            Err(_) => find_case_in(s, module, key),
+        }
+    }
+}
+
+/// Keeps the oldest (lowest id) case of each key.
+fn keep_oldest(index: &mut HashMap<String, Existing>, key: &str, found: Existing) {
+    index
+        .entry(key.to_string())
+        .and_modify(|e| {
+            if found.target.id < e.target.id {
+                *e = found;
+            }
+        })
+        .or_insert(found);
 }
 
 fn target(case: &QtestCase) -> Target {
@@ -72,15 +105,7 @@ fn load_index(s: &Shared) -> Result<HashMap<String, Existing>> {
     s.qtest.search(&request, |cases: Vec<QtestCase>| {
         for case in cases {
             if let Some(key) = case.property_value(key_field) {
-                let found = Existing::of(&case);
-                index
-                    .entry(key.to_string())
-                    .and_modify(|e: &mut Existing| {
-                        if found.target.id < e.target.id {
-                            *e = found;
-                        }
-                    })
-                    .or_insert(found);
+                keep_oldest(&mut index, key, Existing::of(&case));
             }
         }
         Ok(())
@@ -99,17 +124,22 @@ fn find_case(s: &Shared, key: &str) -> Result<Option<Existing>> {
 /// committed state, where the search index may not show a case created a
 /// moment ago (after a create whose outcome is unknown).
 fn find_case_in(s: &Shared, module: u64, key: &str) -> Result<Option<Existing>> {
+    Ok(list_module(s, module)?.get(key).copied())
+}
+
+/// The cases of module `module` by Zephyr key, from its listing.
+fn list_module(s: &Shared, module: u64) -> Result<HashMap<String, Existing>> {
     let key_field = s.catalog.key_field_id();
-    let mut found: Option<Existing> = None;
+    let mut index = HashMap::new();
     s.qtest.case_summaries_in(module, |cases: Vec<QtestCase>| {
-        let here = oldest(&cases, |c| c.property_value(key_field) == Some(key));
-        found = match (found, here) {
-            (Some(a), Some(b)) => Some(if b.target.id < a.target.id { b } else { a }),
-            (a, b) => a.or(b),
-        };
+        for case in cases {
+            if let Some(key) = case.property_value(key_field) {
+                keep_oldest(&mut index, key, Existing::of(&case));
+            }
+        }
         Ok(())
     })?;
-    Ok(found)
+    Ok(index)
 }
 
 /// The oldest (lowest id) of `cases` that `wanted` accepts, as `find_case`
@@ -157,7 +187,11 @@ pub(crate) fn migrate_case(s: &Shared, index: &Arc<CaseIndex>, case: TestCase) {
     }
     let find = |fresh: Fresh| -> Result<Option<Target>> {
         let found = match (fresh, plan.body.parent_id) {
-            (Fresh::Snapshot, _) => index.get(s, &case.key)?,
+            (Fresh::Snapshot, Some(module)) => match index.get(s, &case.key)? {
+                None => index.get_in(s, module, &case.key)?,
+                found => found,
+            },
+            (Fresh::Snapshot, None) => index.get(s, &case.key)?,
             (Fresh::Live, Some(module)) => find_case_in(s, module, &case.key)?,
             (Fresh::Live, None) => find_case(s, &case.key)?,
         };

@@ -50,6 +50,7 @@ use self::case_cache::CaseCache;
 use self::cases::CaseIndex;
 use self::cycles::CycleIndex;
 use self::outage::Outages;
+use self::patience::Patience;
 use self::shared::{Output, Shared, Tally};
 use crate::cancel::CancelToken;
 use crate::error::Error;
@@ -279,8 +280,24 @@ pub fn migrate_with(
     // The run's own stop: follows `cancel`, and a failed journal pulls it too.
     let stop = stop::Linked::follow(cancel);
     let (zephyr, qtest) = setup::connect(pool, &opts.endpoints, stop.token(), opts.page_size)?;
-    let catalog = setup::catalog(&zephyr, &qtest, opts.mapping.clone())?;
-    setup::check_approval(&qtest, &opts.mapping, opts.only.logs)?;
+    let outages = Outages::new(hooks.max_outage, stop.token().clone(), &zephyr, &qtest);
+    let retry = qtest.api().retry_policy().clone();
+    let patience = Patience {
+        outages: &outages,
+        retry: &retry,
+        cancel: stop.token(),
+    };
+    // An outage that outlasted the budget here stops the run with its own
+    // line, not as the bare `Cancelled` that a signal gives.
+    let stopped = |e: MigrateError| match outages.stopped() {
+        Some(why) => MigrateError::Stopped {
+            message: why.to_string(),
+        },
+        None => e,
+    };
+    let catalog =
+        setup::catalog(&zephyr, &qtest, opts.mapping.clone(), &patience).map_err(stopped)?;
+    setup::check_approval(&qtest, &opts.mapping, opts.only.logs, &patience).map_err(stopped)?;
     let journal = match lock {
         Some(lock) => store.open(lock)?,
         None => store.read_only()?,
@@ -294,8 +311,6 @@ pub fn migrate_with(
     };
     let progress = hooks.progress.clone();
     progress.start(!opts.only.logs);
-    let outages = Outages::new(hooks.max_outage, stop.token().clone(), &zephyr, &qtest);
-    let retry = qtest.api().retry_policy().clone();
     let shared = Arc::new(Shared {
         zephyr,
         qtest,

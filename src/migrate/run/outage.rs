@@ -211,10 +211,13 @@ impl Service {
             if left.is_zero() {
                 return Err(outages.give_up(self, since));
             }
+            // Half-open: a probe is out or due. Due means no one else will
+            // send it (a probe that ended saying nothing, e.g. cut short by
+            // its own deadline, leaves none out, and every other worker waits
+            // here), so this one goes; one out makes the call wait for it.
             let wait = match self.breaker.state() {
                 BreakerState::Open { retry_in } => retry_in,
-                BreakerState::Closed => Duration::ZERO,
-                _ => PROBE_GAP,
+                _ => Duration::ZERO,
             };
             if !wait.is_zero() {
                 if outages.stop.wait_timeout(wait.min(left)) {

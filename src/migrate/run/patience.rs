@@ -10,39 +10,36 @@
 
 use std::time::Instant;
 
+use super::outage::Outages;
 use super::shared::{Fresh, Shared};
+use crate::cancel::CancelToken;
 use crate::error::{Error, Result, TransportKind};
+use crate::http::RetryPolicy;
 use crate::migrate::record::Target;
 use crate::migrate::report::Action;
 
+/// What a run's patience is made of, apart from the rest of [`Shared`]: the
+/// set-up's reads (lookup lists, the user's profile), made before `Shared`
+/// exists, get the same patience as a record's.
+pub(crate) struct Patience<'a> {
+    pub(crate) outages: &'a Outages,
+    pub(crate) retry: &'a RetryPolicy,
+    pub(crate) cancel: &'a CancelToken,
+}
+
 impl Shared {
-    /// Runs `step` (reads, or writes that are safe to repeat) until it
-    /// succeeds, with more rounds for transient failures and waits through
-    /// outages; never repeats a step whose outcome is unknown.
-    pub(crate) fn patiently<T>(&self, mut step: impl FnMut() -> Result<T>) -> Result<T> {
-        let mut rounds = 0;
-        let first = Instant::now();
-        loop {
-            let e = match step() {
-                Ok(value) => return Ok(value),
-                Err(e) => e,
-            };
-            if e.is_outcome_unknown() {
-                return Err(e);
-            }
-            if self.outages.wait_out(&e)? {
-                continue;
-            }
-            if !may_pass(&e) || self.patience_spent(rounds, first) {
-                return Err(e);
-            }
-            rounds += 1;
-            log::debug!(
-                "{e}; trying again (round {rounds} of {})",
-                self.retry.max_retries
-            );
-            self.pause(rounds)?;
+    /// This run's [`Patience`].
+    fn patience(&self) -> Patience<'_> {
+        Patience {
+            outages: &self.outages,
+            retry: &self.retry,
+            cancel: &self.cancel,
         }
+    }
+
+    /// See [`Patience::patiently`].
+    pub(crate) fn patiently<T>(&self, step: impl FnMut() -> Result<T>) -> Result<T> {
+        self.patience().patiently(step)
     }
 
     /// Reads a listing, `list` (its pages, in a stable order), handing each
@@ -114,12 +111,53 @@ impl Shared {
     /// `rounds` rounds: the retry policy's rounds, and the time a breaker
     /// needs to recognise an outage.
     fn patience_spent(&self, rounds: u32, first: Instant) -> bool {
-        rounds >= self.retry.max_retries && first.elapsed() >= self.outages.recognition()
+        self.patience().patience_spent(rounds, first)
     }
 
     /// The backoff before round `round` (from 1); cut short by the run's stop.
     fn pause(&self, round: u32) -> Result<()> {
-        crate::policy::sleep(self.retry.backoff.delay(round), Some(&self.cancel))
+        self.patience().pause(round)
+    }
+}
+
+impl Patience<'_> {
+    /// Runs `step` (reads, or writes that are safe to repeat) until it
+    /// succeeds, with more rounds for transient failures and waits through
+    /// outages; never repeats a step whose outcome is unknown.
+    pub(crate) fn patiently<T>(&self, mut step: impl FnMut() -> Result<T>) -> Result<T> {
+        let mut rounds = 0;
+        let first = Instant::now();
+        loop {
+            let e = match step() {
+                Ok(value) => return Ok(value),
+                Err(e) => e,
+            };
+            if e.is_outcome_unknown() {
+                return Err(e);
+            }
+            if self.outages.wait_out(&e)? {
+                continue;
+            }
+            if !may_pass(&e) || self.patience_spent(rounds, first) {
+                return Err(e);
+            }
+            rounds += 1;
+            log::debug!(
+                "{e}; trying again (round {rounds} of {})",
+                self.retry.max_retries
+            );
+            self.pause(rounds)?;
+        }
+    }
+
+    /// See [`Shared::patience_spent`].
+    fn patience_spent(&self, rounds: u32, first: Instant) -> bool {
+        rounds >= self.retry.max_retries && first.elapsed() >= self.outages.recognition()
+    }
+
+    /// See [`Shared::pause`].
+    fn pause(&self, round: u32) -> Result<()> {
+        crate::policy::sleep(self.retry.backoff.delay(round), Some(self.cancel))
     }
 }
 

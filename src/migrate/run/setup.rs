@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use super::patience::Patience;
 use crate::cancel::CancelToken;
 use crate::http::{ApiClient, Auth};
 use crate::migrate::error::MigrateError;
@@ -117,13 +118,17 @@ pub fn connect(
     Ok((zephyr, qtest))
 }
 
-/// Reads both services' lookup lists and resolves them with the mapping.
+/// Reads both services' lookup lists ([patiently](Patience::patiently): a
+/// blip here would stop the run before any work) and resolves them with the
+/// mapping.
 pub(crate) fn catalog(
     zephyr: &ZephyrClient,
     qtest: &QtestClient,
     mapping: MappingConfig,
+    patience: &Patience<'_>,
 ) -> Result<Catalog, MigrateError> {
-    let catalog = Catalog::new(mapping, &load_lookups(zephyr, qtest)?)?;
+    let lookups = patience.patiently(|| load_lookups(zephyr, qtest))?;
+    let catalog = Catalog::new(mapping, &lookups)?;
     for problem in catalog.problems() {
         log::warn!("{problem}");
     }
@@ -141,11 +146,12 @@ pub(crate) fn check_approval(
     qtest: &QtestClient,
     mapping: &MappingConfig,
     logs: bool,
+    patience: &Patience<'_>,
 ) -> Result<(), MigrateError> {
     if !mapping.approves_any() && !logs {
         return Ok(());
     }
-    let profile = match qtest.user_profile() {
+    let profile = match patience.patiently(|| qtest.user_profile()) {
         Ok(profile) => profile,
         Err(e) if e.status() == Some(403) => None,
         Err(e) => return Err(e.into()),
