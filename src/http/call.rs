@@ -176,7 +176,8 @@ impl<'a> Call<'a> {
         match breaker.allow_until(self.deadline, self.client.cancel.as_ref()) {
             Ok(admission) => {
                 if admission.half_opened() {
-                    self.client.breaker_changed(BreakerTransition::HalfOpened);
+                    self.client
+                        .breaker_changed(BreakerTransition::HalfOpened, false);
                 }
                 Ok(Permit {
                     client: self.client,
@@ -657,7 +658,8 @@ impl Permit<'_> {
         if let Some(admission) = self.admission.take() {
             let breaker = self.client.policies.breaker();
             if let Some(transition) = breaker.record(admission, outcome) {
-                self.client.breaker_changed(transition);
+                self.client
+                    .breaker_changed(transition, admission.is_probe());
             }
         }
     }
@@ -688,9 +690,16 @@ impl Inner {
     }
 
     /// Counts a breaker state change and logs it once.
-    pub(super) fn breaker_changed(&self, transition: BreakerTransition) {
+    /// Logs and counts a change of the breaker's state; `after_probe`: the
+    /// change is a probe's verdict. A failed probe reopening the breaker is
+    /// no news (the WARN came when it first opened): one line per cooldown
+    /// of a long outage would drown the log.
+    pub(super) fn breaker_changed(&self, transition: BreakerTransition, after_probe: bool) {
         let origin = &self.metrics.origin;
         match transition {
+            BreakerTransition::Opened if after_probe => {
+                log::debug!("circuit breaker for {origin} stays open: the probe failed")
+            }
             BreakerTransition::Opened => log::warn!(
                 "circuit breaker for {origin} opened; failing fast until a probe succeeds"
             ),
