@@ -141,6 +141,16 @@ const RUN: &[Doc] = &[
         "Progress line (without a terminal) and alert checks (--status-interval). Default: 30s.",
         Some("\"30s\""),
     ),
+    (
+        "attachments",
+        "Migrate the files of cases and executions (--no-attachments turns it off). Default: true.",
+        Some("true"),
+    ),
+    (
+        "max_attachment_bytes",
+        "Files larger than this are reported as skipped, not migrated (--max-attachment-bytes, ETLPOOL_MAX_ATTACHMENT_BYTES). Default: 52428800 (50 MiB).",
+        Some("52428800"),
+    ),
 ];
 
 const ALERTS: &[Doc] = &[

@@ -82,6 +82,7 @@ pub(super) fn run(args: &DemoArgs, global: &GlobalArgs) -> Result<ExitCode, CliE
         page_size: 100,
         status_interval: None,
         alerts: Default::default(),
+        attachments: Default::default(),
     };
     let options = MigrateOptions {
         endpoints: settings.endpoints.clone(),
@@ -156,6 +157,7 @@ fn mock_options(args: &DemoArgs) -> MockOptions {
         cycles: 12,
         executions: args.executions,
     };
+    options.attachments.sample = true;
     options
 }
 

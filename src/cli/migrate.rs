@@ -345,7 +345,8 @@ impl Runner<'_> {
         };
         let mut hooks = RunHooks::default()
             .progress(progress)
-            .lock_wait(self.lock_wait);
+            .lock_wait(self.lock_wait)
+            .attachments(settings.attachments);
         if self.report_per_run {
             hooks = hooks.report_per_run(SystemTime::now());
         }

@@ -8,6 +8,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use ureq::http::{Method, Request, Uri};
 
+mod stream;
+
+pub use self::stream::Streamed;
+
 use super::layers::{LayerSettings, Layers};
 use super::request::{ApiRequest, Auth};
 use super::retry::{self, RetryPolicy, Safety};

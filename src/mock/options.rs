@@ -92,6 +92,8 @@ pub struct MockOptions {
     pub zephyr_faults: FaultConfig,
     /// qTest's faults at start. Defaults to none.
     pub qtest_faults: FaultConfig,
+    /// Files the Zephyr mock serves as attachments. Defaults to none.
+    pub attachments: super::zephyr::attachments::MockAttachments,
 }
 
 impl Default for MockOptions {
@@ -116,6 +118,7 @@ impl Default for MockOptions {
             state_file: None,
             zephyr_faults: FaultConfig::default(),
             qtest_faults: FaultConfig::default(),
+            attachments: Default::default(),
         }
     }
 }

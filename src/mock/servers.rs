@@ -53,13 +53,15 @@ impl MockServers {
     pub fn start(opts: MockOptions) -> io::Result<MockServers> {
         opts.validate().map_err(invalid)?;
         let seed = opts.seed.unwrap_or_else(|| fastrand::u64(..));
-        let source = Arc::new(generate(
+        let mut data = generate(
             seed,
             &opts.project_key,
             &opts.sizes,
             opts.odd_records,
             opts.unreadable_records,
-        ));
+        );
+        data.attachments = super::zephyr::attachments::generate(&data, &opts.attachments);
+        let source = Arc::new(data);
         let mut cfg = QtestConfig::generate(seed, opts.qtest_project_id);
         cfg.can_approve = opts.qtest_can_approve;
         let store = initial_store(&opts, &cfg, seed)?;

@@ -2,6 +2,7 @@
 //! migration reads, and [`ZephyrClient`], which reads them with paging done
 //! right and record by record ([`Record`], [`BadRecord`]).
 
+mod attachments;
 mod client;
 
 #[cfg(test)]
@@ -10,6 +11,7 @@ pub mod models;
 mod page;
 mod record;
 
+pub use attachments::{Attachment, AttachmentOwner};
 pub use client::{DEFAULT_PAGE_SIZE, ExecutionFilter, MAX_CURSOR_LIMIT, ZephyrClient};
 pub use models::{
     CallToTest, CaseVersion, CursorPage, CustomFields, ErrorBody, ExecutionStep,

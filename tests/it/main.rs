@@ -1,6 +1,7 @@
 //! The integration tests, in one binary: every test talks to real servers on
 //! 127.0.0.1 (the mocks, small in-test servers) or runs the `etlpool` binary.
 
+mod attachments;
 mod cli;
 mod clients;
 mod coalesce;

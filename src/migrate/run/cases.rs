@@ -96,8 +96,9 @@ fn find_case(s: &Shared, key: &str) -> Result<Option<Existing>> {
 
 /// Migrates one case.
 pub(crate) fn migrate_case(s: &Shared, index: &Arc<CaseIndex>, case: TestCase) {
-    if s.already(RecordKind::Case, &case.key) {
-        return;
+    if let Some(target) = s.journaled(RecordKind::Case, &case.key) {
+        // Its files may be what an earlier run didn't get to.
+        return super::attachments::of_case(s, &case.key, target);
     }
     if case.folder.is_none() && default_module(s).is_none() {
         // The default module failed and was reported; so is this case.
@@ -158,5 +159,7 @@ pub(crate) fn migrate_case(s: &Shared, index: &Arc<CaseIndex>, case: TestCase) {
         name: &plan.body.name,
         body: &plan.body,
     };
-    s.ensure(RecordKind::Case, &case.key, info, &find, &create);
+    if let Some(target) = s.ensure(RecordKind::Case, &case.key, info, &find, &create) {
+        super::attachments::of_case(s, &case.key, target);
+    }
 }

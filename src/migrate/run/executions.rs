@@ -325,8 +325,9 @@ impl<'a> Logs<'a> {
 
 fn migrate_log(s: &Shared, logs: &Logs<'_>, exec: &TestExecution, layout: &StepLayout) {
     let key = exec.id.to_string();
-    if s.already(RecordKind::Log, &key) {
-        return;
+    if let Some(target) = s.journaled(RecordKind::Log, &key) {
+        // Its files may be what an earlier run didn't get to.
+        return super::attachments::of_execution(s, exec.id, target);
     }
     let results = if layout.is_empty() || s.dry_run() {
         Vec::new()
@@ -358,5 +359,7 @@ fn migrate_log(s: &Shared, logs: &Logs<'_>, exec: &TestExecution, layout: &StepL
         name: &body.exe_end_date,
         body: &body,
     };
-    s.ensure(RecordKind::Log, &key, info, &find, &create);
+    if let Some(target) = s.ensure(RecordKind::Log, &key, info, &find, &create) {
+        super::attachments::of_execution(s, exec.id, target);
+    }
 }

@@ -10,6 +10,7 @@
 //! created again. So a crash or a fault at any point neither duplicates nor
 //! loses a record.
 
+mod attachments;
 mod case_cache;
 mod case_info;
 mod cases;
@@ -31,6 +32,7 @@ use std::time::Instant;
 
 use parking_lot::RwLock;
 
+pub use attachments::{AttachmentOptions, DEFAULT_MAX_ATTACHMENT_BYTES};
 pub use progress::{PROGRESS_TARGET, ProgressSnapshot, RunProgress, whole_secs};
 pub use setup::{Endpoints, QtestAuth, connect};
 pub use summary::RunSummary;
@@ -167,6 +169,9 @@ pub struct RunHooks {
     /// Where the journal lives and how it is locked. Defaults to `None`: a
     /// [`FileJournal`] at [`MigrateOptions::journal`].
     pub journal_store: Option<Arc<dyn JournalStore>>,
+    /// Whether and up to what size attachments are migrated. Defaults to
+    /// [`AttachmentOptions::default`].
+    pub attachments: AttachmentOptions,
 }
 
 impl RunHooks {
@@ -186,6 +191,12 @@ impl RunHooks {
     /// [`RunHooks::report_per_run`]).
     pub fn report_per_run(mut self, at: std::time::SystemTime) -> Self {
         self.report_per_run = Some(at);
+        self
+    }
+
+    /// Migrate attachments as `options` say (see [`RunHooks::attachments`]).
+    pub fn attachments(mut self, options: AttachmentOptions) -> Self {
+        self.attachments = options;
         self
     }
 
@@ -262,6 +273,7 @@ pub fn migrate_with(
         defaults: Default::default(),
         cases: CaseCache::new(&opts.endpoints.zephyr_project),
         approving: Default::default(),
+        attachment_options: hooks.attachments,
     });
     let jobs = JobTally::default();
     let lines = opts

@@ -39,7 +39,7 @@ impl Output {
 /// Per kind and action, for the summary.
 #[derive(Default)]
 pub(crate) struct Tally {
-    counts: [[AtomicU64; 5]; 6],
+    counts: [[AtomicU64; 5]; 7],
 }
 
 impl Tally {
@@ -75,6 +75,8 @@ pub(crate) struct Shared {
     pub(crate) cases: CaseCache,
     /// Cases being approved before their runs.
     pub(crate) approving: Approving,
+    /// Whether and up to what size files are migrated.
+    pub(crate) attachment_options: super::attachments::AttachmentOptions,
 }
 
 /// See [`Shared::defaults`].

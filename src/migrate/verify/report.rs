@@ -130,6 +130,14 @@ pub struct Counts {
     pub runs: u64,
     /// Test logs, one per executed execution.
     pub logs: u64,
+    /// Attachments (left out of the JSON while zero, as `verify` doesn't
+    /// compare files).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub attachments: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Counts {
@@ -141,6 +149,7 @@ impl Counts {
             RecordKind::Cycle => &mut self.cycles,
             RecordKind::Run => &mut self.runs,
             RecordKind::Log => &mut self.logs,
+            RecordKind::Attachment => &mut self.attachments,
         }
     }
 
@@ -171,6 +180,7 @@ impl fmt::Display for Counts {
             "cycles",
             "runs",
             "logs",
+            "attachments",
         ];
         let parts: Vec<String> = RecordKind::ALL
             .iter()

@@ -39,6 +39,11 @@ fn err(status: u16, msg: impl AsRef<str>) -> Response {
     Flavor::Qtest.error(status, msg.as_ref())
 }
 
+/// A qTest error answer.
+pub(crate) fn error(status: u16, msg: impl AsRef<str>) -> Response {
+    err(status, msg)
+}
+
 impl Api for QtestApi {
     fn call(&self, req: &Request) -> Outcome {
         let Some(rest) = req.path.strip_prefix("/api/v3/") else {
@@ -79,9 +84,15 @@ impl Api for QtestApi {
 impl QtestApi {
     /// Applies a write, journals and persists it, and renders the written entity.
     pub(crate) fn write(&self, req: &Request, seg: &[&str]) -> Outcome {
-        let body = match persist::body_json(&req.body) {
+        // An upload's body is the file: what is journaled describes it.
+        let upload = matches!(seg, [_, _, "blob-handles"]);
+        let body = match upload {
+            true => super::attachments::descriptor(req),
+            false => persist::body_json(&req.body).map_err(|m| err(400, m)),
+        };
+        let body = match body {
             Ok(b) => b,
-            Err(m) => return err(400, m).into(),
+            Err(resp) => return resp.into(),
         };
         let at = now();
         let w = Write {
@@ -114,6 +125,9 @@ impl QtestApi {
             log::error!("mock qtest: cannot persist journal entry {seq}: {e}");
         }
         store.state.journal.push(entry);
+        if upload {
+            super::attachments::keep_bytes(&mut store.state, applied.id, req);
+        }
         let r = self.render(&store.state);
         let value = match applied.kind {
             "module" => store.state.module(applied.id).map(|m| r.module(m, false)),
@@ -132,6 +146,11 @@ impl QtestApi {
                 .map(|c| r.cycle(c, false)),
             "test-run" => store.state.test_run(applied.id).map(|x| r.run(x)),
             "test-log" => store.state.test_logs.last().map(|l| r.log(l)),
+            "attachment" => store
+                .state
+                .attachments
+                .last()
+                .map(|f| super::attachments::render(f, &r.base)),
             _ => None,
         };
         let response = match value {
@@ -157,10 +176,11 @@ impl QtestApi {
 
     fn read(&self, req: &Request, seg: &[&str]) -> Response {
         let store = self.store.lock();
-        let ctx = Ctx {
-            req,
-            r: self.render(&store.state),
-        };
+        let r = self.render(&store.state);
+        if let Some(resp) = super::attachments::read(&store.state, seg, &r.base) {
+            return resp;
+        }
+        let ctx = Ctx { req, r };
         match ctx.route(seg) {
             Ok(v) => Response::json(200, &v),
             Err(resp) => resp,

@@ -25,6 +25,7 @@
 //! - With a `page`, a negative `pageSize` of `test-cycles` is refused (400).
 
 pub(crate) mod api;
+pub mod attachments;
 mod body;
 pub mod config;
 mod design;

@@ -38,6 +38,7 @@ const ROUTE_WORDS: &[&str] = &[
     "versions",
     "statuses",
     "priorities",
+    "attachments",
 ];
 
 /// The route of a request's path segments: keys and ids become `{}`.
@@ -87,6 +88,9 @@ impl Api for ZephyrApi {
         };
         let segments: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
         *self.routes.lock().entry(route(&segments)).or_default() += 1;
+        if let Some(answer) = ctx.attachments(&segments) {
+            return answer.unwrap_or_else(|e| e).into();
+        }
         match ctx.check_project().and_then(|()| ctx.route(&segments)) {
             Ok(v) => Response::json(200, &v).into(),
             Err(resp) => resp.into(),
@@ -144,6 +148,51 @@ impl Ctx<'_> {
             keep,
             render,
         ))
+    }
+
+    /// The attachment routes (`None` for any other path): a list as
+    /// `{"attachments":[{"id","name"}]}`, or one file's bytes.
+    fn attachments(&self, seg: &[&str]) -> Option<Result<Response, Response>> {
+        use super::attachments::FileOwner;
+        let (owner, rest) = match seg {
+            ["testcases", key, "attachments", rest @ ..] => {
+                (self.case(key).map(|c| FileOwner::Case(c.key.clone())), rest)
+            }
+            ["testcycles", key, "attachments", rest @ ..] => (
+                self.cycle(key).map(|c| FileOwner::Cycle(c.key.clone())),
+                rest,
+            ),
+            ["testexecutions", key, "attachments", rest @ ..] => (
+                self.execution(key).map(|e| FileOwner::Execution(e.id)),
+                rest,
+            ),
+            _ => return None,
+        };
+        let owner = match owner {
+            Ok(owner) => owner,
+            Err(resp) => return Some(Err(resp)),
+        };
+        let mut files = self.data().attachments.iter().filter(|f| f.owner == owner);
+        Some(match rest {
+            [] => {
+                let items: Vec<Value> = files
+                    .map(|f| serde_json::json!({ "id": f.id, "name": f.name }))
+                    .collect();
+                Ok(Response::json(
+                    200,
+                    &serde_json::json!({ "attachments": items }),
+                ))
+            }
+            [id] => match files.find(|f| f.id.to_string() == *id) {
+                Some(f) => Ok(Response::bytes(
+                    200,
+                    &f.content_type,
+                    super::attachments::file_vec(f.id, f.size),
+                )),
+                None => Err(not_found("Attachment", id)),
+            },
+            _ => Err(err(404, "Not found")),
+        })
     }
 
     fn route(&self, seg: &[&str]) -> Answer {

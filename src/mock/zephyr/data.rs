@@ -20,6 +20,9 @@ pub struct Dataset {
     pub cycles: Vec<TestCycle>,
     /// Test executions in key order (not in `actualEndDate` order).
     pub executions: Vec<Execution>,
+    /// Files attached to cases, cycles and executions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<super::attachments::MockFile>,
 }
 
 /// A Zephyr project (it has no name).

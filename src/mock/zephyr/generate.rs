@@ -96,6 +96,7 @@ pub(crate) fn generate(
         cases,
         cycles,
         executions,
+        attachments: Vec::new(),
     };
     let mut rng = Rng::with_seed(seed ^ 0x0dd_5eed);
     if odd {
