@@ -94,6 +94,10 @@ pub struct MockOptions {
     pub qtest_faults: FaultConfig,
     /// Files the Zephyr mock serves as attachments. Defaults to none.
     pub attachments: super::zephyr::attachments::MockAttachments,
+    /// qTest's largest request body (an upload above it gets 413); 0 means
+    /// the server's default, [`DEFAULT_MAX_BODY`](super::server::DEFAULT_MAX_BODY)
+    /// (16 MiB). Defaults to 0.
+    pub qtest_max_body_bytes: usize,
 }
 
 impl Default for MockOptions {
@@ -119,6 +123,7 @@ impl Default for MockOptions {
             zephyr_faults: FaultConfig::default(),
             qtest_faults: FaultConfig::default(),
             attachments: Default::default(),
+            qtest_max_body_bytes: 0,
         }
     }
 }

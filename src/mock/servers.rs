@@ -118,9 +118,14 @@ impl MockServers {
             window: Default::default(),
             quota: Some(Quota::new(opts.qtest_quota.clone(), seed ^ 8)),
         });
-        let zephyr = serve(opts.port_zephyr, &zephyr_gate, &faults.zephyr)?;
+        let zephyr = serve(opts.port_zephyr, &zephyr_gate, &faults.zephyr, 0)?;
         let _ = zephyr_api.origin.set(origin(&zephyr));
-        let qtest = serve(opts.port_qtest, &qtest_gate, &faults.qtest)?;
+        let qtest = serve(
+            opts.port_qtest,
+            &qtest_gate,
+            &faults.qtest,
+            opts.qtest_max_body_bytes,
+        )?;
         let _ = qtest_api.origin.set(origin(&qtest));
         Ok(MockServers {
             opts,
@@ -286,7 +291,12 @@ impl MockServers {
                 file: Some(file),
             };
         }
-        *slot = serve(slot.addr().port(), &self.qtest_gate, &self.faults.qtest)?;
+        *slot = serve(
+            slot.addr().port(),
+            &self.qtest_gate,
+            &self.faults.qtest,
+            self.opts.qtest_max_body_bytes,
+        )?;
         Ok(())
     }
 
@@ -303,10 +313,16 @@ impl Drop for MockServers {
     }
 }
 
-fn serve(port: u16, gate: &Arc<Gate>, faults: &Faults) -> io::Result<Arc<HttpServer>> {
+fn serve(
+    port: u16,
+    gate: &Arc<Gate>,
+    faults: &Faults,
+    max_body_bytes: usize,
+) -> io::Result<Arc<HttpServer>> {
     let opts = ServerOptions {
         port,
         idle_close: faults.config().idle_close,
+        max_body_bytes,
         ..ServerOptions::default()
     };
     let server = Arc::new(HttpServer::start(opts, Arc::clone(gate) as _)?);

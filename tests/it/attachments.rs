@@ -179,6 +179,22 @@ fn files_over_the_limit_are_skipped_and_named_in_the_report() {
 }
 
 #[test]
+fn a_file_qtest_refuses_as_too_large_fails_alone() {
+    let mut opts = options(26);
+    opts.qtest_max_body_bytes = 100_000;
+    let m = Migration::with_options(opts);
+    let summary = run(&m, AttachmentOptions::default());
+    assert_eq!(summary.records["attachment"].failed, 1, "{summary}");
+    assert_eq!(summary.records["attachment"].created, 6, "{summary}");
+    // The mock, like many servers, answers 413 and closes without reading
+    // the body: the client sees its write fail (a broken pipe), not the 413.
+    let failures = m.failures();
+    assert!(failures.contains("case/PROJ-T1/"), "{failures}");
+    let journal = &m.mocks.qtest_state().journal;
+    assert_eq!(journal.iter().filter(|e| e.kind == "attachment").count(), 6);
+}
+
+#[test]
 fn no_attachments_reads_and_writes_no_file() {
     let m = Migration::with_options(options(24));
     let summary = run(&m, AttachmentOptions::off());
