@@ -4,6 +4,7 @@
 
 mod attachments;
 mod client;
+mod links;
 
 #[cfg(test)]
 pub(crate) mod examples;
@@ -13,6 +14,7 @@ mod record;
 
 pub use attachments::{Attachment, AttachmentOwner};
 pub use client::{DEFAULT_PAGE_SIZE, ExecutionFilter, MAX_CURSOR_LIMIT, ZephyrClient};
+pub use links::{CycleLink, Environment, IssueLink, Links, TestPlan, WebLink};
 pub use models::{
     CallToTest, CaseVersion, CursorPage, CustomFields, ErrorBody, ExecutionStep,
     ExecutionStepInline, Folder, FolderType, InlineStep, LinkRef, Page, PageRequest, Priority,

@@ -123,11 +123,29 @@ pub(crate) fn catalog(
     qtest: &QtestClient,
     mapping: MappingConfig,
 ) -> Result<Catalog, MigrateError> {
-    let catalog = Catalog::new(mapping, &load_lookups(zephyr, qtest)?)?;
+    let catalog =
+        Catalog::new(mapping, &load_lookups(zephyr, qtest)?)?.with_context(zephyr_context(zephyr));
     for problem in catalog.problems() {
         log::warn!("{problem}");
     }
     Ok(catalog)
+}
+
+/// Environment names and test plans. A list Zephyr refuses or lacks leaves
+/// ids in their place (logged), never a failed run: they are context, not records.
+fn zephyr_context(zephyr: &ZephyrClient) -> crate::migrate::transform::ZephyrContext {
+    let warn = |what: &str, e: crate::Error| {
+        log::warn!("reading {what} from Zephyr failed ({e}); ids stand in for their names");
+    };
+    let environments = zephyr.environments().unwrap_or_else(|e| {
+        warn("environments", e);
+        Vec::new()
+    });
+    let plans = zephyr.test_plans().unwrap_or_else(|e| {
+        warn("test plans", e);
+        Vec::new()
+    });
+    crate::migrate::transform::ZephyrContext::new(&environments, &plans)
 }
 
 /// Fails before any work when the API user may not approve test cases

@@ -68,6 +68,8 @@ pub struct Catalog {
     key_field: u64,
     /// Active execution statuses only.
     statuses: Vec<ExecutionStatus>,
+    /// Environment names and test plans.
+    context: super::links::ZephyrContext,
 }
 
 impl Catalog {
@@ -113,7 +115,20 @@ impl Catalog {
             fields,
             key_field,
             statuses,
+            context: Default::default(),
         })
+    }
+
+    /// This catalog with environment names and test plans (see
+    /// [`ZephyrContext`](super::ZephyrContext)).
+    pub fn with_context(mut self, context: super::links::ZephyrContext) -> Self {
+        self.context = context;
+        self
+    }
+
+    /// Environment names and test plans.
+    pub fn context(&self) -> &super::links::ZephyrContext {
+        &self.context
     }
 
     /// The mapping this catalog applies.

@@ -185,7 +185,11 @@ impl fmt::Display for Counts {
         let parts: Vec<String> = RecordKind::ALL
             .iter()
             .zip(names)
-            .filter(|(kind, _)| !f.alternate() || self.get(**kind) > 0)
+            // Attachments show only when counted: `verify` compares no files.
+            .filter(|(kind, _)| {
+                let optional = f.alternate() || **kind == RecordKind::Attachment;
+                !optional || self.get(**kind) > 0
+            })
             .map(|(kind, name)| format!("{} {name}", self.get(*kind)))
             .collect();
         f.write_str(&parts.join(", "))
