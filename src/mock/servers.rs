@@ -61,6 +61,8 @@ impl MockServers {
             opts.unreadable_records,
         );
         data.attachments = super::zephyr::attachments::generate(&data, &opts.attachments);
+        (data.links, data.test_plans) =
+            super::zephyr::attachments::generate_links(&data, &opts.attachments);
         let source = Arc::new(data);
         let mut cfg = QtestConfig::generate(seed, opts.qtest_project_id);
         cfg.can_approve = opts.qtest_can_approve;

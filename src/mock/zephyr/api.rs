@@ -39,6 +39,8 @@ const ROUTE_WORDS: &[&str] = &[
     "statuses",
     "priorities",
     "attachments",
+    "environments",
+    "testplans",
 ];
 
 /// The route of a request's path segments: keys and ids become `{}`.
@@ -226,6 +228,17 @@ impl Ctx<'_> {
                 self.cap,
             ),
             ["priorities", id] => find(&d.priorities, id, |p| p.id).map(|p| self.r.priority(p)),
+            ["environments"] => self.page(
+                (10_000u64..)
+                    .zip(super::attachments::ENVIRONMENTS)
+                    .collect(),
+                |(id, name)| {
+                    serde_json::json!({ "id": id, "name": name, "index": id - 10_000,
+                        "archived": false, "project": self.r.project() })
+                },
+                self.cap,
+            ),
+            ["testplans"] => self.page(d.test_plans.iter().collect(), |p| self.r.plan(p), self.cap),
             _ => Err(Response::json(
                 403,
                 &serde_json::json!({"message": "Missing Authentication Token"}),

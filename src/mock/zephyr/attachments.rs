@@ -1,4 +1,5 @@
-//! Files the Zephyr mock serves as attachments: a few small ones and one of a
+//! Files the Zephyr mock serves as attachments, and the links, test plans
+//! and environments that come with the sample set. Files: a few small ones and one of a
 //! few hundred KB on cases and executions, one on a cycle, two files of the
 //! same name and different sizes on one case, and on request one big file
 //! (for memory tests). Their bytes are not stored: [`file_bytes`] makes them
@@ -10,11 +11,13 @@ use serde::{Deserialize, Serialize};
 
 use super::data::Dataset;
 
-/// Which attachments the Zephyr mock serves.
+/// Which attachments (and links and test plans) the Zephyr mock serves.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MockAttachments {
-    /// The sample set (see the module docs). Defaults to `false`: no
-    /// attachments at all (the listings answer empty).
+    /// The sample set (see the module docs), with Jira issue links and web
+    /// links on the first case, cycle and executed execution and a test plan
+    /// linking the first two cycles. Defaults to `false`: no attachments, no
+    /// links, no test plans (the listings answer empty).
     pub sample: bool,
     /// Also one file of this many bytes on the first case. Defaults to 0 (none).
     pub big_bytes: u64,
@@ -141,4 +144,87 @@ pub(crate) fn generate(data: &Dataset, which: &MockAttachments) -> Vec<MockFile>
         );
     }
     files
+}
+
+/// A Jira issue link (`issue`) or a web link (`url`) of a record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MockLink {
+    /// What it is on.
+    pub owner: FileOwner,
+    /// A Jira issue id, for an issue link.
+    pub issue_id: Option<u64>,
+    /// A URL, for a web link.
+    pub url: Option<String>,
+    /// `COVERAGE`, `BLOCKS` or `RELATED`.
+    pub link_type: String,
+}
+
+/// A test plan and the cycles it links.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MockPlan {
+    /// Zephyr id.
+    pub id: u64,
+    /// Key, e.g. `PROJ-P1`.
+    pub key: String,
+    /// Name.
+    pub name: String,
+    /// Ids of the linked cycles.
+    pub cycle_ids: Vec<u64>,
+}
+
+/// Names of the environments the generated executions name by id (10000 up).
+pub const ENVIRONMENTS: [&str; 10] = [
+    "Chrome",
+    "Firefox",
+    "Safari",
+    "Edge",
+    "Android",
+    "iOS",
+    "Staging",
+    "Production",
+    "QA",
+    "Linux",
+];
+
+/// The links and test plans of the sample set.
+pub(crate) fn generate_links(
+    data: &Dataset,
+    which: &MockAttachments,
+) -> (Vec<MockLink>, Vec<MockPlan>) {
+    if !which.sample {
+        return (Vec::new(), Vec::new());
+    }
+    let mut links = Vec::new();
+    let mut owners = Vec::new();
+    owners.extend(data.cases.first().map(|c| FileOwner::Case(c.key.clone())));
+    owners.extend(data.cycles.first().map(|c| FileOwner::Cycle(c.key.clone())));
+    let executed = data.executions.iter().find(|e| e.actual_end_date.is_some());
+    owners.extend(executed.map(|e| FileOwner::Execution(e.id)));
+    for (n, owner) in (1u64..).zip(owners) {
+        links.push(MockLink {
+            owner: owner.clone(),
+            issue_id: Some(10_100 + n),
+            url: None,
+            link_type: "COVERAGE".into(),
+        });
+        if !matches!(owner, FileOwner::Execution(_)) {
+            // Executions carry issue links only (spec).
+            links.push(MockLink {
+                owner,
+                issue_id: None,
+                url: Some(format!("https://wiki.example.com/page/{n}")),
+                link_type: "RELATED".into(),
+            });
+        }
+    }
+    let key = &data.project.key;
+    let plans = vec![MockPlan {
+        id: 30_001,
+        key: format!("{key}-P1"),
+        name: "Release 1 regression".into(),
+        cycle_ids: data.cycles.iter().take(2).map(|c| c.id).collect(),
+    }];
+    (links, plans)
 }

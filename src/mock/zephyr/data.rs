@@ -23,6 +23,12 @@ pub struct Dataset {
     /// Files attached to cases, cycles and executions.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attachments: Vec<super::attachments::MockFile>,
+    /// Jira issue links and web links of cases, cycles and executions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<super::attachments::MockLink>,
+    /// Test plans.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub test_plans: Vec<super::attachments::MockPlan>,
 }
 
 /// A Zephyr project (it has no name).

@@ -97,6 +97,8 @@ pub(crate) fn generate(
         cycles,
         executions,
         attachments: Vec::new(),
+        links: Vec::new(),
+        test_plans: Vec::new(),
     };
     let mut rng = Rng::with_seed(seed ^ 0x0dd_5eed);
     if odd {
