@@ -3,6 +3,7 @@
 
 mod attachments;
 mod attachments_big;
+mod attachments_links;
 mod cli;
 mod clients;
 mod coalesce;
