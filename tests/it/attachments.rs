@@ -91,10 +91,15 @@ fn every_file_arrives_once_on_its_object_byte_for_byte_and_a_rerun_reads_no_list
     );
     assert_eq!(actual(&m), want);
     assert_eq!(summary.records["attachment"].created, 7);
-    // The cycle's file has no qTest object to go to: reported, not lost.
-    assert_eq!(summary.records["attachment"].skipped, 1, "{summary}");
+    // The cycle's file has no qTest object to go to, and the image pasted
+    // into the first case's objective can't be read: reported, not lost.
+    assert_eq!(summary.records["attachment"].skipped, 2, "{summary}");
     let report = std::fs::read_to_string(&summary.report).unwrap();
     assert!(report.contains("plan.txt"), "{report}");
+    assert!(
+        report.contains("https://zephyr-cdn.example.com/images/pasted-1.png"),
+        "{report}"
+    );
 
     let listed = |m: &Migration| {
         m.mocks

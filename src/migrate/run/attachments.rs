@@ -99,6 +99,50 @@ pub(crate) fn of_cycle(s: &Shared, key: &str) {
     owner.migrate(s);
 }
 
+/// Reports each image pasted into `texts` (rich text of the record `owner`,
+/// e.g. `case/PROJ-T1`) as a skipped attachment: such images live behind a
+/// CDN the API token can't read, so their links stay in the text as they are
+/// and the report lists them for someone to move by hand.
+pub(crate) fn inline_images(s: &Shared, owner: &str, texts: &[Option<&str>]) {
+    if !s.attachment_options.enabled {
+        return;
+    }
+    let urls = texts.iter().flatten().flat_map(|t| image_sources(t));
+    for (n, url) in (1u32..).zip(urls) {
+        let key = format!("{owner}/inline-{n}");
+        let why =
+            format!("image in rich text, kept as a link (the API token can't read it): {url}");
+        s.skipped(RecordKind::Attachment, &key, &why);
+    }
+}
+
+/// The `src` of each `<img>` in `html`, in order.
+fn image_sources(html: &str) -> Vec<String> {
+    let lower = html.to_ascii_lowercase();
+    let mut out = Vec::new();
+    let mut at = 0;
+    while let Some(i) = lower[at..].find("<img") {
+        let tag_start = at + i;
+        let tag_end = lower[tag_start..]
+            .find('>')
+            .map_or(lower.len(), |e| tag_start + e);
+        let tag = &lower[tag_start..tag_end];
+        if let Some(j) = tag.find("src=") {
+            let value_start = tag_start + j + 4;
+            let rest = &html[value_start..tag_end];
+            let url = match rest.chars().next() {
+                Some(q @ ('"' | '\'')) => rest[1..].split(q).next().unwrap_or(""),
+                _ => rest.split(char::is_whitespace).next().unwrap_or(""),
+            };
+            if !url.is_empty() {
+                out.push(url.to_string());
+            }
+        }
+        at = tag_end;
+    }
+    out
+}
+
 /// A Zephyr record with files and the qTest object they go to.
 struct Owner {
     /// Journal key prefix: `case/PROJ-T1`, `log/10100`.
@@ -334,6 +378,16 @@ fn content_type_of(name: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn image_sources_in_rich_text() {
+        let html = r#"See <IMG alt="x" SRC="https://cdn.example/a.png"> and <img src='b.gif'/><img alt=1>"#;
+        assert_eq!(
+            image_sources(html),
+            vec!["https://cdn.example/a.png", "b.gif"]
+        );
+        assert!(image_sources("no images <i>here</i>").is_empty());
+    }
 
     #[test]
     fn content_types_by_extension() {

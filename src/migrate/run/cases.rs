@@ -160,6 +160,8 @@ pub(crate) fn migrate_case(s: &Shared, index: &Arc<CaseIndex>, case: TestCase) {
         body: &plan.body,
     };
     if let Some(target) = s.ensure(RecordKind::Case, &case.key, info, &find, &create) {
+        let texts = [case.objective.as_deref(), case.precondition.as_deref()];
+        super::attachments::inline_images(s, &format!("case/{}", case.key), &texts);
         super::attachments::of_case(s, &case.key, target);
     }
 }
