@@ -390,6 +390,12 @@ impl ApiClient {
         request: &ApiRequest,
         deadline: Option<Instant>,
     ) -> Result<(Reply, u32)> {
+        let (method, uri) = self.target(request)?;
+        Call::new(self, request, method, uri, deadline).run()
+    }
+
+    /// The method and URI of `request`, refused when it leaves this origin.
+    fn target(&self, request: &ApiRequest) -> Result<(Method, Uri)> {
         let method = Method::from_bytes(request.method.as_bytes())
             .map_err(|e| Error::config("method", e.to_string()))?;
         let url = request.url(&self.inner.base);
@@ -407,7 +413,7 @@ impl ApiClient {
                 reason: format!("not on this client's origin {}", self.origin()),
             });
         }
-        Call::new(self, request, method, uri, deadline).run()
+        Ok((method, uri))
     }
 
     pub(super) fn context(&self, request: &ApiRequest, attempt: u32) -> RequestContext {

@@ -96,7 +96,8 @@ pub struct MockOptions {
     pub attachments: super::zephyr::attachments::MockAttachments,
     /// qTest's largest request body (an upload above it gets 413); 0 means
     /// the server's default, [`DEFAULT_MAX_BODY`](super::server::DEFAULT_MAX_BODY)
-    /// (16 MiB). Defaults to 0.
+    /// (16 MiB), or room for [`MockAttachments::big_bytes`](super::zephyr::attachments::MockAttachments::big_bytes)
+    /// when that is set. Defaults to 0.
     pub qtest_max_body_bytes: usize,
 }
 

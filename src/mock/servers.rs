@@ -136,7 +136,7 @@ impl MockServers {
             opts.port_qtest,
             &qtest_gate,
             &faults.qtest,
-            opts.qtest_max_body_bytes,
+            qtest_max_body(&opts),
         )?;
         let _ = qtest_api.origin.set(origin(&qtest));
         Ok(MockServers {
@@ -307,7 +307,7 @@ impl MockServers {
             slot.addr().port(),
             &self.qtest_gate,
             &self.faults.qtest,
-            self.opts.qtest_max_body_bytes,
+            qtest_max_body(&self.opts),
         )?;
         Ok(())
     }
@@ -340,6 +340,18 @@ fn serve(
     let server = Arc::new(HttpServer::start(opts, Arc::clone(gate) as _)?);
     faults.attach(&server);
     Ok(server)
+}
+
+/// qTest's largest body: as configured, else big enough for the big attachment.
+fn qtest_max_body(opts: &MockOptions) -> usize {
+    match (opts.qtest_max_body_bytes, opts.attachments.big_bytes) {
+        (0, 0) => 0,
+        (0, big) => usize::try_from(big)
+            .unwrap_or(usize::MAX)
+            .saturating_add(64 * 1024)
+            .max(super::server::DEFAULT_MAX_BODY),
+        (configured, _) => configured,
+    }
 }
 
 fn origin(server: &HttpServer) -> String {

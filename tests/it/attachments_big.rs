@@ -38,7 +38,6 @@ fn a_200_mb_attachment_streams_through_in_flat_memory() {
         sample: false,
         big_bytes: BIG,
     };
-    options.qtest_max_body_bytes = usize::try_from(BIG).unwrap() + 1024;
     let mocks = MockServers::start(options).unwrap();
     let dir = Scratch::new("big-attachment");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_etlpool"));

@@ -73,21 +73,20 @@ fn links_plans_environments_and_executors_are_carried_into_qtest_text() {
         }
     }
 
+    let note_of = |exec_id: u64| {
+        let log = journal.get(RecordKind::Log, &exec_id.to_string())?;
+        let found = state.test_logs.iter().find(|l| l.id == log.id);
+        Some(found.expect("a journaled log is on qTest").note.clone())
+    };
     let mut with_environment = 0;
     for exec in source
         .executions
         .iter()
         .filter(|e| e.actual_end_date.is_some())
     {
-        let Some(log) = journal.get(RecordKind::Log, &exec.id.to_string()) else {
+        let Some(note) = note_of(exec.id) else {
             continue; // statuses that get no log
         };
-        let note = &state
-            .test_logs
-            .iter()
-            .find(|l| l.id == log.id)
-            .unwrap()
-            .note;
         if let Some(who) = &exec.executed_by_id {
             let labelled = format!("Executed by: {who} (Atlassian account id)");
             assert!(note.contains(&labelled), "{note}");
@@ -107,13 +106,7 @@ fn links_plans_environments_and_executors_are_carried_into_qtest_text() {
         .iter()
         .find(|e| e.actual_end_date.is_some())
         .unwrap();
-    if let Some(log) = journal.get(RecordKind::Log, &first_executed.id.to_string()) {
-        let note = &state
-            .test_logs
-            .iter()
-            .find(|l| l.id == log.id)
-            .unwrap()
-            .note;
+    if let Some(note) = note_of(first_executed.id) {
         assert!(
             note.contains("Jira Issues: issue id 10103 (COVERAGE)"),
             "{note}"

@@ -10,7 +10,7 @@
 use std::io::{self, Read};
 use std::time::Duration;
 
-use ureq::http::{HeaderMap, Method, Request, Uri};
+use ureq::http::{HeaderMap, Request};
 use ureq::{BodyReader, SendBody};
 
 use super::{ApiClient, Call};
@@ -154,15 +154,7 @@ impl ApiClient {
         body: SendBody<'_>,
         len: Option<u64>,
     ) -> Result<(Lease, ureq::http::Response<ureq::Body>, Exchange)> {
-        let method = Method::from_bytes(request.method.as_bytes())
-            .map_err(|e| Error::config("method", e.to_string()))?;
-        let url = request.url(&self.inner.base);
-        let uri: Uri = url
-            .parse()
-            .map_err(|e: ureq::http::uri::InvalidUri| Error::InvalidUrl {
-                url: redact::url(&url),
-                reason: e.to_string(),
-            })?;
+        let (method, uri) = self.target(request)?;
         let call = Call::new(self, request, method.clone(), uri.clone(), None);
         call.client.policies.budget().record_request(call.start);
         let auth = call.credentials()?;
