@@ -307,6 +307,11 @@ fn phases(s: &Arc<Shared>, opts: &MigrateOptions, jobs: &JobTally) -> Result<(),
             |visit| s.zephyr.test_cases(visit),
         )?;
     }
+    if only.cycles || only.logs {
+        // Environment names and test plans, for cycles' descriptions and logs' notes.
+        s.catalog
+            .context_or_init(|| setup::zephyr_context(&s.zephyr));
+    }
     if only.cycles {
         folders::cycle_folders(s, opts.workers)?;
         let index = Arc::new(CycleIndex::default());

@@ -133,7 +133,7 @@ pub(crate) fn catalog(
 
 /// Environment names and test plans. A list Zephyr refuses or lacks leaves
 /// ids in their place (logged), never a failed run: they are context, not records.
-fn zephyr_context(zephyr: &ZephyrClient) -> crate::migrate::transform::ZephyrContext {
+pub(crate) fn zephyr_context(zephyr: &ZephyrClient) -> crate::migrate::transform::ZephyrContext {
     let warn = |what: &str, e: crate::Error| {
         log::warn!("reading {what} from Zephyr failed ({e}); ids stand in for their names");
     };
