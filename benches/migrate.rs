@@ -127,7 +127,32 @@ fn throughput() {
             }
         );
     }
+    no_change(&mocks, &pool, &opts);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A nightly sync with nothing new: the same migration run again, counting
+/// what it reads.
+fn no_change(mocks: &MockServers, pool: &Pool, opts: &MigrateOptions) {
+    let zephyr = mocks.zephyr_stats().snapshot().requests;
+    let qtest = mocks.qtest_stats().snapshot().requests;
+    let writes = mocks.journal().len();
+    let start = Instant::now();
+    let summary = migrate(pool, opts, &CancelToken::new()).expect("second run");
+    let elapsed = start.elapsed().as_secs_f64();
+    assert!(summary.is_complete(), "{summary}");
+    assert_eq!(
+        mocks.journal().len(),
+        writes,
+        "a run with nothing new wrote"
+    );
+    println!("a run with nothing new (same project, same latency)");
+    println!("  elapsed            {elapsed:.2} s");
+    println!(
+        "  requests           {} to Zephyr, {} to qTest",
+        mocks.zephyr_stats().snapshot().requests - zephyr,
+        mocks.qtest_stats().snapshot().requests - qtest
+    );
 }
 
 fn peak_rss() {

@@ -169,10 +169,14 @@ pub fn evaluate(
             raise(AlertKind::Utilisation, wanted, limit);
         }
         if let Some(limit) = t.error_rate {
-            let sent = o.requests_sent.saturating_sub(before.requests_sent);
-            if sent >= t.min_requests.max(1) {
+            // Attempts: requests sent, and those that failed before any
+            // was (a refused connection sends nothing).
+            let attempts = (o.requests_sent + unsent(o))
+                .saturating_sub(before.requests_sent + unsent(&before));
+            if attempts >= t.min_requests.max(1) {
                 let failed = failed(o).saturating_sub(failed(&before));
-                raise(AlertKind::ErrorRate, failed as f64 / sent as f64, limit);
+                let rate = (failed as f64 / attempts as f64).min(1.0);
+                raise(AlertKind::ErrorRate, rate, limit);
             }
         }
         if let Some(limit) = t.slow_request_p95
@@ -188,11 +192,17 @@ pub fn evaluate(
 /// 5xx answers and transport failures: what says the service is unwell (a
 /// 404 of a lookup doesn't).
 fn failed(o: &OriginSnapshot) -> u64 {
-    let transport: u64 = ["dns", "connect", "tls", "timeout", "io", "protocol"]
-        .iter()
-        .filter_map(|k| o.failures.get(*k))
-        .sum();
-    transport + o.responses.get("5xx").copied().unwrap_or(0)
+    failures_of(o, &["dns", "connect", "tls", "timeout", "io", "protocol"])
+        + o.responses.get("5xx").copied().unwrap_or(0)
+}
+
+/// Attempts that failed before a request was sent.
+fn unsent(o: &OriginSnapshot) -> u64 {
+    failures_of(o, &["dns", "connect", "tls"])
+}
+
+fn failures_of(o: &OriginSnapshot, kinds: &[&str]) -> u64 {
+    kinds.iter().filter_map(|k| o.failures.get(*k)).sum()
 }
 
 /// Checks a pool's metrics against [`Thresholds`], remembering the previous
@@ -261,6 +271,14 @@ mod tests {
             o.failures.insert("connect".into(), 5);
         });
         assert_eq!(evaluate(None, &few, 8, &t), vec![]);
+        // Refused connections send nothing: they are attempts, not 300 %.
+        let refused = snapshot("http://q", |o| {
+            o.requests_sent = 10;
+            o.failures.insert("connect".into(), 30);
+        });
+        let alerts = evaluate(None, &refused, 8, &t);
+        assert_eq!(alerts.len(), 1);
+        assert!((alerts[0].value - 0.75).abs() < 1e-9, "{alerts:?}");
     }
 
     #[test]

@@ -67,6 +67,10 @@ pub enum Error {
         at: RequestContext,
         /// The limit in bytes.
         limit: u64,
+        /// The request was not idempotent and the server answered it: it
+        /// may have acted, but what it made can't be read, so it must be
+        /// looked up.
+        outcome_unknown: bool,
     },
     /// The server answered with an error status (after any retries).
     Status(Box<StatusError>),
@@ -89,6 +93,21 @@ pub enum Error {
         elapsed: Duration,
         /// The wait that ran out, if the deadline came during one.
         waiting_for: Option<CallWait>,
+    },
+    /// The origin's monthly request budget is nearly spent: an answer said
+    /// fewer requests are left this month (qTest's
+    /// `x-ratelimit-remaining-month`) than the floor set to keep
+    /// ([`RateLimit::month_floor`](crate::policy::RateLimit::month_floor)), so
+    /// nothing more is sent to the origin until the process restarts. The
+    /// request was not sent. A job should stop cleanly and run again when the
+    /// budget is renewed (the `etlpool` command exits 3).
+    BudgetExhausted {
+        /// The origin.
+        origin: String,
+        /// Requests the server said were left in the month.
+        remaining: u64,
+        /// The floor they fell under.
+        floor: u64,
     },
     /// A wait was cut short by cancellation (SIGINT or SIGTERM).
     Cancelled,
@@ -124,6 +143,8 @@ pub enum CallWait {
     Login,
     /// In the origin's rate-limit pause.
     RateLimit,
+    /// For the outcome of the half-open circuit breaker's probe.
+    BreakerProbe,
     /// For an identical GET in flight that this call joined (coalescing).
     SharedRequest,
 }
@@ -135,6 +156,7 @@ impl fmt::Display for CallWait {
             CallWait::SocketClaim => "its busy socket (socket claim)",
             CallWait::Login => "the login",
             CallWait::RateLimit => "the rate-limit pause",
+            CallWait::BreakerProbe => "the circuit breaker's probe",
             CallWait::SharedRequest => "the identical request in flight (coalesced)",
         })
     }
@@ -170,7 +192,8 @@ pub struct DecodeError {
     /// The JSON error; `None` when the content type alone ruled the body out.
     pub source: Option<serde_json::Error>,
     /// The request was not idempotent and the server said 2xx: it acted, but
-    /// what it made (its id) can't be read, so it must be looked up.
+    /// what it made (its id) can't be read, so it must be looked up. The
+    /// message says so too.
     pub outcome_unknown: bool,
 }
 
@@ -286,6 +309,15 @@ pub struct RequestError {
     pub source: ureq::Error,
 }
 
+impl RequestError {
+    /// Whether a reused keep-alive connection was found closed: sent on it,
+    /// and neither an answer nor a timeout came back (a timeout means the
+    /// connection was alive and the server silent, perhaps at work on it).
+    pub fn is_stale_connection(&self) -> bool {
+        self.exchange.is_stale_connection() && self.kind != TransportKind::Timeout
+    }
+}
+
 impl Error {
     pub(crate) fn config(key: impl Into<String>, message: impl Into<String>) -> Self {
         Error::Config {
@@ -338,6 +370,9 @@ impl Error {
             Error::Request(r) => r.outcome_unknown,
             Error::Status(s) => s.outcome_unknown,
             Error::Decode(d) => d.outcome_unknown,
+            Error::BodyTooLarge {
+                outcome_unknown, ..
+            } => *outcome_unknown,
             Error::AllOriginsFailed(f) => f.last.is_outcome_unknown(),
             _ => false,
         }
@@ -354,6 +389,26 @@ impl Error {
             Error::AllOriginsFailed(f) => f.last.is_transient(),
             _ => false,
         }
+    }
+
+    /// This error, for a call that sent nothing because another call it
+    /// needed (a login) failed: whatever that call's outcome, this one's is
+    /// known.
+    pub(crate) fn not_sent(mut self) -> Error {
+        match &mut self {
+            Error::Request(r) => r.outcome_unknown = false,
+            Error::Status(s) => s.outcome_unknown = false,
+            Error::Decode(d) => d.outcome_unknown = false,
+            Error::BodyTooLarge {
+                outcome_unknown, ..
+            } => *outcome_unknown = false,
+            Error::AllOriginsFailed(f) => {
+                let last = std::mem::replace(&mut f.last, Error::Cancelled);
+                f.last = last.not_sent();
+            }
+            _ => {}
+        }
+        self
     }
 
     /// The transport record of the failed request, for [`Error::Request`].
@@ -397,7 +452,7 @@ impl fmt::Display for Error {
                 if let Some(phase) = &r.timeout_phase {
                     write!(f, " ({phase})")?;
                 }
-                if r.exchange.is_stale_connection() {
+                if r.is_stale_connection() {
                     f.write_str(", reused connection closed before any response")?;
                 } else if r.exchange.response_started {
                     f.write_str(", response cut off")?;
@@ -407,8 +462,16 @@ impl fmt::Display for Error {
                 }
                 write!(f, ": {}", r.source)
             }
-            Error::BodyTooLarge { at, limit } => {
-                write!(f, "{at}: response body larger than {limit} bytes")
+            Error::BodyTooLarge {
+                at,
+                limit,
+                outcome_unknown,
+            } => {
+                write!(f, "{at}: response body larger than {limit} bytes")?;
+                if *outcome_unknown {
+                    f.write_str(UNREADABLE_ANSWER)?;
+                }
+                Ok(())
             }
             Error::Status(s) => {
                 write!(f, "{}: status {}", s.at, s.status)?;
@@ -421,7 +484,11 @@ impl fmt::Display for Error {
                 Ok(())
             }
             Error::Decode(d) => {
-                write!(f, "{}: status {}: ", d.at, d.status)?;
+                write!(f, "{}: status {}", d.at, d.status)?;
+                if d.outcome_unknown {
+                    f.write_str(UNREADABLE_ANSWER)?;
+                }
+                f.write_str(": ")?;
                 match (&d.source, &d.content_type) {
                     (None, Some(ct)) => write!(f, "expected JSON, got content type {ct:?}")?,
                     (None, None) => f.write_str("expected JSON")?,
@@ -445,6 +512,16 @@ impl fmt::Display for Error {
                     None => Ok(()),
                 }
             }
+            Error::BudgetExhausted {
+                origin,
+                remaining,
+                floor,
+            } => write!(
+                f,
+                "monthly request budget of {origin} nearly spent: {remaining} requests \
+                 left this month, under the floor of {floor} kept for other users; \
+                 stopped before it is gone (run again when it renews, or lower month_floor)"
+            ),
             Error::Cancelled => f.write_str("cancelled"),
             Error::AllOriginsFailed(e) => {
                 write!(f, "all {} origins failed", e.origins.len())?;
@@ -457,6 +534,9 @@ impl fmt::Display for Error {
         }
     }
 }
+
+/// What a write's 2xx answer that can't be read means.
+const UNREADABLE_ANSWER: &str = ", outcome unknown (the server took the request but its answer can't be read; look the record up)";
 
 fn kind_text(kind: TransportKind) -> &'static str {
     match kind {

@@ -43,7 +43,7 @@
 //! | watch | [`alerts`]: thresholds over a metrics [`Snapshot`], [`AlertMonitor`](alerts::AlertMonitor) | core |
 //! | APIs | `zephyr`, `qtest`: typed clients and models | `migrate` |
 //! | job | `migrate`: mapping, transform, journal, report, the run and `verify` | `migrate` |
-//! | fleet | `fleet`: project lists and shards; with `redis`, the project queue, journals and locks in Redis | `migrate`, `redis` |
+//! | fleet | `fleet`: project lists and shards; with `redis`, the project queue, journals and locks in Redis, and each origin's rate budget and breaker shared through it (`fleet::redis::budget`) | `migrate`, `redis` |
 //! | mocks | `mock`: the embedded mock servers and their HTTP/1.1 core | `mock` |
 //! | app | `cli`, `load`: the `etlpool` command line | `cli` |
 //!

@@ -12,10 +12,13 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use serde::Serialize;
 
+use crate::cancel::CancelToken;
 use crate::error::{Error, Result};
 use crate::histogram::{Histogram, HistogramData};
+use crate::http::{ApiClient, ApiRequest, Auth};
 use crate::metrics::{HistogramSnapshot, Snapshot};
 use crate::mock::server::{Answer, ConnContext, HttpServer, Request, Response, ServerOptions};
+use crate::policy::RateLimit;
 use crate::pool::{Pool, PoolConfig};
 
 /// How requests get a connection.
@@ -27,6 +30,9 @@ pub enum LoadMode {
     /// A new agent per request: a new connection (and full TLS handshake) each
     /// time, as a client without a pool does.
     Unpooled,
+    /// Through an [`ApiClient`]: the origin's policies apply (its rate
+    /// limit, shared or not, the server's pauses, the breaker, retries).
+    Client,
 }
 
 /// What to run.
@@ -44,6 +50,11 @@ pub struct LoadOptions {
     pub pool: PoolConfig,
     /// A bearer token to send, if the target needs one.
     pub bearer: Option<String>,
+    /// Stop sending after this long, even if requests are left.
+    pub duration: Option<Duration>,
+    /// The client-side rate limit of [`LoadMode::Client`] (the origin's
+    /// own policies, given with [`Pool::set_policies`], keep to it too).
+    pub rate_limit: Option<RateLimit>,
 }
 
 /// What happened.
@@ -103,16 +114,43 @@ pub fn run_on(pool: &Pool, opts: &LoadOptions) -> Result<LoadReport> {
 
     let remaining = AtomicU64::new(opts.requests);
     let tally = Tally::default();
+    let stop = CancelToken::new();
+    let client = match opts.mode {
+        LoadMode::Client => Some(client(pool, &url, opts, &stop)?),
+        _ => None,
+    };
+    let (remaining, tally) = (&remaining, &tally);
     let start = Instant::now();
     std::thread::scope(|s| {
-        for _ in 0..opts.threads {
-            s.spawn(|| worker(pool, &url, opts, &remaining, &tally));
+        if let Some(d) = opts.duration {
+            let stop = &stop;
+            s.spawn(move || {
+                stop.wait_timeout(d);
+                stop.cancel();
+            });
         }
+        let workers: Vec<_> = (0..opts.threads)
+            .map(|_| {
+                let sender = Sender {
+                    pool,
+                    url: &url,
+                    opts,
+                    client: client.as_ref(),
+                    stop: &stop,
+                };
+                s.spawn(move || sender.run(remaining, tally))
+            })
+            .collect();
+        for w in workers {
+            let _ = w.join();
+        }
+        // Ends the timer too.
+        stop.cancel();
     });
     let elapsed = start.elapsed();
     let mut latency = HistogramData::default();
     tally.latency.add_to(&mut latency);
-    let done = opts.requests;
+    let done = tally.sent.load(Ordering::Relaxed);
     Ok(LoadReport {
         url: crate::redact::url(&url),
         mode: opts.mode,
@@ -129,6 +167,7 @@ pub fn run_on(pool: &Pool, opts: &LoadOptions) -> Result<LoadReport> {
 
 #[derive(Default)]
 struct Tally {
+    sent: AtomicU64,
     latency: Histogram,
     errors: AtomicU64,
     first_error: Mutex<Option<String>>,
@@ -141,28 +180,62 @@ impl Tally {
     }
 }
 
-fn worker(pool: &Pool, url: &str, opts: &LoadOptions, remaining: &AtomicU64, tally: &Tally) {
-    let origin = match pool.origin(url) {
-        Ok(o) => o,
-        Err(e) => return tally.failed(e.to_string()),
-    };
-    while remaining
-        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
-        .is_ok()
-    {
-        let t = Instant::now();
-        let outcome = match opts.mode {
-            LoadMode::Pooled => origin
-                .lease()
-                .and_then(|l| l.send(get(url, opts.bearer.as_deref())?))
-                .map(|r| r.status()),
-            LoadMode::Unpooled => unpooled_request(pool, url, opts.bearer.as_deref()),
+/// The client of [`LoadMode::Client`]; `stop` ends its waits.
+fn client(pool: &Pool, url: &str, opts: &LoadOptions, stop: &CancelToken) -> Result<ApiClient> {
+    let mut builder = ApiClient::builder(pool, url).cancel_token(stop.clone());
+    if let Some(token) = &opts.bearer {
+        builder = builder.auth(Auth::Bearer(token.clone()));
+    }
+    if let Some(limit) = opts.rate_limit {
+        builder = builder.rate_limit(limit);
+    }
+    builder.build()
+}
+
+/// One worker thread's view of the load.
+#[derive(Clone, Copy)]
+struct Sender<'a> {
+    pool: &'a Pool,
+    url: &'a str,
+    opts: &'a LoadOptions,
+    client: Option<&'a ApiClient>,
+    stop: &'a CancelToken,
+}
+
+impl Sender<'_> {
+    fn run(self, remaining: &AtomicU64, tally: &Tally) {
+        let origin = match self.pool.origin(self.url) {
+            Ok(o) => o,
+            Err(e) => return tally.failed(e.to_string()),
         };
-        tally.latency.record(t.elapsed());
-        match outcome {
-            Ok(status) if status < 400 => {}
-            Ok(status) => tally.failed(format!("status {status}")),
-            Err(e) => tally.failed(e.to_string()),
+        let bearer = self.opts.bearer.as_deref();
+        while !self.stop.is_cancelled()
+            && remaining
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+                .is_ok()
+        {
+            let t = Instant::now();
+            let outcome = match (self.opts.mode, self.client) {
+                (LoadMode::Client, Some(client)) => {
+                    client.send(&ApiRequest::get(self.url)).map(|r| r.status())
+                }
+                (LoadMode::Unpooled, _) => unpooled_request(self.pool, self.url, bearer),
+                _ => origin
+                    .lease()
+                    .and_then(|l| l.send(get(self.url, bearer)?))
+                    .map(|r| r.status()),
+            };
+            // A wait cut short at the end sent nothing.
+            if matches!(outcome, Err(Error::Cancelled)) {
+                break;
+            }
+            tally.sent.fetch_add(1, Ordering::Relaxed);
+            tally.latency.record(t.elapsed());
+            match outcome {
+                Ok(status) if status < 400 => {}
+                Ok(status) => tally.failed(format!("status {status}")),
+                Err(e) => tally.failed(e.to_string()),
+            }
         }
     }
 }

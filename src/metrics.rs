@@ -99,6 +99,8 @@ labels! {
         Status4xx => "status_4xx",
         /// A 5xx answer surfaced as an error.
         Status5xx => "status_5xx",
+        /// The origin's monthly budget fell under its floor; nothing was sent.
+        BudgetExhausted => "budget_exhausted",
         /// Anything else.
         Other => "other",
     }
@@ -117,6 +119,9 @@ labels! {
         TooManyRequests => "too_many_requests",
         /// 502, 503 or 504.
         ServerError => "server_error",
+        /// A 2xx answer to an idempotent request whose body was not the
+        /// expected JSON (cut short, garbled, another content type).
+        BadBody => "bad_body",
     }
 }
 

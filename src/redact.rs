@@ -3,6 +3,32 @@
 //! Tokens travel in the `Authorization` header and, with some services, in query
 //! strings or URL user-info. Everything that prints a URL or a header goes through
 //! these helpers, so a secret can't leak through a `Debug` or an error message.
+//!
+//! Two layers. What *looks* like a secret is masked wherever a body excerpt is
+//! printed ([`body_excerpt`]). What the client *knows* it sent ([`Known`]: the
+//! credentials, the login form, query values, unprintable header values) is
+//! masked in everything an [`ApiClient`](crate::http::ApiClient) call returns
+//! or logs, whatever shape a server echoes it in: as sent, percent-encoded,
+//! form-encoded or JSON-escaped, inside a JSON message, an `apiKey` field, an
+//! echoed header or a serde error quoting it.
+
+mod known;
+
+pub use known::Known;
+
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
+/// Everything but RFC 3986's unreserved characters is escaped in query parts.
+const QUERY: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// `value` percent-encoded as a query or form part.
+pub(crate) fn encode_component(value: &str) -> String {
+    utf8_percent_encode(value, QUERY).to_string()
+}
 
 /// Headers whose values may be printed. Everything else is shown as `***`, as ureq
 /// does: a list of the harmless is safer than a list of the dangerous.
@@ -40,13 +66,13 @@ pub fn header_value<'a>(name: &str, value: &'a str) -> &'a str {
     }
 }
 
-/// Returns `url` without user-info and with every query value replaced by `***`,
-/// so it can go into a log line or an error.
+/// Returns `url` without user-info and with every query value (and every
+/// bare query part) replaced by `***`, so it can go into a log line or an error.
 ///
 /// ```
 /// assert_eq!(
-///     etlpool::redact::url("https://user:pw@api.example.com/v2/x?token=abc&startAt=0"),
-///     "https://api.example.com/v2/x?token=***&startAt=***"
+///     etlpool::redact::url("https://user:pw@api.example.com/v2/x?token=abc&startAt=0&s3cret"),
+///     "https://api.example.com/v2/x?token=***&startAt=***&***"
 /// );
 /// ```
 pub fn url(url: &str) -> String {
@@ -63,7 +89,8 @@ pub fn url(url: &str) -> String {
             .filter(|p| !p.is_empty())
             .map(|p| match p.split_once('=') {
                 Some((k, _)) => format!("{k}=***"),
-                None => p.to_string(),
+                // A bare part (`?abc123`) may be the secret itself.
+                None => "***".to_string(),
             })
             .collect();
         out.push_str(&pairs.join("&"));
@@ -103,6 +130,18 @@ pub fn body_excerpt(body: &[u8], max: usize) -> String {
     out
 }
 
+/// The values in `text` that look like secrets (see [`body_excerpt`]).
+pub(crate) fn secrets_in(text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut rest = text;
+    while let Some(pos) = find_secret_key(rest) {
+        let (_, tail) = rest.split_at(pos.value_start);
+        found.push(tail[..pos.value_len].to_string());
+        rest = &tail[pos.value_len..];
+    }
+    found
+}
+
 fn mask_tokens(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
@@ -122,8 +161,8 @@ struct SecretPos {
 }
 
 /// Finds the next secret: the value under any JSON key ending in "token",
-/// "secret" or "password" (every occurrence, whatever came before and
-/// whatever the value's type), the same names as form or query fields
+/// "secret", "password" or "apikey" (every occurrence, whatever came before
+/// and whatever the value's type), the same names as form or query fields
 /// (`password=...`), or the word after "Bearer ".
 fn find_secret_key(text: &str) -> Option<SecretPos> {
     let lower = text.to_ascii_lowercase();
@@ -132,8 +171,24 @@ fn find_secret_key(text: &str) -> Option<SecretPos> {
         keys.iter()
             .flat_map(move |key| lower.match_indices(key).map(|(k, _)| k + key.len()))
     };
-    let json = found(&["token\"", "secret\"", "password\""]).filter_map(|at| json_value(text, at));
-    let form = found(&["token=", "secret=", "password="]).map(|start| SecretPos {
+    let json = found(&[
+        "token\"",
+        "secret\"",
+        "password\"",
+        "apikey\"",
+        "api_key\"",
+        "api-key\"",
+    ])
+    .filter_map(|at| json_value(text, at));
+    let form = found(&[
+        "token=",
+        "secret=",
+        "password=",
+        "apikey=",
+        "api_key=",
+        "api-key=",
+    ])
+    .map(|start| SecretPos {
         value_start: start,
         value_len: text[start..]
             .find(['&', '"', ',', ';'])

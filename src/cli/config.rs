@@ -65,6 +65,12 @@ pub struct ConnectionArgs {
     /// skipped). Defaults to 52428800 (50 MiB).
     #[arg(long, value_name = "BYTES", env = "ETLPOOL_MAX_ATTACHMENT_BYTES")]
     pub max_attachment_bytes: Option<u64>,
+    /// Stop cleanly (exit 3) once qTest says fewer requests than this are
+    /// left in the month (x-ratelimit-remaining-month), keeping them for the
+    /// account's other users; 0 stops only when none are left. Defaults to
+    /// 1000.
+    #[arg(long, value_name = "N", env = "QTEST_MONTH_FLOOR")]
+    pub qtest_month_floor: Option<u64>,
 }
 
 /// Most workers a run may have: each is a thread and a connection per
@@ -105,6 +111,9 @@ pub(super) struct ServiceSection {
     rate_limit: Option<f64>,
     /// Requests allowed at once after a quiet spell.
     burst: Option<u32>,
+    /// Stop before the month's request budget (qTest's
+    /// `x-ratelimit-remaining-month`) falls under this.
+    month_floor: Option<u64>,
 }
 
 /// Masks the token and the password, so no `{:?}` of a config can print them.
@@ -121,6 +130,7 @@ impl std::fmt::Debug for ServiceSection {
             .field("site", &self.site)
             .field("rate_limit", &self.rate_limit)
             .field("burst", &self.burst)
+            .field("month_floor", &self.month_floor)
             .finish()
     }
 }
@@ -135,6 +145,7 @@ pub(super) struct RunSection {
     status_interval: Option<String>,
     attachments: Option<bool>,
     max_attachment_bytes: Option<u64>,
+    max_outage: Option<String>,
 }
 
 /// `[alerts]`: thresholds, each a value or `"off"`.
@@ -174,6 +185,8 @@ pub struct Settings {
     pub page_size: u64,
     /// From `[run] status_interval`, if set.
     pub status_interval: Option<std::time::Duration>,
+    /// From `[run] max_outage` (`migrate` puts `--max-outage` here), if set.
+    pub max_outage: Option<std::time::Duration>,
     /// Alert thresholds (`[alerts]`).
     pub alerts: Thresholds,
     /// Whether and up to what size attachments are migrated (`--no-attachments`,
@@ -243,7 +256,12 @@ impl ConnectionArgs {
                 qtest_auth,
                 qtest_project,
                 zephyr_rate: checked.zephyr_rate,
-                qtest_rate: checked.qtest_rate,
+                qtest_rate: RateLimit {
+                    month_floor: self
+                        .qtest_month_floor
+                        .unwrap_or(checked.qtest_rate.month_floor),
+                    ..checked.qtest_rate
+                },
             },
             pool,
             mapping: checked.mapping,
@@ -255,6 +273,7 @@ impl ConnectionArgs {
                 .page_size
                 .unwrap_or(crate::zephyr::DEFAULT_PAGE_SIZE),
             status_interval: checked.status_interval,
+            max_outage: checked.max_outage,
             alerts: checked.alerts,
             attachments,
         })
@@ -314,6 +333,9 @@ fn rate(section: &ServiceSection, name: &str) -> Result<RateLimit> {
     let limit = RateLimit {
         per_second: section.rate_limit,
         burst: section.burst.unwrap_or(1),
+        month_floor: section
+            .month_floor
+            .unwrap_or(RateLimit::default().month_floor),
         ..RateLimit::default()
     };
     limit
@@ -330,6 +352,7 @@ pub(super) struct Checked {
     pub(super) zephyr_rate: RateLimit,
     pub(super) qtest_rate: RateLimit,
     pub(super) status_interval: Option<std::time::Duration>,
+    pub(super) max_outage: Option<std::time::Duration>,
     pub(super) alerts: Thresholds,
 }
 
@@ -356,12 +379,17 @@ impl FileConfig {
             Some(v) => Some(positive_duration("run.status_interval", v)?),
             None => None,
         };
+        let max_outage = match &self.run.max_outage {
+            Some(v) => Some(positive_duration("run.max_outage", v)?),
+            None => None,
+        };
         Ok(Checked {
             pool,
             mapping,
             zephyr_rate: rate(&self.zephyr, "zephyr")?,
             qtest_rate: rate(&self.qtest, "qtest")?,
             status_interval,
+            max_outage,
             alerts: self.alerts.thresholds()?,
         })
     }

@@ -113,6 +113,11 @@ const QTEST: &[Doc] = &[
         "Requests allowed at once after a quiet spell, with rate_limit.",
         Some("1"),
     ),
+    (
+        "month_floor",
+        "Stop (exit 3) once x-ratelimit-remaining-month says fewer requests are left (QTEST_MONTH_FLOOR, --qtest-month-floor); 0: only when none are. Default: 1000.",
+        Some("1000"),
+    ),
 ];
 
 const RUN: &[Doc] = &[
@@ -150,6 +155,11 @@ const RUN: &[Doc] = &[
         "max_attachment_bytes",
         "Files larger than this are reported as skipped, not migrated (--max-attachment-bytes, ETLPOOL_MAX_ATTACHMENT_BYTES). Default: 52428800 (50 MiB).",
         Some("52428800"),
+    ),
+    (
+        "max_outage",
+        "How long work waits for a service whose circuit breaker is open; then the run stops, exit 3 (ETLPOOL_MAX_OUTAGE, --max-outage). Default: 10m.",
+        Some("\"10m\""),
     ),
 ];
 

@@ -81,6 +81,7 @@ pub(super) fn run(args: &DemoArgs, global: &GlobalArgs) -> Result<ExitCode, CliE
         report: None,
         page_size: 100,
         status_interval: None,
+        max_outage: None,
         alerts: Default::default(),
         attachments: Default::default(),
     };
@@ -107,10 +108,13 @@ pub(super) fn run(args: &DemoArgs, global: &GlobalArgs) -> Result<ExitCode, CliE
         ops: &ops,
         quiet: global.quiet,
         lock_wait: Default::default(),
+        max_outage: None,
         report_per_run: false,
         journal_store: None,
         worker: None,
         current: None,
+        budget: super::budget::Budget::none(),
+        sync: Default::default(),
     };
     let code = runner.run(Ok((settings.clone(), options)))?;
     println!("metrics (Prometheus text): {}", metrics.display());

@@ -29,6 +29,10 @@ pub enum CliError {
         /// The cause.
         source: std::io::Error,
     },
+    /// An error after the work was done or begun (e.g. the summary file
+    /// could not be written at the end): exit 3, since a re-run, which finds
+    /// the work journaled, gets it right.
+    AfterWork(Box<CliError>),
     /// Another error, with advice on what to check.
     Hinted {
         /// The error.
@@ -54,6 +58,7 @@ impl CliError {
             CliError::Migrate(e) => migrate_exit_code(e),
             CliError::MockOptions(_) | CliError::Usage(_) => ExitCode::Usage,
             CliError::Io { .. } => ExitCode::Fatal,
+            CliError::AfterWork(_) => ExitCode::Partial,
             CliError::Hinted { error, .. } => error.exit_code(),
         }
     }
@@ -82,29 +87,46 @@ impl CliError {
     pub(super) fn etl(&self) -> Option<&Error> {
         match self {
             CliError::Etl(e) | CliError::Migrate(MigrateError::Http(e)) => Some(e),
-            CliError::Hinted { error, .. } => error.etl(),
+            CliError::Hinted { error, .. } | CliError::AfterWork(error) => error.etl(),
             _ => None,
         }
     }
 }
 
-/// Settings the user must fix are usage errors (2); the rest stop the job
-/// before any work (4).
+/// Settings the user must fix are usage errors (2); a monthly budget kept
+/// for others stops the job cleanly, to be run again (3); the rest stop the
+/// job before any work (4).
 fn etl_exit_code(e: &Error) -> ExitCode {
     match e {
         Error::Config { .. } | Error::InvalidUrl { .. } | Error::Tls { .. } => ExitCode::Usage,
+        Error::BudgetExhausted { .. } => ExitCode::Partial,
         Error::Cancelled => ExitCode::Interrupted,
         _ => ExitCode::Fatal,
     }
 }
 
-/// Exit codes of migration errors, all before any work.
+/// Exit codes of migration errors, all before any work (after it, a run
+/// ends with a summary instead). 4 is for what a person must fix before a
+/// re-run can help: a rejected token, an unknown project or path, a service
+/// that can't be reached. A service that answered with a passing failure (a
+/// 5xx or 429 after the retries, a body that can't be read, a call that ran
+/// out of time waiting) is 3: a re-run retries.
 pub(super) fn migrate_exit_code(e: &MigrateError) -> ExitCode {
     match e {
         MigrateError::Locked { .. } => ExitCode::Locked,
         MigrateError::Config { .. } | MigrateError::Io { .. } => ExitCode::Usage,
+        MigrateError::Http(e) if answered_in_passing(e) => ExitCode::Partial,
         MigrateError::Http(e) => etl_exit_code(e),
         _ => ExitCode::Fatal,
+    }
+}
+
+/// Whether the service answered, with a failure a later try may not meet.
+fn answered_in_passing(e: &Error) -> bool {
+    match e {
+        Error::Status(s) => s.status == 429 || s.status >= 500,
+        Error::Decode(_) | Error::TotalTimeout { .. } => true,
+        _ => false,
     }
 }
 
@@ -116,7 +138,7 @@ impl fmt::Display for CliError {
             CliError::MockOptions(message) => write!(f, "mock options: {message}"),
             CliError::Usage(message) => f.write_str(message),
             CliError::Io { context, .. } => f.write_str(context),
-            CliError::Hinted { error, .. } => error.fmt(f),
+            CliError::Hinted { error, .. } | CliError::AfterWork(error) => error.fmt(f),
         }
     }
 }
@@ -129,7 +151,7 @@ impl std::error::Error for CliError {
             CliError::Migrate(e) => e.source(),
             CliError::MockOptions(_) | CliError::Usage(_) => None,
             CliError::Io { source, .. } => Some(source),
-            CliError::Hinted { error, .. } => error.source(),
+            CliError::Hinted { error, .. } | CliError::AfterWork(error) => error.source(),
         }
     }
 }

@@ -272,6 +272,7 @@ impl Job {
                 ("skipped", c.skipped),
                 ("failed", c.failed),
                 ("planned", c.planned),
+                ("waiting", c.waiting),
             ] {
                 let _ = writeln!(
                     out,

@@ -6,10 +6,13 @@ use clap::Args;
 
 use std::sync::Arc;
 
+use super::budget::Budget;
 use super::job::{Job, Previous};
 use super::monitor::{Monitor, OpsArgs, Watch};
+use super::redis_args::RedisArgs;
 use super::{CliError, ExitCode, GlobalArgs};
 use crate::load::{LoadMode, LoadOptions, run_on};
+use crate::policy::RateLimit;
 use crate::pool::{Pool, PoolConfig};
 
 /// Options of `etlpool load`.
@@ -36,6 +39,20 @@ pub struct LoadArgs {
     /// Print the report, metrics included, as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Stop after this long (e.g. 30s), even if requests are left.
+    #[arg(long, value_name = "DURATION")]
+    pub duration: Option<String>,
+    /// Requests per second at most, through an API client that also keeps
+    /// to the server's 429s and rate-limit headers; with --redis, the rate
+    /// all processes using that Redis share.
+    #[arg(long, value_name = "N")]
+    pub rate: Option<f64>,
+    /// Requests that may go at once after a quiet spell (with --rate).
+    #[arg(long, value_name = "N", default_value_t = 1, requires = "rate")]
+    pub burst: u32,
+    /// Redis, for a rate shared with other processes (--redis).
+    #[command(flatten)]
+    pub redis: RedisArgs,
     /// Metrics and health while it runs.
     #[command(flatten)]
     pub ops: OpsArgs,
@@ -56,10 +73,30 @@ pub(super) fn run(args: &LoadArgs, global: &GlobalArgs) -> Result<ExitCode, CliE
         })?),
         None => None,
     };
+    let rate_limit = args.rate.map(|per_second| RateLimit {
+        per_second: Some(per_second),
+        burst: args.burst,
+        ..RateLimit::default()
+    });
+    if let Some(limit) = rate_limit {
+        limit.validate()?;
+    }
+    let budget = Budget::join(&args.redis)?;
     let mode = if args.no_pool {
+        if rate_limit.is_some() || args.redis.given() {
+            return Err(CliError::Usage(
+                "--no-pool sends raw requests: no --rate or --redis with it".into(),
+            ));
+        }
         LoadMode::Unpooled
+    } else if rate_limit.is_some() || args.redis.given() {
+        LoadMode::Client
     } else {
         LoadMode::Pooled
+    };
+    let duration = match &args.duration {
+        Some(d) => Some(super::config::positive_duration("--duration", d)?),
+        None => None,
     };
     let options = LoadOptions {
         url: args.url.clone(),
@@ -68,8 +105,13 @@ pub(super) fn run(args: &LoadArgs, global: &GlobalArgs) -> Result<ExitCode, CliE
         mode,
         pool,
         bearer,
+        duration,
+        rate_limit,
     };
     let pool = Pool::new(crate::load::pool_config(&options))?;
+    if let Some(url) = &options.url {
+        budget.install(&pool, &[(url, rate_limit.unwrap_or_default())])?;
+    }
     let job = Job::new(
         "load",
         "",

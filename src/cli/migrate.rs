@@ -3,10 +3,11 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use clap::Args;
 
+use super::budget::Budget;
 use super::config::{ConnectionArgs, Settings, process_env};
 use super::job::{Job, JobSummary, Previous};
 use super::monitor::{Monitor, OpsArgs, Watch};
@@ -18,7 +19,8 @@ use crate::cancel::CancelToken;
 use crate::fleet::Shard;
 use crate::metrics::Snapshot;
 use crate::migrate::{
-    JournalStore, LockWait, MigrateOptions, Phases, RunHooks, RunProgress, RunSummary, migrate_with,
+    DEFAULT_MAX_OUTAGE, JournalStore, LockWait, MigrateOptions, Phases, RunHooks, RunProgress,
+    RunSummary, SyncOptions, migrate_with,
 };
 use crate::pool::Pool;
 
@@ -46,6 +48,29 @@ pub struct MigrateArgs {
     /// create no journal.
     #[arg(long)]
     pub dry_run: bool,
+    /// On a project migrated before, update cases changed in Zephyr even
+    /// where people changed them on qTest since (otherwise reported as
+    /// conflicts and left alone).
+    #[arg(long, conflicts_with = "projects", help_heading = "Sync")]
+    pub overwrite: bool,
+    /// Check that every journaled case and run still exists on qTest and
+    /// make again what is missing (runs with their logs), correcting the
+    /// journal. Reads every execution.
+    #[arg(long, conflicts_with = "projects", help_heading = "Sync")]
+    pub repair: bool,
+    /// Read every execution instead of those since the journal's
+    /// high-water mark.
+    #[arg(long, conflicts_with = "projects", help_heading = "Sync")]
+    pub full: bool,
+    /// How far before the journal's high-water mark executions are read
+    /// again, for executions written late. Defaults to 1h.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        conflicts_with = "projects",
+        help_heading = "Sync"
+    )]
+    pub overlap: Option<humantime::Duration>,
     /// Migrate only these kinds: modules,cases,cycles,runs,logs.
     #[arg(long, value_name = "KINDS")]
     pub only: Option<Phases>,
@@ -60,6 +85,11 @@ pub struct MigrateArgs {
         default_missing_value = "forever"
     )]
     pub wait: Option<String>,
+    /// How long work waits for a service whose circuit breaker is open
+    /// (paused, behind one probe) before the run stops with exit 3, e.g.
+    /// 10m or 90s. Defaults to 10m, or `[run] max_outage` of the config file.
+    #[arg(long, value_name = "DURATION", env = "ETLPOOL_MAX_OUTAGE")]
+    pub max_outage: Option<String>,
     /// Migrate the projects of this CSV list instead of one: columns
     /// zephyr_project,qtest_project_id and optionally config,journal,report
     /// (see the README). Without --redis they run here one after another;
@@ -119,7 +149,11 @@ pub(super) fn run(args: &MigrateArgs, global: &GlobalArgs) -> Result<ExitCode, C
         Ok(wait) => (wait, None),
         Err(e) => (LockWait::No, Some(e)),
     };
-    let prepared = match args.ops.metrics_output().err().or(bad_wait) {
+    let (max_outage, bad_outage) = match max_outage(args.max_outage.as_deref()) {
+        Ok(budget) => (budget, None),
+        Err(e) => (None, Some(e)),
+    };
+    let prepared = match args.ops.metrics_output().err().or(bad_wait).or(bad_outage) {
         Some(e) => Err(e),
         None => prepare(args),
     };
@@ -141,12 +175,27 @@ pub(super) fn run(args: &MigrateArgs, global: &GlobalArgs) -> Result<ExitCode, C
         ops: &args.ops,
         quiet: global.quiet,
         lock_wait,
+        max_outage,
         report_per_run: true,
         journal_store,
         worker: None,
         current: None,
+        budget: Budget::join(&args.redis)?,
+        sync: sync_options(args),
     };
     runner.run(prepared)
+}
+
+/// The sync flags.
+fn sync_options(args: &MigrateArgs) -> SyncOptions {
+    let mut sync = SyncOptions::default()
+        .overwrite(args.overwrite)
+        .repair(args.repair)
+        .full(args.full);
+    if let Some(overlap) = args.overlap {
+        sync = sync.overlap(overlap.into());
+    }
+    sync
 }
 
 /// With a Redis, the journal of the one project is kept there: the options
@@ -176,6 +225,14 @@ fn redis_journal(
 ) -> Result<(MigrateOptions, Option<Arc<dyn JournalStore>>), CliError> {
     redis.refuse(None)?;
     Ok((options, None))
+}
+
+/// `--max-outage`, if given.
+pub(super) fn max_outage(budget: Option<&str>) -> Result<Option<Duration>, CliError> {
+    Ok(match budget {
+        Some(v) => Some(super::config::positive_duration("--max-outage", v)?),
+        None => None,
+    })
 }
 
 pub(super) fn lock_wait(wait: Option<&str>) -> Result<LockWait, CliError> {
@@ -241,6 +298,8 @@ pub(super) struct Runner<'a> {
     pub(super) ops: &'a OpsArgs,
     pub(super) quiet: bool,
     pub(super) lock_wait: LockWait,
+    /// `--max-outage`, which wins over the config file's `[run] max_outage`.
+    pub(super) max_outage: Option<Duration>,
     /// Name the report after the run's start (`migrate`), or use it as given (`demo`).
     pub(super) report_per_run: bool,
     /// Where the journal lives; `None`: the file at the options' journal.
@@ -249,6 +308,10 @@ pub(super) struct Runner<'a> {
     pub(super) worker: Option<String>,
     /// The process's `/metrics`, shown this run while it lasts.
     pub(super) current: Option<Arc<ProcessMetrics>>,
+    /// The services' rates shared with other processes (`--redis`).
+    pub(super) budget: Budget,
+    /// `--overwrite`, `--repair`, `--full`, `--overlap`.
+    pub(super) sync: SyncOptions,
 }
 
 /// How a run ended, before the files are written.
@@ -317,6 +380,14 @@ impl Runner<'_> {
             Ok(pool) => pool,
             Err(e) => return Ended::failed(e.into()),
         };
+        let ep = &settings.endpoints;
+        let services = [
+            (ep.zephyr_url.as_str(), ep.zephyr_rate),
+            (ep.qtest_url.as_str(), ep.qtest_rate),
+        ];
+        if let Err(e) = self.budget.install(&pool, &services) {
+            return Ended::failed(e);
+        }
         if let Some(current) = &self.current {
             current.show(&pool, job);
         }
@@ -346,7 +417,13 @@ impl Runner<'_> {
         let mut hooks = RunHooks::default()
             .progress(progress)
             .lock_wait(self.lock_wait)
-            .attachments(settings.attachments);
+            .attachments(settings.attachments)
+            .max_outage(
+                self.max_outage
+                    .or(settings.max_outage)
+                    .unwrap_or(DEFAULT_MAX_OUTAGE),
+            )
+            .sync(self.sync);
         if self.report_per_run {
             hooks = hooks.report_per_run(SystemTime::now());
         }
@@ -422,11 +499,17 @@ impl Runner<'_> {
             }
             None => Ok(()),
         };
+        let worked = printed.is_some();
         if let Some(run) = printed {
             self.print(&run, code);
         }
-        // Logged, or the error of a run that went well.
-        let outputs = super::output::settle(code, [written, summary_written]);
+        // Logged, or the error of a run that went well: exit 3 once the work
+        // was done (a re-run finds it journaled and writes the files again).
+        let outputs =
+            super::output::settle(code, [written, summary_written]).map_err(|e| match worked {
+                true => CliError::AfterWork(Box::new(e)),
+                false => e,
+            });
         if let Some(e) = error {
             if code == ExitCode::Interrupted {
                 log::warn!("{}", super::explain::chain(&e));

@@ -3,6 +3,7 @@
 //! `main` only parses [`Cli`] and calls [`run`], so tests can drive every
 //! command in-process.
 
+mod budget;
 pub mod config;
 mod config_cmd;
 mod demo;
@@ -91,8 +92,10 @@ Exit codes:
   0    done (verify: no differences)
   1    verify found differences
   2    bad usage or configuration (unknown flag or key, missing token, bad URL)
-  3    some records failed, a circuit breaker stayed open, or the run stopped
-       early (e.g. the journal could not be written); a re-run retries them
+  3    some records failed or wait for others, a circuit breaker stayed open,
+       an outage outlasted --max-outage, or the run stopped early (e.g. the
+       journal could not be written, qTest's monthly request budget under
+       --qtest-month-floor); a re-run retries them
   4    fatal before any work: authentication rejected, unknown project,
        service unreachable, a damaged journal
   5    another run holds the journal's lock (see --wait)
@@ -110,10 +113,12 @@ Environment (a flag wins over its variable, a variable over the config file):
   ETLPOOL_CONFIG                                the config file (--config)
   ETLPOOL_WORKERS                               concurrent jobs (--workers)
   ETLPOOL_STATUS_INTERVAL                       progress lines and alert checks (--status-interval)
+  ETLPOOL_MAX_OUTAGE                            how long to wait out an outage (--max-outage)
   ETLPOOL_CA_FILE, ETLPOOL_CLIENT_CERT, ETLPOOL_CLIENT_KEY   TLS material (--ca-file, ...)
   ETLPOOL_<POOL SETTING>                        any [pool] setting, e.g. ETLPOOL_IDLE_TIMEOUT=20s
   ETLPOOL_REDIS_URL, ETLPOOL_REDIS_PASSWORD     Redis for journals, locks and the project queue (--redis)
   ETLPOOL_REDIS_PREFIX, ETLPOOL_LEASE           its key prefix (--redis-prefix), a worker's lease (--lease)
+  ETLPOOL_BUDGET_SHARE                          a process's share of each rate without Redis (--budget-share)
   ETLPOOL_WORKER_NAME, ETLPOOL_SHARD            --worker-name, --shard I/N
   RUST_LOG                                      log filter, e.g. etlpool=debug (overrides -v/-q)
 Tokens and passwords come only from the environment or the config file, never from flags.";

@@ -27,6 +27,8 @@ pub(super) struct ProcessMetrics {
     /// Guards the projects finished by this process, per outcome.
     finished: Mutex<BTreeMap<&'static str, u64>>,
     failures: FailureWatch,
+    /// Guards the process's shared rate budget, shown once set.
+    budget: Mutex<super::budget::Budget>,
 }
 
 impl ProcessMetrics {
@@ -37,7 +39,14 @@ impl ProcessMetrics {
             current: Mutex::new(None),
             finished: Mutex::new(BTreeMap::new()),
             failures: FailureWatch::default(),
+            budget: Mutex::new(super::budget::Budget::none()),
         })
+    }
+
+    /// Shows the gauges of the process's shared rate budget too.
+    #[cfg(feature = "redis")]
+    pub(super) fn show_budget(&self, budget: &super::budget::Budget) {
+        *self.budget.lock() = budget.clone();
     }
 
     /// Serves `/metrics` and `/health` on `addr` until the server is dropped;
@@ -98,6 +107,7 @@ impl ProcessMetrics {
                 "etlpool_worker_projects_total{{outcome=\"{outcome}\"}} {n}"
             );
         }
+        own.push_str(&self.budget.lock().prometheus());
         let labels = format!(
             "command=\"{}\",worker=\"{}\"",
             self.command,

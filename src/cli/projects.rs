@@ -10,7 +10,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::config::ConnectionArgs;
+use super::config::{ConnectionArgs, Settings};
 use super::migrate::{MigrateArgs, Runner, prepare_with};
 use super::monitor::OpsArgs;
 use super::process_metrics::ProcessMetrics;
@@ -64,8 +64,12 @@ pub(super) struct ProjectRun<'a> {
     pub(super) dry_run: bool,
     pub(super) only: Option<Phases>,
     pub(super) lock_wait: LockWait,
+    /// `--max-outage`, if given (else the project's config or the default).
+    pub(super) max_outage: Option<std::time::Duration>,
     pub(super) worker: String,
     pub(super) current: Option<Arc<ProcessMetrics>>,
+    /// The services' rates shared with other processes (`worker --redis`).
+    pub(super) budget: super::budget::Budget,
 }
 
 /// A project's journal: the file (the list's column or the default), or a
@@ -94,6 +98,10 @@ impl ProjectRun<'_> {
             self.dry_run,
             self.only,
         )
+        .and_then(|(settings, options)| {
+            shared_files(project, &settings, store.is_some())?;
+            Ok((settings, options))
+        })
         .map(|(settings, mut options)| {
             if let Some(store_for) = store {
                 let (store, name) = store_for(&options.journal);
@@ -116,10 +124,13 @@ impl ProjectRun<'_> {
             ops: &self.ops,
             quiet: self.quiet,
             lock_wait: self.lock_wait,
+            max_outage: self.max_outage,
             report_per_run: true,
             journal_store,
             worker: Some(self.worker.clone()),
             current: self.current.clone(),
+            budget: self.budget.clone(),
+            sync: Default::default(),
         };
         match runner.run(prepared) {
             Ok(code) => (code, None),
@@ -131,11 +142,41 @@ impl ProjectRun<'_> {
     }
 }
 
+/// Refuses `[run] journal` and `report` of the command's config file for a
+/// project of a list without a config of its own: like `--journal` and
+/// `--report`, they would be every such project's files (with a Redis
+/// journal, `journal` only names scratch files, each project's in turn).
+fn shared_files(project: &Project, settings: &Settings, redis: bool) -> Result<(), CliError> {
+    if project.config.is_some() {
+        return Ok(());
+    }
+    let shared = [
+        (
+            "journal",
+            project.journal.is_none() && !redis && settings.journal.is_some(),
+        ),
+        (
+            "report",
+            project.report.is_none() && settings.report.is_some(),
+        ),
+    ];
+    match shared.iter().find(|(_, shared)| *shared) {
+        Some((what, _)) => Err(CliError::Usage(format!(
+            "project {}: `[run] {what}` in the config file would be the {what} of every \
+             project of the list; give each project its own in the list's `{what}` column \
+             (or a config file of its own)",
+            project.zephyr_project
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// `migrate --projects`.
 pub(super) fn run(args: &MigrateArgs, global: &GlobalArgs) -> Result<ExitCode, CliError> {
     let path = args.projects.as_deref().unwrap_or(std::path::Path::new(""));
     let list = ProjectList::read(path)?;
     let lock_wait = super::migrate::lock_wait(args.wait.as_deref())?;
+    let max_outage = super::migrate::max_outage(args.max_outage.as_deref())?;
     args.ops.metrics_output()?;
     if args.redis.given() {
         return enqueue(args, &list);
@@ -162,8 +203,10 @@ pub(super) fn run(args: &MigrateArgs, global: &GlobalArgs) -> Result<ExitCode, C
         dry_run: args.dry_run,
         only: args.only,
         lock_wait,
+        max_outage,
         worker,
         current: Some(current.clone()),
+        budget: super::budget::Budget::none(),
     };
     let mut code = ExitCode::Ok;
     let mut results = Vec::new();

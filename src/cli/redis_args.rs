@@ -41,6 +41,12 @@ pub struct RedisArgs {
     /// the project over. Heartbeats go every third of it. Defaults to 60s.
     #[arg(long, value_name = "DURATION", env = "ETLPOOL_LEASE")]
     pub lease: Option<String>,
+    /// The share of each service's rate this process keeps to when Redis
+    /// can't be reached (the rates, `rate_limit` in the config file, are
+    /// shared by every process using this Redis): 0.25, 1/4 or 25%.
+    /// Defaults to 1/N of the processes last seen.
+    #[arg(long, value_name = "SHARE", env = "ETLPOOL_BUDGET_SHARE")]
+    pub budget_share: Option<String>,
 }
 
 impl RedisArgs {
@@ -49,9 +55,13 @@ impl RedisArgs {
         if let Some(url) = &self.redis {
             let (_, rest) = url.split_once("://").unwrap_or(("", url));
             let authority = rest.split('/').next().unwrap_or("");
+            // redis-rs reads a password from the user-info, and for a
+            // `redis+unix://` URL from its `pass` parameter.
+            let query = rest.split_once('?').map_or("", |(_, q)| q);
             if authority
                 .rsplit_once('@')
                 .is_some_and(|(user, _)| user.contains(':'))
+                || query.split('&').any(|pair| pair.starts_with("pass="))
             {
                 return Err(CliError::Usage(
                     "--redis: a password doesn't go on the command line (it ends up in \
@@ -78,6 +88,30 @@ impl RedisArgs {
                 Ok(lease)
             }
             None => Ok(DEFAULT_LEASE),
+        }
+    }
+
+    /// `--budget-share`, checked: a share in (0, 1].
+    pub(super) fn budget_share(&self) -> Result<Option<f64>, CliError> {
+        let Some(v) = self.budget_share.as_deref() else {
+            return Ok(None);
+        };
+        let t = v.trim();
+        let parsed = if let Some(percent) = t.strip_suffix('%') {
+            percent.trim().parse::<f64>().ok().map(|p| p / 100.0)
+        } else if let Some((a, b)) = t.split_once('/') {
+            match (a.trim().parse::<f64>(), b.trim().parse::<f64>()) {
+                (Ok(a), Ok(b)) if b != 0.0 => Some(a / b),
+                _ => None,
+            }
+        } else {
+            t.parse::<f64>().ok()
+        };
+        match parsed {
+            Some(share) if share > 0.0 && share <= 1.0 => Ok(Some(share)),
+            _ => Err(CliError::Usage(format!(
+                "--budget-share {v}: a share more than 0 and at most 1, e.g. 0.25, 1/4 or 25%"
+            ))),
         }
     }
 
@@ -111,6 +145,7 @@ impl RedisArgs {
     #[cfg(not(feature = "redis"))]
     pub(super) fn refuse(&self, required: Option<&str>) -> Result<(), CliError> {
         self.lease()?;
+        self.budget_share()?;
         match (self.url()?, required) {
             (None, None) => Ok(()),
             _ => Err(without_redis()),
@@ -152,5 +187,23 @@ mod tests {
             .exit_code(),
             super::super::ExitCode::Usage
         );
+    }
+
+    #[test]
+    fn a_budget_share_is_a_fraction_a_ratio_or_a_percentage() {
+        let share = |v: &str| {
+            RedisArgs {
+                budget_share: Some(v.into()),
+                ..RedisArgs::default()
+            }
+            .budget_share()
+        };
+        assert_eq!(share("0.25").unwrap(), Some(0.25));
+        assert_eq!(share("1/4").unwrap(), Some(0.25));
+        assert_eq!(share("25%").unwrap(), Some(0.25));
+        assert_eq!(share("1").unwrap(), Some(1.0));
+        for bad in ["0", "1.5", "2/1", "1/0", "-10%", "half", ""] {
+            assert!(share(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -4,7 +4,8 @@
 //!
 //! Exit code: 0 when every project is done (or none is queued), 3 when
 //! some failed and none is left to run (a re-run of `migrate --projects`
-//! queues the failed ones again), 6 while some wait or run, so a script can
+//! queues the failed ones again), 6 while some wait or run (or can't be
+//! read: shown as `unknown`, never left out), so a script can
 //! wait with `until etlpool status -q ...; [ $? -ne 6 ]; do sleep 30; done`.
 
 use clap::Args;
@@ -37,7 +38,8 @@ pub(super) fn run(args: &StatusArgs) -> Result<ExitCode, CliError> {
         .redis
         .open(Some("etlpool status"))?
         .ok_or_else(|| CliError::Usage("etlpool status needs --redis".into()))?;
-    let projects = ProjectQueue::connect(&redis)?.projects()?;
+    let listing = ProjectQueue::connect(&redis)?.projects()?;
+    let (projects, unreadable) = (&listing.projects, &listing.unreadable);
     let count = |state| projects.iter().filter(|p| p.state == state).count();
     let counts = [
         ProjectState::Waiting,
@@ -51,22 +53,28 @@ pub(super) fn run(args: &StatusArgs) -> Result<ExitCode, CliError> {
         let doc = serde_json::json!({
             "redis": redis.shown(),
             "projects": projects,
+            "unreadable": unreadable,
             "counts": counts.iter().copied().collect::<std::collections::BTreeMap<_, _>>(),
         });
         println!("{doc}");
     } else {
-        print!("{}", table(&projects, now));
-        let summary: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {s}")).collect();
+        print!("{}", table(&listing, now));
+        let mut summary: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {s}")).collect();
+        if !unreadable.is_empty() {
+            summary.push(format!("{} unreadable", unreadable.len()));
+        }
+        let total = projects.len() + unreadable.len();
         println!(
-            "{} project{} on {}: {}",
-            projects.len(),
-            if projects.len() == 1 { "" } else { "s" },
+            "{total} project{} on {}: {}",
+            if total == 1 { "" } else { "s" },
             redis.shown(),
             summary.join(", ")
         );
     }
+    // An unreadable project is not known to be finished (a worker with
+    // --drain waits for it too).
     Ok(
-        if count(ProjectState::Waiting) + count(ProjectState::Running) > 0 {
+        if count(ProjectState::Waiting) + count(ProjectState::Running) + unreadable.len() > 0 {
             ExitCode::Pending
         } else if count(ProjectState::Failed) > 0 {
             ExitCode::Partial
@@ -79,7 +87,7 @@ pub(super) fn run(args: &StatusArgs) -> Result<ExitCode, CliError> {
 /// One line per project: key, qTest id, state, worker, and what the state
 /// says (since when, heartbeat, attempts, exit code and error).
 #[cfg(feature = "redis")]
-fn table(projects: &[crate::fleet::redis::QueuedProject], now: u64) -> String {
+fn table(listing: &crate::fleet::redis::Projects, now: u64) -> String {
     use crate::fleet::redis::ProjectState;
 
     let at =
@@ -95,7 +103,7 @@ fn table(projects: &[crate::fleet::redis::QueuedProject], now: u64) -> String {
         "WORKER".into(),
         "DETAIL".into(),
     ]];
-    for p in projects {
+    for p in &listing.projects {
         let i = &p.info;
         let detail = match p.state {
             ProjectState::Waiting => match (&i.exit_code, i.attempts) {
@@ -139,6 +147,15 @@ fn table(projects: &[crate::fleet::redis::QueuedProject], now: u64) -> String {
             p.state.as_str().to_string(),
             i.worker.clone().unwrap_or_else(|| "-".into()),
             detail,
+        ]);
+    }
+    for u in &listing.unreadable {
+        rows.push([
+            u.project.clone(),
+            "-".into(),
+            "unknown".into(),
+            "-".into(),
+            u.problem.clone(),
         ]);
     }
     let widths: Vec<usize> = (0..4)

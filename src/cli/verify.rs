@@ -83,6 +83,9 @@ pub(super) fn run(args: &VerifyArgs, global: &GlobalArgs) -> Result<ExitCode, Cl
         } else {
             println!("{}", report.summary(args.show));
         }
+        if let Some(hint) = repair_hint(&report) {
+            eprintln!("{hint}");
+        }
     }
     let written = match &report_json {
         Some(out) => serde_json::to_vec_pretty(&report)
@@ -114,4 +117,20 @@ fn check_on(pool: &Pool, settings: &Settings) -> Result<VerifyReport, MigrateErr
         ..VerifyOptions::default()
     };
     verify(&zephyr, &qtest, &settings.mapping, &options)
+}
+
+/// Suggests `migrate --repair` when cases or runs are missing on qTest (what
+/// a repair makes again).
+fn repair_hint(report: &crate::migrate::VerifyReport) -> Option<String> {
+    use crate::migrate::{DiffKind, RecordKind};
+    let missing = [RecordKind::Case, RecordKind::Run]
+        .into_iter()
+        .map(|kind| report.find(kind, DiffKind::Missing).len())
+        .sum::<usize>();
+    (missing > 0).then(|| {
+        format!(
+            "hint: {missing} migrated cases or runs are missing on qTest; \
+             `etlpool migrate --repair` makes them again (runs with their logs)"
+        )
+    })
 }

@@ -79,7 +79,8 @@ mod fleet {
     use super::*;
     use crate::cancel::CancelToken;
     use crate::fleet::redis::{
-        Finish, Heartbeat, ProjectQueue, Redis, RedisJournal, RedisLock, Taken,
+        Finish, Heartbeat, ProjectInfo, ProjectQueue, Redis, RedisJournal, RedisLock, Settled,
+        Taken,
     };
     use crate::migrate::{JournalStore, LockWait, MigrateError};
     use crate::signals::SignalGuard;
@@ -101,6 +102,19 @@ mod fleet {
         _server: Option<Server>,
         cancel: CancelToken,
         signals: SignalGuard,
+        /// An attempt whose end Redis didn't take (it was unreachable):
+        /// ended again before the next project, so an attempt that went
+        /// well isn't run again after a lease, and one Redis forgot is told.
+        unsettled: Option<Unsettled>,
+    }
+
+    /// The end of an attempt, as [`Worker::finish`] takes it.
+    struct Unsettled {
+        taken: Taken,
+        started: ProjectInfo,
+        how: Finish,
+        outcome: &'static str,
+        finished: Option<ExitCode>,
     }
 
     impl<'a> Worker<'a> {
@@ -118,6 +132,8 @@ mod fleet {
             args.ops.metrics_output()?;
             let name = worker_name(args.worker_name.as_deref());
             let metrics = ProcessMetrics::new("worker", &name);
+            let budget = super::super::budget::Budget::join(&args.redis)?;
+            metrics.show_budget(&budget);
             let server = match args.ops.metrics_addr {
                 Some(addr) => Some(metrics.serve(addr)?),
                 None => None,
@@ -138,8 +154,10 @@ mod fleet {
                 only: None,
                 // The worker takes the lock before the run.
                 lock_wait: LockWait::No,
+                max_outage: None,
                 worker: name.clone(),
                 current: Some(metrics.clone()),
+                budget: budget.clone(),
             };
             Ok(Worker {
                 args,
@@ -152,6 +170,7 @@ mod fleet {
                 _server: server,
                 cancel,
                 signals,
+                unsettled: None,
             })
         }
 
@@ -208,6 +227,9 @@ mod fleet {
         /// for good (done or failed) or interrupted, `None` when there was
         /// nothing to do (or the project was left or queued again).
         fn next(&mut self) -> Result<Option<ExitCode>, CliError> {
+            if let Some(u) = self.unsettled.take() {
+                return self.finish(&u.taken, &u.started, u.how, (u.outcome, u.finished));
+            }
             let Some(taken) = self.queue.take(&self.name, self.lease, BLOCK)? else {
                 return Ok(None);
             };
@@ -239,13 +261,11 @@ mod fleet {
                     info.attempts - 1
                 );
                 log::error!("project {key}: {why}; marking it failed");
-                self.queue
-                    .finish(&taken, Finish::Failed(ExitCode::Partial.code(), Some(why)))?;
-                self.metrics.finished("failed");
-                return Ok(Some(ExitCode::Partial));
+                let how = Finish::Failed(ExitCode::Partial.code(), Some(why));
+                return self.finish(&taken, &info, how, ("failed", Some(ExitCode::Partial)));
             }
             let (code, error) = self.migrate(&taken, lock);
-            self.settle(&taken, info.attempts, code, error)
+            self.settle(&taken, &info, code, error)
         }
 
         /// Runs the project under `lock`, heartbeating.
@@ -269,11 +289,12 @@ mod fleet {
         fn settle(
             &mut self,
             taken: &Taken,
-            attempts: u32,
+            started: &ProjectInfo,
             code: ExitCode,
             error: Option<String>,
         ) -> Result<Option<ExitCode>, CliError> {
             let key = &taken.project.zephyr_project;
+            let attempts = started.attempts;
             let (how, outcome, finished) = match code {
                 ExitCode::Ok => (Finish::Done, "done", Some(code)),
                 ExitCode::Interrupted => (Finish::Release, "released", Some(code)),
@@ -287,9 +308,61 @@ mod fleet {
                 }
                 _ => (Finish::Failed(code.code(), error), "failed", Some(code)),
             };
-            self.queue.finish(taken, how)?;
-            self.metrics.finished(outcome);
-            Ok(finished)
+            self.finish(taken, started, how, (outcome, finished))
+        }
+
+        /// Ends the attempt `started` as `how`, counted as `outcome` and
+        /// returning `finished`; an attempt another worker took over (this
+        /// one stalled past its lease) changes nothing and counts as
+        /// `superseded`; a project Redis forgot is `lost` and exits 4. An
+        /// end Redis didn't take is kept and ended again first thing.
+        fn finish(
+            &mut self,
+            taken: &Taken,
+            started: &ProjectInfo,
+            how: Finish,
+            (outcome, finished): (&'static str, Option<ExitCode>),
+        ) -> Result<Option<ExitCode>, CliError> {
+            let key = &taken.project.zephyr_project;
+            let settled = match self.queue.finish(taken, started, how.clone()) {
+                Ok(settled) => settled,
+                Err(e) => {
+                    self.unsettled = Some(Unsettled {
+                        taken: taken.clone(),
+                        started: started.clone(),
+                        how,
+                        outcome,
+                        finished,
+                    });
+                    return Err(e.into());
+                }
+            };
+            match settled {
+                Settled::Recorded => {
+                    self.metrics.finished(outcome);
+                    Ok(finished)
+                }
+                Settled::Superseded => {
+                    log::warn!(
+                        "project {key}: attempt {} is no longer this worker's (its lease ran \
+                         out and another worker took the project over); its state is left to \
+                         that worker",
+                        started.attempts
+                    );
+                    self.metrics.finished("superseded");
+                    Ok(finished.filter(|c| *c == ExitCode::Interrupted))
+                }
+                Settled::Lost => {
+                    log::error!(
+                        "project {key}: {} no longer knows it (it restarted without \
+                         persistence, or the keys were deleted), nor what else was queued: \
+                         queue the list again (`etlpool migrate --projects LIST --redis URL`)",
+                        self.redis.shown()
+                    );
+                    self.metrics.finished("lost");
+                    Ok(Some(ExitCode::Fatal))
+                }
+            }
         }
     }
 }

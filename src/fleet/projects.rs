@@ -101,9 +101,21 @@ impl ProjectList {
     /// Reads and checks the list at `path`; every problem is a config error
     /// naming the file and line.
     pub fn read(path: &Path) -> Result<ProjectList> {
-        let text = std::fs::read_to_string(path)
+        let bytes = std::fs::read(path)
             .map_err(|e| Error::io(format!("reading the project list {}", path.display()), e))?;
-        ProjectList::parse(&text, &path.display().to_string())
+        let name = path.display().to_string();
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let at = e.utf8_error().valid_up_to();
+            let newlines = e.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count();
+            Error::config(
+                "--projects",
+                format!(
+                    "{name} line {}: not UTF-8 (save the list as UTF-8)",
+                    newlines + 1
+                ),
+            )
+        })?;
+        ProjectList::parse(&text, &name)
     }
 
     /// Parses a list's text; `name` says where it came from in errors.

@@ -2,28 +2,26 @@
 //! JSON over pooled connections.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use ureq::http::{Method, Request, Uri};
+use ureq::http::{Method, Uri};
 
 mod stream;
 
 pub use self::stream::Streamed;
 
+use super::call::Call;
 use super::layers::{LayerSettings, Layers};
 use super::request::{ApiRequest, Auth};
-use super::retry::{self, RetryPolicy, Safety};
+use super::retry::{RetryPolicy, Safety};
 use crate::cancel::CancelToken;
-use crate::error::{CallWait, DecodeError, Error, RequestContext, Result, StatusError};
-use crate::metrics::{BreakerTransition, FailureKind, OriginMetrics, RetryReason};
-use crate::policy::{
-    Admission, BreakerPolicy, BreakerState, BudgetPolicy, Denied, OriginPolicies, Outcome,
-    RateFeedback, RateLimit, sleep,
-};
-use crate::pool::{Origin, OriginPool, Pool, Reply, is_socket_claim_timeout};
-use crate::redact;
+use crate::error::{DecodeError, Error, RequestContext, Result, StatusError};
+use crate::metrics::{FailureKind, OriginMetrics};
+use crate::policy::{BreakerPolicy, BreakerState, BudgetPolicy, OriginPolicies, RateLimit};
+use crate::pool::{Origin, OriginPool, Pool, Reply};
+use crate::redact::{self, Known};
 
 /// The one way the API clients talk HTTP: requests relative to a base URL, with
 /// authentication, timeouts, safe retries, rate limiting and a circuit breaker,
@@ -47,22 +45,26 @@ pub struct ApiClient {
 }
 
 #[derive(Clone)]
-struct Inner {
-    origin: OriginPool,
-    metrics: Arc<OriginMetrics>,
+pub(super) struct Inner {
+    pub(super) origin: OriginPool,
+    pub(super) metrics: Arc<OriginMetrics>,
     /// The base URL without a trailing slash.
     base: String,
     /// The base URL's path (`/api/v3`), for messages.
     base_path: String,
-    auth: Auth,
-    retry: RetryPolicy,
-    policies: OriginPolicies,
-    request_timeout: Duration,
+    pub(super) auth: Auth,
+    pub(super) retry: RetryPolicy,
+    pub(super) policies: OriginPolicies,
+    pub(super) request_timeout: Duration,
     /// The agents' own per-call limit; attempts shorter than this set their own.
-    pool_request_timeout: Duration,
-    total_timeout: Option<Duration>,
-    slow: Duration,
-    cancel: Option<CancelToken>,
+    pub(super) pool_request_timeout: Duration,
+    pub(super) total_timeout: Option<Duration>,
+    pub(super) slow: Duration,
+    pub(super) cancel: Option<CancelToken>,
+    /// The last `Authorization` values this client's calls sent, so what the
+    /// layers decode or report (out of the call that fetched them) masks a
+    /// provider's credentials too.
+    pub(super) sent_credentials: Arc<parking_lot::Mutex<Vec<String>>>,
 }
 
 /// Builds an [`ApiClient`]; every setter documents its default.
@@ -179,6 +181,7 @@ impl ApiClientBuilder {
                 total_timeout: self.total_timeout.unwrap_or(config.total_timeout),
                 slow: self.slow,
                 cancel: self.cancel.clone(),
+                sent_credentials: Arc::default(),
             }),
             layers: None,
         })
@@ -289,6 +292,11 @@ impl ApiClient {
         }
     }
 
+    /// The retry rules of this client's calls.
+    pub fn retry_policy(&self) -> &RetryPolicy {
+        &self.inner.retry
+    }
+
     /// Whether the origin's circuit breaker is open (or half-open) now; with
     /// failover origins, whether every origin's is, so no origin would take
     /// a call without a probe.
@@ -334,11 +342,15 @@ impl ApiClient {
     /// `DELETE path`; any 2xx is success, the body is read and dropped.
     pub fn delete(&self, path: &str) -> Result<()> {
         let request = ApiRequest::delete(path);
-        let (reply, attempts, by) = self.exchange(&request)?;
-        by.check_status(&request, reply, attempts).map(drop)
+        self.finish_call(&request, None, |by, reply, known, attempt| {
+            by.check_status_known(&request, reply, attempt, known)
+                .map(drop)
+        })
     }
 
-    /// Sends `request` and decodes a 2xx JSON answer.
+    /// Sends `request` and decodes a 2xx JSON answer. A 2xx answer to an
+    /// idempotent request whose body is not the expected JSON is retried like
+    /// a transport error; to a write, it is an error whose outcome is unknown.
     pub fn json<T: DeserializeOwned>(&self, request: &ApiRequest) -> Result<T> {
         self.json_by(request, None)
     }
@@ -350,17 +362,21 @@ impl ApiClient {
         request: &ApiRequest,
         deadline: Option<Instant>,
     ) -> Result<T> {
-        let (reply, attempts, by) = self.exchange_by(request, deadline)?;
-        let reply = by.check_status(request, reply, attempts)?;
         let acted = !Safety::of(request.method, request.resend_safe()).idempotent;
-        decode(by.context(request, attempts), &reply, acted)
-            .inspect_err(|_| by.inner.metrics.failure(FailureKind::Decode))
+        self.finish_call(request, deadline, |by, reply, known, attempt| {
+            let reply = by.check_status_known(request, reply, attempt, known)?;
+            decode(by.context(request, attempt), &reply, acted, known)
+        })
     }
 
     /// Sends `request` with every policy applied and returns the answer whatever
     /// its status (after retries of 429/5xx where they are safe).
     pub fn send(&self, request: &ApiRequest) -> Result<Reply> {
         self.exchange(request).map(|(reply, ..)| reply)
+    }
+
+    pub(super) fn inner(&self) -> &Inner {
+        &self.inner
     }
 
     /// [`ApiClient::send`], with the number of attempts it took and the
@@ -384,14 +400,69 @@ impl ApiClient {
         }
     }
 
-    /// One call to this client's own origin, ending by `deadline` at the latest.
+    /// Runs `request` and hands its final answer to `finish`, with the client
+    /// of the origin that gave it, what the call knows it sent (to mask) and
+    /// its attempts. Without layers `finish` runs inside the call, so a 2xx
+    /// GET whose body it can't decode is retried; through the layers it runs
+    /// on the answer they return.
+    fn finish_call<T>(
+        &self,
+        request: &ApiRequest,
+        deadline: Option<Instant>,
+        finish: impl Fn(&ApiClient, Reply, &Known, u32) -> Result<T>,
+    ) -> Result<T> {
+        let (result, by) = match self.layers.as_deref() {
+            None => (
+                self.call_with(request, deadline, |reply, known, attempt| {
+                    finish(self, reply, known, attempt)
+                }),
+                self,
+            ),
+            Some(layers) => {
+                // One deadline for every round: a 2xx GET whose body can't
+                // be decoded goes through the layers again, as it is sent
+                // again without them.
+                let deadline = self.deadline(deadline);
+                let mut round = 0;
+                loop {
+                    let (reply, attempts, by) = layers.exchange(self, request, deadline)?;
+                    let known = by.known(request);
+                    match finish(by, reply, &known, attempts) {
+                        Err(e) if by.again_after_bad_body(request, &e, deadline, round)? => {
+                            round += 1;
+                        }
+                        result => break (result.map_err(|e| known.scrub_error(e)), by),
+                    }
+                }
+            }
+        };
+        result.inspect_err(|e| {
+            if matches!(e, Error::Decode(_)) {
+                by.inner.metrics.failure(FailureKind::Decode);
+            }
+        })
+    }
+
+    /// One call to this client's own origin, ending by `deadline` at the
+    /// latest: its final answer, whatever the status, and its attempts.
     pub(super) fn call(
         &self,
         request: &ApiRequest,
         deadline: Option<Instant>,
     ) -> Result<(Reply, u32)> {
+        self.call_with(request, deadline, |reply, _, attempt| Ok((reply, attempt)))
+    }
+
+    /// One call to this client's own origin whose final answer goes to
+    /// `finish` (see [`Call::run`]).
+    fn call_with<T>(
+        &self,
+        request: &ApiRequest,
+        deadline: Option<Instant>,
+        finish: impl Fn(Reply, &Known, u32) -> Result<T>,
+    ) -> Result<T> {
         let (method, uri) = self.target(request)?;
-        Call::new(self, request, method, uri, deadline).run()
+        Call::new(self, request, method, uri, deadline).run(finish)
     }
 
     /// The method and URI of `request`, refused when it leaves this origin.
@@ -428,7 +499,7 @@ impl ApiClient {
     /// The request's path from the server's root, the base URL's own path
     /// (`/api/v3`) included, redacted: with it, a wrong base URL shows in
     /// every message.
-    fn path_of(&self, request: &ApiRequest) -> String {
+    pub(super) fn path_of(&self, request: &ApiRequest) -> String {
         let url = request.url(&self.inner.base_path);
         // A `next` link is a whole URL: keep its path.
         let path = match url.split_once("://") {
@@ -438,11 +509,25 @@ impl ApiClient {
         redact::url(path)
     }
 
+    /// A non-2xx answer as an error (its body excerpt masked by what the
+    /// layers' caller knows it sent).
     pub(super) fn check_status(
         &self,
         request: &ApiRequest,
         reply: Reply,
         attempts: u32,
+    ) -> Result<Reply> {
+        let known = self.known(request);
+        self.check_status_known(request, reply, attempts, &known)
+    }
+
+    /// A non-2xx answer as an error, every value in `known` masked.
+    fn check_status_known(
+        &self,
+        request: &ApiRequest,
+        reply: Reply,
+        attempts: u32,
+        known: &Known,
     ) -> Result<Reply> {
         let status = reply.status();
         if (200..300).contains(&status) {
@@ -457,436 +542,9 @@ impl ApiClient {
         Err(Error::Status(Box::new(StatusError {
             at: self.context(request, attempts),
             status,
-            body: redact::body_excerpt(reply.body(), 300),
+            body: known.excerpt(reply.body(), 300),
             outcome_unknown: !safety.idempotent && status >= 500,
         })))
-    }
-}
-
-/// One call: its attempts, waits and retries.
-struct Call<'a> {
-    client: &'a Inner,
-    owner: &'a ApiClient,
-    request: &'a ApiRequest,
-    method: Method,
-    uri: Uri,
-    safety: Safety,
-    start: Instant,
-    deadline: Option<Instant>,
-    attempt: u32,
-    retries: u32,
-    stale_used: bool,
-    auth_renewed: bool,
-}
-
-impl<'a> Call<'a> {
-    fn new(
-        owner: &'a ApiClient,
-        request: &'a ApiRequest,
-        method: Method,
-        uri: Uri,
-        cap: Option<Instant>,
-    ) -> Self {
-        let client = &*owner.inner;
-        let start = Instant::now();
-        let own = client.total_timeout.and_then(|t| start.checked_add(t));
-        Call {
-            client,
-            owner,
-            request,
-            method,
-            uri,
-            safety: Safety::of(request.method, request.resend_safe()),
-            start,
-            deadline: match (own, cap) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            },
-            attempt: 0,
-            retries: 0,
-            stale_used: false,
-            auth_renewed: false,
-        }
-    }
-
-    /// The final answer and the attempt that got it.
-    fn run(mut self) -> Result<(Reply, u32)> {
-        self.client.policies.budget().record_request(self.start);
-        loop {
-            self.attempt += 1;
-            // Credentials before the breaker's admission: a login is a call
-            // to an origin, maybe this one, and must not find the one probe
-            // of a half-open breaker taken by the call it serves.
-            let auth = self.credentials()?;
-            let permit = self.admit()?;
-            self.wait_for_turn()?;
-            let result = self.attempt_once(auth.as_deref())?;
-            match result {
-                Ok(reply) => {
-                    permit.report(if reply.status() >= 500 {
-                        Outcome::Failure
-                    } else {
-                        Outcome::Success
-                    });
-                    if self.renew_auth(&reply, auth.as_deref()) {
-                        continue;
-                    }
-                    match self.after_reply(&reply)? {
-                        true => continue,
-                        false => return Ok((reply, self.attempt)),
-                    }
-                }
-                Err(e) => {
-                    if matches!(e, Error::Request(_)) {
-                        permit.report(Outcome::Failure);
-                    }
-                    if !self.after_error(&e)? {
-                        return Err(self.finish_error(e));
-                    }
-                }
-            }
-        }
-    }
-
-    /// Asks the origin's breaker to let an attempt out.
-    fn admit(&self) -> Result<Permit<'a>> {
-        match self.client.policies.breaker().allow() {
-            Ok(admission) => {
-                if admission.half_opened() {
-                    self.client.breaker_changed(BreakerTransition::HalfOpened);
-                }
-                Ok(Permit {
-                    client: self.client,
-                    admission: Some(admission),
-                })
-            }
-            Err(open) => {
-                self.client.metrics.failure(FailureKind::BreakerOpen);
-                Err(Error::CircuitOpen {
-                    origin: self.client.metrics.origin.clone(),
-                    retry_in: open.retry_in,
-                })
-            }
-        }
-    }
-
-    fn wait_for_turn(&self) -> Result<()> {
-        match self
-            .client
-            .policies
-            .limiter()
-            .acquire(self.deadline, self.client.cancel.as_ref())
-        {
-            Ok(wait) => {
-                if !wait.is_zero() {
-                    self.client.metrics.rate_limited(wait);
-                }
-                Ok(())
-            }
-            Err(Denied::Cancelled) => Err(Error::Cancelled),
-            Err(Denied::PastDeadline { .. }) => Err(self.total_timeout(Some(CallWait::RateLimit))),
-        }
-    }
-
-    fn total_timeout(&self, waiting_for: Option<CallWait>) -> Error {
-        Error::TotalTimeout {
-            at: self.owner.context(self.request, self.attempt),
-            elapsed: self.start.elapsed(),
-            waiting_for,
-        }
-    }
-
-    /// The credentials of this attempt, fetched by the call's deadline.
-    fn credentials(&self) -> Result<Option<String>> {
-        let auth = self
-            .client
-            .auth
-            .value_until(self.deadline)
-            .map_err(|e| self.past_deadline(CallWait::Login, e))?;
-        let provided = matches!(self.client.auth, Auth::Provider(_));
-        if provided && self.deadline.is_some_and(|d| Instant::now() >= d) {
-            // A provider that ignores the deadline answered too late.
-            return Err(self.total_timeout(Some(CallWait::Login)));
-        }
-        Ok(auth)
-    }
-
-    /// `e`, or a total timeout naming `wait` if the call's deadline has passed.
-    fn past_deadline(&self, wait: CallWait, e: Error) -> Error {
-        if self.deadline.is_some_and(|d| Instant::now() >= d) {
-            self.total_timeout(Some(wait))
-        } else {
-            e
-        }
-    }
-
-    /// One attempt on a leased connection, with the credentials `auth` (got
-    /// before the lease: a login may need a connection to this origin, and
-    /// must not wait for one this attempt already holds). The outer error is
-    /// for failures before anything could be sent (no connection free). Every
-    /// wait ends at the call's deadline.
-    fn attempt_once(&self, auth: Option<&str>) -> Result<Result<Reply>> {
-        let lease = match self.deadline {
-            Some(d) => self.client.origin.lease_until(d),
-            None => self.client.origin.lease(),
-        }
-        .map_err(|e| self.past_deadline(CallWait::Lease, e))?;
-        let mut builder = Request::builder()
-            .method(self.method.clone())
-            .uri(self.uri.clone());
-        for (k, v) in &self.request.headers {
-            builder = builder.header(k, v);
-        }
-        if let Some(value) = auth {
-            builder = builder.header("Authorization", value);
-        }
-        if !self
-            .request
-            .headers
-            .iter()
-            .any(|(k, _)| k.eq_ignore_ascii_case("accept"))
-        {
-            builder = builder.header("Accept", "application/json");
-        }
-        let body = self.request.body.clone().unwrap_or_default();
-        let request = builder
-            .body(body)
-            .map_err(|e| Error::config("header", e.to_string()))?;
-        let request = self.limit_attempt(&lease, request)?;
-        let sent_at = Instant::now();
-        let result = lease.send(request).map_err(|e| self.with_attempt(e));
-        if let Err(e) = &result
-            && is_socket_claim_timeout(e)
-            && self.deadline.is_some_and(|d| Instant::now() >= d)
-        {
-            // Nothing was sent: the wait for the socket used up the call.
-            return Err(self.total_timeout(Some(CallWait::SocketClaim)));
-        }
-        let took = sent_at.elapsed();
-        let path = self.owner.path_of(self.request);
-        let (method, origin) = (self.request.method, self.owner.origin());
-        if took >= self.client.slow {
-            log::warn!(
-                "slow request: {method} {origin}{path} took {took:.1?} (attempt {})",
-                self.attempt
-            );
-        }
-        let latency_ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
-        match &result {
-            Ok(reply) => log::debug!(
-                method = method, path = path.as_str(), status = reply.status(),
-                latency_ms = latency_ms, attempt = self.attempt;
-                "{method} {origin}{path} -> {} in {latency_ms} ms (attempt {})",
-                reply.status(), self.attempt
-            ),
-            Err(e) => log::debug!(
-                method = method, path = path.as_str(), latency_ms = latency_ms,
-                attempt = self.attempt;
-                "{method} {origin}{path} failed after {latency_ms} ms (attempt {}): {e}",
-                self.attempt
-            ),
-        }
-        Ok(result)
-    }
-
-    /// Caps this attempt by the client's `request_timeout` and what is left of
-    /// the call's total. The agent already enforces the pool's limit, so the
-    /// common case adds nothing per request.
-    fn limit_attempt(
-        &self,
-        lease: &crate::Lease,
-        request: Request<Vec<u8>>,
-    ) -> Result<Request<Vec<u8>>> {
-        let mut limit = self.client.request_timeout;
-        if let Some(deadline) = self.deadline {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(self.total_timeout(None));
-            }
-            limit = limit.min(left);
-        }
-        if limit >= self.client.pool_request_timeout {
-            return Ok(request);
-        }
-        Ok(lease
-            .configure_request(request)
-            .timeout_per_call(Some(limit))
-            .timeout_global(Some(limit))
-            .build())
-    }
-
-    fn with_attempt(&self, mut e: Error) -> Error {
-        if let Error::Request(r) = &mut e {
-            r.at.attempt = self.attempt;
-        }
-        e
-    }
-
-    /// A 401 with renewable credentials: renew once and resend (a 401 means the
-    /// server refused the request unprocessed, so even a POST is safe).
-    fn renew_auth(&mut self, reply: &Reply, auth: Option<&str>) -> bool {
-        if reply.status() != 401 || self.auth_renewed {
-            return false;
-        }
-        let renewed = auth.is_some_and(|a| self.client.auth.rejected(a));
-        self.auth_renewed = renewed;
-        renewed
-    }
-
-    /// Applies the server's rate-limit advice; returns whether to retry.
-    fn after_reply(&mut self, reply: &Reply) -> Result<bool> {
-        let limiter = self.client.policies.limiter();
-        if let Some(feedback) = RateFeedback::from_headers(|name| reply.header(name)) {
-            if feedback.remaining == Some(0) {
-                log::info!(
-                    "{} says its rate budget is spent; pausing for {:?}",
-                    self.owner.origin(),
-                    feedback.reset_in.unwrap_or(Duration::from_secs(1))
-                );
-            }
-            limiter.observe(&feedback);
-        }
-        let retry_after = reply
-            .header("retry-after")
-            .and_then(|v| retry::parse_retry_after(v, SystemTime::now()))
-            .map(|d| d.min(self.client.retry.retry_after_cap));
-        if reply.status() == 429 {
-            let pause = retry_after.unwrap_or(Duration::from_secs(1));
-            log::info!(
-                "{} answered 429; pausing its requests for {pause:?}",
-                self.owner.origin()
-            );
-            if let Some(until) = Instant::now().checked_add(pause) {
-                limiter.pause_until(until);
-            }
-        }
-        let Some(decision) = retry::after_status(self.safety, reply.status()) else {
-            return Ok(false);
-        };
-        // A 429's pause is already in the limiter; the next turn waits for it.
-        let wait = if reply.status() == 429 {
-            Duration::ZERO
-        } else {
-            retry_after.unwrap_or_else(|| self.backoff())
-        };
-        self.retry_after_wait(decision, wait, retry_after)
-    }
-
-    /// Returns whether a transport failure is retried (after waiting).
-    fn after_error(&mut self, e: &Error) -> Result<bool> {
-        let Some(decision) = retry::after_error(self.safety, e, self.stale_used) else {
-            return Ok(false);
-        };
-        if decision.reason == RetryReason::StaleConnection {
-            self.stale_used = true;
-            self.client.metrics.retry(decision.reason);
-            log::debug!(
-                reason:% = decision.reason;
-                "retrying {} {}{} at once: the reused connection was closed before any answer",
-                self.request.method,
-                self.owner.origin(),
-                self.owner.path_of(self.request)
-            );
-            return Ok(true);
-        }
-        let wait = self.backoff();
-        self.retry_after_wait(decision, wait, None)
-    }
-
-    fn backoff(&self) -> Duration {
-        self.client.retry.backoff.delay(self.retries + 1)
-    }
-
-    fn retry_after_wait(
-        &mut self,
-        decision: retry::Retry,
-        wait: Duration,
-        advised: Option<Duration>,
-    ) -> Result<bool> {
-        if self.retries >= self.client.retry.max_retries {
-            return Ok(false);
-        }
-        let after_wait = Instant::now().checked_add(wait.max(advised.unwrap_or_default()));
-        if let (Some(deadline), Some(t)) = (self.deadline, after_wait)
-            && t >= deadline
-        {
-            return Ok(false);
-        }
-        if decision.uses_budget && !self.client.policies.budget().try_retry(Instant::now()) {
-            log::warn!(
-                "retry budget for {} is spent; not retrying {} {}",
-                self.owner.origin(),
-                self.request.method,
-                self.owner.path_of(self.request)
-            );
-            return Ok(false);
-        }
-        self.retries += 1;
-        self.client.metrics.retry(decision.reason);
-        log::debug!(
-            reason:% = decision.reason, wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
-            retry = self.retries;
-            "retrying {} {}{} in {wait:.1?} ({}; retry {} of {})",
-            self.request.method,
-            self.owner.origin(),
-            self.owner.path_of(self.request),
-            decision.reason,
-            self.retries,
-            self.client.retry.max_retries
-        );
-        sleep(wait, self.client.cancel.as_ref())?;
-        Ok(true)
-    }
-
-    /// Marks a final transport error whose request may have been acted on.
-    fn finish_error(&self, mut e: Error) -> Error {
-        if let Error::Request(r) = &mut e {
-            r.outcome_unknown = !self.safety.idempotent && r.exchange.sent;
-        }
-        e
-    }
-}
-
-/// An attempt the breaker admitted. It reports its outcome once; dropped
-/// unreported (no connection free, a panic), it reports [`Outcome::Neutral`].
-struct Permit<'a> {
-    client: &'a Inner,
-    admission: Option<Admission>,
-}
-
-impl Permit<'_> {
-    fn report(mut self, outcome: Outcome) {
-        self.record(outcome);
-    }
-
-    fn record(&mut self, outcome: Outcome) {
-        if let Some(admission) = self.admission.take() {
-            let breaker = self.client.policies.breaker();
-            if let Some(transition) = breaker.record(admission, outcome) {
-                self.client.breaker_changed(transition);
-            }
-        }
-    }
-}
-
-impl Drop for Permit<'_> {
-    fn drop(&mut self) {
-        self.record(Outcome::Neutral);
-    }
-}
-
-impl Inner {
-    /// Counts a breaker state change and logs it once.
-    fn breaker_changed(&self, transition: BreakerTransition) {
-        let origin = &self.metrics.origin;
-        match transition {
-            BreakerTransition::Opened => log::warn!(
-                "circuit breaker for {origin} opened; failing fast until a probe succeeds"
-            ),
-            BreakerTransition::Closed => log::info!("circuit breaker for {origin} closed"),
-            _ => log::debug!("circuit breaker for {origin} half-open: probing"),
-        }
-        self.metrics.breaker(transition);
     }
 }
 
@@ -959,19 +617,30 @@ fn base_path(base: &str) -> String {
 
 /// Decodes a JSON body, or says clearly why not.
 /// `acted`: a 2xx to a request that changes something, so a body that can't be
-/// read leaves the outcome unknown.
-fn decode<T: DeserializeOwned>(at: RequestContext, reply: &Reply, acted: bool) -> Result<T> {
+/// read leaves the outcome unknown. Nothing known to the call, nor anything
+/// that looks like a secret in the body, shows in the error (serde's message
+/// quotes values).
+fn decode<T: DeserializeOwned>(
+    at: RequestContext,
+    reply: &Reply,
+    acted: bool,
+    known: &Known,
+) -> Result<T> {
     let content_type = reply.header("content-type").map(str::to_string);
     let json_type = content_type
         .as_deref()
         .is_none_or(|ct| ct.to_ascii_lowercase().contains("json"));
-    let error = |source| {
+    let error = |source: Option<serde_json::Error>| {
+        let mut known = known.clone();
+        for secret in redact::secrets_in(&String::from_utf8_lossy(reply.body())) {
+            known.secret(&secret);
+        }
         Error::Decode(Box::new(DecodeError {
             at: at.clone(),
             status: reply.status(),
             content_type: content_type.clone(),
-            body: redact::body_excerpt(reply.body(), 200),
-            source,
+            body: known.excerpt(reply.body(), 200),
+            source: source.map(|e| known.scrub_json_error(e)),
             outcome_unknown: acted,
         }))
     };

@@ -232,9 +232,23 @@ fn copy_error(e: &Error) -> Error {
             outcome_unknown: r.outcome_unknown,
             source: copy_ureq(&r.source),
         })),
-        Error::BodyTooLarge { at, limit } => Error::BodyTooLarge {
+        Error::BodyTooLarge {
+            at,
+            limit,
+            outcome_unknown,
+        } => Error::BodyTooLarge {
             at: at.clone(),
             limit: *limit,
+            outcome_unknown: *outcome_unknown,
+        },
+        Error::BudgetExhausted {
+            origin,
+            remaining,
+            floor,
+        } => Error::BudgetExhausted {
+            origin: origin.clone(),
+            remaining: *remaining,
+            floor: *floor,
         },
         Error::CircuitOpen { origin, retry_in } => Error::CircuitOpen {
             origin: origin.clone(),

@@ -12,8 +12,10 @@
 //! | retries | 4, exponential backoff with full jitter from 200 ms to 10 s |
 //! | `Retry-After` cap | 60 s |
 //! | retry budget | 20 % of the origin's requests over 10 s, at least 3 retries/s |
-//! | circuit breaker | opens after 5 consecutive failures, probes after 30 s |
-//! | rate limit | none on the client; the server's 429 and `X-RateLimit-Remaining: 0` pause the origin |
+//! | circuit breaker | opens when >= 50 % of >= 20 calls (first attempts) in 10 s failed, probes after 30 s |
+//! | rate limit | none on the client; paced to the server's announced budget (`X-RateLimit-*`, qTest's `x-ratelimit-remaining-minute`); a 429 pauses the origin for its `Retry-After` or a floor of 1 s that doubles |
+//! | 429 retries | for as long as `total_timeout` allows |
+//! | monthly budget | stop the origin under 1,000 requests left (`x-ratelimit-remaining-month`) |
 //! | slow-request warning | 5 s |
 //! | failover origins | none; an unreachable origin is probed again after 30 s |
 //! | coalescing of identical GETs | off |
@@ -74,6 +76,7 @@
 //! per origin as `coalesced_requests` (the calls that waited instead of
 //! sending).
 
+mod call;
 mod client;
 mod coalesce;
 mod failover;

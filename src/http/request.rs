@@ -5,17 +5,10 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Instant;
 
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-
-/// Everything but RFC 3986's unreserved characters is escaped in query parts.
-const QUERY: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
+use crate::redact::encode_component;
 
 /// A request relative to an [`ApiClient`](super::ApiClient)'s base URL: the raw
 /// escape hatch behind `get_json`, `post_json` and friends.
@@ -165,13 +158,7 @@ impl ApiRequest {
 
 fn encode_pairs<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> String {
     pairs
-        .map(|(k, v)| {
-            format!(
-                "{}={}",
-                utf8_percent_encode(k, QUERY),
-                utf8_percent_encode(v, QUERY)
-            )
-        })
+        .map(|(k, v)| format!("{}={}", encode_component(k), encode_component(v)))
         .collect::<Vec<_>>()
         .join("&")
 }

@@ -23,7 +23,9 @@ use crate::metrics::RetryReason;
 /// How a call is retried. Every field has a default (see `Default`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RetryPolicy {
-    /// Retries after the first attempt. Defaults to 4.
+    /// Retries after the first attempt. Defaults to 4. A 429 is retried
+    /// beyond this, for as long as the call's `total_timeout` allows (it
+    /// waits in the origin's pause); 0 turns every retry off, 429s included.
     pub max_retries: u32,
     /// Exponential backoff with full jitter: the first wait is at most `base`,
     /// doubling to at most `cap`. Defaults to 200 ms and 10 s.
@@ -96,7 +98,7 @@ pub(crate) fn after_error(safety: Safety, error: &Error, stale_used: bool) -> Op
     let Error::Request(r) = error else {
         return None;
     };
-    if r.exchange.is_stale_connection() && safety.idempotent && !stale_used {
+    if r.is_stale_connection() && safety.idempotent && !stale_used {
         return Some(Retry {
             reason: RetryReason::StaleConnection,
             uses_budget: false,
@@ -129,7 +131,9 @@ pub(crate) fn after_status(safety: Safety, status: u16) -> Option<Retry> {
     };
     Some(Retry {
         reason,
-        uses_budget: true,
+        // A 429 waits in the origin's pause, which holds every request of
+        // the origin: it adds no load a budget must guard against.
+        uses_budget: reason != RetryReason::TooManyRequests,
     })
 }
 

@@ -446,6 +446,40 @@ impl Journal {
         })
     }
 
+    /// The fingerprint of what was last sent for case `key` (see
+    /// [`RecordKind::Digest`]); `None` for a case migrated before digests
+    /// were kept, or never migrated.
+    pub fn digest(&self, key: &str) -> Option<u64> {
+        self.get(RecordKind::Digest, key).map(|t| t.id)
+    }
+
+    /// Records the fingerprint of what was just sent for case `key`.
+    pub fn set_digest(&self, key: &str, digest: u64) -> Result<(), MigrateError> {
+        self.record(RecordKind::Digest, key, Target::id(digest))
+    }
+
+    /// The high-water mark of listing `name` (unix seconds), if a run
+    /// recorded one (see [`RecordKind::Mark`]).
+    pub fn mark(&self, name: &str) -> Option<u64> {
+        self.get(RecordKind::Mark, name).map(|t| t.id)
+    }
+
+    /// Records the high-water mark of listing `name`; a mark never moves
+    /// back, so a run that saw less than an earlier one keeps the earlier.
+    pub fn set_mark(&self, name: &str, secs: u64) -> Result<(), MigrateError> {
+        match self.mark(name) {
+            Some(old) if old >= secs => Ok(()),
+            _ => self.record(RecordKind::Mark, name, Target::id(secs)),
+        }
+    }
+
+    /// Forgets a record this process found missing on qTest (a repair), so
+    /// it is made again; nothing is written until it is, and then its new
+    /// line supersedes the old one when the journal is next opened.
+    pub fn forget(&self, kind: RecordKind, key: &str) -> Option<Target> {
+        self.entries.write().remove(&(kind, key.to_owned()))
+    }
+
     /// All records of one kind, in no particular order.
     pub fn entries_of(&self, kind: RecordKind) -> Vec<(String, Target)> {
         self.entries
@@ -571,8 +605,10 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<HashMap<Key, Target>, M
         }
         let (key, target) = parse_record(&record).map_err(|reason| corrupt(line, reason))?;
         if let Some(old) = entries.insert(key.clone(), target)
-            // A case recorded again with only a new version was approved: expected.
+            // A case recorded again with only a new version was approved, and
+            // sync state is rewritten as it moves on: both expected.
             && old.id != target.id
+            && key.0.is_record()
         {
             log::warn!(
                 "journal {} line {line}: {} {} recorded again ({} -> {}); using the later",

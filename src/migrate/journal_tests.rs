@@ -239,3 +239,32 @@ fn journal_is_send_and_sync() {
     fn ensure<T: Send + Sync>() {}
     ensure::<Journal>();
 }
+
+#[test]
+fn fingerprints_and_marks_survive_a_reopen_and_marks_never_move_back() {
+    let dir = TempDir::new("journal-sync-state");
+    let path = dir.join("journal.csv");
+    {
+        let journal = Journal::open(&path).unwrap();
+        journal.set_digest("PROJ-T1", 17).unwrap();
+        journal.set_digest("PROJ-T1", 18).unwrap();
+        journal.set_mark("executions", 1_000).unwrap();
+        journal.set_mark("executions", 900).unwrap();
+        assert_eq!(journal.mark("executions"), Some(1_000));
+        journal.close().unwrap();
+    }
+    let journal = Journal::open(&path).unwrap();
+    assert_eq!(journal.digest("PROJ-T1"), Some(18));
+    assert_eq!(journal.mark("executions"), Some(1_000));
+    assert_eq!(journal.mark("cases"), None);
+    // Sync state is not a record of any kind a run migrates.
+    assert!(journal.entries_of(RecordKind::Case).is_empty());
+    journal
+        .record(RecordKind::Case, "PROJ-T1", Target::id(5))
+        .unwrap();
+    assert_eq!(
+        journal.forget(RecordKind::Case, "PROJ-T1"),
+        Some(Target::id(5))
+    );
+    assert_eq!(journal.get(RecordKind::Case, "PROJ-T1"), None);
+}

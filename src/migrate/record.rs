@@ -27,6 +27,14 @@ pub enum RecordKind {
     /// matching qTest object. Key: see [`attachment_key`]; target: the qTest
     /// attachment id.
     Attachment,
+    /// Not a record but what a sync compares against: the fingerprint of
+    /// what was last sent for a case (see `migrate::sync`). Key: case key;
+    /// target id: the fingerprint. Never counted or reported.
+    Digest,
+    /// Not a record: a high-water mark of a listing, so the next run reads
+    /// only what is newer. Key: the listing (`executions`); target id: unix
+    /// seconds. Never counted or reported.
+    Mark,
 }
 
 impl RecordKind {
@@ -41,6 +49,16 @@ impl RecordKind {
         RecordKind::Attachment,
     ];
 
+    /// The sync state a journal keeps besides records (see
+    /// [`RecordKind::Digest`], [`RecordKind::Mark`]).
+    pub const SYNC_STATE: [RecordKind; 2] = [RecordKind::Digest, RecordKind::Mark];
+
+    /// Whether this kind is a migrated record (one of [`RecordKind::ALL`])
+    /// rather than sync state.
+    pub fn is_record(self) -> bool {
+        !RecordKind::SYNC_STATE.contains(&self)
+    }
+
     /// The name written to the journal and the report.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -51,6 +69,8 @@ impl RecordKind {
             RecordKind::Run => "run",
             RecordKind::Log => "log",
             RecordKind::Attachment => "attachment",
+            RecordKind::Digest => "digest",
+            RecordKind::Mark => "mark",
         }
     }
 }
@@ -67,6 +87,7 @@ impl FromStr for RecordKind {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         RecordKind::ALL
             .into_iter()
+            .chain(RecordKind::SYNC_STATE)
             .find(|k| k.as_str() == s)
             .ok_or_else(|| format!("unknown record kind `{s}`"))
     }
@@ -133,7 +154,7 @@ mod tests {
 
     #[test]
     fn kinds_round_trip_through_their_names() {
-        for kind in RecordKind::ALL {
+        for kind in RecordKind::ALL.into_iter().chain(RecordKind::SYNC_STATE) {
             assert_eq!(kind.as_str().parse::<RecordKind>(), Ok(kind));
             assert_eq!(kind.to_string(), kind.as_str());
         }

@@ -32,6 +32,20 @@ pub enum Action {
     Failed,
     /// Would be created (dry run).
     Planned,
+    /// Not done in this run because of something outside the record: its
+    /// parent (or an earlier log of its run) is not migrated yet. The error
+    /// column names what it waits for; the next run does it.
+    Waiting,
+    /// Changed in Zephyr since its migration and updated on qTest (a sync).
+    Updated,
+    /// Changed in Zephyr and also changed on qTest by people since its
+    /// migration: left alone (a sync without `--overwrite`).
+    Conflict,
+}
+
+impl Action {
+    /// How many actions there are (counters are arrays indexed by action).
+    pub(crate) const COUNT: usize = 8;
 }
 
 /// Rows written per action.
@@ -48,6 +62,12 @@ pub struct ActionCounts {
     pub failed: u64,
     /// Planned.
     pub planned: u64,
+    /// Waiting for a parent (or an earlier log of their run).
+    pub waiting: u64,
+    /// Updated (a sync).
+    pub updated: u64,
+    /// Conflicting (a sync): changed on both sides, left alone.
+    pub conflict: u64,
 }
 
 impl ActionCounts {
@@ -59,6 +79,9 @@ impl ActionCounts {
             skipped: get(Action::Skipped),
             failed: get(Action::Failed),
             planned: get(Action::Planned),
+            waiting: get(Action::Waiting),
+            updated: get(Action::Updated),
+            conflict: get(Action::Conflict),
         }
     }
 }
@@ -69,7 +92,7 @@ struct Sink {
     path: PathBuf,
     /// Guards the file; held only for the write of one row.
     file: Mutex<File>,
-    counts: [AtomicU64; 5],
+    counts: [AtomicU64; Action::COUNT],
 }
 
 impl Sink {
@@ -248,6 +271,17 @@ impl Report {
         self.row(error.kind, &error.key, None, Action::Failed, &reason)
     }
 
+    /// Writes a `waiting` row: the record waits for `on` (e.g. `case
+    /// PROJ-T1`), which is not migrated yet.
+    pub fn waiting(
+        &self,
+        kind: RecordKind,
+        source_key: &str,
+        on: &str,
+    ) -> Result<(), MigrateError> {
+        self.row(kind, source_key, None, Action::Waiting, &waiting_for(on))
+    }
+
     /// Rows written so far, per action.
     pub fn counts(&self) -> ActionCounts {
         self.0.counts()
@@ -257,6 +291,11 @@ impl Report {
     pub fn finish(self) -> Result<ActionCounts, MigrateError> {
         self.0.finish()
     }
+}
+
+/// The error column of a `waiting` row.
+fn waiting_for(on: &str) -> String {
+    format!("waiting for {on}")
 }
 
 /// The header of a dry run's plan.
@@ -350,6 +389,21 @@ impl Plan {
             ..PlanRow::new(error.kind, &error.key, Action::Failed)
         };
         self.0.write(Action::Failed, &row)
+    }
+
+    /// Writes a `waiting` row (see [`Report::waiting`]).
+    pub fn waiting(
+        &self,
+        kind: RecordKind,
+        source_key: &str,
+        on: &str,
+    ) -> Result<(), MigrateError> {
+        let why = waiting_for(on);
+        let row = PlanRow {
+            error: &why,
+            ..PlanRow::new(kind, source_key, Action::Waiting)
+        };
+        self.0.write(Action::Waiting, &row)
     }
 
     /// Rows written so far, per action.

@@ -46,6 +46,9 @@ fn report_rows_are_csv_with_quoting_and_counts() {
         },
     );
     report.failed(&error).unwrap();
+    report
+        .waiting(RecordKind::Run, "10010/PROJ-T2", "case PROJ-T2")
+        .unwrap();
     let counts = report.finish().unwrap();
     assert_eq!(
         counts,
@@ -54,7 +57,10 @@ fn report_rows_are_csv_with_quoting_and_counts() {
             found: 1,
             skipped: 1,
             failed: 1,
-            planned: 0
+            planned: 0,
+            waiting: 1,
+            updated: 0,
+            conflict: 0
         }
     );
     let text = std::fs::read_to_string(&path).unwrap();
@@ -62,10 +68,20 @@ fn report_rows_are_csv_with_quoting_and_counts() {
         text.starts_with("kind,source_key,target_id,action,error\ncase,PROJ-T1,55001,created,\n")
     );
     let rows = rows(&path);
-    assert_eq!(rows.len(), 4);
+    assert_eq!(rows.len(), 5);
     assert_eq!(
         rows[2],
         ["log", "10100", "", "skipped", "Not Executed: no log"]
+    );
+    assert_eq!(
+        rows[4],
+        [
+            "run",
+            "10010/PROJ-T2",
+            "",
+            "waiting",
+            "waiting for case PROJ-T2"
+        ]
     );
     assert_eq!(
         rows[3],

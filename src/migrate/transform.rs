@@ -17,7 +17,7 @@
 mod case;
 mod catalog;
 mod cycle;
-mod dates;
+pub(crate) mod dates;
 mod execution;
 mod fields;
 mod folders;

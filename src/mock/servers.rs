@@ -1,6 +1,7 @@
 //! [`MockServers`]: Zephyr and qTest on two loopback ports, with their faults and state.
 
 use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
@@ -10,6 +11,7 @@ use super::auth::Tokens;
 use super::faults::Faults;
 use super::gate::{Flavor, Gate};
 use super::options::MockOptions;
+use super::qtest::SearchLag;
 use super::qtest::api::{QtestApi, Store};
 use super::qtest::config::QtestConfig;
 use super::qtest::persist;
@@ -96,16 +98,19 @@ impl MockServers {
             qtest: Faults::new(opts.qtest_faults.clone(), seed ^ 4),
         };
         let zephyr_api = Arc::new(ZephyrApi {
-            data: Arc::clone(&source),
+            data: parking_lot::RwLock::new(Arc::clone(&source)),
             origin: OnceLock::new(),
             cap: opts.zephyr_max_results,
             routes: Default::default(),
+            fail_downloads: AtomicU64::new(0),
         });
         let qtest_api = Arc::new(QtestApi {
             cfg,
             store: Mutex::new(store),
             origin: OnceLock::new(),
             source: Arc::clone(&source),
+            lag: Mutex::default(),
+            refuse_writes: AtomicU64::new(0),
         });
         let login = opts.qtest_login.clone();
         let zephyr_gate = Arc::new(Gate {
@@ -255,6 +260,46 @@ impl MockServers {
             .map(|_| ())
     }
 
+    /// Deletes a test case and its test runs (with their logs), as someone
+    /// cleaning up in qTest would (journaled); returns the deleted runs' ids.
+    pub fn delete_case_with_runs(&self, id: u64) -> Result<Vec<u64>, String> {
+        let runs: Vec<u64> = {
+            let store = self.qtest_api.store.lock();
+            let runs = store.state.test_runs.iter();
+            runs.filter(|r| r.test_case_id == id)
+                .map(|r| r.id)
+                .collect()
+        };
+        for run in &runs {
+            self.admin_write("DELETE", &format!("test-runs/{run}"), Value::Null)?;
+        }
+        self.delete_case(id)?;
+        Ok(runs)
+    }
+
+    /// Edits a test case as a person would in qTest's UI: `PUT` with `body`
+    /// (journaled like any write).
+    pub fn edit_case(&self, id: u64, body: Value) -> Result<(), String> {
+        self.admin_write("PUT", &format!("test-cases/{id}"), body)
+            .map(drop)
+    }
+
+    /// The Zephyr data as served now (after any [`MockServers::mutate_zephyr`];
+    /// [`MockServers::source`] stays the data as generated).
+    pub fn zephyr_data(&self) -> Arc<Dataset> {
+        Arc::clone(&self.zephyr_api.data.read())
+    }
+
+    /// Changes the Zephyr data between runs (a test hook): `change` edits a
+    /// copy, which is then served whole; requests in flight finish on the
+    /// old one.
+    pub fn mutate_zephyr<R>(&self, change: impl FnOnce(&mut Dataset) -> R) -> R {
+        let mut data = Dataset::clone(&self.zephyr_api.data.read());
+        let out = change(&mut data);
+        *self.zephyr_api.data.write() = Arc::new(data);
+        out
+    }
+
     /// Creates a copy of a test case (same name, parent, properties and steps), as a duplicate
     /// left by a double create would be; returns the new id.
     pub fn duplicate_case(&self, id: u64) -> Result<u64, String> {
@@ -312,6 +357,33 @@ impl MockServers {
         Ok(())
     }
 
+    /// Makes qTest's `POST /search` trail its writes by `lag` (as the real
+    /// service's index may), while the listings stay current. Takes effect
+    /// for writes from now on; [`SearchLag::none`] turns it off.
+    pub fn set_search_lag(&self, lag: SearchLag) {
+        self.qtest_api.lag.lock().set(lag);
+    }
+
+    /// Refuses the next `n` qTest writes with a 503 before applying them (a
+    /// clean failure whose outcome the client can't know), whatever the
+    /// fault switches say.
+    pub fn refuse_next_qtest_writes(&self, n: u64) {
+        self.qtest_api.refuse_writes.store(n, Ordering::SeqCst);
+    }
+
+    /// Answers the next `n` Zephyr file downloads with a 503, whatever the
+    /// fault switches say.
+    pub fn fail_next_zephyr_downloads(&self, n: u64) {
+        self.zephyr_api.fail_downloads.store(n, Ordering::SeqCst);
+    }
+
+    /// Stops qTest as an outage would: it stops listening and drops its
+    /// connections, until [`restart_qtest`](Self::restart_qtest) (which, with
+    /// a state file, rebuilds the created state from it).
+    pub fn stop_qtest(&self) {
+        self.qtest.lock().shutdown();
+    }
+
     /// Stops both servers and joins their threads. Idempotent; dropping does it too.
     pub fn shutdown(&self) {
         self.zephyr.shutdown();
@@ -325,7 +397,36 @@ impl Drop for MockServers {
     }
 }
 
+/// Ports for a mock asked to listen on port 0: outside Linux's ephemeral
+/// range (32768-60999), so that while it is stopped (`stop_qtest`) no client
+/// socket of this machine can be given its port, and its restart can bind
+/// it again.
+const RESTARTABLE_PORTS: std::ops::Range<u16> = 20_000..32_768;
+
 fn serve(
+    port: u16,
+    gate: &Arc<Gate>,
+    faults: &Faults,
+    max_body_bytes: usize,
+) -> io::Result<Arc<HttpServer>> {
+    if port != 0 {
+        return serve_on(port, gate, faults, max_body_bytes);
+    }
+    for _ in 0..64 {
+        match serve_on(
+            fastrand::u16(RESTARTABLE_PORTS),
+            gate,
+            faults,
+            max_body_bytes,
+        ) {
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse => continue,
+            done => return done,
+        }
+    }
+    serve_on(0, gate, faults, max_body_bytes)
+}
+
+fn serve_on(
     port: u16,
     gate: &Arc<Gate>,
     faults: &Faults,

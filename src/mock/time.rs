@@ -1,5 +1,11 @@
 //! The date-times of the contracts (`yyyy-MM-dd'T'HH:mm:ss'Z'`), without a date crate.
 
+/// Now, in seconds since the epoch (0 before 1970).
+pub(crate) fn now() -> i64 {
+    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    d.map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
 /// Seconds since the epoch as `2024-05-01T10:00:00Z`.
 pub(crate) fn format(epoch: i64) -> String {
     let (days, secs) = (epoch.div_euclid(86_400), epoch.rem_euclid(86_400));

@@ -4,6 +4,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+use super::window::SlidingCounts;
 use crate::error::{Error, Result};
 
 /// Settings of the built-in [`WindowBudget`].
@@ -62,20 +63,13 @@ pub trait RetryBudget: Send + Sync + 'static {
     fn try_retry(&self, now: Instant) -> bool;
 }
 
-/// Slots the budget's window is cut into: the window slides a tenth at a time.
-const SLOTS: usize = 10;
-
 /// The in-memory retry budget: a retry is allowed while retries in the sliding
-/// window stay under `ratio` x requests, or under the floor. Counts live in a
-/// ring of fixed slots, so a check costs the same at 10 or 10,000 requests per
-/// second.
+/// window stay under `ratio` x requests, or under the floor.
 pub struct WindowBudget {
     ratio: f64,
     floor: f64,
-    slot: Duration,
-    start: Instant,
-    /// Guards the ring: per slot, (slot number, requests, retries).
-    ring: Mutex<[(u64, u64, u64); SLOTS]>,
+    /// Guards the counts: (requests, retries) over the window.
+    counts: Mutex<SlidingCounts>,
 }
 
 impl WindowBudget {
@@ -84,42 +78,21 @@ impl WindowBudget {
         WindowBudget {
             ratio: policy.ratio,
             floor: policy.floor_per_sec * policy.window.as_secs_f64(),
-            slot: (policy.window / SLOTS as u32).max(Duration::from_millis(1)),
-            start: Instant::now(),
-            ring: Mutex::new([(0, 0, 0); SLOTS]),
+            counts: Mutex::new(SlidingCounts::new(policy.window)),
         }
-    }
-
-    fn slot_of(&self, now: Instant) -> u64 {
-        (now.saturating_duration_since(self.start).as_nanos() / self.slot.as_nanos()) as u64
-    }
-
-    /// The current slot, emptied if it last counted an older one.
-    fn current(ring: &mut [(u64, u64, u64); SLOTS], n: u64) -> &mut (u64, u64, u64) {
-        let entry = &mut ring[(n % SLOTS as u64) as usize];
-        if entry.0 != n {
-            *entry = (n, 0, 0);
-        }
-        entry
     }
 }
 
 impl RetryBudget for WindowBudget {
     fn record_request(&self, now: Instant) {
-        let n = self.slot_of(now);
-        Self::current(&mut self.ring.lock(), n).1 += 1;
+        self.counts.lock().add(now, 1, 0);
     }
 
     fn try_retry(&self, now: Instant) -> bool {
-        let n = self.slot_of(now);
-        let mut ring = self.ring.lock();
-        let live = |slot: u64| slot + SLOTS as u64 > n;
-        let (requests, retries) = ring
-            .iter()
-            .filter(|(slot, _, _)| live(*slot))
-            .fold((0, 0), |(q, r), (_, rq, rt)| (q + rq, r + rt));
+        let mut counts = self.counts.lock();
+        let (requests, retries) = counts.totals(now);
         if (retries as f64) < self.floor.max(self.ratio * requests as f64) {
-            Self::current(&mut ring, n).2 += 1;
+            counts.add(now, 0, 1);
             true
         } else {
             false

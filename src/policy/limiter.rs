@@ -1,15 +1,22 @@
-//! The rate limiter of one origin: a token bucket, plus pauses the server asks for.
+//! The rate limiter of one origin: a token bucket, paced to what the server
+//! announces, plus the pauses it asks for.
 //!
 //! The bucket is kept as a "theoretical arrival time" (GCRA): each call reserves
 //! the next free slot under a short lock and then sleeps outside it until its
 //! slot comes, so waiting callers are spaced evenly instead of waking together.
-//! A 429 or an exhausted `X-Rate-Limit-Remaining` / `X-RateLimit-Remaining`
-//! pauses the whole origin, every worker, until the server's reset time.
+//! The spacing is the slower of the configured rate and the one learned from
+//! the server's answers (see [`pace`](super::pace)). A 429 or an exhausted
+//! announced budget pauses the whole origin, every worker, queued ones
+//! included: a caller that wakes for a slot inside a pause set while it slept
+//! takes a new slot after it, and after a pause requests resume spaced at that
+//! rate, not all at once.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+use super::feedback::RateFeedback;
+use super::pace::Pace;
 use crate::cancel::CancelToken;
 use crate::error::{Error, Result};
 
@@ -21,8 +28,16 @@ pub struct RateLimit {
     pub per_second: Option<f64>,
     /// Requests that may go at once after a quiet spell. Defaults to 1.
     pub burst: u32,
-    /// The longest pause a server's headers can impose. Defaults to 60 s.
+    /// The longest pause a server's headers can impose, and the widest
+    /// spacing between requests they can ask for. Defaults to 60 s.
     pub max_pause: Duration,
+    /// Stop before the month's budget is gone: once an answer says fewer
+    /// requests than this are left in the month (qTest's
+    /// `x-ratelimit-remaining-month`), every further call of the origin fails
+    /// with [`Error::BudgetExhausted`] before it is sent, leaving the rest to
+    /// the account's other users. 0 stops only when nothing is left.
+    /// Defaults to 1,000.
+    pub month_floor: u64,
 }
 
 impl Default for RateLimit {
@@ -31,6 +46,7 @@ impl Default for RateLimit {
             per_second: None,
             burst: 1,
             max_pause: Duration::from_secs(60),
+            month_floor: 1_000,
         }
     }
 }
@@ -61,51 +77,32 @@ pub trait Limiter: Send + Sync + 'static {
         deadline: Option<Instant>,
         cancel: Option<&CancelToken>,
     ) -> std::result::Result<Duration, Denied>;
-    /// Holds every caller back until `until`.
+    /// Holds every caller back until `until`, those already waiting for a
+    /// turn included.
     fn pause_until(&self, until: Instant);
-    /// Learns from the rate-limit headers of an answer (the client parses
-    /// them); a remaining count of zero pauses until the reset.
+    /// Learns from an answer, as the client parsed it: its rate-limit
+    /// headers, and whether it was a 429 and what its `Retry-After` said. The
+    /// client calls it for every answer and, for a 429, retries as soon as
+    /// the limiter gives a turn: a limiter must hold the origin on
+    /// `throttled` (the built-in pauses for the `Retry-After`, or a growing
+    /// floor when there is none). The client also calls
+    /// [`pause_until`](Limiter::pause_until) for a 429's `Retry-After`.
     fn observe(&self, feedback: &RateFeedback);
-}
-
-/// What an answer's rate-limit headers said, parsed by the client.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub struct RateFeedback {
-    /// Requests the server still takes in its current window
-    /// (`X-RateLimit-Remaining`, `X-Rate-Limit-Remaining`).
-    pub remaining: Option<u64>,
-    /// When that window resets (`X-RateLimit-Reset`, as a delay or a Unix time).
-    pub reset_in: Option<Duration>,
-}
-
-impl RateFeedback {
-    /// Feedback of `remaining` requests until a reset `reset_in` from now.
-    pub fn new(remaining: Option<u64>, reset_in: Option<Duration>) -> Self {
-        RateFeedback {
-            remaining,
-            reset_in,
-        }
+    /// How long the origin is held from now. The default says nothing (zero).
+    fn pause_remaining(&self) -> Duration {
+        Duration::ZERO
     }
-
-    /// Reads the headers of an answer through `header` (a case-insensitive
-    /// lookup); `None` if it carries none of them.
-    pub fn from_headers<'a>(header: impl Fn(&str) -> Option<&'a str>) -> Option<Self> {
-        let remaining = header("x-ratelimit-remaining")
-            .or_else(|| header("x-rate-limit-remaining"))
-            .and_then(|v| v.trim().parse::<u64>().ok());
-        let reset_in = header("x-ratelimit-reset")
-            .or_else(|| header("x-rate-limit-reset"))
-            .and_then(reset_delay);
-        (remaining.is_some() || reset_in.is_some()).then_some(RateFeedback {
-            remaining,
-            reset_in,
-        })
-    }
+    /// An attempt that got a turn ended without an answer (a transport
+    /// error, no connection free): [`observe`](Limiter::observe) will not
+    /// hear of it. The built-in limiter counts its requests in flight, which
+    /// the server's announced counts don't include yet. The default does
+    /// nothing.
+    fn unanswered(&self) {}
 }
 
 /// Why [`Limiter::acquire`] gave no turn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Denied {
     /// The turn would come after the deadline, `wait` from now.
     PastDeadline {
@@ -114,6 +111,14 @@ pub enum Denied {
     },
     /// The wait was cancelled.
     Cancelled,
+    /// The origin's monthly budget fell under [`RateLimit::month_floor`]:
+    /// nothing more is sent to it.
+    Exhausted {
+        /// Requests the server said were left in the month.
+        remaining: u64,
+        /// The floor they fell under.
+        floor: u64,
+    },
 }
 
 /// The in-memory limiter of one origin.
@@ -121,8 +126,15 @@ pub struct TokenBucket {
     config: RateLimit,
     /// Time between requests at the configured rate.
     interval: Option<Duration>,
-    /// Guards the schedule: (theoretical arrival time, paused until).
-    state: Mutex<(Instant, Instant)>,
+    /// Guards the schedule and what the server's answers taught.
+    state: Mutex<Schedule>,
+}
+
+struct Schedule {
+    /// The theoretical arrival time of the next request.
+    tat: Instant,
+    paused_until: Instant,
+    pace: Pace,
 }
 
 impl TokenBucket {
@@ -136,33 +148,69 @@ impl TokenBucket {
                 .per_second
                 .filter(|r| *r > 0.0 && r.is_finite())
                 .map(|r| Duration::from_secs_f64(1.0 / r)),
-            state: Mutex::new((now, now)),
+            state: Mutex::new(Schedule {
+                tat: now,
+                paused_until: now,
+                pace: Pace::new(),
+            }),
         }
     }
 
-    /// Reserves the next slot and returns when it starts; a slot after
-    /// `deadline` is not taken.
+    /// Reserves the next slot and returns when it starts (a slot that starts
+    /// now is granted and counted); a slot after `deadline` is not taken.
     fn reserve(
         &self,
         now: Instant,
         deadline: Option<Instant>,
-    ) -> std::result::Result<Instant, Instant> {
+    ) -> std::result::Result<Instant, Denied> {
         let mut st = self.state.lock();
-        let (tat, paused_until) = &mut *st;
-        let mut at = now.max(*paused_until);
-        let mut next_tat = *tat;
-        if let Some(interval) = self.interval {
-            let tolerance = interval * (self.config.burst - 1);
-            let base = (*tat).max(at);
+        if let Some(remaining) = st.pace.exhausted() {
+            return Err(Denied::Exhausted {
+                remaining,
+                floor: self.config.month_floor,
+            });
+        }
+        let mut at = now.max(st.paused_until);
+        let mut next_tat = st.tat;
+        // A spacing the server's headers call for holds the origin no longer
+        // than a pause they ask for could.
+        let learned = st.pace.interval(now).map(|i| i.min(self.config.max_pause));
+        if let Some(interval) = self.interval.max(learned) {
+            let tolerance = interval * (self.config.burst.max(1) - 1);
+            let base = st.tat.max(at);
             // A slot may start up to `tolerance` before the theoretical time: the burst.
             at = at.max(base.checked_sub(tolerance).unwrap_or(base));
             next_tat = base + interval;
         }
         if deadline.is_some_and(|d| at > d) {
-            return Err(at);
+            return Err(Denied::PastDeadline {
+                wait: at.saturating_duration_since(now),
+            });
         }
-        *tat = next_tat;
+        st.tat = next_tat;
+        if at <= now {
+            st.pace.granted(now);
+        }
         Ok(at)
+    }
+
+    /// After sleeping for a slot: the turn, unless a pause set meanwhile
+    /// holds the origin (then the caller takes a new slot).
+    fn take_slot(&self, now: Instant) -> bool {
+        let mut st = self.state.lock();
+        if st.paused_until > now {
+            return false;
+        }
+        st.pace.granted(now);
+        true
+    }
+
+    fn pause_for(&self, st: &mut Schedule, now: Instant, pause: Duration) {
+        if let Some(until) = now.checked_add(pause.min(self.config.max_pause))
+            && until > st.paused_until
+        {
+            st.paused_until = until;
+        }
     }
 }
 
@@ -173,55 +221,45 @@ impl Limiter for TokenBucket {
         cancel: Option<&CancelToken>,
     ) -> std::result::Result<Duration, Denied> {
         let start = Instant::now();
-        let at = self
-            .reserve(start, deadline)
-            .map_err(|at| Denied::PastDeadline {
-                wait: at.saturating_duration_since(start),
-            })?;
-        if at <= start {
-            return Ok(Duration::ZERO);
+        let mut now = start;
+        loop {
+            let at = self.reserve(now, deadline)?;
+            if at <= now {
+                return Ok(now - start);
+            }
+            sleep(at - now, cancel).map_err(|_| Denied::Cancelled)?;
+            now = Instant::now();
+            if self.take_slot(now) {
+                return Ok(now - start);
+            }
         }
-        let wait = at - start;
-        sleep(wait, cancel).map_err(|_| Denied::Cancelled)?;
-        Ok(wait)
     }
 
     fn pause_until(&self, until: Instant) {
-        let cap = Instant::now().checked_add(self.config.max_pause);
-        let until = cap.map_or(until, |c| until.min(c));
+        let now = Instant::now();
         let mut st = self.state.lock();
-        if until > st.1 {
-            st.1 = until;
-        }
+        self.pause_for(&mut st, now, until.saturating_duration_since(now));
     }
 
     fn observe(&self, feedback: &RateFeedback) {
-        if feedback.remaining != Some(0) {
-            return;
-        }
-        let wait = feedback.reset_in.unwrap_or(Duration::from_secs(1));
-        if let Some(until) = Instant::now().checked_add(wait) {
-            self.pause_until(until);
+        let now = Instant::now();
+        let mut st = self.state.lock();
+        let paused = st.paused_until > now;
+        let advice = st
+            .pace
+            .observe(feedback, now, paused, self.config.month_floor);
+        if let Some(pause) = advice.pause {
+            self.pause_for(&mut st, now, pause);
         }
     }
-}
 
-/// A reset header is either epoch seconds (Zephyr) or seconds to wait; a value
-/// larger than a day is taken as a timestamp.
-fn reset_delay(value: &str) -> Option<Duration> {
-    let n = value
-        .trim()
-        .parse::<f64>()
-        .ok()
-        .filter(|n| n.is_finite() && *n >= 0.0)?;
-    if n > 86_400.0 {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .ok()?
-            .as_secs_f64();
-        Some(Duration::from_secs_f64((n - now).max(0.0)))
-    } else {
-        Some(Duration::from_secs_f64(n))
+    fn pause_remaining(&self) -> Duration {
+        let paused_until = self.state.lock().paused_until;
+        paused_until.saturating_duration_since(Instant::now())
+    }
+
+    fn unanswered(&self) {
+        self.state.lock().pace.answered();
     }
 }
 
@@ -287,21 +325,6 @@ mod tests {
     }
 
     #[test]
-    fn reset_takes_epoch_seconds_or_a_delay() {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
-        let d = reset_delay(&(now + 5).to_string()).unwrap();
-        assert!(
-            d <= Duration::from_secs(5) && d >= Duration::from_secs(3),
-            "{d:?}"
-        );
-        assert_eq!(reset_delay("2"), Some(Duration::from_secs(2)));
-        assert_eq!(reset_delay("x"), None);
-    }
-
-    #[test]
     fn a_slot_past_the_deadline_is_not_taken() {
         let b = bucket(Some(1.0), 1);
         let t0 = Instant::now();
@@ -320,6 +343,61 @@ mod tests {
         b.pause_until(Instant::now() + Duration::from_secs(3600));
         assert!(
             b.reserve(Instant::now(), None).unwrap() <= Instant::now() + Duration::from_secs(61)
+        );
+    }
+
+    #[test]
+    fn a_pause_holds_callers_already_waiting_for_a_slot() {
+        let b = bucket(Some(20.0), 1);
+        let t0 = Instant::now();
+        // Three slots taken: now, +50 ms, +100 ms; then a pause of 300 ms.
+        for _ in 0..3 {
+            b.reserve(t0, None).unwrap();
+        }
+        b.pause_until(t0 + Duration::from_millis(300));
+        // The caller of the +50 ms slot wakes inside the pause: no turn.
+        assert!(!b.take_slot(t0 + Duration::from_millis(50)));
+        // Its new slot is after the pause, and the next ones spaced from it.
+        let again = b.reserve(t0 + Duration::from_millis(50), None).unwrap();
+        let next = b.reserve(t0 + Duration::from_millis(50), None).unwrap();
+        assert_eq!(again - t0, Duration::from_millis(300));
+        assert_eq!(next - again, Duration::from_millis(50));
+    }
+
+    #[test]
+    fn an_announced_budget_spaces_requests_without_a_configured_rate() {
+        let b = bucket(None, 1);
+        b.observe(&RateFeedback::new(Some(97), Some(Duration::from_secs(1))));
+        let t0 = Instant::now();
+        let first = b.reserve(t0, None).unwrap();
+        let second = b.reserve(t0, None).unwrap();
+        let gap = second - first;
+        assert!(gap >= Duration::from_millis(10), "{gap:?}");
+    }
+
+    #[test]
+    fn a_429_without_retry_after_pauses_a_floor() {
+        let b = bucket(None, 1);
+        b.observe(&RateFeedback::default().throttled(Some(Duration::ZERO)));
+        let left = b.pause_remaining();
+        assert!(left > Duration::from_millis(900), "{left:?}");
+    }
+
+    #[test]
+    fn a_month_under_the_floor_refuses_every_turn() {
+        let b = TokenBucket::new(RateLimit {
+            month_floor: 500,
+            ..RateLimit::default()
+        });
+        b.observe(&RateFeedback::default().quota(None, Some(501)));
+        assert!(b.acquire(None, None).is_ok());
+        b.observe(&RateFeedback::default().quota(None, Some(499)));
+        assert_eq!(
+            b.acquire(None, None),
+            Err(Denied::Exhausted {
+                remaining: 499,
+                floor: 500
+            })
         );
     }
 }

@@ -6,7 +6,8 @@
 //!
 //! Each is a public trait with a built-in implementation ([`TokenBucket`],
 //! [`CircuitBreaker`], [`WindowBudget`]). To use your own, for example a budget
-//! shared by several processes, build an [`OriginPolicies`] and give it to
+//! shared by several processes (with feature `redis`, `fleet::redis::budget`
+//! has one, kept in Redis), build an [`OriginPolicies`] and give it to
 //! [`Pool::set_policies`](crate::Pool::set_policies) before the first client of
 //! that origin is built:
 //!
@@ -40,16 +41,22 @@
 
 mod breaker;
 mod budget;
+mod feedback;
 mod limiter;
+mod pace;
+mod window;
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
 pub use self::breaker::{
     Admission, Breaker, BreakerOpen, BreakerPolicy, BreakerState, CircuitBreaker, Outcome,
 };
 pub use self::budget::{BudgetPolicy, RetryBudget, WindowBudget};
-pub use self::limiter::{Denied, Limiter, RateFeedback, RateLimit, TokenBucket};
+pub use self::feedback::RateFeedback;
+pub use self::limiter::{Denied, Limiter, RateLimit, TokenBucket};
 
 pub(crate) use self::limiter::sleep;
 
@@ -83,8 +90,13 @@ pub struct OriginPolicies {
     /// What the built-in parts were made from, to tell a client asking for other
     /// settings that the origin already has its own.
     settings: PolicySettings,
-    /// Which parts are built-in: (limiter, breaker, budget).
+    /// Which parts keep to `settings`, so a client asking for those gets
+    /// them: the built-in ones, and ones given with `*_keeping_settings`.
+    /// (limiter, breaker, budget).
     built_in: (bool, bool, bool),
+    /// Whether the retry budget was last found spent: its WARN is said once
+    /// when it runs out, not once per call refused a retry.
+    budget_spent: Arc<AtomicBool>,
 }
 
 impl OriginPolicies {
@@ -96,6 +108,7 @@ impl OriginPolicies {
             budget: Arc::new(WindowBudget::new(settings.budget)),
             settings,
             built_in: (true, true, true),
+            budget_spent: Arc::default(),
         }
     }
 
@@ -106,6 +119,7 @@ impl OriginPolicies {
             limiter: None,
             breaker: None,
             budget: None,
+            keeping: (false, false),
         }
     }
 
@@ -122,6 +136,14 @@ impl OriginPolicies {
     /// The retry budget.
     pub fn budget(&self) -> &Arc<dyn RetryBudget> {
         &self.budget
+    }
+
+    /// Takes a retry from the budget; whether it was given, and whether
+    /// that changed since the last time asked (to log the change once).
+    pub(crate) fn try_retry(&self, now: Instant) -> (bool, bool) {
+        let given = self.budget.try_retry(now);
+        let was_spent = self.budget_spent.swap(!given, Ordering::Relaxed);
+        (given, was_spent == given)
     }
 
     /// The settings the built-in parts were made from (a part you supplied
@@ -153,6 +175,8 @@ pub struct OriginPoliciesBuilder {
     limiter: Option<Arc<dyn Limiter>>,
     breaker: Option<Arc<dyn Breaker>>,
     budget: Option<Arc<dyn RetryBudget>>,
+    /// Whether the given limiter and breaker keep to the settings.
+    keeping: (bool, bool),
 }
 
 impl OriginPoliciesBuilder {
@@ -177,12 +201,33 @@ impl OriginPoliciesBuilder {
     /// Your own limiter instead of a [`TokenBucket`].
     pub fn limiter(mut self, limiter: Arc<dyn Limiter>) -> Self {
         self.limiter = Some(limiter);
+        self.keeping.0 = false;
+        self
+    }
+
+    /// Your own limiter that keeps to the builder's
+    /// [`rate_limit`](Self::rate_limit) settings (a budget shared between
+    /// processes): a client asking for those settings gets it, where with
+    /// [`limiter`](Self::limiter) it gets a conflict error.
+    pub fn limiter_keeping_settings(mut self, limiter: Arc<dyn Limiter>) -> Self {
+        self.limiter = Some(limiter);
+        self.keeping.0 = true;
+        self
+    }
+
+    /// Your own breaker that keeps to the builder's
+    /// [`breaker_policy`](Self::breaker_policy); see
+    /// [`limiter_keeping_settings`](Self::limiter_keeping_settings).
+    pub fn breaker_keeping_settings(mut self, breaker: Arc<dyn Breaker>) -> Self {
+        self.breaker = Some(breaker);
+        self.keeping.1 = true;
         self
     }
 
     /// Your own breaker instead of a [`CircuitBreaker`].
     pub fn breaker(mut self, breaker: Arc<dyn Breaker>) -> Self {
         self.breaker = Some(breaker);
+        self.keeping.1 = false;
         self
     }
 
@@ -196,8 +241,8 @@ impl OriginPoliciesBuilder {
     pub fn build(self) -> OriginPolicies {
         let s = self.settings;
         let built_in = (
-            self.limiter.is_none(),
-            self.breaker.is_none(),
+            self.limiter.is_none() || self.keeping.0,
+            self.breaker.is_none() || self.keeping.1,
             self.budget.is_none(),
         );
         OriginPolicies {
@@ -212,6 +257,7 @@ impl OriginPoliciesBuilder {
                 .unwrap_or_else(|| Arc::new(WindowBudget::new(s.budget))),
             settings: s,
             built_in,
+            budget_spent: Arc::default(),
         }
     }
 }

@@ -261,7 +261,14 @@ pub(crate) fn request_error(
     limit: u64,
 ) -> Error {
     match e {
-        ureq::Error::BodyExceedsLimit(_) => return Error::BodyTooLarge { at, limit },
+        // Whether the request acted is the caller's to say (it knows the method).
+        ureq::Error::BodyExceedsLimit(_) => {
+            return Error::BodyTooLarge {
+                at,
+                limit,
+                outcome_unknown: false,
+            };
+        }
         ureq::Error::Other(ref b) if b.is::<CrossOriginError>() => {
             return Error::InvalidUrl {
                 url: format!("{}{}", other_origin(b), at.path),

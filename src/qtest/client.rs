@@ -131,6 +131,31 @@ impl QtestClient {
         self.api.post_json(&self.path("test-cases"), &[], body)
     }
 
+    /// Replaces a case's name, texts, properties and steps (`PUT`, spec
+    /// `updateTestCase`); the steps sent replace the case's steps. qTest
+    /// makes a new version; approve it again where approved cases are wanted.
+    pub fn update_case(&self, id: u64, body: &NewTestCase) -> Result<TestCase> {
+        self.api
+            .put_json(&self.path(&format!("test-cases/{id}")), &[], body)
+    }
+
+    /// Deletes a case (`DELETE`, spec `deleteTestCase`).
+    pub fn delete_case(&self, id: u64) -> Result<()> {
+        self.api.delete(&self.path(&format!("test-cases/{id}")))
+    }
+
+    /// A test run, or `None` if it doesn't exist (404).
+    pub fn test_run(&self, id: u64) -> Result<Option<TestRun>> {
+        match self
+            .api
+            .get_json(&self.path(&format!("test-runs/{id}")), &[])
+        {
+            Ok(run) => Ok(Some(run)),
+            Err(e) if e.status() == Some(404) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Approves a case; returns it with its new version.
     pub fn approve_case(&self, id: u64) -> Result<TestCase> {
         self.api.json(&ApiRequest::put(
@@ -155,10 +180,30 @@ impl QtestClient {
         module: u64,
         visit: impl FnMut(Vec<TestCase>) -> Result<()>,
     ) -> Result<()> {
+        self.module_cases(module, true, visit)
+    }
+
+    /// Visits the cases of a module with their properties but without their
+    /// steps, a page at a time: the module's listing, which shows a case as
+    /// soon as it is created (the search index may take a while).
+    pub fn case_summaries_in(
+        &self,
+        module: u64,
+        visit: impl FnMut(Vec<TestCase>) -> Result<()>,
+    ) -> Result<()> {
+        self.module_cases(module, false, visit)
+    }
+
+    fn module_cases(
+        &self,
+        module: u64,
+        steps: bool,
+        visit: impl FnMut(Vec<TestCase>) -> Result<()>,
+    ) -> Result<()> {
         let req = ApiRequest::get(&self.path("test-cases")).queries(&[
             ("parentId", module.to_string().as_str()),
             ("expandProps", "true"),
-            ("expandSteps", "true"),
+            ("expandSteps", if steps { "true" } else { "false" }),
         ]);
         self.bare_pages(req, "size", visit)
     }

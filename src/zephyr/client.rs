@@ -297,7 +297,21 @@ impl ZephyrClient {
 
     /// Every test case, a page at a time (`GET /testcases/nextgen`).
     pub fn test_cases(&self, visit: impl FnMut(Vec<Record<TestCase>>) -> Result<()>) -> Result<()> {
-        self.each_cursor_page("/testcases/nextgen", &self.project_query(), visit)
+        self.test_cases_updated_after(None, visit)
+    }
+
+    /// The test cases updated after `after` (`yyyy-MM-dd'T'HH:mm:ss'Z'`;
+    /// `None`: all), a page at a time (`GET /testcases/nextgen?updatedAfter=`).
+    pub fn test_cases_updated_after(
+        &self,
+        after: Option<&str>,
+        visit: impl FnMut(Vec<Record<TestCase>>) -> Result<()>,
+    ) -> Result<()> {
+        let mut query = self.project_query().to_vec();
+        if let Some(after) = after {
+            query.push(("updatedAfter", after));
+        }
+        self.each_cursor_page("/testcases/nextgen", &query, visit)
     }
 
     /// The number of items of an offset-paged list of the project, from the

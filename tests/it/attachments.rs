@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::support::Migration;
-use etlpool::migrate::{AttachmentOptions, Journal, RecordKind, RunHooks, RunSummary};
+use etlpool::migrate::{AttachmentOptions, Journal, RecordKind, RunHooks, RunSummary, SyncOptions};
 use etlpool::mock::qtest::attachments::sha256_hex;
 use etlpool::mock::zephyr::attachments::{FileOwner, MockAttachments};
 use etlpool::mock::{DataSizes, FailPoint, MockOptions};
@@ -28,7 +28,20 @@ fn options(seed: u64) -> MockOptions {
 }
 
 fn run(m: &Migration, attachments: AttachmentOptions) -> RunSummary {
-    let hooks = RunHooks::default().attachments(attachments);
+    run_with(m, RunHooks::default().attachments(attachments))
+}
+
+/// A run that lists everything again (`--full`): a project migrated without
+/// attachments has its high-water marks set, so a plain sync would not
+/// visit the unchanged cases and executions whose files are missing.
+fn run_full(m: &Migration) -> RunSummary {
+    run_with(
+        m,
+        RunHooks::default().sync(SyncOptions::default().full(true)),
+    )
+}
+
+fn run_with(m: &Migration, hooks: RunHooks) -> RunSummary {
     let cancel = etlpool::CancelToken::new();
     etlpool::migrate::migrate_with(&m.pool, &m.options(), &cancel, &hooks).expect("run")
 }
@@ -121,19 +134,19 @@ fn every_file_arrives_once_on_its_object_byte_for_byte_and_a_rerun_reads_no_list
 
 /// Runs once without attachments (every record made), then once with
 /// `fault` on qTest: only uploads write in the second run.
-fn upload_under(seed: u64, fault: impl Fn(&etlpool::mock::Faults)) -> (Migration, RunSummary) {
+fn upload_under(seed: u64, fault: impl Fn(&etlpool::mock::MockServers)) -> (Migration, RunSummary) {
     let m = Migration::with_options(options(seed));
     let first = run(&m, AttachmentOptions::off());
     assert!(first.is_complete(), "{first}");
-    fault(&m.mocks.faults().qtest);
-    let second = run(&m, AttachmentOptions::default());
+    fault(&m.mocks);
+    let second = run_full(&m);
     m.mocks.faults().qtest.clear();
     (m, second)
 }
 
 #[test]
 fn a_reset_after_each_applied_upload_is_resolved_by_lookup_never_by_a_second_upload() {
-    let (m, summary) = upload_under(22, |q| q.set_reset_after_write_rate(1.0));
+    let (m, summary) = upload_under(22, |m| m.faults().qtest.set_reset_after_write_rate(1.0));
     assert!(summary.is_complete(), "{summary}\n{}", m.failures());
     // Every upload was applied, its answer lost, and the file then found.
     assert_eq!(summary.records["attachment"].found, 7, "{summary}");
@@ -149,8 +162,12 @@ fn server_errors_after_applied_uploads_and_failed_lookups_never_upload_a_file_tw
     // Reads fail too (a lookup may fail): re-runs finish the job.
     m.mocks.faults().qtest.set_fail_rate(0.3, FailPoint::After);
     let mut summaries = Vec::new();
-    for _ in 0..8 {
-        let summary = run(&m, AttachmentOptions::default());
+    for round in 0..8 {
+        // The first lists everything; failed files keep the marks for the next.
+        let summary = match round {
+            0 => run_full(&m),
+            _ => run(&m, AttachmentOptions::default()),
+        };
         let done = summary.is_complete();
         summaries.push(summary.to_string());
         if done {
@@ -210,4 +227,24 @@ fn no_attachments_reads_and_writes_no_file() {
         !routes.keys().any(|r| r.contains("attachments")),
         "{routes:?}"
     );
+}
+
+#[test]
+fn failed_downloads_get_more_rounds_within_the_run() {
+    let m = Migration::with_options(options(27));
+    // A download is one attempt (its body streams): the client can't retry it.
+    m.mocks.fail_next_zephyr_downloads(3);
+    let summary = run(&m, AttachmentOptions::default());
+    assert!(summary.is_complete(), "{summary}\n{}", m.failures());
+    assert_eq!(summary.records["attachment"].created, 7, "{summary}");
+    assert_eq!(uploads(&m), 7, "one upload per file");
+    assert_eq!(actual(&m), expected(&m));
+}
+
+#[test]
+fn refused_uploads_are_looked_up_and_sent_again_within_the_run() {
+    let (m, summary) = upload_under(28, |m| m.refuse_next_qtest_writes(3));
+    assert!(summary.is_complete(), "{summary}\n{}", m.failures());
+    assert_eq!(uploads(&m), 7, "one upload per file");
+    assert_eq!(actual(&m), expected(&m));
 }

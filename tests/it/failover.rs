@@ -129,8 +129,8 @@ fn calls_go_to_the_secondary_while_the_primary_breaker_is_open() {
     let pool = test_pool().build().unwrap();
     let client = pair(&pool, &primary.url(), &secondary.url())
         .breaker(BreakerPolicy {
-            failure_threshold: 1,
             cooldown: Duration::from_secs(600),
+            ..BreakerPolicy::after_failures(1)
         })
         .build()
         .unwrap();
@@ -221,8 +221,8 @@ fn calls_come_back_to_the_primary_when_its_breaker_probe_succeeds() {
     let pool = test_pool().build().unwrap();
     let client = pair(&pool, &primary.url(), &secondary.url())
         .breaker(BreakerPolicy {
-            failure_threshold: 1,
             cooldown: Duration::ZERO,
+            ..BreakerPolicy::after_failures(1)
         })
         .build()
         .unwrap();
@@ -346,8 +346,8 @@ fn an_open_breaker_everywhere_is_reported_as_open() {
     let pool = test_pool().build().unwrap();
     let client = pair(&pool, &a.url(), &b.url())
         .breaker(BreakerPolicy {
-            failure_threshold: 1,
             cooldown: Duration::from_secs(600),
+            ..BreakerPolicy::after_failures(1)
         })
         .build()
         .unwrap();

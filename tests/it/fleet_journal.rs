@@ -4,28 +4,12 @@
 //! same records. Before the fleet work there was no `journal` command and no
 //! `--redis` (exit 2).
 
-use std::collections::BTreeMap;
-use std::path::Path;
-
 use crate::cli::{migrate, run};
-use crate::support::fleet::{QTEST_TOKEN, RedisServer, ZEPHYR_TOKEN, etlpool};
+use crate::support::fleet::{
+    QTEST_TOKEN, RedisServer, ZEPHYR_TOKEN, journal_move, journal_records,
+};
 use crate::support::{Scratch, check};
-use etlpool::migrate::{Journal, RecordKind, Target};
 use etlpool::mock::{MockOptions, MockServers};
-
-/// Every record of a journal file, by kind and key.
-fn records(path: &Path) -> BTreeMap<(String, String), Target> {
-    let journal = Journal::read_only(path).unwrap();
-    RecordKind::ALL
-        .into_iter()
-        .flat_map(|kind| {
-            journal
-                .entries_of(kind)
-                .into_iter()
-                .map(move |(key, t)| ((kind.to_string(), key), t))
-        })
-        .collect()
-}
 
 #[test]
 fn a_journal_moves_to_redis_and_back_and_a_run_resumes_from_it() {
@@ -40,22 +24,11 @@ fn a_journal_moves_to_redis_and_back_and_a_run_resumes_from_it() {
     let (code, out) = run(&mut migrate(&mocks, &dir.0));
     assert_eq!(code, 0, "{out}");
     let file = dir.0.join("journal.csv");
-    let before = records(&file);
+    let before = journal_records(&file);
     assert!(before.len() > 50, "{}", before.len());
 
-    let (code, out) = run(&mut etlpool(
-        &dir.0,
-        &[
-            "journal",
-            "import",
-            "--project",
-            "PROJ",
-            "--journal",
-            file.to_str().unwrap(),
-            "--redis",
-            &url,
-        ],
-    ));
+    let file_arg = file.to_str().unwrap();
+    let (code, out) = journal_move(&dir.0, "import", "PROJ", file_arg, &url, &[]);
     assert_eq!(code, 0, "{out}");
     assert!(
         out.contains(&format!("imported {} new records", before.len())),
@@ -83,22 +56,18 @@ fn a_journal_moves_to_redis_and_back_and_a_run_resumes_from_it() {
     check::assert_migrated(&mocks);
 
     let out_file = dir.0.join("exported.csv");
+    let out_arg = out_file.to_str().unwrap();
     let export = |force: bool| {
-        let mut args = vec!["journal", "export", "--project", "PROJ", "--journal"];
-        args.push(out_file.to_str().unwrap());
-        args.extend(["--redis", &url]);
-        if force {
-            args.push("--force");
-        }
-        run(&mut etlpool(&dir.0, &args))
+        let extra: &[&str] = if force { &["--force"] } else { &[] };
+        journal_move(&dir.0, "export", "PROJ", out_arg, &url, extra)
     };
     let (code, out) = export(false);
     assert_eq!(code, 0, "{out}");
-    assert_eq!(records(&out_file), before);
+    assert_eq!(journal_records(&out_file), before);
     // A journal file is never replaced by accident.
     let (code, out) = export(false);
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("--force"), "{out}");
     assert_eq!(export(true).0, 0);
-    assert_eq!(records(&out_file), before);
+    assert_eq!(journal_records(&out_file), before);
 }

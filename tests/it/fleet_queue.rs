@@ -9,10 +9,11 @@ use redis::Commands;
 
 use crate::cli::run;
 use crate::ops_util::{signal, spawn};
-use crate::support::fleet::{RedisServer, etlpool, project_mocks, reports_of, sizes, write_list};
+use crate::support::fleet::{
+    RedisServer, big_sizes, enqueue, etlpool, project_mocks, reports_of, sizes, write_list,
+};
 use crate::support::migration::{clients, verify_defaults};
 use crate::support::{Scratch, check};
-use etlpool::mock::DataSizes;
 
 #[test]
 fn ten_projects_over_three_workers_are_each_migrated_exactly_once() {
@@ -21,16 +22,7 @@ fn ten_projects_over_three_workers_are_each_migrated_exactly_once() {
     let dir = Scratch::new("fleet-ten");
     let list = write_list(&dir.0, "projects.csv", &mocks.iter().collect::<Vec<_>>());
     let url = redis.url();
-    let (code, out) = run(&mut etlpool(
-        &dir.0,
-        &[
-            "migrate",
-            "--projects",
-            list.to_str().unwrap(),
-            "--redis",
-            &url,
-        ],
-    ));
+    let (code, out) = enqueue(&dir.0, &list, &url);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("queued 10 projects"), "{out}");
 
@@ -63,16 +55,7 @@ fn ten_projects_over_three_workers_are_each_migrated_exactly_once() {
     assert_eq!(doc["counts"]["done"], 10, "{out}");
 
     // Queued again: nothing to do twice.
-    let (code, out) = run(&mut etlpool(
-        &dir.0,
-        &[
-            "migrate",
-            "--projects",
-            list.to_str().unwrap(),
-            "--redis",
-            &url,
-        ],
-    ));
+    let (code, out) = enqueue(&dir.0, &list, &url);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("queued 0 projects"), "{out}");
     assert!(out.contains("P3 (done)"), "{out}");
@@ -104,25 +87,12 @@ fn wait_for_records(
 #[test]
 fn a_worker_killed_in_mid_project_is_taken_over_without_duplicates() {
     let redis = RedisServer::start();
-    let big = DataSizes {
-        cases: 60,
-        executions: 150,
-        ..sizes()
-    };
+    let big = big_sizes();
     let mocks = project_mocks(0, 930, big);
     let dir = Scratch::new("fleet-kill");
     let list = write_list(&dir.0, "projects.csv", &[&mocks]);
     let url = redis.url();
-    let (code, out) = run(&mut etlpool(
-        &dir.0,
-        &[
-            "migrate",
-            "--projects",
-            list.to_str().unwrap(),
-            "--redis",
-            &url,
-        ],
-    ));
+    let (code, out) = enqueue(&dir.0, &list, &url);
     assert_eq!(code, 0, "{out}");
 
     let lease = ["--lease", "2s"];

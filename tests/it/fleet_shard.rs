@@ -85,3 +85,63 @@ fn a_list_exits_with_its_worst_project_and_runs_them_all() {
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("broken.csv line 2"), "{out}");
 }
+
+/// `--journal` and `--report` are refused with `--projects` (each project
+/// has its own files), but `[run] journal` and `report` in the command's
+/// `--config` were used by every project of the list without a config of
+/// its own: one journal (and one report name) for all of them.
+#[test]
+fn a_journal_in_the_shared_config_is_refused_with_a_list() {
+    let mocks = project_mocks(0, 830, sizes());
+    let dir = Scratch::new("fleet-shared-journal");
+    let config = dir.file(
+        "etlpool.toml",
+        format!(
+            "[zephyr]\nurl = \"{}\"\n\n[qtest]\nurl = \"{}\"\n\n[run]\njournal = \"all.journal.csv\"\n",
+            mocks.zephyr_url(),
+            mocks.qtest_url()
+        )
+        .as_bytes(),
+    );
+    let list = dir.file(
+        "projects.csv",
+        format!(
+            "zephyr_project,qtest_project_id\nP0,{}\n",
+            mocks.qtest_project_id()
+        )
+        .as_bytes(),
+    );
+    let (code, out) = run(&mut etlpool(
+        &dir.0,
+        &[
+            "migrate",
+            "--projects",
+            list.to_str().unwrap(),
+            "--config",
+            config.to_str().unwrap(),
+        ],
+    ));
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("[run] journal"), "{out}");
+    assert!(!dir.0.join("all.journal.csv").exists(), "{out}");
+    assert!(mocks.journal().is_empty(), "{out}");
+}
+
+/// A list saved in another encoding (Latin-1, UTF-16) is a mistake in the
+/// list like any other: exit 2 naming the file and line, not 4 (the exit of
+/// a service that can't be reached) with no line.
+#[test]
+fn a_list_that_is_not_utf8_names_its_line() {
+    let dir = Scratch::new("fleet-latin1");
+    let list = dir.file(
+        "projects.csv",
+        b"zephyr_project,qtest_project_id\nP0,1\n# caf\xe9\nP1,2\n",
+    );
+    let (code, out) = run(&mut etlpool(
+        &dir.0,
+        &["migrate", "--projects", list.to_str().unwrap()],
+    ));
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("projects.csv line 3"), "{out}");
+    assert!(out.contains("UTF-8"), "{out}");
+}

@@ -10,9 +10,10 @@ use redis::Commands;
 
 use crate::cli::run;
 use crate::ops_util::{get, sample, signal, spawn};
-use crate::support::fleet::{RedisServer, etlpool, project_mocks, sizes, write_list};
+use crate::support::fleet::{
+    RedisServer, big_sizes, enqueue, etlpool, project_mocks, sizes, write_list,
+};
 use crate::support::{Scratch, check};
-use etlpool::mock::DataSizes;
 
 #[test]
 fn status_shows_waiting_running_done_and_failed() {
@@ -31,19 +32,7 @@ fn status_shows_waiting_running_done_and_failed() {
         &format!("P1,{}", failed.qtest_project_id() + 1),
     );
     std::fs::write(&first, text).unwrap();
-    let enqueue = |list: &std::path::Path| {
-        run(&mut etlpool(
-            &dir.0,
-            &[
-                "migrate",
-                "--projects",
-                list.to_str().unwrap(),
-                "--redis",
-                &url,
-            ],
-        ))
-    };
-    assert_eq!(enqueue(&first).0, 0);
+    assert_eq!(enqueue(&dir.0, &first, &url).0, 0);
     let (code, out) = run(&mut etlpool(
         &dir.0.join("w1"),
         &["worker", "--redis", &url, "--drain", "--max-attempts", "1"],
@@ -51,15 +40,16 @@ fn status_shows_waiting_running_done_and_failed() {
     assert_eq!(code, 4, "the worst project's code: {out}");
     check::assert_migrated(&done);
 
-    let big = DataSizes {
-        cases: 60,
-        executions: 150,
-        ..sizes()
-    };
+    let big = big_sizes();
     let running = project_mocks(2, 950, big);
     let waiting = project_mocks(3, 950, sizes());
     assert_eq!(
-        enqueue(&write_list(&dir.0, "second.csv", &[&running, &waiting])).0,
+        enqueue(
+            &dir.0,
+            &write_list(&dir.0, "second.csv", &[&running, &waiting]),
+            &url
+        )
+        .0,
         0
     );
     let mut worker = etlpool(

@@ -4,10 +4,22 @@
 mod attachments;
 mod attachments_big;
 mod attachments_links;
+#[cfg(feature = "redis")]
+mod budget;
+#[cfg(feature = "redis")]
+mod budget_breaker;
 mod cli;
 mod clients;
 mod coalesce;
 mod failover;
+mod faults_e2e;
+mod faults_exit;
+mod faults_outage;
+mod faults_outcomes;
+mod faults_util;
+mod faults_waiting;
+#[cfg(feature = "redis")]
+mod fleet_adversarial;
 #[cfg(feature = "redis")]
 mod fleet_journal;
 #[cfg(feature = "redis")]
@@ -45,8 +57,17 @@ mod pool_wire;
 mod qtest_contract;
 mod qtest_spec;
 mod queue;
+mod resilience_bodies;
+mod resilience_breaker;
+mod resilience_pace;
+mod resilience_review;
+mod resilience_secrets;
 mod spec_review;
 mod support;
+mod sync;
+mod sync_cli;
+#[cfg(feature = "redis")]
+mod sync_redis;
 mod verify;
 mod zephyr_contract;
 mod zephyr_source;

@@ -248,7 +248,7 @@ fn a_timeout_too_long_to_be_a_deadline_is_a_usage_error_not_a_panic() {
 }
 
 /// `etlpool verify` with the environment `migrate` gets.
-fn verify(mocks: &etlpool::mock::MockServers, dir: &std::path::Path) -> Command {
+pub(crate) fn verify(mocks: &etlpool::mock::MockServers, dir: &std::path::Path) -> Command {
     let like = migrate(mocks, dir);
     let mut cmd = etlpool();
     for (k, v) in like.get_envs() {

@@ -70,8 +70,13 @@ fn metrics_and_health_show_a_run_moving_and_an_open_breaker() {
         );
     }
 
-    // Zephyr fails every request: its breaker opens and /health says 503.
-    mocks.faults().zephyr.set_fail_rate(1.0, FailPoint::Before);
+    // qTest fails every request: its breaker opens and /health says 503.
+    // (It takes a window's minimum of calls, which qTest's writes reach
+    // whatever is left of the run's Zephyr reads.)
+    let qtest = etlpool::Origin::parse(&mocks.qtest_url())
+        .unwrap()
+        .to_string();
+    mocks.faults().qtest.set_fail_rate(1.0, FailPoint::Before);
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut last = (0, String::new());
     while Instant::now() < deadline && child.try_wait().unwrap().is_none() {
@@ -81,12 +86,12 @@ fn metrics_and_health_show_a_run_moving_and_an_open_breaker() {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    mocks.faults().zephyr.clear();
+    mocks.faults().qtest.clear();
     assert_eq!(last.0, 503, "{}", last.1);
     let health: serde_json::Value = serde_json::from_str(&last.1).unwrap();
-    assert_eq!(health["origins"][&zephyr]["breaker"], "open", "{health:#}");
+    assert_eq!(health["origins"][&qtest]["breaker"], "open", "{health:#}");
     assert!(
-        health["origins"][&zephyr]["last_error"]["kind"].is_string(),
+        health["origins"][&qtest]["last_error"]["kind"].is_string(),
         "{health:#}"
     );
 

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::{
     BIG_BODY, TestCa, WAIT, big_body_server, late_body, ok_server, recorded, server, test_pool,
+    wait_until,
 };
 use etlpool::mock::server::{Answer, Response};
 use etlpool::{CloseReason, Error, Pool, TransportKind};
@@ -197,6 +198,11 @@ fn the_cleaner_closes_idle_connections() {
         srv.stats().wait_until(|s| s.client_closed == 1, WAIT),
         "server never saw EOF"
     );
+    // The server can see the close before the cleaner has counted it.
+    assert!(
+        wait_until(|| pool.metrics().total.closed_total() == 1, WAIT),
+        "the close was never counted"
+    );
     let snap = pool.metrics();
     let m = &snap.total;
     assert_eq!(m.closed(CloseReason::Idle), 1);
@@ -249,6 +255,10 @@ fn https_resumes_sessions_across_agents() {
     // The cleaner closes the idle connection and drops its agent; the next lease
     // makes a new agent, which resumes the session through the shared config.
     assert!(srv.stats().wait_until(|s| s.client_closed == 1, WAIT));
+    assert!(wait_until(
+        || pool.metrics().total.closed(CloseReason::Idle) == 1,
+        WAIT
+    ));
     assert_eq!(pool.fetch(&srv.url()).unwrap().status(), 200);
     let m = pool.metrics().total;
     assert_eq!(m.closed(CloseReason::Idle), 1);

@@ -154,10 +154,7 @@ fn the_health_view_lists_each_origin() {
             max_retries: 0,
             ..Default::default()
         })
-        .breaker(etlpool::policy::BreakerPolicy {
-            failure_threshold: 2,
-            ..Default::default()
-        })
+        .breaker(etlpool::policy::BreakerPolicy::after_failures(2))
         .build()
         .unwrap();
     for _ in 0..3 {

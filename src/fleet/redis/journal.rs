@@ -304,8 +304,21 @@ pub fn export(
         ));
     }
     let mut conn = redis.connect()?;
-    let name = format!("{} {}", redis.shown(), journal_key(redis, project));
-    let entries = load(redis, &mut conn, &journal_key(redis, project), &name)?;
+    let key = journal_key(redis, project);
+    let name = format!("{} {key}", redis.shown());
+    // A typo in the project would otherwise write an empty journal (over
+    // a real one, with --force).
+    let exists: bool = redis::cmd("EXISTS")
+        .arg(&key)
+        .query(&mut conn)
+        .map_err(|e| MigrateError::from(redis.error("reading a journal from", e)))?;
+    if !exists {
+        return Err(MigrateError::config(
+            "journal export",
+            format!("{name}: there is no journal of project {project}; nothing was written"),
+        ));
+    }
+    let entries = load(redis, &mut conn, &key, &name)?;
     let mut records: Vec<_> = entries.into_iter().collect();
     records.sort_by(|a, b| (a.0.0 as usize, &a.0.1).cmp(&(b.0.0 as usize, &b.0.1)));
     let io = |what: &str, e| MigrateError::io(format!("{what} {}", out.display()), e);
@@ -325,7 +338,11 @@ pub fn export(
         let _ = std::fs::remove_file(&tmp);
         return Err(io("writing", e));
     }
-    Ok(records.len())
+    // Records; the sync state (fingerprints, marks) is written uncounted.
+    Ok(records
+        .iter()
+        .filter(|((kind, _), _)| kind.is_record())
+        .count())
 }
 
 /// Copies the journal file `file` into the Redis journal of `project`,
@@ -339,6 +356,17 @@ pub fn import(
     file: &Path,
     lease: Duration,
 ) -> Result<usize, MigrateError> {
+    // A typo in the path would otherwise import nothing and succeed.
+    match std::fs::metadata(file) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(MigrateError::config(
+                "journal import",
+                format!("there is no journal file {}", file.display()),
+            ));
+        }
+        Err(e) => return Err(MigrateError::io(format!("reading {}", file.display()), e)),
+    }
     let file_store = FileJournal::new(file);
     let file_lock = file_store.lock(LockWait::No, None)?;
     let source = Journal::read_only(file)?;
@@ -346,10 +374,12 @@ pub fn import(
     let lock = store.lock(LockWait::No, None)?;
     let target = store.open(lock)?;
     let mut new = Vec::new();
-    for kind in RecordKind::ALL {
+    // Sync state (fingerprints, marks) comes along; where both sides have
+    // it, the file's is taken, as it is not a record that can disagree.
+    for kind in RecordKind::ALL.into_iter().chain(RecordKind::SYNC_STATE) {
         for (key, t) in source.entries_of(kind) {
             match target.get(kind, &key) {
-                Some(there) if there.id != t.id => {
+                Some(there) if there.id != t.id && kind.is_record() => {
                     return Err(MigrateError::config(
                         "journal import",
                         format!(
@@ -372,5 +402,6 @@ pub fn import(
     }
     target.close()?;
     drop(file_lock);
-    Ok(new.len())
+    // Records, as the message says; the sync state came along uncounted.
+    Ok(new.iter().filter(|(kind, ..)| kind.is_record()).count())
 }

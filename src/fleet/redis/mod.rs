@@ -1,4 +1,5 @@
-//! Projects, journals and locks in Redis (feature `redis`).
+//! Projects, journals, locks and the shared rate budget in Redis (feature
+//! `redis`).
 //!
 //! One Redis serves a fleet of `etlpool` processes on any machines. Its keys,
 //! all under a prefix (`etlpool` by default, `--redis-prefix`):
@@ -10,10 +11,12 @@
 //! | `PREFIX:info` | hash | project key -> JSON: the project, worker, times, attempts, last error |
 //! | `PREFIX:journal:KEY` | hash | the project's journal: `kind,source_key` -> `target_id,version_id` ([`journal`]) |
 //! | `PREFIX:lock:KEY` | string with an expiry | the project's lock: who holds it ([`lock`]) |
+//! | `PREFIX:budget:…` | sorted set, strings with expiries | the shared rate budget: members, each origin's schedule, pause and open breaker ([`budget`]) |
 //!
 //! The client is redis-rs's synchronous one: every call is a short request
 //! on loopback or a LAN, made from the thread that needs it.
 
+pub mod budget;
 pub mod journal;
 pub mod lock;
 pub mod queue;
@@ -25,7 +28,8 @@ use crate::error::Error;
 pub use journal::{RedisJournal, export as export_journal, import as import_journal};
 pub use lock::RedisLock;
 pub use queue::{
-    Enqueued, Finish, Heartbeat, ProjectInfo, ProjectQueue, ProjectState, QueuedProject, Taken,
+    Enqueued, Finish, Heartbeat, ProjectInfo, ProjectQueue, ProjectState, Projects, QueuedProject,
+    Settled, Taken, Unreadable,
 };
 
 /// How long connecting may take.
@@ -86,12 +90,23 @@ impl Redis {
 
     /// A new connection, with a connect timeout and reply timeouts.
     pub fn connect(&self) -> Result<redis::Connection, Error> {
+        self.connect_within(CONNECT_TIMEOUT, REPLY_TIMEOUT)
+    }
+
+    /// A new connection that may take `connect` to open and `reply` for
+    /// each answer (the shared rate budget's are short: a dead Redis must
+    /// not hold requests up).
+    pub(crate) fn connect_within(
+        &self,
+        connect: Duration,
+        reply: Duration,
+    ) -> Result<redis::Connection, Error> {
         let conn = self
             .client
-            .get_connection_with_timeout(CONNECT_TIMEOUT)
+            .get_connection_with_timeout(connect)
             .map_err(|e| self.error("connecting to", e))?;
-        conn.set_read_timeout(Some(REPLY_TIMEOUT))
-            .and_then(|()| conn.set_write_timeout(Some(REPLY_TIMEOUT)))
+        conn.set_read_timeout(Some(reply))
+            .and_then(|()| conn.set_write_timeout(Some(reply)))
             .map_err(|e| self.error("connecting to", e))?;
         Ok(conn)
     }

@@ -11,9 +11,11 @@
 //! - **Heartbeat** ([`Heartbeat`]): every third of the lease, `XCLAIM ...
 //!   JUSTID` resets the entry's idle time (so nobody reclaims it) and the
 //!   heartbeat time is written for `etlpool status`.
-//! - **Finish** ([`ProjectQueue::finish`]): in one transaction, `XACK` and
+//! - **Finish** ([`ProjectQueue::finish`]): in one script, `XACK` and
 //!   `XDEL` the entry and set the project `done` or `failed`, or queue it
-//!   again (a new entry) for another attempt.
+//!   again (a new entry) for another attempt; unless the project is no
+//!   longer the finishing attempt's (a worker that stalled past its lease
+//!   while another took its project over changes nothing).
 //!
 //! No project runs twice at once: the stream gives each entry to one
 //! consumer at a time, and the project's lock ([`super::lock`]) guards
@@ -47,6 +49,26 @@ const ENQUEUE: &str = "local state = redis.call('HGET', KEYS[1], ARGV[1]) \
      redis.call('HSET', KEYS[2], ARGV[1], ARGV[3]) \
      redis.call('HDEL', KEYS[4], ARGV[1]) \
      return 'queued'";
+
+/// Ends an attempt if the project is still that attempt's (its info names
+/// the same worker, attempt and start): acknowledges and deletes the entry,
+/// sets the state and info, and queues a new entry for another attempt.
+/// 1 if it did (or had: an attempt already finished, so a repeat after a
+/// lost reply changes nothing), 0 if the attempt is stale, -1 if Redis has
+/// no such project.
+const FINISH: &str = "local info = redis.call('HGET', KEYS[3], ARGV[1]) \
+     if not info then return -1 end \
+     local ok, now = pcall(cjson.decode, info) \
+     if not ok or now.worker ~= ARGV[3] or now.attempts ~= tonumber(ARGV[4]) \
+        or now.started_at_ms ~= tonumber(ARGV[5]) then return 0 end \
+     if now.finished_at_ms ~= cjson.null then return 1 end \
+     redis.call('XACK', KEYS[1], ARGV[9], ARGV[2]) \
+     redis.call('XDEL', KEYS[1], ARGV[2]) \
+     redis.call('HSET', KEYS[2], ARGV[1], ARGV[6]) \
+     redis.call('HSET', KEYS[3], ARGV[1], ARGV[7]) \
+     redis.call('HDEL', KEYS[4], ARGV[1]) \
+     if ARGV[8] ~= '' then redis.call('XADD', KEYS[1], '*', 'project', ARGV[8]) end \
+     return 1";
 
 /// Where a project stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -163,6 +185,19 @@ pub enum Finish {
     Release,
 }
 
+/// What [`ProjectQueue::finish`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settled {
+    /// The attempt's end is recorded.
+    Recorded,
+    /// Nothing changed: another worker took the project over (this one
+    /// stalled past its lease), and its state is that worker's.
+    Superseded,
+    /// Nothing changed: Redis has no such project (it restarted without
+    /// persistence, or its keys were deleted); the list must be queued again.
+    Lost,
+}
+
 /// What [`ProjectQueue::enqueue`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -263,18 +298,7 @@ impl ProjectQueue {
     ) -> Result<Option<Taken>, Error> {
         let k = keys(&self.redis);
         loop {
-            let claimed: StreamAutoClaimReply = self
-                .conn
-                .xautoclaim_options(
-                    &k.stream,
-                    GROUP,
-                    worker,
-                    millis(lease),
-                    "0-0",
-                    StreamAutoClaimOptions::default().count(1),
-                )
-                .map_err(|e| self.redis.error("reclaiming a project on", e))?;
-            let (entry, reclaimed) = match claimed.claimed.into_iter().next() {
+            let (entry, reclaimed) = match self.reclaim(worker, lease)? {
                 Some(entry) => (entry, true),
                 None => {
                     let options = StreamReadOptions::default()
@@ -297,6 +321,36 @@ impl ProjectQueue {
             if let Some(taken) = self.check(entry, reclaimed)? {
                 return Ok(Some(taken));
             }
+        }
+    }
+
+    /// One entry whose worker has not heartbeaten for `lease`, claimed for
+    /// `worker`. `XAUTOCLAIM` looks at no more than ten pending entries per
+    /// call (for a count of one), so the scan follows its cursor through the
+    /// whole pending list: a dead worker's entry behind ten running ones is
+    /// found too.
+    fn reclaim(&mut self, worker: &str, lease: Duration) -> Result<Option<StreamId>, Error> {
+        let k = keys(&self.redis);
+        let mut cursor = "0-0".to_string();
+        loop {
+            let claimed: StreamAutoClaimReply = self
+                .conn
+                .xautoclaim_options(
+                    &k.stream,
+                    GROUP,
+                    worker,
+                    millis(lease),
+                    &cursor,
+                    StreamAutoClaimOptions::default().count(1),
+                )
+                .map_err(|e| self.redis.error("reclaiming a project on", e))?;
+            if let Some(entry) = claimed.claimed.into_iter().next() {
+                return Ok(Some(entry));
+            }
+            if claimed.next_stream_id == "0-0" {
+                return Ok(None);
+            }
+            cursor = claimed.next_stream_id;
         }
     }
 
@@ -390,11 +444,18 @@ impl ProjectQueue {
         Ok(info)
     }
 
-    /// Ends an attempt (see [`Finish`]).
-    pub fn finish(&mut self, taken: &Taken, how: Finish) -> Result<(), Error> {
+    /// Ends the attempt that [`ProjectQueue::start`] began as `started`
+    /// (see [`Finish`]), unless the project is no longer that attempt's
+    /// (see [`Settled`]). A connection that broke is made again once: a
+    /// repeated end changes nothing.
+    pub fn finish(
+        &mut self,
+        taken: &Taken,
+        started: &ProjectInfo,
+        how: Finish,
+    ) -> Result<Settled, Error> {
         let k = keys(&self.redis);
-        let key = &taken.project.zephyr_project;
-        let mut info = self.info(&taken.project)?;
+        let mut info = started.clone();
         info.finished_at_ms = Some(now_ms());
         let (state, code, error, again) = match how {
             Finish::Done => (ProjectState::Done, Some(0), None, false),
@@ -412,18 +473,39 @@ impl ProjectQueue {
         };
         info.exit_code = code;
         info.error = error;
-        let mut pipe = redis::pipe();
-        pipe.atomic()
-            .xack(&k.stream, GROUP, &[&taken.id])
-            .xdel(&k.stream, &[&taken.id])
-            .hset(&k.status, key, state.as_str())
-            .hset(&k.info, key, json(&info)?)
-            .hdel(&k.heartbeat, key);
-        if again {
-            pipe.xadd(&k.stream, "*", &[("project", json(&taken.project)?)]);
-        }
-        pipe.query::<()>(&mut self.conn)
-            .map_err(|e| self.redis.error("finishing a project on", e))
+        let requeue = if again {
+            json(&taken.project)?
+        } else {
+            String::new()
+        };
+        let script = redis::Script::new(FINISH);
+        let mut call = script.prepare_invoke();
+        call.key(&k.stream)
+            .key(&k.status)
+            .key(&k.info)
+            .key(&k.heartbeat)
+            .arg(&taken.project.zephyr_project)
+            .arg(&taken.id)
+            .arg(started.worker.as_deref().unwrap_or(""))
+            .arg(started.attempts)
+            .arg(started.started_at_ms.unwrap_or(0))
+            .arg(state.as_str())
+            .arg(json(&info)?)
+            .arg(requeue)
+            .arg(GROUP);
+        let fail = |e| self.redis.error("finishing a project on", e);
+        let settled: i64 = match call.invoke(&mut self.conn) {
+            Err(e) if e.is_io_error() || e.is_connection_dropped() => {
+                self.conn = self.redis.connect()?;
+                call.invoke(&mut self.conn).map_err(fail)?
+            }
+            other => other.map_err(fail)?,
+        };
+        Ok(match settled {
+            1 => Settled::Recorded,
+            0 => Settled::Superseded,
+            _ => Settled::Lost,
+        })
     }
 
     /// Whether nothing is left: no entry waiting and none taken.
@@ -438,8 +520,9 @@ impl ProjectQueue {
             .all(|s| s == ProjectState::Done.as_str() || s == ProjectState::Failed.as_str()))
     }
 
-    /// Every project of the queue, in the order they were queued.
-    pub fn projects(&mut self) -> Result<Vec<QueuedProject>, Error> {
+    /// Every project of the queue, in the order they were queued, and
+    /// those whose state or info this etlpool can't read.
+    pub fn projects(&mut self) -> Result<Projects, Error> {
         let k = keys(&self.redis);
         let read = |conn: &mut Connection,
                     key: &str|
@@ -448,23 +531,58 @@ impl ProjectQueue {
         let states = read(&mut self.conn, &k.status).map_err(fail)?;
         let infos = read(&mut self.conn, &k.info).map_err(fail)?;
         let beats = read(&mut self.conn, &k.heartbeat).map_err(fail)?;
-        let mut out: Vec<QueuedProject> = states
-            .into_iter()
-            .filter_map(|(key, state)| {
-                let info: ProjectInfo = serde_json::from_str(infos.get(&key)?).ok()?;
-                Some(QueuedProject {
-                    state: ProjectState::parse(&state)?,
+        let mut out = Projects::default();
+        for (key, state) in states {
+            let info = infos.get(&key).map(|text| serde_json::from_str(text));
+            match (ProjectState::parse(&state), info) {
+                (Some(state), Some(Ok(info))) => out.projects.push(QueuedProject {
+                    state,
                     info,
                     heartbeat_at_ms: beats.get(&key).and_then(|b| b.parse().ok()),
-                })
-            })
-            .collect();
-        out.sort_by(|a, b| {
+                }),
+                (None, _) => out.unreadable.push(Unreadable {
+                    project: key,
+                    problem: format!("its state {state:?} is not one this etlpool knows"),
+                }),
+                (Some(_), None) => out.unreadable.push(Unreadable {
+                    project: key,
+                    problem: format!("{state}, but {} has no entry for it", k.info),
+                }),
+                (Some(_), Some(Err(e))) => out.unreadable.push(Unreadable {
+                    project: key,
+                    problem: format!("{state}, but its entry in {} can't be read: {e}", k.info),
+                }),
+            }
+        }
+        out.projects.sort_by(|a, b| {
             (a.info.queued_at_ms, &a.info.project.zephyr_project)
                 .cmp(&(b.info.queued_at_ms, &b.info.project.zephyr_project))
         });
+        out.unreadable.sort_by(|a, b| a.project.cmp(&b.project));
         Ok(out)
     }
+}
+
+/// The projects of a queue, as [`ProjectQueue::projects`] reads them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Projects {
+    /// Every project it could read, in the order they were queued.
+    pub projects: Vec<QueuedProject>,
+    /// Projects whose state or info it can't read (a newer etlpool wrote
+    /// them, or keys were edited by hand): never finished, as far as it
+    /// knows.
+    pub unreadable: Vec<Unreadable>,
+}
+
+/// A project [`ProjectQueue::projects`] can't read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Unreadable {
+    /// Its key.
+    pub project: String,
+    /// What is wrong.
+    pub problem: String,
 }
 
 /// Keeps a taken entry claimed while its project runs; stops when dropped.

@@ -17,7 +17,6 @@ use super::{ApiClient, Call};
 use crate::error::{Error, Exchange, Result, StatusError};
 use crate::http::ApiRequest;
 use crate::metrics::FailureKind;
-use crate::policy::Outcome;
 use crate::pool::{Lease, Reply};
 use crate::redact;
 
@@ -100,25 +99,34 @@ impl ApiClient {
     /// [`Error::Status`] with an excerpt of the body. One attempt (see the
     /// module docs); `expected_len`, when known, widens the time allowed.
     pub fn open_stream(&self, request: &ApiRequest, expected_len: Option<u64>) -> Result<Streamed> {
-        let (lease, response, _) = self.stream_attempt(request, SendBody::none(), expected_len)?;
-        let (parts, body) = response.into_parts();
-        let status = parts.status.as_u16();
-        let mut streamed = Streamed {
-            headers: parts.headers,
-            status,
-            reader: body.into_reader(),
-            read: 0,
-            finished: false,
-            lease: Some(lease),
-        };
-        if (200..300).contains(&status) {
-            return Ok(streamed);
-        }
-        let mut excerpt = Vec::new();
-        // Only an excerpt of an error body is kept; the rest is dropped with
-        // the connection.
-        let _ = (&mut streamed).take(4096).read_to_end(&mut excerpt);
-        Err(self.status_error(request, status, &excerpt, false))
+        self.stream_call(
+            request,
+            SendBody::none(),
+            expected_len,
+            |lease, response, _| {
+                let (parts, body) = response.into_parts();
+                let head = Reply::new(parts.status.as_u16(), parts.headers.clone(), Vec::new());
+                let streamed = Streamed {
+                    headers: parts.headers,
+                    status: head.status(),
+                    reader: body.into_reader(),
+                    read: 0,
+                    finished: false,
+                    lease: Some(lease),
+                };
+                Ok((head, streamed))
+            },
+            |head, mut streamed| {
+                if (200..300).contains(&head.status()) {
+                    return Ok(streamed);
+                }
+                let mut excerpt = Vec::new();
+                // Only an excerpt of an error body is kept; the rest is
+                // dropped with the connection.
+                let _ = (&mut streamed).take(4096).read_to_end(&mut excerpt);
+                Err(self.status_error(request, head.status(), &excerpt, false))
+            },
+        )
     }
 
     /// `request` (a POST or PUT) with `body` streamed as its body: `len`
@@ -132,73 +140,74 @@ impl ApiClient {
         body: &mut dyn Read,
         len: Option<u64>,
     ) -> Result<Reply> {
-        let (lease, response, sent) =
-            self.stream_attempt(request, SendBody::from_reader(body), len)?;
-        let (parts, body) = response.into_parts();
-        let read = body.into_with_config().limit(1024 * 1024).read_to_vec();
-        drop(lease);
-        let body = read.map_err(|e| self.transport_error(request, e, sent))?;
-        let status = parts.status.as_u16();
-        if !(200..300).contains(&status) {
-            return Err(self.status_error(request, status, &body, true));
-        }
-        Ok(Reply::new(status, parts.headers, body))
+        self.stream_call(
+            request,
+            SendBody::from_reader(body),
+            len,
+            |lease, response, sent| {
+                let (parts, body) = response.into_parts();
+                let read = body.into_with_config().limit(1024 * 1024).read_to_vec();
+                drop(lease);
+                let body = read.map_err(|e| self.transport_error(request, e, sent))?;
+                Ok((Reply::new(parts.status.as_u16(), parts.headers, body), ()))
+            },
+            |reply, ()| {
+                if !(200..300).contains(&reply.status()) {
+                    return Err(self.status_error(request, reply.status(), reply.body(), true));
+                }
+                Ok(reply)
+            },
+        )
     }
 
-    /// One attempt: credentials, the breaker's admission, the limiter's turn,
-    /// a lease, the request. Returns the lease with the response, and
-    /// whether any of the request was sent.
-    fn stream_attempt(
+    /// One attempt through the call machinery ([`Call::once`]): the
+    /// request on a lease, with the limit of a transfer of `len` bytes;
+    /// `read` takes the response (with the lease and what was sent) to the
+    /// answer's head and what is kept of it, `finish` judges it.
+    fn stream_call<S, T>(
         &self,
         request: &ApiRequest,
         body: SendBody<'_>,
         len: Option<u64>,
-    ) -> Result<(Lease, ureq::http::Response<ureq::Body>, Exchange)> {
+        read: impl FnOnce(Lease, ureq::http::Response<ureq::Body>, Exchange) -> Result<(Reply, S)>,
+        finish: impl FnOnce(Reply, S) -> Result<T>,
+    ) -> Result<T> {
         let (method, uri) = self.target(request)?;
         let call = Call::new(self, request, method.clone(), uri.clone(), None);
-        call.client.policies.budget().record_request(call.start);
-        let auth = call.credentials()?;
-        let permit = call.admit()?;
-        call.wait_for_turn()?;
-        let lease = self.inner.origin.lease()?;
-        let mut builder = Request::builder().method(method).uri(uri);
-        for (k, v) in &request.headers {
-            builder = builder.header(k, v);
-        }
-        if let Some(value) = auth {
-            builder = builder.header("Authorization", value);
-        }
-        if let Some(n) = len.filter(|_| request.method != "GET") {
-            builder = builder.header("Content-Length", n.to_string());
-        }
-        let ureq_request = builder
-            .body(body)
-            .map_err(|e| Error::config("header", e.to_string()))?;
-        let limit = self.transfer_limit(len);
-        let ureq_request = lease
-            .configure_request(ureq_request)
-            .timeout_per_call(Some(limit))
-            .timeout_global(Some(limit))
-            .build();
-        lease.reset_exchange();
-        match lease.run(ureq_request) {
-            Ok(response) => {
-                let status = response.status().as_u16();
-                permit.report(if status >= 500 {
-                    Outcome::Failure
-                } else {
-                    Outcome::Success
-                });
-                let exchange = lease.last_exchange();
-                Ok((lease, response, exchange))
+        let send = |lease: Lease, auth: Option<&str>| {
+            let mut builder = Request::builder().method(method).uri(uri);
+            for (k, v) in &request.headers {
+                builder = builder.header(k, v);
             }
-            Err(e) => {
-                permit.report(Outcome::Failure);
-                let exchange = lease.last_exchange();
-                lease.discard();
-                Err(self.transport_error(request, e, exchange))
+            if let Some(value) = auth {
+                builder = builder.header("Authorization", value);
             }
-        }
+            if let Some(n) = len.filter(|_| request.method != "GET") {
+                builder = builder.header("Content-Length", n.to_string());
+            }
+            let ureq_request = builder
+                .body(body)
+                .map_err(|e| Error::config("header", e.to_string()))?;
+            let limit = self.transfer_limit(len);
+            let ureq_request = lease
+                .configure_request(ureq_request)
+                .timeout_per_call(Some(limit))
+                .timeout_global(Some(limit))
+                .build();
+            lease.reset_exchange();
+            match lease.run(ureq_request) {
+                Ok(response) => {
+                    let exchange = lease.last_exchange();
+                    read(lease, response, exchange)
+                }
+                Err(e) => {
+                    let exchange = lease.last_exchange();
+                    lease.discard();
+                    Err(self.transport_error(request, e, exchange))
+                }
+            }
+        };
+        call.once(send, finish)
     }
 
     /// How long one streamed transfer of `len` bytes may take.

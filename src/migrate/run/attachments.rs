@@ -161,7 +161,7 @@ impl Owner {
         if s.journal.get(RecordKind::Attachment, &done).is_some() {
             return;
         }
-        let files = match s.zephyr.attachments(&self.zephyr) {
+        let files = match s.patiently(|| s.zephyr.attachments(&self.zephyr)) {
             Ok(files) => files,
             Err(e) => return s.failed(RecordKind::Attachment, &done, &e),
         };
@@ -222,8 +222,10 @@ impl Owner {
             });
             return true;
         }
-        // Open the download first: its length is what a lookup compares.
-        let download = match s.zephyr.download(&self.zephyr, id) {
+        // Open the download first: its length is what a lookup compares. A
+        // download is one attempt (its body streams): a failure that may
+        // pass gets the rounds of any read, and an outage is waited out.
+        let download = match s.patiently(|| s.zephyr.download(&self.zephyr, id)) {
             Ok(d) => d,
             Err(e) => {
                 s.failed(RecordKind::Attachment, &key, &e);
@@ -250,8 +252,9 @@ impl Owner {
         let create = || -> Result<Target> {
             let download = match pending.borrow_mut().take() {
                 Some(d) => d,
-                // A second try (after an unknown outcome found nothing).
-                None => s.zephyr.download(&self.zephyr, id)?,
+                // A later round (after a failure the lookup found no trace
+                // of): the file is read again.
+                None => s.patiently(|| s.zephyr.download(&self.zephyr, id))?,
             };
             let mut body = Capped::new(download, max, &name);
             let made = s

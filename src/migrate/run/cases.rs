@@ -6,6 +6,7 @@ use std::sync::{Arc, OnceLock};
 use super::case_info::CaseInfo;
 use super::folders::default_module;
 use super::shared::{Fresh, PlanInfo, Shared};
+use super::sync::{fingerprint, record_digest, sync_case};
 use crate::error::Result;
 use crate::migrate::record::{RecordKind, Target};
 use crate::migrate::source::read_script;
@@ -87,21 +88,54 @@ fn load_index(s: &Shared) -> Result<HashMap<String, Existing>> {
     Ok(index)
 }
 
-/// The case with this Zephyr key, asked now.
+/// The case with this Zephyr key, asked now of the search (when the bulk
+/// search that makes the index failed).
 fn find_case(s: &Shared, key: &str) -> Result<Option<Existing>> {
-    let mut cases = s.qtest.cases_where(&s.catalog.mapping().key_field, key)?;
-    cases.sort_by_key(|c| c.id);
-    Ok(cases.first().map(Existing::of))
+    let cases = s.qtest.cases_where(&s.catalog.mapping().key_field, key)?;
+    Ok(oldest(&cases, |_| true))
+}
+
+/// The case with this Zephyr key in module `module`, read from its listing:
+/// committed state, where the search index may not show a case created a
+/// moment ago (after a create whose outcome is unknown).
+fn find_case_in(s: &Shared, module: u64, key: &str) -> Result<Option<Existing>> {
+    let key_field = s.catalog.key_field_id();
+    let mut found: Option<Existing> = None;
+    s.qtest.case_summaries_in(module, |cases: Vec<QtestCase>| {
+        let here = oldest(&cases, |c| c.property_value(key_field) == Some(key));
+        found = match (found, here) {
+            (Some(a), Some(b)) => Some(if b.target.id < a.target.id { b } else { a }),
+            (a, b) => a.or(b),
+        };
+        Ok(())
+    })?;
+    Ok(found)
+}
+
+/// The oldest (lowest id) of `cases` that `wanted` accepts, as `find_case`
+/// and the index pick among copies.
+fn oldest(cases: &[QtestCase], wanted: impl Fn(&QtestCase) -> bool) -> Option<Existing> {
+    cases
+        .iter()
+        .filter(|c| wanted(c))
+        .min_by_key(|c| c.id)
+        .map(Existing::of)
 }
 
 /// Migrates one case.
 pub(crate) fn migrate_case(s: &Shared, index: &Arc<CaseIndex>, case: TestCase) {
-    if let Some(target) = s.journaled(RecordKind::Case, &case.key) {
-        // Its files may be what an earlier run didn't get to.
+    let journaled = match s.dry_run() {
+        true => None,
+        false => s.journal.get(RecordKind::Case, &case.key),
+    };
+    if journaled.is_none()
+        && let Some(target) = s.journaled(RecordKind::Case, &case.key)
+    {
+        // A dry run plans what an earlier run didn't get to: its files.
         return super::attachments::of_case(s, &case.key, target);
     }
     if case.folder.is_none() && default_module(s).is_none() {
-        // The default module failed and was reported; so is this case.
+        // The default module failed and was reported; this case waits for it.
         let e = crate::migrate::error::TransformError::new(
             RecordKind::Case,
             &case.key,
@@ -112,7 +146,7 @@ pub(crate) fn migrate_case(s: &Shared, index: &Arc<CaseIndex>, case: TestCase) {
         s.transform_failed(&e);
         return;
     }
-    let script = match read_script(&s.zephyr, &case) {
+    let script = match s.patiently(|| read_script(&s.zephyr, &case)) {
         Ok(script) => script,
         Err(e) => return s.failed(RecordKind::Case, &case.key, &e),
     };
@@ -121,10 +155,16 @@ pub(crate) fn migrate_case(s: &Shared, index: &Arc<CaseIndex>, case: TestCase) {
         Err(e) => return s.transform_failed(&e),
     };
     let shape = ScriptShape::of(script.as_case_script());
+    if let Some(target) = journaled {
+        sync_case(s, &case.key, target, &plan, shape);
+        // Its files may be what an earlier run didn't get to.
+        return super::attachments::of_case(s, &case.key, target);
+    }
     let find = |fresh: Fresh| -> Result<Option<Target>> {
-        let found = match fresh {
-            Fresh::Snapshot => index.get(s, &case.key)?,
-            Fresh::Live => find_case(s, &case.key)?,
+        let found = match (fresh, plan.body.parent_id) {
+            (Fresh::Snapshot, _) => index.get(s, &case.key)?,
+            (Fresh::Live, Some(module)) => find_case_in(s, module, &case.key)?,
+            (Fresh::Live, None) => find_case(s, &case.key)?,
         };
         match found {
             // Created by an earlier run that stopped before approving it.
@@ -160,6 +200,7 @@ pub(crate) fn migrate_case(s: &Shared, index: &Arc<CaseIndex>, case: TestCase) {
         body: &plan.body,
     };
     if let Some(target) = s.ensure(RecordKind::Case, &case.key, info, &find, &create) {
+        record_digest(s, &case.key, fingerprint(&plan));
         let texts = [case.objective.as_deref(), case.precondition.as_deref()];
         super::attachments::inline_images(s, &format!("case/{}", case.key), &texts);
         super::attachments::of_case(s, &case.key, target);

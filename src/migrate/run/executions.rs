@@ -12,7 +12,7 @@ use super::folders::default_cycle;
 use super::shared::{Fresh, PlanInfo, Shared};
 use super::spool::{self, Spool, SpoolWriter};
 use crate::error::{Error, Result};
-use crate::migrate::error::{MigrateError, Reason, TransformError};
+use crate::migrate::error::MigrateError;
 use crate::migrate::record::{RecordKind, Target, run_key};
 use crate::migrate::transform::{
     LogPlan, StepLayout, executed_case, log_plan, run_plan, same_instant, sort_for_logs,
@@ -41,11 +41,14 @@ pub(crate) fn produce(
     s: &Shared,
     submit: &mut dyn FnMut(RunJob) -> Result<()>,
 ) -> std::result::Result<(), MigrateError> {
-    let total = s
-        .zephyr
-        .count("/testexecutions", &[("onlyLastExecutions", "false")])?;
+    let filter = super::sync::execution_filter(s);
+    let mut counted = vec![("onlyLastExecutions", "false")];
+    if let Some(after) = &filter.actual_end_date_after {
+        counted.push(("actualEndDateAfter", after));
+    }
+    let total = s.patiently(|| s.zephyr.count("/testexecutions", &counted))?;
     s.progress.phase("executions", total);
-    let mut spool = spool_executions(s)?;
+    let mut spool = spool_executions(s, &filter)?;
     let spool_error = |e| MigrateError::io("reading spooled executions", e);
     for (cycle, range) in spool.cycles() {
         if cycle.is_none() {
@@ -74,31 +77,34 @@ pub(crate) fn produce(
 
 /// The one pass over `GET /testexecutions/nextgen`: readable executions go to
 /// the spool; one that can't be read, or whose case can't be told, fails alone.
-fn spool_executions(s: &Shared) -> std::result::Result<Spool, MigrateError> {
+fn spool_executions(
+    s: &Shared,
+    filter: &crate::zephyr::ExecutionFilter,
+) -> std::result::Result<Spool, MigrateError> {
     let path = spool::path_for(s.journal.path());
     let context = format!("spooling executions to {}", path.display());
     let mut writer = SpoolWriter::create(path).map_err(|e| MigrateError::io(context.clone(), e))?;
-    s.zephyr.executions(None, |page| {
+    let list = |visit: &mut dyn FnMut(_) -> Result<()>| s.zephyr.executions_where(filter, visit);
+    s.resumably(list, |record| {
         if s.cancel.is_cancelled() {
             return Err(Error::Cancelled);
         }
-        for record in page {
-            let exec = match record {
-                Ok(exec) => exec,
-                Err(bad) => {
-                    s.unreadable(RecordKind::Log, &bad);
-                    continue;
-                }
-            };
-            match executed_case(&exec) {
-                Ok(case) => {
-                    let cycle = exec.test_cycle.as_ref().map(|c| c.id);
-                    writer
-                        .push(cycle, &case.key, &exec)
-                        .map_err(|e| Error::io(context.clone(), e))?;
-                }
-                Err(e) => s.transform_failed(&e),
+        let exec = match record {
+            Ok(exec) => exec,
+            Err(bad) => {
+                s.unreadable(RecordKind::Log, &bad);
+                return Ok(());
             }
+        };
+        s.sync.saw(&exec);
+        match executed_case(&exec) {
+            Ok(case) => {
+                let cycle = exec.test_cycle.as_ref().map(|c| c.id);
+                writer
+                    .push(cycle, &case.key, &exec)
+                    .map_err(|e| Error::io(context.clone(), e))?;
+            }
+            Err(e) => s.transform_failed(&e),
         }
         Ok(())
     })?;
@@ -123,7 +129,10 @@ fn by_case(executions: Vec<TestExecution>) -> BTreeMap<String, Vec<TestExecution
     out
 }
 
-/// Migrates one run and its logs.
+/// Migrates one run and its logs. Logs are made in `actualEndDate` order and
+/// never after one that is missing: from the first log that can't be made,
+/// the rest of the run's logs wait for the next run, as do all of them when
+/// the run itself is not migrated.
 pub(crate) fn migrate_run(s: &Shared, phases: Phases, job: RunJob) {
     let RunJob {
         cycle,
@@ -135,60 +144,74 @@ pub(crate) fn migrate_run(s: &Shared, phases: Phases, job: RunJob) {
         return;
     };
     let key = run_key(cycle.zephyr_id, &case_key);
+    super::sync::repair_logs(s, &key, &executions);
     let logs_wanted = phases.logs
         && executions
             .iter()
             .any(|e| s.target_of(RecordKind::Log, &e.id.to_string()).is_none());
     let run_wanted = phases.runs && s.target_of(RecordKind::Run, &key).is_none();
-    let qcase = match executed_case_info(s, &case_key, run_wanted, logs_wanted) {
-        Ok(c) => c,
-        Err(e) => return s.failed(RecordKind::Run, &key, &e),
-    };
+    let qcase = s.patiently(|| executed_case_info(s, &case_key, run_wanted, logs_wanted));
     let created = std::cell::Cell::new(false);
-    let run = if phases.runs {
-        ensure_run(
+    let run = match (&qcase, phases.runs) {
+        (_, false) => s.target_of(RecordKind::Run, &key),
+        (Ok(info), true) => ensure_run(
             s,
             &cycle,
             first,
-            qcase.as_ref().map(|c| c.name.as_str()),
+            info.as_ref().map(|c| c.name.as_str()),
             &created,
-        )
-    } else {
-        s.target_of(RecordKind::Run, &key)
+        ),
+        (Err(_), true) if !run_wanted => s.journaled(RecordKind::Run, &key),
+        (Err(e), true) => {
+            s.failed(RecordKind::Run, &key, e);
+            None
+        }
     };
-    if !phases.logs {
+    if !phases.logs || s.cancel.is_cancelled() {
         return;
     }
     let Some(run) = run else {
+        let parent = format!("run {key}");
         for exec in &executions {
-            let reason = Reason::ParentNotMigrated {
-                kind: RecordKind::Run,
-                key: key.clone(),
-            };
-            s.transform_failed(&TransformError::new(
-                RecordKind::Log,
-                exec.id.to_string(),
-                reason,
-            ));
+            let id = exec.id.to_string();
+            if !s.already(RecordKind::Log, &id) {
+                s.waiting(RecordKind::Log, &id, &parent);
+            }
         }
         return;
     };
-    let layout = match step_layout_of(s, qcase.is_some() && logs_wanted, &case_key) {
-        Ok(layout) => layout,
-        Err(e) => {
-            for exec in &executions {
-                s.failed(RecordKind::Log, &exec.id.to_string(), &e);
-            }
-            return;
-        }
-    };
+    // What the logs need of the case: its steps on both sides. Had the run
+    // no use for the case, its failure to read is the first log's.
+    let layout = qcase.and_then(|info| {
+        s.patiently(|| step_layout_of(s, info.is_some() && logs_wanted, &case_key))
+    });
     let logs = Logs::new(s, run, &executions, created.get());
+    let mut missing: Option<String> = None;
     for exec in &executions {
         if s.cancel.is_cancelled() {
             // The rest wait for the next run; nothing is half-done.
             return;
         }
-        migrate_log(s, &logs, exec, &layout);
+        let id = exec.id.to_string();
+        if let Some(target) = s.journaled(RecordKind::Log, &id) {
+            // Its files may be what an earlier run didn't get to.
+            super::attachments::of_execution(s, exec.id, target);
+            continue;
+        }
+        let made = match (&missing, &layout) {
+            (Some(earlier), _) => {
+                s.waiting(RecordKind::Log, &id, earlier);
+                continue;
+            }
+            (None, Err(e)) => {
+                s.failed(RecordKind::Log, &id, e);
+                false
+            }
+            (None, Ok(layout)) => migrate_log(s, &logs, exec, layout),
+        };
+        if !made {
+            missing = Some(format!("log {id}, an earlier log of run {key}"));
+        }
     }
 }
 
@@ -323,30 +346,34 @@ impl<'a> Logs<'a> {
     }
 }
 
-fn migrate_log(s: &Shared, logs: &Logs<'_>, exec: &TestExecution, layout: &StepLayout) {
+/// Makes one log; whether it was made (or needs none).
+fn migrate_log(s: &Shared, logs: &Logs<'_>, exec: &TestExecution, layout: &StepLayout) -> bool {
     let key = exec.id.to_string();
-    if let Some(target) = s.journaled(RecordKind::Log, &key) {
-        // Its files may be what an earlier run didn't get to.
-        return super::attachments::of_execution(s, exec.id, target);
-    }
     let results = if layout.is_empty() || s.dry_run() {
         Vec::new()
     } else {
-        match s.zephyr.execution_steps(&key) {
+        match s.patiently(|| s.zephyr.execution_steps(&key)) {
             Ok(r) => r,
-            Err(e) => return s.failed(RecordKind::Log, &key, &e),
+            Err(e) => {
+                s.failed(RecordKind::Log, &key, &e);
+                return false;
+            }
         }
     };
     let body = match log_plan(exec, &results, layout, &s.context()) {
         Ok(LogPlan::Create(body)) => body,
         Ok(LogPlan::NoLog { status }) => {
-            return s.skipped(
+            s.skipped(
                 RecordKind::Log,
                 &key,
                 &format!("status `{status}` gets no log"),
             );
+            return true;
         }
-        Err(e) => return s.transform_failed(&e),
+        Err(e) => {
+            s.transform_failed(&e);
+            return false;
+        }
     };
     let find = |fresh: Fresh| logs.find(fresh, &body);
     let create = || {
@@ -359,7 +386,11 @@ fn migrate_log(s: &Shared, logs: &Logs<'_>, exec: &TestExecution, layout: &StepL
         name: &body.exe_end_date,
         body: &body,
     };
-    if let Some(target) = s.ensure(RecordKind::Log, &key, info, &find, &create) {
-        super::attachments::of_execution(s, exec.id, target);
+    match s.ensure(RecordKind::Log, &key, info, &find, &create) {
+        Some(target) => {
+            super::attachments::of_execution(s, exec.id, target);
+            true
+        }
+        None => false,
     }
 }

@@ -178,7 +178,7 @@ fn migrate_tree<T: Tree + Sync>(
     phase: &str,
     workers: usize,
 ) -> std::result::Result<(), MigrateError> {
-    let (folders, unreadable) = crate::zephyr::split(s.zephyr.folders(kind)?);
+    let (folders, unreadable) = crate::zephyr::split(s.patiently(|| s.zephyr.folders(kind))?);
     let (ordered, errors) = folder_order(&folders, T::KIND);
     s.progress.phase(
         phase,

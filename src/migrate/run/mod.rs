@@ -6,9 +6,15 @@
 //! then a lookup on qTest (by the `Zephyr Key` field, by name and position under
 //! the parent, by the key in a cycle's description, by case in a cycle's runs,
 //! by end time and status in a run's logs); a create only if both come up
-//! empty. A create whose outcome is unknown is looked up again before it is
-//! created again. So a crash or a fault at any point neither duplicates nor
-//! loses a record.
+//! empty. A create whose outcome is unknown is looked up again, in its
+//! parent's listing, before it is created again, for as many rounds as the
+//! retry policy allows. So a crash or a fault at any point neither duplicates
+//! nor loses a record.
+//!
+//! A record whose parent is not migrated waits for the next run (a `waiting`
+//! row), and so do a run's logs after one that is missing. While a service's
+//! circuit breaker is open, the work that needs it waits for up to the
+//! outage budget ([`RunHooks::max_outage`]) instead of failing.
 
 mod attachments;
 mod case_cache;
@@ -17,12 +23,15 @@ mod cases;
 mod cycles;
 mod executions;
 mod folders;
+mod outage;
+mod patience;
 mod progress;
 mod setup;
 mod shared;
 mod spool;
 mod stop;
 mod summary;
+mod sync;
 
 use std::convert::Infallible;
 use std::path::PathBuf;
@@ -33,13 +42,16 @@ use std::time::Instant;
 use parking_lot::RwLock;
 
 pub use attachments::{AttachmentOptions, DEFAULT_MAX_ATTACHMENT_BYTES};
+pub use outage::DEFAULT_MAX_OUTAGE;
 pub use progress::{PROGRESS_TARGET, ProgressSnapshot, RunProgress, whole_secs};
 pub use setup::{Endpoints, QtestAuth, connect};
 pub use summary::RunSummary;
+pub use sync::SyncOptions;
 
 use self::case_cache::CaseCache;
 use self::cases::CaseIndex;
 use self::cycles::CycleIndex;
+use self::outage::Outages;
 use self::shared::{Output, Shared, Tally};
 use crate::cancel::CancelToken;
 use crate::error::Error;
@@ -150,9 +162,10 @@ pub struct MigrateOptions {
 }
 
 /// What a caller can attach to a run besides its options: a progress to
-/// watch, and how long to wait for the journal's lock. Defaults to a
-/// private progress and no waiting.
-#[derive(Debug, Clone, Default)]
+/// watch, how long to wait for the journal's lock, and how long to wait out
+/// an outage. Defaults to a private progress, no waiting for the lock, and
+/// [`DEFAULT_MAX_OUTAGE`].
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct RunHooks {
     /// Counted by the run; read it from another thread.
@@ -166,12 +179,34 @@ pub struct RunHooks {
     /// The summary says which name it got. Defaults to `None`: the report
     /// is `MigrateOptions::report` itself.
     pub report_per_run: Option<std::time::SystemTime>,
+    /// The outage budget: how long work waits for a service whose circuit
+    /// breaker is open (behind one probe) before the run stops, with exit 3
+    /// and a message naming the service (`--max-outage`). Defaults to
+    /// [`DEFAULT_MAX_OUTAGE`] (10 minutes).
+    pub max_outage: std::time::Duration,
     /// Where the journal lives and how it is locked. Defaults to `None`: a
     /// [`FileJournal`] at [`MigrateOptions::journal`].
     pub journal_store: Option<Arc<dyn JournalStore>>,
     /// Whether and up to what size attachments are migrated. Defaults to
     /// [`AttachmentOptions::default`].
     pub attachments: AttachmentOptions,
+    /// How a project migrated before is synced (overwrite, repair, the
+    /// executions' overlap window). Defaults to [`SyncOptions::default`].
+    pub sync: SyncOptions,
+}
+
+impl Default for RunHooks {
+    fn default() -> Self {
+        RunHooks {
+            progress: RunProgress::default(),
+            lock_wait: LockWait::default(),
+            report_per_run: None,
+            max_outage: DEFAULT_MAX_OUTAGE,
+            journal_store: None,
+            attachments: AttachmentOptions::default(),
+            sync: SyncOptions::default(),
+        }
+    }
 }
 
 impl RunHooks {
@@ -197,6 +232,18 @@ impl RunHooks {
     /// Migrate attachments as `options` say (see [`RunHooks::attachments`]).
     pub fn attachments(mut self, options: AttachmentOptions) -> Self {
         self.attachments = options;
+        self
+    }
+
+    /// Wait out an outage for up to `budget` (see [`RunHooks::max_outage`]).
+    pub fn max_outage(mut self, budget: std::time::Duration) -> Self {
+        self.max_outage = budget;
+        self
+    }
+
+    /// Sync a project migrated before as `sync` says.
+    pub fn sync(mut self, sync: SyncOptions) -> Self {
+        self.sync = sync;
         self
     }
 
@@ -259,6 +306,8 @@ pub fn migrate_with(
     };
     let progress = hooks.progress.clone();
     progress.start(!opts.only.logs);
+    let outages = Outages::new(hooks.max_outage, stop.token().clone(), &zephyr, &qtest);
+    let retry = qtest.api().retry_policy().clone();
     let shared = Arc::new(Shared {
         zephyr,
         qtest,
@@ -274,6 +323,9 @@ pub fn migrate_with(
         cases: CaseCache::new(&opts.endpoints.zephyr_project),
         approving: Default::default(),
         attachment_options: hooks.attachments,
+        outages,
+        retry,
+        sync: sync::SyncState::new(hooks.sync),
     });
     let jobs = JobTally::default();
     let lines = opts
@@ -293,19 +345,34 @@ struct JobTally {
 
 fn phases(s: &Arc<Shared>, opts: &MigrateOptions, jobs: &JobTally) -> Result<(), MigrateError> {
     let only = opts.only;
+    if s.sync.options.repair && !s.dry_run() {
+        sync::repair(s)?;
+    }
     if only.modules {
         folders::modules(s, opts.workers)?;
     }
     if only.cases {
         let index = Arc::new(CaseIndex::default());
+        let since = sync::since(s, sync::CASES_MARK);
+        let started = sync::now_secs();
         listed(
             s,
             opts.workers,
             jobs,
-            (RecordKind::Case, "cases", "/testcases"),
+            // The offset list's total counts every case: no size when filtered.
+            (
+                RecordKind::Case,
+                "cases",
+                since.is_none().then_some("/testcases"),
+            ),
             move |sh, case| cases::migrate_case(sh, &index, case),
-            |visit| s.zephyr.test_cases(visit),
+            |visit| s.zephyr.test_cases_updated_after(since.as_deref(), visit),
         )?;
+        let complete =
+            jobs.not_run.load(Ordering::Relaxed) == 0 && jobs.panicked.load(Ordering::Relaxed) == 0;
+        // A failed file of a case is listed again with its case.
+        let kinds = [RecordKind::Case, RecordKind::Attachment];
+        sync::advance(s, sync::CASES_MARK, started, &kinds, complete);
     }
     if only.cycles || only.logs {
         // Environment names and test plans, for cycles' descriptions and logs' notes.
@@ -319,7 +386,7 @@ fn phases(s: &Arc<Shared>, opts: &MigrateOptions, jobs: &JobTally) -> Result<(),
             s,
             opts.workers,
             jobs,
-            (RecordKind::Cycle, "cycles", "/testcycles"),
+            (RecordKind::Cycle, "cycles", Some("/testcycles")),
             move |sh, cycle| cycles::migrate_cycle(sh, &index, cycle),
             |visit| s.zephyr.test_cycles(visit),
         )?;
@@ -332,6 +399,11 @@ fn phases(s: &Arc<Shared>, opts: &MigrateOptions, jobs: &JobTally) -> Result<(),
             move |sh, job| executions::migrate_run(sh, only, job),
             |submit| executions::produce(s, submit),
         )?;
+        let complete = jobs.not_run.load(Ordering::Relaxed) == 0
+            && jobs.panicked.load(Ordering::Relaxed) == 0
+            && only.runs
+            && only.logs;
+        sync::advance_executions(s, complete);
     }
     Ok(())
 }
@@ -346,20 +418,22 @@ fn listed<J: Send + 'static>(
     s: &Arc<Shared>,
     workers: usize,
     jobs: &JobTally,
-    (kind, phase, path): (RecordKind, &str, &str),
+    (kind, phase, path): (RecordKind, &str, Option<&str>),
     handle: impl Fn(&Shared, J) + Send + Sync + 'static,
-    list: impl FnOnce(PageVisitor<'_, J>) -> crate::Result<()>,
+    list: impl Fn(PageVisitor<'_, J>) -> crate::Result<()>,
 ) -> Result<(), MigrateError> {
-    s.progress.phase(phase, s.zephyr.count(path, &[])?);
+    let total = match path {
+        Some(path) => s.patiently(|| s.zephyr.count(path, &[]))?,
+        None => None,
+    };
+    s.progress.phase(phase, total);
     parallel(s, workers, jobs, handle, |submit| {
-        list(&mut |page| {
-            page.into_iter().try_for_each(|record| match record {
-                Ok(item) => submit(item),
-                Err(bad) => {
-                    s.unreadable(kind, &bad);
-                    Ok(())
-                }
-            })
+        s.resumably(&list, |record| match record {
+            Ok(item) => submit(item),
+            Err(bad) => {
+                s.unreadable(kind, &bad);
+                Ok(())
+            }
         })?;
         Ok(())
     })
@@ -419,11 +493,13 @@ fn finish(
         .journal
         .failure()
         .map(|why| format!("{why}; free space (or fix the file system) and run again to resume"));
-    let interrupted = journal_failed.is_none()
+    // The run's own reasons to stop come before a signal's.
+    let stopped = journal_failed.or_else(|| shared.outages.stopped().map(str::to_owned));
+    let interrupted = stopped.is_none()
         && (shared.cancel.is_cancelled()
             || matches!(outcome, Err(MigrateError::Http(Error::Cancelled))));
-    let aborted = match &outcome {
-        _ if journal_failed.is_some() => journal_failed,
+    let mut aborted = match &outcome {
+        _ if stopped.is_some() => stopped,
         Err(MigrateError::Http(Error::Cancelled)) | Ok(()) => None,
         Err(e) => Some(crate::error::error_chain(e)),
     };
@@ -440,21 +516,31 @@ fn finish(
         ));
     };
     let report = shared.out.path().to_owned();
+    // After the work, a file that can't be closed stops nothing more: the
+    // run is reported as stopped early (exit 3), and the next one resumes.
+    let mut after_work = |closed: Result<(), MigrateError>| {
+        if let Err(e) = closed {
+            let why = crate::error::error_chain(&e);
+            log::error!("{why}");
+            aborted.get_or_insert(why);
+        }
+    };
     let failed_already = shared.journal.failure().is_some();
     let closed = shared.journal.close();
     if !failed_already {
-        closed?;
+        after_work(closed);
     }
-    match shared.out {
-        Output::Report(r) => r.finish().map(drop)?,
-        Output::Plan(p) => p.finish().map(drop)?,
-    }
+    after_work(match shared.out {
+        Output::Report(r) => r.finish().map(drop),
+        Output::Plan(p) => p.finish().map(drop),
+    });
     Ok(RunSummary {
         dry_run: opts.dry_run,
         interrupted,
         aborted,
         breaker_open,
         elapsed_secs: start.elapsed().as_secs_f64(),
+        waiting: records.values().map(|c| c.waiting).sum(),
         records,
         failed: failed + output_errors,
         not_run: jobs.not_run.load(Ordering::Relaxed),

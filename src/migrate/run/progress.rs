@@ -34,7 +34,7 @@ struct Inner {
     /// Records counted for the current phase.
     done: AtomicU64,
     /// Every row so far, per kind and action.
-    counts: [[AtomicU64; 5]; 7],
+    counts: [[AtomicU64; Action::COUNT]; RecordKind::ALL.len()],
     /// Count runs, not logs, in the executions phase (`--only runs`).
     runs_only: AtomicBool,
     finished: AtomicBool,

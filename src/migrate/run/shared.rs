@@ -1,6 +1,8 @@
 //! What every phase and worker shares, and the one way a record is migrated:
 //! journal first, then a lookup on qTest, then a create; a create whose outcome
-//! is unknown is resolved by looking again before creating again.
+//! is unknown is resolved by looking again before creating again
+//! ([`patience`](super::patience)). How each record ends is one report row:
+//! created, found, skipped, failed, or waiting for its parent.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,10 +12,12 @@ use serde::Serialize;
 
 use super::case_cache::CaseCache;
 use super::case_info::Approving;
+use super::outage::Outages;
 use super::progress::RunProgress;
 use crate::cancel::CancelToken;
 use crate::error::{Error, Result};
-use crate::migrate::error::{MigrateError, TransformError};
+use crate::http::RetryPolicy;
+use crate::migrate::error::{MigrateError, Reason, TransformError};
 use crate::migrate::journal::Journal;
 use crate::migrate::record::{Lookup, RecordKind, Target};
 use crate::migrate::report::{Action, Plan, Report};
@@ -39,7 +43,7 @@ impl Output {
 /// Per kind and action, for the summary.
 #[derive(Default)]
 pub(crate) struct Tally {
-    counts: [[AtomicU64; 5]; 7],
+    counts: [[AtomicU64; Action::COUNT]; RecordKind::ALL.len()],
 }
 
 impl Tally {
@@ -77,6 +81,12 @@ pub(crate) struct Shared {
     pub(crate) approving: Approving,
     /// Whether and up to what size files are migrated.
     pub(crate) attachment_options: super::attachments::AttachmentOptions,
+    /// The services' outages, waited out by the workers that need them.
+    pub(crate) outages: Outages,
+    /// How many rounds, and what backoff, a record's work gets.
+    pub(crate) retry: RetryPolicy,
+    /// Sync settings, and the latest execution listed.
+    pub(crate) sync: super::sync::SyncState,
 }
 
 /// See [`Shared::defaults`].
@@ -118,7 +128,14 @@ impl Shared {
         }
     }
 
-    fn row(&self, kind: RecordKind, key: &str, target: Option<u64>, action: Action, error: &str) {
+    pub(crate) fn row(
+        &self,
+        kind: RecordKind,
+        key: &str,
+        target: Option<u64>,
+        action: Action,
+        error: &str,
+    ) {
         self.tally.add(kind, action);
         self.progress.record(kind, action);
         let written = match &self.out {
@@ -154,8 +171,12 @@ impl Shared {
         self.journaled(kind, key).is_some()
     }
 
-    /// Reports a record that can't be mapped.
+    /// Reports a record that can't be mapped, or that waits for a parent
+    /// that is not migrated (yet).
     pub(crate) fn transform_failed(&self, e: &TransformError) {
+        if let Some(parent) = waits_for(&e.reason) {
+            return self.waiting(e.kind, &e.key, &parent);
+        }
         self.tally.add(e.kind, Action::Failed);
         self.progress.record(e.kind, Action::Failed);
         let written = match &self.out {
@@ -171,8 +192,15 @@ impl Shared {
         self.transform_failed(&TransformError::unreadable(kind, bad));
     }
 
-    /// Reports a record whose calls failed.
+    /// Reports a record whose calls failed. One cut short by the run's stop
+    /// (a signal, an outage past its budget, a journal that can't be
+    /// written) gets no row, like the jobs that never started: the next run
+    /// does it.
     pub(crate) fn failed(&self, kind: RecordKind, key: &str, e: &Error) {
+        if matches!(e, Error::Cancelled) {
+            log::debug!("{kind} {key}: stopped before it was done");
+            return;
+        }
         log::warn!("{kind} {key}: {e}");
         self.row(
             kind,
@@ -183,6 +211,19 @@ impl Shared {
         );
     }
 
+    /// Reports a record that waits for `parent` (e.g. `run 10010/PROJ-T1`),
+    /// not migrated yet; the next run does it.
+    pub(crate) fn waiting(&self, kind: RecordKind, key: &str, parent: &str) {
+        log::debug!("{kind} {key}: waiting for {parent}");
+        self.tally.add(kind, Action::Waiting);
+        self.progress.record(kind, Action::Waiting);
+        let written = match &self.out {
+            Output::Report(r) => r.waiting(kind, key, parent),
+            Output::Plan(p) => p.waiting(kind, key, parent),
+        };
+        self.check(written);
+    }
+
     /// Reports a record that is deliberately not migrated (e.g. a Not
     /// Executed execution).
     pub(crate) fn skipped(&self, kind: RecordKind, key: &str, why: &str) {
@@ -191,9 +232,10 @@ impl Shared {
 
     /// Migrates one record: the journal's target if it has one; else what
     /// `find` sees on qTest; else what `create` makes. A create whose outcome
-    /// is unknown (a timeout, a reset, a 5xx after sending) is followed by a
-    /// fresh `find`, and created again only if that finds nothing. Failures are
-    /// reported; `None` means the record has no target.
+    /// is unknown (a timeout, a reset, a 5xx after sending) is followed by
+    /// rounds of a fresh `find` in the parent's listing and, only if that finds
+    /// nothing, another create ([`Shared::resolve`]). Failures are reported;
+    /// `None` means the record has no target.
     pub(crate) fn ensure<B: Serialize>(
         &self,
         kind: RecordKind,
@@ -238,26 +280,16 @@ impl Shared {
             }
         }
     }
+}
 
-    fn resolve(
-        &self,
-        find: &dyn Fn(Fresh) -> Result<Option<Target>>,
-        create: &dyn Fn() -> Result<Target>,
-    ) -> Result<(Target, Action)> {
-        if let Some(t) = find(Fresh::Snapshot)? {
-            return Ok((t, Action::Found));
-        }
-        match create() {
-            Ok(t) => Ok((t, Action::Created)),
-            Err(e) if e.is_outcome_unknown() => {
-                log::info!("outcome unknown ({e}); looking the record up before creating again");
-                match find(Fresh::Live)? {
-                    Some(t) => Ok((t, Action::Found)),
-                    None => create().map(|t| (t, Action::Created)),
-                }
-            }
-            Err(e) => Err(e),
-        }
+/// What a record that can't be mapped waits for, when the reason is a record
+/// that is not migrated (yet) rather than the record itself.
+fn waits_for(reason: &Reason) -> Option<String> {
+    match reason {
+        Reason::ParentNotMigrated { kind, key } => Some(format!("{kind} {key}")),
+        Reason::AncestorFailed { ancestor_id } => Some(format!("folder {ancestor_id}")),
+        Reason::NoDefault { setting } => Some(format!("the default container (`{setting}`)")),
+        _ => None,
     }
 }
 

@@ -32,6 +32,10 @@ pub struct RunSummary {
     pub records: BTreeMap<String, ActionCounts>,
     /// Failed records in total (each is a `failed` row of the report).
     pub failed: u64,
+    /// Records waiting for a parent (or an earlier log of their run) that is
+    /// not migrated yet, in total (each is a `waiting` row): the next run
+    /// does them.
+    pub waiting: u64,
     /// Jobs that were queued but not run because the run was interrupted.
     pub not_run: u64,
     /// Jobs that panicked (a bug: their records have no report row).
@@ -46,11 +50,16 @@ pub struct RunSummary {
 }
 
 impl RunSummary {
-    /// Whether everything asked for was done: no failure, no interruption, no
-    /// open breaker.
+    /// Whether everything asked for was done: no failure, nothing waiting, no
+    /// interruption, no open breaker.
     pub fn is_complete(&self) -> bool {
-        self.failed == 0
-            && self.not_run == 0
+        self.failed == 0 && self.waiting == 0 && self.ran_through()
+    }
+
+    /// Whether the run did all it could: nothing left unrun, no interruption,
+    /// no open breaker (records may still have failed or be waiting).
+    fn ran_through(&self) -> bool {
+        self.not_run == 0
             && self.panicked == 0
             && !self.interrupted
             && self.aborted.is_none()
@@ -77,6 +86,7 @@ impl RunSummary {
             elapsed_secs: 0.0,
             records,
             failed: 0,
+            waiting: 0,
             not_run: 0,
             panicked: 0,
             journal,
@@ -85,6 +95,7 @@ impl RunSummary {
         }
     }
 
+    /// Rows per kind and action, and the failed rows in total.
     pub(crate) fn counts(tally: &super::shared::Tally) -> (BTreeMap<String, ActionCounts>, u64) {
         let mut records = BTreeMap::new();
         let mut failed = 0;
@@ -103,6 +114,8 @@ impl fmt::Display for RunSummary {
             "interrupted; re-run to resume"
         } else if self.aborted.is_some() {
             "stopped early; re-run to resume"
+        } else if self.failed == 0 && self.waiting > 0 && self.ran_through() {
+            "finished with records waiting for others; re-run to do them"
         } else if !self.is_complete() {
             "finished with failures; re-run to retry them"
         } else if self.dry_run {
@@ -116,14 +129,29 @@ impl fmt::Display for RunSummary {
         }
         writeln!(
             f,
-            "  {:<13} {:>8} {:>8} {:>8} {:>8} {:>8}",
-            "", "created", "found", "skipped", "failed", "planned"
+            "  {:<13} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
+            "",
+            "created",
+            "found",
+            "skipped",
+            "failed",
+            "waiting",
+            "planned",
+            "updated",
+            "conflict"
         )?;
         for (kind, c) in &self.records {
             writeln!(
                 f,
-                "  {kind:<13} {:>8} {:>8} {:>8} {:>8} {:>8}",
-                c.created, c.found, c.skipped, c.failed, c.planned
+                "  {kind:<13} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
+                c.created,
+                c.found,
+                c.skipped,
+                c.failed,
+                c.waiting,
+                c.planned,
+                c.updated,
+                c.conflict
             )?;
         }
         if self.not_run > 0 || self.panicked > 0 {

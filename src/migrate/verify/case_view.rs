@@ -134,6 +134,78 @@ impl CaseView<String> {
     }
 }
 
+/// A fingerprint of what `body` sends for a case, kept in the journal so a
+/// sync can tell a case changed in Zephyr (a new body's fingerprint differs)
+/// from one changed on qTest by people ([`held_fingerprint`] differs).
+/// FNV-1a over the normalised view: stable across builds and toolchains,
+/// unlike `DefaultHasher`, since it outlives the process.
+pub(crate) fn sent_fingerprint(body: &NewTestCase) -> u64 {
+    CaseView::expected(body).fingerprint(|_| true)
+}
+
+/// The fingerprint of a case as qTest holds it, over the fields `body` sets
+/// (qTest fills other properties with its defaults); equal to
+/// [`sent_fingerprint`] of the body it was last written with, unless
+/// someone changed it since.
+pub(crate) fn held_fingerprint(case: &TestCase, body: &NewTestCase) -> u64 {
+    let set: Vec<u64> = body.properties.iter().map(|p| p.field_id).collect();
+    CaseView::actual(case).fingerprint(|id| set.contains(&id))
+}
+
+impl CaseView<String> {
+    fn fingerprint(&self, keep: impl Fn(u64) -> bool) -> u64 {
+        let mut h = Fnv::default();
+        for text in [&self.name, &self.description, &self.precondition] {
+            h.text(text);
+        }
+        h.number(self.parent);
+        for (id, value) in self.properties.iter().filter(|(id, _)| keep(*id)) {
+            h.number(Some(*id));
+            h.text(value);
+        }
+        // Not the called case's id: a call is described as "Call to KEY"
+        // either way, and whether it is linked depends on which case the
+        // first run happened to make first, not on a change in Zephyr.
+        for step in &self.steps {
+            h.text(&step.description);
+            h.text(&step.expected);
+        }
+        h.0
+    }
+}
+
+/// 64-bit FNV-1a; each item ends with a byte text never holds, so moving
+/// text between fields changes the fingerprint.
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Fnv {
+    fn bytes(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    fn text(&mut self, text: &str) {
+        self.bytes(text.as_bytes());
+        self.bytes(&[0xff]);
+    }
+
+    fn number(&mut self, n: Option<u64>) {
+        match n {
+            Some(n) => self.bytes(&n.to_le_bytes()),
+            None => self.bytes(b"-"),
+        }
+        self.bytes(&[0xfe]);
+    }
+}
+
 /// The fields of `actual` that differ from `expected`. Only the properties
 /// the transform sets are compared (qTest fills others with its defaults); a
 /// parent or called case that is itself missing on qTest ([`MISSING`]) is

@@ -155,3 +155,30 @@ fn differences_are_described_readably() {
         ]
     );
 }
+
+#[test]
+fn fingerprints_agree_for_a_case_as_sent_and_as_read_back_and_are_stable() {
+    let case: TestCase = serde_json::from_value(read_back()).unwrap();
+    let sent = sent_fingerprint(&body());
+    // qTest's extra default property and rewritten rich text don't count.
+    assert_eq!(held_fingerprint(&case, &body()), sent);
+    // Kept in journals: the same body must give the same number in every
+    // build (FNV-1a, not `DefaultHasher`).
+    assert_eq!(sent, sent_fingerprint(&body()));
+    assert_eq!(sent, 0xe7c4_41e6_c575_e0dc, "{sent:#x}");
+    // An edit by people, a new step text, a move: each changes it.
+    let mut edited = read_back();
+    edited["name"] = json!("Renamed");
+    let edited: TestCase = serde_json::from_value(edited).unwrap();
+    assert_ne!(held_fingerprint(&edited, &body()), sent);
+    let mut changed = body();
+    changed.test_steps[0].expected = "Dashboard shown".into();
+    assert_ne!(sent_fingerprint(&changed), sent);
+    changed = body();
+    changed.parent_id = Some(6);
+    assert_ne!(sent_fingerprint(&changed), sent);
+    // Linking a call that was not linked is not a change.
+    changed = body();
+    changed.test_steps[1].called_test_case_id = None;
+    assert_eq!(sent_fingerprint(&changed), sent);
+}

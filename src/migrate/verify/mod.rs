@@ -65,6 +65,7 @@
 //! ```
 
 mod case_view;
+pub(crate) use case_view::{held_fingerprint, sent_fingerprint};
 mod cases;
 mod cycles;
 mod folders;

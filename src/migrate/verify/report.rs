@@ -141,8 +141,8 @@ fn is_zero(n: &u64) -> bool {
 }
 
 impl Counts {
-    fn slot(&mut self, kind: RecordKind) -> &mut u64 {
-        match kind {
+    fn slot(&mut self, kind: RecordKind) -> Option<&mut u64> {
+        Some(match kind {
             RecordKind::Module => &mut self.modules,
             RecordKind::CycleFolder => &mut self.cycle_folders,
             RecordKind::Case => &mut self.cases,
@@ -150,17 +150,21 @@ impl Counts {
             RecordKind::Run => &mut self.runs,
             RecordKind::Log => &mut self.logs,
             RecordKind::Attachment => &mut self.attachments,
-        }
+            // Sync state is not a record: never checked, never counted.
+            RecordKind::Digest | RecordKind::Mark => return None,
+        })
     }
 
     /// The count of one kind.
     pub fn get(&self, kind: RecordKind) -> u64 {
         let mut copy = *self;
-        *copy.slot(kind)
+        copy.slot(kind).map_or(0, |n| *n)
     }
 
     pub(super) fn add(&mut self, kind: RecordKind, n: u64) {
-        *self.slot(kind) += n;
+        if let Some(slot) = self.slot(kind) {
+            *slot += n;
+        }
     }
 
     /// The sum over every kind.

@@ -1,12 +1,15 @@
 //! Routes of the qTest mock.
 
+use std::collections::HashSet;
 use std::fs::File;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 
 use super::config::QtestConfig;
+use super::lag::Lagging;
 use super::render::{Render, is_child};
 use super::state::{JournalEntry, QtestState};
 use super::write::{self, Write};
@@ -14,6 +17,7 @@ use super::{persist, search};
 use crate::mock::gate::{Api, Flavor, Outcome};
 use crate::mock::paging::{qtest_bare, qtest_envelope};
 use crate::mock::server::{Request, Response};
+use crate::mock::time::now;
 use crate::mock::zephyr::data::Dataset;
 
 /// The qTest mock's API and created state.
@@ -26,6 +30,10 @@ pub(crate) struct QtestApi {
     pub origin: OnceLock<String>,
     /// Served as `/__source` too, for tools that only know the qTest URL.
     pub source: Arc<Dataset>,
+    /// What the search index has not caught up with. Locked after `store`, never before.
+    pub lag: Mutex<Lagging>,
+    /// Writes still to be refused with a 503 before they are applied.
+    pub refuse_writes: AtomicU64,
 }
 
 pub(crate) struct Store {
@@ -84,6 +92,12 @@ impl Api for QtestApi {
 impl QtestApi {
     /// Applies a write, journals and persists it, and renders the written entity.
     pub(crate) fn write(&self, req: &Request, seg: &[&str]) -> Outcome {
+        let refused = self
+            .refuse_writes
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+        if refused.is_ok() {
+            return err(503, "Service Unavailable").into();
+        }
         // An upload's body is the file: what is journaled describes it.
         let upload = matches!(seg, [_, _, "blob-handles"]);
         let body = match upload {
@@ -127,6 +141,9 @@ impl QtestApi {
         store.state.journal.push(entry);
         if upload {
             super::attachments::keep_bytes(&mut store.state, applied.id, req);
+        }
+        if CREATES.contains(&applied.kind) {
+            self.lag.lock().created(applied.id, seq);
         }
         let r = self.render(&store.state);
         let value = match applied.kind {
@@ -180,7 +197,11 @@ impl QtestApi {
         if let Some(resp) = super::attachments::read(&store.state, seg, &r.base) {
             return resp;
         }
-        let ctx = Ctx { req, r };
+        let hidden = match seg {
+            ["search"] => self.lag.lock().hidden(store.state.journal.len() as u64),
+            _ => HashSet::new(),
+        };
+        let ctx = Ctx { req, r, hidden };
         match ctx.route(seg) {
             Ok(v) => Response::json(200, &v),
             Err(resp) => resp,
@@ -188,14 +209,14 @@ impl QtestApi {
     }
 }
 
-fn now() -> i64 {
-    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-    d.map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
+/// Kinds of write that create a record (the search index lags behind them).
+const CREATES: [&str; 5] = ["module", "test-case", "test-cycle", "test-run", "test-log"];
 
 struct Ctx<'a> {
     req: &'a Request,
     r: Render<'a>,
+    /// Records the search doesn't show yet ([`Lagging`]).
+    hidden: HashSet<u64>,
 }
 
 impl Ctx<'_> {
@@ -386,36 +407,33 @@ impl Ctx<'_> {
         let (cfg, st) = (self.r.cfg, self.r.st);
         // Test cases come without their steps unless appendTestSteps=true.
         let steps = self.flag("appendTestSteps");
-        let page = match object_type {
-            "test-cases" => {
-                search::check_fields(&conds, &cfg.case_fields).map_err(|m| err(400, m))?;
-                let hits = st
-                    .test_cases
-                    .iter()
-                    .filter(|c| search::case_matches(&conds, cfg, c));
-                qtest_envelope(self.req, hits.collect(), |c| self.r.case(c, true, steps))
-            }
-            "test-runs" => {
-                search::check_fields(&conds, &cfg.run_fields).map_err(|m| err(400, m))?;
-                let hits = st
-                    .test_runs
-                    .iter()
-                    .filter(|x| search::run_matches(&conds, cfg, x));
-                qtest_envelope(self.req, hits.collect(), |x| self.r.run(x))
-            }
-            "test-cycles" => {
-                search::check_fields(&conds, &[]).map_err(|m| err(400, m))?;
-                let hits = st
-                    .test_cycles
-                    .iter()
-                    .filter(|c| search::cycle_matches(&conds, c));
-                qtest_envelope(self.req, hits.collect(), |c| self.r.cycle(c, false))
-            }
-            "requirements" | "defects" | "test-suites" | "test-logs" | "releases" | "builds" => {
-                qtest_envelope(self.req, Vec::<Value>::new(), |v| v)
-            }
-            other => return Err(err(400, format!("object_type '{other}' is not searchable"))),
-        };
+        let page =
+            match object_type {
+                "test-cases" => {
+                    search::check_fields(&conds, &cfg.case_fields).map_err(|m| err(400, m))?;
+                    let hits = st.test_cases.iter().filter(|c| {
+                        !self.hidden.contains(&c.id) && search::case_matches(&conds, cfg, c)
+                    });
+                    qtest_envelope(self.req, hits.collect(), |c| self.r.case(c, true, steps))
+                }
+                "test-runs" => {
+                    search::check_fields(&conds, &cfg.run_fields).map_err(|m| err(400, m))?;
+                    let hits = st.test_runs.iter().filter(|x| {
+                        !self.hidden.contains(&x.id) && search::run_matches(&conds, cfg, x)
+                    });
+                    qtest_envelope(self.req, hits.collect(), |x| self.r.run(x))
+                }
+                "test-cycles" => {
+                    search::check_fields(&conds, &[]).map_err(|m| err(400, m))?;
+                    let hits = st.test_cycles.iter().filter(|c| {
+                        !self.hidden.contains(&c.id) && search::cycle_matches(&conds, c)
+                    });
+                    qtest_envelope(self.req, hits.collect(), |c| self.r.cycle(c, false))
+                }
+                "requirements" | "defects" | "test-suites" | "test-logs" | "releases"
+                | "builds" => qtest_envelope(self.req, Vec::<Value>::new(), |v| v),
+                other => return Err(err(400, format!("object_type '{other}' is not searchable"))),
+            };
         page.map_err(|m| err(400, m))
     }
 }

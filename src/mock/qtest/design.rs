@@ -83,19 +83,7 @@ pub(crate) fn create_case(
         version: "0.1".to_string(),
         approved: false,
     };
-    let test_steps = steps
-        .into_iter()
-        .map(|(description, expected, order, called_test_case_id)| {
-            let id = st.next_ids("TS").0;
-            TestStep {
-                id,
-                description,
-                expected,
-                order,
-                called_test_case_id,
-            }
-        })
-        .collect();
+    let test_steps = new_steps(st, steps);
     let created_date = time::format(w.at);
     st.test_cases.push(TestCase {
         id,
@@ -112,6 +100,125 @@ pub(crate) fn create_case(
     Ok(Applied {
         status: 200,
         kind: "test-case",
+        id,
+    })
+}
+
+/// `PUT test-cases/{id}`: the fields sent replace the case's (properties by
+/// field id; `test_steps`, when sent, replace every step), and the edit
+/// makes a new unapproved minor version, as an edit in qTest's UI does.
+pub(crate) fn update_case(
+    st: &mut QtestState,
+    cfg: &QtestConfig,
+    w: &Write,
+    id: &str,
+) -> Result<Applied, Refusal> {
+    let id = path_id(id)?;
+    st.test_case(id).ok_or_else(|| missing("Test case", id))?;
+    let o = w.obj()?;
+    let name = body::opt_str(o, "name").map_err(bad)?;
+    let parent = body::opt_id(o, "parent_id").map_err(bad)?;
+    if let Some(p) = parent {
+        st.module(p)
+            .ok_or_else(|| bad(format!("Module {p} does not exist")))?;
+    }
+    // Required fields are checked only when properties are sent: an edit of
+    // the name alone keeps the case's values.
+    let properties = match o.contains_key("properties") {
+        true => body::properties(o, &cfg.case_fields).map_err(bad)?,
+        false => Vec::new(),
+    };
+    let steps = match o.contains_key("test_steps") {
+        true => Some(new_steps(st, steps(st, o)?)),
+        false => None,
+    };
+    let texts = [
+        (
+            o.contains_key("description"),
+            body::opt_str(o, "description").map_err(bad)?,
+        ),
+        (
+            o.contains_key("precondition"),
+            body::opt_str(o, "precondition").map_err(bad)?,
+        ),
+    ];
+    let version_id = st.next_ids("TCV").0;
+    let case = by_id_mut(&mut st.test_cases, id).ok_or_else(|| missing("Test case", id))?;
+    if !name.is_empty() {
+        case.name = name;
+    }
+    if let Some(p) = parent {
+        case.parent_id = p;
+    }
+    let [
+        (has_description, description),
+        (has_precondition, precondition),
+    ] = texts;
+    if has_description {
+        case.description = description;
+    }
+    if has_precondition {
+        case.precondition = precondition;
+    }
+    for p in properties {
+        match case
+            .properties
+            .iter_mut()
+            .find(|q| q.field_id == p.field_id)
+        {
+            Some(q) => *q = p,
+            None => case.properties.push(p),
+        }
+    }
+    if let Some(steps) = steps {
+        case.test_steps = steps;
+    }
+    let (major, minor) = case
+        .current()
+        .version
+        .split_once('.')
+        .and_then(|(a, b)| Some((a.parse::<u64>().ok()?, b.parse::<u64>().ok()?)))
+        .unwrap_or((0, 0));
+    case.versions.push(Version {
+        id: version_id,
+        version: format!("{major}.{}", minor + 1),
+        approved: false,
+    });
+    Ok(Applied {
+        status: 200,
+        kind: "test-case",
+        id,
+    })
+}
+
+/// Gives parsed steps their ids.
+fn new_steps(st: &mut QtestState, steps: Vec<StepInput>) -> Vec<TestStep> {
+    steps
+        .into_iter()
+        .map(
+            |(description, expected, order, called_test_case_id)| TestStep {
+                id: st.next_ids("TS").0,
+                description,
+                expected,
+                order,
+                called_test_case_id,
+            },
+        )
+        .collect()
+}
+
+/// `DELETE test-runs/{id}`: the run and its logs.
+pub(crate) fn delete_run(st: &mut QtestState, id: &str) -> Result<Applied, Refusal> {
+    let id = path_id(id)?;
+    let i = st
+        .test_runs
+        .binary_search_by_key(&id, |r| r.id)
+        .map_err(|_| missing("Test run", id))?;
+    st.test_runs.remove(i);
+    st.test_logs.retain(|l| l.run_id != id);
+    Ok(Applied {
+        status: 200,
+        kind: "delete",
         id,
     })
 }

@@ -23,6 +23,8 @@
 //! - A login without the header answers 401 `{"error":"unauthorized"}`, with another site
 //!   401 `{"error":"invalid_client"}`; a spent quota 429 `{"message"}` without `Retry-After`.
 //! - With a `page`, a negative `pageSize` of `test-cycles` is refused (400).
+//! - `POST /search` sees every write at once unless told to lag ([`SearchLag`]); the listings
+//!   always do.
 
 pub(crate) mod api;
 pub mod attachments;
@@ -30,6 +32,7 @@ mod body;
 pub mod config;
 mod design;
 pub(crate) mod execution;
+mod lag;
 pub(crate) mod login;
 pub(crate) mod persist;
 pub mod quota;
@@ -38,3 +41,5 @@ mod search;
 pub(crate) mod seed;
 pub mod state;
 pub(crate) mod write;
+
+pub use lag::SearchLag;

@@ -1,6 +1,7 @@
 //! Routes of the Zephyr mock: every GET of contract section 1 with its filters and paging,
 //! and the NextGen (cursor-paged) listings of test cases, cycles and executions.
 
+use std::sync::atomic::Ordering::SeqCst;
 use std::sync::{Arc, OnceLock};
 
 use serde_json::Value;
@@ -17,12 +18,16 @@ const STEPS_CAP: usize = 100;
 
 /// The Zephyr mock's API.
 pub(crate) struct ZephyrApi {
-    pub data: Arc<Dataset>,
+    /// The data served; swapped whole by a test's mutation, so a request
+    /// sees one version of it. Guards only the pointer.
+    pub data: parking_lot::RwLock<Arc<Dataset>>,
     /// `http://127.0.0.1:PORT`, known once the server is bound.
     pub origin: OnceLock<String>,
     pub cap: usize,
     /// Requests per route (`testcases/{}/teststeps`), for tests; guards only the map.
     pub routes: parking_lot::Mutex<std::collections::BTreeMap<String, u64>>,
+    /// How many of the next file downloads are answered 503 (for tests).
+    pub fail_downloads: std::sync::atomic::AtomicU64,
 }
 
 /// Path segments that name a route; any other segment is a key or id.
@@ -79,17 +84,27 @@ impl Api for ZephyrApi {
         }
         let origin = self.origin.get().map_or("", String::as_str);
         let base = format!("{origin}/v2");
+        let data = Arc::clone(&self.data.read());
         let ctx = Ctx {
             req,
             origin,
             r: Render {
                 base: &base,
-                data: &self.data,
+                data: &data,
             },
             cap: self.cap,
         };
         let segments: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
         *self.routes.lock().entry(route(&segments)).or_default() += 1;
+        let download = matches!(segments.as_slice(), [_, _, "attachments", _]);
+        if download
+            && self
+                .fail_downloads
+                .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+        {
+            return err(503, "Service Unavailable").into();
+        }
         if let Some(answer) = ctx.attachments(&segments) {
             return answer.unwrap_or_else(|e| e).into();
         }
@@ -100,8 +115,10 @@ impl Api for ZephyrApi {
     }
 
     fn hook(&self, req: &Request) -> Option<Response> {
-        (req.path == "/__source")
-            .then(|| Response::json(200, &serde_json::to_value(&*self.data).unwrap_or_default()))
+        (req.path == "/__source").then(|| {
+            let data = Arc::clone(&self.data.read());
+            Response::json(200, &serde_json::to_value(&*data).unwrap_or_default())
+        })
     }
 }
 
@@ -301,12 +318,30 @@ impl Ctx<'_> {
 
     fn cases_nextgen(&self) -> Answer {
         let folder = self.id_param("folderId")?;
+        let after = self.date_param("updatedAfter")?;
+        let updated = |c: &super::data::TestCase| {
+            time::parse(c.updated_on.as_deref().unwrap_or(&c.created_on))
+        };
         self.cursor(
             &self.data().cases,
             |c| c.id,
-            |c| folder.is_none() || c.folder_id == folder,
+            |c| {
+                (folder.is_none() || c.folder_id == folder)
+                    && after.is_none_or(|a| updated(c).is_some_and(|u| u > a))
+            },
             |c| self.r.case(c),
         )
+    }
+
+    /// A date-time query parameter (spec: `yyyy-MM-dd'T'HH:mm:ss'Z'`).
+    fn date_param(&self, name: &str) -> Result<Option<i64>, Response> {
+        self.req
+            .query_param(name)
+            .map(|v| {
+                time::parse(v)
+                    .ok_or_else(|| err(400, format!("{name} must be a date-time, got '{v}'")))
+            })
+            .transpose()
     }
 
     fn case(&self, key: &str) -> Result<&super::data::TestCase, Response> {
@@ -470,14 +505,7 @@ impl ExecFilter {
             .query_param("testCase")
             .map(|k| ctx.case(k).map(|c| c.key.clone()))
             .transpose()?;
-        let date = |name: &str| {
-            req.query_param(name)
-                .map(|v| {
-                    time::parse(v)
-                        .ok_or_else(|| err(400, format!("{name} must be a date-time, got '{v}'")))
-                })
-                .transpose()
-        };
+        let date = |name: &str| ctx.date_param(name);
         let only_last = match req.query_param("onlyLastExecutions") {
             None | Some("false") => false,
             Some("true") => true,

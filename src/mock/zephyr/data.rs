@@ -123,6 +123,11 @@ pub struct TestCase {
     pub custom_fields: serde_json::Map<String, serde_json::Value>,
     /// Creation date-time.
     pub created_on: String,
+    /// Last change (what NextGen's `updatedAfter` filters on); `None`:
+    /// unchanged since `created_on`. Not served: the spec's test case has
+    /// no such field, only the filter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_on: Option<String>,
     /// Steps, or a plain or BDD script.
     pub script: Script,
     /// How the record departs from the plain shape when served.

@@ -341,6 +341,7 @@ impl Gen {
             owner: self.maybe(70, Self::account),
             custom_fields: custom_fields.as_object().cloned().unwrap_or_default(),
             created_on: self.date(),
+            updated_on: None,
             script,
             quirk: None,
         }

@@ -4,4 +4,5 @@ pub(crate) mod api;
 pub mod attachments;
 pub mod data;
 pub(crate) mod generate;
+mod mutate;
 mod render;

@@ -31,54 +31,66 @@ mod redis_server {
     pub struct RedisServer {
         child: Child,
         pub port: u16,
-        _dir: Scratch,
+        dir: Scratch,
+    }
+
+    /// A `redis-server` listening on `port` with its files in `dir`, once it
+    /// says it is ready; `None` if it ended instead (the port was taken).
+    fn spawn(port: u16, dir: &Path) -> Option<Child> {
+        let binary = ["/usr/bin/redis-server", "/usr/local/bin/redis-server"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .expect("redis-server is not installed (apt-get install redis-server)");
+        let mut child = Command::new(binary)
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .args(["--logfile", "", "--protected-mode", "no"])
+            .arg("--dir")
+            .arg(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start redis-server");
+        // Its log says when it listens; a taken port ends it instead.
+        let out = child.stdout.take().expect("piped stdout");
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if line.contains("Ready to accept connections") {
+                return Some(child);
+            }
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        None
     }
 
     impl RedisServer {
         /// Starts one, retrying on another port when the one picked was taken
         /// between picking and binding (`--port 0` means "no TCP" to Redis).
         pub fn start() -> RedisServer {
-            let binary = ["/usr/bin/redis-server", "/usr/local/bin/redis-server"]
-                .into_iter()
-                .find(|p| Path::new(p).exists())
-                .expect("redis-server is not installed (apt-get install redis-server)");
             for _ in 0..5 {
                 let dir = Scratch::new("redis");
                 let port = TcpListener::bind("127.0.0.1:0")
                     .and_then(|l| l.local_addr())
                     .expect("a free port")
                     .port();
-                let mut child = Command::new(binary)
-                    .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                    .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-                    .args(["--logfile", "", "--protected-mode", "no"])
-                    .arg("--dir")
-                    .arg(&dir.0)
-                    .stdin(Stdio::null())
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::null())
-                    .spawn()
-                    .expect("start redis-server");
-                // Its log says when it listens; a taken port ends it instead.
-                let out = child.stdout.take().expect("piped stdout");
-                let mut ready = false;
-                for line in BufReader::new(out).lines().map_while(Result::ok) {
-                    if line.contains("Ready to accept connections") {
-                        ready = true;
-                        break;
-                    }
+                if let Some(child) = spawn(port, &dir.0) {
+                    return RedisServer { child, port, dir };
                 }
-                if ready {
-                    return RedisServer {
-                        child,
-                        port,
-                        _dir: dir,
-                    };
-                }
-                let _ = child.kill();
-                let _ = child.wait();
             }
             panic!("redis-server did not start on any of 5 ports");
+        }
+
+        /// Kills it (SIGKILL: gone at once, as a crashed Redis is).
+        pub fn kill(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+
+        /// Starts it again, empty, on the same port.
+        pub fn restart(&mut self) {
+            self.kill();
+            self.child = spawn(self.port, &self.dir.0).expect("redis-server restarts on its port");
         }
 
         pub fn url(&self) -> String {
@@ -112,6 +124,61 @@ pub fn sizes() -> DataSizes {
         cycles: 2,
         executions: 24,
     }
+}
+
+/// Projects big enough to be caught in mid-run.
+#[cfg(feature = "redis")]
+pub fn big_sizes() -> DataSizes {
+    DataSizes {
+        cases: 60,
+        executions: 150,
+        ..sizes()
+    }
+}
+
+/// `etlpool migrate --projects LIST --redis URL` in `dir`: queues the list.
+#[cfg(feature = "redis")]
+pub fn enqueue(dir: &Path, list: &Path, url: &str) -> (i32, String) {
+    let list = list.to_str().expect("a UTF-8 path");
+    crate::cli::run(&mut etlpool(
+        dir,
+        &["migrate", "--projects", list, "--redis", url],
+    ))
+}
+
+/// `etlpool journal ACTION --project PROJECT --journal FILE EXTRA... --redis
+/// URL` in `dir`.
+#[cfg(feature = "redis")]
+pub fn journal_move(
+    dir: &Path,
+    action: &str,
+    project: &str,
+    file: &str,
+    url: &str,
+    extra: &[&str],
+) -> (i32, String) {
+    let mut args = vec!["journal", action, "--project", project, "--journal", file];
+    args.extend(extra);
+    args.extend(["--redis", url]);
+    crate::cli::run(&mut etlpool(dir, &args))
+}
+
+/// Every record of a journal file, by kind and key.
+#[cfg(feature = "redis")]
+pub fn journal_records(
+    path: &Path,
+) -> std::collections::BTreeMap<(String, String), etlpool::migrate::Target> {
+    use etlpool::migrate::{Journal, RecordKind};
+    let journal = Journal::read_only(path).unwrap();
+    RecordKind::ALL
+        .into_iter()
+        .flat_map(|kind| {
+            journal
+                .entries_of(kind)
+                .into_iter()
+                .map(move |(key, t)| ((kind.to_string(), key), t))
+        })
+        .collect()
 }
 
 /// A mock pair serving project `P<i>`, with the fleet's tokens.

@@ -210,6 +210,9 @@ pub struct Migration {
     pub mocks: etlpool::mock::MockServers,
     pub dir: Scratch,
     pub pool: Pool,
+    /// How long a run waits out a service whose breaker is open: short, so
+    /// a test whose mock crashed for good sees the run stop in seconds.
+    pub max_outage: std::time::Duration,
 }
 
 impl Migration {
@@ -226,6 +229,7 @@ impl Migration {
             mocks,
             dir: Scratch::new("migration"),
             pool: Migration::fresh_pool(),
+            max_outage: std::time::Duration::from_secs(2),
         }
     }
 
@@ -286,7 +290,9 @@ impl Migration {
         options: &etlpool::migrate::MigrateOptions,
     ) -> etlpool::migrate::RunSummary {
         let cancel = etlpool::CancelToken::new();
-        etlpool::migrate::migrate(&self.pool, options, &cancel).expect("migration runs")
+        let hooks = etlpool::migrate::RunHooks::default().max_outage(self.max_outage);
+        etlpool::migrate::migrate_with(&self.pool, options, &cancel, &hooks)
+            .expect("migration runs")
     }
 }
 
