@@ -4,8 +4,11 @@
 //!
 //! Each is **one attempt**: a streamed body can't be replayed, so retrying is
 //! the caller's job (download again; for an upload, first look up whether the
-//! server has it). The origin's policies still apply: credentials, breaker
-//! admission and the rate limiter's turn, as for any call.
+//! server has it). The origin's policies apply as to any call's first attempt
+//! (the call machinery's `Call::once`): credentials, the breaker's admission
+//! and verdict, the rate limiter's turn, its pauses and what the answer's
+//! rate-limit headers or 429 tell it, errors masked of what was sent and
+//! marked when a write's outcome is unknown.
 
 use std::io::{self, Read};
 use std::time::Duration;
