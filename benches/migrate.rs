@@ -10,9 +10,12 @@
 //! 2. **Peak RSS** of the `etlpool migrate` process (the mocks run in another
 //!    process, `etlpool mock`) for 200,000 cases with 5 steps each and
 //!    1,000,000 executions: it must stay under 100 MB. It takes a while (tens
-//!    of minutes on 2 cores). Skip it with `ETLPOOL_BENCH_RSS=0`; resize it
-//!    with `ETLPOOL_BENCH_RSS_CASES` and `ETLPOOL_BENCH_RSS_EXECUTIONS`; skip
-//!    the throughput part with `ETLPOOL_BENCH_THROUGHPUT=0`.
+//!    of minutes on 2 cores). The project also holds the sample attachments
+//!    and one 200 MB file (`ETLPOOL_BENCH_RSS_BIG_FILE`, bytes; 0 for none),
+//!    streamed from one mock to the other: it must not raise the peak. Skip
+//!    it with `ETLPOOL_BENCH_RSS=0`; resize it with `ETLPOOL_BENCH_RSS_CASES`
+//!    and `ETLPOOL_BENCH_RSS_EXECUTIONS`; skip the throughput part with
+//!    `ETLPOOL_BENCH_THROUGHPUT=0`.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -155,6 +158,7 @@ fn no_change(mocks: &MockServers, pool: &Pool, opts: &MigrateOptions) {
 fn peak_rss() {
     let cases = size("ETLPOOL_BENCH_RSS_CASES", 200_000);
     let executions = size("ETLPOOL_BENCH_RSS_EXECUTIONS", 1_000_000);
+    let big_file = size("ETLPOOL_BENCH_RSS_BIG_FILE", 200 * 1024 * 1024);
     let bin = env!("CARGO_BIN_EXE_etlpool");
     let mut mock = Command::new(bin)
         .args([
@@ -175,6 +179,9 @@ fn peak_rss() {
             &cases.to_string(),
             "--executions",
             &executions.to_string(),
+            "--attachments",
+            "--big-attachment-bytes",
+            &big_file.to_string(),
         ])
         .stdout(Stdio::piped())
         .spawn()
@@ -212,6 +219,7 @@ fn peak_rss() {
         )
         .env("QTEST_PROJECT_ID", info["qtest"]["project_id"].to_string())
         .env("ETLPOOL_WORKERS", WORKERS.to_string())
+        .env("ETLPOOL_MAX_ATTACHMENT_BYTES", (big_file + 1).to_string())
         .arg("--journal")
         .arg(dir.join("journal.csv"))
         .arg("--report")
@@ -242,7 +250,8 @@ fn peak_rss() {
         .as_u64()
         .unwrap_or(0);
     println!(
-        "\npeak memory of `etlpool migrate`: {cases} cases x 5 steps, {executions} executions"
+        "\npeak memory of `etlpool migrate`: {cases} cases x 5 steps, {executions} executions, \
+         one file of {big_file} bytes"
     );
     println!(
         "  elapsed       {elapsed:.1} s, {requests} requests ({:.0}/s)",

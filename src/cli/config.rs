@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::alerts::Thresholds;
 use crate::error::{Error, Result};
-use crate::migrate::{Endpoints, MappingConfig, QtestAuth};
+use crate::migrate::{
+    AttachmentOptions, DEFAULT_MAX_ATTACHMENT_BYTES, Endpoints, MappingConfig, QtestAuth,
+};
 use crate::policy::RateLimit;
 use crate::pool::PoolConfig;
 
@@ -56,6 +58,13 @@ pub struct ConnectionArgs {
     /// Defaults to 8.
     #[arg(long, env = "ETLPOOL_WORKERS")]
     pub workers: Option<usize>,
+    /// Leave attachments out (they are migrated by default).
+    #[arg(long)]
+    pub no_attachments: bool,
+    /// Files larger than this many bytes are not migrated (reported as
+    /// skipped). Defaults to 52428800 (50 MiB).
+    #[arg(long, value_name = "BYTES", env = "ETLPOOL_MAX_ATTACHMENT_BYTES")]
+    pub max_attachment_bytes: Option<u64>,
     /// Stop cleanly (exit 3) once qTest says fewer requests than this are
     /// left in the month (x-ratelimit-remaining-month), keeping them for the
     /// account's other users; 0 stops only when none are left. Defaults to
@@ -134,6 +143,8 @@ pub(super) struct RunSection {
     report: Option<PathBuf>,
     page_size: Option<u64>,
     status_interval: Option<String>,
+    attachments: Option<bool>,
+    max_attachment_bytes: Option<u64>,
     max_outage: Option<String>,
 }
 
@@ -178,6 +189,9 @@ pub struct Settings {
     pub max_outage: Option<std::time::Duration>,
     /// Alert thresholds (`[alerts]`).
     pub alerts: Thresholds,
+    /// Whether and up to what size attachments are migrated (`--no-attachments`,
+    /// `--max-attachment-bytes`, `[run] attachments` and `max_attachment_bytes`).
+    pub attachments: AttachmentOptions,
 }
 
 /// A source of environment variables (the process's, or a test's map).
@@ -232,6 +246,7 @@ impl ConnectionArgs {
         // connections; a worker count above the cap would only queue for them.
         pool.max_connections_per_host = workers;
         pool.validate()?;
+        let attachments = self.attachment_options(&file.run)?;
         Ok(Settings {
             endpoints: Endpoints {
                 zephyr_url,
@@ -260,7 +275,23 @@ impl ConnectionArgs {
             status_interval: checked.status_interval,
             max_outage: checked.max_outage,
             alerts: checked.alerts,
+            attachments,
         })
+    }
+
+    fn attachment_options(&self, run: &RunSection) -> Result<AttachmentOptions> {
+        let max = self
+            .max_attachment_bytes
+            .or(run.max_attachment_bytes)
+            .unwrap_or(DEFAULT_MAX_ATTACHMENT_BYTES);
+        if max == 0 {
+            return Err(Error::config(
+                "max_attachment_bytes",
+                "must be at least 1 (use --no-attachments to leave files out)",
+            ));
+        }
+        let on = !self.no_attachments && run.attachments.unwrap_or(true);
+        Ok(AttachmentOptions::default().max_bytes(max).enabled(on))
     }
 
     fn apply_tls(&self, pool: &mut PoolConfig) {

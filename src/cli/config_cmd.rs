@@ -147,6 +147,16 @@ const RUN: &[Doc] = &[
         Some("\"30s\""),
     ),
     (
+        "attachments",
+        "Migrate the files of cases and executions (--no-attachments turns it off). Default: true.",
+        Some("true"),
+    ),
+    (
+        "max_attachment_bytes",
+        "Files larger than this are reported as skipped, not migrated (--max-attachment-bytes, ETLPOOL_MAX_ATTACHMENT_BYTES). Default: 52428800 (50 MiB).",
+        Some("52428800"),
+    ),
+    (
         "max_outage",
         "How long work waits for a service whose circuit breaker is open; then the run stops, exit 3 (ETLPOOL_MAX_OUTAGE, --max-outage). Default: 10m.",
         Some("\"10m\""),

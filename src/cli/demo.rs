@@ -83,6 +83,7 @@ pub(super) fn run(args: &DemoArgs, global: &GlobalArgs) -> Result<ExitCode, CliE
         status_interval: None,
         max_outage: None,
         alerts: Default::default(),
+        attachments: Default::default(),
     };
     let options = MigrateOptions {
         endpoints: settings.endpoints.clone(),
@@ -160,6 +161,7 @@ fn mock_options(args: &DemoArgs) -> MockOptions {
         cycles: 12,
         executions: args.executions,
     };
+    options.attachments.sample = true;
     options
 }
 

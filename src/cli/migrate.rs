@@ -417,6 +417,7 @@ impl Runner<'_> {
         let mut hooks = RunHooks::default()
             .progress(progress)
             .lock_wait(self.lock_wait)
+            .attachments(settings.attachments)
             .max_outage(
                 self.max_outage
                     .or(settings.max_outage)

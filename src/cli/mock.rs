@@ -69,6 +69,14 @@ pub struct MockArgs {
     /// Serve this many Zephyr cases, cycles and executions each that break the spec.
     #[arg(long, default_value_t = 0)]
     pub unreadable_records: usize,
+    /// Serve the sample attachments, links and test plans (a few small files
+    /// and one of 300 KB on cases, a cycle and executions).
+    #[arg(long)]
+    pub attachments: bool,
+    /// Also serve one file of this many bytes on the first case (qTest then
+    /// takes bodies that big).
+    #[arg(long, value_name = "BYTES", default_value_t = 0)]
+    pub big_attachment_bytes: u64,
     /// Lifetime of tokens from qTest's /oauth/token, in seconds.
     #[arg(long, default_value_t = 3599)]
     pub oauth_expiry_secs: u64,
@@ -179,6 +187,10 @@ impl MockArgs {
             state_file: self.state_file.clone(),
             zephyr_faults: pick(self.faults_on != FaultTarget::Qtest),
             qtest_faults,
+            attachments: crate::mock::zephyr::attachments::MockAttachments {
+                sample: self.attachments,
+                big_bytes: self.big_attachment_bytes,
+            },
             ..MockOptions::default()
         }
     }

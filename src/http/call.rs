@@ -11,7 +11,7 @@ use super::retry::{self, Safety};
 use crate::error::{CallWait, Error, Result, TransportKind};
 use crate::metrics::{BreakerTransition, FailureKind, RetryReason};
 use crate::policy::{Admission, Denied, Outcome, RateFeedback, sleep};
-use crate::pool::{Reply, is_socket_claim_timeout};
+use crate::pool::{Lease, Reply, is_socket_claim_timeout};
 use crate::redact::Known;
 
 /// The wait before retrying a 429 when the origin's limiter is not the
@@ -103,12 +103,7 @@ impl<'a> Call<'a> {
             };
             match result {
                 Ok(reply) => {
-                    let outcome = if reply.status() >= 500 {
-                        Outcome::Failure
-                    } else {
-                        Outcome::Success
-                    };
-                    let outcome = self.judged(outcome, &permit);
+                    let outcome = self.judged(answered(&reply), &permit);
                     permit.report(outcome);
                     let retry = self.after_reply(&reply, auth.as_deref())?;
                     if retry {
@@ -128,15 +123,7 @@ impl<'a> Call<'a> {
                         kept = Some(permit);
                         continue;
                     }
-                    let real = matches!(&e, Error::Request(r) if !r.is_stale_connection())
-                        && !is_socket_claim_timeout(&e)
-                        && !self.cut_short(&e);
-                    let outcome = if real {
-                        Outcome::Failure
-                    } else {
-                        Outcome::Neutral
-                    };
-                    let outcome = self.judged(outcome, &permit);
+                    let outcome = self.judged(self.unanswered(&e), &permit);
                     permit.report(outcome);
                     let retried = match decision {
                         Some(d) => self.retry_after_wait(d, self.backoff(), None)?,
@@ -147,6 +134,74 @@ impl<'a> Call<'a> {
                     }
                 }
             }
+        }
+    }
+
+    /// One attempt and no retry, for a body that streams (see
+    /// `client::stream`): it can't be sent twice, or it is read after the
+    /// call returns. The attempt gets what any first attempt gets: the
+    /// credentials, the breaker's admission, the limiter's turn, a lease
+    /// outside any pause, each by the call's deadline. `send` makes it on
+    /// the lease with the credentials and returns the answer's head (its
+    /// body may be left out) with what it keeps of the answer; the head
+    /// reaches the limiter (a 429 pauses the origin for every caller) and
+    /// the breaker, then `finish` judges the answer. Errors come back
+    /// masked, and marked when the request may have been acted on, as from
+    /// [`Call::run`].
+    pub(super) fn once<S, T>(
+        mut self,
+        send: impl FnOnce(Lease, Option<&str>) -> Result<(Reply, S)>,
+        finish: impl FnOnce(Reply, S) -> Result<T>,
+    ) -> Result<T> {
+        self.client.policies.budget().record_request(self.start);
+        self.attempt = 1;
+        let auth = self.credentials().map_err(|e| self.known.scrub_error(e))?;
+        let permit = self.admit()?;
+        let lease = loop {
+            self.wait_for_turn()?;
+            let lease = match self.deadline {
+                Some(d) => self.client.origin.lease_until(d),
+                None => self.client.origin.lease(),
+            }
+            .map_err(|e| {
+                self.client.policies.limiter().unanswered();
+                self.past_deadline(CallWait::Lease, e)
+            })?;
+            if self.client.policies.limiter().pause_remaining().is_zero() {
+                break lease;
+            }
+            // Paused while it waited for its connection: nothing is sent
+            // during a pause; it takes a new turn.
+            self.client.policies.limiter().unanswered();
+        };
+        let sent_at = Instant::now();
+        let sent = send(lease, auth.as_deref()).map_err(|e| self.known.scrub_error(e));
+        self.log_attempt(sent_at.elapsed(), sent.as_ref().map(|(head, _)| head));
+        match sent {
+            Ok((head, kept)) => {
+                self.tell_limiter(&head, self.retry_after(&head));
+                permit.report(answered(&head));
+                finish(head, kept).map_err(|e| self.finish_error(e))
+            }
+            Err(e) => {
+                self.client.policies.limiter().unanswered();
+                permit.report(self.unanswered(&e));
+                Err(self.finish_error(e))
+            }
+        }
+    }
+
+    /// What the breaker hears of an attempt that got no answer: a failure,
+    /// unless its connection was a stale one, it never got a socket, or the
+    /// call's own deadline cut it short (none says anything of the server).
+    fn unanswered(&self, e: &Error) -> Outcome {
+        let real = matches!(e, Error::Request(r) if !r.is_stale_connection())
+            && !is_socket_claim_timeout(e)
+            && !self.cut_short(e);
+        if real {
+            Outcome::Failure
+        } else {
+            Outcome::Neutral
         }
     }
 
@@ -317,7 +372,7 @@ impl<'a> Call<'a> {
         }
         // Masked before it is logged: a cause may quote what was sent.
         let result = result.map_err(|e| self.known.scrub_error(e));
-        self.log_attempt(sent_at.elapsed(), &result);
+        self.log_attempt(sent_at.elapsed(), result.as_ref());
         if let Ok(reply) = &result {
             // While the lease still holds the connection: a caller waiting
             // for it must find a pause this answer starts already set.
@@ -326,7 +381,7 @@ impl<'a> Call<'a> {
         Ok(Some(result))
     }
 
-    fn log_attempt(&self, took: Duration, result: &Result<Reply>) {
+    fn log_attempt(&self, took: Duration, result: Result<&Reply, &Error>) {
         let path = self.owner.path_of(self.request);
         let (method, origin) = (self.request.method, self.owner.origin());
         if took >= self.client.slow {
@@ -569,6 +624,15 @@ impl<'a> Call<'a> {
             _ => {}
         }
         self.known.scrub_error(e)
+    }
+}
+
+/// What the breaker hears of an answer: a 5xx is the server failing.
+fn answered(reply: &Reply) -> Outcome {
+    if reply.status() >= 500 {
+        Outcome::Failure
+    } else {
+        Outcome::Success
     }
 }
 

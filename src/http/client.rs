@@ -8,6 +8,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use ureq::http::{Method, Uri};
 
+mod stream;
+
+pub use self::stream::Streamed;
+
 use super::call::Call;
 use super::layers::{LayerSettings, Layers};
 use super::request::{ApiRequest, Auth};
@@ -457,6 +461,12 @@ impl ApiClient {
         deadline: Option<Instant>,
         finish: impl Fn(Reply, &Known, u32) -> Result<T>,
     ) -> Result<T> {
+        let (method, uri) = self.target(request)?;
+        Call::new(self, request, method, uri, deadline).run(finish)
+    }
+
+    /// The method and URI of `request`, refused when it leaves this origin.
+    fn target(&self, request: &ApiRequest) -> Result<(Method, Uri)> {
         let method = Method::from_bytes(request.method.as_bytes())
             .map_err(|e| Error::config("method", e.to_string()))?;
         let url = request.url(&self.inner.base);
@@ -474,7 +484,7 @@ impl ApiClient {
                 reason: format!("not on this client's origin {}", self.origin()),
             });
         }
-        Call::new(self, request, method, uri, deadline).run(finish)
+        Ok((method, uri))
     }
 
     pub(super) fn context(&self, request: &ApiRequest, attempt: u32) -> RequestContext {

@@ -84,6 +84,6 @@ mod layers;
 mod request;
 mod retry;
 
-pub use client::{ApiClient, ApiClientBuilder};
+pub use client::{ApiClient, ApiClientBuilder, Streamed};
 pub use request::{ApiRequest, Auth, AuthProvider};
 pub use retry::{RetryPolicy, parse_retry_after};

@@ -34,12 +34,12 @@ pub use error::{MigrateError, Reason, TransformError};
 pub use journal::{FileJournal, Journal, JournalLock, JournalStats, JournalStore};
 pub use lock::{LockHolder, LockWait};
 pub use mapping::{ExecutionTarget, FieldLabels, MappingConfig};
-pub use record::{Lookup, RecordKind, Target, run_key};
+pub use record::{Lookup, RecordKind, Target, attachment_key, run_key};
 pub use report::{Action, ActionCounts, Plan, Report};
 pub use run::{
-    DEFAULT_MAX_OUTAGE, Endpoints, MigrateOptions, PROGRESS_TARGET, Phases, ProgressSnapshot,
-    QtestAuth, RunHooks, RunProgress, RunSummary, SyncOptions, connect, migrate, migrate_with,
-    whole_secs,
+    AttachmentOptions, DEFAULT_MAX_ATTACHMENT_BYTES, DEFAULT_MAX_OUTAGE, Endpoints, MigrateOptions,
+    PROGRESS_TARGET, Phases, ProgressSnapshot, QtestAuth, RunHooks, RunProgress, RunSummary,
+    SyncOptions, connect, migrate, migrate_with, whole_secs,
 };
 pub use source::{ZephyrScript, check_projects, load_lookups, read_script};
 pub use transform::{Catalog, Context, Lookups};

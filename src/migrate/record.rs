@@ -23,6 +23,10 @@ pub enum RecordKind {
     Run,
     /// A test log, one per execution. Key: execution id.
     Log,
+    /// A file attached to a case, step, cycle or execution, uploaded to the
+    /// matching qTest object. Key: see [`attachment_key`]; target: the qTest
+    /// attachment id.
+    Attachment,
     /// Not a record but what a sync compares against: the fingerprint of
     /// what was last sent for a case (see `migrate::sync`). Key: case key;
     /// target id: the fingerprint. Never counted or reported.
@@ -35,13 +39,14 @@ pub enum RecordKind {
 
 impl RecordKind {
     /// Every kind, in migration order.
-    pub const ALL: [RecordKind; 6] = [
+    pub const ALL: [RecordKind; 7] = [
         RecordKind::Module,
         RecordKind::CycleFolder,
         RecordKind::Case,
         RecordKind::Cycle,
         RecordKind::Run,
         RecordKind::Log,
+        RecordKind::Attachment,
     ];
 
     /// The sync state a journal keeps besides records (see
@@ -63,6 +68,7 @@ impl RecordKind {
             RecordKind::Cycle => "cycle",
             RecordKind::Run => "run",
             RecordKind::Log => "log",
+            RecordKind::Attachment => "attachment",
             RecordKind::Digest => "digest",
             RecordKind::Mark => "mark",
         }
@@ -127,6 +133,17 @@ pub fn run_key(cycle_id: Option<u64>, case_key: &str) -> String {
     match cycle_id {
         Some(id) => format!("{id}/{case_key}"),
         None => format!("-/{case_key}"),
+    }
+}
+
+/// Journal key of an attachment: its owner's kind and key (`case/PROJ-T1`,
+/// `step/PROJ-T1/2` for the second step, `log/10100` for an execution) and
+/// the Zephyr attachment id, e.g. `case/PROJ-T1/7001`. With `None` for the
+/// id, the key that marks all of the owner's files as done.
+pub fn attachment_key(owner: &str, attachment_id: Option<u64>) -> String {
+    match attachment_id {
+        Some(id) => format!("{owner}/{id}"),
+        None => format!("{owner}/all"),
     }
 }
 

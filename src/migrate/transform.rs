@@ -21,6 +21,7 @@ pub(crate) mod dates;
 mod execution;
 mod fields;
 mod folders;
+mod links;
 mod steps;
 mod text;
 
@@ -32,6 +33,7 @@ pub use catalog::{Catalog, Lookups};
 pub use cycle::{CyclePlan, cycle_key, cycle_plan};
 pub use execution::{LogPlan, RunPlan, executed_case, log_plan, run_plan, sort_for_logs};
 pub use folders::{ModulePlan, cycle_folder_plan, folder_order, module_plan};
+pub use links::{JIRA_ISSUES, TEST_PLANS, WEB_LINKS, ZephyrContext};
 pub use steps::{CaseSteps, ScriptShape, StepLayout, StepRef, StepSlot, StepSource, step_layout};
 
 use super::error::{Reason, TransformError};

@@ -92,6 +92,13 @@ pub struct MockOptions {
     pub zephyr_faults: FaultConfig,
     /// qTest's faults at start. Defaults to none.
     pub qtest_faults: FaultConfig,
+    /// Files the Zephyr mock serves as attachments. Defaults to none.
+    pub attachments: super::zephyr::attachments::MockAttachments,
+    /// qTest's largest request body (an upload above it gets 413); 0 means
+    /// the server's default, [`DEFAULT_MAX_BODY`](super::server::DEFAULT_MAX_BODY)
+    /// (16 MiB), or room for [`MockAttachments::big_bytes`](super::zephyr::attachments::MockAttachments::big_bytes)
+    /// when that is set. Defaults to 0.
+    pub qtest_max_body_bytes: usize,
 }
 
 impl Default for MockOptions {
@@ -116,6 +123,8 @@ impl Default for MockOptions {
             state_file: None,
             zephyr_faults: FaultConfig::default(),
             qtest_faults: FaultConfig::default(),
+            attachments: Default::default(),
+            qtest_max_body_bytes: 0,
         }
     }
 }

@@ -55,13 +55,27 @@ impl MockServers {
     pub fn start(opts: MockOptions) -> io::Result<MockServers> {
         opts.validate().map_err(invalid)?;
         let seed = opts.seed.unwrap_or_else(|| fastrand::u64(..));
-        let source = Arc::new(generate(
+        let mut data = generate(
             seed,
             &opts.project_key,
             &opts.sizes,
             opts.odd_records,
             opts.unreadable_records,
-        ));
+        );
+        data.attachments = super::zephyr::attachments::generate(&data, &opts.attachments);
+        (data.links, data.test_plans) =
+            super::zephyr::attachments::generate_links(&data, &opts.attachments);
+        if opts.attachments.sample
+            && let Some(case) = data.cases.first_mut()
+        {
+            // An image pasted into rich text: its CDN link is all an API client gets.
+            let image = r#"<br><img src="https://zephyr-cdn.example.com/images/pasted-1.png">"#;
+            case.objective = Some(format!(
+                "{}{image}",
+                case.objective.clone().unwrap_or_default()
+            ));
+        }
+        let source = Arc::new(data);
         let mut cfg = QtestConfig::generate(seed, opts.qtest_project_id);
         cfg.can_approve = opts.qtest_can_approve;
         let store = initial_store(&opts, &cfg, seed)?;
@@ -88,6 +102,7 @@ impl MockServers {
             origin: OnceLock::new(),
             cap: opts.zephyr_max_results,
             routes: Default::default(),
+            fail_downloads: AtomicU64::new(0),
         });
         let qtest_api = Arc::new(QtestApi {
             cfg,
@@ -120,9 +135,14 @@ impl MockServers {
             window: Default::default(),
             quota: Some(Quota::new(opts.qtest_quota.clone(), seed ^ 8)),
         });
-        let zephyr = serve(opts.port_zephyr, &zephyr_gate, &faults.zephyr)?;
+        let zephyr = serve(opts.port_zephyr, &zephyr_gate, &faults.zephyr, 0)?;
         let _ = zephyr_api.origin.set(origin(&zephyr));
-        let qtest = serve(opts.port_qtest, &qtest_gate, &faults.qtest)?;
+        let qtest = serve(
+            opts.port_qtest,
+            &qtest_gate,
+            &faults.qtest,
+            qtest_max_body(&opts),
+        )?;
         let _ = qtest_api.origin.set(origin(&qtest));
         Ok(MockServers {
             opts,
@@ -328,7 +348,12 @@ impl MockServers {
                 file: Some(file),
             };
         }
-        *slot = serve(slot.addr().port(), &self.qtest_gate, &self.faults.qtest)?;
+        *slot = serve(
+            slot.addr().port(),
+            &self.qtest_gate,
+            &self.faults.qtest,
+            qtest_max_body(&self.opts),
+        )?;
         Ok(())
     }
 
@@ -344,6 +369,12 @@ impl MockServers {
     /// fault switches say.
     pub fn refuse_next_qtest_writes(&self, n: u64) {
         self.qtest_api.refuse_writes.store(n, Ordering::SeqCst);
+    }
+
+    /// Answers the next `n` Zephyr file downloads with a 503, whatever the
+    /// fault switches say.
+    pub fn fail_next_zephyr_downloads(&self, n: u64) {
+        self.zephyr_api.fail_downloads.store(n, Ordering::SeqCst);
     }
 
     /// Stops qTest as an outage would: it stops listening and drops its
@@ -372,28 +403,56 @@ impl Drop for MockServers {
 /// it again.
 const RESTARTABLE_PORTS: std::ops::Range<u16> = 20_000..32_768;
 
-fn serve(port: u16, gate: &Arc<Gate>, faults: &Faults) -> io::Result<Arc<HttpServer>> {
+fn serve(
+    port: u16,
+    gate: &Arc<Gate>,
+    faults: &Faults,
+    max_body_bytes: usize,
+) -> io::Result<Arc<HttpServer>> {
     if port != 0 {
-        return serve_on(port, gate, faults);
+        return serve_on(port, gate, faults, max_body_bytes);
     }
     for _ in 0..64 {
-        match serve_on(fastrand::u16(RESTARTABLE_PORTS), gate, faults) {
+        match serve_on(
+            fastrand::u16(RESTARTABLE_PORTS),
+            gate,
+            faults,
+            max_body_bytes,
+        ) {
             Err(e) if e.kind() == io::ErrorKind::AddrInUse => continue,
             done => return done,
         }
     }
-    serve_on(0, gate, faults)
+    serve_on(0, gate, faults, max_body_bytes)
 }
 
-fn serve_on(port: u16, gate: &Arc<Gate>, faults: &Faults) -> io::Result<Arc<HttpServer>> {
+fn serve_on(
+    port: u16,
+    gate: &Arc<Gate>,
+    faults: &Faults,
+    max_body_bytes: usize,
+) -> io::Result<Arc<HttpServer>> {
     let opts = ServerOptions {
         port,
         idle_close: faults.config().idle_close,
+        max_body_bytes,
         ..ServerOptions::default()
     };
     let server = Arc::new(HttpServer::start(opts, Arc::clone(gate) as _)?);
     faults.attach(&server);
     Ok(server)
+}
+
+/// qTest's largest body: as configured, else big enough for the big attachment.
+fn qtest_max_body(opts: &MockOptions) -> usize {
+    match (opts.qtest_max_body_bytes, opts.attachments.big_bytes) {
+        (0, 0) => 0,
+        (0, big) => usize::try_from(big)
+            .unwrap_or(usize::MAX)
+            .saturating_add(64 * 1024)
+            .max(super::server::DEFAULT_MAX_BODY),
+        (configured, _) => configured,
+    }
 }
 
 fn origin(server: &HttpServer) -> String {

@@ -59,6 +59,7 @@ pub use self::transport::CrossOriginError;
 use crate::metrics::{CloseReason, EventHandler, Snapshot};
 
 pub(crate) use self::lease::is_socket_claim_timeout;
+pub(crate) use self::lease::{failure_kind, request_error};
 pub(crate) use crate::metrics::OriginMetrics;
 
 use self::cleaner::Cleaner;

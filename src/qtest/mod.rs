@@ -1,11 +1,13 @@
 //! qTest Manager v3, the migration's target: serde models of what a migration
 //! reads and the bodies it sends, [`QtestClient`] and the password login.
 
+mod attachments;
 mod client;
 mod envelope;
 mod login;
 pub mod models;
 
+pub use attachments::{AttachmentTarget, QtestAttachment};
 pub use client::{PAGE_SIZE, QtestClient};
 pub use login::QtestLogin;
 pub use models::{

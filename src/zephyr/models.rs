@@ -218,6 +218,9 @@ pub struct TestCase {
     /// Custom field values by name.
     #[serde(default, deserialize_with = "null_default")]
     pub custom_fields: CustomFields,
+    /// Jira issue links and web links.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub links: Option<super::Links>,
 }
 
 /// Which endpoint holds a case's script, judged from `testScript.self`.
@@ -428,6 +431,9 @@ pub struct TestCycle {
     /// Custom field values by name.
     #[serde(default, deserialize_with = "null_default")]
     pub custom_fields: CustomFields,
+    /// Jira issue links and web links.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub links: Option<super::Links>,
 }
 
 /// A test execution (`/testexecutions`). There is no start date.
@@ -486,6 +492,9 @@ pub struct TestExecution {
     /// Custom field values by name.
     #[serde(default, deserialize_with = "null_default")]
     pub custom_fields: CustomFields,
+    /// Jira issue links and web links.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub links: Option<super::Links>,
 }
 
 /// A case key and version parsed from a version link.

@@ -1,6 +1,10 @@
 //! The integration tests, in one binary: every test talks to real servers on
 //! 127.0.0.1 (the mocks, small in-test servers) or runs the `etlpool` binary.
 
+mod attachments;
+mod attachments_big;
+mod attachments_links;
+mod attachments_stream;
 #[cfg(feature = "redis")]
 mod budget;
 #[cfg(feature = "redis")]

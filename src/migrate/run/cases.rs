@@ -158,8 +158,11 @@ pub(crate) fn migrate_case(s: &Shared, index: &Arc<CaseIndex>, case: TestCase) {
         true => None,
         false => s.journal.get(RecordKind::Case, &case.key),
     };
-    if journaled.is_none() && s.already(RecordKind::Case, &case.key) {
-        return;
+    if journaled.is_none()
+        && let Some(target) = s.journaled(RecordKind::Case, &case.key)
+    {
+        // A dry run plans what an earlier run didn't get to: its files.
+        return super::attachments::of_case(s, &case.key, target);
     }
     if case.folder.is_none() && default_module(s).is_none() {
         // The default module failed and was reported; this case waits for it.
@@ -183,7 +186,9 @@ pub(crate) fn migrate_case(s: &Shared, index: &Arc<CaseIndex>, case: TestCase) {
     };
     let shape = ScriptShape::of(script.as_case_script());
     if let Some(target) = journaled {
-        return sync_case(s, &case.key, target, &plan, shape);
+        sync_case(s, &case.key, target, &plan, shape);
+        // Its files may be what an earlier run didn't get to.
+        return super::attachments::of_case(s, &case.key, target);
     }
     let find = |fresh: Fresh| -> Result<Option<Target>> {
         let found = match (fresh, plan.body.parent_id) {
@@ -228,9 +233,10 @@ pub(crate) fn migrate_case(s: &Shared, index: &Arc<CaseIndex>, case: TestCase) {
         name: &plan.body.name,
         body: &plan.body,
     };
-    if s.ensure(RecordKind::Case, &case.key, info, &find, &create)
-        .is_some()
-    {
+    if let Some(target) = s.ensure(RecordKind::Case, &case.key, info, &find, &create) {
         record_digest(s, &case.key, fingerprint(&plan));
+        let texts = [case.objective.as_deref(), case.precondition.as_deref()];
+        super::attachments::inline_images(s, &format!("case/{}", case.key), &texts);
+        super::attachments::of_case(s, &case.key, target);
     }
 }

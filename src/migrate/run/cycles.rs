@@ -37,7 +37,7 @@ pub(crate) struct CycleIndex {
 pub(crate) fn migrate_cycle(s: &Shared, known: &CycleIndex, cycle: ZephyrCycle) {
     let key = cycle.id.to_string();
     if s.already(RecordKind::Cycle, &key) {
-        return;
+        return super::attachments::of_cycle(s, &cycle.key);
     }
     let plan = match cycle_plan(&cycle, &s.context()) {
         Ok(plan) => plan,
@@ -72,5 +72,9 @@ pub(crate) fn migrate_cycle(s: &Shared, known: &CycleIndex, cycle: ZephyrCycle) 
         name: &plan.body.name,
         body: &plan.body,
     };
-    s.ensure(RecordKind::Cycle, &key, info, &find, &create);
+    if s.ensure(RecordKind::Cycle, &key, info, &find, &create)
+        .is_some()
+    {
+        super::attachments::of_cycle(s, &cycle.key);
+    }
 }

@@ -193,7 +193,9 @@ pub(crate) fn migrate_run(s: &Shared, phases: Phases, job: RunJob) {
             return;
         }
         let id = exec.id.to_string();
-        if s.already(RecordKind::Log, &id) {
+        if let Some(target) = s.journaled(RecordKind::Log, &id) {
+            // Its files may be what an earlier run didn't get to.
+            super::attachments::of_execution(s, exec.id, target);
             continue;
         }
         let made = match (&missing, &layout) {
@@ -384,6 +386,11 @@ fn migrate_log(s: &Shared, logs: &Logs<'_>, exec: &TestExecution, layout: &StepL
         name: &body.exe_end_date,
         body: &body,
     };
-    s.ensure(RecordKind::Log, &key, info, &find, &create)
-        .is_some()
+    match s.ensure(RecordKind::Log, &key, info, &find, &create) {
+        Some(target) => {
+            super::attachments::of_execution(s, exec.id, target);
+            true
+        }
+        None => false,
+    }
 }

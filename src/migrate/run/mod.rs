@@ -16,6 +16,7 @@
 //! circuit breaker is open, the work that needs it waits for up to the
 //! outage budget ([`RunHooks::max_outage`]) instead of failing.
 
+mod attachments;
 mod case_cache;
 mod case_info;
 mod cases;
@@ -40,6 +41,7 @@ use std::time::Instant;
 
 use parking_lot::RwLock;
 
+pub use attachments::{AttachmentOptions, DEFAULT_MAX_ATTACHMENT_BYTES};
 pub use outage::DEFAULT_MAX_OUTAGE;
 pub use progress::{PROGRESS_TARGET, ProgressSnapshot, RunProgress, whole_secs};
 pub use setup::{Endpoints, QtestAuth, connect};
@@ -186,6 +188,9 @@ pub struct RunHooks {
     /// Where the journal lives and how it is locked. Defaults to `None`: a
     /// [`FileJournal`] at [`MigrateOptions::journal`].
     pub journal_store: Option<Arc<dyn JournalStore>>,
+    /// Whether and up to what size attachments are migrated. Defaults to
+    /// [`AttachmentOptions::default`].
+    pub attachments: AttachmentOptions,
     /// How a project migrated before is synced (overwrite, repair, the
     /// executions' overlap window). Defaults to [`SyncOptions::default`].
     pub sync: SyncOptions,
@@ -199,6 +204,7 @@ impl Default for RunHooks {
             report_per_run: None,
             max_outage: DEFAULT_MAX_OUTAGE,
             journal_store: None,
+            attachments: AttachmentOptions::default(),
             sync: SyncOptions::default(),
         }
     }
@@ -221,6 +227,12 @@ impl RunHooks {
     /// [`RunHooks::report_per_run`]).
     pub fn report_per_run(mut self, at: std::time::SystemTime) -> Self {
         self.report_per_run = Some(at);
+        self
+    }
+
+    /// Migrate attachments as `options` say (see [`RunHooks::attachments`]).
+    pub fn attachments(mut self, options: AttachmentOptions) -> Self {
+        self.attachments = options;
         self
     }
 
@@ -325,6 +337,7 @@ pub fn migrate_with(
         defaults: Default::default(),
         cases: CaseCache::new(&opts.endpoints.zephyr_project),
         approving: Default::default(),
+        attachment_options: hooks.attachments,
         outages,
         retry,
         sync: sync::SyncState::new(hooks.sync),
@@ -372,7 +385,13 @@ fn phases(s: &Arc<Shared>, opts: &MigrateOptions, jobs: &JobTally) -> Result<(),
         )?;
         let complete =
             jobs.not_run.load(Ordering::Relaxed) == 0 && jobs.panicked.load(Ordering::Relaxed) == 0;
-        sync::advance(s, sync::CASES_MARK, started, &[RecordKind::Case], complete);
+        // A failed file of a case is listed again with its case.
+        let kinds = [RecordKind::Case, RecordKind::Attachment];
+        sync::advance(s, sync::CASES_MARK, started, &kinds, complete);
+    }
+    if only.cycles || only.logs {
+        // Environment names and test plans, for cycles' descriptions and logs' notes.
+        s.catalog.context_or_init(|| setup::zephyr_context(s));
     }
     if only.cycles {
         folders::cycle_folders(s, opts.workers)?;

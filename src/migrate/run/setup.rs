@@ -135,6 +135,26 @@ pub(crate) fn catalog(
     Ok(catalog)
 }
 
+/// Environment names and test plans, read with a record's patience. A list
+/// Zephyr refuses or lacks leaves ids in their place (logged), never a
+/// failed run: they are context, not records.
+pub(crate) fn zephyr_context(
+    s: &super::shared::Shared,
+) -> crate::migrate::transform::ZephyrContext {
+    let warn = |what: &str, e: crate::Error| {
+        log::warn!("reading {what} from Zephyr failed ({e}); ids stand in for their names");
+    };
+    let environments = s.patiently(|| s.zephyr.environments()).unwrap_or_else(|e| {
+        warn("environments", e);
+        Vec::new()
+    });
+    let plans = s.patiently(|| s.zephyr.test_plans()).unwrap_or_else(|e| {
+        warn("test plans", e);
+        Vec::new()
+    });
+    crate::migrate::transform::ZephyrContext::new(&environments, &plans)
+}
+
 /// Fails before any work when the API user may not approve test cases
 /// (`GET /projects/{p}/user-profiles/current`, permission `test_case.approve`)
 /// and the run needs to: to approve cases (the mapping), or to log results, since

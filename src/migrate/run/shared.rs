@@ -79,6 +79,8 @@ pub(crate) struct Shared {
     pub(crate) cases: CaseCache,
     /// Cases being approved before their runs.
     pub(crate) approving: Approving,
+    /// Whether and up to what size files are migrated.
+    pub(crate) attachment_options: super::attachments::AttachmentOptions,
     /// The services' outages, waited out by the workers that need them.
     pub(crate) outages: Outages,
     /// How many rounds, and what backoff, a record's work gets.

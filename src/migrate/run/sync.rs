@@ -156,7 +156,8 @@ pub(crate) fn advance_executions(s: &Shared, complete: bool) {
         s,
         EXECUTIONS_MARK,
         latest,
-        &[RecordKind::Run, RecordKind::Log],
+        // A failed file of an execution is listed again with its execution.
+        &[RecordKind::Run, RecordKind::Log, RecordKind::Attachment],
         complete,
     );
 }

@@ -82,6 +82,9 @@ pub fn case_plan(
     for (name, value) in &case.custom_fields {
         props.put(name, name, value, &mut extras);
     }
+    for (label, text) in super::links::parts(case.links.as_ref()) {
+        props.put(label, label, &Value::String(text), &mut extras);
+    }
     props.fill_required().map_err(&fail)?;
     let (test_steps, bdd) = script_parts(script, ctx.lookup);
     let block = extras.block();

@@ -68,6 +68,8 @@ pub struct Catalog {
     key_field: u64,
     /// Active execution statuses only.
     statuses: Vec<ExecutionStatus>,
+    /// Environment names and test plans, read when a phase first needs them.
+    context: std::sync::OnceLock<super::links::ZephyrContext>,
 }
 
 impl Catalog {
@@ -113,7 +115,33 @@ impl Catalog {
             fields,
             key_field,
             statuses,
+            context: std::sync::OnceLock::new(),
         })
+    }
+
+    /// This catalog with environment names and test plans (see
+    /// [`ZephyrContext`](super::ZephyrContext)).
+    pub fn with_context(self, context: super::links::ZephyrContext) -> Self {
+        self.context_or_init(|| context);
+        self
+    }
+
+    /// Environment names and test plans: those given, else `load`'s, read
+    /// once (the phases that show them load them when they start, so a run
+    /// that migrates only cases never asks).
+    pub fn context_or_init(
+        &self,
+        load: impl FnOnce() -> super::links::ZephyrContext,
+    ) -> &super::links::ZephyrContext {
+        self.context.get_or_init(load)
+    }
+
+    /// Environment names and test plans; empty until loaded.
+    pub fn context(&self) -> &super::links::ZephyrContext {
+        static EMPTY: std::sync::OnceLock<super::links::ZephyrContext> = std::sync::OnceLock::new();
+        self.context
+            .get()
+            .unwrap_or_else(|| EMPTY.get_or_init(Default::default))
     }
 
     /// The mapping this catalog applies.

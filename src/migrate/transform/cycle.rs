@@ -63,6 +63,12 @@ pub fn cycle_plan(cycle: &TestCycle, ctx: &Context<'_>) -> Result<CyclePlan, Tra
     for (name, value) in &cycle.custom_fields {
         extras.add(name, &fields::display(value));
     }
+    for (label, text) in super::links::parts(cycle.links.as_ref()) {
+        extras.add(label, &text);
+    }
+    if let Some(plans) = ctx.catalog.context().plans_of(cycle.id) {
+        extras.add(super::links::TEST_PLANS, &plans);
+    }
     let block = extras.block();
     Ok(CyclePlan {
         parent,

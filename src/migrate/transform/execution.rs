@@ -121,7 +121,7 @@ pub fn log_plan(
     let (_, version_id) = case_target(&case.key, ctx).map_err(&fail)?;
     let mut extras = Extras::default();
     let step_logs = step_logs(steps, layout, ctx, &mut extras).map_err(&fail)?;
-    describe_execution(exec, &mut extras);
+    describe_execution(exec, ctx, &mut extras);
     let block = extras.block();
     let note = text::paragraphs([exec.comment.as_deref(), block.as_deref()]);
     Ok(LogPlan::Create(NewTestLog {
@@ -209,12 +209,21 @@ fn describe_step(order: u32, inline: &ExecutionStepInline, ctx: &Context<'_>, ex
     extras.add(&format!("Step {order}"), &value);
 }
 
-fn describe_execution(exec: &TestExecution, extras: &mut Extras) {
+fn describe_execution(exec: &TestExecution, ctx: &Context<'_>, extras: &mut Extras) {
     extras.add("Key", exec.key.as_deref().unwrap_or(""));
-    extras.add("Executed by", exec.executed_by_id.as_deref().unwrap_or(""));
-    extras.add("Assigned to", exec.assigned_to_id.as_deref().unwrap_or(""));
+    // Zephyr names people by Atlassian account id only; names need Jira.
+    let account =
+        |id: Option<&str>| id.map_or(String::new(), |id| format!("{id} (Atlassian account id)"));
+    extras.add("Executed by", &account(exec.executed_by_id.as_deref()));
+    extras.add("Assigned to", &account(exec.assigned_to_id.as_deref()));
     if let Some(environment) = &exec.environment {
-        extras.add("Environment", &environment.id.to_string());
+        extras.add(
+            "Environment",
+            &ctx.catalog.context().environment(environment.id),
+        );
+    }
+    for (label, text) in super::links::parts(exec.links.as_ref()) {
+        extras.add(label, &text);
     }
     if let Some(version) = &exec.jira_project_version {
         extras.add("Jira version", &version.id.to_string());

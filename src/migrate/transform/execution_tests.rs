@@ -83,7 +83,7 @@ fn the_contract_execution_becomes_a_run_and_a_log() {
     assert_eq!(
         log.note.as_deref(),
         Some(
-            "Login failed<br><br>Zephyr fields:<br>Key: PROJ-E10<br>Executed by: 5b10…<br>Environment: 10005"
+            "Login failed<br><br>Zephyr fields:<br>Key: PROJ-E10<br>Executed by: 5b10… (Atlassian account id)<br>Environment: id 10005"
         )
     );
 }

@@ -130,6 +130,14 @@ pub struct Counts {
     pub runs: u64,
     /// Test logs, one per executed execution.
     pub logs: u64,
+    /// Attachments (left out of the JSON while zero, as `verify` doesn't
+    /// compare files).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub attachments: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Counts {
@@ -141,6 +149,7 @@ impl Counts {
             RecordKind::Cycle => &mut self.cycles,
             RecordKind::Run => &mut self.runs,
             RecordKind::Log => &mut self.logs,
+            RecordKind::Attachment => &mut self.attachments,
             // Sync state is not a record: never checked, never counted.
             RecordKind::Digest | RecordKind::Mark => return None,
         })
@@ -175,11 +184,16 @@ impl fmt::Display for Counts {
             "cycles",
             "runs",
             "logs",
+            "attachments",
         ];
         let parts: Vec<String> = RecordKind::ALL
             .iter()
             .zip(names)
-            .filter(|(kind, _)| !f.alternate() || self.get(**kind) > 0)
+            // Attachments show only when counted: `verify` compares no files.
+            .filter(|(kind, _)| {
+                let optional = f.alternate() || **kind == RecordKind::Attachment;
+                !optional || self.get(**kind) > 0
+            })
             .map(|(kind, name)| format!("{} {name}", self.get(*kind)))
             .collect();
         f.write_str(&parts.join(", "))

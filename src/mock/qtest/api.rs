@@ -47,6 +47,11 @@ fn err(status: u16, msg: impl AsRef<str>) -> Response {
     Flavor::Qtest.error(status, msg.as_ref())
 }
 
+/// A qTest error answer.
+pub(crate) fn error(status: u16, msg: impl AsRef<str>) -> Response {
+    err(status, msg)
+}
+
 impl Api for QtestApi {
     fn call(&self, req: &Request) -> Outcome {
         let Some(rest) = req.path.strip_prefix("/api/v3/") else {
@@ -93,9 +98,15 @@ impl QtestApi {
         if refused.is_ok() {
             return err(503, "Service Unavailable").into();
         }
-        let body = match persist::body_json(&req.body) {
+        // An upload's body is the file: what is journaled describes it.
+        let upload = matches!(seg, [_, _, "blob-handles"]);
+        let body = match upload {
+            true => super::attachments::descriptor(req),
+            false => persist::body_json(&req.body).map_err(|m| err(400, m)),
+        };
+        let body = match body {
             Ok(b) => b,
-            Err(m) => return err(400, m).into(),
+            Err(resp) => return resp.into(),
         };
         let at = now();
         let w = Write {
@@ -128,6 +139,9 @@ impl QtestApi {
             log::error!("mock qtest: cannot persist journal entry {seq}: {e}");
         }
         store.state.journal.push(entry);
+        if upload {
+            super::attachments::keep_bytes(&mut store.state, applied.id, req);
+        }
         if CREATES.contains(&applied.kind) {
             self.lag.lock().created(applied.id, seq);
         }
@@ -149,6 +163,11 @@ impl QtestApi {
                 .map(|c| r.cycle(c, false)),
             "test-run" => store.state.test_run(applied.id).map(|x| r.run(x)),
             "test-log" => store.state.test_logs.last().map(|l| r.log(l)),
+            "attachment" => store
+                .state
+                .attachments
+                .last()
+                .map(|f| super::attachments::render(f, &r.base)),
             _ => None,
         };
         let response = match value {
@@ -174,15 +193,15 @@ impl QtestApi {
 
     fn read(&self, req: &Request, seg: &[&str]) -> Response {
         let store = self.store.lock();
+        let r = self.render(&store.state);
+        if let Some(resp) = super::attachments::read(&store.state, seg, &r.base) {
+            return resp;
+        }
         let hidden = match seg {
             ["search"] => self.lag.lock().hidden(store.state.journal.len() as u64),
             _ => HashSet::new(),
         };
-        let ctx = Ctx {
-            req,
-            r: self.render(&store.state),
-            hidden,
-        };
+        let ctx = Ctx { req, r, hidden };
         match ctx.route(seg) {
             Ok(v) => Response::json(200, &v),
             Err(resp) => resp,

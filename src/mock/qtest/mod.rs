@@ -27,6 +27,7 @@
 //!   always do.
 
 pub(crate) mod api;
+pub mod attachments;
 mod body;
 pub mod config;
 mod design;

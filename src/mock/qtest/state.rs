@@ -196,7 +196,8 @@ pub struct JournalEntry {
     pub body: serde_json::Value,
     /// Status answered.
     pub status: u16,
-    /// `module`, `test-case`, `test-cycle`, `test-run`, `test-log`, `approve` or `delete`.
+    /// `module`, `test-case`, `test-cycle`, `test-run`, `test-log`, `approve`,
+    /// `delete` or `attachment`.
     pub kind: String,
     /// Id of the entity written.
     pub id: u64,
@@ -215,6 +216,9 @@ pub struct QtestState {
     pub test_runs: Vec<Run>,
     /// Test logs by id.
     pub test_logs: Vec<Log>,
+    /// Uploaded attachments, in upload order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<super::attachments::StoredFile>,
     /// Every applied write, in order.
     pub journal: Vec<JournalEntry>,
     /// The last id given out; ids of all kinds share it, so they are unique across kinds.

@@ -79,6 +79,9 @@ pub(crate) fn apply(
         ("POST", ["test-cycles"]) => create_cycle(st, w),
         ("POST", ["test-runs"]) => create_run(st, w),
         ("POST", ["test-runs", id, "test-logs"]) => create_log(st, cfg, w, id),
+        ("POST", [object_type, id, "blob-handles"]) => {
+            super::attachments::upload(st, w, object_type, id)
+        }
         _ => return None,
     };
     Some(result)

@@ -1,6 +1,7 @@
 //! Routes of the Zephyr mock: every GET of contract section 1 with its filters and paging,
 //! and the NextGen (cursor-paged) listings of test cases, cycles and executions.
 
+use std::sync::atomic::Ordering::SeqCst;
 use std::sync::{Arc, OnceLock};
 
 use serde_json::Value;
@@ -25,6 +26,8 @@ pub(crate) struct ZephyrApi {
     pub cap: usize,
     /// Requests per route (`testcases/{}/teststeps`), for tests; guards only the map.
     pub routes: parking_lot::Mutex<std::collections::BTreeMap<String, u64>>,
+    /// How many of the next file downloads are answered 503 (for tests).
+    pub fail_downloads: std::sync::atomic::AtomicU64,
 }
 
 /// Path segments that name a route; any other segment is a key or id.
@@ -40,6 +43,9 @@ const ROUTE_WORDS: &[&str] = &[
     "versions",
     "statuses",
     "priorities",
+    "attachments",
+    "environments",
+    "testplans",
 ];
 
 /// The route of a request's path segments: keys and ids become `{}`.
@@ -90,6 +96,18 @@ impl Api for ZephyrApi {
         };
         let segments: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
         *self.routes.lock().entry(route(&segments)).or_default() += 1;
+        let download = matches!(segments.as_slice(), [_, _, "attachments", _]);
+        if download
+            && self
+                .fail_downloads
+                .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+        {
+            return err(503, "Service Unavailable").into();
+        }
+        if let Some(answer) = ctx.attachments(&segments) {
+            return answer.unwrap_or_else(|e| e).into();
+        }
         match ctx.check_project().and_then(|()| ctx.route(&segments)) {
             Ok(v) => Response::json(200, &v).into(),
             Err(resp) => resp.into(),
@@ -151,6 +169,51 @@ impl Ctx<'_> {
         ))
     }
 
+    /// The attachment routes (`None` for any other path): a list as
+    /// `{"attachments":[{"id","name"}]}`, or one file's bytes.
+    fn attachments(&self, seg: &[&str]) -> Option<Result<Response, Response>> {
+        use super::attachments::FileOwner;
+        let (owner, rest) = match seg {
+            ["testcases", key, "attachments", rest @ ..] => {
+                (self.case(key).map(|c| FileOwner::Case(c.key.clone())), rest)
+            }
+            ["testcycles", key, "attachments", rest @ ..] => (
+                self.cycle(key).map(|c| FileOwner::Cycle(c.key.clone())),
+                rest,
+            ),
+            ["testexecutions", key, "attachments", rest @ ..] => (
+                self.execution(key).map(|e| FileOwner::Execution(e.id)),
+                rest,
+            ),
+            _ => return None,
+        };
+        let owner = match owner {
+            Ok(owner) => owner,
+            Err(resp) => return Some(Err(resp)),
+        };
+        let mut files = self.data().attachments.iter().filter(|f| f.owner == owner);
+        Some(match rest {
+            [] => {
+                let items: Vec<Value> = files
+                    .map(|f| serde_json::json!({ "id": f.id, "name": f.name }))
+                    .collect();
+                Ok(Response::json(
+                    200,
+                    &serde_json::json!({ "attachments": items }),
+                ))
+            }
+            [id] => match files.find(|f| f.id.to_string() == *id) {
+                Some(f) => Ok(Response::bytes(
+                    200,
+                    &f.content_type,
+                    super::attachments::file_vec(f.id, f.size),
+                )),
+                None => Err(not_found("Attachment", id)),
+            },
+            _ => Err(err(404, "Not found")),
+        })
+    }
+
     fn route(&self, seg: &[&str]) -> Answer {
         let d = self.data();
         match seg {
@@ -182,6 +245,17 @@ impl Ctx<'_> {
                 self.cap,
             ),
             ["priorities", id] => find(&d.priorities, id, |p| p.id).map(|p| self.r.priority(p)),
+            ["environments"] => self.page(
+                (10_000u64..)
+                    .zip(super::attachments::ENVIRONMENTS)
+                    .collect(),
+                |(id, name)| {
+                    serde_json::json!({ "id": id, "name": name, "index": id - 10_000,
+                        "archived": false, "project": self.r.project() })
+                },
+                self.cap,
+            ),
+            ["testplans"] => self.page(d.test_plans.iter().collect(), |p| self.r.plan(p), self.cap),
             _ => Err(Response::json(
                 403,
                 &serde_json::json!({"message": "Missing Authentication Token"}),

@@ -20,6 +20,15 @@ pub struct Dataset {
     pub cycles: Vec<TestCycle>,
     /// Test executions in key order (not in `actualEndDate` order).
     pub executions: Vec<Execution>,
+    /// Files attached to cases, cycles and executions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<super::attachments::MockFile>,
+    /// Jira issue links and web links of cases, cycles and executions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<super::attachments::MockLink>,
+    /// Test plans.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub test_plans: Vec<super::attachments::MockPlan>,
 }
 
 /// A Zephyr project (it has no name).

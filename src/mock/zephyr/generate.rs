@@ -96,6 +96,9 @@ pub(crate) fn generate(
         cases,
         cycles,
         executions,
+        attachments: Vec::new(),
+        links: Vec::new(),
+        test_plans: Vec::new(),
     };
     let mut rng = Rng::with_seed(seed ^ 0x0dd_5eed);
     if odd {

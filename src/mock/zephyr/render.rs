@@ -2,6 +2,7 @@
 
 use serde_json::{Value, json};
 
+use super::attachments::{FileOwner, MockLink, MockPlan};
 use super::data::*;
 
 /// Takes `keys` out of a rendered object.
@@ -37,7 +38,7 @@ impl Render<'_> {
         })
     }
 
-    fn project(&self) -> Value {
+    pub(crate) fn project(&self) -> Value {
         self.link("projects", self.data.project.id)
     }
 
@@ -73,7 +74,9 @@ impl Render<'_> {
             "status": self.link("statuses", c.status_id), "folder": self.opt_link("folders", c.folder_id),
             "owner": self.owner(&c.owner, c.quirk), "testScript": { "self": format!("{own}/testscript") },
             "customFields": c.custom_fields,
-            "links": { "self": format!("{own}/links"), "issues": [], "webLinks": [] },
+            "links": { "self": format!("{own}/links"),
+                       "issues": self.issues(&FileOwner::Case(c.key.clone())),
+                       "webLinks": self.web_links(&FileOwner::Case(c.key.clone())) },
         });
         if c.quirk == Some(Quirk::Unreadable) {
             v["name"] = Value::Null;
@@ -104,6 +107,48 @@ impl Render<'_> {
         }
     }
 
+    fn owned_links(&self, owner: &FileOwner) -> impl Iterator<Item = &MockLink> {
+        self.data.links.iter().filter(move |l| l.owner == *owner)
+    }
+
+    /// The Jira issue links of `owner`.
+    fn issues(&self, owner: &FileOwner) -> Vec<Value> {
+        self.owned_links(owner)
+            .filter_map(|l| {
+                let id = l.issue_id?;
+                Some(
+                    json!({ "issueId": id, "id": id + 1_000, "type": l.link_type,
+                    "target": format!("https://jira.example.com/rest/api/2/issue/{id}") }),
+                )
+            })
+            .collect()
+    }
+
+    /// The web links of `owner`.
+    fn web_links(&self, owner: &FileOwner) -> Vec<Value> {
+        self.owned_links(owner)
+            .filter_map(|l| {
+                let url = l.url.as_ref()?;
+                Some(json!({ "url": url, "description": "design notes", "type": l.link_type }))
+            })
+            .collect()
+    }
+
+    /// A test plan, with the cycles it links.
+    pub(crate) fn plan(&self, p: &MockPlan) -> Value {
+        let cycles: Vec<Value> = p
+            .cycle_ids
+            .iter()
+            .map(|id| {
+                json!({ "id": id + 500, "testCycleId": id,
+                "self": format!("{}/links/{}", self.base, id + 500),
+                "target": format!("{}/testcycles/{id}", self.base) })
+            })
+            .collect();
+        json!({ "id": p.id, "key": p.key, "name": p.name, "project": self.project(),
+            "status": null, "links": { "issues": [], "webLinks": [], "testCycles": cycles } })
+    }
+
     pub(crate) fn cycle(&self, c: &TestCycle) -> Value {
         let mut v = json!({
             "id": c.id, "key": c.key, "name": c.name, "project": self.project(),
@@ -111,8 +156,9 @@ impl Render<'_> {
             "status": self.link("statuses", c.status_id), "folder": self.opt_link("folders", c.folder_id),
             "description": c.description, "plannedStartDate": c.planned_start_date,
             "plannedEndDate": c.planned_end_date, "owner": self.owner(&c.owner, c.quirk), "customFields": {},
-            "links": { "self": format!("{}/testcycles/{}/links", self.base, c.id), "issues": [],
-                       "webLinks": [], "testPlans": [] },
+            "links": { "self": format!("{}/testcycles/{}/links", self.base, c.id),
+                       "issues": self.issues(&FileOwner::Cycle(c.key.clone())),
+                       "webLinks": self.web_links(&FileOwner::Cycle(c.key.clone())), "testPlans": [] },
         });
         if c.quirk == Some(Quirk::Unreadable) {
             remove(&mut v, &["status"]);
@@ -133,7 +179,8 @@ impl Render<'_> {
             "estimatedTime": null, "executionTime": e.execution_time, "executedById": e.executed_by_id,
             "assignedToId": null, "comment": e.comment, "automated": false,
             "testCycle": self.opt_link("testcycles", e.cycle_id), "customFields": {},
-            "links": { "self": format!("{}/testexecutions/{}/links", self.base, e.id), "issues": [] },
+            "links": { "self": format!("{}/testexecutions/{}/links", self.base, e.id),
+                       "issues": self.issues(&FileOwner::Execution(e.id)) },
         });
         // The spec makes `actualEndDate` optional, not nullable.
         if e.actual_end_date.is_none() {

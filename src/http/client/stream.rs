@@ -1,0 +1,248 @@
+//! Calls whose bodies stream: a download read as it arrives, an upload sent
+//! from a reader. Neither holds a body whole in memory, so a file of any size
+//! passes through in constant memory (ureq's own buffers).
+//!
+//! Each is **one attempt**: a streamed body can't be replayed, so retrying is
+//! the caller's job (download again; for an upload, first look up whether the
+//! server has it). The origin's policies apply as to any call's first attempt
+//! (the call machinery's `Call::once`): credentials, the breaker's admission
+//! and verdict, the rate limiter's turn, its pauses and what the answer's
+//! rate-limit headers or 429 tell it, errors masked of what was sent and
+//! marked when a write's outcome is unknown.
+
+use std::io::{self, Read};
+use std::time::Duration;
+
+use ureq::http::{HeaderMap, Request};
+use ureq::{BodyReader, SendBody};
+
+use super::{ApiClient, Call};
+use crate::error::{Error, Exchange, Result, StatusError};
+use crate::http::ApiRequest;
+use crate::metrics::FailureKind;
+use crate::pool::{Lease, Reply};
+use crate::redact;
+
+/// How fast a streamed body must move at least: a transfer of `n` bytes may
+/// take the client's `request_timeout` plus `n` at this rate (4 s per MiB),
+/// so a big file is not cut off by a limit sized for JSON calls, and a stalled
+/// one still ends.
+const MIN_RATE_BYTES_PER_SEC: u64 = 256 * 1024;
+
+/// A 2xx response whose body is read as it arrives ([`Read`]). Holds its
+/// connection's lease until dropped, so the pool's cap counts it; dropped
+/// before the end, the connection is closed rather than reused.
+pub struct Streamed {
+    headers: HeaderMap,
+    status: u16,
+    reader: BodyReader<'static>,
+    /// Bytes read so far.
+    read: u64,
+    finished: bool,
+    lease: Option<Lease>,
+}
+
+impl Streamed {
+    /// The status code (2xx).
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// A header as text, if present and valid UTF-8.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The body's length as the server announced it (`Content-Length`).
+    pub fn content_length(&self) -> Option<u64> {
+        self.header("content-length")
+            .and_then(|v| v.trim().parse().ok())
+    }
+
+    /// Bytes of the body read so far.
+    pub fn bytes_read(&self) -> u64 {
+        self.read
+    }
+}
+
+impl Read for Streamed {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.reader.read(buf)?;
+        self.read += n as u64;
+        if n == 0 && !buf.is_empty() {
+            self.finished = true;
+        }
+        Ok(n)
+    }
+}
+
+impl Drop for Streamed {
+    fn drop(&mut self) {
+        if let Some(lease) = self.lease.take()
+            && !self.finished
+        {
+            // The rest of the body is still on the wire: the socket can't
+            // carry another request.
+            lease.discard();
+        }
+    }
+}
+
+impl std::fmt::Debug for Streamed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Streamed")
+            .field("status", &self.status)
+            .field("read", &self.read)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ApiClient {
+    /// `request` (a GET) with its body streamed: the answer if 2xx, else
+    /// [`Error::Status`] with an excerpt of the body. One attempt (see the
+    /// module docs); `expected_len`, when known, widens the time allowed.
+    pub fn open_stream(&self, request: &ApiRequest, expected_len: Option<u64>) -> Result<Streamed> {
+        self.stream_call(
+            request,
+            SendBody::none(),
+            expected_len,
+            |lease, response, _| {
+                let (parts, body) = response.into_parts();
+                let head = Reply::new(parts.status.as_u16(), parts.headers.clone(), Vec::new());
+                let streamed = Streamed {
+                    headers: parts.headers,
+                    status: head.status(),
+                    reader: body.into_reader(),
+                    read: 0,
+                    finished: false,
+                    lease: Some(lease),
+                };
+                Ok((head, streamed))
+            },
+            |head, mut streamed| {
+                if (200..300).contains(&head.status()) {
+                    return Ok(streamed);
+                }
+                let mut excerpt = Vec::new();
+                // Only an excerpt of an error body is kept; the rest is
+                // dropped with the connection.
+                let _ = (&mut streamed).take(4096).read_to_end(&mut excerpt);
+                Err(self.status_error(request, head.status(), &excerpt, false))
+            },
+        )
+    }
+
+    /// `request` (a POST or PUT) with `body` streamed as its body: `len`
+    /// bytes when known (sent with `Content-Length`), else chunked. A 2xx
+    /// answer, else [`Error::Status`]; in **one attempt**, never repeated: a
+    /// transport failure after the request started, or a 5xx, is an error
+    /// whose [`Error::is_outcome_unknown`] is true.
+    pub fn send_stream(
+        &self,
+        request: &ApiRequest,
+        body: &mut dyn Read,
+        len: Option<u64>,
+    ) -> Result<Reply> {
+        self.stream_call(
+            request,
+            SendBody::from_reader(body),
+            len,
+            |lease, response, sent| {
+                let (parts, body) = response.into_parts();
+                let read = body.into_with_config().limit(1024 * 1024).read_to_vec();
+                drop(lease);
+                let body = read.map_err(|e| self.transport_error(request, e, sent))?;
+                Ok((Reply::new(parts.status.as_u16(), parts.headers, body), ()))
+            },
+            |reply, ()| {
+                if !(200..300).contains(&reply.status()) {
+                    return Err(self.status_error(request, reply.status(), reply.body(), true));
+                }
+                Ok(reply)
+            },
+        )
+    }
+
+    /// One attempt through the call machinery ([`Call::once`]): the
+    /// request on a lease, with the limit of a transfer of `len` bytes;
+    /// `read` takes the response (with the lease and what was sent) to the
+    /// answer's head and what is kept of it, `finish` judges it.
+    fn stream_call<S, T>(
+        &self,
+        request: &ApiRequest,
+        body: SendBody<'_>,
+        len: Option<u64>,
+        read: impl FnOnce(Lease, ureq::http::Response<ureq::Body>, Exchange) -> Result<(Reply, S)>,
+        finish: impl FnOnce(Reply, S) -> Result<T>,
+    ) -> Result<T> {
+        let (method, uri) = self.target(request)?;
+        let call = Call::new(self, request, method.clone(), uri.clone(), None);
+        let send = |lease: Lease, auth: Option<&str>| {
+            let mut builder = Request::builder().method(method).uri(uri);
+            for (k, v) in &request.headers {
+                builder = builder.header(k, v);
+            }
+            if let Some(value) = auth {
+                builder = builder.header("Authorization", value);
+            }
+            if let Some(n) = len.filter(|_| request.method != "GET") {
+                builder = builder.header("Content-Length", n.to_string());
+            }
+            let ureq_request = builder
+                .body(body)
+                .map_err(|e| Error::config("header", e.to_string()))?;
+            let limit = self.transfer_limit(len);
+            let ureq_request = lease
+                .configure_request(ureq_request)
+                .timeout_per_call(Some(limit))
+                .timeout_global(Some(limit))
+                .build();
+            lease.reset_exchange();
+            match lease.run(ureq_request) {
+                Ok(response) => {
+                    let exchange = lease.last_exchange();
+                    read(lease, response, exchange)
+                }
+                Err(e) => {
+                    let exchange = lease.last_exchange();
+                    lease.discard();
+                    Err(self.transport_error(request, e, exchange))
+                }
+            }
+        };
+        call.once(send, finish)
+    }
+
+    /// How long one streamed transfer of `len` bytes may take.
+    fn transfer_limit(&self, len: Option<u64>) -> Duration {
+        let base = self.inner.request_timeout;
+        match len {
+            Some(n) => base.saturating_add(Duration::from_secs(n / MIN_RATE_BYTES_PER_SEC)),
+            None => self.inner.total_timeout.unwrap_or(base).max(base),
+        }
+    }
+
+    fn transport_error(&self, request: &ApiRequest, e: ureq::Error, exchange: Exchange) -> Error {
+        let mut err = crate::pool::request_error(e, self.context(request, 1), exchange, u64::MAX);
+        if let Error::Request(r) = &mut err {
+            // A write that may have reached the server: never assume either way.
+            r.outcome_unknown = exchange.sent && request.method != "GET";
+        }
+        self.inner.metrics.failure(crate::pool::failure_kind(&err));
+        err
+    }
+
+    fn status_error(&self, request: &ApiRequest, status: u16, body: &[u8], write: bool) -> Error {
+        self.inner.metrics.failure(if status >= 500 {
+            FailureKind::Status5xx
+        } else {
+            FailureKind::Status4xx
+        });
+        Error::Status(Box::new(StatusError {
+            at: self.context(request, 1),
+            status,
+            body: redact::body_excerpt(body, 300),
+            outcome_unknown: write && status >= 500,
+        }))
+    }
+}

@@ -1,0 +1,401 @@
+//! Attachments: each file of a migrated case or execution is streamed from
+//! Zephyr into the matching qTest object (a case's files to the test case, an
+//! execution's to its test log), through the one record path
+//! ([`Shared::ensure`]): journaled by `owner/attachment id`, looked up on the
+//! qTest object by name and size before an upload, and an upload whose
+//! outcome is unknown is looked up again, never blindly repeated.
+//!
+//! Once all of an owner's files are done (migrated, found, or deliberately
+//! skipped), a marker (`owner/all`) is journaled, so a re-run doesn't list
+//! the owner's attachments again.
+
+use std::cell::RefCell;
+use std::io::{self, Read};
+
+use super::shared::{Fresh, PlanInfo, Shared};
+use crate::error::{Error, Result};
+use crate::http::Streamed;
+use crate::migrate::record::{RecordKind, Target, attachment_key};
+use crate::qtest::{AttachmentTarget, QtestAttachment};
+use crate::zephyr::{Attachment, AttachmentOwner};
+
+/// What a run does with attachments. Defaults to migrating files up to
+/// [`DEFAULT_MAX_ATTACHMENT_BYTES`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AttachmentOptions {
+    /// Whether attachments are migrated at all (`--no-attachments` turns
+    /// them off). Defaults to `true`.
+    pub enabled: bool,
+    /// Files larger than this are not migrated (reported as skipped).
+    /// Defaults to [`DEFAULT_MAX_ATTACHMENT_BYTES`]; qTest answers 413 above
+    /// its own limit, which is reported as a failure.
+    pub max_bytes: u64,
+}
+
+/// 50 MiB.
+pub const DEFAULT_MAX_ATTACHMENT_BYTES: u64 = 50 * 1024 * 1024;
+
+impl Default for AttachmentOptions {
+    fn default() -> Self {
+        AttachmentOptions {
+            enabled: true,
+            max_bytes: DEFAULT_MAX_ATTACHMENT_BYTES,
+        }
+    }
+}
+
+impl AttachmentOptions {
+    /// No attachments.
+    pub fn off() -> Self {
+        AttachmentOptions {
+            enabled: false,
+            ..Default::default()
+        }
+    }
+
+    /// Attachments migrated (`true`) or left out.
+    pub fn enabled(mut self, on: bool) -> Self {
+        self.enabled = on;
+        self
+    }
+
+    /// Files up to `max_bytes`.
+    pub fn max_bytes(mut self, max_bytes: u64) -> Self {
+        self.max_bytes = max_bytes;
+        self
+    }
+}
+
+/// The files of case `key`, now on qTest as `target`.
+pub(crate) fn of_case(s: &Shared, key: &str, target: Target) {
+    let owner = Owner {
+        key: format!("case/{key}"),
+        zephyr: AttachmentOwner::Case(key.to_owned()),
+        qtest: Some(AttachmentTarget::TestCase(target.id)),
+    };
+    owner.migrate(s);
+}
+
+/// The files of execution `id`, now on qTest as the test log `target`.
+pub(crate) fn of_execution(s: &Shared, id: u64, target: Target) {
+    let owner = Owner {
+        key: format!("log/{id}"),
+        zephyr: AttachmentOwner::Execution(id.to_string()),
+        qtest: Some(AttachmentTarget::TestLog(target.id)),
+    };
+    owner.migrate(s);
+}
+
+/// The files of cycle `key` (its Zephyr key): qTest test cycles take no
+/// attachments (the spec lists none for them), so each is reported as
+/// skipped with its name, not silently dropped.
+pub(crate) fn of_cycle(s: &Shared, key: &str) {
+    let owner = Owner {
+        key: format!("cycle/{key}"),
+        zephyr: AttachmentOwner::Cycle(key.to_owned()),
+        qtest: None,
+    };
+    owner.migrate(s);
+}
+
+/// Reports each image pasted into `texts` (rich text of the record `owner`,
+/// e.g. `case/PROJ-T1`) as a skipped attachment: such images live behind a
+/// CDN the API token can't read, so their links stay in the text as they are
+/// and the report lists them for someone to move by hand.
+pub(crate) fn inline_images(s: &Shared, owner: &str, texts: &[Option<&str>]) {
+    if !s.attachment_options.enabled {
+        return;
+    }
+    let urls = texts.iter().flatten().flat_map(|t| image_sources(t));
+    for (n, url) in (1u32..).zip(urls) {
+        let key = format!("{owner}/inline-{n}");
+        let why =
+            format!("image in rich text, kept as a link (the API token can't read it): {url}");
+        s.skipped(RecordKind::Attachment, &key, &why);
+    }
+}
+
+/// The `src` of each `<img>` in `html`, in order.
+fn image_sources(html: &str) -> Vec<String> {
+    let lower = html.to_ascii_lowercase();
+    let mut out = Vec::new();
+    let mut at = 0;
+    while let Some(i) = lower[at..].find("<img") {
+        let tag_start = at + i;
+        let tag_end = lower[tag_start..]
+            .find('>')
+            .map_or(lower.len(), |e| tag_start + e);
+        let tag = &lower[tag_start..tag_end];
+        if let Some(j) = tag.find("src=") {
+            let value_start = tag_start + j + 4;
+            let rest = &html[value_start..tag_end];
+            let url = match rest.chars().next() {
+                Some(q @ ('"' | '\'')) => rest[1..].split(q).next().unwrap_or(""),
+                _ => rest.split(char::is_whitespace).next().unwrap_or(""),
+            };
+            if !url.is_empty() {
+                out.push(url.to_string());
+            }
+        }
+        at = tag_end;
+    }
+    out
+}
+
+/// A Zephyr record with files and the qTest object they go to.
+struct Owner {
+    /// Journal key prefix: `case/PROJ-T1`, `log/10100`.
+    key: String,
+    zephyr: AttachmentOwner,
+    /// `None` where qTest has no object that takes files.
+    qtest: Option<AttachmentTarget>,
+}
+
+impl Owner {
+    fn migrate(&self, s: &Shared) {
+        if !s.attachment_options.enabled || s.cancel.is_cancelled() {
+            return;
+        }
+        let done = attachment_key(&self.key, None);
+        if s.journal.get(RecordKind::Attachment, &done).is_some() {
+            return;
+        }
+        let files = match s.patiently(|| s.zephyr.attachments(&self.zephyr)) {
+            Ok(files) => files,
+            Err(e) => return s.failed(RecordKind::Attachment, &done, &e),
+        };
+        let existing = Existing::default();
+        let mut all_done = true;
+        for file in &files {
+            if s.cancel.is_cancelled() {
+                return;
+            }
+            all_done &= self.file(s, file, &existing);
+        }
+        if all_done && !s.dry_run() {
+            let count = u64::try_from(files.len()).unwrap_or(u64::MAX);
+            if let Err(e) = s
+                .journal
+                .record(RecordKind::Attachment, &done, Target::id(count))
+            {
+                // Not journaled: a re-run lists the files again and finds them.
+                log::warn!("{}", crate::error::error_chain(&e));
+            }
+        }
+    }
+
+    /// One file; whether it is done (on qTest, or deliberately left out).
+    fn file(&self, s: &Shared, file: &Attachment, existing: &Existing) -> bool {
+        let Some(id) = file.id else {
+            let key = format!("{}/unnamed", self.key);
+            s.skipped(
+                RecordKind::Attachment,
+                &key,
+                "listed without an id: can't be downloaded",
+            );
+            return true;
+        };
+        let key = attachment_key(&self.key, Some(id));
+        if s.journaled(RecordKind::Attachment, &key).is_some() {
+            return true;
+        }
+        let name = file
+            .name
+            .clone()
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| format!("attachment-{id}"));
+        let Some(target) = self.qtest else {
+            let why = format!("{name}: qTest test cycles take no attachments; left on Zephyr");
+            s.skipped(RecordKind::Attachment, &key, &why);
+            return true;
+        };
+        if s.dry_run() {
+            let info = PlanInfo {
+                parent: format!("{target:?}"),
+                name: &name,
+                body: &name,
+            };
+            let nothing = |_: Fresh| -> Result<Option<Target>> { Ok(None) };
+            s.ensure(RecordKind::Attachment, &key, info, &nothing, &|| {
+                Err(Error::Cancelled)
+            });
+            return true;
+        }
+        // Open the download first: its length is what a lookup compares. A
+        // download is one attempt (its body streams): a failure that may
+        // pass gets the rounds of any read, and an outage is waited out.
+        let download = match s.patiently(|| s.zephyr.download(&self.zephyr, id)) {
+            Ok(d) => d,
+            Err(e) => {
+                s.failed(RecordKind::Attachment, &key, &e);
+                return false;
+            }
+        };
+        let len = download.content_length();
+        let max = s.attachment_options.max_bytes;
+        if let Some(n) = len.filter(|&n| n > max) {
+            drop(download);
+            s.skipped(
+                RecordKind::Attachment,
+                &key,
+                &format!("{name}: {n} bytes, over the limit of {max} (max_attachment_bytes)"),
+            );
+            return true;
+        }
+        let content_type = download
+            .header("content-type")
+            .filter(|t| !t.is_empty())
+            .map_or_else(|| content_type_of(&name).to_owned(), str::to_owned);
+        let pending = RefCell::new(Some(download));
+        let find = |fresh: Fresh| existing.find(s, target, &name, len, fresh);
+        let create = || -> Result<Target> {
+            let download = match pending.borrow_mut().take() {
+                Some(d) => d,
+                // A later round (after a failure the lookup found no trace
+                // of): the file is read again.
+                None => s.patiently(|| s.zephyr.download(&self.zephyr, id))?,
+            };
+            let mut body = Capped::new(download, max, &name);
+            let made = s
+                .qtest
+                .upload(target, &name, &content_type, &mut body, len)?;
+            existing.add(made.clone(), body.read);
+            Ok(Target::id(made.id))
+        };
+        let info = PlanInfo {
+            parent: format!("{target:?}"),
+            name: &name,
+            body: &name,
+        };
+        s.ensure(RecordKind::Attachment, &key, info, &find, &create)
+            .is_some()
+    }
+}
+
+/// The qTest object's attachments, read at most once per owner unless a
+/// fresh look is needed, with the sizes learnt so far.
+#[derive(Default)]
+struct Existing {
+    listed: RefCell<Option<Vec<WithSize>>>,
+}
+
+/// A listed attachment and its size, once counted.
+type WithSize = (QtestAttachment, Option<u64>);
+
+impl Existing {
+    /// The attachment named `name` of `len` bytes (when `len` is unknown, by
+    /// name alone), if `target` has one.
+    fn find(
+        &self,
+        s: &Shared,
+        target: AttachmentTarget,
+        name: &str,
+        len: Option<u64>,
+        fresh: Fresh,
+    ) -> Result<Option<Target>> {
+        let mut listed = self.listed.borrow_mut();
+        if listed.is_none() || fresh == Fresh::Live {
+            let all = s.qtest.attachments(target)?;
+            *listed = Some(all.into_iter().map(|a| (a, None)).collect());
+        }
+        let Some(items) = listed.as_mut() else {
+            return Ok(None);
+        };
+        for (item, size) in items.iter_mut().filter(|(a, _)| a.name == name) {
+            let Some(want) = len else {
+                return Ok(Some(Target::id(item.id)));
+            };
+            if size.is_none() {
+                *size = Some(s.qtest.attachment_size(target, item.id)?);
+            }
+            if *size == Some(want) {
+                return Ok(Some(Target::id(item.id)));
+            }
+        }
+        Ok(None)
+    }
+
+    fn add(&self, made: QtestAttachment, size: u64) {
+        if let Some(items) = self.listed.borrow_mut().as_mut() {
+            items.push((made, Some(size)));
+        }
+    }
+}
+
+/// A download read into an upload, failing the upload (before its last byte)
+/// once more than `max` bytes arrived: for a file whose length was not
+/// announced, the limit can only be checked as it streams.
+struct Capped<'a> {
+    inner: Streamed,
+    max: u64,
+    name: &'a str,
+    read: u64,
+}
+
+impl<'a> Capped<'a> {
+    fn new(inner: Streamed, max: u64, name: &'a str) -> Self {
+        Capped {
+            inner,
+            max,
+            name,
+            read: 0,
+        }
+    }
+}
+
+impl Read for Capped<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        if self.read > self.max {
+            return Err(io::Error::other(format!(
+                "{} is larger than the limit of {} bytes (max_attachment_bytes)",
+                self.name, self.max
+            )));
+        }
+        Ok(n)
+    }
+}
+
+/// A content type from a file name's extension, for a download that named none.
+fn content_type_of(name: &str) -> &'static str {
+    let ext = name
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default();
+    match ext.as_str() {
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "pdf" => "application/pdf",
+        "txt" | "log" => "text/plain",
+        "csv" => "text/csv",
+        "json" => "application/json",
+        "xml" => "application/xml",
+        "zip" => "application/zip",
+        _ => "application/octet-stream",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_sources_in_rich_text() {
+        let html = r#"See <IMG alt="x" SRC="https://cdn.example/a.png"> and <img src='b.gif'/><img alt=1>"#;
+        assert_eq!(
+            image_sources(html),
+            vec!["https://cdn.example/a.png", "b.gif"]
+        );
+        assert!(image_sources("no images <i>here</i>").is_empty());
+    }
+
+    #[test]
+    fn content_types_by_extension() {
+        assert_eq!(content_type_of("shot.PNG"), "image/png");
+        assert_eq!(content_type_of("trace"), "application/octet-stream");
+        assert_eq!(content_type_of("run.log"), "text/plain");
+    }
+}

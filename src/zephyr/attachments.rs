@@ -1,0 +1,69 @@
+//! Files attached to Zephyr records: the list of an owner's attachments
+//! (`{"attachments":[{"id","name"}]}`, both fields optional in the spec) and
+//! each file's bytes, streamed.
+
+use serde::Deserialize;
+
+use super::ZephyrClient;
+use crate::error::Result;
+use crate::http::{ApiRequest, Streamed};
+
+/// What a Zephyr attachment hangs on: its path under the API root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttachmentOwner {
+    /// A test case, by key.
+    Case(String),
+    /// A test cycle, by id or key.
+    Cycle(String),
+    /// A test execution, by id or key.
+    Execution(String),
+}
+
+impl AttachmentOwner {
+    fn path(&self) -> String {
+        match self {
+            AttachmentOwner::Case(key) => format!("/testcases/{key}/attachments"),
+            AttachmentOwner::Cycle(key) => format!("/testcycles/{key}/attachments"),
+            AttachmentOwner::Execution(key) => format!("/testexecutions/{key}/attachments"),
+        }
+    }
+}
+
+/// One attachment as listed.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct Attachment {
+    /// Its id (the spec makes it optional; one without can't be downloaded).
+    #[serde(default)]
+    pub id: Option<u64>,
+    /// Its file name.
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct AttachmentList {
+    #[serde(default)]
+    attachments: Option<Vec<Attachment>>,
+}
+
+impl ZephyrClient {
+    /// The attachments of `owner`; none when it has none (404 included: the
+    /// spec answers 404 for "exists but has no attachment metadata").
+    pub fn attachments(&self, owner: &AttachmentOwner) -> Result<Vec<Attachment>> {
+        match self
+            .api()
+            .json::<AttachmentList>(&ApiRequest::get(&owner.path()))
+        {
+            Ok(list) => Ok(list.attachments.unwrap_or_default()),
+            Err(e) if e.status() == Some(404) => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The bytes of attachment `id` of `owner`, as they arrive.
+    pub fn download(&self, owner: &AttachmentOwner, id: u64) -> Result<Streamed> {
+        let request = ApiRequest::get(&format!("{}/{id}", owner.path())).header("Accept", "*/*");
+        self.api().open_stream(&request, None)
+    }
+}
