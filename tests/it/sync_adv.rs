@@ -53,3 +53,32 @@ fn an_execution_written_late_with_an_old_end_date_is_migrated() {
     let report = m.verify();
     assert!(report.is_clean(), "{report}");
 }
+
+/// qTest crashes right after applying the `PUT` of a changed case, before
+/// answering: the next run finds qTest already holding what it would send,
+/// which is no conflict (nobody edited the case on qTest).
+#[test]
+fn a_case_update_applied_before_a_crash_is_no_conflict_next_time() {
+    let dir = crate::support::Scratch::new("sync-crash");
+    let mut options = etlpool::mock::MockOptions::seeded(142);
+    options.sizes = sizes();
+    options.state_file = Some(dir.0.join("qtest-state.jsonl"));
+    let mut m = Migration::with_options(options);
+    let first = m.run();
+    assert!(first.is_complete(), "{first}\n{}", m.failures());
+
+    let changed = m.mocks.mutate_zephyr(|d| d.change_cases(1));
+    m.mocks.faults().qtest.set_crash_after_writes(Some(1));
+    let crashed = sync(&m);
+    assert!(!crashed.is_complete(), "the crash went unnoticed: {crashed}");
+    assert!(m.mocks.faults().qtest.crashed());
+    m.mocks.faults().qtest.clear();
+    m.mocks.restart_qtest().unwrap();
+    m.new_process();
+
+    let summary = sync(&m);
+    assert_eq!(summary.records["case"].conflict, 0, "{changed:?}: {summary}");
+    assert!(summary.is_complete(), "{summary}\n{}", m.failures());
+    let report = m.verify();
+    assert!(report.is_clean(), "{report}");
+}
