@@ -70,14 +70,20 @@ fn a_case_update_applied_before_a_crash_is_no_conflict_next_time() {
     let changed = m.mocks.mutate_zephyr(|d| d.change_cases(1));
     m.mocks.faults().qtest.set_crash_after_writes(Some(1));
     let crashed = sync(&m);
-    assert!(!crashed.is_complete(), "the crash went unnoticed: {crashed}");
+    assert!(
+        !crashed.is_complete(),
+        "the crash went unnoticed: {crashed}"
+    );
     assert!(m.mocks.faults().qtest.crashed());
     m.mocks.faults().qtest.clear();
     m.mocks.restart_qtest().unwrap();
     m.new_process();
 
     let summary = sync(&m);
-    assert_eq!(summary.records["case"].conflict, 0, "{changed:?}: {summary}");
+    assert_eq!(
+        summary.records["case"].conflict, 0,
+        "{changed:?}: {summary}"
+    );
     assert!(summary.is_complete(), "{summary}\n{}", m.failures());
     let report = m.verify();
     assert!(report.is_clean(), "{report}");

@@ -201,7 +201,10 @@ pub(crate) fn sync_case(
         Err(e) => return s.failed(RecordKind::Case, key, &e),
     };
     let untouched = match kept {
-        Some(kept) => held == kept,
+        // Holding what this run sends: an earlier run's `PUT` was applied
+        // but its answer (and so the new fingerprint) lost to a crash or
+        // reset. Nobody edited it; sending it again also approves it.
+        Some(kept) => held == kept || held == sent,
         // Migrated before fingerprints were kept: adopt the case if it
         // already matches; otherwise nobody can tell which side changed.
         None if held == sent => {
