@@ -58,12 +58,12 @@ pub struct MigrateArgs {
     /// journal. Reads every execution.
     #[arg(long, conflicts_with = "projects", help_heading = "Sync")]
     pub repair: bool,
-    /// Read every execution instead of those since the journal's
-    /// high-water mark.
+    /// Read every execution instead of those created or changed since the
+    /// journal's mark (when the last complete run listed them).
     #[arg(long, conflicts_with = "projects", help_heading = "Sync")]
     pub full: bool,
-    /// How far before the journal's high-water mark executions are read
-    /// again, for executions written late. Defaults to 1h.
+    /// How far before the journal's mark executions are read again, for a
+    /// clock skew with Zephyr. Defaults to 1h.
     #[arg(
         long,
         value_name = "DURATION",

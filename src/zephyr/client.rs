@@ -67,6 +67,9 @@ pub struct ExecutionFilter {
     pub actual_end_date_after: Option<String>,
     /// Only those that ended before this time.
     pub actual_end_date_before: Option<String>,
+    /// Only those created or changed after this time (NextGen's
+    /// `updatedAfter`), whatever their `actualEndDate` says.
+    pub updated_after: Option<String>,
     /// Only the last execution of each cycle item, and every ad-hoc one.
     pub only_last_executions: bool,
 }
@@ -94,6 +97,7 @@ impl ExecutionFilter {
             ("testCase", &self.test_case),
             ("actualEndDateAfter", &self.actual_end_date_after),
             ("actualEndDateBefore", &self.actual_end_date_before),
+            ("updatedAfter", &self.updated_after),
         ];
         query.extend(
             optional

@@ -67,6 +67,7 @@ mod resilience_secrets;
 mod spec_review;
 mod support;
 mod sync;
+mod sync_adv;
 mod sync_cli;
 #[cfg(feature = "redis")]
 mod sync_redis;

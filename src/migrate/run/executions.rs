@@ -42,11 +42,14 @@ pub(crate) fn produce(
     submit: &mut dyn FnMut(RunJob) -> Result<()>,
 ) -> std::result::Result<(), MigrateError> {
     let filter = super::sync::execution_filter(s);
-    let mut counted = vec![("onlyLastExecutions", "false")];
-    if let Some(after) = &filter.actual_end_date_after {
-        counted.push(("actualEndDateAfter", after));
-    }
-    let total = s.patiently(|| s.zephyr.count("/testexecutions", &counted))?;
+    // The offset list can't filter by `updatedAfter`: no size when filtered.
+    let total = match filter.updated_after {
+        Some(_) => None,
+        None => {
+            let counted = [("onlyLastExecutions", "false")];
+            s.patiently(|| s.zephyr.count("/testexecutions", &counted))?
+        }
+    };
     s.progress.phase("executions", total);
     let mut spool = spool_executions(s, &filter)?;
     let spool_error = |e| MigrateError::io("reading spooled executions", e);
@@ -96,7 +99,6 @@ fn spool_executions(
                 return Ok(());
             }
         };
-        s.sync.saw(&exec);
         match executed_case(&exec) {
             Ok(case) => {
                 let cycle = exec.test_cycle.as_ref().map(|c| c.id);

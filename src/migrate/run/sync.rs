@@ -3,7 +3,7 @@
 //! it was sent (its fingerprint, [`RecordKind::Digest`], differs) is updated
 //! on qTest, unless people changed it there since (a conflict, left alone
 //! without `--overwrite`); executions are read only from the journal's
-//! high-water mark ([`RecordKind::Mark`]) minus an overlap window.
+//! mark ([`RecordKind::Mark`], when the last complete run listed them) minus an overlap window.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -17,8 +17,10 @@ use crate::migrate::transform::{CasePlan, ScriptShape};
 use crate::migrate::verify::{held_fingerprint, sent_fingerprint};
 use crate::zephyr::{ExecutionFilter, TestExecution};
 
-/// The journal's mark of the executions listing: the latest `actualEndDate`
-/// a complete run listed.
+/// The journal's mark of the executions listing: when the last complete run
+/// started listing them (this machine's clock, like [`CASES_MARK`]). Not
+/// their latest `actualEndDate`: Zephyr takes that date from whoever
+/// writes the execution, so one imported late may have ended long before.
 pub(crate) const EXECUTIONS_MARK: &str = "executions";
 
 /// The journal's mark of the cases listing: when the last complete run
@@ -37,11 +39,11 @@ pub struct SyncOptions {
     /// Check every journaled record still exists on qTest and re-create
     /// what is missing (`--repair`). Defaults to `false`.
     pub repair: bool,
-    /// Read every execution, ignoring the journal's high-water mark
+    /// Read every execution, ignoring the journal's mark
     /// (`--full`). Defaults to `false`.
     pub full: bool,
-    /// How far before the high-water mark executions are read again, for
-    /// executions written late (`sync.overlap`). Defaults to 1 hour.
+    /// How far before the journal's mark executions are read again, for
+    /// a clock skew with Zephyr (`sync.overlap`). Defaults to 1 hour.
     pub overlap: Duration,
 }
 
@@ -86,8 +88,8 @@ impl SyncOptions {
 #[derive(Debug, Default)]
 pub(crate) struct SyncState {
     pub(crate) options: SyncOptions,
-    /// The latest `actualEndDate` listed (unix seconds; 0: none yet).
-    latest_end: AtomicU64,
+    /// When this run started listing executions (unix seconds; 0: not yet).
+    executions_listed: AtomicU64,
     /// Runs a repair found missing (their logs are made again too).
     missing_runs: parking_lot::Mutex<std::collections::HashSet<String>>,
 }
@@ -99,25 +101,17 @@ impl SyncState {
             ..SyncState::default()
         }
     }
-
-    /// Notes an execution listed by this run.
-    pub(crate) fn saw(&self, exec: &TestExecution) {
-        let end = exec
-            .actual_end_date
-            .as_deref()
-            .and_then(crate::migrate::transform::dates::parse)
-            .and_then(|t| u64::try_from(t.unix_timestamp()).ok());
-        if let Some(end) = end {
-            self.latest_end.fetch_max(end, Ordering::Relaxed);
-        }
-    }
 }
 
-/// The executions listing of this run: since the mark minus the overlap, or
-/// all of them (no mark yet, `--full`, or a dry run's plan of everything).
+/// The executions listing this run starts now: those created or changed
+/// since the mark minus the overlap (`updatedAfter`), or all of them (no
+/// mark yet, `--full`, `--repair`).
 pub(crate) fn execution_filter(s: &Shared) -> ExecutionFilter {
+    s.sync
+        .executions_listed
+        .store(now_secs(), Ordering::Relaxed);
     ExecutionFilter {
-        actual_end_date_after: since(s, EXECUTIONS_MARK),
+        updated_after: since(s, EXECUTIONS_MARK),
         ..ExecutionFilter::default()
     }
 }
@@ -149,13 +143,13 @@ pub(crate) fn now_secs() -> u64 {
     now.map_or(0, |d| d.as_secs())
 }
 
-/// Moves the executions mark to the latest end this run listed.
+/// Moves the executions mark to when this run started listing them.
 pub(crate) fn advance_executions(s: &Shared, complete: bool) {
-    let latest = s.sync.latest_end.load(Ordering::Relaxed);
+    let started = s.sync.executions_listed.load(Ordering::Relaxed);
     advance(
         s,
         EXECUTIONS_MARK,
-        latest,
+        started,
         // A failed file of an execution is listed again with its execution.
         &[RecordKind::Run, RecordKind::Log, RecordKind::Attachment],
         complete,
@@ -208,7 +202,10 @@ pub(crate) fn sync_case(
         Err(e) => return s.failed(RecordKind::Case, key, &e),
     };
     let untouched = match kept {
-        Some(kept) => held == kept,
+        // Holding what this run sends: an earlier run's `PUT` was applied
+        // but its answer (and so the new fingerprint) lost to a crash or
+        // reset. Nobody edited it; sending it again also approves it.
+        Some(kept) => held == kept || held == sent,
         // Migrated before fingerprints were kept: adopt the case if it
         // already matches; otherwise nobody can tell which side changed.
         None if held == sent => {

@@ -491,6 +491,7 @@ struct ExecFilter {
     case: Option<String>,
     after: Option<i64>,
     before: Option<i64>,
+    updated_after: Option<i64>,
     only_last: bool,
 }
 
@@ -516,6 +517,7 @@ impl ExecFilter {
             case,
             after: date("actualEndDateAfter")?,
             before: date("actualEndDateBefore")?,
+            updated_after: date("updatedAfter")?,
             only_last,
         })
     }
@@ -529,6 +531,10 @@ impl ExecFilter {
             && self.case.as_ref().is_none_or(|k| *k == e.test_case_key)
             && dated(self.after, |t, b| t >= b)
             && dated(self.before, |t, b| t <= b)
+            && self.updated_after.is_none_or(|b| {
+                let updated = e.updated_on.as_deref().or(e.actual_end_date.as_deref());
+                updated.and_then(time::parse).is_some_and(|t| t >= b)
+            })
     }
 }
 

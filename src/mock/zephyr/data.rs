@@ -247,6 +247,10 @@ pub struct Execution {
     pub environment_id: Option<u64>,
     /// One result per step of a step-by-step case.
     pub step_results: Vec<StepResult>,
+    /// Last change (what NextGen's `updatedAfter` filters on); `None`:
+    /// when it ended, as generated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_on: Option<String>,
     /// How the record departs from the plain shape when served.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quirk: Option<Quirk>,

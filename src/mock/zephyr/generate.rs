@@ -414,6 +414,7 @@ impl Gen {
             comment: self.maybe(50, |g| format!("{} failed once", g.pick(NOUNS))),
             environment_id: self.maybe(30, |g| 10_000 + g.rng.u64(0..10)),
             step_results,
+            updated_on: None,
             quirk: None,
         }
     }

@@ -32,6 +32,7 @@ impl Dataset {
             let hours = i64::try_from(i + 1).unwrap_or(i64::MAX);
             exec.actual_end_date = Some(time::format(latest + hours * 3600));
             exec.comment = Some(format!("run again ({})", exec.key));
+            exec.updated_on = Some(time::format(time::now()));
             ids.push(exec.id);
             self.executions.push(exec);
         }
