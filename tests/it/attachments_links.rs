@@ -28,6 +28,9 @@ fn links_plans_environments_and_executors_are_carried_into_qtest_text() {
     let m = Migration::with_options(options);
     let summary = m.run();
     assert!(summary.is_complete(), "{summary}\n{}", m.failures());
+    // verify expects what was written, test plans and environments included.
+    let report = m.verify();
+    assert!(report.is_clean(), "{report}");
     let journal = Journal::read_only(m.dir.0.join("journal.csv")).unwrap();
     let state = m.mocks.qtest_state();
     let source = m.mocks.source();

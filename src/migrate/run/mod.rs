@@ -26,7 +26,7 @@ mod folders;
 mod outage;
 mod patience;
 mod progress;
-mod setup;
+pub(crate) mod setup;
 mod shared;
 mod spool;
 mod stop;

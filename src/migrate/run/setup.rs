@@ -141,14 +141,26 @@ pub(crate) fn catalog(
 pub(crate) fn zephyr_context(
     s: &super::shared::Shared,
 ) -> crate::migrate::transform::ZephyrContext {
+    context_of(
+        s.patiently(|| s.zephyr.environments()),
+        s.patiently(|| s.zephyr.test_plans()),
+    )
+}
+
+/// The context from what reading its two lists gave (`verify` reads them
+/// too: it expects what the migration wrote).
+pub(crate) fn context_of(
+    environments: crate::Result<Vec<crate::zephyr::Environment>>,
+    plans: crate::Result<Vec<crate::zephyr::TestPlan>>,
+) -> crate::migrate::transform::ZephyrContext {
     let warn = |what: &str, e: crate::Error| {
         log::warn!("reading {what} from Zephyr failed ({e}); ids stand in for their names");
     };
-    let environments = s.patiently(|| s.zephyr.environments()).unwrap_or_else(|e| {
+    let environments = environments.unwrap_or_else(|e| {
         warn("environments", e);
         Vec::new()
     });
-    let plans = s.patiently(|| s.zephyr.test_plans()).unwrap_or_else(|e| {
+    let plans = plans.unwrap_or_else(|e| {
         warn("test plans", e);
         Vec::new()
     });

@@ -128,7 +128,11 @@ pub fn verify(
 ) -> Result<VerifyReport, MigrateError> {
     check_projects(zephyr, qtest)?;
     let lookups = load_lookups(zephyr, qtest)?;
-    let catalog = Catalog::new(mapping.clone(), &lookups)?;
+    // What the migration wrote into descriptions and notes: environment
+    // names and test plans.
+    let context =
+        crate::migrate::run::setup::context_of(zephyr.environments(), zephyr.test_plans());
+    let catalog = Catalog::new(mapping.clone(), &lookups)?.with_context(context);
     let mut v = Verifier {
         zephyr,
         qtest,
