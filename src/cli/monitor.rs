@@ -18,7 +18,7 @@ use serde_json::json;
 use super::error::CliError;
 use super::job::{Job, rfc3339};
 use super::output::OutputPath;
-use super::serve::{Answer, Handler, Server};
+use super::serve::{Handler, Server};
 use crate::alerts::{AlertMonitor, Thresholds};
 use crate::metrics::Snapshot;
 use crate::migrate::{ProgressSnapshot, RunProgress};
@@ -238,26 +238,11 @@ fn draw(bar: &indicatif::ProgressBar, p: &ProgressSnapshot) {
 
 fn handler(watch: &Watch, failures: &Arc<FailureWatch>) -> Handler {
     let (pool, job, failures) = (watch.pool.clone(), watch.job.clone(), failures.clone());
-    Arc::new(move |path: &str| match path {
-        "/metrics" => Answer {
-            status: 200,
-            content_type: "text/plain; version=0.0.4",
-            body: job.prometheus(&pool.metrics()),
-        },
-        "/health" => {
-            let (status, body) = health(&pool, &failures);
-            Answer {
-                status,
-                content_type: "application/json",
-                body,
-            }
-        }
-        _ => Answer {
-            status: 404,
-            content_type: "text/plain",
-            body: "try /metrics or /health\n".into(),
-        },
-    })
+    let checked = pool.clone();
+    super::serve::metrics_and_health(
+        move || job.prometheus(&pool.metrics()),
+        move || health(&checked, &failures),
+    )
 }
 
 /// `/health`: per origin, connections in use, idle and waited for, the

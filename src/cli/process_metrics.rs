@@ -15,7 +15,7 @@ use parking_lot::Mutex;
 use super::error::CliError;
 use super::job::{Job, escape, labelled};
 use super::monitor::{FailureWatch, health};
-use super::serve::{Answer, Server};
+use super::serve::Server;
 use crate::pool::Pool;
 
 /// What the process's server shows.
@@ -52,29 +52,10 @@ impl ProcessMetrics {
     /// Serves `/metrics` and `/health` on `addr` until the server is dropped;
     /// a taken address is a usage error.
     pub(super) fn serve(self: &Arc<Self>, addr: SocketAddr) -> Result<Server, CliError> {
-        let me = Arc::clone(self);
+        let (me, checked) = (Arc::clone(self), Arc::clone(self));
         let server = Server::start(
             addr,
-            Arc::new(move |path: &str| match path {
-                "/metrics" => Answer {
-                    status: 200,
-                    content_type: "text/plain; version=0.0.4",
-                    body: me.render(),
-                },
-                "/health" => {
-                    let (status, body) = me.health();
-                    Answer {
-                        status,
-                        content_type: "application/json",
-                        body,
-                    }
-                }
-                _ => Answer {
-                    status: 404,
-                    content_type: "text/plain",
-                    body: "try /metrics or /health\n".into(),
-                },
-            }),
+            super::serve::metrics_and_health(move || me.render(), move || checked.health()),
         )
         .map_err(|e| CliError::Usage(format!("--metrics-addr {addr}: cannot listen there: {e}")))?;
         log::info!("serving /metrics and /health on http://{}", server.addr());

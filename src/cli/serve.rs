@@ -31,6 +31,34 @@ pub(super) struct Answer {
 /// Answers a request path (`/metrics`, `/health`, ...).
 pub(super) type Handler = Arc<dyn Fn(&str) -> Answer + Send + Sync>;
 
+/// The handler of `/metrics` (Prometheus text from `metrics`) and `/health`
+/// (JSON and its status from `health`), and a 404 elsewhere.
+pub(super) fn metrics_and_health(
+    metrics: impl Fn() -> String + Send + Sync + 'static,
+    health: impl Fn() -> (u16, String) + Send + Sync + 'static,
+) -> Handler {
+    Arc::new(move |path: &str| match path {
+        "/metrics" => Answer {
+            status: 200,
+            content_type: "text/plain; version=0.0.4",
+            body: metrics(),
+        },
+        "/health" => {
+            let (status, body) = health();
+            Answer {
+                status,
+                content_type: "application/json",
+                body,
+            }
+        }
+        _ => Answer {
+            status: 404,
+            content_type: "text/plain",
+            body: "try /metrics or /health\n".into(),
+        },
+    })
+}
+
 /// A running server; dropping it stops and joins its thread.
 pub(super) struct Server {
     addr: SocketAddr,
