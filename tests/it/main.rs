@@ -4,6 +4,8 @@
 #[cfg(feature = "redis")]
 mod budget;
 #[cfg(feature = "redis")]
+mod budget_adv;
+#[cfg(feature = "redis")]
 mod budget_breaker;
 mod cli;
 mod clients;

@@ -1,0 +1,93 @@
+//! Adversarial review of the shared rate budget (feature `redis`): keys
+//! left in Redis by hand or by another build, and a Redis that stalls.
+
+use std::time::{Duration, Instant};
+
+use etlpool::fleet::redis::Redis;
+use etlpool::fleet::redis::budget::{BudgetOptions, RedisBreaker, RedisLimiter, SharedBudget};
+use etlpool::policy::{Breaker, BreakerPolicy, CircuitBreaker, Limiter, RateLimit};
+
+use crate::support::fleet::RedisServer;
+
+fn budget(redis: &RedisServer) -> SharedBudget {
+    let target = Redis::open(&redis.url(), None, "etlpool").unwrap();
+    SharedBudget::start(&target, BudgetOptions::default()).unwrap()
+}
+
+const ORIGIN: &str = "http://127.0.0.1:1";
+
+#[test]
+fn a_shared_pause_longer_than_max_pause_holds_this_process_no_longer_than_max_pause() {
+    let redis = RedisServer::start();
+    let budget = budget(&redis);
+    let limiter = RedisLimiter::new(
+        &budget,
+        ORIGIN,
+        RateLimit {
+            per_second: Some(100.0),
+            max_pause: Duration::from_millis(300),
+            ..RateLimit::default()
+        },
+    );
+    // Another build, or a hand, left a pause of an hour.
+    let _: () = redis::cmd("SET")
+        .arg(format!("etlpool:budget:{ORIGIN}:pause"))
+        .arg("someone")
+        .arg("PX")
+        .arg(3_600_000)
+        .query(&mut redis.conn())
+        .unwrap();
+    let start = Instant::now();
+    let taken = limiter.acquire(Some(start + Duration::from_secs(5)), None);
+    let waited = taken.expect("a turn within max_pause, not after an hour");
+    assert!(waited <= Duration::from_millis(400), "{waited:?}");
+    assert!(
+        limiter.pause_remaining() <= Duration::from_millis(300),
+        "{:?}",
+        limiter.pause_remaining()
+    );
+}
+
+#[test]
+fn a_shared_open_key_without_an_expiry_does_not_hold_the_breaker_open() {
+    let redis = RedisServer::start();
+    let budget = budget(&redis);
+    let breaker = RedisBreaker::new(
+        &budget,
+        ORIGIN,
+        std::sync::Arc::new(CircuitBreaker::new(BreakerPolicy::after_failures(2))),
+    );
+    let _: () = redis::cmd("SET")
+        .arg(format!("etlpool:budget:{ORIGIN}:open"))
+        .arg("by hand")
+        .query(&mut redis.conn())
+        .unwrap();
+    assert!(breaker.allow().is_ok(), "a key without expiry is ignored");
+}
+
+#[test]
+fn a_paused_redis_delays_a_turn_by_no_more_than_the_timeout() {
+    let redis = RedisServer::start();
+    let budget = budget(&redis);
+    let limiter = RedisLimiter::new(
+        &budget,
+        ORIGIN,
+        RateLimit {
+            per_second: Some(100.0),
+            ..RateLimit::default()
+        },
+    );
+    limiter.acquire(None, None).unwrap();
+    let _: () = redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(3000)
+        .arg("ALL")
+        .query(&mut redis.conn())
+        .unwrap();
+    let start = Instant::now();
+    limiter.acquire(None, None).unwrap();
+    let took = start.elapsed();
+    // 250 ms timeout, generous slack for a loaded machine.
+    assert!(took < Duration::from_millis(1500), "{took:?}");
+    assert!(!budget.reachable());
+}
