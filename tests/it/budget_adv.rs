@@ -91,3 +91,33 @@ fn a_paused_redis_delays_a_turn_by_no_more_than_the_timeout() {
     assert!(took < Duration::from_millis(1500), "{took:?}");
     assert!(!budget.reachable());
 }
+
+#[test]
+fn a_tiny_budget_share_alone_refuses_turns_instead_of_panicking() {
+    let mut redis = RedisServer::start();
+    let target = Redis::open(&redis.url(), None, "etlpool").unwrap();
+    redis.kill();
+    // `--budget-share 1e-300` parses as a share in (0, 1].
+    let budget = SharedBudget::start(
+        &target,
+        BudgetOptions {
+            share: Some(1e-300),
+            ..BudgetOptions::default()
+        },
+    )
+    .unwrap();
+    assert!(!budget.reachable());
+    let limiter = RedisLimiter::new(
+        &budget,
+        ORIGIN,
+        RateLimit {
+            per_second: Some(50.0),
+            ..RateLimit::default()
+        },
+    );
+    // The one turn of the burst, then the next is (practically) never.
+    let within = || Some(Instant::now() + Duration::from_secs(1));
+    limiter.acquire(within(), None).unwrap();
+    let denied = limiter.acquire(within(), None);
+    assert!(denied.is_err(), "{denied:?}");
+}

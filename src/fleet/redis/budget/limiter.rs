@@ -138,7 +138,9 @@ impl RedisLimiter {
     pub fn share_of_limit(&self) -> RateLimit {
         let share = self.budget.share();
         RateLimit {
-            per_second: self.limit.per_second.map(|r| r * share),
+            // A share so small that the interval wouldn't fit a `Duration`
+            // (the local limiter would panic) is one turn in ~30 years.
+            per_second: self.limit.per_second.map(|r| (r * share).max(MIN_RATE)),
             burst: ((f64::from(self.limit.burst) * share).ceil() as u32).max(1),
             ..self.limit
         }
@@ -298,6 +300,9 @@ impl Limiter for RedisLimiter {
         }
     }
 }
+
+/// The least rate of a process alone: one turn in about 30 years.
+const MIN_RATE: f64 = 1e-9;
 
 /// A duration in whole microseconds.
 fn micros(d: Duration) -> u64 {
