@@ -121,3 +121,50 @@ fn a_tiny_budget_share_alone_refuses_turns_instead_of_panicking() {
     let denied = limiter.acquire(within(), None);
     assert!(denied.is_err(), "{denied:?}");
 }
+
+#[test]
+fn while_a_probe_is_out_other_callers_wait_for_it_as_with_the_built_in_breaker() {
+    use crate::support::{WAIT, json, scripted, wait_until};
+    use etlpool::Error;
+    use etlpool::policy::PolicySettings;
+
+    let redis = RedisServer::start();
+    // Two failures, then a slow success (the probe), then successes.
+    let server = scripted(|n, _| {
+        if n == 2 {
+            std::thread::sleep(Duration::from_millis(400));
+        }
+        let status = if n < 2 { 503 } else { 200 };
+        json(status, serde_json::json!({}))
+    });
+    let settings = PolicySettings {
+        breaker: BreakerPolicy {
+            cooldown: Duration::from_millis(100),
+            ..BreakerPolicy::after_failures(2)
+        },
+        ..PolicySettings::default()
+    };
+    let client = crate::budget_breaker::process(&redis, &server.url(), settings);
+    for _ in 0..2 {
+        assert!(client.get_json::<serde_json::Value>("/x", &[]).is_err());
+    }
+    let prober = client.clone();
+    let probe = std::thread::spawn(move || {
+        let last = std::cell::RefCell::new(None);
+        wait_until(
+            || {
+                let r = prober.get_json::<serde_json::Value>("/probe", &[]);
+                let sent = !matches!(r, Err(Error::CircuitOpen { .. }));
+                *last.borrow_mut() = Some(r);
+                sent
+            },
+            WAIT,
+        );
+        last.into_inner()
+    });
+    assert!(wait_until(|| server.count() == 3, WAIT), "the probe came");
+    let waited = client.get_json::<serde_json::Value>("/y", &[]);
+    assert!(waited.is_ok(), "waited for the probe: {waited:?}");
+    let probed = probe.join().unwrap();
+    assert!(matches!(probed, Some(Ok(_))), "{probed:?}");
+}
