@@ -168,3 +168,26 @@ fn while_a_probe_is_out_other_callers_wait_for_it_as_with_the_built_in_breaker()
     let probed = probe.join().unwrap();
     assert!(matches!(probed, Some(Ok(_))), "{probed:?}");
 }
+
+#[test]
+fn budget_shares_outside_zero_to_one_or_not_numbers_exit_2_naming_the_flag() {
+    let dir = crate::support::Scratch::new("share");
+    for share in ["0", "1.5", "abc", "1/0", "0/0", "-25%", "inf", "NaN", ""] {
+        let flag = format!("--budget-share={share}");
+        let out = crate::support::fleet::etlpool(
+            &dir.0,
+            &[
+                "load",
+                "http://127.0.0.1:9/x",
+                "--redis",
+                "redis://127.0.0.1:9",
+                &flag,
+            ],
+        )
+        .output()
+        .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{share:?}: {stderr}");
+        assert!(stderr.contains("--budget-share"), "{share:?}: {stderr}");
+    }
+}

@@ -61,9 +61,7 @@ impl RedisBreaker {
         *seen = Instant::now().checked_add(retry_in);
         Some(retry_in)
     }
-}
 
-impl RedisBreaker {
     /// An admission of the local breaker stands unless another process's
     /// opening is shared.
     fn unless_shared_open(
