@@ -16,19 +16,24 @@ fn budget(redis: &RedisServer) -> SharedBudget {
 
 const ORIGIN: &str = "http://127.0.0.1:1";
 
+/// The limiter of [`ORIGIN`] at `per_second`, `max_pause` as given.
+fn limiter(budget: &SharedBudget, per_second: f64, max_pause: Duration) -> RedisLimiter {
+    RedisLimiter::new(
+        budget,
+        ORIGIN,
+        RateLimit {
+            per_second: Some(per_second),
+            max_pause,
+            ..RateLimit::default()
+        },
+    )
+}
+
 #[test]
 fn a_shared_pause_longer_than_max_pause_holds_this_process_no_longer_than_max_pause() {
     let redis = RedisServer::start();
     let budget = budget(&redis);
-    let limiter = RedisLimiter::new(
-        &budget,
-        ORIGIN,
-        RateLimit {
-            per_second: Some(100.0),
-            max_pause: Duration::from_millis(300),
-            ..RateLimit::default()
-        },
-    );
+    let limiter = limiter(&budget, 100.0, Duration::from_millis(300));
     // Another build, or a hand, left a pause of an hour.
     let _: () = redis::cmd("SET")
         .arg(format!("etlpool:budget:{ORIGIN}:pause"))
@@ -69,14 +74,7 @@ fn a_shared_open_key_without_an_expiry_does_not_hold_the_breaker_open() {
 fn a_paused_redis_delays_a_turn_by_no_more_than_the_timeout() {
     let redis = RedisServer::start();
     let budget = budget(&redis);
-    let limiter = RedisLimiter::new(
-        &budget,
-        ORIGIN,
-        RateLimit {
-            per_second: Some(100.0),
-            ..RateLimit::default()
-        },
-    );
+    let limiter = limiter(&budget, 100.0, RateLimit::default().max_pause);
     limiter.acquire(None, None).unwrap();
     let _: () = redis::cmd("CLIENT")
         .arg("PAUSE")
@@ -107,14 +105,7 @@ fn a_tiny_budget_share_alone_refuses_turns_instead_of_panicking() {
     )
     .unwrap();
     assert!(!budget.reachable());
-    let limiter = RedisLimiter::new(
-        &budget,
-        ORIGIN,
-        RateLimit {
-            per_second: Some(50.0),
-            ..RateLimit::default()
-        },
-    );
+    let limiter = limiter(&budget, 50.0, RateLimit::default().max_pause);
     // The one turn of the burst, then the next is (practically) never.
     let within = || Some(Instant::now() + Duration::from_secs(1));
     limiter.acquire(within(), None).unwrap();
