@@ -18,7 +18,7 @@ use crate::support::{Scratch, WAIT, json, scripted, test_pool, wait_until};
 /// A "process": a pool whose origin `url` has the shared policies of a
 /// budget of its own, and a client without retries (which keeps both
 /// alive).
-fn process(redis: &RedisServer, url: &str, settings: PolicySettings) -> ApiClient {
+pub(crate) fn process(redis: &RedisServer, url: &str, settings: PolicySettings) -> ApiClient {
     let target = Redis::open(&redis.url(), None, "etlpool").unwrap();
     let budget = SharedBudget::start(&target, BudgetOptions::default()).unwrap();
     let pool = test_pool().build().unwrap();

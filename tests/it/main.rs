@@ -8,6 +8,8 @@ mod attachments_stream;
 #[cfg(feature = "redis")]
 mod budget;
 #[cfg(feature = "redis")]
+mod budget_adv;
+#[cfg(feature = "redis")]
 mod budget_breaker;
 mod cli;
 mod clients;

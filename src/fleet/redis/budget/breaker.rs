@@ -7,6 +7,7 @@ use parking_lot::Mutex;
 
 use super::super::lock::millis;
 use super::SharedBudget;
+use crate::cancel::CancelToken;
 use crate::metrics::BreakerTransition;
 use crate::policy::{Admission, Breaker, BreakerOpen, BreakerState, Outcome};
 
@@ -60,11 +61,13 @@ impl RedisBreaker {
         *seen = Instant::now().checked_add(retry_in);
         Some(retry_in)
     }
-}
 
-impl Breaker for RedisBreaker {
-    fn allow(&self) -> std::result::Result<Admission, BreakerOpen> {
-        let admission = self.inner.allow()?;
+    /// An admission of the local breaker stands unless another process's
+    /// opening is shared.
+    fn unless_shared_open(
+        &self,
+        admission: Admission,
+    ) -> std::result::Result<Admission, BreakerOpen> {
         match self.shared_retry_in() {
             Some(retry_in) => {
                 // Not sent: give the local breaker its admission back.
@@ -73,6 +76,22 @@ impl Breaker for RedisBreaker {
             }
             None => Ok(admission),
         }
+    }
+}
+
+impl Breaker for RedisBreaker {
+    fn allow(&self) -> std::result::Result<Admission, BreakerOpen> {
+        self.unless_shared_open(self.inner.allow()?)
+    }
+
+    /// Waits as the local breaker does while another caller's probe is out
+    /// (the default would fail at once), then asks Redis.
+    fn allow_until(
+        &self,
+        deadline: Option<Instant>,
+        cancel: Option<&CancelToken>,
+    ) -> std::result::Result<Admission, BreakerOpen> {
+        self.unless_shared_open(self.inner.allow_until(deadline, cancel)?)
     }
 
     fn record(&self, admission: Admission, outcome: Outcome) -> Option<BreakerTransition> {

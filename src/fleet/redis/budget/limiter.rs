@@ -14,7 +14,9 @@ use crate::policy::{Denied, Limiter, RateFeedback, RateLimit, TokenBucket, sleep
 /// arrival time" in `KEYS[1]` (µs on Redis's clock, so the processes' clocks
 /// don't matter), after the pause in `KEYS[2]` if one is set. `ARGV`: the
 /// interval (µs, 0: no rate), the burst's tolerance (µs), the longest wait
-/// the caller takes (µs, -1: any). Returns {taken (1/0), wait µs, pause ms,
+/// the caller takes (µs, -1: any), the longest pause this process keeps (ms:
+/// a pause key left with a longer expiry, by hand or by a build with another
+/// `max_pause`, holds it no longer than its own). Returns {taken (1/0), wait µs, pause ms,
 /// members}: the members registered in `KEYS[3]` are counted on every turn,
 /// so a process knows its share the moment Redis goes away.
 const ACQUIRE: &str = r"
@@ -26,6 +28,7 @@ local tolerance = tonumber(ARGV[2])
 local max_wait = tonumber(ARGV[3])
 local pause = redis.call('PTTL', KEYS[2])
 if pause < 0 then pause = 0 end
+pause = math.min(pause, tonumber(ARGV[4]))
 local members = redis.call('ZCOUNT', KEYS[3], math.floor(now / 1000), '+inf')
 local at = now + pause * 1000
 if interval <= 0 then
@@ -135,7 +138,9 @@ impl RedisLimiter {
     pub fn share_of_limit(&self) -> RateLimit {
         let share = self.budget.share();
         RateLimit {
-            per_second: self.limit.per_second.map(|r| r * share),
+            // A share so small that the interval wouldn't fit a `Duration`
+            // (the local limiter would panic) is one turn in ~30 years.
+            per_second: self.limit.per_second.map(|r| (r * share).max(MIN_RATE)),
             burst: ((f64::from(self.limit.burst) * share).ceil() as u32).max(1),
             ..self.limit
         }
@@ -197,6 +202,7 @@ impl RedisLimiter {
                         .arg(self.interval_us)
                         .arg(self.tolerance_us)
                         .arg(max_wait)
+                        .arg(millis(self.limit.max_pause))
                         .invoke(c)
                 })?;
         self.budget.shared.counted(members);
@@ -294,6 +300,9 @@ impl Limiter for RedisLimiter {
         }
     }
 }
+
+/// The least rate of a process alone: one turn in about 30 years.
+const MIN_RATE: f64 = 1e-9;
 
 /// A duration in whole microseconds.
 fn micros(d: Duration) -> u64 {
