@@ -76,6 +76,36 @@ pub(super) struct ProjectRun<'a> {
 /// store made for the file's path (its name replaces it in the summary).
 pub(super) type StoreFor<'s> = &'s dyn Fn(&std::path::Path) -> (Arc<dyn JournalStore>, PathBuf);
 
+impl<'a> ProjectRun<'a> {
+    /// The runs of one process (`migrate --projects`, `worker`): its own
+    /// `--metrics-addr` is served by `current`, so each run gets none, and
+    /// every run's settings start from a full, waited-for-nothing run.
+    pub(super) fn for_process(
+        connection: &'a ConnectionArgs,
+        ops: &OpsArgs,
+        global: &GlobalArgs,
+        worker: String,
+        current: Arc<ProcessMetrics>,
+    ) -> Self {
+        ProjectRun {
+            connection,
+            ops: OpsArgs {
+                metrics_addr: None,
+                ..ops.clone()
+            },
+            quiet: global.quiet,
+            log_format: global.log_format,
+            dry_run: false,
+            only: None,
+            lock_wait: LockWait::No,
+            max_outage: None,
+            worker,
+            current: Some(current),
+            budget: super::budget::Budget::none(),
+        }
+    }
+}
+
 impl ProjectRun<'_> {
     /// Runs `project` to its exit code, and what stopped it if something
     /// did (already printed).
@@ -193,20 +223,17 @@ pub(super) fn run(args: &MigrateArgs, global: &GlobalArgs) -> Result<ExitCode, C
     let signals = crate::signals::install(cancel.clone())
         .map_err(|e| CliError::io("installing the SIGINT/SIGTERM handlers", e))?;
     let runs = ProjectRun {
-        connection: &args.connection,
-        ops: OpsArgs {
-            metrics_addr: None,
-            ..args.ops.clone()
-        },
-        quiet: global.quiet,
-        log_format: global.log_format,
         dry_run: args.dry_run,
         only: args.only,
         lock_wait,
         max_outage,
-        worker,
-        current: Some(current.clone()),
-        budget: super::budget::Budget::none(),
+        ..ProjectRun::for_process(
+            &args.connection,
+            &args.ops,
+            global,
+            worker,
+            current.clone(),
+        )
     };
     let mut code = ExitCode::Ok;
     let mut results = Vec::new();

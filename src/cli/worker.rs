@@ -142,22 +142,16 @@ mod fleet {
             let cancel = CancelToken::new();
             let signals = crate::signals::install(cancel.clone())
                 .map_err(|e| CliError::io("installing the SIGINT/SIGTERM handlers", e))?;
+            // `lock_wait` stays `No`: the worker takes the lock before the run.
             let runs = ProjectRun {
-                connection: &args.connection,
-                ops: OpsArgs {
-                    metrics_addr: None,
-                    ..args.ops.clone()
-                },
-                quiet: global.quiet,
-                log_format: global.log_format,
-                dry_run: false,
-                only: None,
-                // The worker takes the lock before the run.
-                lock_wait: LockWait::No,
-                max_outage: None,
-                worker: name.clone(),
-                current: Some(metrics.clone()),
                 budget: budget.clone(),
+                ..ProjectRun::for_process(
+                    &args.connection,
+                    &args.ops,
+                    global,
+                    name.clone(),
+                    metrics.clone(),
+                )
             };
             Ok(Worker {
                 args,

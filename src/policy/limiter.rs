@@ -59,6 +59,15 @@ impl RateLimit {
                 "must be a positive number",
             ));
         }
+        if self
+            .per_second
+            .is_some_and(|r| r < 1.0 / MAX_INTERVAL.as_secs_f64())
+        {
+            return Err(Error::config(
+                "rate_limit.per_second",
+                "must be at least one request a day (0.0000116 per second)",
+            ));
+        }
         if self.burst == 0 {
             return Err(Error::config("rate_limit.burst", "must be at least 1"));
         }
@@ -121,6 +130,10 @@ pub enum Denied {
     },
 }
 
+/// The widest spacing a configured rate gives: one request a day. A slower
+/// rate would overflow the schedule's clock arithmetic.
+pub const MAX_INTERVAL: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// The in-memory limiter of one origin.
 pub struct TokenBucket {
     config: RateLimit,
@@ -147,7 +160,10 @@ impl TokenBucket {
             interval: config
                 .per_second
                 .filter(|r| *r > 0.0 && r.is_finite())
-                .map(|r| Duration::from_secs_f64(1.0 / r)),
+                .map(|r| {
+                    Duration::try_from_secs_f64(1.0 / r)
+                        .map_or(MAX_INTERVAL, |i| i.min(MAX_INTERVAL))
+                }),
             state: Mutex::new(Schedule {
                 tat: now,
                 paused_until: now,
@@ -176,11 +192,15 @@ impl TokenBucket {
         // than a pause they ask for could.
         let learned = st.pace.interval(now).map(|i| i.min(self.config.max_pause));
         if let Some(interval) = self.interval.max(learned) {
-            let tolerance = interval * (self.config.burst.max(1) - 1);
+            let tolerance = interval
+                .checked_mul(self.config.burst.max(1) - 1)
+                .unwrap_or(Duration::MAX);
             let base = st.tat.max(at);
             // A slot may start up to `tolerance` before the theoretical time: the burst.
-            at = at.max(base.checked_sub(tolerance).unwrap_or(base));
-            next_tat = base + interval;
+            // Before the clock's first instant (a wide burst soon after boot)
+            // is earlier than `at` too.
+            at = at.max(base.checked_sub(tolerance).unwrap_or(at));
+            next_tat = base.checked_add(interval).unwrap_or(base);
         }
         if deadline.is_some_and(|d| at > d) {
             return Err(Denied::PastDeadline {
@@ -290,6 +310,24 @@ mod tests {
             burst,
             ..RateLimit::default()
         })
+    }
+
+    #[test]
+    fn a_vanishing_rate_is_refused_by_validation_and_never_panics_a_bucket() {
+        let tiny = RateLimit {
+            per_second: Some(1e-300),
+            burst: u32::MAX,
+            ..RateLimit::default()
+        };
+        let err = tiny.validate().unwrap_err().to_string();
+        assert!(err.contains("rate_limit.per_second"), "{err}");
+        // Built without validation (the fields are public), the bucket spaces
+        // requests by its longest interval instead of overflowing.
+        let b = TokenBucket::new(tiny);
+        let t0 = Instant::now();
+        assert_eq!(b.reserve(t0, None).unwrap(), t0);
+        let second = b.reserve(t0, None).unwrap();
+        assert!(second <= t0 + MAX_INTERVAL, "{:?}", second - t0);
     }
 
     #[test]
