@@ -76,12 +76,23 @@ impl Server {
         let thread = std::thread::Builder::new()
             .name("etlpool-metrics".into())
             .spawn(move || {
+                let mut backoff = AcceptBackoff::default();
                 for stream in listener.incoming() {
                     if stopped.load(Ordering::SeqCst) {
                         break;
                     }
-                    if let Ok(stream) = stream {
-                        answer(stream, &handler);
+                    match stream {
+                        Ok(stream) => {
+                            backoff.succeeded();
+                            answer(stream, &handler);
+                        }
+                        Err(e) => {
+                            let wait = backoff.failed();
+                            if wait == AcceptBackoff::FIRST {
+                                log::warn!("metrics server: accepting a connection: {e}");
+                            }
+                            std::thread::sleep(wait);
+                        }
                     }
                 }
             })?;
@@ -106,6 +117,33 @@ impl Drop for Server {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+/// The wait after a failed accept: out of file descriptors, an accept
+/// fails at once and keeps failing, and a loop that retried at once would
+/// spin a core until descriptors come back. Like Go's `net/http`: 5 ms,
+/// doubling to 1 s, back to none after a success.
+#[derive(Default)]
+struct AcceptBackoff {
+    last: Option<Duration>,
+}
+
+impl AcceptBackoff {
+    const FIRST: Duration = Duration::from_millis(5);
+    const MAX: Duration = Duration::from_secs(1);
+
+    /// The wait after one more failure in a row.
+    fn failed(&mut self) -> Duration {
+        let wait = self
+            .last
+            .map_or(Self::FIRST, |last| (last * 2).min(Self::MAX));
+        self.last = Some(wait);
+        wait
+    }
+
+    fn succeeded(&mut self) {
+        self.last = None;
     }
 }
 
@@ -172,4 +210,18 @@ fn answer(mut stream: TcpStream, handler: &Handler) {
         let _ = stream.write_all(reply.body.as_bytes());
     }
     let _ = stream.flush();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_accepts_back_off_to_a_second_and_a_success_resets_the_wait() {
+        let mut b = AcceptBackoff::default();
+        let waits: Vec<u128> = (0..10).map(|_| b.failed().as_millis()).collect();
+        assert_eq!(waits, [5, 10, 20, 40, 80, 160, 320, 640, 1000, 1000]);
+        b.succeeded();
+        assert_eq!(b.failed(), AcceptBackoff::FIRST);
+    }
 }
