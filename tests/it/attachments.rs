@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 use crate::support::Migration;
 use etlpool::migrate::{AttachmentOptions, Journal, RecordKind, RunHooks, RunSummary, SyncOptions};
 use etlpool::mock::qtest::attachments::sha256_hex;
-use etlpool::mock::zephyr::attachments::{FileOwner, MockAttachments};
+use etlpool::mock::zephyr::attachments::{FileOwner, MockAttachments, step_index};
 use etlpool::mock::{DataSizes, FailPoint, MockOptions};
 
-fn options(seed: u64) -> MockOptions {
+pub(crate) fn options(seed: u64) -> MockOptions {
     let mut options = MockOptions::seeded(seed);
     options.sizes = DataSizes {
         folders: 3,
@@ -27,7 +27,7 @@ fn options(seed: u64) -> MockOptions {
     options
 }
 
-fn run(m: &Migration, attachments: AttachmentOptions) -> RunSummary {
+pub(crate) fn run(m: &Migration, attachments: AttachmentOptions) -> RunSummary {
     run_with(m, RunHooks::default().attachments(attachments))
 }
 
@@ -46,24 +46,42 @@ fn run_with(m: &Migration, hooks: RunHooks) -> RunSummary {
     etlpool::migrate::migrate_with(&m.pool, &m.options(), &cancel, &hooks).expect("run")
 }
 
-/// Each Zephyr file of a case or an execution, as (qTest object type, qTest
-/// object id) → [(name, size, sha256)], expected from the source and the journal.
-type Files = BTreeMap<(String, u64), Vec<(String, u64, String)>>;
+/// Each Zephyr file of a case, an execution or one of their steps, as
+/// (qTest object type, qTest object id) → [(name, size, sha256)], expected
+/// from the source, the journal and the qTest steps and step logs made.
+pub(crate) type Files = BTreeMap<(String, u64), Vec<(String, u64, String)>>;
 
-fn expected(m: &Migration) -> Files {
+pub(crate) fn expected(m: &Migration) -> Files {
     let journal = Journal::read_only(m.dir.0.join("journal.csv")).expect("journal");
+    let state = m.mocks.qtest_state();
+    let migrated = |kind, key: &str| journal.get(kind, key).expect("the owner was migrated").id;
     let mut out = Files::new();
     for f in &m.mocks.source().attachments {
         let object = match &f.owner {
-            FileOwner::Case(key) => ("test-cases", journal.get(RecordKind::Case, key)),
-            FileOwner::Execution(id) => {
-                ("test-logs", journal.get(RecordKind::Log, &id.to_string()))
+            FileOwner::Case(key) => ("test-cases", migrated(RecordKind::Case, key)),
+            FileOwner::Execution(id) => ("test-logs", migrated(RecordKind::Log, &id.to_string())),
+            FileOwner::CaseStep(key, step) => {
+                let case = migrated(RecordKind::Case, key);
+                let case = state.test_case(case).expect("the case is on qTest");
+                let mut steps = case.test_steps.clone();
+                steps.sort_by_key(|s| s.order);
+                ("test-steps", steps[step_index(*step)].id)
+            }
+            FileOwner::ExecutionStep(id, step) => {
+                let log = migrated(RecordKind::Log, &id.to_string());
+                let log = state
+                    .test_logs
+                    .iter()
+                    .find(|l| l.id == log)
+                    .expect("the log");
+                let order = step_index(*step) as u32 + 1;
+                let step_log = log.test_step_logs.iter().find(|s| s.order == order);
+                ("test-step-logs", step_log.expect("a step log").id)
             }
             FileOwner::Cycle(_) => continue,
         };
-        let target = object.1.expect("the owner was migrated").id;
         let bytes = etlpool::mock::zephyr::attachments::file_vec(f.id, f.size);
-        out.entry((object.0.to_string(), target))
+        out.entry((object.0.to_string(), object.1))
             .or_default()
             .push((f.name.clone(), f.size, sha256_hex(&bytes)));
     }
@@ -71,7 +89,7 @@ fn expected(m: &Migration) -> Files {
     out
 }
 
-fn actual(m: &Migration) -> Files {
+pub(crate) fn actual(m: &Migration) -> Files {
     let mut out = Files::new();
     for f in m.mocks.qtest_state().attachments {
         out.entry((f.object_type.clone(), f.object_id))
@@ -82,7 +100,7 @@ fn actual(m: &Migration) -> Files {
     out
 }
 
-fn uploads(m: &Migration) -> usize {
+pub(crate) fn uploads(m: &Migration) -> usize {
     let state = m.mocks.qtest_state();
     state
         .journal
@@ -134,7 +152,10 @@ fn every_file_arrives_once_on_its_object_byte_for_byte_and_a_rerun_reads_no_list
 
 /// Runs once without attachments (every record made), then once with
 /// `fault` on qTest: only uploads write in the second run.
-fn upload_under(seed: u64, fault: impl Fn(&etlpool::mock::MockServers)) -> (Migration, RunSummary) {
+pub(crate) fn upload_under(
+    seed: u64,
+    fault: impl Fn(&etlpool::mock::MockServers),
+) -> (Migration, RunSummary) {
     let m = Migration::with_options(options(seed));
     let first = run(&m, AttachmentOptions::off());
     assert!(first.is_complete(), "{first}");

@@ -1,0 +1,111 @@
+//! Files on steps over real sockets: the files of Zephyr case steps go to the
+//! matching qTest test steps, those of execution step results to the
+//! matching qTest test step logs, once each, byte for byte; a qTest 413 is
+//! reported as such; images pasted into any migrated rich text are listed.
+
+use crate::attachments::{Files, actual, expected, options, run, upload_under, uploads};
+use crate::support::Migration;
+use etlpool::migrate::AttachmentOptions;
+
+/// The files expected on objects of `object_type`.
+fn on(files: &Files, object_type: &str) -> usize {
+    files
+        .iter()
+        .filter(|((t, _), _)| t == object_type)
+        .map(|(_, v)| v.len())
+        .sum()
+}
+
+#[test]
+fn every_step_file_arrives_once_on_its_step_or_step_log_and_a_rerun_uploads_nothing() {
+    let m = Migration::with_options(options(41));
+    let summary = run(&m, AttachmentOptions::default());
+    assert!(summary.is_complete(), "{summary}\n{}", m.failures());
+    let want = expected(&m);
+    assert_eq!(on(&want, "test-steps"), 2, "the sample set: {want:?}");
+    assert_eq!(on(&want, "test-step-logs"), 2, "the sample set: {want:?}");
+    assert_eq!(
+        actual(&m),
+        want,
+        "each file once, on its object, byte for byte"
+    );
+
+    let before = uploads(&m);
+    let again = run(&m, AttachmentOptions::default());
+    assert!(again.is_complete(), "{again}");
+    assert_eq!(uploads(&m), before, "the re-run uploaded");
+    let step_listings = |m: &Migration| {
+        m.mocks
+            .zephyr_requests()
+            .iter()
+            .filter(|(route, _)| route.contains("teststeps") && route.ends_with("/attachments"))
+            .map(|(_, n)| *n)
+            .sum::<u64>()
+    };
+    let listed = step_listings(&m);
+    run(&m, AttachmentOptions::default());
+    assert_eq!(
+        step_listings(&m),
+        listed,
+        "a third run listed step files again"
+    );
+}
+
+#[test]
+fn a_reset_after_each_applied_step_upload_never_uploads_a_step_file_twice() {
+    let (m, summary) = upload_under(42, |m| m.faults().qtest.set_reset_after_write_rate(1.0));
+    assert!(summary.is_complete(), "{summary}\n{}", m.failures());
+    let want = expected(&m);
+    let files: usize = want.values().map(Vec::len).sum();
+    assert_eq!(uploads(&m), files, "one upload per file");
+    assert_eq!(
+        summary.records["attachment"].found, files as u64,
+        "{summary}"
+    );
+    assert_eq!(actual(&m), want);
+}
+
+#[test]
+fn a_file_qtest_refuses_as_too_large_is_reported_as_413() {
+    let mut opts = options(43);
+    // Big enough that the upload can't sit whole in the sockets' buffers
+    // before the server answers: a server that closes without reading it
+    // makes the client's write fail.
+    opts.attachments.big_bytes = 24 * 1024 * 1024;
+    opts.qtest_max_body_bytes = 1024 * 1024;
+    let m = Migration::with_options(opts);
+    let summary = run(&m, AttachmentOptions::default());
+    let failures = m.failures();
+    let row = failures
+        .lines()
+        .find(|l| l.contains("case/PROJ-T1/") && l.contains("failed"))
+        .unwrap_or_else(|| panic!("a failure row for the big file: {failures}"));
+    assert!(
+        row.contains("413") && row.contains("too large"),
+        "the 413 must show, not a broken connection: {row}"
+    );
+    assert_eq!(summary.records["attachment"].failed, 1, "{summary}\n{row}");
+    // The other files went through on the same pool afterwards.
+    let want = expected(&m);
+    let files: usize = want.values().map(Vec::len).sum();
+    assert_eq!(uploads(&m), files - 1);
+}
+
+#[test]
+fn images_pasted_into_step_texts_comments_and_cycle_descriptions_are_listed() {
+    let m = Migration::with_options(options(44));
+    let summary = run(&m, AttachmentOptions::default());
+    assert!(summary.is_complete(), "{summary}\n{}", m.failures());
+    let report = std::fs::read_to_string(&summary.report).unwrap();
+    for n in 1..=5 {
+        let url = format!("https://zephyr-cdn.example.com/images/pasted-{n}.png");
+        let row = report
+            .lines()
+            .find(|l| l.contains(&url))
+            .unwrap_or_else(|| panic!("{url} is not in the report:\n{report}"));
+        assert!(
+            row.contains("skipped") && row.contains("kept as a link"),
+            "{row}"
+        );
+    }
+}
