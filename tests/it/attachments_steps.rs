@@ -81,7 +81,7 @@ fn a_file_qtest_refuses_as_too_large_is_reported_as_413() {
         .find(|l| l.contains("case/PROJ-T1/") && l.contains("failed"))
         .unwrap_or_else(|| panic!("a failure row for the big file: {failures}"));
     assert!(
-        row.contains("413") && row.contains("too large"),
+        row.contains("status 413") && row.contains("too large for qTest"),
         "the 413 must show, not a broken connection: {row}"
     );
     assert_eq!(summary.records["attachment"].failed, 1, "{summary}\n{row}");
