@@ -109,3 +109,50 @@ fn images_pasted_into_step_texts_comments_and_cycle_descriptions_are_listed() {
         );
     }
 }
+
+#[test]
+fn a_case_updated_with_new_steps_gets_its_step_files_again() {
+    use etlpool::mock::zephyr::attachments::FileOwner;
+    let m = Migration::with_options(options(45));
+    let first = run(&m, AttachmentOptions::default());
+    assert!(first.is_complete(), "{first}\n{}", m.failures());
+    let key = m
+        .mocks
+        .source()
+        .attachments
+        .iter()
+        .find_map(|f| match &f.owner {
+            FileOwner::CaseStep(key, _) => Some(key.clone()),
+            _ => None,
+        })
+        .expect("a case with a step file");
+    assert!(m.mocks.mutate_zephyr(|d| d.change_steps(&key)));
+    // The sync updates the case: qTest replaces its steps (new ids).
+    let second = run(&m, AttachmentOptions::default());
+    assert!(second.is_complete(), "{second}\n{}", m.failures());
+    assert_eq!(second.records["case"].updated, 1, "{second}");
+    let want = expected(&m);
+    let on_steps = |files: &Files| -> Files {
+        files
+            .iter()
+            .filter(|((t, _), _)| t == "test-steps")
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    };
+    let live: std::collections::HashSet<u64> = m
+        .mocks
+        .qtest_state()
+        .test_cases
+        .iter()
+        .flat_map(|c| c.test_steps.iter().map(|s| s.id))
+        .collect();
+    let now: Files = on_steps(&actual(&m))
+        .into_iter()
+        .filter(|((_, id), _)| live.contains(id))
+        .collect();
+    assert_eq!(
+        now,
+        on_steps(&want),
+        "every step file on a step the case has now"
+    );
+}

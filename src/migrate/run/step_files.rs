@@ -8,8 +8,11 @@
 //!
 //! No mapping is journaled: it is read again when a step's files are not
 //! done yet. Each step is an [`Owner`] of its own (journaled as
-//! `step/<case key>/<step id>/…` and `steplog/<execution id>/<step id>/…`),
-//! so re-runs find what was uploaded by name and size, like any file.
+//! `step/<case key>/v<qTest version id>/<step id>/…` and
+//! `steplog/<execution id>/<step id>/…`), so re-runs find what was uploaded
+//! by name and size, like any file. A case step's key names the qTest
+//! version its files went to: a sync that updates the case replaces its
+//! steps, and their files are moved again onto the new ones.
 //! Call-to-test steps have no step object of their own, and plain and BDD
 //! scripts no steps at all: they have no step files to move.
 
@@ -52,6 +55,13 @@ pub(crate) fn of_case_steps(s: &Shared, key: &str, target: Target, steps: &[Test
         *qtest.borrow_mut() = Some(ids.clone());
         Ok(ids)
     };
+    // The case's qTest version, in the journal keys: a new version (an
+    // update that replaced the steps, an approval) may have new steps, so
+    // their files are looked for again, found where they still are.
+    let version = s
+        .target_of(RecordKind::Case, key)
+        .and_then(|t| t.version_id)
+        .map_or_else(String::new, |v| format!("/v{v}"));
     for (position, step) in steps.iter().enumerate() {
         let TestStep::Inline(inline) = step else {
             continue;
@@ -74,7 +84,7 @@ pub(crate) fn of_case_steps(s: &Shared, key: &str, target: Target, steps: &[Test
             })
         };
         let owner = Owner {
-            key: format!("step/{key}/{step_id}"),
+            key: format!("step/{key}{version}/{step_id}"),
             zephyr: AttachmentOwner::CaseStep(key.to_owned(), step_id),
             qtest: &destination,
         };
