@@ -156,3 +156,55 @@ fn a_case_updated_with_new_steps_gets_its_step_files_again() {
         "every step file on a step the case has now"
     );
 }
+
+#[test]
+fn the_qtest_mock_takes_files_on_step_logs_it_has_and_404s_the_others() {
+    let m = Migration::with_options(options(46));
+    let summary = run(&m, AttachmentOptions::off());
+    assert!(summary.is_complete(), "{summary}");
+    let state = m.mocks.qtest_state();
+    let step_log = state
+        .test_logs
+        .iter()
+        .flat_map(|l| &l.test_step_logs)
+        .map(|s| s.id)
+        .next()
+        .expect("a step log");
+    assert_ne!(step_log, 0, "step logs have ids");
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let base = format!(
+        "{}/projects/{}",
+        m.mocks.qtest_url(),
+        m.mocks.qtest_project_id()
+    );
+    let upload = |object: &str| {
+        agent
+            .post(format!("{base}/{object}/blob-handles"))
+            .header("Authorization", format!("Bearer {}", m.mocks.qtest_token()))
+            .header("File-Name", "a.bin")
+            .header("Content-Type", "application/octet-stream")
+            .send(&b"abc"[..])
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(upload(&format!("test-step-logs/{step_log}")), 201);
+    assert_eq!(
+        upload(&format!("test-step-logs/{}", step_log + 100_000)),
+        404
+    );
+    assert_eq!(upload("test-step-logs/0"), 404);
+    let listed = agent
+        .get(format!("{base}/test-step-logs/{step_log}/attachments"))
+        .header("Authorization", format!("Bearer {}", m.mocks.qtest_token()))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    let listed: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(listed[0]["name"], "a.bin", "{listed}");
+}
