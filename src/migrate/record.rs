@@ -137,7 +137,9 @@ pub fn run_key(cycle_id: Option<u64>, case_key: &str) -> String {
 }
 
 /// Journal key of an attachment: its owner's kind and key (`case/PROJ-T1`,
-/// `step/PROJ-T1/2` for the second step, `log/10100` for an execution) and
+/// `step/PROJ-T1/v88001/1000002` for a step of the case's qTest version
+/// 88001, `log/10100` for an execution, `steplog/10100/10100001` for one of
+/// its step results) and
 /// the Zephyr attachment id, e.g. `case/PROJ-T1/7001`. With `None` for the
 /// id, the key that marks all of the owner's files as done.
 pub fn attachment_key(owner: &str, attachment_id: Option<u64>) -> String {

@@ -65,15 +65,8 @@ impl MockServers {
         data.attachments = super::zephyr::attachments::generate(&data, &opts.attachments);
         (data.links, data.test_plans) =
             super::zephyr::attachments::generate_links(&data, &opts.attachments);
-        if opts.attachments.sample
-            && let Some(case) = data.cases.first_mut()
-        {
-            // An image pasted into rich text: its CDN link is all an API client gets.
-            let image = r#"<br><img src="https://zephyr-cdn.example.com/images/pasted-1.png">"#;
-            case.objective = Some(format!(
-                "{}{image}",
-                case.objective.clone().unwrap_or_default()
-            ));
+        if opts.attachments.sample {
+            super::zephyr::attachments::paste_images(&mut data);
         }
         let source = Arc::new(data);
         let mut cfg = QtestConfig::generate(seed, opts.qtest_project_id);

@@ -20,6 +20,8 @@ pub enum AttachmentTarget {
     TestLog(u64),
     /// A test step (`test-steps/{id}`).
     TestStep(u64),
+    /// A test step log (`test-step-logs/{id}`), a step's result in a test log.
+    TestStepLog(u64),
 }
 
 impl AttachmentTarget {
@@ -28,6 +30,7 @@ impl AttachmentTarget {
             AttachmentTarget::TestCase(id) => format!("test-cases/{id}"),
             AttachmentTarget::TestLog(id) => format!("test-logs/{id}"),
             AttachmentTarget::TestStep(id) => format!("test-steps/{id}"),
+            AttachmentTarget::TestStepLog(id) => format!("test-step-logs/{id}"),
         }
     }
 }

@@ -572,6 +572,10 @@ pub struct NewTestRun {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct TestStepLog {
+    /// Its own id (`test_step_log_id` in the spec's `TestStepLogResource`):
+    /// what its attachments hang on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_step_log_id: Option<u64>,
     /// The step it logs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test_step_id: Option<u64>,

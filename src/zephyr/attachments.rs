@@ -1,6 +1,7 @@
 //! Files attached to Zephyr records: the list of an owner's attachments
 //! (`{"attachments":[{"id","name"}]}`, both fields optional in the spec) and
-//! each file's bytes, streamed.
+//! each file's bytes, streamed. Cases, cycles, executions and the steps of
+//! cases and executions have them.
 
 use serde::Deserialize;
 
@@ -17,6 +18,11 @@ pub enum AttachmentOwner {
     Cycle(String),
     /// A test execution, by id or key.
     Execution(String),
+    /// A step of a test case: the case's key and the step's id.
+    CaseStep(String, u64),
+    /// A step result of a test execution: the execution's id or key and
+    /// the step result's id.
+    ExecutionStep(String, u64),
 }
 
 impl AttachmentOwner {
@@ -25,6 +31,15 @@ impl AttachmentOwner {
             AttachmentOwner::Case(key) => format!("/testcases/{key}/attachments"),
             AttachmentOwner::Cycle(key) => format!("/testcycles/{key}/attachments"),
             AttachmentOwner::Execution(key) => format!("/testexecutions/{key}/attachments"),
+            // Derived like the others from the spec's parameters (the spec
+            // names the operations, "Get test case step attachments" and
+            // "Get step attachment", but not their paths).
+            AttachmentOwner::CaseStep(key, step) => {
+                format!("/testcases/{key}/teststeps/{step}/attachments")
+            }
+            AttachmentOwner::ExecutionStep(key, step) => {
+                format!("/testexecutions/{key}/teststeps/{step}/attachments")
+            }
         }
     }
 }

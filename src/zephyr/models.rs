@@ -281,6 +281,10 @@ pub enum TestStep {
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct RawTestStep {
+    /// The step's id (optional and nullable in the spec): what its
+    /// attachments are listed under.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    id: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     inline: Option<InlineStep>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -292,7 +296,10 @@ impl TryFrom<RawTestStep> for TestStep {
 
     fn try_from(raw: RawTestStep) -> Result<Self, Self::Error> {
         match (raw.inline, raw.test_case) {
-            (Some(inline), None) => Ok(TestStep::Inline(inline)),
+            (Some(inline), None) => Ok(TestStep::Inline(InlineStep {
+                id: raw.id,
+                ..inline
+            })),
             (None, Some(call)) => Ok(TestStep::Call(call)),
             (Some(_), Some(_)) => Err("test step has both `inline` and `testCase`".into()),
             (None, None) => Err("test step has neither `inline` nor `testCase`".into()),
@@ -304,10 +311,12 @@ impl From<TestStep> for RawTestStep {
     fn from(step: TestStep) -> Self {
         match step {
             TestStep::Inline(inline) => RawTestStep {
+                id: inline.id,
                 inline: Some(inline),
                 test_case: None,
             },
             TestStep::Call(call) => RawTestStep {
+                id: None,
                 inline: None,
                 test_case: Some(call),
             },
@@ -320,6 +329,11 @@ impl From<TestStep> for RawTestStep {
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct InlineStep {
+    /// The step's id, from the item around `inline` (where the API puts it):
+    /// what the step's attachments are listed under. Not part of `inline`'s
+    /// own JSON.
+    #[serde(skip)]
+    pub id: Option<u64>,
     /// The instruction.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
@@ -551,6 +565,10 @@ pub fn is_case_key(key: &str) -> bool {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ExecutionStep {
+    /// The step result's id (nullable in the spec): what its attachments
+    /// are listed under.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<u64>,
     /// The step and its result; the spec marks nothing required.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inline: Option<ExecutionStepInline>,

@@ -346,3 +346,32 @@ fn status_priority_and_error_bodies() {
     let gateway: ErrorBody = serde_json::from_str(r#"{"message":"Unauthorized"}"#).unwrap();
     assert_eq!(gateway.message.as_deref(), Some("Unauthorized"));
 }
+
+#[test]
+fn step_ids_are_read_where_the_spec_puts_them_and_may_be_null() {
+    let text = r#"{"startAt":0,"maxResults":100,"values":[
+        {"id":41,"inline":{"description":"Login"}},
+        {"id":null,"inline":{"description":"Logout"}},
+        {"id":43,"testCase":{"testCaseKey":"PROJ-T9"}}]}"#;
+    let page: Page<TestStep> = serde_json::from_str(text).unwrap();
+    let ids: Vec<Option<u64>> = page
+        .values
+        .iter()
+        .map(|s| match s {
+            TestStep::Inline(i) => i.id,
+            TestStep::Call(_) => None,
+        })
+        .collect();
+    assert_eq!(ids, vec![Some(41), None, None]);
+    // Written back at the item, not inside `inline`.
+    let back = serde_json::to_value(&page.values[0]).unwrap();
+    assert_eq!(back["id"], 41);
+    assert!(back["inline"].get("id").is_none(), "{back}");
+
+    let results: Page<ExecutionStep> = serde_json::from_str(
+        r#"{"startAt":0,"maxResults":100,"values":[{"id":7,"inline":{}},{"id":null}]}"#,
+    )
+    .unwrap();
+    let ids: Vec<Option<u64>> = results.values.iter().map(|r| r.id).collect();
+    assert_eq!(ids, vec![Some(7), None]);
+}

@@ -6,10 +6,14 @@ use std::collections::BTreeMap;
 use crate::support::Migration;
 use etlpool::migrate::{AttachmentOptions, Journal, RecordKind, RunHooks, RunSummary, SyncOptions};
 use etlpool::mock::qtest::attachments::sha256_hex;
-use etlpool::mock::zephyr::attachments::{FileOwner, MockAttachments};
+use etlpool::mock::zephyr::attachments::{FileOwner, MockAttachments, step_index};
 use etlpool::mock::{DataSizes, FailPoint, MockOptions};
 
-fn options(seed: u64) -> MockOptions {
+/// Files of the sample set that have a qTest object to go to: 5 on cases,
+/// 2 on executions, 2 on case steps, 2 on execution step results.
+const SAMPLE_FILES: usize = 11;
+
+pub(crate) fn options(seed: u64) -> MockOptions {
     let mut options = MockOptions::seeded(seed);
     options.sizes = DataSizes {
         folders: 3,
@@ -27,7 +31,7 @@ fn options(seed: u64) -> MockOptions {
     options
 }
 
-fn run(m: &Migration, attachments: AttachmentOptions) -> RunSummary {
+pub(crate) fn run(m: &Migration, attachments: AttachmentOptions) -> RunSummary {
     run_with(m, RunHooks::default().attachments(attachments))
 }
 
@@ -46,24 +50,42 @@ fn run_with(m: &Migration, hooks: RunHooks) -> RunSummary {
     etlpool::migrate::migrate_with(&m.pool, &m.options(), &cancel, &hooks).expect("run")
 }
 
-/// Each Zephyr file of a case or an execution, as (qTest object type, qTest
-/// object id) → [(name, size, sha256)], expected from the source and the journal.
-type Files = BTreeMap<(String, u64), Vec<(String, u64, String)>>;
+/// Each Zephyr file of a case, an execution or one of their steps, as
+/// (qTest object type, qTest object id) → [(name, size, sha256)], expected
+/// from the source, the journal and the qTest steps and step logs made.
+pub(crate) type Files = BTreeMap<(String, u64), Vec<(String, u64, String)>>;
 
-fn expected(m: &Migration) -> Files {
+pub(crate) fn expected(m: &Migration) -> Files {
     let journal = Journal::read_only(m.dir.0.join("journal.csv")).expect("journal");
+    let state = m.mocks.qtest_state();
+    let migrated = |kind, key: &str| journal.get(kind, key).expect("the owner was migrated").id;
     let mut out = Files::new();
     for f in &m.mocks.source().attachments {
         let object = match &f.owner {
-            FileOwner::Case(key) => ("test-cases", journal.get(RecordKind::Case, key)),
-            FileOwner::Execution(id) => {
-                ("test-logs", journal.get(RecordKind::Log, &id.to_string()))
+            FileOwner::Case(key) => ("test-cases", migrated(RecordKind::Case, key)),
+            FileOwner::Execution(id) => ("test-logs", migrated(RecordKind::Log, &id.to_string())),
+            FileOwner::CaseStep(key, step) => {
+                let case = migrated(RecordKind::Case, key);
+                let case = state.test_case(case).expect("the case is on qTest");
+                let mut steps = case.test_steps.clone();
+                steps.sort_by_key(|s| s.order);
+                ("test-steps", steps[step_index(*step)].id)
+            }
+            FileOwner::ExecutionStep(id, step) => {
+                let log = migrated(RecordKind::Log, &id.to_string());
+                let log = state
+                    .test_logs
+                    .iter()
+                    .find(|l| l.id == log)
+                    .expect("the log");
+                let order = step_index(*step) as u32 + 1;
+                let step_log = log.test_step_logs.iter().find(|s| s.order == order);
+                ("test-step-logs", step_log.expect("a step log").id)
             }
             FileOwner::Cycle(_) => continue,
         };
-        let target = object.1.expect("the owner was migrated").id;
         let bytes = etlpool::mock::zephyr::attachments::file_vec(f.id, f.size);
-        out.entry((object.0.to_string(), target))
+        out.entry((object.0.to_string(), object.1))
             .or_default()
             .push((f.name.clone(), f.size, sha256_hex(&bytes)));
     }
@@ -71,7 +93,7 @@ fn expected(m: &Migration) -> Files {
     out
 }
 
-fn actual(m: &Migration) -> Files {
+pub(crate) fn actual(m: &Migration) -> Files {
     let mut out = Files::new();
     for f in m.mocks.qtest_state().attachments {
         out.entry((f.object_type.clone(), f.object_id))
@@ -82,7 +104,7 @@ fn actual(m: &Migration) -> Files {
     out
 }
 
-fn uploads(m: &Migration) -> usize {
+pub(crate) fn uploads(m: &Migration) -> usize {
     let state = m.mocks.qtest_state();
     state
         .journal
@@ -99,14 +121,16 @@ fn every_file_arrives_once_on_its_object_byte_for_byte_and_a_rerun_reads_no_list
     let want = expected(&m);
     assert_eq!(
         want.values().map(Vec::len).sum::<usize>(),
-        7,
+        SAMPLE_FILES,
         "the sample set"
     );
     assert_eq!(actual(&m), want);
-    assert_eq!(summary.records["attachment"].created, 7);
-    // The cycle's file has no qTest object to go to, and the image pasted
-    // into the first case's objective can't be read: reported, not lost.
-    assert_eq!(summary.records["attachment"].skipped, 2, "{summary}");
+    assert_eq!(summary.records["attachment"].created, SAMPLE_FILES as u64);
+    // The cycle's file has no qTest object to go to, and the images pasted
+    // into rich text (a case's objective, a step's expected result, an
+    // execution's comment and step result, a cycle's description) can't be
+    // read: reported, not lost.
+    assert_eq!(summary.records["attachment"].skipped, 6, "{summary}");
     let report = std::fs::read_to_string(&summary.report).unwrap();
     assert!(report.contains("plan.txt"), "{report}");
     assert!(
@@ -134,7 +158,10 @@ fn every_file_arrives_once_on_its_object_byte_for_byte_and_a_rerun_reads_no_list
 
 /// Runs once without attachments (every record made), then once with
 /// `fault` on qTest: only uploads write in the second run.
-fn upload_under(seed: u64, fault: impl Fn(&etlpool::mock::MockServers)) -> (Migration, RunSummary) {
+pub(crate) fn upload_under(
+    seed: u64,
+    fault: impl Fn(&etlpool::mock::MockServers),
+) -> (Migration, RunSummary) {
     let m = Migration::with_options(options(seed));
     let first = run(&m, AttachmentOptions::off());
     assert!(first.is_complete(), "{first}");
@@ -149,8 +176,11 @@ fn a_reset_after_each_applied_upload_is_resolved_by_lookup_never_by_a_second_upl
     let (m, summary) = upload_under(22, |m| m.faults().qtest.set_reset_after_write_rate(1.0));
     assert!(summary.is_complete(), "{summary}\n{}", m.failures());
     // Every upload was applied, its answer lost, and the file then found.
-    assert_eq!(summary.records["attachment"].found, 7, "{summary}");
-    assert_eq!(uploads(&m), 7, "one upload per file");
+    assert_eq!(
+        summary.records["attachment"].found, SAMPLE_FILES as u64,
+        "{summary}"
+    );
+    assert_eq!(uploads(&m), SAMPLE_FILES, "one upload per file");
     assert_eq!(actual(&m), expected(&m));
 }
 
@@ -177,7 +207,7 @@ fn server_errors_after_applied_uploads_and_failed_lookups_never_upload_a_file_tw
     m.mocks.faults().qtest.clear();
     let last = run(&m, AttachmentOptions::default());
     assert!(last.is_complete(), "{}\n{last}", summaries.join("\n"));
-    assert_eq!(uploads(&m), 7, "one upload per file");
+    assert_eq!(uploads(&m), SAMPLE_FILES, "one upload per file");
     assert_eq!(actual(&m), expected(&m));
 }
 
@@ -197,7 +227,7 @@ fn files_over_the_limit_are_skipped_and_named_in_the_report() {
     );
     let names: Vec<String> = actual(&m).into_values().flatten().map(|f| f.0).collect();
     assert!(!names.contains(&"trace.log".to_string()), "{names:?}");
-    assert_eq!(names.len(), 6);
+    assert_eq!(names.len(), SAMPLE_FILES - 1);
 }
 
 #[test]
@@ -207,13 +237,19 @@ fn a_file_qtest_refuses_as_too_large_fails_alone() {
     let m = Migration::with_options(opts);
     let summary = run(&m, AttachmentOptions::default());
     assert_eq!(summary.records["attachment"].failed, 1, "{summary}");
-    assert_eq!(summary.records["attachment"].created, 6, "{summary}");
-    // The mock, like many servers, answers 413 and closes without reading
-    // the body: the client sees its write fail (a broken pipe), not the 413.
+    assert_eq!(
+        summary.records["attachment"].created,
+        SAMPLE_FILES as u64 - 1,
+        "{summary}"
+    );
+    // Shown as a 413 (not a broken pipe): see attachments_steps.
     let failures = m.failures();
     assert!(failures.contains("case/PROJ-T1/"), "{failures}");
     let journal = &m.mocks.qtest_state().journal;
-    assert_eq!(journal.iter().filter(|e| e.kind == "attachment").count(), 6);
+    assert_eq!(
+        journal.iter().filter(|e| e.kind == "attachment").count(),
+        SAMPLE_FILES - 1
+    );
 }
 
 #[test]
@@ -236,8 +272,11 @@ fn failed_downloads_get_more_rounds_within_the_run() {
     m.mocks.fail_next_zephyr_downloads(3);
     let summary = run(&m, AttachmentOptions::default());
     assert!(summary.is_complete(), "{summary}\n{}", m.failures());
-    assert_eq!(summary.records["attachment"].created, 7, "{summary}");
-    assert_eq!(uploads(&m), 7, "one upload per file");
+    assert_eq!(
+        summary.records["attachment"].created, SAMPLE_FILES as u64,
+        "{summary}"
+    );
+    assert_eq!(uploads(&m), SAMPLE_FILES, "one upload per file");
     assert_eq!(actual(&m), expected(&m));
 }
 
@@ -245,6 +284,6 @@ fn failed_downloads_get_more_rounds_within_the_run() {
 fn refused_uploads_are_looked_up_and_sent_again_within_the_run() {
     let (m, summary) = upload_under(28, |m| m.refuse_next_qtest_writes(3));
     assert!(summary.is_complete(), "{summary}\n{}", m.failures());
-    assert_eq!(uploads(&m), 7, "one upload per file");
+    assert_eq!(uploads(&m), SAMPLE_FILES, "one upload per file");
     assert_eq!(actual(&m), expected(&m));
 }

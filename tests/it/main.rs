@@ -4,6 +4,7 @@
 mod attachments;
 mod attachments_big;
 mod attachments_links;
+mod attachments_steps;
 mod attachments_stream;
 #[cfg(feature = "redis")]
 mod budget;

@@ -261,6 +261,42 @@ fn oversized_body_gets_413() {
 }
 
 #[test]
+fn an_oversized_body_is_read_to_its_end_so_the_client_gets_the_413() {
+    let server = start(ServerOptions {
+        max_body_bytes: 1024,
+        ..Default::default()
+    });
+    let mut s = raw(&server);
+    let body = vec![b'x'; 16 * 1024 * 1024];
+    let head = format!("POST / HTTP/1.1\r\nContent-Length: {}\r\n\r\n", body.len());
+    // Like ureq without `Expect`: the whole body first, then the answer.
+    let sent = s
+        .write_all(head.as_bytes())
+        .and_then(|()| s.write_all(&body));
+    assert!(sent.is_ok(), "the server stopped reading: {sent:?}");
+    let mut answer = Vec::new();
+    let _ = s.read_to_end(&mut answer);
+    assert!(answer.starts_with(b"HTTP/1.1 413"), "{answer:?}");
+}
+
+#[test]
+fn an_oversized_body_announced_with_expect_100_continue_is_refused_before_it_is_sent() {
+    let server = start(ServerOptions {
+        max_body_bytes: 4,
+        ..Default::default()
+    });
+    let (bytes, _) = exchange(
+        &server,
+        b"POST / HTTP/1.1\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n",
+    );
+    assert!(
+        bytes.starts_with(b"HTTP/1.1 413"),
+        "{}",
+        String::from_utf8_lossy(&bytes)
+    );
+}
+
+#[test]
 fn a_panicking_handler_gets_500_and_the_server_lives_on() {
     let server = start(ServerOptions::default());
     let (bytes, _) = exchange(&server, b"GET /panic HTTP/1.1\r\n\r\n");

@@ -133,8 +133,16 @@ impl ApiClient {
     }
 
     /// `request` (a POST or PUT) with `body` streamed as its body: `len`
-    /// bytes when known (sent with `Content-Length`), else chunked. A 2xx
-    /// answer, else [`Error::Status`]; in **one attempt**, never repeated: a
+    /// bytes when known (sent with `Content-Length`), else chunked. Sent
+    /// without `Expect: 100-continue`: ureq 3.5 then writes the whole body
+    /// before it reads an answer, so a server that refuses early (a 413)
+    /// must read the body to its end for its answer to arrive, as servers
+    /// with a lingering close do. (With `Expect`, ureq 3.5 skips the body
+    /// on an early final answer but then waits for more input until the
+    /// server closes or the call times out: a refusal on a kept-open
+    /// connection would cost the whole transfer limit.)
+    ///
+    /// A 2xx answer, else [`Error::Status`]; in **one attempt**, never repeated: a
     /// transport failure after the request started, or a 5xx, is an error
     /// whose [`Error::is_outcome_unknown`] is true.
     pub fn send_stream(

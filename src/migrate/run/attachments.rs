@@ -1,6 +1,7 @@
 //! Attachments: each file of a migrated case or execution is streamed from
 //! Zephyr into the matching qTest object (a case's files to the test case, an
-//! execution's to its test log), through the one record path
+//! execution's to its test log; steps' files, see [`super::step_files`]),
+//! through the one record path
 //! ([`Shared::ensure`]): journaled by `owner/attachment id`, looked up on the
 //! qTest object by name and size before an upload, and an upload whose
 //! outcome is unknown is looked up again, never blindly repeated.
@@ -72,7 +73,7 @@ pub(crate) fn of_case(s: &Shared, key: &str, target: Target) {
     let owner = Owner {
         key: format!("case/{key}"),
         zephyr: AttachmentOwner::Case(key.to_owned()),
-        qtest: Some(AttachmentTarget::TestCase(target.id)),
+        qtest: &|| Ok(Ok(AttachmentTarget::TestCase(target.id))),
     };
     owner.migrate(s);
 }
@@ -82,7 +83,7 @@ pub(crate) fn of_execution(s: &Shared, id: u64, target: Target) {
     let owner = Owner {
         key: format!("log/{id}"),
         zephyr: AttachmentOwner::Execution(id.to_string()),
-        qtest: Some(AttachmentTarget::TestLog(target.id)),
+        qtest: &|| Ok(Ok(AttachmentTarget::TestLog(target.id))),
     };
     owner.migrate(s);
 }
@@ -94,7 +95,11 @@ pub(crate) fn of_cycle(s: &Shared, key: &str) {
     let owner = Owner {
         key: format!("cycle/{key}"),
         zephyr: AttachmentOwner::Cycle(key.to_owned()),
-        qtest: None,
+        qtest: &|| {
+            Ok(Err(
+                "qTest test cycles take no attachments; left on Zephyr".into()
+            ))
+        },
     };
     owner.migrate(s);
 }
@@ -143,35 +148,55 @@ fn image_sources(html: &str) -> Vec<String> {
     out
 }
 
+/// Where an owner's files go on qTest: the object, or why there is none
+/// (each file is then reported as skipped, with the reason).
+pub(crate) type Destination = std::result::Result<AttachmentTarget, String>;
+
 /// A Zephyr record with files and the qTest object they go to.
-struct Owner {
-    /// Journal key prefix: `case/PROJ-T1`, `log/10100`.
-    key: String,
-    zephyr: AttachmentOwner,
-    /// `None` where qTest has no object that takes files.
-    qtest: Option<AttachmentTarget>,
+pub(crate) struct Owner<'a> {
+    /// Journal key prefix: `case/PROJ-T1`, `log/10100`, `step/PROJ-T1/1000002`.
+    pub(crate) key: String,
+    pub(crate) zephyr: AttachmentOwner,
+    /// Where the files go; asked only when the owner has a file, so an owner
+    /// without files costs no qTest read.
+    pub(crate) qtest: &'a dyn Fn() -> Result<Destination>,
 }
 
-impl Owner {
-    fn migrate(&self, s: &Shared) {
+impl Owner<'_> {
+    /// Moves the owner's files; whether all of them are done (journaled
+    /// with the owner's marker).
+    pub(crate) fn migrate(&self, s: &Shared) -> bool {
         if !s.attachment_options.enabled || s.cancel.is_cancelled() {
-            return;
+            return false;
         }
         let done = attachment_key(&self.key, None);
         if s.journal.get(RecordKind::Attachment, &done).is_some() {
-            return;
+            return true;
         }
         let files = match s.patiently(|| s.zephyr.attachments(&self.zephyr)) {
             Ok(files) => files,
-            Err(e) => return s.failed(RecordKind::Attachment, &done, &e),
+            Err(e) => {
+                s.failed(RecordKind::Attachment, &done, &e);
+                return false;
+            }
+        };
+        let destination = match files.is_empty() {
+            true => Err(String::new()),
+            false => match (self.qtest)() {
+                Ok(d) => d,
+                Err(e) => {
+                    s.failed(RecordKind::Attachment, &done, &e);
+                    return false;
+                }
+            },
         };
         let existing = Existing::default();
         let mut all_done = true;
         for file in &files {
             if s.cancel.is_cancelled() {
-                return;
+                return false;
             }
-            all_done &= self.file(s, file, &existing);
+            all_done &= self.file(s, file, &destination, &existing);
         }
         if all_done && !s.dry_run() {
             let count = u64::try_from(files.len()).unwrap_or(u64::MAX);
@@ -183,10 +208,17 @@ impl Owner {
                 log::warn!("{}", crate::error::error_chain(&e));
             }
         }
+        all_done
     }
 
     /// One file; whether it is done (on qTest, or deliberately left out).
-    fn file(&self, s: &Shared, file: &Attachment, existing: &Existing) -> bool {
+    fn file(
+        &self,
+        s: &Shared,
+        file: &Attachment,
+        destination: &Destination,
+        existing: &Existing,
+    ) -> bool {
         let Some(id) = file.id else {
             let key = format!("{}/unnamed", self.key);
             s.skipped(
@@ -205,10 +237,12 @@ impl Owner {
             .clone()
             .filter(|n| !n.is_empty())
             .unwrap_or_else(|| format!("attachment-{id}"));
-        let Some(target) = self.qtest else {
-            let why = format!("{name}: qTest test cycles take no attachments; left on Zephyr");
-            s.skipped(RecordKind::Attachment, &key, &why);
-            return true;
+        let target = match destination {
+            Ok(target) => *target,
+            Err(why) => {
+                s.skipped(RecordKind::Attachment, &key, &format!("{name}: {why}"));
+                return true;
+            }
         };
         if s.dry_run() {
             let info = PlanInfo {
@@ -259,7 +293,8 @@ impl Owner {
             let mut body = Capped::new(download, max, &name);
             let made = s
                 .qtest
-                .upload(target, &name, &content_type, &mut body, len)?;
+                .upload(target, &name, &content_type, &mut body, len)
+                .map_err(|e| too_large_for_qtest(e, &name))?;
             existing.add(made.clone(), body.read);
             Ok(Target::id(made.id))
         };
@@ -270,6 +305,22 @@ impl Owner {
         };
         s.ensure(RecordKind::Attachment, &key, info, &find, &create)
             .is_some()
+    }
+}
+
+/// A 413 to an upload, said in words in the report: the file is over
+/// qTest's own limit, which no re-run changes.
+fn too_large_for_qtest(e: Error, name: &str) -> Error {
+    match e {
+        Error::Status(mut status) if status.status == 413 => {
+            status.body = format!(
+                "{name} is too large for qTest (over its own limit, below max_attachment_bytes); \
+                 move it by hand. qTest said: {}",
+                status.body
+            );
+            Error::Status(status)
+        }
+        e => e,
     }
 }
 

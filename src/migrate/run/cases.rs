@@ -11,10 +11,10 @@ use super::shared::{Fresh, PlanInfo, Shared};
 use super::sync::{fingerprint, record_digest, sync_case};
 use crate::error::Result;
 use crate::migrate::record::{RecordKind, Target};
-use crate::migrate::source::read_script;
+use crate::migrate::source::{ZephyrScript, read_script};
 use crate::migrate::transform::{ScriptShape, case_plan};
 use crate::qtest::{SearchRequest, TestCase as QtestCase};
-use crate::zephyr::TestCase;
+use crate::zephyr::{TestCase, TestStep};
 
 /// Cases by Zephyr key, or why they could not be read.
 type Snapshot = OnceLock<std::result::Result<HashMap<String, Existing>, String>>;
@@ -188,7 +188,8 @@ pub(crate) fn migrate_case(s: &Shared, index: &Arc<CaseIndex>, case: TestCase) {
     if let Some(target) = journaled {
         sync_case(s, &case.key, target, &plan, shape);
         // Its files may be what an earlier run didn't get to.
-        return super::attachments::of_case(s, &case.key, target);
+        super::attachments::of_case(s, &case.key, target);
+        return step_files(s, &case.key, target, &script);
     }
     let find = |fresh: Fresh| -> Result<Option<Target>> {
         let found = match (fresh, plan.body.parent_id) {
@@ -235,8 +236,25 @@ pub(crate) fn migrate_case(s: &Shared, index: &Arc<CaseIndex>, case: TestCase) {
     };
     if let Some(target) = s.ensure(RecordKind::Case, &case.key, info, &find, &create) {
         record_digest(s, &case.key, fingerprint(&plan));
-        let texts = [case.objective.as_deref(), case.precondition.as_deref()];
+        let mut texts = vec![case.objective.as_deref(), case.precondition.as_deref()];
+        if let ZephyrScript::Steps(steps) = &script {
+            for step in steps {
+                if let TestStep::Inline(i) = step {
+                    texts.extend(
+                        [&i.description, &i.test_data, &i.expected_result].map(|t| t.as_deref()),
+                    );
+                }
+            }
+        }
         super::attachments::inline_images(s, &format!("case/{}", case.key), &texts);
         super::attachments::of_case(s, &case.key, target);
+        step_files(s, &case.key, target, &script);
+    }
+}
+
+/// The files of the case's steps, when it is written step by step.
+fn step_files(s: &Shared, key: &str, target: Target, script: &ZephyrScript) {
+    if let ZephyrScript::Steps(steps) = script {
+        super::step_files::of_case_steps(s, key, target, steps);
     }
 }

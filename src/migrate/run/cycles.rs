@@ -75,6 +75,8 @@ pub(crate) fn migrate_cycle(s: &Shared, known: &CycleIndex, cycle: ZephyrCycle) 
     if s.ensure(RecordKind::Cycle, &key, info, &find, &create)
         .is_some()
     {
+        let texts = [cycle.description.as_deref()];
+        super::attachments::inline_images(s, &format!("cycle/{}", cycle.key), &texts);
         super::attachments::of_cycle(s, &cycle.key);
     }
 }

@@ -198,6 +198,7 @@ pub(crate) fn migrate_run(s: &Shared, phases: Phases, job: RunJob) {
         if let Some(target) = s.journaled(RecordKind::Log, &id) {
             // Its files may be what an earlier run didn't get to.
             super::attachments::of_execution(s, exec.id, target);
+            super::step_files::of_execution_steps(s, exec.id, run.id, target, None);
             continue;
         }
         let made = match (&missing, &layout) {
@@ -390,7 +391,22 @@ fn migrate_log(s: &Shared, logs: &Logs<'_>, exec: &TestExecution, layout: &StepL
     };
     match s.ensure(RecordKind::Log, &key, info, &find, &create) {
         Some(target) => {
+            let mut texts = vec![exec.comment.as_deref()];
+            for inline in results.iter().filter_map(|r| r.inline.as_ref()) {
+                texts.extend(
+                    [
+                        &inline.description,
+                        &inline.test_data,
+                        &inline.expected_result,
+                        &inline.actual_result,
+                    ]
+                    .map(|t| t.as_deref()),
+                );
+            }
+            super::attachments::inline_images(s, &format!("log/{key}"), &texts);
             super::attachments::of_execution(s, exec.id, target);
+            let read = (!results.is_empty()).then_some(results.as_slice());
+            super::step_files::of_execution_steps(s, exec.id, logs.run.id, target, read);
             true
         }
         None => false,

@@ -29,6 +29,7 @@ mod progress;
 pub(crate) mod setup;
 mod shared;
 mod spool;
+mod step_files;
 mod stop;
 mod summary;
 mod sync;

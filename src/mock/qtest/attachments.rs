@@ -25,7 +25,7 @@ pub const KEPT_BYTES: usize = 1024 * 1024;
 pub struct StoredFile {
     /// Attachment id.
     pub id: u64,
-    /// `test-cases`, `test-logs` or `test-steps`.
+    /// `test-cases`, `test-logs`, `test-steps` or `test-step-logs`.
     pub object_type: String,
     /// The object's id.
     pub object_id: u64,
@@ -93,6 +93,13 @@ fn object_exists(st: &QtestState, object_type: &str, id: u64) -> bool {
             .test_cases
             .iter()
             .any(|c| c.test_steps.iter().any(|s| s.id == id)),
+        "test-step-logs" => {
+            id != 0
+                && st
+                    .test_logs
+                    .iter()
+                    .any(|l| l.test_step_logs.iter().any(|s| s.id == id))
+        }
         _ => false,
     }
 }

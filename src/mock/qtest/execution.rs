@@ -166,6 +166,7 @@ pub(crate) fn create_log(
             .map_or(i as u32 + 1, |o| o as u32);
         let actual_result = body::opt_str(s, "actual_result").map_err(bad)?;
         step_logs.push(StepLog {
+            id: 0,
             test_step_id: step,
             status_id: status,
             actual_result,
@@ -184,6 +185,9 @@ pub(crate) fn create_log(
         .count() as u32
         + 1;
     let id = st.next_ids("TL").0;
+    for s in &mut step_logs {
+        s.id = st.next_ids("TSL").0;
+    }
     st.test_logs.push(Log {
         id,
         run_id,

@@ -136,7 +136,7 @@ impl Render<'_> {
             .test_step_logs
             .iter()
             .map(|s| {
-                json!({ "test_step_id": s.test_step_id, "status": status(s.status_id),
+                json!({ "test_step_log_id": s.id, "test_step_id": s.test_step_id, "status": status(s.status_id),
                         "actual_result": s.actual_result, "order": s.order,
                         "called_test_case_id": s.called_test_case_id,
                         "parent_test_step_id": s.parent_test_step_id })

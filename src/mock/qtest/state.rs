@@ -142,6 +142,10 @@ pub struct Run {
 /// The result of one step in a test log.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepLog {
+    /// Its own id (`test_step_log_id`), what its attachments hang on; 0 in
+    /// a state persisted before step logs had ids.
+    #[serde(default)]
+    pub id: u64,
     /// The step.
     pub test_step_id: u64,
     /// Its status.

@@ -14,6 +14,10 @@ use super::stream::Stream;
 
 /// Longest single blocking read: bounds how late a change of the idle limit or a shutdown is seen.
 const POLL: Duration = Duration::from_millis(100);
+/// Longest a connection keeps reading a body it refused (see `Conn::linger`); nginx's `lingering_time`.
+const LINGER_MAX: Duration = Duration::from_secs(30);
+/// Longest pause of the client while a refused body is read; nginx's `lingering_timeout`.
+const LINGER_IDLE: Duration = Duration::from_secs(5);
 
 /// How a connection ends, which decides how its socket is closed and what is counted.
 enum End {
@@ -115,6 +119,11 @@ impl Conn<'_> {
             mut request,
             http10,
         } = self.input.read_head(&mut fill)?;
+        if wants_continue(&request, http10) && super::parse::too_large(&request, shared.max_body) {
+            // Refused before the body is sent, as RFC 9110 10.1.1 lets a
+            // server answer a final status instead of 100 (Continue).
+            return Err(ReadError::TooLarge);
+        }
         if wants_continue(&request, http10) && self.input.is_empty() {
             stream_write(&mut self.stream, b"HTTP/1.1 100 Continue\r\n\r\n")
                 .map_err(|_| ReadError::Closed)?;
@@ -202,8 +211,34 @@ impl Conn<'_> {
             ReadError::TooLarge => (413, "request body too large"),
         };
         let bytes = error_response(status, msg).close().serialize(false, false);
-        let _ = stream_write(&mut self.stream, &bytes);
+        // A malformed request can't be read further; a refused body can.
+        if stream_write(&mut self.stream, &bytes).is_ok() && status == 413 {
+            self.linger();
+        }
         End::Close
+    }
+
+    /// Reads and discards what the client still sends after an early answer
+    /// (a 413 to a body it is still sending), until it closes, pauses for
+    /// [`LINGER_IDLE`], or [`LINGER_MAX`] passed, as real servers' lingering
+    /// close does (nginx's `lingering_close`): a socket closed with unread
+    /// bytes resets the connection, and the client would see a broken pipe
+    /// instead of the answer waiting in its buffer.
+    fn linger(&mut self) {
+        let started = Instant::now();
+        let mut heard = Instant::now();
+        if self.stream.set_read_timeout(Some(POLL)).is_err() {
+            return;
+        }
+        self.timeout = Some(POLL);
+        while started.elapsed() < LINGER_MAX && heard.elapsed() < LINGER_IDLE {
+            self.input = Input::default();
+            match fill_once(&mut self.stream, self.shared, &mut self.input, true) {
+                Ok(()) => heard = Instant::now(),
+                Err(ReadError::Idle) => {}
+                Err(_) => return,
+            }
+        }
     }
 }
 

@@ -21,7 +21,8 @@ pub(crate) enum ReadError {
     Idle,
     /// The bytes are not a request this server accepts: answer 400 and close.
     Malformed(&'static str),
-    /// The body is larger than allowed: answer 413 and close.
+    /// The body is larger than allowed: answer 413, read what the client
+    /// still sends, and close.
     TooLarge,
 }
 
@@ -164,6 +165,11 @@ impl Input {
             }
         }
     }
+}
+
+/// Whether `req` announces a body (`Content-Length`) larger than `max`.
+pub(crate) fn too_large(req: &Request, max: usize) -> bool {
+    matches!(body_kind(req), Ok(BodyKind::Length(n)) if n > max)
 }
 
 enum BodyKind {

@@ -185,6 +185,22 @@ impl Ctx<'_> {
                 self.execution(key).map(|e| FileOwner::Execution(e.id)),
                 rest,
             ),
+            [
+                "testcases",
+                key,
+                "teststeps",
+                step,
+                "attachments",
+                rest @ ..,
+            ] => (self.case_step(key, step), rest),
+            [
+                "testexecutions",
+                key,
+                "teststeps",
+                step,
+                "attachments",
+                rest @ ..,
+            ] => (self.execution_step(key, step), rest),
             _ => return None,
         };
         let owner = match owner {
@@ -212,6 +228,36 @@ impl Ctx<'_> {
             },
             _ => Err(err(404, "Not found")),
         })
+    }
+
+    /// The step with id `step` of case `key`, as the owner of files.
+    fn case_step(&self, key: &str, step: &str) -> Result<super::attachments::FileOwner, Response> {
+        use super::attachments::{FileOwner, case_step_id};
+        let case = self.case(key)?;
+        let count = match &case.script {
+            Script::Steps(steps) => steps.len(),
+            Script::Plain(_) | Script::Bdd(_) => 0,
+        };
+        (0..count)
+            .map(|i| case_step_id(case.id, i))
+            .find(|id| id.to_string() == step)
+            .map(|id| FileOwner::CaseStep(case.key.clone(), id))
+            .ok_or_else(|| not_found("Test step", step))
+    }
+
+    /// The step result with id `step` of execution `key`, as the owner of files.
+    fn execution_step(
+        &self,
+        key: &str,
+        step: &str,
+    ) -> Result<super::attachments::FileOwner, Response> {
+        use super::attachments::{FileOwner, execution_step_id};
+        let e = self.execution(key)?;
+        (0..e.step_results.len())
+            .map(|i| execution_step_id(e.id, i))
+            .find(|id| id.to_string() == step)
+            .map(|id| FileOwner::ExecutionStep(e.id, id))
+            .ok_or_else(|| not_found("Test step", step))
     }
 
     fn route(&self, seg: &[&str]) -> Answer {
@@ -361,8 +407,9 @@ impl Ctx<'_> {
 
     /// The steps of a step-by-step case; 422 for a plain or BDD one (spec).
     fn case_steps(&self, key: &str) -> Answer {
-        let steps = match &self.case(key)?.script {
-            Script::Steps(steps) => steps.iter().collect(),
+        let case = self.case(key)?;
+        let steps = match &case.script {
+            Script::Steps(steps) => steps.iter().enumerate().collect(),
             Script::Plain(_) | Script::Bdd(_) => {
                 return Err(err(
                     422,
@@ -372,7 +419,11 @@ impl Ctx<'_> {
                 ));
             }
         };
-        self.page(steps, |s| self.r.step(s), self.cap.min(STEPS_CAP))
+        self.page(
+            steps,
+            |(i, s)| self.r.step(s, super::attachments::case_step_id(case.id, i)),
+            self.cap.min(STEPS_CAP),
+        )
     }
 
     /// The script of a plain or BDD case; 422 for a step-by-step one (spec).
@@ -444,7 +495,10 @@ impl Ctx<'_> {
         let items = e.step_results.iter().enumerate().collect();
         self.page(
             items,
-            |(i, r)| self.r.step_result(r, i),
+            |(i, r)| {
+                self.r
+                    .step_result(r, i, super::attachments::execution_step_id(e.id, i))
+            },
             self.cap.min(STEPS_CAP),
         )
     }

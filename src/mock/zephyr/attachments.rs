@@ -1,7 +1,8 @@
 //! Files the Zephyr mock serves as attachments, and the links, test plans
 //! and environments that come with the sample set. Files: a few small ones and one of a
 //! few hundred KB on cases and executions, one on a cycle, two files of the
-//! same name and different sizes on one case, and on request one big file
+//! same name and different sizes on one case, a few on steps of cases and on
+//! step results of executions, and on request one big file
 //! (for memory tests). Their bytes are not stored: [`file_bytes`] makes them
 //! from the file's id, so a test can hash what it expects.
 
@@ -33,6 +34,27 @@ pub enum FileOwner {
     Cycle(String),
     /// An execution, by id.
     Execution(u64),
+    /// A step of a case: the case's key and the step's id (see [`case_step_id`]).
+    CaseStep(String, u64),
+    /// A step result of an execution: the execution's id and the step
+    /// result's id (see [`execution_step_id`]).
+    ExecutionStep(u64, u64),
+}
+
+/// The id the mock gives step `index` (from 0) of case `case_id`.
+pub fn case_step_id(case_id: u64, index: usize) -> u64 {
+    1_000_000 + case_id * 1000 + index as u64 + 1
+}
+
+/// The id the mock gives step result `index` (from 0) of execution `execution_id`.
+pub fn execution_step_id(execution_id: u64, index: usize) -> u64 {
+    execution_id * 1000 + index as u64 + 1
+}
+
+/// The position (from 0) of a step or step result in its script, from the
+/// id the mock gave it.
+pub fn step_index(step_id: u64) -> usize {
+    usize::try_from((step_id % 1000).saturating_sub(1)).unwrap_or(0)
 }
 
 /// One attachment.
@@ -132,6 +154,9 @@ pub(crate) fn generate(data: &Dataset, which: &MockAttachments) -> Vec<MockFile>
                 "application/octet-stream",
             );
         }
+        for (owner, name, size) in step_owners(data) {
+            add(owner, name, size, "application/octet-stream");
+        }
     }
     if which.big_bytes > 0
         && let Some(owner) = case(0)
@@ -144,6 +169,84 @@ pub(crate) fn generate(data: &Dataset, which: &MockAttachments) -> Vec<MockFile>
         );
     }
     files
+}
+
+/// Where the sample set puts step files: on the last step of the first two
+/// cases written step by step with inline steps only, and on the first step
+/// result of the first two executed executions of such cases.
+fn step_owners(data: &Dataset) -> Vec<(FileOwner, &'static str, u64)> {
+    use super::data::{Script, Step};
+    let plain_steps = |c: &super::data::TestCase| match &c.script {
+        Script::Steps(steps) if !steps.is_empty() => steps
+            .iter()
+            .all(|s| matches!(s, Step::Inline { .. }))
+            .then_some(steps.len()),
+        _ => None,
+    };
+    let mut out = Vec::new();
+    let cases = data.cases.iter().filter_map(|c| Some((c, plain_steps(c)?)));
+    for ((c, n), (name, size)) in cases.zip([("step-shot.png", 1_500), ("step-data.csv", 700)]) {
+        out.push((
+            FileOwner::CaseStep(c.key.clone(), case_step_id(c.id, n - 1)),
+            name,
+            size,
+        ));
+    }
+    let executed = data.executions.iter().filter(|e| {
+        e.actual_end_date.is_some()
+            && !e.step_results.is_empty()
+            && data.case(&e.test_case_key).and_then(plain_steps) == Some(e.step_results.len())
+    });
+    for (e, (name, size)) in executed.zip([("step-result.bin", 900), ("step-proof.jpg", 2_100)]) {
+        out.push((
+            FileOwner::ExecutionStep(e.id, execution_step_id(e.id, 0)),
+            name,
+            size,
+        ));
+    }
+    out
+}
+
+/// Pastes an image into rich text of each kind that a migration carries
+/// (`pasted-N.png` on the CDN, which is all an API client gets): the first
+/// case's objective, the expected result of the first inline step, the
+/// comment and the first step result's actual result of the first executed
+/// execution with step results, and the first cycle's description.
+pub(crate) fn paste_images(data: &mut Dataset) {
+    use super::data::{Script, Step};
+    let image =
+        |n: u32| format!(r#"<br><img src="https://zephyr-cdn.example.com/images/pasted-{n}.png">"#);
+    let paste = |text: &mut Option<String>, n: u32| {
+        *text = Some(format!("{}{}", text.clone().unwrap_or_default(), image(n)));
+    };
+    if let Some(case) = data.cases.first_mut() {
+        paste(&mut case.objective, 1);
+    }
+    let inline = data.cases.iter_mut().find_map(|c| match &mut c.script {
+        Script::Steps(steps) => steps.iter_mut().find_map(|s| match s {
+            Step::Inline {
+                expected_result, ..
+            } => Some(expected_result),
+            Step::Call { .. } => None,
+        }),
+        _ => None,
+    });
+    if let Some(expected) = inline {
+        paste(expected, 2);
+    }
+    let executed = data
+        .executions
+        .iter_mut()
+        .find(|e| e.actual_end_date.is_some() && !e.step_results.is_empty());
+    if let Some(e) = executed {
+        paste(&mut e.comment, 3);
+        if let Some(step) = e.step_results.first_mut() {
+            paste(&mut step.actual_result, 4);
+        }
+    }
+    if let Some(cycle) = data.cycles.first_mut() {
+        paste(&mut cycle.description, 5);
+    }
 }
 
 /// A Jira issue link (`issue`) or a web link (`url`) of a record.

@@ -84,8 +84,8 @@ impl Render<'_> {
         v
     }
 
-    pub(crate) fn step(&self, s: &Step) -> Value {
-        match s {
+    pub(crate) fn step(&self, s: &Step, id: u64) -> Value {
+        let mut v = match s {
             Step::Inline {
                 description,
                 test_data,
@@ -104,7 +104,9 @@ impl Render<'_> {
                 json!({ "testCase": { "testCaseKey": test_case_key,
                     "self": format!("{}/testcases/{test_case_key}", self.base), "parameters": params } })
             }
-        }
+        };
+        v["id"] = json!(id);
+        v
     }
 
     fn owned_links(&self, owner: &FileOwner) -> impl Iterator<Item = &MockLink> {
@@ -194,8 +196,8 @@ impl Render<'_> {
         v
     }
 
-    pub(crate) fn step_result(&self, r: &StepResult, row: usize) -> Value {
-        json!({ "inline": {
+    pub(crate) fn step_result(&self, r: &StepResult, row: usize, id: u64) -> Value {
+        json!({ "id": id, "inline": {
             "description": r.description, "testData": r.test_data, "expectedResult": r.expected_result,
             "actualResult": r.actual_result, "testDataRowNumber": row,
             "status": self.link("statuses", r.status_id) } })
