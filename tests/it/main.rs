@@ -15,6 +15,7 @@ mod cli;
 mod clients;
 mod coalesce;
 mod failover;
+mod failover_adv;
 mod faults_e2e;
 mod faults_exit;
 mod faults_outage;

@@ -1,0 +1,249 @@
+//! Adversarial review of failover (issue 11): a write the primary may have
+//! acted on never reaches the backup, a write nothing was sent of may; a read
+//! answered 502/503/504 fails over with the primary's books kept (breaker,
+//! metrics) and comes back after a successful probe; one failover of a call
+//! counts once; a probe out (or one that unwound) never keeps calls from the
+//! backup or the primary.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::Duration;
+
+use crate::failover::{from, named, pair, paths, refused};
+use crate::support::{WAIT, json, scripted, test_pool};
+use crossbeam_channel::bounded;
+use etlpool::Error;
+use etlpool::http::{Auth, AuthProvider};
+use etlpool::metrics::FailureKind;
+use etlpool::mock::server::{Answer, HttpServer, ServerOptions};
+use etlpool::policy::BreakerPolicy;
+use serde_json::{Value, json as j};
+
+/// A breaker that opens after `failures` failed calls in a row and is due
+/// for its probe at once.
+fn quick_breaker(failures: u32) -> BreakerPolicy {
+    BreakerPolicy {
+        cooldown: Duration::ZERO,
+        ..BreakerPolicy::after_failures(failures)
+    }
+}
+
+#[test]
+fn a_post_the_primary_read_and_left_unanswered_never_reaches_the_backup() {
+    let primary = scripted(|_, req| match req.path.as_str() {
+        "/hang" => Answer::Hang,
+        "/reset" => Answer::Reset,
+        _ => Answer::CloseWithoutResponse,
+    });
+    let secondary = named("secondary");
+    let pool = test_pool().build().unwrap();
+    let client = pair(&pool, &primary.url(), &secondary.url())
+        // Retries on: a POST that was sent is still never sent again.
+        .retry(crate::http::policy())
+        .request_timeout(Duration::from_millis(300))
+        .breaker(BreakerPolicy::disabled())
+        .build()
+        .unwrap();
+    for path in ["/closed", "/reset", "/hang"] {
+        let err = client
+            .post_json::<_, Value>(path, &[], &j!({"name": "x"}))
+            .unwrap_err();
+        assert!(matches!(err, Error::Request(_)), "{path}: {err:?}");
+        assert!(err.is_outcome_unknown(), "{path}: {err}");
+        assert!(err.to_string().contains("outcome unknown"), "{path}: {err}");
+    }
+    assert_eq!(paths(&primary), ["/closed", "/reset", "/hang"]);
+    assert_eq!(secondary.count(), 0, "a write was replayed on the backup");
+    let m = pool.metrics();
+    assert_eq!(m.origin(&primary.url()).failed_over, 0);
+    assert_eq!(m.origin(&secondary.url()).failover_served, 0);
+
+    // The same failure for a read goes on.
+    assert_eq!(from(&client, "/closed"), "secondary");
+}
+
+#[test]
+fn a_post_refused_at_connect_goes_to_the_backup_once() {
+    let (primary, _) = refused();
+    let secondary = scripted(|_, req| {
+        json(
+            201,
+            j!({"body": String::from_utf8_lossy(&req.body).to_string()}),
+        )
+    });
+    let pool = test_pool().build().unwrap();
+    let client = pair(&pool, &primary, &secondary.url())
+        .retry(crate::http::policy())
+        .build()
+        .unwrap();
+    let created: Value = client.post_json("/cases", &[], &j!({"name": "x"})).unwrap();
+    assert_eq!(created["body"], r#"{"name":"x"}"#);
+    assert_eq!(secondary.count(), 1);
+    assert_eq!(secondary.seen.lock()[0].method, "POST");
+    let m = pool.metrics();
+    let (p, s) = (m.origin(&primary), m.origin(&secondary.url()));
+    assert!(p.failed(FailureKind::Connect) >= 1);
+    assert_eq!(p.requests_sent, 0);
+    assert_eq!((p.failed_over, s.failover_served), (1, 1));
+}
+
+#[test]
+fn one_failover_of_a_call_counts_once_whatever_its_retries() {
+    let primary = scripted(|_, _| json(503, j!({"message": "busy"})));
+    let secondary = named("secondary");
+    let pool = test_pool().build().unwrap();
+    let client = pair(&pool, &primary.url(), &secondary.url())
+        .retry(crate::http::policy())
+        .retry_budget(crate::http::generous_budget())
+        .breaker(BreakerPolicy::disabled())
+        .build()
+        .unwrap();
+    assert_eq!(from(&client, "/items"), "secondary");
+    let retries = client.retry_policy().max_retries as usize;
+    assert_eq!(primary.count(), 1 + retries, "the primary's own retries");
+    let m = pool.metrics();
+    let (p, s) = (m.origin(&primary.url()), m.origin(&secondary.url()));
+    assert_eq!(p.failed_over, 1);
+    assert_eq!(p.failed(FailureKind::Status5xx), 1, "one call, one failure");
+    assert_eq!(
+        (s.failover_served, s.requests_sent, s.failed_over),
+        (1, 1, 0)
+    );
+}
+
+#[test]
+fn reads_answered_502_503_504_fail_over_with_the_books_kept_and_come_back() {
+    let up = Arc::new(AtomicBool::new(false));
+    let state = up.clone();
+    let primary = scripted(move |n, _| match state.load(Ordering::SeqCst) {
+        true => json(200, j!({"from": "primary"})),
+        false => json(502 + (n % 3) as u16, j!({"message": "down"})),
+    });
+    let secondary = named("secondary");
+    let pool = test_pool().build().unwrap();
+    let client = pair(&pool, &primary.url(), &secondary.url())
+        .breaker(quick_breaker(3))
+        .failover_probe("/health")
+        .build()
+        .unwrap();
+    // 502, 503, 504: each read goes on; the third opens the breaker.
+    for _ in 0..3 {
+        assert_eq!(from(&client, "/items"), "secondary");
+    }
+    // Due for its probe at once: answered 502, the call goes on.
+    assert_eq!(from(&client, "/items"), "secondary");
+    up.store(true, Ordering::SeqCst);
+    assert_eq!(
+        from(&client, "/items"),
+        "primary",
+        "the probe brought it back"
+    );
+    assert_eq!(from(&client, "/items"), "primary");
+
+    assert_eq!(
+        paths(&primary),
+        [
+            "/items", "/items", "/items", "/health", "/health", "/items", "/items"
+        ]
+    );
+    assert_eq!(secondary.count(), 4);
+    let m = pool.metrics();
+    let (p, s) = (m.origin(&primary.url()), m.origin(&secondary.url()));
+    assert_eq!(p.responses["5xx"], 4);
+    assert_eq!(p.failed(FailureKind::Status5xx), 3, "each answered call");
+    assert_eq!(p.breaker_transitions["opened"], 2);
+    assert_eq!(p.breaker_transitions["closed"], 1);
+    assert_eq!((p.failed_over, p.failover_served), (4, 0));
+    assert_eq!((p.failover_probes, p.failover_recovered), (2, 1));
+    assert_eq!((s.failover_served, s.requests_sent), (4, 4));
+    assert_eq!(s.responses["2xx"], 4);
+}
+
+#[test]
+fn a_call_goes_to_the_backup_while_another_calls_breaker_probe_is_out() {
+    let (arrived, probe_in) = bounded::<()>(1);
+    let (release, released) = bounded::<()>(1);
+    let primary = scripted(move |n, _| match n {
+        0 => json(503, j!({"message": "down"})),
+        // The first probe: held until the test lets it answer.
+        1 => {
+            let _ = arrived.send(());
+            let _ = released.recv_timeout(WAIT);
+            json(200, j!({"from": "primary"}))
+        }
+        _ => json(200, j!({"from": "primary"})),
+    });
+    let secondary = named("secondary");
+    let pool = test_pool().build().unwrap();
+    let client = pair(&pool, &primary.url(), &secondary.url())
+        .breaker(quick_breaker(1))
+        .failover_probe("/health")
+        .build()
+        .unwrap();
+    assert_eq!(from(&client, "/items"), "secondary", "the 503 opens it");
+    thread::scope(|s| {
+        let probing = s.spawn(|| from(&client, "/items"));
+        probe_in.recv_timeout(WAIT).expect("the probe is out");
+        // One probe is out: this call must not wait for its verdict.
+        let other = from(&client, "/items");
+        release.send(()).unwrap();
+        assert_eq!(other, "secondary", "the call waited behind the probe");
+        assert_eq!(probing.join().unwrap(), "primary");
+    });
+    assert_eq!(paths(&primary), ["/items", "/health", "/items"]);
+    let p = pool.metrics().origin(&primary.url());
+    assert_eq!(p.failover_probes, 1, "one probe was sent");
+    assert_eq!(p.failed_over, 2);
+}
+
+/// Credentials whose provider panics while `panics` is set.
+struct PanicsWhen(Arc<AtomicBool>);
+
+impl AuthProvider for PanicsWhen {
+    fn authorization(&self) -> etlpool::Result<String> {
+        if self.0.load(Ordering::SeqCst) {
+            panic!("the credentials provider broke");
+        }
+        Ok("Bearer t".into())
+    }
+
+    fn rejected(&self, _: &str) -> bool {
+        false
+    }
+}
+
+#[test]
+fn a_probe_that_unwinds_does_not_keep_the_primary_passed_over() {
+    let (primary, port) = refused();
+    let secondary = named("secondary");
+    let pool = test_pool().build().unwrap();
+    let panics = Arc::new(AtomicBool::new(false));
+    let client = pair(&pool, &primary, &secondary.url())
+        .auth(Auth::Provider(Arc::new(PanicsWhen(panics.clone()))))
+        .failover_recheck(Duration::ZERO)
+        .failover_probe("/health")
+        .build()
+        .unwrap();
+    assert_eq!(from(&client, "/items"), "secondary", "found unreachable");
+    // The next call takes the probe, and its credentials panic.
+    panics.store(true, Ordering::SeqCst);
+    let unwound = std::panic::catch_unwind(AssertUnwindSafe(|| from(&client, "/items")));
+    assert!(unwound.is_err());
+    panics.store(false, Ordering::SeqCst);
+
+    let _up = HttpServer::start(
+        ServerOptions {
+            port,
+            ..ServerOptions::default()
+        },
+        Arc::new(|_: etlpool::mock::server::Request, _: &_| json(200, j!({"from": "primary"}))),
+    )
+    .expect("the primary's port is free again");
+    assert_eq!(
+        from(&client, "/items"),
+        "primary",
+        "the primary stayed passed over: its probe is still marked out"
+    );
+}
