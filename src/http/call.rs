@@ -225,10 +225,14 @@ impl<'a> Call<'a> {
     }
 
     /// Asks the origin's breaker to let an attempt out, waiting while
-    /// another caller's probe decides.
+    /// another caller's probe decides (unless the client doesn't wait).
     fn admit(&self) -> Result<Permit<'a>> {
         let breaker = self.client.policies.breaker();
-        match breaker.allow_until(self.deadline, self.client.cancel.as_ref()) {
+        let allowed = match self.client.waits_for_probe {
+            true => breaker.allow_until(self.deadline, self.client.cancel.as_ref()),
+            false => breaker.allow(),
+        };
+        match allowed {
             Ok(admission) => {
                 if admission.half_opened() {
                     self.client

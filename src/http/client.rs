@@ -65,6 +65,10 @@ pub(super) struct Inner {
     /// layers decode or report (out of the call that fetched them) masks a
     /// provider's credentials too.
     pub(super) sent_credentials: Arc<parking_lot::Mutex<Vec<String>>>,
+    /// Whether an attempt waits for another call's half-open probe to
+    /// decide; failover's prober doesn't: with a probe out, the origin is
+    /// passed over.
+    pub(super) waits_for_probe: bool,
 }
 
 /// Builds an [`ApiClient`]; every setter documents its default.
@@ -182,6 +186,7 @@ impl ApiClientBuilder {
                 slow: self.slow,
                 cancel: self.cancel.clone(),
                 sent_credentials: Arc::default(),
+                waits_for_probe: true,
             }),
             layers: None,
         })
@@ -566,10 +571,12 @@ impl ApiClient {
         }
     }
 
-    /// This origin's client with no retries: one attempt, for a probe.
+    /// This origin's client with no retries, for a probe: one attempt, that
+    /// doesn't wait for another call's probe.
     pub(super) fn single_attempt(&self) -> ApiClient {
         let mut inner = (*self.inner).clone();
         inner.retry = RetryPolicy::none();
+        inner.waits_for_probe = false;
         ApiClient {
             inner: Arc::new(inner),
             layers: None,

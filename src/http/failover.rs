@@ -18,8 +18,9 @@
 //! * an origin passed over comes back when a probe succeeds: once its breaker
 //!   lets a probe through, or `recheck` after it was found unreachable, the
 //!   next call first sends `GET <base URL><probe path>` there (one attempt,
-//!   through the origin's breaker, so only one probe is out at a time); any
-//!   answer below 500 brings the origin back.
+//!   through the origin's breaker, so only one probe is out at a time: a
+//!   call that finds one out goes on to the next origin without waiting for
+//!   it); any answer below 500 brings the origin back.
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -238,15 +239,20 @@ impl Failover {
             Gate::Pass(reason) => return Err(reason),
             Gate::Probe { claimed } => claimed,
         };
-        m.client.metrics().failover_probe();
-        let failed = match m.prober.call(&self.probe, deadline) {
+        let _unwinding = ProbeClaim { member: m, claimed };
+        let probed = m.prober.call(&self.probe, deadline);
+        if !matches!(probed, Err(Error::CircuitOpen { .. })) {
+            m.client.metrics().failover_probe();
+        }
+        let failed = match probed {
             Ok((reply, _)) if reply.status() < 500 => {
                 m.recovered();
                 return Ok(());
             }
             Ok((reply, _)) => format!("its probe was answered {}", reply.status()),
             Err(e @ Error::CircuitOpen { .. }) => {
-                // Another call's probe is out: this one never went.
+                // Another call's probe is out (the prober doesn't wait for
+                // it: the call goes on at once): this one never went.
                 m.release(claimed);
                 return Err(error_chain(&e));
             }
@@ -260,6 +266,22 @@ impl Failover {
         // (which counted the probe) judges it from here.
         m.reachable(claimed);
         Err(failed)
+    }
+}
+
+/// The probe a call claimed, given back if the call unwinds before the probe's
+/// outcome is known (a credentials provider that panics): the origin would
+/// otherwise stay passed over for good, "a probe is out".
+struct ProbeClaim<'m> {
+    member: &'m Member,
+    claimed: bool,
+}
+
+impl Drop for ProbeClaim<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.member.release(self.claimed);
+        }
     }
 }
 

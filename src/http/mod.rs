@@ -44,8 +44,9 @@
 //!   unreachable, the next call first sends one `GET <base URL><probe path>`
 //!   there ([`failover_probe`](ApiClientBuilder::failover_probe), the base URL
 //!   itself by default) through that origin's breaker, so one probe is out at
-//!   a time; an answer below 500 brings the origin back, and the call goes
-//!   to it.
+//!   a time (a call that finds one out goes on to the next origin at once,
+//!   without waiting for its verdict); an answer below 500 brings the origin
+//!   back, and the call goes to it.
 //!
 //! A call's path is appended to every base URL unchanged: the base URLs must
 //! serve the same API (their own paths may differ). A `next` link under one
