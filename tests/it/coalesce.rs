@@ -16,19 +16,19 @@ use parking_lot::{Condvar, Mutex};
 use serde_json::{Value, json as j};
 
 /// How many GETs join the one in flight.
-const N: usize = 8;
+pub(crate) const N: usize = 8;
 
-fn coalesced(pool: &Pool, url: &str) -> u64 {
+pub(crate) fn coalesced(pool: &Pool, url: &str) -> u64 {
     pool.metrics().origin(url).coalesced_requests
 }
 
 /// Holds its handler until `n` requests have arrived (or [`WAIT`] passed),
 /// so requests that should not share must all be at the server at once.
 #[derive(Default)]
-struct Gate(Mutex<usize>, Condvar);
+pub(crate) struct Gate(Mutex<usize>, Condvar);
 
 impl Gate {
-    fn arrive(&self, n: usize) {
+    pub(crate) fn arrive(&self, n: usize) {
         let mut arrived = self.0.lock();
         *arrived += 1;
         self.1.notify_all();
@@ -38,7 +38,7 @@ impl Gate {
 }
 
 /// A server that answers once `n` requests are in, echoing what it got.
-fn gated(n: usize) -> crate::support::Scripted {
+pub(crate) fn gated(n: usize) -> crate::support::Scripted {
     let gate = Arc::new(Gate::default());
     scripted(move |_, req| {
         gate.arrive(n);
@@ -98,7 +98,7 @@ fn identical_concurrent_gets_share_one_request() {
 }
 
 /// Names the caller's thread as its token.
-struct ByThread;
+pub(crate) struct ByThread;
 
 impl AuthProvider for ByThread {
     fn authorization(&self) -> etlpool::Result<String> {
@@ -235,7 +235,7 @@ fn use_count() -> u32 {
 
 /// Credentials that run `hook` on a thread's second use: the leader's own
 /// call, after the value for its key (a follower asks once).
-struct OnTheLeadersCall(Box<dyn Fn() + Send + Sync>);
+pub(crate) struct OnTheLeadersCall(pub(crate) Box<dyn Fn() + Send + Sync>);
 
 impl AuthProvider for OnTheLeadersCall {
     fn authorization(&self) -> etlpool::Result<String> {

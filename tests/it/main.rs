@@ -14,6 +14,7 @@ mod budget_breaker;
 mod cli;
 mod clients;
 mod coalesce;
+mod coalesce_adv;
 mod failover;
 mod failover_adv;
 mod faults_e2e;
