@@ -155,8 +155,8 @@ impl Failover {
     ) -> Result<Answer> {
         let (request, pinned) = self.localize(request);
         if let Some(i) = pinned {
-            let (reply, attempts) = self.members[i].client.call(&request, deadline)?;
-            return Ok((reply, attempts, i));
+            let (reply, attempts, known) = self.members[i].client.call(&request, deadline)?;
+            return Ok((reply, attempts, i, known));
         }
         let movable = Safety::of(request.method, request.idempotent).idempotent;
         let last = self.members.len() - 1;
@@ -168,13 +168,18 @@ impl Failover {
                 continue;
             }
             let e = match m.client.call(&request, deadline) {
-                Ok((reply, attempts)) if movable && matches!(reply.status(), 502..=504) => {
-                    match m.client.check_status(&request, reply, attempts) {
+                Ok((reply, attempts, known)) if movable && matches!(reply.status(), 502..=504) => {
+                    match m
+                        .client
+                        .check_status_known(&request, reply, attempts, &known)
+                    {
                         Err(e) => e,
-                        Ok(reply) => return Ok((reply, attempts, i)),
+                        Ok(reply) => return Ok((reply, attempts, i, known)),
                     }
                 }
-                Ok((reply, attempts)) => return Ok(m.served(reply, attempts, i, &passed)),
+                Ok((reply, attempts, known)) => {
+                    return Ok(m.served((reply, attempts, i, known), &passed));
+                }
                 Err(e) if moves_on(&e, movable) => e,
                 Err(e) => return Err(e),
             };
@@ -192,7 +197,7 @@ impl Failover {
         }
         let m = &self.members[last];
         match m.client.call(&request, deadline) {
-            Ok((reply, attempts)) => Ok(m.served(reply, attempts, last, &passed)),
+            Ok((reply, attempts, known)) => Ok(m.served((reply, attempts, last, known), &passed)),
             Err(e) if moves_on(&e, movable) => {
                 passed.push((m.origin().to_string(), error_chain(&e)));
                 Err(Error::AllOriginsFailed(Box::new(FailoverError {
@@ -245,11 +250,11 @@ impl Failover {
             m.client.metrics().failover_probe();
         }
         let failed = match probed {
-            Ok((reply, _)) if reply.status() < 500 => {
+            Ok((reply, ..)) if reply.status() < 500 => {
                 m.recovered();
                 return Ok(());
             }
-            Ok((reply, _)) => format!("its probe was answered {}", reply.status()),
+            Ok((reply, ..)) => format!("its probe was answered {}", reply.status()),
             Err(e @ Error::CircuitOpen { .. }) => {
                 // Another call's probe is out (the prober doesn't wait for
                 // it: the call goes on at once): this one never went.
@@ -384,17 +389,11 @@ impl Member {
 
     /// The call's answer, counted as a failover if earlier origins couldn't
     /// serve it.
-    fn served(
-        &self,
-        reply: crate::Reply,
-        attempts: u32,
-        i: usize,
-        passed: &[(String, String)],
-    ) -> Answer {
+    fn served(&self, answer: Answer, passed: &[(String, String)]) -> Answer {
         if !passed.is_empty() {
             self.client.metrics().failover_served();
         }
-        (reply, attempts, i)
+        answer
     }
 }
 
