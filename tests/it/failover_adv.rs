@@ -247,3 +247,68 @@ fn a_probe_that_unwinds_does_not_keep_the_primary_passed_over() {
         "the primary stayed passed over: its probe is still marked out"
     );
 }
+
+/// Credentials that fail (a login that can't be had) while `fails` is set.
+struct FailsWhen(Arc<AtomicBool>);
+
+impl AuthProvider for FailsWhen {
+    fn authorization(&self) -> etlpool::Result<String> {
+        if self.0.load(Ordering::SeqCst) {
+            return Err(Error::Config {
+                key: "login".into(),
+                message: "the identity provider is down".into(),
+            });
+        }
+        Ok("Bearer t".into())
+    }
+
+    fn rejected(&self, _: &str) -> bool {
+        false
+    }
+}
+
+#[test]
+fn a_probe_that_could_not_go_out_does_not_bring_the_primary_back() {
+    let (primary, port) = refused();
+    let secondary = named("secondary");
+    let pool = test_pool().build().unwrap();
+    let fails = Arc::new(AtomicBool::new(false));
+    let client = pair(&pool, &primary, &secondary.url())
+        .auth(Auth::Provider(Arc::new(FailsWhen(fails.clone()))))
+        .failover_recheck(Duration::ZERO)
+        .failover_probe("/health")
+        .build()
+        .unwrap();
+    assert_eq!(from(&client, "/items"), "secondary", "found unreachable");
+    // The next call's probe can't get credentials: nothing reaches the
+    // primary, which says nothing of it.
+    fails.store(true, Ordering::SeqCst);
+    let err = client.get_json::<Value>("/items", &[]).unwrap_err();
+    assert!(
+        matches!(&err, Error::Config { key, .. } if key == "login"),
+        "{err:?}"
+    );
+    fails.store(false, Ordering::SeqCst);
+
+    let seen = Arc::new(parking_lot::Mutex::new(Vec::<String>::new()));
+    let log = seen.clone();
+    let _up = HttpServer::start(
+        ServerOptions {
+            port,
+            ..ServerOptions::default()
+        },
+        Arc::new(move |req: etlpool::mock::server::Request, _: &_| {
+            log.lock().push(req.path.clone());
+            json(200, j!({"from": "primary"}))
+        }),
+    )
+    .expect("the primary's port is free again");
+    assert_eq!(from(&client, "/items"), "primary");
+    assert_eq!(
+        *seen.lock(),
+        ["/health", "/items"],
+        "the primary came back without a probe"
+    );
+    let p = pool.metrics().origin(&primary);
+    assert_eq!((p.failover_probes, p.failover_recovered), (1, 1));
+}
