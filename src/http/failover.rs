@@ -20,7 +20,9 @@
 //!   next call first sends `GET <base URL><probe path>` there (one attempt,
 //!   through the origin's breaker, so only one probe is out at a time: a
 //!   call that finds one out goes on to the next origin without waiting for
-//!   it); any answer below 500 brings the origin back.
+//!   it); any answer below 500 brings the origin back; a probe that could
+//!   not go out (no credentials, no time left) says nothing of the origin,
+//!   which stays passed over until a later call's probe.
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -246,21 +248,21 @@ impl Failover {
         };
         let _unwinding = ProbeClaim { member: m, claimed };
         let probed = m.prober.call(&self.probe, deadline);
-        if !matches!(probed, Err(Error::CircuitOpen { .. })) {
-            m.client.metrics().failover_probe();
+        if let Some(e) = probed.as_ref().err().filter(|e| !went_out(e)) {
+            // Nothing reached the origin (another call's probe is out, which
+            // the prober doesn't wait for; no credentials, no connection,
+            // no time left): it says nothing of the origin, and the next
+            // call may probe.
+            m.release(claimed);
+            return Err(format!("its probe could not go out: {}", error_chain(e)));
         }
+        m.client.metrics().failover_probe();
         let failed = match probed {
             Ok((reply, ..)) if reply.status() < 500 => {
                 m.recovered();
                 return Ok(());
             }
             Ok((reply, ..)) => format!("its probe was answered {}", reply.status()),
-            Err(e @ Error::CircuitOpen { .. }) => {
-                // Another call's probe is out (the prober doesn't wait for
-                // it: the call goes on at once): this one never went.
-                m.release(claimed);
-                return Err(error_chain(&e));
-            }
             Err(e) if unreachable(&e) => {
                 m.mark_down(self.recheck, &e);
                 return Err(format!("its probe failed: {}", error_chain(&e)));
@@ -406,6 +408,12 @@ fn moves_on(e: &Error, movable: bool) -> bool {
         Error::CircuitOpen { .. } | Error::PoolTimeout(_) => true,
         _ => false,
     }
+}
+
+/// Whether a probe that failed with `e` tried the origin: a connection was
+/// attempted (refused, reset, timed out) or the request was sent.
+fn went_out(e: &Error) -> bool {
+    matches!(e, Error::Request(_) | Error::BodyTooLarge { .. })
 }
 
 /// Whether `e` says the origin can't be reached: nothing could be sent.
