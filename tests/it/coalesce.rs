@@ -310,12 +310,20 @@ fn a_follower_leaves_at_its_own_deadline() {
             (client.get_json::<Value>("/items", &[]), start.elapsed())
         });
         let (result, took) = follower.join().unwrap();
-        match result {
-            Err(Error::TotalTimeout { waiting_for, .. }) => {
-                assert_eq!(waiting_for, Some(CallWait::SharedRequest));
-            }
-            other => panic!("{other:?}"),
-        }
+        let err = result.unwrap_err();
+        let Error::TotalTimeout {
+            at,
+            elapsed,
+            waiting_for,
+        } = &err
+        else {
+            panic!("{err:?}")
+        };
+        assert_eq!(*waiting_for, Some(CallWait::SharedRequest));
+        assert_eq!((at.method.as_str(), at.path.as_str()), ("GET", "/items"));
+        assert!(*elapsed <= took, "{elapsed:?} of {took:?}");
+        assert!(err.to_string().contains("coalesced"), "{err}");
+        assert!(err.is_timeout() && err.is_transient(), "{err}");
         assert!(took >= total - Duration::from_millis(50), "{took:?}");
         assert!(took < WAIT, "the follower waited for the leader: {took:?}");
         release.send(()).unwrap();

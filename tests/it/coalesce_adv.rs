@@ -13,9 +13,9 @@ use crate::coalesce::{N, OnTheLeadersCall, coalesced, gated};
 use crate::failover::refused;
 use crate::support::{Scripted, WAIT, json, scripted, test_pool, wait_until};
 use crossbeam_channel::{Sender, bounded};
+use etlpool::Pool;
 use etlpool::http::{ApiClient, ApiRequest, Auth, AuthProvider, RetryPolicy};
 use etlpool::mock::server::{Answer, Request, Response};
-use etlpool::{CallWait, Error, Pool};
 use serde_json::{Value, json as j};
 
 /// A server whose first request waits until the returned sender fires (or
@@ -224,56 +224,6 @@ fn a_follower_of_a_leader_whose_server_never_answers_fails_by_its_deadline() {
     // The flight is over: the next call sends its own.
     let next: Value = client.get_json("/items", &[]).unwrap();
     assert_eq!(next, j!({"n": 1}));
-}
-
-#[test]
-fn a_follower_past_its_own_deadline_names_the_shared_request() {
-    let srv = scripted(|_, _| json(200, j!({})));
-    let pool = test_pool().build().unwrap();
-    let (entered, leader_in) = bounded(1);
-    let (release, released) = bounded(1);
-    let total = Duration::from_millis(300);
-    // The leader's credentials ignore its deadline: it overruns, the
-    // follower must not.
-    let client = ApiClient::builder(&pool, &srv.url())
-        .auth(Auth::Provider(Arc::new(OnTheLeadersCall(Box::new(
-            move || {
-                entered.send(()).unwrap();
-                let _ = released.recv_timeout(WAIT);
-            },
-        )))))
-        .total_timeout(Some(total))
-        .coalesce_gets(true)
-        .build()
-        .unwrap();
-    thread::scope(|s| {
-        let leader = s.spawn(|| client.get_json::<Value>("/items", &[("page", "2")]));
-        leader_in
-            .recv_timeout(WAIT)
-            .expect("the leader is in its call");
-        let err = client
-            .get_json::<Value>("/items", &[("page", "2")])
-            .unwrap_err();
-        release.send(()).unwrap();
-        let Error::TotalTimeout {
-            at,
-            elapsed,
-            waiting_for,
-        } = &err
-        else {
-            panic!("{err:?}")
-        };
-        assert_eq!(*waiting_for, Some(CallWait::SharedRequest));
-        assert_eq!(
-            (at.method.as_str(), at.path.as_str()),
-            ("GET", "/items?page=***")
-        );
-        assert!(*elapsed < total + Duration::from_secs(2), "{elapsed:?}");
-        let text = err.to_string();
-        assert!(text.contains("coalesced"), "{text}");
-        assert!(err.is_timeout() && err.is_transient(), "{text}");
-        assert!(leader.join().unwrap().is_err());
-    });
 }
 
 #[test]

@@ -70,6 +70,25 @@ fn primary_down() -> (Setup, ApiClientBuilder) {
     (setup, builder)
 }
 
+/// The primary comes up on `port`, answering `{"from": "primary"}`: the
+/// server, and the paths it is asked for.
+pub(crate) fn comes_up(port: u16) -> (HttpServer, Arc<Mutex<Vec<String>>>) {
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let log = seen.clone();
+    let server = HttpServer::start(
+        ServerOptions {
+            port,
+            ..ServerOptions::default()
+        },
+        Arc::new(move |req: etlpool::mock::server::Request, _: &_| {
+            log.lock().push(req.path.clone());
+            json(200, j!({"from": "primary"}))
+        }),
+    )
+    .expect("the primary's port is free again");
+    (server, seen)
+}
+
 pub(crate) fn paths(server: &crate::support::Scripted) -> Vec<String> {
     server.seen.lock().iter().map(|s| s.path.clone()).collect()
 }
@@ -177,20 +196,7 @@ fn calls_come_back_to_the_primary_when_a_probe_finds_it_reachable() {
     // Due for a probe at once (recheck 0): it is refused, the call moves on.
     assert_eq!(from(&client, "/items"), "secondary");
 
-    // The primary comes up on its port.
-    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
-    let log = seen.clone();
-    let _up = HttpServer::start(
-        ServerOptions {
-            port,
-            ..ServerOptions::default()
-        },
-        Arc::new(move |req: etlpool::mock::server::Request, _: &_| {
-            log.lock().push(req.path.clone());
-            json(200, j!({"from": "primary"}))
-        }),
-    )
-    .expect("the primary's port is free again");
+    let (_up, seen) = comes_up(port);
     assert_eq!(
         from(&client, "/items"),
         "primary",

@@ -7,18 +7,18 @@
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::thread;
 use std::time::Duration;
 
-use crate::failover::{from, named, pair, paths, refused};
+use crate::failover::{comes_up, from, named, pair, paths, refused};
 use crate::support::{WAIT, json, scripted, test_pool};
 use crossbeam_channel::bounded;
-use etlpool::Error;
-use etlpool::http::{Auth, AuthProvider};
+use etlpool::http::{ApiClient, Auth, AuthProvider};
 use etlpool::metrics::FailureKind;
-use etlpool::mock::server::{Answer, HttpServer, ServerOptions};
+use etlpool::mock::server::Answer;
 use etlpool::policy::BreakerPolicy;
+use etlpool::{Error, Pool};
 use serde_json::{Value, json as j};
 
 /// A breaker that opens after `failures` failed calls in a row and is due
@@ -198,111 +198,106 @@ fn a_call_goes_to_the_backup_while_another_calls_breaker_probe_is_out() {
     assert_eq!(p.failed_over, 2);
 }
 
-/// Credentials whose provider panics while `panics` is set.
-struct PanicsWhen(Arc<AtomicBool>);
+/// Credentials that break on demand: fine, panicking, or failing (a login
+/// that can't be had).
+#[derive(Default)]
+struct Breakable(AtomicU8);
 
-impl AuthProvider for PanicsWhen {
+const FINE: u8 = 0;
+const PANICS: u8 = 1;
+const FAILS: u8 = 2;
+
+impl AuthProvider for Breakable {
     fn authorization(&self) -> etlpool::Result<String> {
-        if self.0.load(Ordering::SeqCst) {
-            panic!("the credentials provider broke");
+        match self.0.load(Ordering::SeqCst) {
+            PANICS => panic!("the credentials provider broke"),
+            FAILS => Err(Error::Config {
+                key: "login".into(),
+                message: "the identity provider is down".into(),
+            }),
+            _ => Ok("Bearer t".into()),
         }
-        Ok("Bearer t".into())
     }
 
     fn rejected(&self, _: &str) -> bool {
         false
+    }
+}
+
+/// A client whose primary was just found unreachable and is due for a probe
+/// (`/health`) on the next call.
+struct FoundDown {
+    client: ApiClient,
+    auth: Arc<Breakable>,
+    primary: String,
+    port: u16,
+    pool: Pool,
+    _secondary: crate::support::Scripted,
+}
+
+fn primary_found_down() -> FoundDown {
+    let (primary, port) = refused();
+    let secondary = named("secondary");
+    let pool = test_pool().build().unwrap();
+    let auth = Arc::new(Breakable::default());
+    let client = pair(&pool, &primary, &secondary.url())
+        .auth(Auth::Provider(auth.clone()))
+        .failover_recheck(Duration::ZERO)
+        .failover_probe("/health")
+        .build()
+        .unwrap();
+    assert_eq!(from(&client, "/items"), "secondary", "found unreachable");
+    FoundDown {
+        client,
+        auth,
+        primary,
+        port,
+        pool,
+        _secondary: secondary,
     }
 }
 
 #[test]
 fn a_probe_that_unwinds_does_not_keep_the_primary_passed_over() {
-    let (primary, port) = refused();
-    let secondary = named("secondary");
-    let pool = test_pool().build().unwrap();
-    let panics = Arc::new(AtomicBool::new(false));
-    let client = pair(&pool, &primary, &secondary.url())
-        .auth(Auth::Provider(Arc::new(PanicsWhen(panics.clone()))))
-        .failover_recheck(Duration::ZERO)
-        .failover_probe("/health")
-        .build()
-        .unwrap();
-    assert_eq!(from(&client, "/items"), "secondary", "found unreachable");
+    let FoundDown {
+        client, auth, port, ..
+    } = primary_found_down();
     // The next call takes the probe, and its credentials panic.
-    panics.store(true, Ordering::SeqCst);
+    auth.0.store(PANICS, Ordering::SeqCst);
     let unwound = std::panic::catch_unwind(AssertUnwindSafe(|| from(&client, "/items")));
     assert!(unwound.is_err());
-    panics.store(false, Ordering::SeqCst);
+    auth.0.store(FINE, Ordering::SeqCst);
 
-    let _up = HttpServer::start(
-        ServerOptions {
-            port,
-            ..ServerOptions::default()
-        },
-        Arc::new(|_: etlpool::mock::server::Request, _: &_| json(200, j!({"from": "primary"}))),
-    )
-    .expect("the primary's port is free again");
+    let (_up, seen) = comes_up(port);
     assert_eq!(
         from(&client, "/items"),
         "primary",
         "the primary stayed passed over: its probe is still marked out"
     );
-}
-
-/// Credentials that fail (a login that can't be had) while `fails` is set.
-struct FailsWhen(Arc<AtomicBool>);
-
-impl AuthProvider for FailsWhen {
-    fn authorization(&self) -> etlpool::Result<String> {
-        if self.0.load(Ordering::SeqCst) {
-            return Err(Error::Config {
-                key: "login".into(),
-                message: "the identity provider is down".into(),
-            });
-        }
-        Ok("Bearer t".into())
-    }
-
-    fn rejected(&self, _: &str) -> bool {
-        false
-    }
+    assert_eq!(*seen.lock(), ["/health", "/items"]);
 }
 
 #[test]
 fn a_probe_that_could_not_go_out_does_not_bring_the_primary_back() {
-    let (primary, port) = refused();
-    let secondary = named("secondary");
-    let pool = test_pool().build().unwrap();
-    let fails = Arc::new(AtomicBool::new(false));
-    let client = pair(&pool, &primary, &secondary.url())
-        .auth(Auth::Provider(Arc::new(FailsWhen(fails.clone()))))
-        .failover_recheck(Duration::ZERO)
-        .failover_probe("/health")
-        .build()
-        .unwrap();
-    assert_eq!(from(&client, "/items"), "secondary", "found unreachable");
+    let FoundDown {
+        client,
+        auth,
+        primary,
+        port,
+        pool,
+        ..
+    } = primary_found_down();
     // The next call's probe can't get credentials: nothing reaches the
     // primary, which says nothing of it.
-    fails.store(true, Ordering::SeqCst);
+    auth.0.store(FAILS, Ordering::SeqCst);
     let err = client.get_json::<Value>("/items", &[]).unwrap_err();
     assert!(
         matches!(&err, Error::Config { key, .. } if key == "login"),
         "{err:?}"
     );
-    fails.store(false, Ordering::SeqCst);
+    auth.0.store(FINE, Ordering::SeqCst);
 
-    let seen = Arc::new(parking_lot::Mutex::new(Vec::<String>::new()));
-    let log = seen.clone();
-    let _up = HttpServer::start(
-        ServerOptions {
-            port,
-            ..ServerOptions::default()
-        },
-        Arc::new(move |req: etlpool::mock::server::Request, _: &_| {
-            log.lock().push(req.path.clone());
-            json(200, j!({"from": "primary"}))
-        }),
-    )
-    .expect("the primary's port is free again");
+    let (_up, seen) = comes_up(port);
     assert_eq!(from(&client, "/items"), "primary");
     assert_eq!(
         *seen.lock(),
