@@ -46,7 +46,9 @@
 //!   itself by default) through that origin's breaker, so one probe is out at
 //!   a time (a call that finds one out goes on to the next origin at once,
 //!   without waiting for its verdict); an answer below 500 brings the origin
-//!   back, and the call goes to it.
+//!   back, and the call goes to it (a probe that could not go out, for want
+//!   of credentials or time, leaves it passed over for the next call to
+//!   probe).
 //!
 //! A call's path is appended to every base URL unchanged: the base URLs must
 //! serve the same API (their own paths may differ). A `next` link under one
