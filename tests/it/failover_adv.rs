@@ -307,3 +307,24 @@ fn a_probe_that_could_not_go_out_does_not_bring_the_primary_back() {
     let p = pool.metrics().origin(&primary);
     assert_eq!((p.failover_probes, p.failover_recovered), (1, 1));
 }
+
+#[test]
+fn a_call_whose_deadline_the_primary_used_up_reports_the_primary() {
+    let primary = scripted(|_, _| Answer::Hang);
+    let secondary = named("secondary");
+    let pool = test_pool().build().unwrap();
+    let client = pair(&pool, &primary.url(), &secondary.url())
+        .total_timeout(Some(Duration::from_millis(300)))
+        .build()
+        .unwrap();
+    let err = client.get_json::<Value>("/items", &[]).unwrap_err();
+    assert!(err.is_timeout(), "{err:?}");
+    // The time went on the primary: the error says so, not that the backup
+    // (which was sent nothing) ran out of it.
+    let text = etlpool::error_chain(&err);
+    assert!(text.contains(&primary.url()), "{text}");
+    assert!(!text.contains(&secondary.url()), "{text}");
+    assert_eq!((primary.count(), secondary.count()), (1, 0));
+    let m = pool.metrics();
+    assert_eq!(m.origin(&primary.url()).failed_over, 0, "nothing went on");
+}
