@@ -16,7 +16,7 @@ use crate::support::{WAIT, json, scripted, test_pool};
 use crossbeam_channel::bounded;
 use etlpool::http::{ApiClient, Auth, AuthProvider};
 use etlpool::metrics::FailureKind;
-use etlpool::mock::server::Answer;
+use etlpool::mock::server::{Answer, HttpServer, ServerOptions};
 use etlpool::policy::BreakerPolicy;
 use etlpool::{Error, Pool};
 use serde_json::{Value, json as j};
@@ -318,13 +318,45 @@ fn a_call_whose_deadline_the_primary_used_up_reports_the_primary() {
         .build()
         .unwrap();
     let err = client.get_json::<Value>("/items", &[]).unwrap_err();
-    assert!(err.is_timeout(), "{err:?}");
     // The time went on the primary: the error says so, not that the backup
     // (which was sent nothing) ran out of it.
-    let text = etlpool::error_chain(&err);
-    assert!(text.contains(&primary.url()), "{text}");
-    assert!(!text.contains(&secondary.url()), "{text}");
+    timed_out_at(&err, &primary.url(), &secondary.url());
     assert_eq!((primary.count(), secondary.count()), (1, 0));
     let m = pool.metrics();
     assert_eq!(m.origin(&primary.url()).failed_over, 0, "nothing went on");
+}
+
+#[test]
+fn a_call_whose_deadline_the_primarys_probe_used_up_reports_the_primary() {
+    let (primary, port) = refused();
+    let secondary = named("secondary");
+    let pool = test_pool().build().unwrap();
+    let client = pair(&pool, &primary, &secondary.url())
+        .failover_recheck(Duration::ZERO)
+        .failover_probe("/health")
+        .total_timeout(Some(Duration::from_millis(300)))
+        .build()
+        .unwrap();
+    assert_eq!(from(&client, "/items"), "secondary", "found unreachable");
+    // The primary is back, but its probe never hears back.
+    let _up = HttpServer::start(
+        ServerOptions {
+            port,
+            ..ServerOptions::default()
+        },
+        Arc::new(|_: etlpool::mock::server::Request, _: &_| Answer::Hang),
+    )
+    .expect("the primary's port is free again");
+    let err = client.get_json::<Value>("/items", &[]).unwrap_err();
+    timed_out_at(&err, &primary, &secondary.url());
+    assert_eq!(secondary.count(), 1, "only the first call");
+}
+
+/// Asserts that `err` is a timeout naming `spent` (where the call's time
+/// went), never `untried` (which was sent nothing).
+fn timed_out_at(err: &Error, spent: &str, untried: &str) {
+    assert!(err.is_timeout(), "{err:?}");
+    let text = etlpool::error_chain(err);
+    assert!(text.contains(spent), "{text}");
+    assert!(!text.contains(untried), "{text}");
 }
