@@ -163,8 +163,23 @@ impl Failover {
         let movable = Safety::of(request.method, request.idempotent).idempotent;
         let last = self.members.len() - 1;
         let mut passed: Vec<(String, String)> = Vec::new();
+        // When an origin used up the call's time, no origin after it could be
+        // sent anything: the call ends there, saying where the time went.
+        let start = Instant::now();
+        let out_of_time = || deadline.is_some_and(|d| Instant::now() >= d);
         for (i, m) in self.members.iter().enumerate().take(last) {
             if let Err(reason) = self.admit(m, deadline) {
+                if out_of_time() {
+                    log::debug!(
+                        "{}: its probe used up the call's time ({reason})",
+                        m.origin()
+                    );
+                    return Err(Error::TotalTimeout {
+                        at: m.client.context(&request, 1),
+                        elapsed: start.elapsed(),
+                        waiting_for: None,
+                    });
+                }
                 m.client.metrics().failed_over();
                 passed.push((m.origin().to_string(), format!("passed over: {reason}")));
                 continue;
@@ -187,6 +202,9 @@ impl Failover {
             };
             if unreachable(&e) {
                 m.mark_down(self.recheck, &e);
+            }
+            if out_of_time() {
+                return Err(e);
             }
             log::debug!(
                 "{} {}: {} could not serve it ({e}); trying the next origin",

@@ -54,7 +54,8 @@
 //! serve the same API (their own paths may differ). A `next` link under one
 //! base URL is that path under all of them; a link elsewhere on one of the
 //! origins stays on it. The whole call, every origin it visits included, ends
-//! by one `total_timeout`. When every origin failed, the error is
+//! by one `total_timeout`; an origin (or its probe) that uses it up ends the
+//! call with that origin's error. When every origin failed, the error is
 //! [`Error::AllOriginsFailed`](crate::Error::AllOriginsFailed): each origin
 //! with why it could not serve, the last origin's error as its source.
 //! [`ApiClient::base_url`], [`ApiClient::origin`] and [`ApiClient::policies`]
