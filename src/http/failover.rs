@@ -44,7 +44,9 @@ impl ApiClientBuilder {
     /// [`ApiClient::builder`] is the primary. A call's path is appended to
     /// each base URL unchanged, so the base URLs must serve the same API (the
     /// base paths may differ: `https://a/v2` and `https://b/zephyr/v2`). Each
-    /// must be on an origin of its own. Defaults to none.
+    /// must be on an origin of its own. The client's credentials
+    /// ([`auth`](ApiClientBuilder::auth)) go to every base URL, probes
+    /// included: add only origins that may see them. Defaults to none.
     pub fn failover(mut self, base_url: &str) -> Self {
         self.layers.failover.push(base_url.trim().to_string());
         self
