@@ -393,3 +393,58 @@ fn many_callers_tokens_echoed_by_the_backup_are_masked_for_each() {
         assert!(!text.contains(&token), "{token} leaked: {text}");
     }
 }
+
+#[test]
+fn under_contention_every_caller_gets_its_own_answer_and_each_call_counts_once() {
+    const THREADS: usize = 12;
+    const CALLS: usize = 25;
+    let srv = scripted(|_, req| {
+        // Widens the overlap of calls in flight; asserts nothing on time.
+        thread::sleep(Duration::from_micros(fastrand::u64(0..1500)));
+        json(
+            200,
+            j!({"query": req.target, "auth": req.header("authorization")}),
+        )
+    });
+    let pool = test_pool()
+        .max_connections_per_host(THREADS)
+        .build()
+        .unwrap();
+    let client = ApiClient::builder(&pool, &srv.url())
+        .auth(Auth::Provider(Arc::new(crate::coalesce::ByThread)))
+        .retry(RetryPolicy::none())
+        .coalesce_gets(true)
+        .build()
+        .unwrap();
+    let start = Barrier::new(THREADS);
+    thread::scope(|s| {
+        for t in 0..THREADS {
+            let (client, start) = (&client, &start);
+            // Three callers share each credential.
+            let name = format!("tenant{}", t % 4);
+            thread::Builder::new()
+                .name(name.clone())
+                .spawn_scoped(s, move || {
+                    start.wait();
+                    for _ in 0..CALLS {
+                        let page = fastrand::u8(0..3).to_string();
+                        let v: Value = client.get_json("/items", &[("page", &page)]).unwrap();
+                        assert_eq!(v["auth"], format!("Bearer {name}"));
+                        assert_eq!(v["query"], format!("/items?page={page}"));
+                    }
+                })
+                .unwrap();
+        }
+    });
+    let m = pool.metrics().origin(&srv.url());
+    assert_eq!(
+        m.requests_sent + m.coalesced_requests,
+        (THREADS * CALLS) as u64,
+        "each call either sent its request or waited for one"
+    );
+    assert_eq!(m.requests_sent, srv.count() as u64);
+    assert!(
+        m.coalesced_requests > 0,
+        "nothing was shared: the test proved nothing"
+    );
+}
