@@ -360,3 +360,55 @@ fn timed_out_at(err: &Error, spent: &str, untried: &str) {
     assert!(text.contains(spent), "{text}");
     assert!(!text.contains(untried), "{text}");
 }
+
+#[test]
+fn under_contention_no_write_reaches_both_origins_and_each_failover_counts_once() {
+    const THREADS: usize = 8;
+    const CALLS: usize = 30;
+    let primary = scripted(|_, _| match fastrand::u8(0..4) {
+        0 => json(200, j!({"from": "primary"})),
+        1 => json(503, j!({"message": "busy"})),
+        2 => Answer::CloseWithoutResponse,
+        _ => Answer::Reset,
+    });
+    let secondary = named("secondary");
+    let pool = test_pool().build().unwrap();
+    let client = pair(&pool, &primary.url(), &secondary.url())
+        .breaker(BreakerPolicy::disabled())
+        .build()
+        .unwrap();
+    let start = std::sync::Barrier::new(THREADS);
+    thread::scope(|s| {
+        for _ in 0..THREADS {
+            let (client, start) = (&client, &start);
+            s.spawn(move || {
+                start.wait();
+                for c in 0..CALLS {
+                    if fastrand::bool() {
+                        let v: Value = client.get_json("/items", &[]).unwrap();
+                        assert!(v["from"] == "primary" || v["from"] == "secondary");
+                    } else if let Err(e) =
+                        client.post_json::<_, Value>("/items", &[], &j!({"n": c}))
+                    {
+                        assert!(e.is_outcome_unknown(), "{e}");
+                    }
+                }
+            });
+        }
+    });
+    let posts = |server: &crate::support::Scripted| {
+        server
+            .seen
+            .lock()
+            .iter()
+            .filter(|s| s.method == "POST")
+            .count()
+    };
+    assert_eq!(posts(&secondary), 0, "a write the primary read went on");
+    assert!(posts(&primary) > 0);
+    let moved = secondary.count() as u64;
+    let m = pool.metrics();
+    let (p, s) = (m.origin(&primary.url()), m.origin(&secondary.url()));
+    assert_eq!((p.failed_over, s.failover_served), (moved, moved));
+    assert_eq!(s.requests_sent, moved);
+}
