@@ -113,21 +113,31 @@ impl AuthProvider for ByThread {
     }
 }
 
-/// Runs `call` on two threads named `alice` and `bob` at once.
-fn two_at_once<T: Send>(call: impl Fn(&str) -> T + Sync) -> Vec<T> {
+/// Runs `call` on one thread per name (named so, for [`ByThread`]), all at
+/// once, and returns what each returned, in order.
+pub(crate) fn on_threads<T: Send>(names: &[String], call: impl Fn(&str) -> T + Sync) -> Vec<T> {
+    let start = Barrier::new(names.len());
     thread::scope(|s| {
-        let calls: Vec<_> = ["alice", "bob"]
-            .into_iter()
+        let calls: Vec<_> = names
+            .iter()
             .map(|name| {
-                let call = &call;
+                let (call, start) = (&call, &start);
                 thread::Builder::new()
-                    .name(name.to_string())
-                    .spawn_scoped(s, move || call(name))
+                    .name(name.clone())
+                    .spawn_scoped(s, move || {
+                        start.wait();
+                        call(name)
+                    })
                     .unwrap()
             })
             .collect();
         calls.into_iter().map(|c| c.join().unwrap()).collect()
     })
+}
+
+/// Runs `call` on two threads named `alice` and `bob` at once.
+fn two_at_once<T: Send>(call: impl Fn(&str) -> T + Sync) -> Vec<T> {
+    on_threads(&["alice".into(), "bob".into()], call)
 }
 
 #[test]

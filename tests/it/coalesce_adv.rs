@@ -9,7 +9,7 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::coalesce::{N, OnTheLeadersCall, coalesced, gated};
+use crate::coalesce::{N, OnTheLeadersCall, coalesced, gated, on_threads};
 use crate::failover::refused;
 use crate::support::{Scripted, WAIT, json, scripted, test_pool, wait_until};
 use crossbeam_channel::{Sender, bounded};
@@ -75,19 +75,10 @@ fn coalescing(pool: &Pool, url: &str) -> ApiClient {
 /// Sends each of `requests` on its own thread, all at once, and returns the
 /// answers' bodies as JSON.
 fn at_once(client: &ApiClient, requests: &[ApiRequest]) -> Vec<Value> {
-    let start = Barrier::new(requests.len());
-    thread::scope(|s| {
-        let calls: Vec<_> = requests
-            .iter()
-            .map(|r| {
-                let start = &start;
-                s.spawn(move || {
-                    start.wait();
-                    client.json::<Value>(r).unwrap()
-                })
-            })
-            .collect();
-        calls.into_iter().map(|c| c.join().unwrap()).collect()
+    let names: Vec<String> = (0..requests.len()).map(|i| i.to_string()).collect();
+    on_threads(&names, |i| {
+        let request = &requests[i.parse::<usize>().expect("named by index")];
+        client.json::<Value>(request).unwrap()
     })
 }
 
@@ -372,25 +363,14 @@ fn many_callers_tokens_echoed_by_the_backup_are_masked_for_each() {
         .unwrap();
     // The primary is found down first, so every caller is on the backup.
     let _ = client.get_json::<Value>("/warm", &[]);
-    let shown: Vec<(String, String)> = thread::scope(|s| {
-        let calls: Vec<_> = (0..CALLERS)
-            .map(|i| {
-                let name = format!("tenant{i}-s3cret");
-                let client = &client;
-                thread::Builder::new()
-                    .name(name.clone())
-                    .spawn_scoped(s, move || {
-                        let e = client.get_json::<Value>("/items", &[]).unwrap_err();
-                        (name, format!("{e} | {e:?}"))
-                    })
-                    .unwrap()
-            })
-            .collect();
-        calls.into_iter().map(|c| c.join().unwrap()).collect()
+    let names: Vec<String> = (0..CALLERS).map(|i| format!("tenant{i}-s3cret")).collect();
+    let shown = on_threads(&names, |_| {
+        let e = client.get_json::<Value>("/items", &[]).unwrap_err();
+        format!("{e} | {e:?}")
     });
     assert_eq!(backup.count(), 1 + CALLERS);
-    for (token, text) in shown {
-        assert!(!text.contains(&token), "{token} leaked: {text}");
+    for (token, text) in names.iter().zip(shown) {
+        assert!(!text.contains(token.as_str()), "{token} leaked: {text}");
     }
 }
 
@@ -416,24 +396,14 @@ fn under_contention_every_caller_gets_its_own_answer_and_each_call_counts_once()
         .coalesce_gets(true)
         .build()
         .unwrap();
-    let start = Barrier::new(THREADS);
-    thread::scope(|s| {
-        for t in 0..THREADS {
-            let (client, start) = (&client, &start);
-            // Three callers share each credential.
-            let name = format!("tenant{}", t % 4);
-            thread::Builder::new()
-                .name(name.clone())
-                .spawn_scoped(s, move || {
-                    start.wait();
-                    for _ in 0..CALLS {
-                        let page = fastrand::u8(0..3).to_string();
-                        let v: Value = client.get_json("/items", &[("page", &page)]).unwrap();
-                        assert_eq!(v["auth"], format!("Bearer {name}"));
-                        assert_eq!(v["query"], format!("/items?page={page}"));
-                    }
-                })
-                .unwrap();
+    // Three callers share each credential.
+    let names: Vec<String> = (0..THREADS).map(|t| format!("tenant{}", t % 4)).collect();
+    on_threads(&names, |name| {
+        for _ in 0..CALLS {
+            let page = fastrand::u8(0..3).to_string();
+            let v: Value = client.get_json("/items", &[("page", &page)]).unwrap();
+            assert_eq!(v["auth"], format!("Bearer {name}"));
+            assert_eq!(v["query"], format!("/items?page={page}"));
         }
     });
     let m = pool.metrics().origin(&srv.url());

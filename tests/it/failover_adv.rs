@@ -12,14 +12,23 @@ use std::thread;
 use std::time::Duration;
 
 use crate::failover::{comes_up, from, named, pair, paths, refused};
-use crate::support::{WAIT, json, scripted, test_pool};
+use crate::support::{Scripted, WAIT, json, scripted, test_pool};
 use crossbeam_channel::bounded;
-use etlpool::http::{ApiClient, Auth, AuthProvider};
+use etlpool::http::{ApiClient, ApiClientBuilder, Auth, AuthProvider};
 use etlpool::metrics::FailureKind;
 use etlpool::mock::server::{Answer, HttpServer, ServerOptions};
 use etlpool::policy::BreakerPolicy;
 use etlpool::{Error, Pool};
 use serde_json::{Value, json as j};
+
+/// A backup answering `{"from": "secondary"}`, a pool, and a client of
+/// `primary` failing over to it, without retries.
+fn backed_up(primary: &str) -> (Scripted, Pool, ApiClientBuilder) {
+    let secondary = named("secondary");
+    let pool = test_pool().build().unwrap();
+    let builder = pair(&pool, primary, &secondary.url());
+    (secondary, pool, builder)
+}
 
 /// A breaker that opens after `failures` failed calls in a row and is due
 /// for its probe at once.
@@ -37,9 +46,8 @@ fn a_post_the_primary_read_and_left_unanswered_never_reaches_the_backup() {
         "/reset" => Answer::Reset,
         _ => Answer::CloseWithoutResponse,
     });
-    let secondary = named("secondary");
-    let pool = test_pool().build().unwrap();
-    let client = pair(&pool, &primary.url(), &secondary.url())
+    let (secondary, pool, builder) = backed_up(&primary.url());
+    let client = builder
         // Retries on: a POST that was sent is still never sent again.
         .retry(crate::http::policy())
         .request_timeout(Duration::from_millis(300))
@@ -92,9 +100,8 @@ fn a_post_refused_at_connect_goes_to_the_backup_once() {
 #[test]
 fn one_failover_of_a_call_counts_once_whatever_its_retries() {
     let primary = scripted(|_, _| json(503, j!({"message": "busy"})));
-    let secondary = named("secondary");
-    let pool = test_pool().build().unwrap();
-    let client = pair(&pool, &primary.url(), &secondary.url())
+    let (secondary, pool, builder) = backed_up(&primary.url());
+    let client = builder
         .retry(crate::http::policy())
         .retry_budget(crate::http::generous_budget())
         .breaker(BreakerPolicy::disabled())
@@ -121,9 +128,8 @@ fn reads_answered_502_503_504_fail_over_with_the_books_kept_and_come_back() {
         true => json(200, j!({"from": "primary"})),
         false => json(502 + (n % 3) as u16, j!({"message": "down"})),
     });
-    let secondary = named("secondary");
-    let pool = test_pool().build().unwrap();
-    let client = pair(&pool, &primary.url(), &secondary.url())
+    let (secondary, pool, builder) = backed_up(&primary.url());
+    let client = builder
         .breaker(quick_breaker(3))
         .failover_probe("/health")
         .build()
@@ -175,9 +181,8 @@ fn a_call_goes_to_the_backup_while_another_calls_breaker_probe_is_out() {
         }
         _ => json(200, j!({"from": "primary"})),
     });
-    let secondary = named("secondary");
-    let pool = test_pool().build().unwrap();
-    let client = pair(&pool, &primary.url(), &secondary.url())
+    let (_secondary, pool, builder) = backed_up(&primary.url());
+    let client = builder
         .breaker(quick_breaker(1))
         .failover_probe("/health")
         .build()
@@ -237,10 +242,9 @@ struct FoundDown {
 
 fn primary_found_down() -> FoundDown {
     let (primary, port) = refused();
-    let secondary = named("secondary");
-    let pool = test_pool().build().unwrap();
+    let (secondary, pool, builder) = backed_up(&primary);
     let auth = Arc::new(Breakable::default());
-    let client = pair(&pool, &primary, &secondary.url())
+    let client = builder
         .auth(Auth::Provider(auth.clone()))
         .failover_recheck(Duration::ZERO)
         .failover_probe("/health")
@@ -311,9 +315,8 @@ fn a_probe_that_could_not_go_out_does_not_bring_the_primary_back() {
 #[test]
 fn a_call_whose_deadline_the_primary_used_up_reports_the_primary() {
     let primary = scripted(|_, _| Answer::Hang);
-    let secondary = named("secondary");
-    let pool = test_pool().build().unwrap();
-    let client = pair(&pool, &primary.url(), &secondary.url())
+    let (secondary, pool, builder) = backed_up(&primary.url());
+    let client = builder
         .total_timeout(Some(Duration::from_millis(300)))
         .build()
         .unwrap();
@@ -329,9 +332,8 @@ fn a_call_whose_deadline_the_primary_used_up_reports_the_primary() {
 #[test]
 fn a_call_whose_deadline_the_primarys_probe_used_up_reports_the_primary() {
     let (primary, port) = refused();
-    let secondary = named("secondary");
-    let pool = test_pool().build().unwrap();
-    let client = pair(&pool, &primary, &secondary.url())
+    let (secondary, _pool, builder) = backed_up(&primary);
+    let client = builder
         .failover_recheck(Duration::ZERO)
         .failover_probe("/health")
         .total_timeout(Some(Duration::from_millis(300)))
@@ -371,12 +373,8 @@ fn under_contention_no_write_reaches_both_origins_and_each_failover_counts_once(
         2 => Answer::CloseWithoutResponse,
         _ => Answer::Reset,
     });
-    let secondary = named("secondary");
-    let pool = test_pool().build().unwrap();
-    let client = pair(&pool, &primary.url(), &secondary.url())
-        .breaker(BreakerPolicy::disabled())
-        .build()
-        .unwrap();
+    let (secondary, pool, builder) = backed_up(&primary.url());
+    let client = builder.breaker(BreakerPolicy::disabled()).build().unwrap();
     let start = std::sync::Barrier::new(THREADS);
     thread::scope(|s| {
         for _ in 0..THREADS {
