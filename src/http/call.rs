@@ -225,10 +225,14 @@ impl<'a> Call<'a> {
     }
 
     /// Asks the origin's breaker to let an attempt out, waiting while
-    /// another caller's probe decides.
+    /// another caller's probe decides (unless the client doesn't wait).
     fn admit(&self) -> Result<Permit<'a>> {
         let breaker = self.client.policies.breaker();
-        match breaker.allow_until(self.deadline, self.client.cancel.as_ref()) {
+        let allowed = match self.client.waits_for_probe {
+            true => breaker.allow_until(self.deadline, self.client.cancel.as_ref()),
+            false => breaker.allow(),
+        };
+        match allowed {
             Ok(admission) => {
                 if admission.half_opened() {
                     self.client
@@ -307,9 +311,6 @@ impl<'a> Call<'a> {
         }
         if let Some(value) = &auth {
             self.known.credential(value);
-            if provided {
-                self.client.remember_credential(value);
-            }
         }
         Ok(auth)
     }
@@ -688,18 +689,6 @@ impl ApiClient {
         sleep(wait, client.cancel.as_ref())?;
         Ok(true)
     }
-
-    /// What a call of `request` knows it sends, for masking an answer the
-    /// layers returned: a provider's credentials are those this client's
-    /// calls sent last.
-    pub(super) fn known(&self, request: &ApiRequest) -> Known {
-        let inner = self.inner();
-        let mut known = known_of(request, &request.url(self.base_url()), &inner.auth);
-        for value in inner.sent_credentials.lock().iter() {
-            known.credential(value);
-        }
-        known
-    }
 }
 
 /// An attempt the breaker admitted. It reports its outcome once; dropped
@@ -735,24 +724,7 @@ impl Drop for Permit<'_> {
     }
 }
 
-/// How many of a provider's last credentials a client remembers for masking:
-/// a renewal leaves answers to the old value in flight, never many.
-const REMEMBERED_CREDENTIALS: usize = 4;
-
 impl Inner {
-    /// Keeps `value` among the last credentials sent (see
-    /// [`ApiClient::known`]).
-    fn remember_credential(&self, value: &str) {
-        let mut sent = self.sent_credentials.lock();
-        if sent.iter().any(|v| v == value) {
-            return;
-        }
-        if sent.len() >= REMEMBERED_CREDENTIALS {
-            sent.remove(0);
-        }
-        sent.push(value.to_string());
-    }
-
     /// Counts a breaker state change and logs it once.
     /// Logs and counts a change of the breaker's state; `after_probe`: the
     /// change is a probe's verdict. A failed probe reopening the breaker is

@@ -61,10 +61,10 @@ pub(super) struct Inner {
     pub(super) total_timeout: Option<Duration>,
     pub(super) slow: Duration,
     pub(super) cancel: Option<CancelToken>,
-    /// The last `Authorization` values this client's calls sent, so what the
-    /// layers decode or report (out of the call that fetched them) masks a
-    /// provider's credentials too.
-    pub(super) sent_credentials: Arc<parking_lot::Mutex<Vec<String>>>,
+    /// Whether an attempt waits for another call's half-open probe to
+    /// decide; failover's prober doesn't: with a probe out, the origin is
+    /// passed over.
+    pub(super) waits_for_probe: bool,
 }
 
 /// Builds an [`ApiClient`]; every setter documents its default.
@@ -181,7 +181,7 @@ impl ApiClientBuilder {
                 total_timeout: self.total_timeout.unwrap_or(config.total_timeout),
                 slow: self.slow,
                 cancel: self.cancel.clone(),
-                sent_credentials: Arc::default(),
+                waits_for_probe: true,
             }),
             layers: None,
         })
@@ -393,10 +393,12 @@ impl ApiClient {
         deadline: Option<Instant>,
     ) -> Result<(Reply, u32, &ApiClient)> {
         match self.layers.as_deref() {
-            Some(layers) => layers.exchange(self, request, deadline),
+            Some(layers) => layers
+                .exchange(self, request, deadline)
+                .map(|(reply, attempts, by, _)| (reply, attempts, by)),
             None => self
                 .call(request, deadline)
-                .map(|(reply, attempts)| (reply, attempts, self)),
+                .map(|(reply, attempts, _)| (reply, attempts, self)),
         }
     }
 
@@ -425,8 +427,7 @@ impl ApiClient {
                 let deadline = self.deadline(deadline);
                 let mut round = 0;
                 loop {
-                    let (reply, attempts, by) = layers.exchange(self, request, deadline)?;
-                    let known = by.known(request);
+                    let (reply, attempts, by, known) = layers.exchange(self, request, deadline)?;
                     match finish(by, reply, &known, attempts) {
                         Err(e) if by.again_after_bad_body(request, &e, deadline, round)? => {
                             round += 1;
@@ -444,13 +445,16 @@ impl ApiClient {
     }
 
     /// One call to this client's own origin, ending by `deadline` at the
-    /// latest: its final answer, whatever the status, and its attempts.
+    /// latest: its final answer, whatever the status, its attempts, and what
+    /// it knows it sent (to mask in what is made of the answer).
     pub(super) fn call(
         &self,
         request: &ApiRequest,
         deadline: Option<Instant>,
-    ) -> Result<(Reply, u32)> {
-        self.call_with(request, deadline, |reply, _, attempt| Ok((reply, attempt)))
+    ) -> Result<(Reply, u32, Known)> {
+        self.call_with(request, deadline, |reply, known, attempt| {
+            Ok((reply, attempt, known.clone()))
+        })
     }
 
     /// One call to this client's own origin whose final answer goes to
@@ -509,20 +513,8 @@ impl ApiClient {
         redact::url(path)
     }
 
-    /// A non-2xx answer as an error (its body excerpt masked by what the
-    /// layers' caller knows it sent).
-    pub(super) fn check_status(
-        &self,
-        request: &ApiRequest,
-        reply: Reply,
-        attempts: u32,
-    ) -> Result<Reply> {
-        let known = self.known(request);
-        self.check_status_known(request, reply, attempts, &known)
-    }
-
     /// A non-2xx answer as an error, every value in `known` masked.
-    fn check_status_known(
+    pub(super) fn check_status_known(
         &self,
         request: &ApiRequest,
         reply: Reply,
@@ -566,10 +558,12 @@ impl ApiClient {
         }
     }
 
-    /// This origin's client with no retries: one attempt, for a probe.
+    /// This origin's client with no retries, for a probe: one attempt, that
+    /// doesn't wait for another call's probe.
     pub(super) fn single_attempt(&self) -> ApiClient {
         let mut inner = (*self.inner).clone();
         inner.retry = RetryPolicy::none();
+        inner.waits_for_probe = false;
         ApiClient {
             inner: Arc::new(inner),
             layers: None,

@@ -18,8 +18,11 @@
 //! * an origin passed over comes back when a probe succeeds: once its breaker
 //!   lets a probe through, or `recheck` after it was found unreachable, the
 //!   next call first sends `GET <base URL><probe path>` there (one attempt,
-//!   through the origin's breaker, so only one probe is out at a time); any
-//!   answer below 500 brings the origin back.
+//!   through the origin's breaker, so only one probe is out at a time: a
+//!   call that finds one out goes on to the next origin without waiting for
+//!   it); any answer below 500 brings the origin back; a probe that could
+//!   not go out (no credentials, no time left) says nothing of the origin,
+//!   which stays passed over until a later call's probe.
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -41,7 +44,9 @@ impl ApiClientBuilder {
     /// [`ApiClient::builder`] is the primary. A call's path is appended to
     /// each base URL unchanged, so the base URLs must serve the same API (the
     /// base paths may differ: `https://a/v2` and `https://b/zephyr/v2`). Each
-    /// must be on an origin of its own. Defaults to none.
+    /// must be on an origin of its own. The client's credentials
+    /// ([`auth`](ApiClientBuilder::auth)) go to every base URL, probes
+    /// included: add only origins that may see them. Defaults to none.
     pub fn failover(mut self, base_url: &str) -> Self {
         self.layers.failover.push(base_url.trim().to_string());
         self
@@ -154,31 +159,54 @@ impl Failover {
     ) -> Result<Answer> {
         let (request, pinned) = self.localize(request);
         if let Some(i) = pinned {
-            let (reply, attempts) = self.members[i].client.call(&request, deadline)?;
-            return Ok((reply, attempts, i));
+            let (reply, attempts, known) = self.members[i].client.call(&request, deadline)?;
+            return Ok((reply, attempts, i, known));
         }
         let movable = Safety::of(request.method, request.idempotent).idempotent;
         let last = self.members.len() - 1;
         let mut passed: Vec<(String, String)> = Vec::new();
+        // When an origin used up the call's time, no origin after it could be
+        // sent anything: the call ends there, saying where the time went.
+        let start = Instant::now();
+        let out_of_time = || deadline.is_some_and(|d| Instant::now() >= d);
         for (i, m) in self.members.iter().enumerate().take(last) {
             if let Err(reason) = self.admit(m, deadline) {
+                if out_of_time() {
+                    log::debug!(
+                        "{}: its probe used up the call's time ({reason})",
+                        m.origin()
+                    );
+                    return Err(Error::TotalTimeout {
+                        at: m.client.context(&request, 1),
+                        elapsed: start.elapsed(),
+                        waiting_for: None,
+                    });
+                }
                 m.client.metrics().failed_over();
                 passed.push((m.origin().to_string(), format!("passed over: {reason}")));
                 continue;
             }
             let e = match m.client.call(&request, deadline) {
-                Ok((reply, attempts)) if movable && matches!(reply.status(), 502..=504) => {
-                    match m.client.check_status(&request, reply, attempts) {
+                Ok((reply, attempts, known)) if movable && matches!(reply.status(), 502..=504) => {
+                    match m
+                        .client
+                        .check_status_known(&request, reply, attempts, &known)
+                    {
                         Err(e) => e,
-                        Ok(reply) => return Ok((reply, attempts, i)),
+                        Ok(reply) => return Ok((reply, attempts, i, known)),
                     }
                 }
-                Ok((reply, attempts)) => return Ok(m.served(reply, attempts, i, &passed)),
+                Ok((reply, attempts, known)) => {
+                    return Ok(m.served((reply, attempts, i, known), &passed));
+                }
                 Err(e) if moves_on(&e, movable) => e,
                 Err(e) => return Err(e),
             };
             if unreachable(&e) {
                 m.mark_down(self.recheck, &e);
+            }
+            if out_of_time() {
+                return Err(e);
             }
             log::debug!(
                 "{} {}: {} could not serve it ({e}); trying the next origin",
@@ -191,7 +219,7 @@ impl Failover {
         }
         let m = &self.members[last];
         match m.client.call(&request, deadline) {
-            Ok((reply, attempts)) => Ok(m.served(reply, attempts, last, &passed)),
+            Ok((reply, attempts, known)) => Ok(m.served((reply, attempts, last, known), &passed)),
             Err(e) if moves_on(&e, movable) => {
                 passed.push((m.origin().to_string(), error_chain(&e)));
                 Err(Error::AllOriginsFailed(Box::new(FailoverError {
@@ -238,18 +266,23 @@ impl Failover {
             Gate::Pass(reason) => return Err(reason),
             Gate::Probe { claimed } => claimed,
         };
+        let _unwinding = ProbeClaim { member: m, claimed };
+        let probed = m.prober.call(&self.probe, deadline);
+        if let Some(e) = probed.as_ref().err().filter(|e| !went_out(e)) {
+            // Nothing reached the origin (another call's probe is out, which
+            // the prober doesn't wait for; no credentials, no connection,
+            // no time left): it says nothing of the origin, and the next
+            // call may probe.
+            m.release(claimed);
+            return Err(format!("its probe could not go out: {}", error_chain(e)));
+        }
         m.client.metrics().failover_probe();
-        let failed = match m.prober.call(&self.probe, deadline) {
-            Ok((reply, _)) if reply.status() < 500 => {
+        let failed = match probed {
+            Ok((reply, ..)) if reply.status() < 500 => {
                 m.recovered();
                 return Ok(());
             }
-            Ok((reply, _)) => format!("its probe was answered {}", reply.status()),
-            Err(e @ Error::CircuitOpen { .. }) => {
-                // Another call's probe is out: this one never went.
-                m.release(claimed);
-                return Err(error_chain(&e));
-            }
+            Ok((reply, ..)) => format!("its probe was answered {}", reply.status()),
             Err(e) if unreachable(&e) => {
                 m.mark_down(self.recheck, &e);
                 return Err(format!("its probe failed: {}", error_chain(&e)));
@@ -260,6 +293,22 @@ impl Failover {
         // (which counted the probe) judges it from here.
         m.reachable(claimed);
         Err(failed)
+    }
+}
+
+/// The probe a call claimed, given back if the call unwinds before the probe's
+/// outcome is known (a credentials provider that panics): the origin would
+/// otherwise stay passed over for good, "a probe is out".
+struct ProbeClaim<'m> {
+    member: &'m Member,
+    claimed: bool,
+}
+
+impl Drop for ProbeClaim<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.member.release(self.claimed);
+        }
     }
 }
 
@@ -362,17 +411,11 @@ impl Member {
 
     /// The call's answer, counted as a failover if earlier origins couldn't
     /// serve it.
-    fn served(
-        &self,
-        reply: crate::Reply,
-        attempts: u32,
-        i: usize,
-        passed: &[(String, String)],
-    ) -> Answer {
+    fn served(&self, answer: Answer, passed: &[(String, String)]) -> Answer {
         if !passed.is_empty() {
             self.client.metrics().failover_served();
         }
-        (reply, attempts, i)
+        answer
     }
 }
 
@@ -385,6 +428,12 @@ fn moves_on(e: &Error, movable: bool) -> bool {
         Error::CircuitOpen { .. } | Error::PoolTimeout(_) => true,
         _ => false,
     }
+}
+
+/// Whether a probe that failed with `e` tried the origin: a connection was
+/// attempted (refused, reset, timed out) or the request was sent.
+fn went_out(e: &Error) -> bool {
+    matches!(e, Error::Request(_) | Error::BodyTooLarge { .. })
 }
 
 /// Whether `e` says the origin can't be reached: nothing could be sent.

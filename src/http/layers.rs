@@ -13,6 +13,7 @@ use super::failover::Failover;
 use super::request::ApiRequest;
 use crate::error::Result;
 use crate::pool::{Origin, Reply};
+use crate::redact::Known;
 
 /// The builder's settings for the layers; see
 /// [`ApiClientBuilder::failover`](super::ApiClientBuilder::failover) and
@@ -39,9 +40,10 @@ impl Default for LayerSettings {
     }
 }
 
-/// A call's answer, its attempts, and the index of the origin that gave it
-/// (0: the primary).
-pub(super) type Answer = (Reply, u32, usize);
+/// A call's answer, its attempts, the index of the origin that gave it (0:
+/// the primary), and what the call that got it knew it sent (its
+/// credentials included), to mask in whatever is made of the answer.
+pub(super) type Answer = (Reply, u32, usize, Known);
 
 /// The layers of one client, shared by its clones.
 pub(super) struct Layers {
@@ -68,14 +70,14 @@ impl Layers {
         Ok(primary.layered(Layers { failover, coalesce }))
     }
 
-    /// Sends `request` through the layers: the answer, its attempts and the
-    /// client of the origin that gave it.
+    /// Sends `request` through the layers: the answer, its attempts, the
+    /// client of the origin that gave it and what the call that got it sent.
     pub(super) fn exchange<'c>(
         &'c self,
         owner: &'c ApiClient,
         request: &ApiRequest,
         cap: Option<Instant>,
-    ) -> Result<(Reply, u32, &'c ApiClient)> {
+    ) -> Result<(Reply, u32, &'c ApiClient, Known)> {
         // One deadline for the whole call, whichever origins it visits and
         // however long it waits for a shared answer.
         let deadline = owner.deadline(cap);
@@ -83,9 +85,9 @@ impl Layers {
             Some(failover) => failover.exchange(request, deadline),
             None => owner
                 .call(request, deadline)
-                .map(|(reply, attempts)| (reply, attempts, 0)),
+                .map(|(reply, attempts, known)| (reply, attempts, 0, known)),
         };
-        let (reply, attempts, by) = match &self.coalesce {
+        let (reply, attempts, by, known) = match &self.coalesce {
             Some(coalescer) if coalesce::eligible(request) => {
                 coalescer.run(owner, request, deadline, route)?
             }
@@ -95,7 +97,7 @@ impl Layers {
             Some(failover) => failover.client(by),
             None => None,
         };
-        Ok((reply, attempts, client.unwrap_or(owner)))
+        Ok((reply, attempts, client.unwrap_or(owner), known))
     }
 
     /// Every origin, in the order calls try them.

@@ -44,14 +44,18 @@
 //!   unreachable, the next call first sends one `GET <base URL><probe path>`
 //!   there ([`failover_probe`](ApiClientBuilder::failover_probe), the base URL
 //!   itself by default) through that origin's breaker, so one probe is out at
-//!   a time; an answer below 500 brings the origin back, and the call goes
-//!   to it.
+//!   a time (a call that finds one out goes on to the next origin at once,
+//!   without waiting for its verdict); an answer below 500 brings the origin
+//!   back, and the call goes to it (a probe that could not go out, for want
+//!   of credentials or time, leaves it passed over for the next call to
+//!   probe).
 //!
 //! A call's path is appended to every base URL unchanged: the base URLs must
 //! serve the same API (their own paths may differ). A `next` link under one
 //! base URL is that path under all of them; a link elsewhere on one of the
 //! origins stays on it. The whole call, every origin it visits included, ends
-//! by one `total_timeout`. When every origin failed, the error is
+//! by one `total_timeout`; an origin (or its probe) that uses it up ends the
+//! call with that origin's error. When every origin failed, the error is
 //! [`Error::AllOriginsFailed`](crate::Error::AllOriginsFailed): each origin
 //! with why it could not serve, the last origin's error as its source.
 //! [`ApiClient::base_url`], [`ApiClient::origin`] and [`ApiClient::policies`]

@@ -16,19 +16,19 @@ use parking_lot::{Condvar, Mutex};
 use serde_json::{Value, json as j};
 
 /// How many GETs join the one in flight.
-const N: usize = 8;
+pub(crate) const N: usize = 8;
 
-fn coalesced(pool: &Pool, url: &str) -> u64 {
+pub(crate) fn coalesced(pool: &Pool, url: &str) -> u64 {
     pool.metrics().origin(url).coalesced_requests
 }
 
 /// Holds its handler until `n` requests have arrived (or [`WAIT`] passed),
 /// so requests that should not share must all be at the server at once.
 #[derive(Default)]
-struct Gate(Mutex<usize>, Condvar);
+pub(crate) struct Gate(Mutex<usize>, Condvar);
 
 impl Gate {
-    fn arrive(&self, n: usize) {
+    pub(crate) fn arrive(&self, n: usize) {
         let mut arrived = self.0.lock();
         *arrived += 1;
         self.1.notify_all();
@@ -38,7 +38,7 @@ impl Gate {
 }
 
 /// A server that answers once `n` requests are in, echoing what it got.
-fn gated(n: usize) -> crate::support::Scripted {
+pub(crate) fn gated(n: usize) -> crate::support::Scripted {
     let gate = Arc::new(Gate::default());
     scripted(move |_, req| {
         gate.arrive(n);
@@ -98,7 +98,7 @@ fn identical_concurrent_gets_share_one_request() {
 }
 
 /// Names the caller's thread as its token.
-struct ByThread;
+pub(crate) struct ByThread;
 
 impl AuthProvider for ByThread {
     fn authorization(&self) -> etlpool::Result<String> {
@@ -113,21 +113,31 @@ impl AuthProvider for ByThread {
     }
 }
 
-/// Runs `call` on two threads named `alice` and `bob` at once.
-fn two_at_once<T: Send>(call: impl Fn(&str) -> T + Sync) -> Vec<T> {
+/// Runs `call` on one thread per name (named so, for [`ByThread`]), all at
+/// once, and returns what each returned, in order.
+pub(crate) fn on_threads<T: Send>(names: &[String], call: impl Fn(&str) -> T + Sync) -> Vec<T> {
+    let start = Barrier::new(names.len());
     thread::scope(|s| {
-        let calls: Vec<_> = ["alice", "bob"]
-            .into_iter()
+        let calls: Vec<_> = names
+            .iter()
             .map(|name| {
-                let call = &call;
+                let (call, start) = (&call, &start);
                 thread::Builder::new()
-                    .name(name.to_string())
-                    .spawn_scoped(s, move || call(name))
+                    .name(name.clone())
+                    .spawn_scoped(s, move || {
+                        start.wait();
+                        call(name)
+                    })
                     .unwrap()
             })
             .collect();
         calls.into_iter().map(|c| c.join().unwrap()).collect()
     })
+}
+
+/// Runs `call` on two threads named `alice` and `bob` at once.
+fn two_at_once<T: Send>(call: impl Fn(&str) -> T + Sync) -> Vec<T> {
+    on_threads(&["alice".into(), "bob".into()], call)
 }
 
 #[test]
@@ -235,7 +245,7 @@ fn use_count() -> u32 {
 
 /// Credentials that run `hook` on a thread's second use: the leader's own
 /// call, after the value for its key (a follower asks once).
-struct OnTheLeadersCall(Box<dyn Fn() + Send + Sync>);
+pub(crate) struct OnTheLeadersCall(pub(crate) Box<dyn Fn() + Send + Sync>);
 
 impl AuthProvider for OnTheLeadersCall {
     fn authorization(&self) -> etlpool::Result<String> {
@@ -310,12 +320,20 @@ fn a_follower_leaves_at_its_own_deadline() {
             (client.get_json::<Value>("/items", &[]), start.elapsed())
         });
         let (result, took) = follower.join().unwrap();
-        match result {
-            Err(Error::TotalTimeout { waiting_for, .. }) => {
-                assert_eq!(waiting_for, Some(CallWait::SharedRequest));
-            }
-            other => panic!("{other:?}"),
-        }
+        let err = result.unwrap_err();
+        let Error::TotalTimeout {
+            at,
+            elapsed,
+            waiting_for,
+        } = &err
+        else {
+            panic!("{err:?}")
+        };
+        assert_eq!(*waiting_for, Some(CallWait::SharedRequest));
+        assert_eq!((at.method.as_str(), at.path.as_str()), ("GET", "/items"));
+        assert!(*elapsed <= took, "{elapsed:?} of {took:?}");
+        assert!(err.to_string().contains("coalesced"), "{err}");
+        assert!(err.is_timeout() && err.is_transient(), "{err}");
         assert!(took >= total - Duration::from_millis(50), "{took:?}");
         assert!(took < WAIT, "the follower waited for the leader: {took:?}");
         release.send(()).unwrap();

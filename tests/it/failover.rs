@@ -19,7 +19,7 @@ use parking_lot::Mutex;
 use serde_json::{Value, json as j};
 
 /// A URL on 127.0.0.1 whose port refuses connections, and that port.
-fn refused() -> (String, u16) {
+pub(crate) fn refused() -> (String, u16) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     drop(listener);
@@ -27,17 +27,17 @@ fn refused() -> (String, u16) {
 }
 
 /// A server answering every request with `{"from": name}`.
-fn named(name: &'static str) -> crate::support::Scripted {
+pub(crate) fn named(name: &'static str) -> crate::support::Scripted {
     scripted(move |_, _| json(200, j!({ "from": name })))
 }
 
-fn from(client: &ApiClient, path: &str) -> String {
+pub(crate) fn from(client: &ApiClient, path: &str) -> String {
     let v: Value = client.get_json(path, &[]).unwrap();
     v["from"].as_str().unwrap_or_default().to_string()
 }
 
 /// A client of `primary` failing over to `secondary`, without retries.
-fn pair(pool: &Pool, primary: &str, secondary: &str) -> ApiClientBuilder {
+pub(crate) fn pair(pool: &Pool, primary: &str, secondary: &str) -> ApiClientBuilder {
     ApiClient::builder(pool, primary)
         .failover(secondary)
         .retry(RetryPolicy::none())
@@ -70,7 +70,26 @@ fn primary_down() -> (Setup, ApiClientBuilder) {
     (setup, builder)
 }
 
-fn paths(server: &crate::support::Scripted) -> Vec<String> {
+/// The primary comes up on `port`, answering `{"from": "primary"}`: the
+/// server, and the paths it is asked for.
+pub(crate) fn comes_up(port: u16) -> (HttpServer, Arc<Mutex<Vec<String>>>) {
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let log = seen.clone();
+    let server = HttpServer::start(
+        ServerOptions {
+            port,
+            ..ServerOptions::default()
+        },
+        Arc::new(move |req: etlpool::mock::server::Request, _: &_| {
+            log.lock().push(req.path.clone());
+            json(200, j!({"from": "primary"}))
+        }),
+    )
+    .expect("the primary's port is free again");
+    (server, seen)
+}
+
+pub(crate) fn paths(server: &crate::support::Scripted) -> Vec<String> {
     server.seen.lock().iter().map(|s| s.path.clone()).collect()
 }
 
@@ -177,20 +196,7 @@ fn calls_come_back_to_the_primary_when_a_probe_finds_it_reachable() {
     // Due for a probe at once (recheck 0): it is refused, the call moves on.
     assert_eq!(from(&client, "/items"), "secondary");
 
-    // The primary comes up on its port.
-    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
-    let log = seen.clone();
-    let _up = HttpServer::start(
-        ServerOptions {
-            port,
-            ..ServerOptions::default()
-        },
-        Arc::new(move |req: etlpool::mock::server::Request, _: &_| {
-            log.lock().push(req.path.clone());
-            json(200, j!({"from": "primary"}))
-        }),
-    )
-    .expect("the primary's port is free again");
+    let (_up, seen) = comes_up(port);
     assert_eq!(
         from(&client, "/items"),
         "primary",

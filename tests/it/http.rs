@@ -22,7 +22,7 @@ fn with_header(code: u16, name: &str, value: &str) -> Answer {
 }
 
 /// Fast backoff so tests don't wait on it; budget generous unless a test says otherwise.
-fn policy() -> RetryPolicy {
+pub(crate) fn policy() -> RetryPolicy {
     RetryPolicy {
         backoff: etlpool::backoff::Backoff {
             base: Duration::from_millis(5),
@@ -32,7 +32,7 @@ fn policy() -> RetryPolicy {
     }
 }
 
-fn generous_budget() -> BudgetPolicy {
+pub(crate) fn generous_budget() -> BudgetPolicy {
     BudgetPolicy {
         floor_per_sec: 100.0,
         ..BudgetPolicy::default()
