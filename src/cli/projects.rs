@@ -227,13 +227,7 @@ pub(super) fn run(args: &MigrateArgs, global: &GlobalArgs) -> Result<ExitCode, C
         only: args.only,
         lock_wait,
         max_outage,
-        ..ProjectRun::for_process(
-            &args.connection,
-            &args.ops,
-            global,
-            worker,
-            current.clone(),
-        )
+        ..ProjectRun::for_process(&args.connection, &args.ops, global, worker, current.clone())
     };
     let mut code = ExitCode::Ok;
     let mut results = Vec::new();
