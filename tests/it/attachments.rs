@@ -9,7 +9,7 @@ use etlpool::mock::qtest::attachments::sha256_hex;
 use etlpool::mock::zephyr::attachments::{FileOwner, MockAttachments};
 use etlpool::mock::{DataSizes, FailPoint, MockOptions};
 
-fn options(seed: u64) -> MockOptions {
+pub(crate) fn options(seed: u64) -> MockOptions {
     let mut options = MockOptions::seeded(seed);
     options.sizes = DataSizes {
         folders: 3,
@@ -50,7 +50,7 @@ fn run_with(m: &Migration, hooks: RunHooks) -> RunSummary {
 /// object id) → [(name, size, sha256)], expected from the source and the journal.
 type Files = BTreeMap<(String, u64), Vec<(String, u64, String)>>;
 
-fn expected(m: &Migration) -> Files {
+pub(crate) fn expected(m: &Migration) -> Files {
     let journal = Journal::read_only(m.dir.0.join("journal.csv")).expect("journal");
     let mut out = Files::new();
     for f in &m.mocks.source().attachments {
@@ -71,7 +71,7 @@ fn expected(m: &Migration) -> Files {
     out
 }
 
-fn actual(m: &Migration) -> Files {
+pub(crate) fn actual(m: &Migration) -> Files {
     let mut out = Files::new();
     for f in m.mocks.qtest_state().attachments {
         out.entry((f.object_type.clone(), f.object_id))
@@ -82,7 +82,7 @@ fn actual(m: &Migration) -> Files {
     out
 }
 
-fn uploads(m: &Migration) -> usize {
+pub(crate) fn uploads(m: &Migration) -> usize {
     let state = m.mocks.qtest_state();
     state
         .journal

@@ -1,0 +1,663 @@
+//! Adversarial review of attachments (issue 14 item 1): a migration whose
+//! Zephyr (and, where it matters, qTest) is reached through an in-test front
+//! server that forwards to the mocks and rewrites the wire byte by byte:
+//! truncated and reset downloads, bodies without a length, files renamed to
+//! hostile names, 404s on listed files. What must hold: every file lands on
+//! qTest whole or not at all, once, under its name; the limits, the report
+//! and the summary say what happened; no credential crosses to the other side.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use crate::attachments::{actual, expected, options, uploads};
+use crate::support::{Migration, server};
+use etlpool::migrate::{AttachmentOptions, MigrateOptions, RunHooks, RunSummary, SyncOptions};
+use etlpool::mock::server::{Answer, Response};
+use etlpool::mock::zephyr::attachments::MockFile;
+
+/// One answer of the upstream mock, read whole by the front.
+struct Upstream {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+/// What the front writes for one request: these bytes, then a FIN or a reset.
+struct Wire {
+    bytes: Vec<u8>,
+    reset: bool,
+}
+
+/// A request the front saw: its target, its headers, and how many requests
+/// for the same target came before it.
+#[derive(Clone, Debug)]
+struct Call {
+    target: String,
+    headers: Vec<(String, String)>,
+    nth: usize,
+}
+
+impl Call {
+    /// The attachment id of a download (`…/attachments/{id}`).
+    fn download(&self) -> Option<u64> {
+        let (before, id) = self.target.rsplit_once('/')?;
+        before.ends_with("/attachments").then(|| id.parse().ok())?
+    }
+
+    fn is_listing(&self) -> bool {
+        self.target.ends_with("/attachments")
+    }
+}
+
+type Mangle = dyn Fn(&Call, &Upstream) -> Option<Wire> + Send + Sync;
+
+/// A raw-TCP front of the Zephyr mock: one request per connection (GETs, no
+/// body), forwarded, and answered as `mangle` says (else as the mock did).
+struct Front {
+    url: String,
+    seen: Arc<Mutex<Vec<Call>>>,
+}
+
+impl Front {
+    fn start(
+        upstream: &str,
+        mangle: impl Fn(&Call, &Upstream) -> Option<Wire> + Send + Sync + 'static,
+    ) -> Front {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (origin, prefix) = split_url(upstream);
+        let seen: Arc<Mutex<Vec<Call>>> = Arc::default();
+        let mangle: Arc<Mangle> = Arc::new(mangle);
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming().flatten() {
+                let (origin, log, mangle) = (origin.clone(), log.clone(), mangle.clone());
+                std::thread::spawn(move || serve_one(conn, &origin, &log, &*mangle));
+            }
+        });
+        Front {
+            url: format!("http://127.0.0.1:{port}{prefix}"),
+            seen,
+        }
+    }
+
+    fn calls(&self) -> Vec<Call> {
+        self.seen.lock().clone()
+    }
+
+    fn downloads_of(&self, id: u64) -> usize {
+        self.calls()
+            .iter()
+            .filter(|c| c.download() == Some(id))
+            .count()
+    }
+}
+
+/// `http://host:port/prefix` as (`http://host:port`, `/prefix`).
+fn split_url(url: &str) -> (String, String) {
+    let rest = url.strip_prefix("http://").unwrap();
+    let slash = rest.find('/').unwrap_or(rest.len());
+    (
+        format!("http://{}", &rest[..slash]),
+        rest[slash..].to_string(),
+    )
+}
+
+fn serve_one(conn: TcpStream, origin: &str, log: &Mutex<Vec<Call>>, mangle: &Mangle) {
+    let mut reader = BufReader::new(conn.try_clone().unwrap());
+    let mut line = String::new();
+    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+        return;
+    }
+    let target = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+    let mut headers = Vec::new();
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+            break;
+        }
+        if let Some((k, v)) = h.trim_end().split_once(':') {
+            headers.push((k.trim().to_string(), v.trim().to_string()));
+        }
+    }
+    let call = {
+        let mut log = log.lock();
+        let nth = log.iter().filter(|c| c.target == target).count();
+        let call = Call {
+            target: target.clone(),
+            headers: headers.clone(),
+            nth,
+        };
+        log.push(call.clone());
+        call
+    };
+    let up = forward("GET", &format!("{origin}{target}"), &headers, Vec::new());
+    let wire = mangle(&call, &up).unwrap_or_else(|| with_length(&up, up.body.len(), &up.body));
+    let mut conn = conn;
+    let _ = conn.write_all(&wire.bytes);
+    let _ = conn.flush();
+    if wire.reset {
+        let _ = socket2::SockRef::from(&conn).set_linger(Some(std::time::Duration::ZERO));
+    }
+}
+
+/// Sends a request upstream with a plain agent, the answer read whole.
+fn forward(method: &str, url: &str, headers: &[(String, String)], body: Vec<u8>) -> Upstream {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .into();
+    let mut req = ureq::http::Request::builder().method(method).uri(url);
+    for (k, v) in headers {
+        let skip = ["host", "content-length", "transfer-encoding", "connection"];
+        if !skip.iter().any(|s| k.eq_ignore_ascii_case(s)) {
+            req = req.header(k, v);
+        }
+    }
+    let mut resp = agent
+        .run(req.body(body).unwrap())
+        .expect("upstream answers");
+    let headers = resp
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+        .collect();
+    let body = resp
+        .body_mut()
+        .with_config()
+        .limit(u64::MAX)
+        .read_to_vec()
+        .unwrap();
+    Upstream {
+        status: resp.status().as_u16(),
+        headers,
+        body,
+    }
+}
+
+/// The head of `up` without its framing headers, plus `framing`.
+fn head(up: &Upstream, framing: &str) -> Vec<u8> {
+    let mut out = format!("HTTP/1.1 {} X\r\n", up.status);
+    for (k, v) in &up.headers {
+        let framing_header = ["content-length", "transfer-encoding", "connection"];
+        if !framing_header.iter().any(|s| k.eq_ignore_ascii_case(s)) {
+            out.push_str(&format!("{k}: {v}\r\n"));
+        }
+    }
+    out.push_str(framing);
+    out.push_str("Connection: close\r\n\r\n");
+    out.into_bytes()
+}
+
+/// `body` under a `Content-Length` of `claimed`, then a FIN.
+fn with_length(up: &Upstream, claimed: usize, body: &[u8]) -> Wire {
+    let mut bytes = head(up, &format!("Content-Length: {claimed}\r\n"));
+    bytes.extend_from_slice(body);
+    Wire {
+        bytes,
+        reset: false,
+    }
+}
+
+/// `body` chunked (1000-byte chunks), with the last chunk when `terminated`.
+fn chunked(up: &Upstream, body: &[u8], terminated: bool) -> Wire {
+    let mut bytes = head(up, "Transfer-Encoding: chunked\r\n");
+    for chunk in body.chunks(1000) {
+        bytes.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        bytes.extend_from_slice(chunk);
+        bytes.extend_from_slice(b"\r\n");
+    }
+    if terminated {
+        bytes.extend_from_slice(b"0\r\n\r\n");
+    }
+    Wire {
+        bytes,
+        reset: false,
+    }
+}
+
+/// A front of the qTest mock (any method, bodies read whole) that records
+/// every request's headers.
+struct QtestFront {
+    url: String,
+    seen: Arc<Mutex<Vec<(String, Vec<(String, String)>)>>>,
+    _server: etlpool::mock::server::HttpServer,
+}
+
+fn qtest_front(upstream: &str) -> QtestFront {
+    let (origin, prefix) = split_url(upstream);
+    let seen: Arc<Mutex<Vec<(String, Vec<(String, String)>)>>> = Arc::default();
+    let log = seen.clone();
+    let srv = server(move |req, _| {
+        log.lock().push((req.target.clone(), req.headers.clone()));
+        let url = format!("{origin}{}", req.target);
+        let up = forward(&req.method, &url, &req.headers, req.body);
+        let mut resp = Response::new(up.status);
+        for (k, v) in up.headers {
+            let framing = ["content-length", "transfer-encoding", "connection"];
+            if !framing.iter().any(|s| k.eq_ignore_ascii_case(s)) {
+                resp = resp.header(k, v);
+            }
+        }
+        resp.body = up.body;
+        Answer::Response(resp)
+    });
+    QtestFront {
+        url: format!("{}{prefix}", srv.url()),
+        seen,
+        _server: srv,
+    }
+}
+
+/// The migration's options with Zephyr (and qTest, when given) behind fronts.
+fn through(m: &Migration, zephyr: &Front, qtest: Option<&QtestFront>) -> MigrateOptions {
+    let mut o = m.options();
+    o.endpoints.zephyr_url = zephyr.url.clone();
+    if let Some(q) = qtest {
+        o.endpoints.qtest_url = q.url.clone();
+    }
+    o
+}
+
+fn run(m: &Migration, o: &MigrateOptions, hooks: RunHooks) -> RunSummary {
+    let cancel = etlpool::CancelToken::new();
+    let hooks = hooks.max_outage(m.max_outage);
+    etlpool::migrate::migrate_with(&m.pool, o, &cancel, &hooks).expect("run")
+}
+
+fn with(attachments: AttachmentOptions) -> RunHooks {
+    RunHooks::default().attachments(attachments)
+}
+
+/// The sample file named `name` (the first, for the `notes.txt` pair).
+fn file(m: &Migration, name: &str) -> MockFile {
+    m.mocks
+        .source()
+        .attachments
+        .iter()
+        .find(|f| f.name == name)
+        .cloned()
+        .unwrap()
+}
+
+fn report(summary: &RunSummary) -> String {
+    std::fs::read_to_string(&summary.report).unwrap()
+}
+
+// ---- streamed: a download cut short never lands as a complete file ----
+
+/// Runs with the first download of `trace.log` answered by `cut`, later ones
+/// whole: the file must arrive once, whole (byte for byte), never truncated.
+fn first_download_cut(seed: u64, cut: fn(&Upstream) -> Wire) {
+    let m = Migration::with_options(options(seed));
+    let trace = file(&m, "trace.log").id;
+    let z = Front::start(&m.mocks.zephyr_url(), move |call, up| {
+        (call.download() == Some(trace) && call.nth == 0).then(|| cut(up))
+    });
+    let summary = run(
+        &m,
+        &through(&m, &z, None),
+        with(AttachmentOptions::default()),
+    );
+    assert!(summary.is_complete(), "{summary}\n{}", m.failures());
+    assert_eq!(actual(&m), expected(&m), "every file whole, once");
+    assert_eq!(uploads(&m), 7, "a cut download never became an upload");
+    assert!(z.downloads_of(trace) >= 2, "downloaded again");
+}
+
+#[test]
+fn a_download_shorter_than_its_content_length_never_lands_as_complete() {
+    first_download_cut(61, |up| {
+        with_length(up, up.body.len(), &up.body[..up.body.len() / 2])
+    });
+}
+
+#[test]
+fn a_download_reset_mid_body_never_lands_as_complete() {
+    first_download_cut(62, |up| {
+        let mut wire = with_length(up, up.body.len(), &up.body[..up.body.len() / 3]);
+        wire.reset = true;
+        wire
+    });
+}
+
+#[test]
+fn a_chunked_download_without_its_last_chunk_never_lands_as_complete() {
+    first_download_cut(63, |up| chunked(up, &up.body[..up.body.len() / 2], false));
+}
+
+#[test]
+fn a_download_always_cut_short_fails_its_record_and_leaves_nothing_on_qtest() {
+    let m = Migration::with_options(options(64));
+    let trace = file(&m, "trace.log").id;
+    let z = Front::start(&m.mocks.zephyr_url(), move |call, up| {
+        (call.download() == Some(trace))
+            .then(|| with_length(up, up.body.len(), &up.body[..up.body.len() - 1]))
+    });
+    let summary = run(
+        &m,
+        &through(&m, &z, None),
+        with(AttachmentOptions::default()),
+    );
+    assert_eq!(summary.failed, 1, "{summary}\n{}", m.failures());
+    assert!(!summary.is_complete());
+    assert_eq!(summary.records["attachment"].created, 6, "{summary}");
+    let names: Vec<String> = actual(&m).into_values().flatten().map(|f| f.0).collect();
+    assert!(!names.contains(&"trace.log".to_string()), "{names:?}");
+    assert!(
+        m.failures().contains(&format!("/{trace}")),
+        "{}",
+        m.failures()
+    );
+}
+
+#[test]
+fn a_download_larger_than_the_pools_body_limit_still_migrates() {
+    let mut m = Migration::with_options(options(65));
+    m.pool = crate::support::test_pool()
+        .max_connections_per_host(4)
+        .max_body_bytes(100_000)
+        .build()
+        .unwrap();
+    let summary = run(&m, &m.options(), with(AttachmentOptions::default()));
+    assert!(summary.is_complete(), "{summary}\n{}", m.failures());
+    assert_eq!(actual(&m), expected(&m));
+}
+
+// ---- bodies without a length ----
+
+#[test]
+fn files_of_one_name_and_different_sizes_served_without_a_length_both_migrate() {
+    let m = Migration::with_options(options(66));
+    // Zephyr (or a CDN in front of it) may stream a file chunked.
+    let z = Front::start(&m.mocks.zephyr_url(), |call, up| {
+        call.download().map(|_| chunked(up, &up.body, true))
+    });
+    let summary = run(
+        &m,
+        &through(&m, &z, None),
+        with(AttachmentOptions::default()),
+    );
+    assert!(summary.is_complete(), "{summary}\n{}", m.failures());
+    assert_eq!(actual(&m), expected(&m), "both notes.txt on their case");
+    assert_eq!(summary.records["attachment"].created, 7, "{summary}");
+}
+
+#[test]
+fn a_file_over_the_limit_served_without_a_length_is_skipped_after_one_download() {
+    let m = Migration::with_options(options(67));
+    let trace = file(&m, "trace.log").id;
+    let z = Front::start(&m.mocks.zephyr_url(), |call, up| {
+        call.download().map(|_| chunked(up, &up.body, true))
+    });
+    let o = AttachmentOptions::default().max_bytes(100_000);
+    let summary = run(&m, &through(&m, &z, None), with(o));
+    assert!(summary.is_complete(), "{summary}\n{}", m.failures());
+    let text = report(&summary);
+    let row = text
+        .lines()
+        .find(|l| l.contains(&format!("/{trace}")))
+        .expect("a row for the big file");
+    assert!(row.contains("skipped") && row.contains("limit"), "{row}");
+    assert_eq!(z.downloads_of(trace), 1, "read once, to its limit");
+    let names: Vec<String> = actual(&m).into_values().flatten().map(|f| f.0).collect();
+    assert!(!names.contains(&"trace.log".to_string()), "{names:?}");
+}
+
+// ---- names ----
+
+/// Serves the listings with each sample file `from` renamed `to`.
+fn renaming(m: &Migration, names: &[(&str, &str)]) -> Front {
+    let by_id: HashMap<u64, String> = names
+        .iter()
+        .map(|(from, to)| (file(m, from).id, to.to_string()))
+        .collect();
+    Front::start(&m.mocks.zephyr_url(), move |call, up| {
+        if !call.is_listing() || up.status != 200 {
+            return None;
+        }
+        let mut list: serde_json::Value = serde_json::from_slice(&up.body).unwrap();
+        for item in list["attachments"].as_array_mut().unwrap() {
+            let id = item["id"].as_u64().unwrap();
+            if let Some(name) = by_id.get(&id) {
+                item["name"] = name.clone().into();
+            }
+        }
+        let body = serde_json::to_vec(&list).unwrap();
+        Some(with_length(up, body.len(), &body))
+    })
+}
+
+/// The qTest names of the files on the mock.
+fn qtest_names(m: &Migration) -> Vec<String> {
+    let mut names: Vec<String> = m
+        .mocks
+        .qtest_state()
+        .attachments
+        .iter()
+        .map(|f| f.name.clone())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_non_ascii_name_after_a_lost_answer_is_found_not_uploaded_twice() {
+    let m = Migration::with_options(options(68));
+    let z = renaming(&m, &[("spec.pdf", "Prüfung – Bericht.pdf")]);
+    let o = through(&m, &z, None);
+    let first = run(&m, &o, with(AttachmentOptions::off()));
+    assert!(first.is_complete(), "{first}");
+    // Every upload is applied and its answer lost: each must be looked up.
+    m.mocks.faults().qtest.set_reset_after_write_rate(1.0);
+    let hooks = RunHooks::default().sync(SyncOptions::default().full(true));
+    let second = run(&m, &o, hooks);
+    m.mocks.faults().qtest.clear();
+    assert!(second.is_complete(), "{second}\n{}", m.failures());
+    assert_eq!(uploads(&m), 7, "one upload per file: {:?}", qtest_names(&m));
+}
+
+#[test]
+fn hostile_names_stay_one_header_and_arrive_under_a_faithful_name() {
+    let m = Migration::with_options(options(69));
+    let long = format!("{}.txt", "n".repeat(300));
+    let names = [
+        ("screenshot.png", "a\r\nX-Injected: 1.png"),
+        ("spec.pdf", "../../etc/\"passwd\".pdf"),
+        ("result.txt", long.as_str()),
+        ("photo.jpg", "x\u{0}y\u{7f}%41.jpg"),
+    ];
+    let z = renaming(&m, &names);
+    let q = qtest_front(&m.mocks.qtest_url());
+    let summary = run(
+        &m,
+        &through(&m, &z, Some(&q)),
+        with(AttachmentOptions::default()),
+    );
+    assert!(summary.is_complete(), "{summary}\n{}", m.failures());
+    let seen = q.seen.lock().clone();
+    for (target, headers) in &seen {
+        assert!(
+            !headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("x-injected")),
+            "{target}: {headers:?}"
+        );
+    }
+    let got = qtest_names(&m);
+    assert_eq!(got.len(), 7, "{got:?}");
+    // Each arrives under its name, or its name percent-encoded (header
+    // values are ASCII): decoding gives back exactly the Zephyr name.
+    for (_, want) in names {
+        let found = got.iter().any(|g| {
+            percent_encoding::percent_decode_str(g)
+                .decode_utf8()
+                .ok()
+                .as_deref()
+                == Some(want)
+        });
+        assert!(found, "{want:?} not among {got:?}");
+    }
+}
+
+// ---- content type ----
+
+#[test]
+fn the_content_type_comes_from_zephyr_else_from_the_name() {
+    let m = Migration::with_options(options(70));
+    let spec = file(&m, "spec.pdf").id;
+    // spec.pdf's answer names no type; the others keep the mock's.
+    let z = Front::start(&m.mocks.zephyr_url(), move |call, up| {
+        (call.download() == Some(spec)).then(|| {
+            let bare = Upstream {
+                status: up.status,
+                headers: Vec::new(),
+                body: up.body.clone(),
+            };
+            with_length(&bare, bare.body.len(), &bare.body)
+        })
+    });
+    let summary = run(
+        &m,
+        &through(&m, &z, None),
+        with(AttachmentOptions::default()),
+    );
+    assert!(summary.is_complete(), "{summary}\n{}", m.failures());
+    let state = m.mocks.qtest_state();
+    let source = m.mocks.source();
+    for f in &state.attachments {
+        let z = source
+            .attachments
+            .iter()
+            .find(|s| s.name == f.name && s.size == f.size)
+            .unwrap();
+        let want = if z.id == spec {
+            "application/pdf"
+        } else {
+            z.content_type.as_str()
+        };
+        assert_eq!(f.content_type, want, "{}", f.name);
+    }
+}
+
+// ---- secrets ----
+
+#[test]
+fn neither_token_reaches_the_other_service_nor_the_report() {
+    let m = Migration::with_options(options(71));
+    let trace = file(&m, "trace.log").id;
+    // One download fails for good, so the report has an error row.
+    let z = Front::start(&m.mocks.zephyr_url(), move |call, up| {
+        (call.download() == Some(trace)).then(|| {
+            let mut wire = with_length(up, up.body.len(), &up.body[..10]);
+            wire.reset = true;
+            wire
+        })
+    });
+    let q = qtest_front(&m.mocks.qtest_url());
+    let summary = run(
+        &m,
+        &through(&m, &z, Some(&q)),
+        with(AttachmentOptions::default()),
+    );
+    assert_eq!(summary.failed, 1, "{summary}");
+    let (zt, qt) = (m.mocks.zephyr_token(), m.mocks.qtest_token());
+    let zephyr_saw: String = z
+        .calls()
+        .iter()
+        .flat_map(|c| c.headers.iter().map(|(k, v)| format!("{k}: {v}\n")))
+        .collect();
+    let qtest_saw = format!("{:?}", q.seen.lock());
+    assert!(
+        zephyr_saw.contains(zt) && qtest_saw.contains(qt),
+        "the fronts saw the calls"
+    );
+    assert!(!zephyr_saw.contains(qt), "qTest's token went to Zephyr");
+    assert!(!qtest_saw.contains(zt), "Zephyr's token went to qTest");
+    let text = report(&summary) + &format!("{summary}");
+    assert!(!text.contains(zt) && !text.contains(qt), "{text}");
+}
+
+// ---- 404 on a listed file, and the resumed owner ----
+
+#[test]
+fn a_listed_file_zephyr_cant_find_fails_alone_and_a_rerun_uploads_only_it() {
+    let m = Migration::with_options(options(72));
+    let notes = file(&m, "notes.txt").id;
+    let gone = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let still = gone.clone();
+    let z = Front::start(&m.mocks.zephyr_url(), move |call, up| {
+        let missing =
+            call.download() == Some(notes) && still.load(std::sync::atomic::Ordering::SeqCst);
+        missing.then(|| {
+            let body = br#"{"errorCode":404,"message":"Attachment not found"}"#;
+            let not_found = Upstream {
+                status: 404,
+                headers: vec![("Content-Type".into(), "application/json".into())],
+                body: body.to_vec(),
+            };
+            let _ = up;
+            with_length(&not_found, body.len(), body)
+        })
+    });
+    let o = through(&m, &z, None);
+    let first = run(&m, &o, with(AttachmentOptions::default()));
+    assert_eq!(first.failed, 1, "{first}\n{}", m.failures());
+    assert!(!first.is_complete());
+    assert_eq!(first.records["attachment"].created, 6, "{first}");
+    assert!(
+        m.failures().contains(&format!("/{notes}")),
+        "{}",
+        m.failures()
+    );
+    // The case's other files are there.
+    assert_eq!(uploads(&m), 6);
+    gone.store(false, std::sync::atomic::Ordering::SeqCst);
+    let second = run(&m, &o, with(AttachmentOptions::default()));
+    assert!(second.is_complete(), "{second}\n{}", m.failures());
+    assert_eq!(second.records["attachment"].created, 1, "{second}");
+    assert_eq!(uploads(&m), 7, "only the missing file was uploaded");
+    assert_eq!(actual(&m), expected(&m));
+}
+
+// ---- --no-attachments ----
+
+#[test]
+fn no_attachments_makes_no_attachment_request_on_either_side() {
+    let m = Migration::with_options(options(73));
+    let z = Front::start(&m.mocks.zephyr_url(), |_, _| None);
+    let q = qtest_front(&m.mocks.qtest_url());
+    let summary = run(
+        &m,
+        &through(&m, &z, Some(&q)),
+        with(AttachmentOptions::off()),
+    );
+    assert!(summary.is_complete(), "{summary}");
+    assert!(
+        !summary.records.contains_key("attachment")
+            || summary.records["attachment"] == Default::default(),
+        "{summary}"
+    );
+    let zephyr: Vec<String> = z
+        .calls()
+        .into_iter()
+        .map(|c| c.target)
+        .filter(|t| t.contains("attachments"))
+        .collect();
+    let qtest: Vec<String> = q
+        .seen
+        .lock()
+        .iter()
+        .map(|(t, _)| t.clone())
+        .filter(|t| t.contains("attachments") || t.contains("blob-handles"))
+        .collect();
+    assert!(
+        zephyr.is_empty() && qtest.is_empty(),
+        "{zephyr:?} {qtest:?}"
+    );
+}
