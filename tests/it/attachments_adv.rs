@@ -225,16 +225,20 @@ fn chunked(up: &Upstream, body: &[u8], terminated: bool) -> Wire {
 /// every request's headers.
 struct QtestFront {
     url: String,
-    seen: Arc<Mutex<Vec<(String, Vec<(String, String)>)>>>,
+    seen: Arc<Mutex<Vec<Call>>>,
     _server: etlpool::mock::server::HttpServer,
 }
 
 fn qtest_front(upstream: &str) -> QtestFront {
     let (origin, prefix) = split_url(upstream);
-    let seen: Arc<Mutex<Vec<(String, Vec<(String, String)>)>>> = Arc::default();
+    let seen: Arc<Mutex<Vec<Call>>> = Arc::default();
     let log = seen.clone();
     let srv = server(move |req, _| {
-        log.lock().push((req.target.clone(), req.headers.clone()));
+        log.lock().push(Call {
+            target: req.target.clone(),
+            headers: req.headers.clone(),
+            nth: 0,
+        });
         let url = format!("{origin}{}", req.target);
         let up = forward(&req.method, &url, &req.headers, req.body);
         let mut resp = Response::new(up.status);
@@ -480,14 +484,12 @@ fn hostile_names_stay_one_header_and_arrive_under_a_faithful_name() {
         with(AttachmentOptions::default()),
     );
     assert!(summary.is_complete(), "{summary}\n{}", m.failures());
-    let seen = q.seen.lock().clone();
-    for (target, headers) in &seen {
-        assert!(
-            !headers
-                .iter()
-                .any(|(k, _)| k.eq_ignore_ascii_case("x-injected")),
-            "{target}: {headers:?}"
-        );
+    for call in q.seen.lock().iter() {
+        let injected = call
+            .headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("x-injected"));
+        assert!(!injected, "{call:?}");
     }
     let got = qtest_names(&m);
     assert_eq!(got.len(), 7, "{got:?}");
@@ -567,12 +569,8 @@ fn neither_token_reaches_the_other_service_nor_the_report() {
     );
     assert_eq!(summary.failed, 1, "{summary}");
     let (zt, qt) = (m.mocks.zephyr_token(), m.mocks.qtest_token());
-    let zephyr_saw: String = z
-        .calls()
-        .iter()
-        .flat_map(|c| c.headers.iter().map(|(k, v)| format!("{k}: {v}\n")))
-        .collect();
-    let qtest_saw = format!("{:?}", q.seen.lock());
+    let zephyr_saw = headers_text(&z.calls());
+    let qtest_saw = headers_text(&q.seen.lock());
     assert!(
         zephyr_saw.contains(zt) && qtest_saw.contains(qt),
         "the fronts saw the calls"
@@ -581,6 +579,14 @@ fn neither_token_reaches_the_other_service_nor_the_report() {
     assert!(!qtest_saw.contains(zt), "Zephyr's token went to qTest");
     let text = report(&summary) + &format!("{summary}");
     assert!(!text.contains(zt) && !text.contains(qt), "{text}");
+}
+
+/// Every header the calls carried, one per line.
+fn headers_text(calls: &[Call]) -> String {
+    calls
+        .iter()
+        .flat_map(|c| c.headers.iter().map(|(k, v)| format!("{k}: {v}\n")))
+        .collect()
 }
 
 // ---- 404 on a listed file, and the resumed owner ----
@@ -653,7 +659,7 @@ fn no_attachments_makes_no_attachment_request_on_either_side() {
         .seen
         .lock()
         .iter()
-        .map(|(t, _)| t.clone())
+        .map(|c| c.target.clone())
         .filter(|t| t.contains("attachments") || t.contains("blob-handles"))
         .collect();
     assert!(

@@ -17,7 +17,7 @@ use ureq::http::{HeaderMap, Request};
 use ureq::{BodyReader, SendBody};
 
 use super::{ApiClient, Call};
-use crate::error::{Error, Exchange, Result, StatusError};
+use crate::error::{Error, Exchange, RequestContext, Result, StatusError};
 use crate::http::ApiRequest;
 use crate::metrics::FailureKind;
 use crate::pool::{Lease, Reply};
@@ -40,6 +40,10 @@ pub struct Streamed {
     read: u64,
     finished: bool,
     lease: Option<Lease>,
+    /// Where the request went and what was exchanged when the body began,
+    /// for [`Streamed::read_error`].
+    at: RequestContext,
+    exchange: Exchange,
 }
 
 impl Streamed {
@@ -62,6 +66,24 @@ impl Streamed {
     /// Bytes of the body read so far.
     pub fn bytes_read(&self) -> u64 {
         self.read
+    }
+
+    /// `e`, an error of a read of this body, as the call's transport error
+    /// ([`Error::Request`], with the request's context, the response
+    /// started): a body cut off midway is a failure that may pass, as it is
+    /// for a body read whole by the call itself.
+    pub fn read_error(&self, e: io::Error) -> Error {
+        // ureq hands its own errors to readers wrapped in an io error:
+        // unwrapped, they classify as they do for any call.
+        let source = match e.get_ref().is_some_and(|inner| inner.is::<ureq::Error>()) {
+            true => match e.into_inner().map(|inner| inner.downcast::<ureq::Error>()) {
+                Some(Ok(inner)) => *inner,
+                Some(Err(other)) => ureq::Error::Io(io::Error::other(other)),
+                None => ureq::Error::Io(io::Error::other("body read failed")),
+            },
+            false => ureq::Error::Io(e),
+        };
+        crate::pool::request_error(source, self.at.clone(), self.exchange, u64::MAX)
     }
 }
 
@@ -106,7 +128,7 @@ impl ApiClient {
             request,
             SendBody::none(),
             expected_len,
-            |lease, response, _| {
+            |lease, response, exchange| {
                 let (parts, body) = response.into_parts();
                 let head = Reply::new(parts.status.as_u16(), parts.headers.clone(), Vec::new());
                 let streamed = Streamed {
@@ -116,6 +138,8 @@ impl ApiClient {
                     read: 0,
                     finished: false,
                     lease: Some(lease),
+                    at: self.context(request, 1),
+                    exchange,
                 };
                 Ok((head, streamed))
             },
