@@ -667,3 +667,82 @@ fn no_attachments_makes_no_attachment_request_on_either_side() {
         "{zephyr:?} {qtest:?}"
     );
 }
+
+// ---- a file already on qTest ----
+
+#[test]
+fn files_already_on_qtest_with_their_name_and_size_are_found_when_the_journal_lost_them() {
+    let m = Migration::with_options(options(74));
+    let z = Front::start(&m.mocks.zephyr_url(), |call, up| {
+        call.download().map(|_| chunked(up, &up.body, true))
+    });
+    let o = through(&m, &z, None);
+    let first = run(&m, &o, with(AttachmentOptions::default()));
+    assert!(first.is_complete(), "{first}\n{}", m.failures());
+    // The journal lost its attachment rows (a crash before they were
+    // written, a journal restored from an older copy).
+    let path = m.dir.0.join("journal.csv");
+    let kept: String = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("attachment,"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&path, kept).unwrap();
+    let hooks = RunHooks::default().sync(SyncOptions::default().full(true));
+    let second = run(&m, &o, hooks);
+    assert!(second.is_complete(), "{second}\n{}", m.failures());
+    assert_eq!(second.records["attachment"].found, 7, "{second}");
+    assert_eq!(uploads(&m), 7, "nothing uploaded twice");
+    assert_eq!(actual(&m), expected(&m));
+}
+
+// ---- a body source failing midway is not the receiving server's failure ----
+
+/// `n` bytes, then the error a download cut off midway gives.
+struct CutAfter(usize);
+
+impl std::io::Read for CutAfter {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.0 == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "the download was reset",
+            ));
+        }
+        let n = buf.len().min(self.0);
+        buf[..n].fill(b'z');
+        self.0 -= n;
+        Ok(n)
+    }
+}
+
+#[test]
+fn an_upload_whose_source_fails_midway_is_not_charged_to_the_server_it_went_to() {
+    use etlpool::http::{ApiClient, ApiRequest, Auth};
+    use etlpool::policy::BreakerPolicy;
+    let srv = crate::support::scripted(|_, _| {
+        crate::support::json(201, serde_json::json!({"id": 1, "name": "f"}))
+    });
+    let pool = crate::support::test_pool().build().unwrap();
+    let c = ApiClient::builder(&pool, &srv.url())
+        .auth(Auth::Bearer("t0ken-of-qtest".into()))
+        .breaker(BreakerPolicy::after_failures(1))
+        .build()
+        .unwrap();
+    for len in [Some(100_000), None] {
+        let err = c
+            .send_stream(&ApiRequest::post("/blob"), &mut CutAfter(20_000), len)
+            .unwrap_err();
+        let text = etlpool::error_chain(&err);
+        // The server is not at fault, and got a request cut short it can't
+        // have acted on: nothing says its connection failed.
+        assert!(text.contains("the download was reset"), "{text}");
+        assert!(!text.contains("reused connection"), "{text}");
+        assert!(!err.is_outcome_unknown(), "{text}");
+    }
+    // Its breaker heard no failure: the next call goes out.
+    let next: serde_json::Value = c.get_json("/next", &[]).unwrap();
+    assert_eq!(next["id"], 1);
+    assert_eq!(srv.count(), 1, "no truncated upload reached the handler");
+}
