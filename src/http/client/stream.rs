@@ -10,6 +10,7 @@
 //! rate-limit headers or 429 tell it, errors masked of what was sent and
 //! marked when a write's outcome is unknown.
 
+use std::cell::Cell;
 use std::io::{self, Read};
 use std::time::Duration;
 
@@ -119,6 +120,22 @@ impl std::fmt::Debug for Streamed {
     }
 }
 
+/// The body of an upload as ureq reads it, keeping an error of its own
+/// reader (not of the connection) in `failed`.
+struct Source<'a> {
+    inner: &'a mut dyn Read,
+    failed: &'a Cell<Option<io::Error>>,
+}
+
+impl Read for Source<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(buf).map_err(|e| {
+            self.failed.set(Some(e));
+            io::Error::other("the body's reader failed")
+        })
+    }
+}
+
 impl ApiClient {
     /// `request` (a GET) with its body streamed: the answer if 2xx, else
     /// [`Error::Status`] with an excerpt of the body. One attempt (see the
@@ -128,6 +145,7 @@ impl ApiClient {
             request,
             SendBody::none(),
             expected_len,
+            None,
             |lease, response, exchange| {
                 let (parts, body) = response.into_parts();
                 let head = Reply::new(parts.status.as_u16(), parts.headers.clone(), Vec::new());
@@ -160,17 +178,26 @@ impl ApiClient {
     /// bytes when known (sent with `Content-Length`), else chunked. A 2xx
     /// answer, else [`Error::Status`]; in **one attempt**, never repeated: a
     /// transport failure after the request started, or a 5xx, is an error
-    /// whose [`Error::is_outcome_unknown`] is true.
+    /// whose [`Error::is_outcome_unknown`] is true. If `body` itself fails
+    /// to read, the request is cut short: [`Error::Io`] with that error as
+    /// its source, the outcome known (the server got an incomplete request)
+    /// and nothing charged to the server's breaker.
     pub fn send_stream(
         &self,
         request: &ApiRequest,
         body: &mut dyn Read,
         len: Option<u64>,
     ) -> Result<Reply> {
+        let failed = Cell::new(None);
+        let mut source = Source {
+            inner: body,
+            failed: &failed,
+        };
         self.stream_call(
             request,
-            SendBody::from_reader(body),
+            SendBody::from_reader(&mut source),
             len,
+            Some(&failed),
             |lease, response, sent| {
                 let (parts, body) = response.into_parts();
                 let read = body.into_with_config().limit(1024 * 1024).read_to_vec();
@@ -191,11 +218,16 @@ impl ApiClient {
     /// request on a lease, with the limit of a transfer of `len` bytes;
     /// `read` takes the response (with the lease and what was sent) to the
     /// answer's head and what is kept of it, `finish` judges it.
+    /// `source_failed` holds the error of the body's own reader, if it
+    /// failed: the request was then cut short by this side, which says
+    /// nothing of the server (its breaker hears nothing) and left it a
+    /// request it can't have acted on (the outcome is known).
     fn stream_call<S, T>(
         &self,
         request: &ApiRequest,
         body: SendBody<'_>,
         len: Option<u64>,
+        source_failed: Option<&Cell<Option<io::Error>>>,
         read: impl FnOnce(Lease, ureq::http::Response<ureq::Body>, Exchange) -> Result<(Reply, S)>,
         finish: impl FnOnce(Reply, S) -> Result<T>,
     ) -> Result<T> {
@@ -230,6 +262,11 @@ impl ApiClient {
                 Err(e) => {
                     let exchange = lease.last_exchange();
                     lease.discard();
+                    if let Some(cause) = source_failed.and_then(Cell::take) {
+                        let at = self.context(request, 1);
+                        let context = format!("{at}: reading the body to send failed; cut short");
+                        return Err(Error::io(context, cause));
+                    }
                     Err(self.transport_error(request, e, exchange))
                 }
             }

@@ -279,7 +279,9 @@ impl Owner {
             let mut body = Exact::new(download, len, &name);
             let made = s
                 .qtest
-                .upload(target, &name, &content_type, &mut body, Some(len))?;
+                .upload(target, &name, &content_type, &mut body, Some(len))
+                // A download cut midway is Zephyr's failure, with its rounds.
+                .map_err(|e| body.failure.take().unwrap_or(e))?;
             existing.add(made.clone(), body.read);
             Ok(Target::id(made.id))
         };
@@ -366,6 +368,9 @@ struct Exact<'a> {
     len: u64,
     name: &'a str,
     read: u64,
+    /// The download's own failure, as Zephyr's (the upload only says its
+    /// body's reader failed).
+    failure: Option<Error>,
 }
 
 impl<'a> Exact<'a> {
@@ -375,13 +380,19 @@ impl<'a> Exact<'a> {
             len,
             name,
             read: 0,
+            failure: None,
         }
     }
 }
 
 impl Read for Exact<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
+        let n = self.inner.read(buf).map_err(|e| {
+            let failure = self.inner.read_error(e);
+            let text = failure.to_string();
+            self.failure = Some(failure);
+            io::Error::other(text)
+        })?;
         self.read += n as u64;
         let early = n == 0 && !buf.is_empty() && self.read < self.len;
         if early || self.read > self.len {
