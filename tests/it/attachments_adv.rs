@@ -30,6 +30,9 @@ struct Upstream {
 struct Wire {
     bytes: Vec<u8>,
     reset: bool,
+    /// Written in pieces of this many bytes with this pause between them
+    /// (a slow link), else at once.
+    pace: Option<(usize, std::time::Duration)>,
 }
 
 /// A request the front saw: its target, its headers, and how many requests
@@ -138,7 +141,19 @@ fn serve_one(conn: TcpStream, origin: &str, log: &Mutex<Vec<Call>>, mangle: &Man
     let up = forward("GET", &format!("{origin}{target}"), &headers, Vec::new());
     let wire = mangle(&call, &up).unwrap_or_else(|| with_length(&up, up.body.len(), &up.body));
     let mut conn = conn;
-    let _ = conn.write_all(&wire.bytes);
+    match wire.pace {
+        Some((piece, pause)) => {
+            for part in wire.bytes.chunks(piece) {
+                if conn.write_all(part).is_err() {
+                    break;
+                }
+                std::thread::sleep(pause);
+            }
+        }
+        None => {
+            let _ = conn.write_all(&wire.bytes);
+        }
+    }
     let _ = conn.flush();
     if wire.reset {
         let _ = socket2::SockRef::from(&conn).set_linger(Some(std::time::Duration::ZERO));
@@ -201,6 +216,7 @@ fn with_length(up: &Upstream, claimed: usize, body: &[u8]) -> Wire {
     Wire {
         bytes,
         reset: false,
+        pace: None,
     }
 }
 
@@ -218,6 +234,7 @@ fn chunked(up: &Upstream, body: &[u8], terminated: bool) -> Wire {
     Wire {
         bytes,
         reset: false,
+        pace: None,
     }
 }
 
@@ -745,4 +762,42 @@ fn an_upload_whose_source_fails_midway_is_not_charged_to_the_server_it_went_to()
     let next: serde_json::Value = c.get_json("/next", &[]).unwrap();
     assert_eq!(next["id"], 1);
     assert_eq!(srv.count(), 1, "no truncated upload reached the handler");
+}
+
+// ---- a big download over a slow link gets the time of its size ----
+
+#[test]
+fn a_download_slower_than_a_json_call_but_faster_than_the_minimum_rate_migrates() {
+    let mut opts = options(75);
+    opts.attachments.big_bytes = 2_000_000;
+    opts.qtest_max_body_bytes = 4_000_000;
+    let mut m = Migration::with_options(opts);
+    // Calls (with their retries) get 2 s; the big file takes about 2.5 s
+    // at about 800 KB/s, well above the 256 KiB/s a transfer must keep.
+    m.pool = crate::support::test_pool()
+        .max_connections_per_host(4)
+        .request_timeout(std::time::Duration::from_secs(1))
+        .total_timeout(Some(std::time::Duration::from_secs(2)))
+        .build()
+        .unwrap();
+    let big = file(&m, "big.bin").id;
+    let z = Front::start(&m.mocks.zephyr_url(), move |call, up| {
+        (call.download() == Some(big)).then(|| {
+            let mut wire = with_length(up, up.body.len(), &up.body);
+            wire.pace = Some((40_000, std::time::Duration::from_millis(50)));
+            wire
+        })
+    });
+    let summary = run(
+        &m,
+        &through(&m, &z, None),
+        with(AttachmentOptions::default()),
+    );
+    assert!(summary.is_complete(), "{summary}\n{}", m.failures());
+    assert_eq!(actual(&m), expected(&m));
+    assert_eq!(
+        z.downloads_of(big),
+        1,
+        "one download, not cut and read again"
+    );
 }
