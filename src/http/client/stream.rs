@@ -139,7 +139,8 @@ impl Read for Source<'_> {
 impl ApiClient {
     /// `request` (a GET) with its body streamed: the answer if 2xx, else
     /// [`Error::Status`] with an excerpt of the body. One attempt (see the
-    /// module docs); `expected_len`, when known, widens the time allowed.
+    /// module docs); `expected_len`, when known (an upper bound will do),
+    /// widens the time allowed.
     pub fn open_stream(&self, request: &ApiRequest, expected_len: Option<u64>) -> Result<Streamed> {
         self.stream_call(
             request,

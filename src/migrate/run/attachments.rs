@@ -225,14 +225,14 @@ impl Owner {
         // Open the download first: its length is what a lookup compares. A
         // download is one attempt (its body streams): a failure that may
         // pass gets the rounds of any read, and an outage is waited out.
-        let download = match s.patiently(|| s.zephyr.download(&self.zephyr, id)) {
+        let max = s.attachment_options.max_bytes;
+        let download = match s.patiently(|| s.zephyr.download(&self.zephyr, id, Some(max))) {
             Ok(d) => d,
             Err(e) => {
                 s.failed(RecordKind::Attachment, &key, &e);
                 return false;
             }
         };
-        let max = s.attachment_options.max_bytes;
         let over = |size: &str| {
             let why = format!("{name}: {size}, over the limit of {max} (max_attachment_bytes)");
             s.skipped(RecordKind::Attachment, &key, &why);
@@ -253,7 +253,7 @@ impl Owner {
                 let measured = s.patiently(|| {
                     let body = match opened.borrow_mut().take() {
                         Some(d) => d,
-                        None => s.zephyr.download(&self.zephyr, id)?,
+                        None => s.zephyr.download(&self.zephyr, id, Some(max))?,
                     };
                     measure(body, max)
                 });
@@ -274,7 +274,7 @@ impl Owner {
                 Some(d) => d,
                 // A later round (after a failure the lookup found no trace
                 // of): the file is read again.
-                None => s.patiently(|| s.zephyr.download(&self.zephyr, id))?,
+                None => s.patiently(|| s.zephyr.download(&self.zephyr, id, Some(max)))?,
             };
             let mut body = Exact::new(download, len, &name);
             let made = s
