@@ -310,6 +310,28 @@ fn report(summary: &RunSummary) -> String {
     std::fs::read_to_string(&summary.report).unwrap()
 }
 
+/// The summary's attachment counts are the report's attachment rows.
+fn assert_counted(summary: &RunSummary) {
+    let text = report(summary);
+    let rows = |action: &str| {
+        text.lines()
+            .filter(|l| l.starts_with("attachment,") && l.split(',').nth(3) == Some(action))
+            .count() as u64
+    };
+    let c = summary.records["attachment"];
+    let from_report = [
+        rows("created"),
+        rows("found"),
+        rows("skipped"),
+        rows("failed"),
+    ];
+    assert_eq!(
+        from_report,
+        [c.created, c.found, c.skipped, c.failed],
+        "{summary}\n{text}"
+    );
+}
+
 // ---- streamed: a download cut short never lands as a complete file ----
 
 /// Runs with the first download of `trace.log` answered by `cut`, later ones
@@ -426,6 +448,7 @@ fn a_file_over_the_limit_served_without_a_length_is_skipped_after_one_download()
         .expect("a row for the big file");
     assert!(row.contains("skipped") && row.contains("limit"), "{row}");
     assert_eq!(z.downloads_of(trace), 1, "read once, to its limit");
+    assert_counted(&summary);
     let names: Vec<String> = actual(&m).into_values().flatten().map(|f| f.0).collect();
     assert!(!names.contains(&"trace.log".to_string()), "{names:?}");
 }
@@ -638,12 +661,14 @@ fn a_listed_file_zephyr_cant_find_fails_alone_and_a_rerun_uploads_only_it() {
         "{}",
         m.failures()
     );
+    assert_counted(&first);
     // The case's other files are there.
     assert_eq!(uploads(&m), 6);
     gone.store(false, std::sync::atomic::Ordering::SeqCst);
     let second = run(&m, &o, with(AttachmentOptions::default()));
     assert!(second.is_complete(), "{second}\n{}", m.failures());
     assert_eq!(second.records["attachment"].created, 1, "{second}");
+    assert_counted(&second);
     assert_eq!(uploads(&m), 7, "only the missing file was uploaded");
     assert_eq!(actual(&m), expected(&m));
 }
@@ -710,6 +735,7 @@ fn files_already_on_qtest_with_their_name_and_size_are_found_when_the_journal_lo
     let second = run(&m, &o, hooks);
     assert!(second.is_complete(), "{second}\n{}", m.failures());
     assert_eq!(second.records["attachment"].found, 7, "{second}");
+    assert_counted(&second);
     assert_eq!(uploads(&m), 7, "nothing uploaded twice");
     assert_eq!(actual(&m), expected(&m));
 }
@@ -800,4 +826,32 @@ fn a_download_slower_than_a_json_call_but_faster_than_the_minimum_rate_migrates(
         1,
         "one download, not cut and read again"
     );
+}
+
+// ---- a crash of qTest right after an upload, then a resumed run ----
+
+#[test]
+fn a_crash_right_after_an_upload_and_a_resumed_run_upload_each_file_once() {
+    for k in [1u64, 3] {
+        let dir = crate::support::Scratch::new("attach-crash");
+        let mut opts = options(76 + k);
+        opts.state_file = Some(dir.0.join("qtest-state.jsonl"));
+        let mut m = Migration::with_options(opts);
+        let first = run(&m, &m.options(), with(AttachmentOptions::off()));
+        assert!(first.is_complete(), "{first}");
+        // The k-th upload is applied, then qTest dies without answering:
+        // its owner's marker (`…/all`) is never written.
+        m.mocks.faults().qtest.set_crash_after_writes(Some(k));
+        let full = RunHooks::default().sync(SyncOptions::default().full(true));
+        let crashed = run(&m, &m.options(), full.clone());
+        assert!(!crashed.is_complete(), "k={k}: {crashed}");
+        assert!(m.mocks.faults().qtest.crashed());
+        m.mocks.faults().qtest.clear();
+        m.mocks.restart_qtest().unwrap();
+        m.new_process();
+        let resumed = run(&m, &m.options(), full);
+        assert!(resumed.is_complete(), "k={k}: {resumed}\n{}", m.failures());
+        assert_eq!(uploads(&m), 7, "k={k}: each file uploaded once");
+        assert_eq!(actual(&m), expected(&m), "k={k}");
+    }
 }
