@@ -855,3 +855,77 @@ fn a_crash_right_after_an_upload_and_a_resumed_run_upload_each_file_once() {
         assert_eq!(actual(&m), expected(&m), "k={k}");
     }
 }
+
+// ---- the CLI: the config key, and the exit code of a run with a failed file ----
+
+#[test]
+fn the_config_keys_limit_skips_and_a_missing_file_makes_the_exit_code_partial() {
+    let m = Migration::with_options(options(80));
+    let notes = file(&m, "notes.txt").id;
+    let z = Front::start(&m.mocks.zephyr_url(), move |call, _| {
+        (call.download() == Some(notes)).then(|| {
+            let body = br#"{"errorCode":404,"message":"Attachment not found"}"#;
+            let not_found = Upstream {
+                status: 404,
+                headers: Vec::new(),
+                body: body.to_vec(),
+            };
+            with_length(&not_found, body.len(), body)
+        })
+    });
+    let config = m
+        .dir
+        .file("etlpool.toml", b"[run]\nmax_attachment_bytes = 100000\n");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_etlpool"))
+        .env_clear()
+        .env("ZEPHYR_URL", &z.url)
+        .env("ZEPHYR_TOKEN", m.mocks.zephyr_token())
+        .env("ZEPHYR_PROJECT", m.mocks.project_key())
+        .env("QTEST_URL", m.mocks.qtest_url())
+        .env("QTEST_TOKEN", m.mocks.qtest_token())
+        .env("QTEST_PROJECT_ID", m.mocks.qtest_project_id().to_string())
+        .args(["--quiet", "migrate", "--config"])
+        .arg(&config)
+        .arg("--journal")
+        .arg(m.dir.0.join("journal.csv"))
+        .arg("--report")
+        .arg(m.dir.0.join("report.csv"))
+        .output()
+        .expect("run etlpool");
+    // The CLI names the report after the run's start: the one in the dir.
+    let report = std::fs::read_dir(&m.dir.0)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("report.")
+        })
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .unwrap_or_else(|| panic!("no report: {out:?}"));
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "records failed: {out:?}\n{report}"
+    );
+    let row = |id: u64| {
+        report
+            .lines()
+            .find(|l| l.contains(&format!("/{id},")))
+            .unwrap_or_default()
+            .to_string()
+    };
+    let trace = file(&m, "trace.log").id;
+    assert!(
+        row(trace).contains(",skipped,") && row(trace).contains("limit"),
+        "{report}"
+    );
+    assert!(
+        row(notes).contains(",failed,") && row(notes).contains("404"),
+        "{report}"
+    );
+    // The case's other files are there.
+    assert_eq!(uploads(&m), 5, "{report}");
+}
