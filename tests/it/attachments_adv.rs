@@ -712,6 +712,18 @@ fn no_attachments_makes_no_attachment_request_on_either_side() {
 
 // ---- a file already on qTest ----
 
+/// Drops the journal's attachment rows.
+fn forget_attachments(m: &Migration) {
+    let path = m.dir.0.join("journal.csv");
+    let kept: String = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("attachment,"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&path, kept).unwrap();
+}
+
 #[test]
 fn files_already_on_qtest_with_their_name_and_size_are_found_when_the_journal_lost_them() {
     let m = Migration::with_options(options(74));
@@ -723,14 +735,7 @@ fn files_already_on_qtest_with_their_name_and_size_are_found_when_the_journal_lo
     assert!(first.is_complete(), "{first}\n{}", m.failures());
     // The journal lost its attachment rows (a crash before they were
     // written, a journal restored from an older copy).
-    let path = m.dir.0.join("journal.csv");
-    let kept: String = std::fs::read_to_string(&path)
-        .unwrap()
-        .lines()
-        .filter(|l| !l.starts_with("attachment,"))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    std::fs::write(&path, kept).unwrap();
+    forget_attachments(&m);
     let hooks = RunHooks::default().sync(SyncOptions::default().full(true));
     let second = run(&m, &o, hooks);
     assert!(second.is_complete(), "{second}\n{}", m.failures());
@@ -928,4 +933,37 @@ fn the_config_keys_limit_skips_and_a_missing_file_makes_the_exit_code_partial() 
     );
     // The case's other files are there.
     assert_eq!(uploads(&m), 5, "{report}");
+}
+
+// ---- an empty file ----
+
+#[test]
+fn an_empty_file_migrates_once_with_or_without_a_length() {
+    for chunk in [false, true] {
+        let m = Migration::with_options(options(81 + u64::from(chunk)));
+        let shot = file(&m, "screenshot.png").id;
+        let z = Front::start(&m.mocks.zephyr_url(), move |call, up| {
+            (call.download() == Some(shot)).then(|| match chunk {
+                true => chunked(up, &[], true),
+                false => with_length(up, 0, &[]),
+            })
+        });
+        let o = through(&m, &z, None);
+        let first = run(&m, &o, with(AttachmentOptions::default()));
+        assert!(first.is_complete(), "{first}\n{}", m.failures());
+        let state = m.mocks.qtest_state();
+        let stored: Vec<_> = state
+            .attachments
+            .iter()
+            .filter(|f| f.name == "screenshot.png")
+            .collect();
+        assert_eq!(stored.len(), 1, "{stored:?}");
+        assert_eq!(stored[0].size, 0);
+        // Found again by name and size when the journal lost it.
+        forget_attachments(&m);
+        let hooks = RunHooks::default().sync(SyncOptions::default().full(true));
+        let second = run(&m, &o, hooks);
+        assert!(second.is_complete(), "{second}\n{}", m.failures());
+        assert_eq!(uploads(&m), 7, "chunked={chunk}");
+    }
 }
