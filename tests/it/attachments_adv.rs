@@ -238,6 +238,28 @@ fn chunked(up: &Upstream, body: &[u8], terminated: bool) -> Wire {
     }
 }
 
+/// Zephyr's 404 for a file it listed.
+fn not_found(_: &Upstream) -> Wire {
+    let body = br#"{"errorCode":404,"message":"Attachment not found"}"#;
+    let answer = Upstream {
+        status: 404,
+        headers: vec![("Content-Type".into(), "application/json".into())],
+        body: body.to_vec(),
+    };
+    with_length(&answer, body.len(), body)
+}
+
+/// A front of Zephyr that answers every download of file `id` with `wire`.
+fn serving(
+    m: &Migration,
+    id: u64,
+    wire: impl Fn(&Upstream) -> Wire + Send + Sync + 'static,
+) -> Front {
+    Front::start(&m.mocks.zephyr_url(), move |call, up| {
+        (call.download() == Some(id)).then(|| wire(up))
+    })
+}
+
 /// A front of the qTest mock (any method, bodies read whole) that records
 /// every request's headers.
 struct QtestFront {
@@ -291,6 +313,11 @@ fn run(m: &Migration, o: &MigrateOptions, hooks: RunHooks) -> RunSummary {
     etlpool::migrate::migrate_with(&m.pool, o, &cancel, &hooks).expect("run")
 }
 
+/// A run with the default attachment options, Zephyr behind `z`.
+fn run_through(m: &Migration, z: &Front) -> RunSummary {
+    run(m, &through(m, z, None), with(AttachmentOptions::default()))
+}
+
 fn with(attachments: AttachmentOptions) -> RunHooks {
     RunHooks::default().attachments(attachments)
 }
@@ -342,11 +369,7 @@ fn first_download_cut(seed: u64, cut: fn(&Upstream) -> Wire) {
     let z = Front::start(&m.mocks.zephyr_url(), move |call, up| {
         (call.download() == Some(trace) && call.nth == 0).then(|| cut(up))
     });
-    let summary = run(
-        &m,
-        &through(&m, &z, None),
-        with(AttachmentOptions::default()),
-    );
+    let summary = run_through(&m, &z);
     assert!(summary.is_complete(), "{summary}\n{}", m.failures());
     assert_eq!(actual(&m), expected(&m), "every file whole, once");
     assert_eq!(uploads(&m), 7, "a cut download never became an upload");
@@ -378,15 +401,10 @@ fn a_chunked_download_without_its_last_chunk_never_lands_as_complete() {
 fn a_download_always_cut_short_fails_its_record_and_leaves_nothing_on_qtest() {
     let m = Migration::with_options(options(64));
     let trace = file(&m, "trace.log").id;
-    let z = Front::start(&m.mocks.zephyr_url(), move |call, up| {
-        (call.download() == Some(trace))
-            .then(|| with_length(up, up.body.len(), &up.body[..up.body.len() - 1]))
+    let z = serving(&m, trace, |up| {
+        with_length(up, up.body.len(), &up.body[..up.body.len() - 1])
     });
-    let summary = run(
-        &m,
-        &through(&m, &z, None),
-        with(AttachmentOptions::default()),
-    );
+    let summary = run_through(&m, &z);
     assert_eq!(summary.failed, 1, "{summary}\n{}", m.failures());
     assert!(!summary.is_complete());
     assert_eq!(summary.records["attachment"].created, 6, "{summary}");
@@ -421,11 +439,7 @@ fn files_of_one_name_and_different_sizes_served_without_a_length_both_migrate() 
     let z = Front::start(&m.mocks.zephyr_url(), |call, up| {
         call.download().map(|_| chunked(up, &up.body, true))
     });
-    let summary = run(
-        &m,
-        &through(&m, &z, None),
-        with(AttachmentOptions::default()),
-    );
+    let summary = run_through(&m, &z);
     assert!(summary.is_complete(), "{summary}\n{}", m.failures());
     assert_eq!(actual(&m), expected(&m), "both notes.txt on their case");
     assert_eq!(summary.records["attachment"].created, 7, "{summary}");
@@ -554,21 +568,15 @@ fn the_content_type_comes_from_zephyr_else_from_the_name() {
     let m = Migration::with_options(options(70));
     let spec = file(&m, "spec.pdf").id;
     // spec.pdf's answer names no type; the others keep the mock's.
-    let z = Front::start(&m.mocks.zephyr_url(), move |call, up| {
-        (call.download() == Some(spec)).then(|| {
-            let bare = Upstream {
-                status: up.status,
-                headers: Vec::new(),
-                body: up.body.clone(),
-            };
-            with_length(&bare, bare.body.len(), &bare.body)
-        })
+    let z = serving(&m, spec, |up| {
+        let bare = Upstream {
+            status: up.status,
+            headers: Vec::new(),
+            body: up.body.clone(),
+        };
+        with_length(&bare, bare.body.len(), &bare.body)
     });
-    let summary = run(
-        &m,
-        &through(&m, &z, None),
-        with(AttachmentOptions::default()),
-    );
+    let summary = run_through(&m, &z);
     assert!(summary.is_complete(), "{summary}\n{}", m.failures());
     let state = m.mocks.qtest_state();
     let source = m.mocks.source();
@@ -594,12 +602,10 @@ fn neither_token_reaches_the_other_service_nor_the_report() {
     let m = Migration::with_options(options(71));
     let trace = file(&m, "trace.log").id;
     // One download fails for good, so the report has an error row.
-    let z = Front::start(&m.mocks.zephyr_url(), move |call, up| {
-        (call.download() == Some(trace)).then(|| {
-            let mut wire = with_length(up, up.body.len(), &up.body[..10]);
-            wire.reset = true;
-            wire
-        })
+    let z = serving(&m, trace, |up| {
+        let mut wire = with_length(up, up.body.len(), &up.body[..10]);
+        wire.reset = true;
+        wire
     });
     let q = qtest_front(&m.mocks.qtest_url());
     let summary = run(
@@ -640,16 +646,7 @@ fn a_listed_file_zephyr_cant_find_fails_alone_and_a_rerun_uploads_only_it() {
     let z = Front::start(&m.mocks.zephyr_url(), move |call, up| {
         let missing =
             call.download() == Some(notes) && still.load(std::sync::atomic::Ordering::SeqCst);
-        missing.then(|| {
-            let body = br#"{"errorCode":404,"message":"Attachment not found"}"#;
-            let not_found = Upstream {
-                status: 404,
-                headers: vec![("Content-Type".into(), "application/json".into())],
-                body: body.to_vec(),
-            };
-            let _ = up;
-            with_length(&not_found, body.len(), body)
-        })
+        missing.then(|| not_found(up))
     });
     let o = through(&m, &z, None);
     let first = run(&m, &o, with(AttachmentOptions::default()));
@@ -812,18 +809,12 @@ fn a_download_slower_than_a_json_call_but_faster_than_the_minimum_rate_migrates(
         .build()
         .unwrap();
     let big = file(&m, "big.bin").id;
-    let z = Front::start(&m.mocks.zephyr_url(), move |call, up| {
-        (call.download() == Some(big)).then(|| {
-            let mut wire = with_length(up, up.body.len(), &up.body);
-            wire.pace = Some((40_000, std::time::Duration::from_millis(50)));
-            wire
-        })
+    let z = serving(&m, big, |up| {
+        let mut wire = with_length(up, up.body.len(), &up.body);
+        wire.pace = Some((40_000, std::time::Duration::from_millis(50)));
+        wire
     });
-    let summary = run(
-        &m,
-        &through(&m, &z, None),
-        with(AttachmentOptions::default()),
-    );
+    let summary = run_through(&m, &z);
     assert!(summary.is_complete(), "{summary}\n{}", m.failures());
     assert_eq!(actual(&m), expected(&m));
     assert_eq!(
@@ -867,17 +858,7 @@ fn a_crash_right_after_an_upload_and_a_resumed_run_upload_each_file_once() {
 fn the_config_keys_limit_skips_and_a_missing_file_makes_the_exit_code_partial() {
     let m = Migration::with_options(options(80));
     let notes = file(&m, "notes.txt").id;
-    let z = Front::start(&m.mocks.zephyr_url(), move |call, _| {
-        (call.download() == Some(notes)).then(|| {
-            let body = br#"{"errorCode":404,"message":"Attachment not found"}"#;
-            let not_found = Upstream {
-                status: 404,
-                headers: Vec::new(),
-                body: body.to_vec(),
-            };
-            with_length(&not_found, body.len(), body)
-        })
-    });
+    let z = serving(&m, notes, not_found);
     let config = m
         .dir
         .file("etlpool.toml", b"[run]\nmax_attachment_bytes = 100000\n");
@@ -942,11 +923,9 @@ fn an_empty_file_migrates_once_with_or_without_a_length() {
     for chunk in [false, true] {
         let m = Migration::with_options(options(81 + u64::from(chunk)));
         let shot = file(&m, "screenshot.png").id;
-        let z = Front::start(&m.mocks.zephyr_url(), move |call, up| {
-            (call.download() == Some(shot)).then(|| match chunk {
-                true => chunked(up, &[], true),
-                false => with_length(up, 0, &[]),
-            })
+        let z = serving(&m, shot, move |up| match chunk {
+            true => chunked(up, &[], true),
+            false => with_length(up, 0, &[]),
         });
         let o = through(&m, &z, None);
         let first = run(&m, &o, with(AttachmentOptions::default()));
