@@ -476,19 +476,24 @@ fn renaming(m: &Migration, names: &[(&str, &str)]) -> Front {
         .map(|(from, to)| (file(m, from).id, to.to_string()))
         .collect();
     Front::start(&m.mocks.zephyr_url(), move |call, up| {
-        if !call.is_listing() || up.status != 200 {
-            return None;
-        }
-        let mut list: serde_json::Value = serde_json::from_slice(&up.body).unwrap();
-        for item in list["attachments"].as_array_mut().unwrap() {
-            let id = item["id"].as_u64().unwrap();
-            if let Some(name) = by_id.get(&id) {
-                item["name"] = name.clone().into();
-            }
-        }
-        let body = serde_json::to_vec(&list).unwrap();
-        Some(with_length(up, body.len(), &body))
+        call.is_listing().then(|| rename(up, &by_id)).flatten()
     })
+}
+
+/// A listing `up` with the files of `names` (by id) renamed.
+fn rename(up: &Upstream, names: &HashMap<u64, String>) -> Option<Wire> {
+    if up.status != 200 {
+        return None;
+    }
+    let mut list: serde_json::Value = serde_json::from_slice(&up.body).unwrap();
+    for item in list["attachments"].as_array_mut().unwrap() {
+        let id = item["id"].as_u64().unwrap();
+        if let Some(name) = names.get(&id) {
+            item["name"] = name.clone().into();
+        }
+    }
+    let body = serde_json::to_vec(&list).unwrap();
+    Some(with_length(up, body.len(), &body))
 }
 
 /// The qTest names of the files on the mock.
@@ -945,4 +950,49 @@ fn an_empty_file_migrates_once_with_or_without_a_length() {
         assert!(second.is_complete(), "{second}\n{}", m.failures());
         assert_eq!(uploads(&m), 7, "chunked={chunk}");
     }
+}
+
+// ---- two different files of one name and one size on one record ----
+
+#[test]
+fn two_different_files_of_one_name_and_size_on_a_record_both_migrate_across_runs() {
+    let m = Migration::with_options(options(83));
+    let (shot, trace) = (file(&m, "screenshot.png"), file(&m, "trace.log"));
+    // trace.log is listed as a second screenshot.png of the same size, with
+    // other bytes; on the first run Zephyr can't serve it.
+    let names = HashMap::from([(trace.id, shot.name.clone())]);
+    let first_run = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let failing = first_run.clone();
+    let size = usize::try_from(shot.size).unwrap();
+    let z = Front::start(&m.mocks.zephyr_url(), move |call, up| {
+        if call.is_listing() {
+            return rename(up, &names);
+        }
+        (call.download() == Some(trace.id)).then(|| {
+            match failing.load(std::sync::atomic::Ordering::SeqCst) {
+                true => not_found(up),
+                false => with_length(up, size, &up.body[..size]),
+            }
+        })
+    });
+    let o = through(&m, &z, None);
+    let first = run(&m, &o, with(AttachmentOptions::default()));
+    assert_eq!(first.failed, 1, "{first}\n{}", m.failures());
+    first_run.store(false, std::sync::atomic::Ordering::SeqCst);
+    let second = run(&m, &o, with(AttachmentOptions::default()));
+    assert!(second.is_complete(), "{second}\n{}", m.failures());
+    assert_eq!(second.records["attachment"].created, 1, "{second}");
+    let state = m.mocks.qtest_state();
+    let shots: Vec<_> = state
+        .attachments
+        .iter()
+        .filter(|f| f.name == shot.name)
+        .map(|f| (f.size, f.sha256.clone()))
+        .collect();
+    assert_eq!(shots.len(), 2, "{shots:?}");
+    assert!(
+        shots[0].0 == shot.size && shots[1].0 == shot.size,
+        "{shots:?}"
+    );
+    assert_ne!(shots[0].1, shots[1].1, "two different files");
 }
