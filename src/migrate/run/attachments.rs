@@ -10,6 +10,7 @@
 //! the owner's attachments again.
 
 use std::cell::RefCell;
+use std::collections::HashSet;
 use std::io::{self, Read};
 
 use super::shared::{Fresh, PlanInfo, Shared};
@@ -166,6 +167,14 @@ impl Owner {
             Err(e) => return s.failed(RecordKind::Attachment, &done, &e),
         };
         let existing = Existing::default();
+        // The qTest files that files of this record journaled are theirs: a
+        // file of the same name and size is never "found" as one of them.
+        for id in files.iter().filter_map(|f| f.id) {
+            let key = attachment_key(&self.key, Some(id));
+            if let Some(target) = s.journal.get(RecordKind::Attachment, &key) {
+                existing.taken.borrow_mut().insert(target.id);
+            }
+        }
         let mut all_done = true;
         for file in &files {
             if s.cancel.is_cancelled() {
@@ -296,10 +305,13 @@ impl Owner {
 }
 
 /// The qTest object's attachments, read at most once per owner unless a
-/// fresh look is needed, with the sizes learnt so far.
+/// fresh look is needed, with the sizes learnt so far, and those that are
+/// already another file's (found or made for it): two files of one name and
+/// size are two files.
 #[derive(Default)]
 struct Existing {
     listed: RefCell<Option<Vec<WithSize>>>,
+    taken: RefCell<HashSet<u64>>,
 }
 
 /// A listed attachment and its size, once counted.
@@ -324,11 +336,16 @@ impl Existing {
         let Some(items) = listed.as_mut() else {
             return Ok(None);
         };
-        for (item, size) in items.iter_mut().filter(|(a, _)| same_name(&a.name, name)) {
+        let mut taken = self.taken.borrow_mut();
+        let candidates = items
+            .iter_mut()
+            .filter(|(a, _)| same_name(&a.name, name) && !taken.contains(&a.id));
+        for (item, size) in candidates {
             if size.is_none() {
                 *size = Some(s.qtest.attachment_size(target, item.id)?);
             }
             if *size == Some(len) {
+                taken.insert(item.id);
                 return Ok(Some(Target::id(item.id)));
             }
         }
@@ -336,6 +353,7 @@ impl Existing {
     }
 
     fn add(&self, made: QtestAttachment, size: u64) {
+        self.taken.borrow_mut().insert(made.id);
         if let Some(items) = self.listed.borrow_mut().as_mut() {
             items.push((made, Some(size)));
         }
