@@ -509,20 +509,35 @@ fn qtest_names(m: &Migration) -> Vec<String> {
     names
 }
 
-#[test]
-fn a_non_ascii_name_after_a_lost_answer_is_found_not_uploaded_twice() {
-    let m = Migration::with_options(options(68));
-    let z = renaming(&m, &[("spec.pdf", "Prüfung – Bericht.pdf")]);
+/// Runs once without attachments, then with every upload applied and its
+/// answer lost, with the files renamed as `names` says: each file must be
+/// found by the lookup, never uploaded twice.
+fn lost_answers_under_names(seed: u64, names: &[(&str, &str)]) {
+    let m = Migration::with_options(options(seed));
+    let z = renaming(&m, names);
     let o = through(&m, &z, None);
     let first = run(&m, &o, with(AttachmentOptions::off()));
     assert!(first.is_complete(), "{first}");
-    // Every upload is applied and its answer lost: each must be looked up.
     m.mocks.faults().qtest.set_reset_after_write_rate(1.0);
     let hooks = RunHooks::default().sync(SyncOptions::default().full(true));
     let second = run(&m, &o, hooks);
     m.mocks.faults().qtest.clear();
     assert!(second.is_complete(), "{second}\n{}", m.failures());
     assert_eq!(uploads(&m), 7, "one upload per file: {:?}", qtest_names(&m));
+}
+
+#[test]
+fn a_non_ascii_name_after_a_lost_answer_is_found_not_uploaded_twice() {
+    lost_answers_under_names(68, &[("spec.pdf", "Prüfung – Bericht.pdf")]);
+}
+
+#[test]
+fn a_name_with_edge_spaces_after_a_lost_answer_is_found_not_uploaded_twice() {
+    // Header values lose their edge whitespace on the way.
+    lost_answers_under_names(
+        84,
+        &[("spec.pdf", " spec .pdf "), ("photo.jpg", "\tphoto.jpg")],
+    );
 }
 
 #[test]
