@@ -101,11 +101,15 @@ impl QtestClient {
 }
 
 /// A file name as a header value: control characters and non-ASCII
-/// percent-encoded (header values are ASCII), the rest as is.
+/// percent-encoded (header values are ASCII), and spaces at either end
+/// (a header value loses them on the way), the rest as is.
 pub(crate) fn header_safe(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
-    for c in name.chars() {
-        if c.is_ascii() && !c.is_ascii_control() && c != '%' {
+    let start = name.len() - name.trim_start_matches(' ').len();
+    let end = name.trim_end_matches(' ').len();
+    for (at, c) in name.char_indices() {
+        let edge = c == ' ' && (at < start || at >= end);
+        if c.is_ascii() && !c.is_ascii_control() && c != '%' && !edge {
             out.push(c);
         } else {
             let mut buf = [0u8; 4];
@@ -126,5 +130,7 @@ mod tests {
         assert_eq!(header_safe("report 1.png"), "report 1.png");
         assert_eq!(header_safe("Prüfung.pdf"), "Pr%C3%BCfung.pdf");
         assert_eq!(header_safe("a\nb%"), "a%0Ab%25");
+        assert_eq!(header_safe(" a b.txt  "), "%20a b.txt%20%20");
+        assert_eq!(header_safe("  "), "%20%20");
     }
 }
