@@ -361,8 +361,8 @@ impl Existing {
 }
 
 /// Whether qTest's `listed` name is the file `name` an upload sent: the
-/// name as is, or as its `File-Name` header carried it (non-ASCII and
-/// control characters percent-encoded), which a server may store undecoded.
+/// name as is, or as its `File-Name` header carried it (partly
+/// percent-encoded: [`header_safe`]), which a server may store undecoded.
 fn same_name(listed: &str, name: &str) -> bool {
     listed == name || listed == header_safe(name)
 }
