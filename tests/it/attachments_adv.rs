@@ -58,8 +58,9 @@ impl Call {
 
 type Mangle = dyn Fn(&Call, &Upstream) -> Option<Wire> + Send + Sync;
 
-/// A raw-TCP front of the Zephyr mock: one request per connection (GETs, no
-/// body), forwarded, and answered as `mangle` says (else as the mock did).
+/// A raw-TCP front of a mock: one request per connection (bodies with a
+/// `Content-Length`), forwarded, and answered as `mangle` says (else as the
+/// mock did).
 struct Front {
     url: String,
     seen: Arc<Mutex<Vec<Call>>>,
@@ -116,6 +117,7 @@ fn serve_one(conn: TcpStream, origin: &str, log: &Mutex<Vec<Call>>, mangle: &Man
     if reader.read_line(&mut line).unwrap_or(0) == 0 {
         return;
     }
+    let method = line.split_whitespace().next().unwrap_or("GET").to_string();
     let target = line.split_whitespace().nth(1).unwrap_or("/").to_string();
     let mut headers = Vec::new();
     loop {
@@ -126,6 +128,15 @@ fn serve_one(conn: TcpStream, origin: &str, log: &Mutex<Vec<Call>>, mangle: &Man
         if let Some((k, v)) = h.trim_end().split_once(':') {
             headers.push((k.trim().to_string(), v.trim().to_string()));
         }
+    }
+    // Bodies come with a length (JSON, and uploads of a known size).
+    let length = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .map_or(0, |(_, v)| v.parse().unwrap());
+    let mut body = vec![0; length];
+    if std::io::Read::read_exact(&mut reader, &mut body).is_err() {
+        return;
     }
     let call = {
         let mut log = log.lock();
@@ -138,7 +149,7 @@ fn serve_one(conn: TcpStream, origin: &str, log: &Mutex<Vec<Call>>, mangle: &Man
         log.push(call.clone());
         call
     };
-    let up = forward("GET", &format!("{origin}{target}"), &headers, Vec::new());
+    let up = forward(&method, &format!("{origin}{target}"), &headers, body);
     let wire = mangle(&call, &up).unwrap_or_else(|| with_length(&up, up.body.len(), &up.body));
     let mut conn = conn;
     match wire.pace {
@@ -1010,4 +1021,54 @@ fn two_different_files_of_one_name_and_size_on_a_record_both_migrate_across_runs
         "{shots:?}"
     );
     assert_ne!(shots[0].1, shots[1].1, "two different files");
+}
+
+// ---- a lookup against a big file of the same name on qTest ----
+
+#[test]
+fn a_lookup_never_reads_a_big_same_named_qtest_file_to_learn_its_size() {
+    let mut opts = options(85);
+    opts.qtest_max_body_bytes = 4_000_000;
+    let mut m = Migration::with_options(opts);
+    let trace = file(&m, "trace.log").id;
+    // First, trace.log reaches qTest as a 2 MB file (Zephyr then served it
+    // so), and the journal forgets it.
+    let big = serving(&m, trace, |up| {
+        let body: Vec<u8> = up.body.iter().copied().cycle().take(2_000_000).collect();
+        with_length(up, body.len(), &body)
+    });
+    let first = run_through(&m, &big);
+    assert!(first.is_complete(), "{first}\n{}", m.failures());
+    forget_attachments(&m);
+    // Then qTest serves its files slowly, and calls get 2 s: reading the
+    // 2 MB file (2.5 s) to count it would fail the lookup.
+    m.pool = crate::support::test_pool()
+        .max_connections_per_host(4)
+        .request_timeout(std::time::Duration::from_secs(1))
+        .total_timeout(Some(std::time::Duration::from_secs(2)))
+        .build()
+        .unwrap();
+    let q = Front::start(&m.mocks.qtest_url(), |call, up| {
+        call.download().map(|_| {
+            let mut wire = with_length(up, up.body.len(), &up.body);
+            wire.pace = Some((40_000, std::time::Duration::from_millis(50)));
+            wire
+        })
+    });
+    let mut o = m.options();
+    o.endpoints.qtest_url = q.url.clone();
+    let hooks = RunHooks::default().sync(SyncOptions::default().full(true));
+    let second = run(&m, &o, hooks);
+    assert!(second.is_complete(), "{second}\n{}", m.failures());
+    assert_eq!(second.records["attachment"].found, 6, "{second}");
+    assert_eq!(second.records["attachment"].created, 1, "{second}");
+    let sizes: Vec<u64> = m
+        .mocks
+        .qtest_state()
+        .attachments
+        .iter()
+        .filter(|f| f.name == "trace.log")
+        .map(|f| f.size)
+        .collect();
+    assert_eq!(sizes, [2_000_000, file(&m, "trace.log").size]);
 }
