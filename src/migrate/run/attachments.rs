@@ -342,7 +342,7 @@ impl Existing {
             .filter(|(a, _)| same_name(&a.name, name) && !taken.contains(&a.id));
         for (item, size) in candidates {
             if size.is_none() {
-                *size = Some(s.qtest.attachment_size(target, item.id)?);
+                *size = Some(s.qtest.attachment_size(target, item.id, len)?);
             }
             if *size == Some(len) {
                 taken.insert(item.id);
