@@ -60,18 +60,25 @@ impl QtestClient {
         self.api().get_json(&path, &[])
     }
 
-    /// The size of attachment `id` of `target`: its bytes counted as they
-    /// arrive (the listing has no size), never held.
-    pub fn attachment_size(&self, target: AttachmentTarget, id: u64) -> Result<u64> {
+    /// The size of attachment `id` of `target` (the listing has none), as
+    /// far as telling it from `up_to` goes: the length the download
+    /// announces (its body left unread), else its bytes counted as they
+    /// arrive, never held, up to one past `up_to` (a bigger file is not the
+    /// one looked for, and isn't read whole to say so).
+    pub fn attachment_size(&self, target: AttachmentTarget, id: u64, up_to: u64) -> Result<u64> {
         let path = format!(
             "/projects/{}/{}/attachments/{id}",
             self.project_id(),
             target.segment()
         );
         let request = ApiRequest::get(&path).header("Accept", "*/*");
-        let mut body: Streamed = self.api().open_stream(&request, None)?;
-        std::io::copy(&mut body, &mut std::io::sink())
-            .map_err(|e| Error::io(format!("reading attachment {id} from qTest"), e))
+        let past = up_to.saturating_add(1);
+        let mut body: Streamed = self.api().open_stream(&request, Some(past))?;
+        if let Some(n) = body.content_length() {
+            return Ok(n);
+        }
+        std::io::copy(&mut (&mut body).take(past), &mut std::io::sink())
+            .map_err(|e| body.read_error(e))
     }
 
     /// Uploads `len` bytes (when known) of `body` to `target` as `name`. One
@@ -104,11 +111,15 @@ impl QtestClient {
 }
 
 /// A file name as a header value: control characters and non-ASCII
-/// percent-encoded (header values are ASCII), the rest as is.
+/// percent-encoded (header values are ASCII), and spaces at either end
+/// (a header value loses them on the way), the rest as is.
 pub(crate) fn header_safe(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
-    for c in name.chars() {
-        if c.is_ascii() && !c.is_ascii_control() && c != '%' {
+    let start = name.len() - name.trim_start_matches(' ').len();
+    let end = name.trim_end_matches(' ').len();
+    for (at, c) in name.char_indices() {
+        let edge = c == ' ' && (at < start || at >= end);
+        if c.is_ascii() && !c.is_ascii_control() && c != '%' && !edge {
             out.push(c);
         } else {
             let mut buf = [0u8; 4];
@@ -129,5 +140,7 @@ mod tests {
         assert_eq!(header_safe("report 1.png"), "report 1.png");
         assert_eq!(header_safe("Prüfung.pdf"), "Pr%C3%BCfung.pdf");
         assert_eq!(header_safe("a\nb%"), "a%0Ab%25");
+        assert_eq!(header_safe(" a b.txt  "), "%20a b.txt%20%20");
+        assert_eq!(header_safe("  "), "%20%20");
     }
 }

@@ -7,6 +7,7 @@ mod envelope;
 mod login;
 pub mod models;
 
+pub(crate) use attachments::header_safe;
 pub use attachments::{AttachmentTarget, QtestAttachment};
 pub use client::{PAGE_SIZE, QtestClient};
 pub use login::QtestLogin;

@@ -76,9 +76,18 @@ impl ZephyrClient {
         }
     }
 
-    /// The bytes of attachment `id` of `owner`, as they arrive.
-    pub fn download(&self, owner: &AttachmentOwner, id: u64) -> Result<Streamed> {
+    /// The bytes of attachment `id` of `owner`, as they arrive. `up_to`:
+    /// the most bytes the caller reads, which gives the transfer its time
+    /// (see [`ApiClient::open_stream`](crate::http::ApiClient::open_stream)):
+    /// the length is only announced once the request is out, and a big file
+    /// must not be cut off by the limit of a JSON call.
+    pub fn download(
+        &self,
+        owner: &AttachmentOwner,
+        id: u64,
+        up_to: Option<u64>,
+    ) -> Result<Streamed> {
         let request = ApiRequest::get(&format!("{}/{id}", owner.path())).header("Accept", "*/*");
-        self.api().open_stream(&request, None)
+        self.api().open_stream(&request, up_to)
     }
 }

@@ -2,6 +2,7 @@
 //! 127.0.0.1 (the mocks, small in-test servers) or runs the `etlpool` binary.
 
 mod attachments;
+mod attachments_adv;
 mod attachments_big;
 mod attachments_links;
 mod attachments_steps;

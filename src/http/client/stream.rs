@@ -10,6 +10,7 @@
 //! rate-limit headers or 429 tell it, errors masked of what was sent and
 //! marked when a write's outcome is unknown.
 
+use std::cell::Cell;
 use std::io::{self, Read};
 use std::time::Duration;
 
@@ -17,7 +18,7 @@ use ureq::http::{HeaderMap, Request};
 use ureq::{BodyReader, SendBody};
 
 use super::{ApiClient, Call};
-use crate::error::{Error, Exchange, Result, StatusError};
+use crate::error::{Error, Exchange, RequestContext, Result, StatusError};
 use crate::http::ApiRequest;
 use crate::metrics::FailureKind;
 use crate::pool::{Lease, Reply};
@@ -40,6 +41,10 @@ pub struct Streamed {
     read: u64,
     finished: bool,
     lease: Option<Lease>,
+    /// Where the request went and what was exchanged when the body began,
+    /// for [`Streamed::read_error`].
+    at: RequestContext,
+    exchange: Exchange,
 }
 
 impl Streamed {
@@ -62,6 +67,24 @@ impl Streamed {
     /// Bytes of the body read so far.
     pub fn bytes_read(&self) -> u64 {
         self.read
+    }
+
+    /// `e`, an error of a read of this body, as the call's transport error
+    /// ([`Error::Request`], with the request's context, the response
+    /// started): a body cut off midway is a failure that may pass, as it is
+    /// for a body read whole by the call itself.
+    pub fn read_error(&self, e: io::Error) -> Error {
+        // ureq hands its own errors to readers wrapped in an io error:
+        // unwrapped, they classify as they do for any call.
+        let source = match e.get_ref().is_some_and(|inner| inner.is::<ureq::Error>()) {
+            true => match e.into_inner().map(|inner| inner.downcast::<ureq::Error>()) {
+                Some(Ok(inner)) => *inner,
+                Some(Err(other)) => ureq::Error::Io(io::Error::other(other)),
+                None => ureq::Error::Io(io::Error::other("body read failed")),
+            },
+            false => ureq::Error::Io(e),
+        };
+        crate::pool::request_error(source, self.at.clone(), self.exchange, u64::MAX)
     }
 }
 
@@ -97,16 +120,34 @@ impl std::fmt::Debug for Streamed {
     }
 }
 
+/// The body of an upload as ureq reads it, keeping an error of its own
+/// reader (not of the connection) in `failed`.
+struct Source<'a> {
+    inner: &'a mut dyn Read,
+    failed: &'a Cell<Option<io::Error>>,
+}
+
+impl Read for Source<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(buf).map_err(|e| {
+            self.failed.set(Some(e));
+            io::Error::other("the body's reader failed")
+        })
+    }
+}
+
 impl ApiClient {
     /// `request` (a GET) with its body streamed: the answer if 2xx, else
     /// [`Error::Status`] with an excerpt of the body. One attempt (see the
-    /// module docs); `expected_len`, when known, widens the time allowed.
+    /// module docs); `expected_len`, when known (an upper bound will do),
+    /// widens the time allowed.
     pub fn open_stream(&self, request: &ApiRequest, expected_len: Option<u64>) -> Result<Streamed> {
         self.stream_call(
             request,
             SendBody::none(),
             expected_len,
-            |lease, response, _| {
+            None,
+            |lease, response, exchange| {
                 let (parts, body) = response.into_parts();
                 let head = Reply::new(parts.status.as_u16(), parts.headers.clone(), Vec::new());
                 let streamed = Streamed {
@@ -116,6 +157,8 @@ impl ApiClient {
                     read: 0,
                     finished: false,
                     lease: Some(lease),
+                    at: self.context(request, 1),
+                    exchange,
                 };
                 Ok((head, streamed))
             },
@@ -144,17 +187,26 @@ impl ApiClient {
     ///
     /// A 2xx answer, else [`Error::Status`]; in **one attempt**, never repeated: a
     /// transport failure after the request started, or a 5xx, is an error
-    /// whose [`Error::is_outcome_unknown`] is true.
+    /// whose [`Error::is_outcome_unknown`] is true. If `body` itself fails
+    /// to read, the request is cut short: [`Error::Io`] with that error as
+    /// its source, the outcome known (the server got an incomplete request)
+    /// and nothing charged to the server's breaker.
     pub fn send_stream(
         &self,
         request: &ApiRequest,
         body: &mut dyn Read,
         len: Option<u64>,
     ) -> Result<Reply> {
+        let failed = Cell::new(None);
+        let mut source = Source {
+            inner: body,
+            failed: &failed,
+        };
         self.stream_call(
             request,
-            SendBody::from_reader(body),
+            SendBody::from_reader(&mut source),
             len,
+            Some(&failed),
             |lease, response, sent| {
                 let (parts, body) = response.into_parts();
                 let read = body.into_with_config().limit(1024 * 1024).read_to_vec();
@@ -175,11 +227,16 @@ impl ApiClient {
     /// request on a lease, with the limit of a transfer of `len` bytes;
     /// `read` takes the response (with the lease and what was sent) to the
     /// answer's head and what is kept of it, `finish` judges it.
+    /// `source_failed` holds the error of the body's own reader, if it
+    /// failed: the request was then cut short by this side, which says
+    /// nothing of the server (its breaker hears nothing) and left it a
+    /// request it can't have acted on (the outcome is known).
     fn stream_call<S, T>(
         &self,
         request: &ApiRequest,
         body: SendBody<'_>,
         len: Option<u64>,
+        source_failed: Option<&Cell<Option<io::Error>>>,
         read: impl FnOnce(Lease, ureq::http::Response<ureq::Body>, Exchange) -> Result<(Reply, S)>,
         finish: impl FnOnce(Reply, S) -> Result<T>,
     ) -> Result<T> {
@@ -214,6 +271,11 @@ impl ApiClient {
                 Err(e) => {
                     let exchange = lease.last_exchange();
                     lease.discard();
+                    if let Some(cause) = source_failed.and_then(Cell::take) {
+                        let at = self.context(request, 1);
+                        let context = format!("{at}: reading the body to send failed; cut short");
+                        return Err(Error::io(context, cause));
+                    }
                     Err(self.transport_error(request, e, exchange))
                 }
             }

@@ -11,13 +11,14 @@
 //! the owner's attachments again.
 
 use std::cell::RefCell;
+use std::collections::HashSet;
 use std::io::{self, Read};
 
 use super::shared::{Fresh, PlanInfo, Shared};
 use crate::error::{Error, Result};
 use crate::http::Streamed;
 use crate::migrate::record::{RecordKind, Target, attachment_key};
-use crate::qtest::{AttachmentTarget, QtestAttachment};
+use crate::qtest::{AttachmentTarget, QtestAttachment, header_safe};
 use crate::zephyr::{Attachment, AttachmentOwner};
 
 /// What a run does with attachments. Defaults to migrating files up to
@@ -191,6 +192,14 @@ impl Owner<'_> {
             },
         };
         let existing = Existing::default();
+        // The qTest files that files of this record journaled are theirs: a
+        // file of the same name and size is never "found" as one of them.
+        for id in files.iter().filter_map(|f| f.id) {
+            let key = attachment_key(&self.key, Some(id));
+            if let Some(target) = s.journal.get(RecordKind::Attachment, &key) {
+                existing.taken.borrow_mut().insert(target.id);
+            }
+        }
         let mut all_done = true;
         for file in &files {
             if s.cancel.is_cancelled() {
@@ -259,41 +268,63 @@ impl Owner<'_> {
         // Open the download first: its length is what a lookup compares. A
         // download is one attempt (its body streams): a failure that may
         // pass gets the rounds of any read, and an outage is waited out.
-        let download = match s.patiently(|| s.zephyr.download(&self.zephyr, id)) {
+        let max = s.attachment_options.max_bytes;
+        let download = match s.patiently(|| s.zephyr.download(&self.zephyr, id, Some(max))) {
             Ok(d) => d,
             Err(e) => {
                 s.failed(RecordKind::Attachment, &key, &e);
                 return false;
             }
         };
-        let len = download.content_length();
-        let max = s.attachment_options.max_bytes;
-        if let Some(n) = len.filter(|&n| n > max) {
-            drop(download);
-            s.skipped(
-                RecordKind::Attachment,
-                &key,
-                &format!("{name}: {n} bytes, over the limit of {max} (max_attachment_bytes)"),
-            );
-            return true;
-        }
+        let over = |size: &str| {
+            let why = format!("{name}: {size}, over the limit of {max} (max_attachment_bytes)");
+            s.skipped(RecordKind::Attachment, &key, &why);
+            true
+        };
         let content_type = download
             .header("content-type")
             .filter(|t| !t.is_empty())
             .map_or_else(|| content_type_of(&name).to_owned(), str::to_owned);
-        let pending = RefCell::new(Some(download));
+        // The length is what a lookup compares and what the upload announces:
+        // a download that doesn't announce it is measured first (read to the
+        // limit and dropped), then read again for the upload.
+        let (len, first) = match download.content_length() {
+            Some(n) if n > max => return over(&format!("{n} bytes")),
+            Some(n) => (n, Some(download)),
+            None => {
+                let opened = RefCell::new(Some(download));
+                let measured = s.patiently(|| {
+                    let body = match opened.borrow_mut().take() {
+                        Some(d) => d,
+                        None => s.zephyr.download(&self.zephyr, id, Some(max))?,
+                    };
+                    measure(body, max)
+                });
+                match measured {
+                    Ok(Some(n)) => (n, None),
+                    Ok(None) => return over("more bytes (its size was not announced)"),
+                    Err(e) => {
+                        s.failed(RecordKind::Attachment, &key, &e);
+                        return false;
+                    }
+                }
+            }
+        };
+        let pending = RefCell::new(first);
         let find = |fresh: Fresh| existing.find(s, target, &name, len, fresh);
         let create = || -> Result<Target> {
             let download = match pending.borrow_mut().take() {
                 Some(d) => d,
                 // A later round (after a failure the lookup found no trace
                 // of): the file is read again.
-                None => s.patiently(|| s.zephyr.download(&self.zephyr, id))?,
+                None => s.patiently(|| s.zephyr.download(&self.zephyr, id, Some(max)))?,
             };
-            let mut body = Capped::new(download, max, &name);
+            let mut body = Exact::new(download, len, &name);
             let made = s
                 .qtest
-                .upload(target, &name, &content_type, &mut body, len)
+                .upload(target, &name, &content_type, &mut body, Some(len))
+                // A download cut midway is Zephyr's failure, with its rounds.
+                .map_err(|e| body.failure.take().unwrap_or(e))
                 .map_err(|e| too_large_for_qtest(e, &name))?;
             existing.add(made.clone(), body.read);
             Ok(Target::id(made.id))
@@ -325,24 +356,27 @@ fn too_large_for_qtest(e: Error, name: &str) -> Error {
 }
 
 /// The qTest object's attachments, read at most once per owner unless a
-/// fresh look is needed, with the sizes learnt so far.
+/// fresh look is needed, with the sizes learnt so far, and those that are
+/// already another file's (found or made for it): two files of one name and
+/// size are two files.
 #[derive(Default)]
 struct Existing {
     listed: RefCell<Option<Vec<WithSize>>>,
+    taken: RefCell<HashSet<u64>>,
 }
 
 /// A listed attachment and its size, once counted.
 type WithSize = (QtestAttachment, Option<u64>);
 
 impl Existing {
-    /// The attachment named `name` of `len` bytes (when `len` is unknown, by
-    /// name alone), if `target` has one.
+    /// The attachment named `name` (as sent, or as listed back: see
+    /// [`same_name`]) of `len` bytes, if `target` has one.
     fn find(
         &self,
         s: &Shared,
         target: AttachmentTarget,
         name: &str,
-        len: Option<u64>,
+        len: u64,
         fresh: Fresh,
     ) -> Result<Option<Target>> {
         let mut listed = self.listed.borrow_mut();
@@ -353,14 +387,16 @@ impl Existing {
         let Some(items) = listed.as_mut() else {
             return Ok(None);
         };
-        for (item, size) in items.iter_mut().filter(|(a, _)| a.name == name) {
-            let Some(want) = len else {
-                return Ok(Some(Target::id(item.id)));
-            };
+        let mut taken = self.taken.borrow_mut();
+        let candidates = items
+            .iter_mut()
+            .filter(|(a, _)| same_name(&a.name, name) && !taken.contains(&a.id));
+        for (item, size) in candidates {
             if size.is_none() {
-                *size = Some(s.qtest.attachment_size(target, item.id)?);
+                *size = Some(s.qtest.attachment_size(target, item.id, len)?);
             }
-            if *size == Some(want) {
+            if *size == Some(len) {
+                taken.insert(item.id);
                 return Ok(Some(Target::id(item.id)));
             }
         }
@@ -368,41 +404,70 @@ impl Existing {
     }
 
     fn add(&self, made: QtestAttachment, size: u64) {
+        self.taken.borrow_mut().insert(made.id);
         if let Some(items) = self.listed.borrow_mut().as_mut() {
             items.push((made, Some(size)));
         }
     }
 }
 
-/// A download read into an upload, failing the upload (before its last byte)
-/// once more than `max` bytes arrived: for a file whose length was not
-/// announced, the limit can only be checked as it streams.
-struct Capped<'a> {
-    inner: Streamed,
-    max: u64,
-    name: &'a str,
-    read: u64,
+/// Whether qTest's `listed` name is the file `name` an upload sent: the
+/// name as is, or as its `File-Name` header carried it (partly
+/// percent-encoded: [`header_safe`]), which a server may store undecoded.
+fn same_name(listed: &str, name: &str) -> bool {
+    listed == name || listed == header_safe(name)
 }
 
-impl<'a> Capped<'a> {
-    fn new(inner: Streamed, max: u64, name: &'a str) -> Self {
-        Capped {
+/// The size of a download that announced none: its bytes counted as they
+/// arrive and dropped, `None` once there are more than `max`.
+fn measure(mut body: Streamed, max: u64) -> Result<Option<u64>> {
+    let counted = io::copy(
+        &mut (&mut body).take(max.saturating_add(1)),
+        &mut io::sink(),
+    )
+    .map_err(|e| body.read_error(e))?;
+    Ok((counted <= max).then_some(counted))
+}
+
+/// A download read into an upload that announced `len` bytes: the upload
+/// fails (before its last byte) if the download ends early or runs longer,
+/// so a file that changed or was cut short is never stored as complete.
+struct Exact<'a> {
+    inner: Streamed,
+    len: u64,
+    name: &'a str,
+    read: u64,
+    /// The download's own failure, as Zephyr's (the upload only says its
+    /// body's reader failed).
+    failure: Option<Error>,
+}
+
+impl<'a> Exact<'a> {
+    fn new(inner: Streamed, len: u64, name: &'a str) -> Self {
+        Exact {
             inner,
-            max,
+            len,
             name,
             read: 0,
+            failure: None,
         }
     }
 }
 
-impl Read for Capped<'_> {
+impl Read for Exact<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
+        let n = self.inner.read(buf).map_err(|e| {
+            let failure = self.inner.read_error(e);
+            let text = failure.to_string();
+            self.failure = Some(failure);
+            io::Error::other(text)
+        })?;
         self.read += n as u64;
-        if self.read > self.max {
+        let early = n == 0 && !buf.is_empty() && self.read < self.len;
+        if early || self.read > self.len {
             return Err(io::Error::other(format!(
-                "{} is larger than the limit of {} bytes (max_attachment_bytes)",
-                self.name, self.max
+                "the download of {} gave {} bytes where {} were expected",
+                self.name, self.read, self.len
             )));
         }
         Ok(n)
