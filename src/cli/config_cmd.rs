@@ -152,6 +152,11 @@ const RUN: &[Doc] = &[
         Some("true"),
     ),
     (
+        "step_attachments",
+        "Migrate the files of test steps and execution step results too; Zephyr lists them one step at a time (--no-step-attachments turns it off). Default: true.",
+        Some("true"),
+    ),
+    (
         "max_attachment_bytes",
         "Files larger than this are reported as skipped, not migrated (--max-attachment-bytes, ETLPOOL_MAX_ATTACHMENT_BYTES). Default: 52428800 (50 MiB).",
         Some("52428800"),

@@ -34,14 +34,6 @@ fn every_step_file_arrives_once_on_its_step_or_step_log_and_a_rerun_uploads_noth
     let again = run(&m, AttachmentOptions::default());
     assert!(again.is_complete(), "{again}");
     assert_eq!(uploads(&m), before, "the re-run uploaded");
-    let step_listings = |m: &Migration| {
-        m.mocks
-            .zephyr_requests()
-            .iter()
-            .filter(|(route, _)| route.contains("teststeps") && route.ends_with("/attachments"))
-            .map(|(_, n)| *n)
-            .sum::<u64>()
-    };
     let listed = step_listings(&m);
     run(&m, AttachmentOptions::default());
     assert_eq!(
@@ -207,4 +199,28 @@ fn the_qtest_mock_takes_files_on_step_logs_it_has_and_404s_the_others() {
         .unwrap();
     let listed: serde_json::Value = serde_json::from_str(&listed).unwrap();
     assert_eq!(listed[0]["name"], "a.bin", "{listed}");
+}
+
+/// The Zephyr requests that list the files of a step or a step result.
+fn step_listings(m: &Migration) -> u64 {
+    m.mocks
+        .zephyr_requests()
+        .iter()
+        .filter(|(route, _)| route.contains("teststeps") && route.ends_with("/attachments"))
+        .map(|(_, n)| *n)
+        .sum()
+}
+
+#[test]
+fn without_step_files_no_step_is_listed_and_the_other_files_still_migrate() {
+    let m = Migration::with_options(options(43));
+    let summary = run(&m, AttachmentOptions::default().steps(false));
+    assert!(summary.is_complete(), "{summary}\n{}", m.failures());
+    assert_eq!(step_listings(&m), 0, "a step's files were listed");
+    let got = actual(&m);
+    assert_eq!(on(&got, "test-steps") + on(&got, "test-step-logs"), 0);
+    let want = expected(&m);
+    let others = on(&want, "test-cases") + on(&want, "test-logs");
+    assert!(others > 0, "the sample set: {want:?}");
+    assert_eq!(on(&got, "test-cases") + on(&got, "test-logs"), others);
 }

@@ -33,6 +33,11 @@ pub struct AttachmentOptions {
     /// Defaults to [`DEFAULT_MAX_ATTACHMENT_BYTES`]; qTest answers 413 above
     /// its own limit, which is reported as a failure.
     pub max_bytes: u64,
+    /// Whether the files of test steps and execution step results are
+    /// migrated too. Zephyr lists them one step at a time, so on a project
+    /// that doesn't use them this doubles its Zephyr requests;
+    /// `--no-step-attachments` turns them off. Defaults to `true`.
+    pub steps: bool,
 }
 
 /// 50 MiB.
@@ -43,6 +48,7 @@ impl Default for AttachmentOptions {
         AttachmentOptions {
             enabled: true,
             max_bytes: DEFAULT_MAX_ATTACHMENT_BYTES,
+            steps: true,
         }
     }
 }
@@ -59,6 +65,16 @@ impl AttachmentOptions {
     /// Attachments migrated (`true`) or left out.
     pub fn enabled(mut self, on: bool) -> Self {
         self.enabled = on;
+        self
+    }
+
+    pub(crate) fn migrates_steps(&self) -> bool {
+        self.enabled && self.steps
+    }
+
+    /// The files of steps and step results migrated (`true`) or left out.
+    pub fn steps(mut self, on: bool) -> Self {
+        self.steps = on;
         self
     }
 

@@ -29,7 +29,7 @@ use crate::zephyr::{AttachmentOwner, ExecutionStep, TestStep};
 /// The files of the steps of case `key` (`steps`, its Zephyr script), now
 /// on qTest as `target`.
 pub(crate) fn of_case_steps(s: &Shared, key: &str, target: Target, steps: &[TestStep]) {
-    if !s.attachment_options.enabled || s.dry_run() {
+    if !s.attachment_options.migrates_steps() || s.dry_run() {
         return;
     }
     // The qTest steps' ids in order, read once for all steps of the case.
@@ -103,7 +103,7 @@ pub(crate) fn of_execution_steps(
     log: Target,
     results: Option<&[ExecutionStep]>,
 ) {
-    if !s.attachment_options.enabled || s.dry_run() || s.cancel.is_cancelled() {
+    if !s.attachment_options.migrates_steps() || s.dry_run() || s.cancel.is_cancelled() {
         return;
     }
     let done = attachment_key(&format!("steplog/{id}"), None);
