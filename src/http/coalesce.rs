@@ -111,7 +111,7 @@ impl Coalescer {
             landed: false,
         };
         let result = send();
-        landing.land(match &result {
+        landing.land(|| match &result {
             Ok(answer) => Landed::Answer(answer.clone()),
             Err(e) => Landed::Failed(copy_error(e)),
         });
@@ -127,16 +127,21 @@ struct Landing<'a> {
 }
 
 impl Landing<'_> {
-    fn land(mut self, landed: Landed) {
+    /// Publishes what `landed` makes, made only if a follower waits: a
+    /// call nobody joined doesn't copy its body.
+    fn land(mut self, landed: impl FnOnce() -> Landed) {
         self.publish(landed);
     }
 
-    fn publish(&mut self, landed: Landed) {
+    fn publish(&mut self, landed: impl FnOnce() -> Landed) {
         self.landed = true;
-        // Out of the map first: a call arriving from now on sends its own.
+        // Out of the map first: a call arriving from now on sends its own,
+        // so no follower joins after this and the count below is final.
         let flight = self.coalescer.flights.lock().remove(&self.key);
-        if let Some(flight) = flight {
-            *flight.landed.lock() = Some(landed);
+        if let Some(flight) = flight
+            && Arc::strong_count(&flight) > 1
+        {
+            *flight.landed.lock() = Some(landed());
             flight.ready.notify_all();
         }
     }
@@ -145,7 +150,7 @@ impl Landing<'_> {
 impl Drop for Landing<'_> {
     fn drop(&mut self) {
         if !self.landed {
-            self.publish(Landed::Panicked);
+            self.publish(|| Landed::Panicked);
         }
     }
 }
