@@ -361,3 +361,26 @@ fn an_expired_link_fails_its_file_and_its_signature_is_in_no_report_journal_or_l
         assert!(!text.contains(credential), "{}: {text}", path.display());
     }
 }
+
+#[test]
+fn see_other_and_permanent_redirects_are_followed_and_an_unusable_location_is_refused() {
+    let api = scripted(|_, req: &Request| match req.path.as_str() {
+        "/a" => redirect(308, "/b?part=1"),
+        "/b" => redirect(303, "c"),
+        "/c" => file(),
+        "/ftp" => redirect(302, "ftp://user:pw@files.example/f"),
+        _ => Answer::Response(Response::new(404)),
+    });
+    let c = client(&pool(), &api.url());
+    assert_eq!(download(&c, "/a").expect("308 then 303"), FILE);
+    assert_eq!(targets(&api), ["/a", "/b?part=1", "/c"]);
+    let err = download(&c, "/ftp").expect_err("not http");
+    let Error::Redirect(r) = &err else {
+        panic!("{err:?}")
+    };
+    assert!(
+        matches!(r.refused, RedirectRefusal::BadLocation(_)),
+        "{err}"
+    );
+    assert!(!err.to_string().contains("pw@"), "{err}");
+}

@@ -125,7 +125,7 @@ impl std::fmt::Debug for Streamed {
 
 /// What one hop of a download got: the file, or where a redirect leads.
 enum Opened {
-    Body(Streamed),
+    Body(Box<Streamed>),
     /// The status and the `Location`, as sent.
     Redirect(u16, String),
 }
@@ -175,7 +175,7 @@ impl ApiClient {
         let mut client = self.clone();
         loop {
             let (status, location) = match client.open_once(&hop_request, expected_len)? {
-                Opened::Body(streamed) => return Ok(streamed),
+                Opened::Body(streamed) => return Ok(*streamed),
                 Opened::Redirect(status, location) => (status, location),
             };
             let refused = |refused, hops: &[String]| {
@@ -271,7 +271,7 @@ impl ApiClient {
             },
             |head, mut streamed| {
                 if (200..300).contains(&head.status()) {
-                    return Ok(Opened::Body(streamed));
+                    return Ok(Opened::Body(Box::new(streamed)));
                 }
                 // Only an excerpt of a body that is not the file is read:
                 // the rest is dropped with the connection.
@@ -281,9 +281,11 @@ impl ApiClient {
                     .then(|| redirect::location(head.status(), &streamed.headers))
                     .flatten()
                 {
-                    // Read to its end, a short redirect body leaves the
-                    // connection to be used again.
-                    let _ = (&mut streamed).read(&mut [0; 1]);
+                    // A redirect's body is a line of HTML at most: read to
+                    // its end (one more read settles one of exactly the
+                    // excerpt's size), it leaves the connection to be used
+                    // again; a longer one closes it when dropped.
+                    let _ = streamed.read(&mut [0; 1]);
                     return Ok(Opened::Redirect(head.status(), location));
                 }
                 Err(self.status_error(request, head.status(), &excerpt, false))
