@@ -346,6 +346,12 @@ fn an_expired_link_fails_its_file_and_its_signature_is_in_no_report_journal_or_l
     assert_ne!(code, 0, "{out}");
     assert!(mocks.file_host_requests().0 > 0, "{out}");
     assert!(out.contains(" DEBUG "), "{out}");
+    // The hop is logged, its query masked.
+    let hop = out.lines().find(|l| l.contains("following it to"));
+    assert!(
+        hop.is_some_and(|l| l.contains("X-Amz-Signature=***")),
+        "{hop:?}"
+    );
     let report = crate::cli::reports(&dir.0).pop().expect("a report");
     let report = std::fs::read_to_string(report).unwrap();
     assert!(report.contains("status 403"), "{report}");
@@ -383,4 +389,39 @@ fn see_other_and_permanent_redirects_are_followed_and_an_unusable_location_is_re
         "{err}"
     );
     assert!(!err.to_string().contains("pw@"), "{err}");
+}
+
+#[test]
+fn a_hop_answers_to_its_own_origins_policies_not_the_first_ones() {
+    // The storage host says it is throttled: its origin pauses, the API's doesn't.
+    let host = scripted(|_, _| Answer::Response(Response::new(429).header("Retry-After", "30")));
+    let link = presigned(&host, "/f");
+    let api = scripted(move |_, _| redirect(302, &link));
+    let pool = pool();
+    let err = download(&client(&pool, &api.url()), "/d").expect_err("a 429");
+    assert_eq!(err.status(), Some(429), "{err}");
+    let paused = |url: &str| {
+        !pool
+            .policies(url)
+            .unwrap()
+            .limiter()
+            .pause_remaining()
+            .is_zero()
+    };
+    assert!(
+        paused(&host.url()),
+        "the storage origin's limiter heard nothing"
+    );
+    assert!(
+        !paused(&api.url()),
+        "the API's origin was paused for the storage host's 429"
+    );
+    let metrics = pool.metrics();
+    let sent = |url: &str| {
+        metrics
+            .origins
+            .get(&etlpool::Origin::parse(url).unwrap().to_string())
+            .map_or(0, |o| o.requests_sent)
+    };
+    assert_eq!((sent(&api.url()), sent(&host.url())), (1, 1));
 }

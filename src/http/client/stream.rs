@@ -211,8 +211,8 @@ impl ApiClient {
             log::debug!(
                 "{} {}{} answered {status}: following it to {} (redirect {} of at most {}{})",
                 request.method,
-                self.origin(),
-                self.path_of(request),
+                client.origin(),
+                client.path_of(&hop_request),
                 redact::url(&next),
                 hops.len() - 1,
                 self.inner.max_redirects,
