@@ -117,6 +117,41 @@ pub enum Error {
     /// ([`Error::is_transient`], [`Error::status`], ...) answer for the last
     /// origin's error, which is also the [`source`](std::error::Error::source).
     AllOriginsFailed(Box<FailoverError>),
+    /// A download's redirect was not followed: too many hops (a loop ends
+    /// there too), a downgrade from https to http, or a `Location` that
+    /// can't be used. Names every hop, redacted.
+    Redirect(Box<RedirectError>),
+}
+
+/// Details of an [`Error::Redirect`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RedirectError {
+    /// The request that was redirected (the first one).
+    pub at: RequestContext,
+    /// Why the last redirect was not followed.
+    pub refused: RedirectRefusal,
+    /// Every URL of the chain in order, redacted (query values masked: a
+    /// pre-signed URL's are credentials): the request's own, each one a
+    /// redirect led to, and last the one refused (when it could be read).
+    pub hops: Vec<String>,
+}
+
+/// Why a redirect was not followed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RedirectRefusal {
+    /// It would have been one more than the client's `max_redirects`.
+    TooMany {
+        /// The client's `max_redirects`.
+        max: u32,
+    },
+    /// From an `https` URL to an `http` one: what the secure request asked
+    /// for must not travel in clear.
+    Downgrade,
+    /// The `Location` can't be used: not an `http`/`https` URL, user-info
+    /// in it, not a valid URL.
+    BadLocation(String),
 }
 
 /// Details of an [`Error::AllOriginsFailed`].
@@ -530,6 +565,21 @@ impl fmt::Display for Error {
                     write!(f, "{sep}{origin}: {reason}")?;
                 }
                 Ok(())
+            }
+            Error::Redirect(r) => {
+                write!(f, "{}: ", r.at)?;
+                match &r.refused {
+                    RedirectRefusal::TooMany { max } => {
+                        write!(f, "more than {max} redirects (max_redirects)")?
+                    }
+                    RedirectRefusal::Downgrade => {
+                        f.write_str("redirect from https to http refused")?
+                    }
+                    RedirectRefusal::BadLocation(why) => {
+                        write!(f, "redirect to an unusable Location ({why})")?
+                    }
+                }
+                write!(f, ": {}", r.hops.join(" -> "))
             }
         }
     }

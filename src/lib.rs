@@ -102,8 +102,8 @@ pub mod load;
 
 pub use cancel::CancelToken;
 pub use error::{
-    BoxError, CallWait, DecodeError, Error, Exchange, FailoverError, PoolTimeout, RequestContext,
-    RequestError, Result, StatusError, TransportKind, error_chain,
+    BoxError, CallWait, DecodeError, Error, Exchange, FailoverError, PoolTimeout, RedirectError,
+    RedirectRefusal, RequestContext, RequestError, Result, StatusError, TransportKind, error_chain,
 };
 pub use metrics::{
     BreakerTransition, CloseReason, Event, EventHandler, FailureKind, OriginSnapshot, RetryReason,

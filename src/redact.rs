@@ -56,14 +56,19 @@ const PRINTABLE_HEADERS: &[&str] = &[
 /// assert_eq!(etlpool::redact::header_value("Content-Type", "application/json"), "application/json");
 /// ```
 pub fn header_value<'a>(name: &str, value: &'a str) -> &'a str {
-    if PRINTABLE_HEADERS
-        .iter()
-        .any(|h| h.eq_ignore_ascii_case(name))
-    {
+    if is_harmless_header(name) {
         value
     } else {
         "***"
     }
+}
+
+/// Whether a header named `name` is known to carry no credential (its value
+/// may be printed, and may follow a redirect to another origin).
+pub(crate) fn is_harmless_header(name: &str) -> bool {
+    PRINTABLE_HEADERS
+        .iter()
+        .any(|h| h.eq_ignore_ascii_case(name))
 }
 
 /// Returns `url` without user-info and with every query value (and every

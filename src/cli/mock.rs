@@ -77,6 +77,10 @@ pub struct MockArgs {
     /// takes bodies that big).
     #[arg(long, value_name = "BYTES", default_value_t = 0)]
     pub big_attachment_bytes: u64,
+    /// Answer Zephyr's file downloads with a 302 to a pre-signed URL on a
+    /// second server (another origin) that serves the bytes.
+    #[arg(long)]
+    pub attachments_redirect: bool,
     /// Lifetime of tokens from qTest's /oauth/token, in seconds.
     #[arg(long, default_value_t = 3599)]
     pub oauth_expiry_secs: u64,
@@ -191,6 +195,7 @@ impl MockArgs {
                 sample: self.attachments,
                 big_bytes: self.big_attachment_bytes,
             },
+            attachments_redirect: self.attachments_redirect,
             ..MockOptions::default()
         }
     }

@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use ureq::http::{Method, Uri};
 
+mod redirect;
 mod stream;
 
 pub use self::stream::Streamed;
@@ -65,7 +66,14 @@ pub(super) struct Inner {
     /// decide; failover's prober doesn't: with a probe out, the origin is
     /// passed over.
     pub(super) waits_for_probe: bool,
+    /// How many redirects a streamed download follows.
+    pub(super) max_redirects: u32,
 }
+
+/// How many redirects a streamed download follows unless set otherwise
+/// ([`ApiClientBuilder::max_redirects`]), as curl's and reqwest's limits
+/// bound a chain (theirs are higher; a file API's is one or two hops).
+pub const DEFAULT_MAX_REDIRECTS: u32 = 5;
 
 /// Builds an [`ApiClient`]; every setter documents its default.
 #[must_use]
@@ -81,6 +89,7 @@ pub struct ApiClientBuilder {
     total_timeout: Option<Option<Duration>>,
     slow: Duration,
     cancel: Option<CancelToken>,
+    max_redirects: u32,
     /// Failover origins and coalescing (`failover.rs`, `coalesce.rs`).
     pub(super) layers: LayerSettings,
 }
@@ -147,6 +156,19 @@ impl ApiClientBuilder {
         self
     }
 
+    /// How many redirects (301, 302, 303, 307, 308 with a `Location`) a
+    /// streamed download ([`ApiClient::open_stream`]) follows; 0 follows
+    /// none (the 3xx is an [`Error::Status`]). Each hop goes through the
+    /// pool for its own origin, with that origin's policies; credentials go
+    /// only as far as the chain stays on the request's origin, and https
+    /// never goes on to http. JSON calls and uploads never follow a
+    /// redirect (a write must not be sent again elsewhere). Defaults to
+    /// [`DEFAULT_MAX_REDIRECTS`] (5).
+    pub fn max_redirects(mut self, n: u32) -> Self {
+        self.max_redirects = n;
+        self
+    }
+
     /// Validates the policies and makes the client.
     pub fn build(self) -> Result<ApiClient> {
         self.retry.validate()?;
@@ -182,6 +204,7 @@ impl ApiClientBuilder {
                 slow: self.slow,
                 cancel: self.cancel.clone(),
                 waits_for_probe: true,
+                max_redirects: self.max_redirects,
             }),
             layers: None,
         })
@@ -267,6 +290,7 @@ impl ApiClient {
             total_timeout: None,
             slow: Duration::from_secs(5),
             cancel: None,
+            max_redirects: DEFAULT_MAX_REDIRECTS,
             layers: LayerSettings::default(),
         }
     }

@@ -19,6 +19,7 @@
 //! | slow-request warning | 5 s |
 //! | failover origins | none; an unreachable origin is probed again after 30 s |
 //! | coalescing of identical GETs | off |
+//! | redirects followed by a streamed download | 5 ([`ApiClientBuilder::max_redirects`]); JSON calls and uploads follow none |
 //!
 //! # Failover
 //!
@@ -88,6 +89,6 @@ mod layers;
 mod request;
 mod retry;
 
-pub use client::{ApiClient, ApiClientBuilder, Streamed};
+pub use client::{ApiClient, ApiClientBuilder, DEFAULT_MAX_REDIRECTS, Streamed};
 pub use request::{ApiRequest, Auth, AuthProvider};
 pub use retry::{RetryPolicy, parse_retry_after};

@@ -94,6 +94,13 @@ pub struct MockOptions {
     pub qtest_faults: FaultConfig,
     /// Files the Zephyr mock serves as attachments. Defaults to none.
     pub attachments: super::zephyr::attachments::MockAttachments,
+    /// Answer Zephyr's file downloads with a 302 to a pre-signed URL on a
+    /// second server (another origin), which serves the bytes, refuses a
+    /// request that also carries `Authorization` (400, as S3 does) and
+    /// quotes the signature in its error bodies: the path of a file API
+    /// whose bytes live on a storage host. Defaults to false (Zephyr serves
+    /// the bytes itself).
+    pub attachments_redirect: bool,
     /// qTest's largest request body (an upload above it gets 413); 0 means
     /// the server's default, [`DEFAULT_MAX_BODY`](super::server::DEFAULT_MAX_BODY)
     /// (16 MiB), or room for [`MockAttachments::big_bytes`](super::zephyr::attachments::MockAttachments::big_bytes)
@@ -124,6 +131,7 @@ impl Default for MockOptions {
             zephyr_faults: FaultConfig::default(),
             qtest_faults: FaultConfig::default(),
             attachments: Default::default(),
+            attachments_redirect: false,
             qtest_max_body_bytes: 0,
         }
     }

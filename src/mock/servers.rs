@@ -20,6 +20,7 @@ use super::qtest::state::{JournalEntry, QtestState};
 use super::server::{HttpServer, Request, ServerOptions, ServerStats};
 use super::zephyr::api::ZephyrApi;
 use super::zephyr::data::Dataset;
+use super::zephyr::files::FileHost;
 use super::zephyr::generate::generate;
 
 /// The fault switches of both servers.
@@ -44,6 +45,8 @@ pub struct MockServers {
     qtest_gate: Arc<Gate>,
     qtest_api: Arc<QtestApi>,
     source: Arc<Dataset>,
+    /// The storage host of [`MockOptions::attachments_redirect`] and its server.
+    files: Option<(Arc<FileHost>, Arc<HttpServer>)>,
 }
 
 fn invalid(e: impl Into<String>) -> io::Error {
@@ -90,12 +93,22 @@ impl MockServers {
             zephyr: Faults::new(opts.zephyr_faults.clone(), seed ^ 3),
             qtest: Faults::new(opts.qtest_faults.clone(), seed ^ 4),
         };
+        let files = match opts.attachments_redirect {
+            true => {
+                let host = Arc::new(FileHost::new(seed));
+                let server = HttpServer::start(ServerOptions::default(), Arc::clone(&host) as _)?;
+                let _ = host.origin.set(origin(&server));
+                Some((host, Arc::new(server)))
+            }
+            false => None,
+        };
         let zephyr_api = Arc::new(ZephyrApi {
             data: parking_lot::RwLock::new(Arc::clone(&source)),
             origin: OnceLock::new(),
             cap: opts.zephyr_max_results,
             routes: Default::default(),
             fail_downloads: AtomicU64::new(0),
+            files: files.as_ref().map(|(host, _)| Arc::clone(host)),
         });
         let qtest_api = Arc::new(QtestApi {
             cfg,
@@ -148,6 +161,7 @@ impl MockServers {
             qtest_gate,
             qtest_api,
             source,
+            files,
         })
     }
 
@@ -370,6 +384,45 @@ impl MockServers {
         self.zephyr_api.fail_downloads.store(n, Ordering::SeqCst);
     }
 
+    /// The storage host's origin (`http://127.0.0.1:PORT`), with
+    /// [`MockOptions::attachments_redirect`]; `None` without.
+    pub fn file_host_url(&self) -> Option<String> {
+        self.files.as_ref().map(|(_, server)| origin(server))
+    }
+
+    /// Requests the storage host has served, and how many of them came
+    /// with an `Authorization` header (refused with 400); zeros without
+    /// [`MockOptions::attachments_redirect`].
+    pub fn file_host_requests(&self) -> (u64, u64) {
+        self.files.as_ref().map_or((0, 0), |(host, _)| {
+            (
+                host.requests.load(Ordering::SeqCst),
+                host.with_authorization.load(Ordering::SeqCst),
+            )
+        })
+    }
+
+    /// The pre-signed URL Zephyr's download of file `id` redirects to now;
+    /// `None` without [`MockOptions::attachments_redirect`] or for a file
+    /// it doesn't serve.
+    pub fn file_link(&self, id: u64) -> Option<String> {
+        let (host, _) = self.files.as_ref()?;
+        let data = self.zephyr_data();
+        data.attachments
+            .iter()
+            .find(|f| f.id == id)
+            .map(|f| host.link(f))
+    }
+
+    /// Refuses the next `n` requests to the storage host as expired links
+    /// (403 `AccessDenied`, the signature quoted in the body), as a link
+    /// used after its `X-Amz-Expires` is.
+    pub fn expire_next_file_links(&self, n: u64) {
+        if let Some((host, _)) = &self.files {
+            host.expire.store(n, Ordering::SeqCst);
+        }
+    }
+
     /// Stops qTest as an outage would: it stops listening and drops its
     /// connections, until [`restart_qtest`](Self::restart_qtest) (which, with
     /// a state file, rebuilds the created state from it).
@@ -381,6 +434,9 @@ impl MockServers {
     pub fn shutdown(&self) {
         self.zephyr.shutdown();
         self.qtest.lock().shutdown();
+        if let Some((_, server)) = &self.files {
+            server.shutdown();
+        }
     }
 }
 

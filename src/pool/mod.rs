@@ -573,6 +573,12 @@ impl OriginPool {
     pub(crate) fn metrics(&self) -> &Arc<OriginMetrics> {
         &self.host.metrics
     }
+
+    /// The pool this origin's share is of: a download redirected to another
+    /// origin goes through that origin's share of the same pool.
+    pub(crate) fn pool(&self) -> &Pool {
+        &self._pool
+    }
 }
 
 impl std::fmt::Debug for Pool {

@@ -80,7 +80,10 @@ impl ZephyrClient {
     /// the most bytes the caller reads, which gives the transfer its time
     /// (see [`ApiClient::open_stream`](crate::http::ApiClient::open_stream)):
     /// the length is only announced once the request is out, and a big file
-    /// must not be cut off by the limit of a JSON call.
+    /// must not be cut off by the limit of a JSON call. A redirect to where
+    /// the bytes live (a storage host, a pre-signed URL) is followed up to
+    /// the client's `max_redirects`, the Zephyr token sent only to hops on
+    /// Zephyr's own origin (see [`ApiClient::open_stream`](crate::http::ApiClient::open_stream)).
     pub fn download(
         &self,
         owner: &AttachmentOwner,

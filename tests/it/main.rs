@@ -17,6 +17,7 @@ mod cli;
 mod clients;
 mod coalesce;
 mod coalesce_adv;
+mod download_redirects;
 mod failover;
 mod failover_adv;
 mod faults_e2e;

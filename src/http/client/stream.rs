@@ -12,16 +12,19 @@
 
 use std::cell::Cell;
 use std::io::{self, Read};
+use std::sync::Arc;
 use std::time::Duration;
 
 use ureq::http::{HeaderMap, Request};
 use ureq::{BodyReader, SendBody};
 
-use super::{ApiClient, Call};
-use crate::error::{Error, Exchange, RequestContext, Result, StatusError};
-use crate::http::ApiRequest;
+use super::{ApiClient, Call, redirect};
+use crate::error::{
+    Error, Exchange, RedirectError, RedirectRefusal, RequestContext, Result, StatusError,
+};
+use crate::http::{ApiRequest, Auth};
 use crate::metrics::FailureKind;
-use crate::pool::{Lease, Reply};
+use crate::pool::{Lease, Origin, Reply, Scheme};
 use crate::redact;
 
 /// How fast a streamed body must move at least: a transfer of `n` bytes may
@@ -120,6 +123,13 @@ impl std::fmt::Debug for Streamed {
     }
 }
 
+/// What one hop of a download got: the file, or where a redirect leads.
+enum Opened {
+    Body(Box<Streamed>),
+    /// The status and the `Location`, as sent.
+    Redirect(u16, String),
+}
+
 /// The body of an upload as ureq reads it, keeping an error of its own
 /// reader (not of the connection) in `failed`.
 struct Source<'a> {
@@ -138,10 +148,107 @@ impl Read for Source<'_> {
 
 impl ApiClient {
     /// `request` (a GET) with its body streamed: the answer if 2xx, else
-    /// [`Error::Status`] with an excerpt of the body. One attempt (see the
-    /// module docs); `expected_len`, when known (an upper bound will do),
-    /// widens the time allowed.
+    /// [`Error::Status`] with an excerpt of the body. One attempt per hop
+    /// (see the module docs); `expected_len`, when known (an upper bound
+    /// will do), widens the time allowed.
+    ///
+    /// A 301, 302, 303, 307 or 308 with a `Location` (absolute or relative
+    /// to the URL that answered) is followed, up to the client's
+    /// [`max_redirects`](super::ApiClientBuilder::max_redirects) (5 by
+    /// default), as reqwest and curl do for a download whose bytes live on
+    /// a storage host (a pre-signed URL). Each hop is a call to its own
+    /// origin, through the pool's share of that origin and its policies
+    /// (limiter, breaker, metrics). The credentials and any header that may
+    /// carry one go to a hop only while every hop so far stayed on the
+    /// request's origin (scheme, host, port): once a redirect leaves it,
+    /// they are not sent again, even to a hop that leads back. A
+    /// pre-signed URL's query goes to its hop as it is, and is masked in
+    /// every error and log line like any query. [`Error::Redirect`] ends
+    /// the chain: one redirect more than allowed (a loop ends there), one
+    /// from `https` to `http`, a `Location` that can't be used.
     pub fn open_stream(&self, request: &ApiRequest, expected_len: Option<u64>) -> Result<Streamed> {
+        let (_, uri) = self.target(request)?;
+        let mut url = uri.to_string();
+        let mut hops = vec![url.clone()];
+        let mut trusted = true;
+        let mut hop_request = request.clone();
+        let mut client = self.clone();
+        loop {
+            let (status, location) = match client.open_once(&hop_request, expected_len)? {
+                Opened::Body(streamed) => return Ok(*streamed),
+                Opened::Redirect(status, location) => (status, location),
+            };
+            let refused = |refused, hops: &[String]| {
+                Error::Redirect(Box::new(RedirectError {
+                    at: self.context(request, 1),
+                    refused,
+                    hops: hops.iter().map(|h| redact::url(h)).collect(),
+                }))
+            };
+            let next = match redirect::resolve(&url, &location) {
+                Ok(next) => next,
+                Err(why) => {
+                    hops.push(location);
+                    return Err(refused(RedirectRefusal::BadLocation(why), &hops));
+                }
+            };
+            hops.push(next.clone());
+            if hops.len() - 1 > self.inner.max_redirects as usize {
+                let max = self.inner.max_redirects;
+                return Err(refused(RedirectRefusal::TooMany { max }, &hops));
+            }
+            let origin = match Origin::parse(&next) {
+                Ok(origin) => origin,
+                Err(Error::InvalidUrl { reason, .. }) => {
+                    return Err(refused(RedirectRefusal::BadLocation(reason), &hops));
+                }
+                Err(e) => return Err(e),
+            };
+            if client.origin().scheme() == Scheme::Https && origin.scheme() == Scheme::Http {
+                return Err(refused(RedirectRefusal::Downgrade, &hops));
+            }
+            trusted &= origin == *self.origin();
+            log::debug!(
+                "{} {}{} answered {status}: following it to {} (redirect {} of at most {}{})",
+                request.method,
+                client.origin(),
+                client.path_of(&hop_request),
+                redact::url(&next),
+                hops.len() - 1,
+                self.inner.max_redirects,
+                if trusted { "" } else { ", without credentials" },
+            );
+            client = match trusted {
+                true => self.clone(),
+                false => self.hop_client(&next)?,
+            };
+            hop_request = redirect::next_request(request, &next, trusted);
+            url = next;
+        }
+    }
+
+    /// A client for one hop of a redirect to another origin: this client's
+    /// limits, that origin's share of the pool and its policies, and no
+    /// credentials.
+    fn hop_client(&self, url: &str) -> Result<ApiClient> {
+        let origin = self.inner.origin.pool().origin(url)?;
+        let mut inner = (*self.inner).clone();
+        inner.policies = origin.policies().clone();
+        inner.metrics = origin.metrics().clone();
+        inner.base = origin.origin().to_string();
+        inner.base_path = String::new();
+        inner.auth = Auth::None;
+        inner.origin = origin;
+        Ok(ApiClient {
+            inner: Arc::new(inner),
+            layers: None,
+        })
+    }
+
+    /// One hop of [`ApiClient::open_stream`]: the body of a 2xx, where a
+    /// redirect that may be followed leads, else the error.
+    fn open_once(&self, request: &ApiRequest, expected_len: Option<u64>) -> Result<Opened> {
+        let follows = self.inner.max_redirects > 0 && request.method == "GET";
         self.stream_call(
             request,
             SendBody::none(),
@@ -164,12 +271,23 @@ impl ApiClient {
             },
             |head, mut streamed| {
                 if (200..300).contains(&head.status()) {
-                    return Ok(streamed);
+                    return Ok(Opened::Body(Box::new(streamed)));
                 }
+                // Only an excerpt of a body that is not the file is read:
+                // the rest is dropped with the connection.
                 let mut excerpt = Vec::new();
-                // Only an excerpt of an error body is kept; the rest is
-                // dropped with the connection.
                 let _ = (&mut streamed).take(4096).read_to_end(&mut excerpt);
+                if let Some(location) = follows
+                    .then(|| redirect::location(head.status(), &streamed.headers))
+                    .flatten()
+                {
+                    // A redirect's body is a line of HTML at most: read to
+                    // its end (one more read settles one of exactly the
+                    // excerpt's size), it leaves the connection to be used
+                    // again; a longer one closes it when dropped.
+                    let _ = streamed.read(&mut [0; 1]);
+                    return Ok(Opened::Redirect(head.status(), location));
+                }
                 Err(self.status_error(request, head.status(), &excerpt, false))
             },
         )

@@ -28,6 +28,9 @@ pub(crate) struct ZephyrApi {
     pub routes: parking_lot::Mutex<std::collections::BTreeMap<String, u64>>,
     /// How many of the next file downloads are answered 503 (for tests).
     pub fail_downloads: std::sync::atomic::AtomicU64,
+    /// Where downloads are sent with a 302, when they are
+    /// ([`MockOptions::attachments_redirect`](crate::mock::MockOptions::attachments_redirect)).
+    pub files: Option<Arc<super::files::FileHost>>,
 }
 
 /// Path segments that name a route; any other segment is a key or id.
@@ -88,6 +91,7 @@ impl Api for ZephyrApi {
         let ctx = Ctx {
             req,
             origin,
+            files: self.files.as_deref(),
             r: Render {
                 base: &base,
                 data: &data,
@@ -125,6 +129,7 @@ impl Api for ZephyrApi {
 struct Ctx<'a> {
     req: &'a Request,
     origin: &'a str,
+    files: Option<&'a super::files::FileHost>,
     r: Render<'a>,
     cap: usize,
 }
@@ -219,11 +224,14 @@ impl Ctx<'_> {
                 ))
             }
             [id] => match files.find(|f| f.id.to_string() == *id) {
-                Some(f) => Ok(Response::bytes(
-                    200,
-                    &f.content_type,
-                    super::attachments::file_vec(f.id, f.size),
-                )),
+                Some(f) => Ok(match self.files {
+                    Some(host) => Response::new(302).header("Location", host.link(f)),
+                    None => Response::bytes(
+                        200,
+                        &f.content_type,
+                        super::attachments::file_vec(f.id, f.size),
+                    ),
+                }),
                 None => Err(not_found("Attachment", id)),
             },
             _ => Err(err(404, "Not found")),

@@ -3,6 +3,7 @@
 pub(crate) mod api;
 pub mod attachments;
 pub mod data;
+pub(crate) mod files;
 pub(crate) mod generate;
 mod mutate;
 mod render;

@@ -155,6 +155,8 @@ impl Drop for Scratch {
 pub struct Seen {
     pub method: String,
     pub path: String,
+    /// Path and query as sent, undecoded.
+    pub target: String,
     pub headers: Vec<(String, String)>,
     pub at: std::time::Instant,
 }
@@ -190,6 +192,7 @@ where
             log.push(Seen {
                 method: req.method.clone(),
                 path: req.path.clone(),
+                target: req.target.clone(),
                 headers: req.headers.clone(),
                 at: std::time::Instant::now(),
             });

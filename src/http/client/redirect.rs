@@ -1,0 +1,151 @@
+//! Where a download's redirect leads: the `Location` of a 3xx resolved
+//! against the URL that answered (RFC 3986, section 5.2), and what of the
+//! request goes on to the next hop.
+
+use ureq::http::{HeaderMap, Uri};
+
+use crate::http::ApiRequest;
+use crate::redact;
+
+/// The statuses a download follows: each names another URL for the same
+/// resource in `Location`. 303 means "GET it there" and the others keep the
+/// method, which for a download is a GET anyway.
+const FOLLOWED: [u16; 5] = [301, 302, 303, 307, 308];
+
+/// The `Location` of an answer that sends a download elsewhere; `None` for
+/// any other answer (a 3xx without `Location`, a 304, ...), which is then
+/// judged like any non-2xx.
+pub(super) fn location(status: u16, headers: &HeaderMap) -> Option<String> {
+    if !FOLLOWED.contains(&status) {
+        return None;
+    }
+    let value = headers.get("location")?.to_str().ok()?.trim();
+    (!value.is_empty()).then(|| value.to_string())
+}
+
+/// `location` resolved against `base` (an absolute URL): as it is when it
+/// has a scheme, else relative to `base`'s scheme, authority and path.
+/// The fragment is dropped (it is never sent). `Err` says why it can't be
+/// read.
+pub(super) fn resolve(base: &str, location: &str) -> Result<String, String> {
+    let location = location.split_once('#').map_or(location, |(l, _)| l);
+    if has_scheme(location) {
+        return checked(location.to_string());
+    }
+    let base: Uri = base
+        .parse()
+        .map_err(|_| "the URL it came from".to_string())?;
+    let (Some(scheme), Some(authority)) = (base.scheme_str(), base.authority()) else {
+        return Err("the URL it came from is not absolute".into());
+    };
+    if location.starts_with("//") {
+        return checked(format!("{scheme}:{location}"));
+    }
+    let (path, query) = location
+        .split_once('?')
+        .map_or((location, None), |(p, q)| (p, Some(q)));
+    let path = if path.is_empty() {
+        base.path().to_string()
+    } else if path.starts_with('/') {
+        remove_dot_segments(path)
+    } else {
+        let dir = base.path().rfind('/').map_or("/", |i| &base.path()[..=i]);
+        remove_dot_segments(&format!("{dir}{path}"))
+    };
+    let query = match query {
+        Some(q) => format!("?{q}"),
+        // A reference without a path (`?x` or empty) keeps the query only
+        // when it names one; one with a path never inherits it.
+        None => String::new(),
+    };
+    checked(format!("{scheme}://{authority}{path}{query}"))
+}
+
+/// `url` if it is a URL a request can be made to.
+fn checked(url: String) -> Result<String, String> {
+    match url.parse::<Uri>() {
+        Ok(uri) if uri.host().is_some() => Ok(url),
+        _ => Err("not a valid absolute URL".into()),
+    }
+}
+
+/// Whether `reference` starts with a scheme (`name:`), RFC 3986's grammar.
+fn has_scheme(reference: &str) -> bool {
+    let Some((scheme, _)) = reference.split_once(':') else {
+        return false;
+    };
+    let mut bytes = scheme.bytes();
+    bytes.next().is_some_and(|b| b.is_ascii_alphabetic())
+        && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+}
+
+/// RFC 3986's `remove_dot_segments`: `.` and `..` taken out of a path
+/// (a `..` above the root stays at the root, as browsers and curl do).
+fn remove_dot_segments(path: &str) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    let segments: Vec<&str> = path.split('/').skip(1).collect();
+    for (i, segment) in segments.iter().enumerate() {
+        let last = i + 1 == segments.len();
+        match *segment {
+            "." | ".." => {
+                if *segment == ".." {
+                    out.pop();
+                }
+                if last {
+                    // `/a/..` is the directory `/`, not the file `/a`.
+                    out.push("");
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    format!("/{}", out.join("/"))
+}
+
+/// The request for the next hop, at `url`: a GET with the original
+/// request's headers, all of them while the chain stays on the request's
+/// origin (`trusted`), else only those known to carry no credential (see
+/// [`redact::header_value`]), as reqwest and curl drop `Authorization` and
+/// cookies when a redirect leaves the host.
+pub(super) fn next_request(original: &ApiRequest, url: &str, trusted: bool) -> ApiRequest {
+    let mut next = ApiRequest::get(url);
+    next.headers = original
+        .headers
+        .iter()
+        .filter(|(name, _)| trusted || redact::is_harmless_header(name))
+        .cloned()
+        .collect();
+    next
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_resolve_as_rfc_3986_says() {
+        let base = "http://a/b/c/d;p?q";
+        for (reference, want) in [
+            ("g", "http://a/b/c/g"),
+            ("./g", "http://a/b/c/g"),
+            ("g/", "http://a/b/c/g/"),
+            ("/g", "http://a/g"),
+            ("//g", "http://g"),
+            ("?y", "http://a/b/c/d;p?y"),
+            ("g?y", "http://a/b/c/g?y"),
+            ("g#s", "http://a/b/c/g"),
+            ("..", "http://a/b/"),
+            ("../g", "http://a/b/g"),
+            ("../../../g", "http://a/g"),
+            ("/./g", "http://a/g"),
+            (
+                "https://cdn.example/f?X-Amz-Signature=abc",
+                "https://cdn.example/f?X-Amz-Signature=abc",
+            ),
+        ] {
+            assert_eq!(resolve(base, reference).as_deref(), Ok(want), "{reference}");
+        }
+        assert!(resolve(base, "http://").is_err());
+        assert!(resolve(base, "http://a b/").is_err());
+    }
+}
