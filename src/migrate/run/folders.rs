@@ -250,27 +250,26 @@ fn create_siblings<T: Tree>(
             }
         };
         let name = T::name(&body).to_string();
+        let key = folder.id.to_string();
+        // Journaled siblings are left out of both sides of the match (their
+        // nodes are claimed), so a node made again by a repair, which qTest
+        // puts last, is not taken for a same-named sibling's.
         let rank = ranks.entry((parent, name.clone())).or_default();
         let slot = Slot {
             parent,
             name: &name,
             position: *rank,
         };
-        *rank += 1;
-        ensure_node(
-            s,
-            tree,
-            (T::KIND, &folder.id.to_string()),
-            slot,
-            &body,
-            snapshot,
-        );
+        if s.journal.get(T::KIND, &key).is_none() {
+            *rank += 1;
+        }
+        ensure_node(s, tree, (T::KIND, &key), slot, &body, snapshot);
     }
     Ok(())
 }
 
 /// Where a node sits: its parent, its name, and how many siblings of that
-/// name come before it.
+/// name come before it (of those not journaled).
 struct Slot<'a> {
     parent: Option<u64>,
     name: &'a str,
@@ -306,7 +305,14 @@ fn ensure_node<T: Tree>(
                 }
             }
         };
-        Ok(ids.get(position).map(|&id| Target::id(id)))
+        let claimed: std::collections::HashSet<u64> = s
+            .journal
+            .entries_of(kind)
+            .iter()
+            .map(|(_, t)| t.id)
+            .collect();
+        let mut free = ids.into_iter().filter(|id| !claimed.contains(id));
+        Ok(free.nth(position).map(Target::id))
     };
     let create = || tree.create(s, parent, body).map(Target::id);
     let info = PlanInfo {
