@@ -163,3 +163,25 @@ fn repair_hint(report: &crate::migrate::VerifyReport) -> Option<String> {
         )
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_files_get_the_repair_hint_and_other_differences_none() {
+        let report = |record: &str, kind: &str| -> VerifyReport {
+            let json = serde_json::json!({"record": record, "kind": kind, "key": "case/PROJ-T1/7",
+                                          "expected": "a.png", "actual": "not listed"});
+            let mut report = VerifyReport::default();
+            report
+                .differences
+                .push(serde_json::from_value(json).expect("a difference"));
+            report
+        };
+        let hint = repair_hint(&report("attachment", "missing")).expect("a hint");
+        assert!(hint.contains("1 migrated records are missing"), "{hint}");
+        assert!(hint.contains("etlpool migrate --repair"), "{hint}");
+        assert_eq!(repair_hint(&report("attachment", "mismatch")), None);
+    }
+}
