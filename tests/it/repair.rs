@@ -352,7 +352,18 @@ fn verify_with_the_journal_finds_missing_and_changed_files_and_repair_uploads_th
         f.unwrap_or_else(|| panic!("a file on {object_type}"))
             .clone()
     };
-    let (case_file, log_file) = (pick("test-cases"), pick("test-logs"));
+    // A case's file whose name another file of the case shares, if any.
+    let shared_name = state.attachments.iter().find(|f| {
+        f.object_type == "test-cases"
+            && state.attachments.iter().any(|g| {
+                g.id != f.id
+                    && g.object_id == f.object_id
+                    && g.object_type == f.object_type
+                    && g.name == f.name
+            })
+    });
+    let case_file = shared_name.cloned().unwrap_or_else(|| pick("test-cases"));
+    let log_file = pick("test-logs");
     drop(state);
     m.mocks
         .delete_attachment("test-cases", case_file.object_id, case_file.id)

@@ -224,21 +224,21 @@ impl Missing {
 }
 
 fn module_ids(tree: &[Module]) -> HashSet<u64> {
-    let mut out = HashSet::new();
-    let mut stack: Vec<&Module> = tree.iter().collect();
-    while let Some(m) = stack.pop() {
-        out.insert(m.id);
-        stack.extend(&m.children);
-    }
-    out
+    tree_ids(tree, |m| (m.id, m.children.as_slice()))
 }
 
 fn cycle_ids(tree: &[TestCycle]) -> HashSet<u64> {
+    tree_ids(tree, |c| (c.id, c.test_cycles.as_slice()))
+}
+
+/// The ids of every node of a tree; `node` gives a node's id and children.
+fn tree_ids<T>(roots: &[T], node: impl Fn(&T) -> (u64, &[T])) -> HashSet<u64> {
     let mut out = HashSet::new();
-    let mut stack: Vec<&TestCycle> = tree.iter().collect();
-    while let Some(c) = stack.pop() {
-        out.insert(c.id);
-        stack.extend(&c.test_cycles);
+    let mut stack: Vec<&T> = roots.iter().collect();
+    while let Some(n) = stack.pop() {
+        let (id, children) = node(n);
+        out.insert(id);
+        stack.extend(children);
     }
     out
 }

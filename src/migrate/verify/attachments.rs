@@ -79,14 +79,19 @@ impl Verifier<'_> {
             Some(id) => format!("{}/{id}", file.owner),
             None => file.marker(),
         };
+        let claimed: std::collections::HashSet<u64> = files.iter().map(|(_, t)| t.id).collect();
         for (file, target) in files {
             self.check(RecordKind::Attachment, 1);
             let id = file.file.unwrap_or_default();
             let name = names.get(&id).map(String::as_str);
-            let found = listed
-                .iter()
-                .find(|a| a.id == target.id)
-                .or_else(|| name.and_then(|n| listed.iter().find(|a| a.name == n)));
+            // By name only among files no other journaled file claims: two
+            // files of one owner may share a name.
+            let found = listed.iter().find(|a| a.id == target.id).or_else(|| {
+                let n = name?;
+                listed
+                    .iter()
+                    .find(|a| a.name == n && !claimed.contains(&a.id))
+            });
             let Some(found) = found else {
                 let expected = format!("{} on {object:?}", name.unwrap_or("a file"));
                 let actual = format!("attachment {} not listed", target.id);
