@@ -57,9 +57,9 @@ fn writes_since(m: &Migration, from: usize) -> BTreeMap<String, usize> {
 
 /// Keys of the Zephyr cases another case calls: such a case made again gets
 /// a new id its callers' steps don't follow, so the tests delete others.
-fn called(m: &Migration) -> HashSet<String> {
+pub(crate) fn called(mocks: &etlpool::mock::MockServers) -> HashSet<String> {
     use etlpool::mock::zephyr::data::{Script, Step};
-    let data = m.mocks.zephyr_data();
+    let data = mocks.zephyr_data();
     let mut out = HashSet::new();
     for case in &data.cases {
         if let Script::Steps(steps) = &case.script {
@@ -78,7 +78,7 @@ fn called(m: &Migration) -> HashSet<String> {
 /// among their siblings: one made again comes last among its siblings on
 /// qTest, and `verify` matches same-named siblings by order (see README).
 fn deletable_module(m: &Migration) -> (u64, usize) {
-    let called = called(m);
+    let called = called(&m.mocks);
     let journal = journal(m);
     let keys: std::collections::HashMap<u64, String> = journal
         .entries_of(RecordKind::Case)
