@@ -53,9 +53,11 @@ pub struct MigrateArgs {
     /// conflicts and left alone).
     #[arg(long, conflicts_with = "projects", help_heading = "Sync")]
     pub overwrite: bool,
-    /// Check that every journaled case and run still exists on qTest and
-    /// make again what is missing (runs with their logs), correcting the
-    /// journal. Reads every execution.
+    /// Check that every journaled record (modules, cycles, cases, runs,
+    /// logs, files) still exists on qTest and make again what is missing,
+    /// with what was under it, correcting the journal. Reads every case and
+    /// execution; with --dry-run, only plans. A repair stopped halfway is
+    /// finished by the next run.
     #[arg(long, conflicts_with = "projects", help_heading = "Sync")]
     pub repair: bool,
     /// Read every execution instead of those created or changed since the

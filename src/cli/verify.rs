@@ -23,6 +23,12 @@ pub struct VerifyArgs {
     /// Differences to list (all are counted).
     #[arg(long, default_value_t = 20)]
     pub show: usize,
+    /// The migration's journal, read only, to check that every migrated
+    /// attachment is on its qTest object. Defaults to `[run] journal`, else
+    /// `<zephyr project>.journal.csv` when it exists; without one,
+    /// attachments are not compared.
+    #[arg(long, value_name = "PATH")]
+    pub journal: Option<PathBuf>,
     /// Also write the whole report as JSON, atomically; `-` is stdout (the
     /// text summary then goes to stderr). Checked before any work.
     #[arg(long, value_name = "PATH")]
@@ -57,7 +63,8 @@ pub(super) fn run(args: &VerifyArgs, global: &GlobalArgs) -> Result<ExitCode, Cl
             show_progress: !global.quiet,
         },
     )?;
-    let checked = check_on(&pool, &settings).map_err(|e| {
+    let journal = journal_of(args.journal.clone(), &settings);
+    let checked = check_on(&pool, &settings, journal).map_err(|e| {
         let e = CliError::from(e);
         let hint = super::explain::auth_hint(&e, &settings.endpoints);
         e.with_hint(hint)
@@ -102,35 +109,79 @@ pub(super) fn run(args: &VerifyArgs, global: &GlobalArgs) -> Result<ExitCode, Cl
 /// Reads both sides and compares them.
 pub(super) fn check(settings: &Settings) -> Result<VerifyReport, MigrateError> {
     let pool = Pool::new(settings.pool.clone())?;
-    check_on(&pool, settings)
+    check_on(&pool, settings, journal_of(None, settings))
 }
 
-fn check_on(pool: &Pool, settings: &Settings) -> Result<VerifyReport, MigrateError> {
+/// `--journal`, `[run] journal`, or the default journal when it exists; a
+/// journal named explicitly must exist (reading it says so if not).
+fn journal_of(given: Option<PathBuf>, settings: &Settings) -> Option<PathBuf> {
+    given.or(settings.journal.clone()).or_else(|| {
+        let project = super::migrate::file_stem(&settings.endpoints.zephyr_project);
+        let default = PathBuf::from(format!("{project}.journal.csv"));
+        default.is_file().then_some(default)
+    })
+}
+
+fn check_on(
+    pool: &Pool,
+    settings: &Settings,
+    journal: Option<PathBuf>,
+) -> Result<VerifyReport, MigrateError> {
     let (zephyr, qtest) = connect(
         pool,
         &settings.endpoints,
         &CancelToken::new(),
         settings.page_size,
     )?;
+    if let Some(path) = journal.as_ref().filter(|p| !p.is_file()) {
+        return Err(MigrateError::config(
+            "verify",
+            format!("there is no journal {}", path.display()),
+        ));
+    }
     let options = VerifyOptions {
         workers: settings.workers,
+        journal,
         ..VerifyOptions::default()
     };
     verify(&zephyr, &qtest, &settings.mapping, &options)
 }
 
-/// Suggests `migrate --repair` when cases or runs are missing on qTest (what
-/// a repair makes again).
+/// Suggests `migrate --repair` when migrated records (attachments included)
+/// are missing on qTest: what a repair makes again.
 fn repair_hint(report: &crate::migrate::VerifyReport) -> Option<String> {
     use crate::migrate::{DiffKind, RecordKind};
-    let missing = [RecordKind::Case, RecordKind::Run]
+    let missing = RecordKind::ALL
         .into_iter()
         .map(|kind| report.find(kind, DiffKind::Missing).len())
         .sum::<usize>();
     (missing > 0).then(|| {
         format!(
-            "hint: {missing} migrated cases or runs are missing on qTest; \
-             `etlpool migrate --repair` makes them again (runs with their logs)"
+            "hint: {missing} migrated records are missing on qTest; \
+             `etlpool migrate --repair` makes them again (with what was under them: \
+             a case's runs and files, a run's logs)"
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_files_get_the_repair_hint_and_other_differences_none() {
+        let report = |record: &str, kind: &str| -> VerifyReport {
+            let json = serde_json::json!({"record": record, "kind": kind, "key": "case/PROJ-T1/7",
+                                          "expected": "a.png", "actual": "not listed"});
+            let mut report = VerifyReport::default();
+            report
+                .differences
+                .push(serde_json::from_value(json).expect("a difference"));
+            report
+        };
+        let hint = repair_hint(&report("attachment", "missing")).expect("a hint");
+        assert!(hint.contains("1 migrated records are missing"), "{hint}");
+        assert!(hint.contains("etlpool migrate --repair"), "{hint}");
+        assert_eq!(repair_hint(&report("attachment", "mismatch")), None);
+    }
 }

@@ -5,7 +5,13 @@
 //! kind,source_key,target_id,version_id
 //! module,100006,2107619,
 //! case,PROJ-T1,55001,88001
+//! case,PROJ-T1,,
 //! ```
+//!
+//! A line without a target id is a tombstone: the record was found missing
+//! on qTest (a repair) and is forgotten, so a later run makes it again even
+//! when this one stops before it does; a later line of the record supersedes
+//! the tombstone, as any later line supersedes an earlier one.
 //!
 //! Each line is written with one `write` as soon as its record exists, so a
 //! crash loses at most the line being written; the file is `sync_data`ed by a
@@ -81,6 +87,9 @@ pub(crate) trait JournalBackend: fmt::Debug + Send + Sync {
     /// Stores one record before returning, as durably as the backend
     /// promises (the file: written, synced within [`SYNC_INTERVAL`]).
     fn append(&self, kind: RecordKind, key: &str, target: Target) -> std::io::Result<()>;
+    /// Stores that a record is forgotten (a tombstone), as durably as
+    /// [`JournalBackend::append`] stores a record.
+    fn forget(&self, kind: RecordKind, key: &str) -> std::io::Result<()>;
     /// Makes what was appended durable now.
     fn sync(&self) -> std::io::Result<()>;
     /// Stops background work; [`JournalBackend::sync`] follows.
@@ -172,21 +181,11 @@ struct Writer {
 
 impl JournalBackend for FileBackend {
     fn append(&self, kind: RecordKind, key: &str, target: Target) -> std::io::Result<()> {
-        let line = line(kind, key, target)?;
-        let mut writer = self.writer.lock();
-        let start = writer.len;
-        match writer.file.write_all(&line) {
-            Ok(()) => {
-                writer.len = start + len_u64(line.len());
-                self.shared.dirty.store(true, Ordering::Release);
-                Ok(())
-            }
-            Err(e) => {
-                // A partial line would glue the next record onto it: cut it off.
-                let _ = writer.file.set_len(start);
-                Err(e)
-            }
-        }
+        self.write_line(&line(kind, key, target)?)
+    }
+
+    fn forget(&self, kind: RecordKind, key: &str) -> std::io::Result<()> {
+        self.write_line(&tombstone(kind, key)?)
     }
 
     fn sync(&self) -> std::io::Result<()> {
@@ -198,6 +197,26 @@ impl JournalBackend for FileBackend {
             drop(stop);
             if handle.join().is_err() {
                 log::error!("journal flusher of {} panicked", self.path.display());
+            }
+        }
+    }
+}
+
+impl FileBackend {
+    /// Appends one whole line with one write, or nothing.
+    fn write_line(&self, line: &[u8]) -> std::io::Result<()> {
+        let mut writer = self.writer.lock();
+        let start = writer.len;
+        match writer.file.write_all(line) {
+            Ok(()) => {
+                writer.len = start + len_u64(line.len());
+                self.shared.dirty.store(true, Ordering::Release);
+                Ok(())
+            }
+            Err(e) => {
+                // A partial line would glue the next record onto it: cut it off.
+                let _ = writer.file.set_len(start);
+                Err(e)
             }
         }
     }
@@ -409,6 +428,16 @@ impl Journal {
         key: &str,
         target: Target,
     ) -> Result<(), MigrateError> {
+        self.write(key, |backend| backend.append(kind, key, target))
+    }
+
+    /// One write to the backend, unless the journal is out of service; the
+    /// first failure puts it out of service.
+    fn write(
+        &self,
+        key: &str,
+        op: impl FnOnce(&dyn JournalBackend) -> std::io::Result<()>,
+    ) -> Result<(), MigrateError> {
         if key.contains(['\n', '\r']) {
             return Err(MigrateError::InvalidKey { key: key.into() });
         }
@@ -424,7 +453,7 @@ impl Journal {
         if let Some(first) = self.failure() {
             return Err(out_of_service(first));
         }
-        if let Err(e) = backend.append(kind, key, target) {
+        if let Err(e) = op(backend.as_ref()) {
             self.shared.fail("appending to", &e);
             return Err(MigrateError::io(
                 format!("appending to journal {}", self.shared.name),
@@ -473,11 +502,16 @@ impl Journal {
         }
     }
 
-    /// Forgets a record this process found missing on qTest (a repair), so
-    /// it is made again; nothing is written until it is, and then its new
-    /// line supersedes the old one when the journal is next opened.
-    pub fn forget(&self, kind: RecordKind, key: &str) -> Option<Target> {
-        self.entries.write().remove(&(kind, key.to_owned()))
+    /// Forgets a record found missing on qTest (a repair), so it is made
+    /// again: a tombstone is stored before it is forgotten in memory, so a
+    /// run that stops before making it again leaves it forgotten for the
+    /// next one. A read-only journal (a dry run) forgets in memory only.
+    /// Returns what it was, if this process knew it.
+    pub fn forget(&self, kind: RecordKind, key: &str) -> Result<Option<Target>, MigrateError> {
+        if self.backend.is_some() {
+            self.write(key, |backend| backend.forget(kind, key))?;
+        }
+        Ok(self.entries.write().remove(&(kind, key.to_owned())))
     }
 
     /// All records of one kind, in no particular order.
@@ -579,6 +613,11 @@ pub(crate) fn line(kind: RecordKind, key: &str, target: Target) -> std::io::Resu
     encode_row(&(kind.as_str(), key, target.id, target.version_id))
 }
 
+/// A tombstone line: the record with no target (see [`Journal::forget`]).
+pub(crate) fn tombstone(kind: RecordKind, key: &str) -> std::io::Result<Vec<u8>> {
+    encode_row(&(kind.as_str(), key, "", ""))
+}
+
 /// Parses complete lines (the torn tail is already cut off).
 pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<HashMap<Key, Target>, MigrateError> {
     let corrupt = |line: u64, reason: String| MigrateError::CorruptJournal {
@@ -604,6 +643,10 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<HashMap<Key, Target>, M
             return Err(corrupt(line, format!("expected the header `{HEADER}`")));
         }
         let (key, target) = parse_record(&record).map_err(|reason| corrupt(line, reason))?;
+        let Some(target) = target else {
+            entries.remove(&key);
+            continue;
+        };
         if let Some(old) = entries.insert(key.clone(), target)
             // A case recorded again with only a new version was approved, and
             // sync state is rewritten as it moves on: both expected.
@@ -623,7 +666,8 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<HashMap<Key, Target>, M
     Ok(entries)
 }
 
-pub(crate) fn parse_record(record: &csv::StringRecord) -> Result<(Key, Target), String> {
+/// One line's record; `None` for its target: a tombstone (see [`tombstone`]).
+pub(crate) fn parse_record(record: &csv::StringRecord) -> Result<(Key, Option<Target>), String> {
     let [Some(kind), Some(key), Some(id), Some(version), None] =
         [0, 1, 2, 3, 4].map(|i| record.get(i))
     else {
@@ -632,6 +676,10 @@ pub(crate) fn parse_record(record: &csv::StringRecord) -> Result<(Key, Target), 
     let kind: RecordKind = kind.parse()?;
     if key.is_empty() {
         return Err("empty source key".into());
+    }
+    let key = (kind, key.to_owned());
+    if id.is_empty() && version.is_empty() {
+        return Ok((key, None));
     }
     let id = id
         .parse()
@@ -643,7 +691,7 @@ pub(crate) fn parse_record(record: &csv::StringRecord) -> Result<(Key, Target), 
                 .map_err(|_| format!("version id {v:?} is not a number"))?,
         ),
     };
-    Ok(((kind, key.to_owned()), Target { id, version_id }))
+    Ok((key, Some(Target { id, version_id })))
 }
 
 fn len_u64(len: usize) -> u64 {

@@ -263,8 +263,50 @@ fn fingerprints_and_marks_survive_a_reopen_and_marks_never_move_back() {
         .record(RecordKind::Case, "PROJ-T1", Target::id(5))
         .unwrap();
     assert_eq!(
-        journal.forget(RecordKind::Case, "PROJ-T1"),
+        journal.forget(RecordKind::Case, "PROJ-T1").unwrap(),
         Some(Target::id(5))
     );
     assert_eq!(journal.get(RecordKind::Case, "PROJ-T1"), None);
+}
+
+#[test]
+fn a_forgotten_record_stays_forgotten_after_a_reopen_until_it_is_made_again() {
+    let dir = TempDir::new("journal-forget");
+    let path = dir.join("journal.csv");
+    {
+        let journal = Journal::open(&path).unwrap();
+        journal
+            .record(RecordKind::Case, "PROJ-T1", Target::id(5))
+            .unwrap();
+        journal
+            .record(RecordKind::Case, "PROJ-T2", Target::id(6))
+            .unwrap();
+        journal.forget(RecordKind::Case, "PROJ-T1").unwrap();
+        journal.forget(RecordKind::Case, "PROJ-T2").unwrap();
+        journal
+            .record(RecordKind::Case, "PROJ-T2", Target::id(7))
+            .unwrap();
+        // Dropped without closing, as a crash would leave it (the lines are written).
+    }
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("case,PROJ-T1,,\n"), "{text}");
+    for journal in [
+        Journal::read_only(&path).unwrap(),
+        Journal::open(&path).unwrap(),
+    ] {
+        assert_eq!(journal.get(RecordKind::Case, "PROJ-T1"), None);
+        assert_eq!(
+            journal.get(RecordKind::Case, "PROJ-T2"),
+            Some(Target::id(7))
+        );
+    }
+    // A read-only journal (a dry run) forgets in memory and writes nothing.
+    let before = std::fs::read(&path).unwrap();
+    let dry = Journal::read_only(&path).unwrap();
+    assert_eq!(
+        dry.forget(RecordKind::Case, "PROJ-T2").unwrap(),
+        Some(Target::id(7))
+    );
+    assert_eq!(dry.get(RecordKind::Case, "PROJ-T2"), None);
+    assert_eq!(std::fs::read(&path).unwrap(), before);
 }

@@ -15,6 +15,7 @@
 //! target in the journal and writes a [`Report`] row. A [`TransformError`]
 //! becomes a `failed` row ([`Report::failed`]) and the run goes on.
 
+mod attached;
 mod error;
 pub mod journal;
 mod lock;

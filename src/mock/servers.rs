@@ -284,6 +284,42 @@ impl MockServers {
         Ok(runs)
     }
 
+    /// Deletes a module with everything under it (`force=true`: its
+    /// sub-modules and test cases, with the cases' runs and logs), as
+    /// someone cleaning up in qTest would (journaled).
+    pub fn delete_module(&self, id: u64) -> Result<(), String> {
+        self.admin_write("DELETE", &format!("modules/{id}?force=true"), Value::Null)
+            .map(drop)
+    }
+
+    /// Deletes a test cycle with everything under it (`force=true`: its
+    /// sub-cycles and test runs with their logs), journaled.
+    pub fn delete_cycle(&self, id: u64) -> Result<(), String> {
+        self.admin_write(
+            "DELETE",
+            &format!("test-cycles/{id}?force=true"),
+            Value::Null,
+        )
+        .map(drop)
+    }
+
+    /// Deletes one test log of run `run`, as qTest's UI can (journaled).
+    pub fn delete_log(&self, run: u64, id: u64) -> Result<(), String> {
+        self.admin_write(
+            "DELETE",
+            &format!("test-runs/{run}/test-logs/{id}"),
+            Value::Null,
+        )
+        .map(drop)
+    }
+
+    /// Deletes attachment `id` of `object_type`/`object` (`test-cases`,
+    /// `test-logs`, `test-steps`), journaled.
+    pub fn delete_attachment(&self, object_type: &str, object: u64, id: u64) -> Result<(), String> {
+        let tail = format!("{object_type}/{object}/blob-handles/{id}");
+        self.admin_write("DELETE", &tail, Value::Null).map(drop)
+    }
+
     /// Edits a test case as a person would in qTest's UI: `PUT` with `body`
     /// (journaled like any write).
     pub fn edit_case(&self, id: u64, body: Value) -> Result<(), String> {
@@ -326,11 +362,18 @@ impl MockServers {
     }
 
     fn admin_write(&self, method: &str, tail: &str, body: Value) -> Result<u64, String> {
-        let path = format!("/api/v3/projects/{}/{tail}", self.qtest_project_id());
+        let target = format!("/api/v3/projects/{}/{tail}", self.qtest_project_id());
+        let (tail, query) = tail.split_once('?').unwrap_or((tail, ""));
+        let query = query
+            .split('&')
+            .filter_map(|pair| pair.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let req = Request {
             method: method.to_string(),
-            target: path.clone(),
-            path,
+            path: target.split('?').next().unwrap_or_default().to_string(),
+            target,
+            query,
             body: body.to_string().into_bytes(),
             ..Request::default()
         };

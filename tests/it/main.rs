@@ -66,6 +66,7 @@ mod pool_wire;
 mod qtest_contract;
 mod qtest_spec;
 mod queue;
+mod repair;
 mod resilience_bodies;
 mod resilience_breaker;
 mod resilience_pace;

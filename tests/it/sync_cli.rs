@@ -29,7 +29,9 @@ fn writes_since(mocks: &MockServers, from: usize) -> BTreeMap<String, usize> {
     out
 }
 
-pub(crate) fn conflict_overwrite_and_repair(extra: &[&str]) {
+/// `after_outage` runs once qTest is back from an outage the test caused
+/// (a fleet forgets its shared breaker's state there).
+pub(crate) fn conflict_overwrite_and_repair(extra: &[&str], after_outage: &dyn Fn()) {
     let mut options = MockOptions::seeded(1414);
     options.sizes.cases = 15;
     options.sizes.executions = 40;
@@ -66,9 +68,31 @@ pub(crate) fn conflict_overwrite_and_repair(extra: &[&str]) {
     case_id(&mocks, &key);
     let (code, out) = run(&mut verify(&mocks, &dir.0));
     assert_eq!(code, 0, "{out}");
+
+    // A repair stopped by qTest going down after its first write: the
+    // next plain run finishes it (the forgotten records are remembered as
+    // forgotten in either journal).
+    let called = crate::repair::called(&mocks);
+    let key = mocks.zephyr_data().cases[2..]
+        .iter()
+        .map(|c| c.key.clone())
+        .find(|k| !called.contains(k))
+        .expect("a case no other case calls (a call keeps the old id)");
+    mocks.delete_case_with_runs(case_id(&mocks, &key)).unwrap();
+    mocks.faults().qtest.set_crash_after_writes(Some(1));
+    let (code, out) = sync(&["--repair", "--max-outage", "1s"]);
+    assert_ne!(code, 0, "{out}");
+    mocks.faults().qtest.clear();
+    mocks.restart_qtest().unwrap();
+    after_outage();
+    let (code, out) = sync(&[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("an earlier repair did not finish"), "{out}");
+    let (code, out) = run(&mut verify(&mocks, &dir.0));
+    assert_eq!(code, 0, "{out}");
 }
 
 #[test]
 fn the_sync_flags_work_through_the_binary() {
-    conflict_overwrite_and_repair(&[]);
+    conflict_overwrite_and_repair(&[], &|| {});
 }

@@ -34,6 +34,12 @@ use crate::migrate::{
 const FENCED_HSET: &str = "if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end \
      redis.call('HSET', KEYS[1], ARGV[2], ARGV[3]) return 1";
 
+/// Forgets a record if the lock is still this run's; 1 if done, 0 if not.
+/// The hash keeps only the latest state of each record, so a forgotten one
+/// is simply removed.
+const FENCED_HDEL: &str = "if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end \
+     redis.call('HDEL', KEYS[1], ARGV[2]) return 1";
+
 /// The journal of one project in Redis, locked by its Redis lock.
 pub struct RedisJournal {
     redis: Redis,
@@ -149,6 +155,7 @@ impl JournalStore for RedisJournal {
             keys: [self.key(), self.lock_key()],
             token,
             script: redis::Script::new(FENCED_HSET),
+            forget: redis::Script::new(FENCED_HDEL),
         };
         Ok(self.journal(entries, Some(Box::new(backend)), Some(lock)))
     }
@@ -168,6 +175,7 @@ struct RedisBackend {
     keys: [String; 2],
     token: String,
     script: redis::Script,
+    forget: redis::Script,
 }
 
 impl std::fmt::Debug for RedisBackend {
@@ -181,23 +189,44 @@ impl std::fmt::Debug for RedisBackend {
 impl JournalBackend for RedisBackend {
     fn append(&self, kind: RecordKind, key: &str, target: Target) -> std::io::Result<()> {
         let (field, value) = encode(kind, key, target);
+        self.fenced(&self.script, &field, Some(&value))
+    }
+
+    fn forget(&self, kind: RecordKind, key: &str) -> std::io::Result<()> {
+        let (field, _) = encode(kind, key, Target::id(0));
+        self.fenced(&self.forget, &field, None)
+    }
+
+    /// Redis answered each write; how soon it reaches its disk is the
+    /// server's `appendfsync`.
+    fn sync(&self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl RedisBackend {
+    /// Runs `script` on `field` (and `value`), fenced by the lock.
+    fn fenced(
+        &self,
+        script: &redis::Script,
+        field: &str,
+        value: Option<&str>,
+    ) -> std::io::Result<()> {
         let mut conn = self.conn.lock();
         // A broken connection is made again once: the write is idempotent
-        // (the same field, the same value), so repeating it is safe.
+        // (the same field, the same value or none), so repeating it is safe.
         let mut last = None;
         for _ in 0..2 {
             let mut c = match conn.take() {
                 Some(c) => c,
                 None => self.redis.connect().map_err(std::io::Error::other)?,
             };
-            let stored: redis::RedisResult<i64> = self
-                .script
-                .key(&self.keys[0])
-                .key(&self.keys[1])
-                .arg(&self.token)
-                .arg(&field)
-                .arg(&value)
-                .invoke(&mut c);
+            let mut call = script.key(&self.keys[0]);
+            call.key(&self.keys[1]).arg(&self.token).arg(field);
+            if let Some(value) = value {
+                call.arg(value);
+            }
+            let stored: redis::RedisResult<i64> = call.invoke(&mut c);
             match stored {
                 Ok(1) => {
                     *conn = Some(c);
@@ -218,12 +247,6 @@ impl JournalBackend for RedisBackend {
             || "no connection".to_string(),
             |e| e.to_string(),
         )))
-    }
-
-    /// Redis answered each write; how soon it reaches its disk is the
-    /// server's `appendfsync`.
-    fn sync(&self) -> std::io::Result<()> {
-        Ok(())
     }
 }
 
@@ -277,8 +300,10 @@ fn load(
             .split_once(',')
             .ok_or_else(|| corrupt(format!("value {value:?}: expected target_id,version_id")))?;
         let record = csv::StringRecord::from(vec![kind, source, id, version]);
-        let (key, target) = parse_record(&record).map_err(corrupt)?;
-        entries.insert(key, target);
+        // The hash holds no tombstones (a forgotten record is deleted).
+        if let (key, Some(target)) = parse_record(&record).map_err(corrupt)? {
+            entries.insert(key, target);
+        }
     }
     Ok(entries)
 }

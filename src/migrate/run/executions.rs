@@ -146,7 +146,6 @@ pub(crate) fn migrate_run(s: &Shared, phases: Phases, job: RunJob) {
         return;
     };
     let key = run_key(cycle.zephyr_id, &case_key);
-    super::sync::repair_logs(s, &key, &executions);
     let logs_wanted = phases.logs
         && executions
             .iter()

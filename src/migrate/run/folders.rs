@@ -190,13 +190,13 @@ fn migrate_tree<T: Tree + Sync>(
     for e in &errors {
         s.transform_failed(e);
     }
-    let snapshot = OnceLock::new();
+    let known = Known::of(s, T::KIND);
     // Level by level, parents before children; within a level the siblings of
     // one parent are created in order by one thread (qTest keeps creation
     // order), different parents in parallel.
     for level in levels(&ordered) {
         try_map(&level, workers, |siblings| {
-            create_siblings(s, tree, siblings, &snapshot)
+            create_siblings(s, tree, siblings, &known)
         })?;
     }
     Ok(())
@@ -235,7 +235,7 @@ fn create_siblings<T: Tree>(
     s: &Shared,
     tree: &T,
     siblings: &[&Folder],
-    snapshot: &OnceLock<std::result::Result<Siblings, String>>,
+    known: &Known,
 ) -> std::result::Result<(), MigrateError> {
     let mut ranks: HashMap<(Option<u64>, String), usize> = HashMap::new();
     for folder in siblings {
@@ -250,27 +250,48 @@ fn create_siblings<T: Tree>(
             }
         };
         let name = T::name(&body).to_string();
+        let key = folder.id.to_string();
         let rank = ranks.entry((parent, name.clone())).or_default();
         let slot = Slot {
             parent,
             name: &name,
             position: *rank,
         };
-        *rank += 1;
-        ensure_node(
-            s,
-            tree,
-            (T::KIND, &folder.id.to_string()),
-            slot,
-            &body,
-            snapshot,
-        );
+        if !known.keys.contains(&key) {
+            *rank += 1;
+        }
+        ensure_node(s, tree, (T::KIND, &key), slot, &body, known);
     }
     Ok(())
 }
 
+/// What a tree phase knows of its nodes: qTest's tree, read once, and what
+/// the journal held when the phase started. Journaled siblings are left out
+/// of both sides of a match by position (their nodes are claimed), so a
+/// node made again by a repair, which qTest puts last, is not taken for a
+/// same-named sibling's; the journal as it was at the start keeps both
+/// sides counting the same siblings while the phase journals more.
+struct Known {
+    snapshot: OnceLock<std::result::Result<Siblings, String>>,
+    /// Keys journaled at the start.
+    keys: std::collections::HashSet<String>,
+    /// Their qTest ids.
+    ids: std::collections::HashSet<u64>,
+}
+
+impl Known {
+    fn of(s: &Shared, kind: RecordKind) -> Known {
+        let journaled = s.journal.entries_of(kind);
+        Known {
+            snapshot: OnceLock::new(),
+            ids: journaled.iter().map(|(_, t)| t.id).collect(),
+            keys: journaled.into_iter().map(|(key, _)| key).collect(),
+        }
+    }
+}
+
 /// Where a node sits: its parent, its name, and how many siblings of that
-/// name come before it.
+/// name come before it (of those not journaled when the phase started).
 struct Slot<'a> {
     parent: Option<u64>,
     name: &'a str,
@@ -284,7 +305,7 @@ fn ensure_node<T: Tree>(
     (kind, key): (RecordKind, &str),
     slot: Slot<'_>,
     body: &T::Body,
-    snapshot: &OnceLock<std::result::Result<Siblings, String>>,
+    known: &Known,
 ) -> Option<Target> {
     let Slot {
         parent,
@@ -295,7 +316,9 @@ fn ensure_node<T: Tree>(
         let ids = match fresh {
             Fresh::Live => tree.children(s, parent, name)?,
             Fresh::Snapshot => {
-                let snap = snapshot.get_or_init(|| tree.snapshot(s).map_err(|e| e.to_string()));
+                let snap = known
+                    .snapshot
+                    .get_or_init(|| tree.snapshot(s).map_err(|e| e.to_string()));
                 match snap {
                     Ok(map) => map
                         .get(&(parent, name.to_string()))
@@ -306,7 +329,8 @@ fn ensure_node<T: Tree>(
                 }
             }
         };
-        Ok(ids.get(position).map(|&id| Target::id(id)))
+        let mut free = ids.into_iter().filter(|id| !known.ids.contains(id));
+        Ok(free.nth(position).map(Target::id))
     };
     let create = || tree.create(s, parent, body).map(Target::id);
     let info = PlanInfo {
@@ -353,5 +377,10 @@ fn make_default<T: Tree>(s: &Shared, tree: &T, kind: RecordKind, body: &T::Body)
         name: T::name(body),
         position: 0,
     };
-    ensure_node(s, tree, (kind, DEFAULT_KEY), slot, body, &OnceLock::new())
+    let known = Known {
+        snapshot: OnceLock::new(),
+        keys: Default::default(),
+        ids: Default::default(),
+    };
+    ensure_node(s, tree, (kind, DEFAULT_KEY), slot, body, &known)
 }

@@ -26,6 +26,7 @@ mod folders;
 mod outage;
 mod patience;
 mod progress;
+mod repair;
 pub(crate) mod setup;
 mod shared;
 mod spool;
@@ -361,8 +362,8 @@ struct JobTally {
 
 fn phases(s: &Arc<Shared>, opts: &MigrateOptions, jobs: &JobTally) -> Result<(), MigrateError> {
     let only = opts.only;
-    if s.sync.options.repair && !s.dry_run() {
-        sync::repair(s)?;
+    if repair::start(s) {
+        repair::repair(s)?;
     }
     if only.modules {
         folders::modules(s, opts.workers)?;
@@ -420,6 +421,11 @@ fn phases(s: &Arc<Shared>, opts: &MigrateOptions, jobs: &JobTally) -> Result<(),
             && only.logs;
         sync::advance_executions(s, complete);
     }
+    let everything = only == Phases::default();
+    let complete = everything
+        && jobs.not_run.load(Ordering::Relaxed) == 0
+        && jobs.panicked.load(Ordering::Relaxed) == 0;
+    repair::finish(s, complete);
     Ok(())
 }
 

@@ -15,7 +15,7 @@ use crate::migrate::record::{RecordKind, Target};
 use crate::migrate::report::Action;
 use crate::migrate::transform::{CasePlan, ScriptShape};
 use crate::migrate::verify::{held_fingerprint, sent_fingerprint};
-use crate::zephyr::{ExecutionFilter, TestExecution};
+use crate::zephyr::ExecutionFilter;
 
 /// The journal's mark of the executions listing: when the last complete run
 /// started listing them (this machine's clock, like [`CASES_MARK`]). Not
@@ -90,8 +90,9 @@ pub(crate) struct SyncState {
     pub(crate) options: SyncOptions,
     /// When this run started listing executions (unix seconds; 0: not yet).
     executions_listed: AtomicU64,
-    /// Runs a repair found missing (their logs are made again too).
-    missing_runs: parking_lot::Mutex<std::collections::HashSet<String>>,
+    /// Whether this run repairs (`--repair`, or an earlier repair that
+    /// did not finish, see [`super::repair`]).
+    pub(crate) repairing: std::sync::atomic::AtomicBool,
 }
 
 impl SyncState {
@@ -118,10 +119,10 @@ pub(crate) fn execution_filter(s: &Shared) -> ExecutionFilter {
 
 /// Where listing `mark` starts this run: its mark minus the overlap, as
 /// `yyyy-MM-dd'T'HH:mm:ss'Z'`; `None` (list everything) without a mark,
-/// with `--full` or `--repair`.
+/// with `--full` or in a repair.
 pub(crate) fn since(s: &Shared, mark: &str) -> Option<String> {
     let options = &s.sync.options;
-    if options.full || options.repair {
+    if options.full || s.sync.repairing.load(Ordering::Relaxed) {
         return None;
     }
     let since = s
@@ -288,54 +289,4 @@ pub(crate) fn record_digest(s: &Shared, key: &str, digest: u64) {
 /// The fingerprint of a case plan's body.
 pub(crate) fn fingerprint(plan: &CasePlan) -> u64 {
     sent_fingerprint(&plan.body)
-}
-
-/// Repair (`--repair`): every journaled case and run is looked up on qTest
-/// by id; what is missing is forgotten, so this run makes it again (with
-/// its runs, and their logs, see [`repair_logs`]). Folders, cycles and
-/// logs of runs that still exist are not checked.
-pub(crate) fn repair(s: &Shared) -> Result<()> {
-    let mut missing_cases = Vec::new();
-    for (key, target) in s.journal.entries_of(RecordKind::Case) {
-        if s.qtest.test_case(target.id)?.is_none() {
-            log::warn!(
-                "case {key} (qTest {}) is missing on qTest: making it again",
-                target.id
-            );
-            s.journal.forget(RecordKind::Case, &key);
-            s.journal.forget(RecordKind::Digest, &key);
-            missing_cases.push(key);
-        }
-    }
-    let mut missing_runs = s.sync.missing_runs.lock();
-    for (key, target) in s.journal.entries_of(RecordKind::Run) {
-        let case_gone = key
-            .split_once('/')
-            .is_some_and(|(_, case)| missing_cases.iter().any(|k| k == case));
-        if case_gone || s.qtest.test_run(target.id)?.is_none() {
-            log::warn!(
-                "run {key} (qTest {}) is missing on qTest: making it again",
-                target.id
-            );
-            s.journal.forget(RecordKind::Run, &key);
-            missing_runs.insert(key);
-        }
-    }
-    log::info!(
-        "repair: {} cases and {} runs missing on qTest",
-        missing_cases.len(),
-        missing_runs.len()
-    );
-    Ok(())
-}
-
-/// Forgets the logs of a run that repair found missing, so they are made
-/// again under the new run.
-pub(crate) fn repair_logs(s: &Shared, run_key: &str, executions: &[TestExecution]) {
-    if !s.sync.missing_runs.lock().contains(run_key) {
-        return;
-    }
-    for exec in executions {
-        s.journal.forget(RecordKind::Log, &exec.id.to_string());
-    }
 }

@@ -32,6 +32,11 @@
 //!    run's logs are compared to its expected logs as a multiset of (status,
 //!    end time). Not Executed gets no log, so one found for it is extra.
 //!
+//! 5. **Attachments**, given the migration's journal
+//!    ([`VerifyOptions::journal`]): each journaled file on the qTest object
+//!    it was uploaded to, by id (or name), with the Zephyr file's name and
+//!    size (see `attachments.rs`).
+//!
 //! What counts as a difference (see [`DiffKind`]): a record expected and not
 //! found; one found twice (the same Zephyr key, cycle key or (cycle, case)
 //! pair); a field that differs; a case, cycle or run on qTest marked as this
@@ -64,6 +69,7 @@
 //! # }
 //! ```
 
+mod attachments;
 mod case_view;
 pub(crate) use case_view::{held_fingerprint, sent_fingerprint};
 mod cases;
@@ -103,6 +109,10 @@ pub struct VerifyOptions {
     pub workers: usize,
     /// Differences kept in the report; more are only counted. Defaults to 10,000.
     pub max_differences: usize,
+    /// The migration's journal (a file), read-only: with it, every
+    /// journaled attachment is checked on the qTest object it was uploaded
+    /// to (pass 5). Defaults to none: files are not compared.
+    pub journal: Option<std::path::PathBuf>,
 }
 
 impl Default for VerifyOptions {
@@ -110,6 +120,7 @@ impl Default for VerifyOptions {
         VerifyOptions {
             workers: 4,
             max_differences: 10_000,
+            journal: None,
         }
     }
 }
@@ -152,6 +163,9 @@ pub fn verify(
     let cases = v.cases()?;
     v.cycles(&mut cycles)?;
     v.executions(&cases)?;
+    if let Some(path) = &options.journal {
+        v.attachments(&super::Journal::read_only(path)?)?;
+    }
     Ok(v.report)
 }
 

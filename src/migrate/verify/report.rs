@@ -130,8 +130,8 @@ pub struct Counts {
     pub runs: u64,
     /// Test logs, one per executed execution.
     pub logs: u64,
-    /// Attachments (left out of the JSON while zero, as `verify` doesn't
-    /// compare files).
+    /// Attachments (left out of the JSON while zero: `verify` compares
+    /// files only when given the journal).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub attachments: u64,
 }
@@ -189,7 +189,7 @@ impl fmt::Display for Counts {
         let parts: Vec<String> = RecordKind::ALL
             .iter()
             .zip(names)
-            // Attachments show only when counted: `verify` compares no files.
+            // Attachments show only when counted: only with a journal.
             .filter(|(kind, _)| {
                 let optional = f.alternate() || **kind == RecordKind::Attachment;
                 !optional || self.get(**kind) > 0

@@ -30,6 +30,7 @@ pub(crate) mod api;
 pub mod attachments;
 mod body;
 pub mod config;
+mod delete;
 mod design;
 pub(crate) mod execution;
 mod lag;

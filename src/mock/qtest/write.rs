@@ -76,6 +76,12 @@ pub(crate) fn apply(
         ("PUT", ["test-cases", id]) => update_case(st, cfg, w, id),
         ("DELETE", ["test-cases", id]) => delete_case(st, id),
         ("DELETE", ["test-runs", id]) => delete_run(st, id),
+        ("DELETE", ["modules", id]) => super::delete::module(st, w, id),
+        ("DELETE", ["test-cycles", id]) => super::delete::cycle(st, w, id),
+        ("DELETE", ["test-runs", run, "test-logs", id]) => super::delete::log(st, run, id),
+        ("DELETE", [object_type, object, "blob-handles", id]) => {
+            super::delete::attachment(st, object_type, object, id)
+        }
         ("POST", ["test-cycles"]) => create_cycle(st, w),
         ("POST", ["test-runs"]) => create_run(st, w),
         ("POST", ["test-runs", id, "test-logs"]) => create_log(st, cfg, w, id),
