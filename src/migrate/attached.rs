@@ -45,12 +45,16 @@ impl<'a> Attached<'a> {
     }
 
     /// The journaled record the owner's qTest object belongs to: its own
-    /// record, or for a step its case's. Gone with it, the file is gone.
+    /// record, for a step its case's, for a step result (`steplog/<execution
+    /// id>/<step id>`, and the execution's marker `steplog/<execution id>`)
+    /// its execution's log. Gone with it, the file is gone.
     pub(crate) fn owner_record(&self) -> Option<(RecordKind, &'a str)> {
+        let first = || self.key.split('/').next();
         match self.kind {
             "case" => Some((RecordKind::Case, self.key)),
             "log" => Some((RecordKind::Log, self.key)),
-            "step" => Some((RecordKind::Case, self.key.split('/').next()?)),
+            "step" => Some((RecordKind::Case, first()?)),
+            "steplog" => Some((RecordKind::Log, first()?)),
             _ => None,
         }
     }
@@ -112,6 +116,10 @@ mod tests {
         let s = Attached::parse("step/PROJ-T1/2/9").unwrap();
         assert_eq!(s.owner_record(), Some((RecordKind::Case, "PROJ-T1")));
         assert_eq!(Attached::parse("log/10100/all").unwrap().file, None);
+        for key in ["steplog/30003/30003001/7012", "steplog/30003/all"] {
+            let s = Attached::parse(key).unwrap();
+            assert_eq!(s.owner_record(), Some((RecordKind::Log, "30003")), "{key}");
+        }
         assert_eq!(Attached::parse("case/PROJ-T1/inline-1"), None);
         assert_eq!(Attached::parse("nothing"), None);
     }

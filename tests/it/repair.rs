@@ -404,3 +404,58 @@ fn verify_with_the_journal_finds_missing_and_changed_files_and_repair_uploads_th
     assert!(left.is_empty(), "{after}");
     assert_files_in_place(&m);
 }
+
+#[test]
+fn a_deleted_log_is_made_again_with_the_files_of_its_step_results() {
+    let m = migrated(options(44, None));
+    let journal_now = journal(&m);
+    let (key, _) = journal_now
+        .entries_of(RecordKind::Attachment)
+        .into_iter()
+        .find(|(k, _)| k.starts_with("steplog/") && !k.ends_with("/all"))
+        .expect("a file of a step result was migrated");
+    let execution = key.split('/').nth(1).unwrap().to_string();
+    let log = journal_now.get(RecordKind::Log, &execution).unwrap().id;
+    let state = m.mocks.qtest_state();
+    let old = state
+        .test_logs
+        .iter()
+        .find(|l| l.id == log)
+        .unwrap()
+        .clone();
+    let files_before: Vec<String> = state
+        .attachments
+        .iter()
+        .filter(|f| {
+            f.object_type == "test-step-logs"
+                && old.test_step_logs.iter().any(|s| s.id == f.object_id)
+        })
+        .map(|f| f.name.clone())
+        .collect();
+    assert!(
+        !files_before.is_empty(),
+        "the log's step results hold files"
+    );
+    drop(state);
+    m.mocks.delete_log(old.run_id, log).unwrap();
+
+    let repaired = run(&m, &m.options(), SyncOptions::default().repair(true));
+    assert!(repaired.is_complete(), "{repaired}\n{}", m.failures());
+    let new = journal(&m).get(RecordKind::Log, &execution).unwrap().id;
+    assert_ne!(new, log, "the log was made again");
+    let state = m.mocks.qtest_state();
+    let new = state.test_logs.iter().find(|l| l.id == new).unwrap();
+    let mut files_after: Vec<String> = state
+        .attachments
+        .iter()
+        .filter(|f| {
+            f.object_type == "test-step-logs"
+                && new.test_step_logs.iter().any(|s| s.id == f.object_id)
+        })
+        .map(|f| f.name.clone())
+        .collect();
+    files_after.sort();
+    let mut files_before = files_before;
+    files_before.sort();
+    assert_eq!(files_after, files_before, "the step results' files");
+}
