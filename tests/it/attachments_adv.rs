@@ -370,6 +370,17 @@ fn assert_counted(summary: &RunSummary) {
     );
 }
 
+/// A run in which one file failed and every other one was uploaded.
+fn one_file_failed(m: &Migration, summary: &RunSummary) {
+    assert_eq!(summary.failed, 1, "{summary}\n{}", m.failures());
+    assert!(!summary.is_complete());
+    assert_eq!(
+        summary.records["attachment"].created,
+        (files_to_migrate(m) - 1) as u64,
+        "{summary}"
+    );
+}
+
 // ---- streamed: a download cut short never lands as a complete file ----
 
 /// Runs with the first download of `trace.log` answered by `cut`, later ones
@@ -420,13 +431,7 @@ fn a_download_always_cut_short_fails_its_record_and_leaves_nothing_on_qtest() {
         with_length(up, up.body.len(), &up.body[..up.body.len() - 1])
     });
     let summary = run_through(&m, &z);
-    assert_eq!(summary.failed, 1, "{summary}\n{}", m.failures());
-    assert!(!summary.is_complete());
-    assert_eq!(
-        summary.records["attachment"].created,
-        (files_to_migrate(&m) - 1) as u64,
-        "{summary}"
-    );
+    one_file_failed(&m, &summary);
     let names: Vec<String> = actual(&m).into_values().flatten().map(|f| f.0).collect();
     assert!(!names.contains(&"trace.log".to_string()), "{names:?}");
     assert!(
@@ -698,13 +703,7 @@ fn a_listed_file_zephyr_cant_find_fails_alone_and_a_rerun_uploads_only_it() {
     });
     let o = through(&m, &z, None);
     let first = run(&m, &o, with(AttachmentOptions::default()));
-    assert_eq!(first.failed, 1, "{first}\n{}", m.failures());
-    assert!(!first.is_complete());
-    assert_eq!(
-        first.records["attachment"].created,
-        (files_to_migrate(&m) - 1) as u64,
-        "{first}"
-    );
+    one_file_failed(&m, &first);
     assert!(
         m.failures().contains(&format!("/{notes}")),
         "{}",
