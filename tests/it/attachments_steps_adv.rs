@@ -1,0 +1,420 @@
+//! Adversarial review of the files of steps (issue 14 item 1): over real
+//! sockets, with Zephyr behind the byte-level front of
+//! [`crate::attachments_adv`] where its answers must be bent. What must
+//! hold: a step's file lands on its own qTest step (or step log) or is
+//! reported with a reason, never on another step, never twice, never
+//! silently lost; a 413 on a step file leaves the pool usable; every image
+//! pasted into rich text is listed once, as its link, and nothing else is;
+//! a re-run lists no step's files again.
+
+use crate::attachments::{Files, actual, expected, options, run as run_plain, uploads};
+use crate::attachments_adv::{Front, report, run, through, with, with_length};
+use crate::support::Migration;
+use etlpool::migrate::{AttachmentOptions, Journal, RecordKind, RunHooks, RunSummary, SyncOptions};
+use etlpool::mock::zephyr::attachments::{FileOwner, MockFile, execution_step_id};
+use etlpool::mock::zephyr::data::StepResult;
+
+fn full() -> RunHooks {
+    RunHooks::default().sync(SyncOptions::default().full(true))
+}
+
+fn run_hooks(m: &Migration, hooks: RunHooks) -> RunSummary {
+    run(m, &m.options(), hooks)
+}
+
+/// The first file of the sample set on a case step / an execution step.
+fn step_file(m: &Migration, on_case: bool) -> MockFile {
+    m.mocks
+        .source()
+        .attachments
+        .iter()
+        .find(|f| match f.owner {
+            FileOwner::CaseStep(..) => on_case,
+            FileOwner::ExecutionStep(..) => !on_case,
+            _ => false,
+        })
+        .cloned()
+        .expect("the sample set has step files")
+}
+
+fn journaled(m: &Migration, kind: RecordKind, key: &str) -> u64 {
+    let journal = Journal::read_only(m.dir.0.join("journal.csv")).expect("journal");
+    journal.get(kind, key).expect("migrated").id
+}
+
+/// The report's rows that mention every one of `needles`.
+fn rows(summary: &RunSummary, needles: &[&str]) -> Vec<String> {
+    report(summary)
+        .lines()
+        .filter(|l| needles.iter().all(|n| l.contains(n)))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `files` without the file named `name` of `size` bytes.
+fn without(mut files: Files, name: &str, size: u64) -> Files {
+    for v in files.values_mut() {
+        v.retain(|(n, s, _)| !(n == name && *s == size));
+    }
+    files.retain(|_, v| !v.is_empty());
+    files
+}
+
+/// Zephyr's step attachment listings so far (the mock's request counts).
+fn step_listings(m: &Migration) -> u64 {
+    m.mocks
+        .zephyr_requests()
+        .iter()
+        .filter(|(route, _)| route.contains("teststeps") && route.ends_with("/attachments"))
+        .map(|(_, n)| *n)
+        .sum()
+}
+
+/// A file added to the Zephyr mock (its bytes are made from its id).
+fn add_file(m: &Migration, id: u64, owner: FileOwner, name: &str, size: u64) {
+    m.mocks.mutate_zephyr(|d| {
+        d.attachments.push(MockFile {
+            id,
+            owner,
+            name: name.into(),
+            size,
+            content_type: "application/octet-stream".into(),
+        })
+    });
+}
+
+// ---- position mapping ----
+
+#[test]
+fn a_step_added_on_qtest_leaves_the_cases_step_files_reported_never_on_another_step() {
+    let m = Migration::with_options(options(151));
+    let first = run_plain(&m, AttachmentOptions::off());
+    assert!(first.is_complete(), "{first}");
+    let f = step_file(&m, true);
+    let FileOwner::CaseStep(key, _) = &f.owner else {
+        unreachable!()
+    };
+    // A person adds a step on qTest before the files are migrated.
+    let id = journaled(&m, RecordKind::Case, key);
+    let mut steps = m
+        .mocks
+        .qtest_state()
+        .test_case(id)
+        .unwrap()
+        .test_steps
+        .clone();
+    steps.sort_by_key(|s| s.order);
+    let mut body: Vec<serde_json::Value> = steps
+        .iter()
+        .map(|s| serde_json::json!({"description": s.description, "expected": s.expected, "order": s.order}))
+        .collect();
+    let n = body.len() as u32 + 1;
+    body.push(serde_json::json!({"description": "added on qTest", "expected": "", "order": n}));
+    m.mocks
+        .edit_case(id, serde_json::json!({ "test_steps": body }))
+        .unwrap();
+    let second = run_hooks(&m, full());
+    let listed = rows(&second, &[&f.name, "skipped", "can't be matched"]);
+    assert_eq!(
+        listed.len(),
+        1,
+        "reported with its reason:\n{}",
+        report(&second)
+    );
+    let steps_now: Vec<u64> = m
+        .mocks
+        .qtest_state()
+        .test_case(id)
+        .unwrap()
+        .test_steps
+        .iter()
+        .map(|s| s.id)
+        .collect();
+    let on_case_steps: Vec<_> = actual(&m)
+        .into_iter()
+        .filter(|((t, o), _)| t == "test-steps" && steps_now.contains(o))
+        .collect();
+    assert!(
+        on_case_steps.is_empty(),
+        "on a step of the edited case: {on_case_steps:?}"
+    );
+    assert_eq!(actual(&m), without(expected(&m), &f.name, f.size));
+    // A nightly re-run lists no step's files again.
+    let listed_before = step_listings(&m);
+    let uploaded = uploads(&m);
+    let third = run_hooks(&m, full());
+    assert_eq!(step_listings(&m), listed_before, "{third}");
+    assert_eq!(uploads(&m), uploaded);
+}
+
+#[test]
+fn a_step_zephyr_lists_without_an_id_is_reported_and_the_next_steps_keep_their_places() {
+    let m = Migration::with_options(options(152));
+    let f = step_file(&m, true);
+    let FileOwner::CaseStep(key, step) = f.owner.clone() else {
+        unreachable!()
+    };
+    // The sample's file is on the case's last step; one more on its first,
+    // whose id Zephyr then doesn't give.
+    let first_step = step - (step % 1000) + 1;
+    assert_ne!(first_step, step, "the file is not on the first step");
+    add_file(
+        &m,
+        9101,
+        FileOwner::CaseStep(key.clone(), first_step),
+        "first.bin",
+        333,
+    );
+    let listing = format!("/testcases/{key}/teststeps");
+    let z = Front::start(&m.mocks.zephyr_url(), move |call, up| {
+        let path = call.target.split('?').next().unwrap_or("");
+        if !path.ends_with(&listing) {
+            return None;
+        }
+        let body = String::from_utf8_lossy(&up.body)
+            .replace(&format!("\"id\":{first_step}"), "\"id\":null")
+            .into_bytes();
+        Some(with_length(up, body.len(), &body))
+    });
+    let summary = run(
+        &m,
+        &through(&m, &z, None),
+        with(AttachmentOptions::default()),
+    );
+    let text = report(&summary);
+    let listed = rows(&summary, &[&key, "skipped", "without an id"]);
+    assert_eq!(listed.len(), 1, "the id-less step is reported:\n{text}");
+    // The file on the later step is on its own qTest step.
+    assert_eq!(
+        actual(&m),
+        without(expected(&m), "first.bin", 333),
+        "{text}"
+    );
+}
+
+// ---- the execution step listing: a 404 that isn't "no files" ----
+
+#[test]
+fn a_step_zephyr_says_it_doesnt_know_fails_loudly_and_a_rerun_brings_its_file() {
+    let m = Migration::with_options(options(153));
+    let f = step_file(&m, false);
+    let FileOwner::ExecutionStep(e, step) = f.owner.clone() else {
+        unreachable!()
+    };
+    let mine = format!("/testexecutions/{e}/teststeps/{step}/attachments");
+    let z = Front::start(&m.mocks.zephyr_url(), move |call, up| {
+        let path = call.target.split('?').next().unwrap_or("");
+        let step_listing = path.contains("/teststeps/") && path.ends_with("/attachments");
+        let message = match () {
+            _ if path.ends_with(&mine) => {
+                "The test execution step with the given ID does not exist in the test execution."
+            }
+            // Zephyr's other 404 for a step: exists, has no files.
+            _ if step_listing && up.body.ends_with(br#"[]}"#) => {
+                "No attachment metadata was found for the given test execution step."
+            }
+            _ => return None,
+        };
+        let body = serde_json::json!({"errorCode": 404, "message": message}).to_string();
+        let answer = crate::attachments_adv::Upstream {
+            status: 404,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: body.clone().into_bytes(),
+        };
+        Some(with_length(&answer, body.len(), body.as_bytes()))
+    });
+    let summary = run(
+        &m,
+        &through(&m, &z, None),
+        with(AttachmentOptions::default()),
+    );
+    let failed = rows(&summary, &[&format!("steplog/{e}/{step}"), "failed"]);
+    assert_eq!(
+        failed.len(),
+        1,
+        "reported, not silent:\n{}",
+        report(&summary)
+    );
+    assert_eq!(summary.records["attachment"].failed, 1, "{summary}");
+    // Zephyr knows the step again: the next run brings its file, once.
+    let again = run_hooks(&m, RunHooks::default());
+    assert!(again.is_complete(), "{again}\n{}", m.failures());
+    assert_eq!(actual(&m), expected(&m));
+}
+
+#[test]
+fn a_step_result_that_went_into_the_logs_note_has_its_files_reported_by_name() {
+    let m = Migration::with_options(options(154));
+    let f = step_file(&m, false);
+    let FileOwner::ExecutionStep(e, _) = f.owner.clone() else {
+        unreachable!()
+    };
+    // One more result than the case has steps: it goes into the note.
+    let extra = m.mocks.mutate_zephyr(|d| {
+        let exec = d.executions.iter_mut().find(|x| x.id == e).unwrap();
+        let status_id = exec.step_results[0].status_id;
+        exec.step_results.push(StepResult {
+            description: "not on qTest".into(),
+            test_data: None,
+            expected_result: None,
+            actual_result: Some("done".into()),
+            status_id,
+        });
+        execution_step_id(e, exec.step_results.len() - 1)
+    });
+    add_file(
+        &m,
+        9102,
+        FileOwner::ExecutionStep(e, extra),
+        "in-note.txt",
+        77,
+    );
+    let summary = run_plain(&m, AttachmentOptions::default());
+    let listed = rows(&summary, &["in-note.txt", "skipped", "note"]);
+    assert_eq!(listed.len(), 1, "{}", report(&summary));
+    assert_eq!(actual(&m), without(expected(&m), "in-note.txt", 77));
+}
+
+// ---- idempotency: a crash right after a step upload, then a resumed run ----
+
+#[test]
+fn a_crash_right_after_a_step_upload_then_a_resume_puts_each_file_once_on_its_step() {
+    // Which uploads (in order) go to a step and to a step log.
+    let (files, picks) = {
+        let m = Migration::with_options(options(155));
+        let s = run_plain(&m, AttachmentOptions::default());
+        assert!(s.is_complete(), "{s}");
+        let order: Vec<String> = m
+            .mocks
+            .qtest_state()
+            .attachments
+            .iter()
+            .map(|a| a.object_type.clone())
+            .collect();
+        let nth = |t: &str| 1 + order.iter().position(|o| o == t).expect("uploaded") as u64;
+        (
+            order.len() as u64,
+            [nth("test-steps"), nth("test-step-logs")],
+        )
+    };
+    for k in picks {
+        let dir = crate::support::Scratch::new("steps-crash");
+        let mut opts = options(155);
+        opts.state_file = Some(dir.0.join("qtest-state.jsonl"));
+        let mut m = Migration::with_options(opts);
+        let first = run_hooks(&m, with(AttachmentOptions::off()));
+        assert!(first.is_complete(), "{first}");
+        m.mocks.faults().qtest.set_crash_after_writes(Some(k));
+        let crashed = run_hooks(&m, full());
+        assert!(!crashed.is_complete(), "k={k}: {crashed}");
+        m.mocks.faults().qtest.clear();
+        m.mocks.restart_qtest().unwrap();
+        m.new_process();
+        // Resumed as the README says for a project migrated without files.
+        let resumed = run_hooks(&m, full());
+        assert!(resumed.is_complete(), "k={k}: {resumed}\n{}", m.failures());
+        assert_eq!(uploads(&m) as u64, files, "k={k}: each file once");
+        assert_eq!(actual(&m), expected(&m), "k={k}");
+    }
+}
+
+// ---- 413 on a step file ----
+
+#[test]
+fn a_step_file_over_qtests_limit_is_a_413_and_the_pool_goes_on() {
+    let mut opts = options(156);
+    opts.qtest_max_body_bytes = 1024 * 1024;
+    let m = Migration::with_options(opts);
+    let f = step_file(&m, true);
+    add_file(&m, 9103, f.owner.clone(), "huge.bin", 6 * 1024 * 1024);
+    let summary = run_plain(&m, AttachmentOptions::default());
+    let failed = rows(&summary, &["failed"]);
+    assert_eq!(failed.len(), 1, "{}", report(&summary));
+    assert!(
+        failed[0].contains("step/")
+            && failed[0].contains("status 413")
+            && failed[0].contains("huge.bin is too large for qTest"),
+        "{}",
+        failed[0]
+    );
+    // Every other file went through the same pool, whole.
+    assert_eq!(
+        actual(&m),
+        without(expected(&m), "huge.bin", 6 * 1024 * 1024)
+    );
+}
+
+// ---- images pasted into rich text ----
+
+#[test]
+fn every_pasted_image_is_listed_once_as_its_link_and_nothing_else_is() {
+    let m = Migration::with_options(options(157));
+    let key = m.mocks.source().cases[0].key.clone();
+    let many: String = (0..40)
+        .map(|i| format!(r#"<img src="https://cdn.example/many-{i}.png">"#))
+        .collect();
+    let objective = concat!(
+        r#"<p><img data-src="https://cdn.example/lazy.png" src="https://cdn.example/real.png"></p>"#,
+        r#"<img src = "https://cdn.example/spaced.png">"#,
+        r#"<img alt="a > b" src="https://cdn.example/after-gt.png">"#,
+        r#"<img src="https://cdn.example/q.png?a=1&amp;b=2">"#,
+        r#"<img src="https://cdn.example/twice.png"> and again <img src="https://cdn.example/twice.png">"#,
+        r#"<a href="https://cdn.example/not-an-image.png">a link</a>"#,
+        r#"<IMG SRC=https://cdn.example/bare.png>"#,
+    );
+    m.mocks.mutate_zephyr(|d| {
+        d.cases[0].objective = Some(objective.into());
+        d.cases[0].precondition = Some(many.clone());
+    });
+    let summary = run_plain(&m, AttachmentOptions::default());
+    assert!(summary.is_complete(), "{summary}\n{}", m.failures());
+    let prefix = format!("case/{key}/inline-");
+    let text = report(&summary);
+    let listed: Vec<&str> = text.lines().filter(|l| l.contains(&prefix)).collect();
+    let links: Vec<String> = listed
+        .iter()
+        .map(|l| {
+            l.rsplit("can't read it): ")
+                .next()
+                .unwrap()
+                .trim_end_matches('"')
+                .to_owned()
+        })
+        .collect();
+    let mut want: Vec<String> = [
+        "real.png",
+        "spaced.png",
+        "after-gt.png",
+        "q.png?a=1&b=2",
+        "twice.png",
+        "bare.png",
+    ]
+    .iter()
+    .map(|n| format!("https://cdn.example/{n}"))
+    .collect();
+    want.extend((0..40).map(|i| format!("https://cdn.example/many-{i}.png")));
+    assert_eq!(links, want, "{text}");
+}
+
+#[test]
+fn an_image_pasted_into_a_case_the_sync_updates_is_listed() {
+    let m = Migration::with_options(options(158));
+    let first = run_plain(&m, AttachmentOptions::default());
+    assert!(first.is_complete(), "{first}");
+    let key = step_file(&m, true).owner;
+    let FileOwner::CaseStep(key, _) = key else {
+        unreachable!()
+    };
+    let url = "https://zephyr-cdn.example.com/images/after-sync.png";
+    assert!(m.mocks.mutate_zephyr(|d| {
+        let changed = d.change_steps(&key);
+        let case = d.cases.iter_mut().find(|c| c.key == key).unwrap();
+        case.objective = Some(format!(r#"new: <img src="{url}">"#));
+        changed
+    }));
+    let second = run_plain(&m, AttachmentOptions::default());
+    assert!(second.is_complete(), "{second}\n{}", m.failures());
+    assert_eq!(second.records["case"].updated, 1, "{second}");
+    let listed = rows(&second, &[url, "skipped", "kept as a link"]);
+    assert_eq!(listed.len(), 1, "{}", report(&second));
+}
