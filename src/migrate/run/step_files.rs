@@ -66,8 +66,8 @@ pub(crate) fn of_case_steps(s: &Shared, key: &str, target: Target, steps: &[Test
         let TestStep::Inline(inline) = step else {
             continue;
         };
-        // Without an id, Zephyr can't be asked for the step's files.
         let Some(step_id) = inline.id else {
+            no_id(s, &format!("step/{key}{version}"), position, key);
             continue;
         };
         let destination = || -> Result<Destination> {
@@ -146,6 +146,12 @@ pub(crate) fn of_execution_steps(
     let mut all_done = true;
     for (position, result) in results.iter().enumerate() {
         let Some(step_id) = result.id else {
+            no_id(
+                s,
+                &format!("steplog/{id}"),
+                position,
+                &format!("execution {id}"),
+            );
             continue;
         };
         let order = u32::try_from(position + 1).unwrap_or(u32::MAX);
@@ -181,4 +187,18 @@ pub(crate) fn of_execution_steps(
             log::warn!("{}", crate::error::error_chain(&e));
         }
     }
+}
+
+/// Reports the step at `position` (from 0) of `record`, which Zephyr listed
+/// without an id (the spec allows it): its files, if it has any, can't be
+/// listed, and a step skipped without a word would lose them silently.
+fn no_id(s: &Shared, prefix: &str, position: usize, record: &str) {
+    let n = position + 1;
+    s.skipped(
+        RecordKind::Attachment,
+        &format!("{prefix}/at-{n}"),
+        &format!(
+            "step {n} of {record}: Zephyr listed it without an id, so its files (if any) can't be listed; left on Zephyr"
+        ),
+    );
 }
