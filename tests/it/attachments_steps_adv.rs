@@ -11,6 +11,7 @@ use crate::attachments::{Files, actual, expected, options, run as run_plain, upl
 use crate::attachments_adv::{Front, report, run, through, with, with_length};
 use crate::support::Migration;
 use etlpool::migrate::{AttachmentOptions, Journal, RecordKind, RunHooks, RunSummary, SyncOptions};
+use etlpool::mock::qtest::attachments::sha256_hex;
 use etlpool::mock::zephyr::attachments::{FileOwner, MockFile, execution_step_id};
 use etlpool::mock::zephyr::data::StepResult;
 
@@ -337,6 +338,11 @@ fn a_step_file_over_qtests_limit_is_a_413_and_the_pool_goes_on() {
         "{}",
         failed[0]
     );
+    // The refused upload's connection is the only one qTest closed: no
+    // request after it was read from a stream left mid-body (a 400, or a
+    // reset, would show here).
+    let stats = m.mocks.qtest_stats().snapshot();
+    assert_eq!((stats.server_closed, stats.resets), (1, 0), "{stats:?}");
     // Every other file went through the same pool, whole.
     assert_eq!(
         actual(&m),
@@ -417,4 +423,67 @@ fn an_image_pasted_into_a_case_the_sync_updates_is_listed() {
     assert_eq!(second.records["case"].updated, 1, "{second}");
     let listed = rows(&second, &[url, "skipped", "kept as a link"]);
     assert_eq!(listed.len(), 1, "{}", report(&second));
+}
+
+// ---- a sync that updates a case with a new step list ----
+
+#[test]
+fn a_step_inserted_in_zephyr_ahead_of_a_step_with_a_file_takes_the_file_to_that_steps_new_place() {
+    use etlpool::mock::zephyr::attachments::case_step_id;
+    use etlpool::mock::zephyr::data::{Script, Step};
+    let m = Migration::with_options(options(159));
+    let first = run_plain(&m, AttachmentOptions::default());
+    assert!(first.is_complete(), "{first}");
+    let f = step_file(&m, true);
+    let FileOwner::CaseStep(key, step) = f.owner.clone() else {
+        unreachable!()
+    };
+    let before = uploads(&m);
+    // Zephyr keeps a step's id (and files) when a step is inserted ahead of
+    // it; the mock numbers steps by position, so the file follows by hand.
+    assert!(m.mocks.mutate_zephyr(|d| {
+        let changed = d.change_steps(&key);
+        let case = d.cases.iter_mut().find(|c| c.key == key).unwrap();
+        let Script::Steps(steps) = &mut case.script else {
+            return false;
+        };
+        steps.insert(
+            0,
+            Step::Inline {
+                description: "inserted in Zephyr".into(),
+                test_data: None,
+                expected_result: None,
+            },
+        );
+        let moved = case_step_id(case.id, (step % 1000) as usize);
+        let file = d.attachments.iter_mut().find(|a| a.id == f.id).unwrap();
+        file.owner = FileOwner::CaseStep(key.clone(), moved);
+        changed
+    }));
+    let second = run_plain(&m, AttachmentOptions::default());
+    assert!(second.is_complete(), "{second}\n{}", m.failures());
+    assert_eq!(second.records["case"].updated, 1, "{second}");
+    // The file is on the qTest step that is its step now, once, whole; no
+    // other live step of the case has a file.
+    let mut live = m
+        .mocks
+        .qtest_state()
+        .test_case(journaled(&m, RecordKind::Case, &key))
+        .unwrap()
+        .test_steps
+        .clone();
+    live.sort_by_key(|s| s.order);
+    let at = (step % 1000) as usize;
+    let bytes = etlpool::mock::zephyr::attachments::file_vec(f.id, f.size);
+    let want: Files = [(
+        ("test-steps".to_string(), live[at].id),
+        vec![(f.name.clone(), f.size, sha256_hex(&bytes))],
+    )]
+    .into();
+    let on_live: Files = actual(&m)
+        .into_iter()
+        .filter(|((t, o), _)| t == "test-steps" && live.iter().any(|s| s.id == *o))
+        .collect();
+    assert_eq!(on_live, want);
+    assert_eq!(uploads(&m), before + 1, "only the moved file was uploaded");
 }
