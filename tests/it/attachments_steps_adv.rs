@@ -487,3 +487,22 @@ fn a_step_inserted_in_zephyr_ahead_of_a_step_with_a_file_takes_the_file_to_that_
     assert_eq!(on_live, want);
     assert_eq!(uploads(&m), before + 1, "only the moved file was uploaded");
 }
+
+// ---- request cost ----
+
+#[test]
+fn a_full_rerun_after_a_first_migration_lists_no_steps_files_again() {
+    let m = Migration::with_options(options(160));
+    let first = run_plain(&m, AttachmentOptions::default());
+    assert!(first.is_complete(), "{first}\n{}", m.failures());
+    let listed = step_listings(&m);
+    let uploaded = uploads(&m);
+    let again = run_hooks(&m, full());
+    assert!(again.is_complete(), "{again}\n{}", m.failures());
+    assert_eq!(uploads(&m), uploaded, "{again}");
+    assert_eq!(
+        step_listings(&m) - listed,
+        0,
+        "a --full re-run listed step files again"
+    );
+}
