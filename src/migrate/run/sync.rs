@@ -281,6 +281,8 @@ fn update(
         id: target.id,
         version_id: updated.test_case_version_id.or(target.version_id),
     };
+    // The `PUT` sent the steps: qTest replaced them.
+    super::step_files::new_version(s, key, target.id, new.version_id, false);
     if let Err(e) = s.journal.record(RecordKind::Case, key, new) {
         log::error!("{}", crate::error::error_chain(&e));
     }
