@@ -506,3 +506,81 @@ fn a_full_rerun_after_a_first_migration_lists_no_steps_files_again() {
         "a --full re-run listed step files again"
     );
 }
+
+#[test]
+fn files_of_inline_steps_around_a_call_to_test_land_on_their_own_qtest_steps() {
+    use etlpool::mock::zephyr::attachments::case_step_id;
+    use etlpool::mock::zephyr::data::{Script, Step};
+    let m = Migration::with_options(options(161));
+    let f = step_file(&m, true);
+    let FileOwner::CaseStep(key, _) = f.owner.clone() else {
+        unreachable!()
+    };
+    // [A, B(file)] becomes [A(file), call to another case, B(file)].
+    let zephyr_id = m.mocks.mutate_zephyr(|d| {
+        let other = d
+            .cases
+            .iter()
+            .find(|c| c.key != key && matches!(c.script, Script::Steps(_)))
+            .map(|c| c.key.clone())
+            .unwrap();
+        let case = d.cases.iter_mut().find(|c| c.key == key).unwrap();
+        let Script::Steps(steps) = &mut case.script else {
+            unreachable!()
+        };
+        assert_eq!(
+            steps.len(),
+            2,
+            "the sample's step-file cases have two steps"
+        );
+        steps.insert(
+            1,
+            Step::Call {
+                test_case_key: other,
+                parameters: Vec::new(),
+            },
+        );
+        let id = case.id;
+        let file = d.attachments.iter_mut().find(|a| a.id == f.id).unwrap();
+        file.owner = FileOwner::CaseStep(key.clone(), case_step_id(id, 2));
+        id
+    });
+    add_file(
+        &m,
+        9104,
+        FileOwner::CaseStep(key.clone(), case_step_id(zephyr_id, 0)),
+        "a.txt",
+        55,
+    );
+    let summary = run_plain(&m, AttachmentOptions::default());
+    assert!(summary.is_complete(), "{summary}\n{}", m.failures());
+    let mut steps = m
+        .mocks
+        .qtest_state()
+        .test_case(journaled(&m, RecordKind::Case, &key))
+        .unwrap()
+        .test_steps
+        .clone();
+    steps.sort_by_key(|s| s.order);
+    assert_eq!(steps.len(), 3, "one qTest step per Zephyr step");
+    let hashed = |id: u64, name: &str, size: u64| {
+        let bytes = etlpool::mock::zephyr::attachments::file_vec(id, size);
+        vec![(name.to_string(), size, sha256_hex(&bytes))]
+    };
+    let want: Files = [
+        (
+            ("test-steps".to_string(), steps[0].id),
+            hashed(9104, "a.txt", 55),
+        ),
+        (
+            ("test-steps".to_string(), steps[2].id),
+            hashed(f.id, &f.name, f.size),
+        ),
+    ]
+    .into();
+    let got: Files = actual(&m)
+        .into_iter()
+        .filter(|((t, o), _)| t == "test-steps" && steps.iter().any(|s| s.id == *o))
+        .collect();
+    assert_eq!(got, want);
+}
