@@ -584,3 +584,42 @@ fn files_of_inline_steps_around_a_call_to_test_land_on_their_own_qtest_steps() {
         .collect();
     assert_eq!(got, want);
 }
+
+#[test]
+fn a_first_migration_that_crashes_after_a_step_upload_is_finished_by_a_plain_rerun() {
+    // Which write (in order) is the first upload to a step, and to a step log.
+    let picks = {
+        let m = Migration::with_options(options(162));
+        let s = run_plain(&m, AttachmentOptions::default());
+        assert!(s.is_complete(), "{s}");
+        let writes = m.mocks.qtest_state().journal;
+        let nth = |object: &str| {
+            writes
+                .iter()
+                .find(|w| w.kind == "attachment" && w.target.contains(object))
+                .expect("uploaded")
+                .seq
+        };
+        [nth("/test-steps/"), nth("/test-step-logs/")]
+    };
+    for k in picks {
+        let dir = crate::support::Scratch::new("steps-crash-fresh");
+        let mut opts = options(162);
+        opts.state_file = Some(dir.0.join("qtest-state.jsonl"));
+        let mut m = Migration::with_options(opts);
+        m.mocks.faults().qtest.set_crash_after_writes(Some(k));
+        let crashed = run_hooks(&m, with(AttachmentOptions::default()));
+        assert!(!crashed.is_complete(), "k={k}: {crashed}");
+        m.mocks.faults().qtest.clear();
+        m.mocks.restart_qtest().unwrap();
+        m.new_process();
+        // The next nightly run, as scheduled: no --full.
+        let resumed = run_hooks(&m, with(AttachmentOptions::default()));
+        assert!(resumed.is_complete(), "k={k}: {resumed}\n{}", m.failures());
+        assert_eq!(
+            actual(&m),
+            expected(&m),
+            "k={k}: each file once, on its object"
+        );
+    }
+}
