@@ -88,7 +88,8 @@ struct AttachmentList {
 impl ZephyrClient {
     /// The attachments of `owner`; none when it has none (404 included: the
     /// spec answers 404 for "exists but has no attachment metadata"; for a
-    /// step, only a 404 that says so, see [`AttachmentOwner::none_on_404`]).
+    /// step, only a 404 whose message speaks of attachments: the other 404
+    /// says Zephyr doesn't know the step id, which is a failure).
     pub fn attachments(&self, owner: &AttachmentOwner) -> Result<Vec<Attachment>> {
         match self
             .api()

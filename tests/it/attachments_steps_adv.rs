@@ -38,6 +38,59 @@ fn step_file(m: &Migration, on_case: bool) -> MockFile {
         .expect("the sample set has step files")
 }
 
+/// The first file on a case step, its case's key and its step's id.
+fn case_step_file(m: &Migration) -> (MockFile, String, u64) {
+    let f = step_file(m, true);
+    match f.owner.clone() {
+        FileOwner::CaseStep(key, step) => (f, key, step),
+        _ => unreachable!("step_file(_, true) is on a case step"),
+    }
+}
+
+/// The first file on an execution's step result, its execution and step ids.
+fn execution_step_file(m: &Migration) -> (MockFile, u64, u64) {
+    let f = step_file(m, false);
+    match f.owner {
+        FileOwner::ExecutionStep(e, step) => (f, e, step),
+        _ => unreachable!("step_file(_, false) is on an execution step"),
+    }
+}
+
+/// The qTest steps of migrated case `key`, in their order.
+fn qtest_steps(m: &Migration, key: &str) -> Vec<etlpool::mock::qtest::state::TestStep> {
+    let id = journaled(m, RecordKind::Case, key);
+    let mut steps = m
+        .mocks
+        .qtest_state()
+        .test_case(id)
+        .unwrap()
+        .test_steps
+        .clone();
+    steps.sort_by_key(|s| s.order);
+    steps
+}
+
+/// The files now on any of `steps`.
+fn on_steps(m: &Migration, steps: &[etlpool::mock::qtest::state::TestStep]) -> Files {
+    actual(m)
+        .into_iter()
+        .filter(|((t, o), _)| t == "test-steps" && steps.iter().any(|s| s.id == *o))
+        .collect()
+}
+
+/// A qTest object, and one file on it, as [`Files`] holds them.
+type FileObject = (String, u64);
+type FileRow = (String, u64, String);
+
+/// File `id` (`name`, `size` bytes) as [`actual`] lists it on qTest step `step`.
+fn on_step(step: u64, id: u64, name: &str, size: u64) -> (FileObject, Vec<FileRow>) {
+    let bytes = etlpool::mock::zephyr::attachments::file_vec(id, size);
+    (
+        ("test-steps".to_string(), step),
+        vec![(name.to_string(), size, sha256_hex(&bytes))],
+    )
+}
+
 fn journaled(m: &Migration, kind: RecordKind, key: &str) -> u64 {
     let journal = Journal::read_only(m.dir.0.join("journal.csv")).expect("journal");
     journal.get(kind, key).expect("migrated").id
@@ -91,20 +144,10 @@ fn a_step_added_on_qtest_leaves_the_cases_step_files_reported_never_on_another_s
     let m = Migration::with_options(options(151));
     let first = run_plain(&m, AttachmentOptions::off());
     assert!(first.is_complete(), "{first}");
-    let f = step_file(&m, true);
-    let FileOwner::CaseStep(key, _) = &f.owner else {
-        unreachable!()
-    };
+    let (f, key, _) = case_step_file(&m);
     // A person adds a step on qTest before the files are migrated.
-    let id = journaled(&m, RecordKind::Case, key);
-    let mut steps = m
-        .mocks
-        .qtest_state()
-        .test_case(id)
-        .unwrap()
-        .test_steps
-        .clone();
-    steps.sort_by_key(|s| s.order);
+    let id = journaled(&m, RecordKind::Case, &key);
+    let steps = qtest_steps(&m, &key);
     let mut body: Vec<serde_json::Value> = steps
         .iter()
         .map(|s| serde_json::json!({"description": s.description, "expected": s.expected, "order": s.order}))
@@ -122,19 +165,7 @@ fn a_step_added_on_qtest_leaves_the_cases_step_files_reported_never_on_another_s
         "reported with its reason:\n{}",
         report(&second)
     );
-    let steps_now: Vec<u64> = m
-        .mocks
-        .qtest_state()
-        .test_case(id)
-        .unwrap()
-        .test_steps
-        .iter()
-        .map(|s| s.id)
-        .collect();
-    let on_case_steps: Vec<_> = actual(&m)
-        .into_iter()
-        .filter(|((t, o), _)| t == "test-steps" && steps_now.contains(o))
-        .collect();
+    let on_case_steps = on_steps(&m, &qtest_steps(&m, &key));
     assert!(
         on_case_steps.is_empty(),
         "on a step of the edited case: {on_case_steps:?}"
@@ -151,10 +182,7 @@ fn a_step_added_on_qtest_leaves_the_cases_step_files_reported_never_on_another_s
 #[test]
 fn a_step_zephyr_lists_without_an_id_is_reported_and_the_next_steps_keep_their_places() {
     let m = Migration::with_options(options(152));
-    let f = step_file(&m, true);
-    let FileOwner::CaseStep(key, step) = f.owner.clone() else {
-        unreachable!()
-    };
+    let (_, key, step) = case_step_file(&m);
     // The sample's file is on the case's last step; one more on its first,
     // whose id Zephyr then doesn't give.
     let first_step = step - (step % 1000) + 1;
@@ -198,10 +226,7 @@ fn a_step_zephyr_lists_without_an_id_is_reported_and_the_next_steps_keep_their_p
 #[test]
 fn a_step_zephyr_says_it_doesnt_know_fails_loudly_and_a_rerun_brings_its_file() {
     let m = Migration::with_options(options(153));
-    let f = step_file(&m, false);
-    let FileOwner::ExecutionStep(e, step) = f.owner.clone() else {
-        unreachable!()
-    };
+    let (_, e, step) = execution_step_file(&m);
     let mine = format!("/testexecutions/{e}/teststeps/{step}/attachments");
     let z = Front::start(&m.mocks.zephyr_url(), move |call, up| {
         let path = call.target.split('?').next().unwrap_or("");
@@ -246,10 +271,7 @@ fn a_step_zephyr_says_it_doesnt_know_fails_loudly_and_a_rerun_brings_its_file() 
 #[test]
 fn a_step_result_that_went_into_the_logs_note_has_its_files_reported_by_name() {
     let m = Migration::with_options(options(154));
-    let f = step_file(&m, false);
-    let FileOwner::ExecutionStep(e, _) = f.owner.clone() else {
-        unreachable!()
-    };
+    let (_, e, _) = execution_step_file(&m);
     // One more result than the case has steps: it goes into the note.
     let extra = m.mocks.mutate_zephyr(|d| {
         let exec = d.executions.iter_mut().find(|x| x.id == e).unwrap();
@@ -278,44 +300,67 @@ fn a_step_result_that_went_into_the_logs_note_has_its_files_reported_by_name() {
 
 // ---- idempotency: a crash right after a step upload, then a resumed run ----
 
+/// For a migration of `seed` made by `before` (if any), then `crash`: which
+/// write of the `crash` run is the first upload to a step, and to a step log.
+fn step_uploads(seed: u64, before: Option<RunHooks>, crash: RunHooks) -> [u64; 2] {
+    let m = Migration::with_options(options(seed));
+    let mut after = 0;
+    if let Some(hooks) = before {
+        assert!(run_hooks(&m, hooks).is_complete());
+        after = m.mocks.qtest_state().journal.len() as u64;
+    }
+    let s = run_hooks(&m, crash);
+    assert!(s.is_complete(), "{s}");
+    let writes = m.mocks.qtest_state().journal;
+    let nth = |object: &str| {
+        let mut w = writes.iter().skip(after as usize);
+        let upload = w
+            .find(|w| w.kind == "attachment" && w.target.contains(object))
+            .expect("uploaded");
+        upload.seq - after
+    };
+    [nth("/test-steps/"), nth("/test-step-logs/")]
+}
+
+/// A migration of `seed` made by `before` (if any), then `crash`, whose
+/// qTest dies right after the `k`-th write of that run; then `resume` in a
+/// new process: every file once, on its object.
+fn crash_and_resume(
+    seed: u64,
+    k: u64,
+    before: Option<RunHooks>,
+    crash: RunHooks,
+    resume: RunHooks,
+) {
+    let dir = crate::support::Scratch::new("steps-crash");
+    let mut opts = options(seed);
+    opts.state_file = Some(dir.0.join("qtest-state.jsonl"));
+    let mut m = Migration::with_options(opts);
+    if let Some(hooks) = before {
+        let first = run_hooks(&m, hooks);
+        assert!(first.is_complete(), "{first}");
+    }
+    m.mocks.faults().qtest.set_crash_after_writes(Some(k));
+    let crashed = run_hooks(&m, crash);
+    assert!(!crashed.is_complete(), "k={k}: {crashed}");
+    m.mocks.faults().qtest.clear();
+    m.mocks.restart_qtest().unwrap();
+    m.new_process();
+    let resumed = run_hooks(&m, resume);
+    assert!(resumed.is_complete(), "k={k}: {resumed}\n{}", m.failures());
+    assert_eq!(
+        actual(&m),
+        expected(&m),
+        "k={k}: each file once, on its object"
+    );
+}
+
 #[test]
 fn a_crash_right_after_a_step_upload_then_a_resume_puts_each_file_once_on_its_step() {
-    // Which uploads (in order) go to a step and to a step log.
-    let (files, picks) = {
-        let m = Migration::with_options(options(155));
-        let s = run_plain(&m, AttachmentOptions::default());
-        assert!(s.is_complete(), "{s}");
-        let order: Vec<String> = m
-            .mocks
-            .qtest_state()
-            .attachments
-            .iter()
-            .map(|a| a.object_type.clone())
-            .collect();
-        let nth = |t: &str| 1 + order.iter().position(|o| o == t).expect("uploaded") as u64;
-        (
-            order.len() as u64,
-            [nth("test-steps"), nth("test-step-logs")],
-        )
-    };
-    for k in picks {
-        let dir = crate::support::Scratch::new("steps-crash");
-        let mut opts = options(155);
-        opts.state_file = Some(dir.0.join("qtest-state.jsonl"));
-        let mut m = Migration::with_options(opts);
-        let first = run_hooks(&m, with(AttachmentOptions::off()));
-        assert!(first.is_complete(), "{first}");
-        m.mocks.faults().qtest.set_crash_after_writes(Some(k));
-        let crashed = run_hooks(&m, full());
-        assert!(!crashed.is_complete(), "k={k}: {crashed}");
-        m.mocks.faults().qtest.clear();
-        m.mocks.restart_qtest().unwrap();
-        m.new_process();
-        // Resumed as the README says for a project migrated without files.
-        let resumed = run_hooks(&m, full());
-        assert!(resumed.is_complete(), "k={k}: {resumed}\n{}", m.failures());
-        assert_eq!(uploads(&m) as u64, files, "k={k}: each file once");
-        assert_eq!(actual(&m), expected(&m), "k={k}");
+    // A project migrated without files gets them with --full (README).
+    let off = || Some(with(AttachmentOptions::off()));
+    for k in step_uploads(155, off(), full()) {
+        crash_and_resume(155, k, off(), full(), full());
     }
 }
 
@@ -407,10 +452,7 @@ fn an_image_pasted_into_a_case_the_sync_updates_is_listed() {
     let m = Migration::with_options(options(158));
     let first = run_plain(&m, AttachmentOptions::default());
     assert!(first.is_complete(), "{first}");
-    let key = step_file(&m, true).owner;
-    let FileOwner::CaseStep(key, _) = key else {
-        unreachable!()
-    };
+    let (_, key, _) = case_step_file(&m);
     let url = "https://zephyr-cdn.example.com/images/after-sync.png";
     assert!(m.mocks.mutate_zephyr(|d| {
         let changed = d.change_steps(&key);
@@ -434,10 +476,7 @@ fn a_step_inserted_in_zephyr_ahead_of_a_step_with_a_file_takes_the_file_to_that_
     let m = Migration::with_options(options(159));
     let first = run_plain(&m, AttachmentOptions::default());
     assert!(first.is_complete(), "{first}");
-    let f = step_file(&m, true);
-    let FileOwner::CaseStep(key, step) = f.owner.clone() else {
-        unreachable!()
-    };
+    let (f, key, step) = case_step_file(&m);
     let before = uploads(&m);
     // Zephyr keeps a step's id (and files) when a step is inserted ahead of
     // it; the mock numbers steps by position, so the file follows by hand.
@@ -465,26 +504,10 @@ fn a_step_inserted_in_zephyr_ahead_of_a_step_with_a_file_takes_the_file_to_that_
     assert_eq!(second.records["case"].updated, 1, "{second}");
     // The file is on the qTest step that is its step now, once, whole; no
     // other live step of the case has a file.
-    let mut live = m
-        .mocks
-        .qtest_state()
-        .test_case(journaled(&m, RecordKind::Case, &key))
-        .unwrap()
-        .test_steps
-        .clone();
-    live.sort_by_key(|s| s.order);
+    let live = qtest_steps(&m, &key);
     let at = (step % 1000) as usize;
-    let bytes = etlpool::mock::zephyr::attachments::file_vec(f.id, f.size);
-    let want: Files = [(
-        ("test-steps".to_string(), live[at].id),
-        vec![(f.name.clone(), f.size, sha256_hex(&bytes))],
-    )]
-    .into();
-    let on_live: Files = actual(&m)
-        .into_iter()
-        .filter(|((t, o), _)| t == "test-steps" && live.iter().any(|s| s.id == *o))
-        .collect();
-    assert_eq!(on_live, want);
+    let want: Files = [on_step(live[at].id, f.id, &f.name, f.size)].into();
+    assert_eq!(on_steps(&m, &live), want);
     assert_eq!(uploads(&m), before + 1, "only the moved file was uploaded");
 }
 
@@ -512,10 +535,7 @@ fn files_of_inline_steps_around_a_call_to_test_land_on_their_own_qtest_steps() {
     use etlpool::mock::zephyr::attachments::case_step_id;
     use etlpool::mock::zephyr::data::{Script, Step};
     let m = Migration::with_options(options(161));
-    let f = step_file(&m, true);
-    let FileOwner::CaseStep(key, _) = f.owner.clone() else {
-        unreachable!()
-    };
+    let (f, key, _) = case_step_file(&m);
     // [A, B(file)] becomes [A(file), call to another case, B(file)].
     let zephyr_id = m.mocks.mutate_zephyr(|d| {
         let other = d
@@ -554,72 +574,21 @@ fn files_of_inline_steps_around_a_call_to_test_land_on_their_own_qtest_steps() {
     );
     let summary = run_plain(&m, AttachmentOptions::default());
     assert!(summary.is_complete(), "{summary}\n{}", m.failures());
-    let mut steps = m
-        .mocks
-        .qtest_state()
-        .test_case(journaled(&m, RecordKind::Case, &key))
-        .unwrap()
-        .test_steps
-        .clone();
-    steps.sort_by_key(|s| s.order);
+    let steps = qtest_steps(&m, &key);
     assert_eq!(steps.len(), 3, "one qTest step per Zephyr step");
-    let hashed = |id: u64, name: &str, size: u64| {
-        let bytes = etlpool::mock::zephyr::attachments::file_vec(id, size);
-        vec![(name.to_string(), size, sha256_hex(&bytes))]
-    };
     let want: Files = [
-        (
-            ("test-steps".to_string(), steps[0].id),
-            hashed(9104, "a.txt", 55),
-        ),
-        (
-            ("test-steps".to_string(), steps[2].id),
-            hashed(f.id, &f.name, f.size),
-        ),
+        on_step(steps[0].id, 9104, "a.txt", 55),
+        on_step(steps[2].id, f.id, &f.name, f.size),
     ]
     .into();
-    let got: Files = actual(&m)
-        .into_iter()
-        .filter(|((t, o), _)| t == "test-steps" && steps.iter().any(|s| s.id == *o))
-        .collect();
-    assert_eq!(got, want);
+    assert_eq!(on_steps(&m, &steps), want);
 }
 
 #[test]
 fn a_first_migration_that_crashes_after_a_step_upload_is_finished_by_a_plain_rerun() {
-    // Which write (in order) is the first upload to a step, and to a step log.
-    let picks = {
-        let m = Migration::with_options(options(162));
-        let s = run_plain(&m, AttachmentOptions::default());
-        assert!(s.is_complete(), "{s}");
-        let writes = m.mocks.qtest_state().journal;
-        let nth = |object: &str| {
-            writes
-                .iter()
-                .find(|w| w.kind == "attachment" && w.target.contains(object))
-                .expect("uploaded")
-                .seq
-        };
-        [nth("/test-steps/"), nth("/test-step-logs/")]
-    };
-    for k in picks {
-        let dir = crate::support::Scratch::new("steps-crash-fresh");
-        let mut opts = options(162);
-        opts.state_file = Some(dir.0.join("qtest-state.jsonl"));
-        let mut m = Migration::with_options(opts);
-        m.mocks.faults().qtest.set_crash_after_writes(Some(k));
-        let crashed = run_hooks(&m, with(AttachmentOptions::default()));
-        assert!(!crashed.is_complete(), "k={k}: {crashed}");
-        m.mocks.faults().qtest.clear();
-        m.mocks.restart_qtest().unwrap();
-        m.new_process();
-        // The next nightly run, as scheduled: no --full.
-        let resumed = run_hooks(&m, with(AttachmentOptions::default()));
-        assert!(resumed.is_complete(), "k={k}: {resumed}\n{}", m.failures());
-        assert_eq!(
-            actual(&m),
-            expected(&m),
-            "k={k}: each file once, on its object"
-        );
+    // The next nightly run, as scheduled: no --full.
+    let plain = || with(AttachmentOptions::default());
+    for k in step_uploads(162, None, plain()) {
+        crash_and_resume(162, k, None, plain(), plain());
     }
 }
