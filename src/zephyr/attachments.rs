@@ -44,6 +44,29 @@ impl AttachmentOwner {
     }
 }
 
+impl AttachmentOwner {
+    /// Whether Zephyr's 404 `e` to the listing of this owner's files means
+    /// it has none. For a step the spec gives two 404s: "no attachment
+    /// metadata" (none), and "the step does not exist" for an id the
+    /// migration read from Zephyr itself, which means the listing wants
+    /// another id than it got (the spec names the execution step's id in one
+    /// place and the case step's in another): taking that as "none" would
+    /// lose every step's files without a word, so only a 404 that speaks of
+    /// attachments is taken as none, and any other is a failure, reported
+    /// and retried. A case, cycle or execution was just listed, so its 404
+    /// is "none".
+    fn none_on_404(&self, e: &crate::error::Error) -> bool {
+        match (self, e) {
+            (
+                AttachmentOwner::CaseStep(..) | AttachmentOwner::ExecutionStep(..),
+                crate::error::Error::Status(status),
+            ) => status.body.to_ascii_lowercase().contains("attachment"),
+            (AttachmentOwner::CaseStep(..) | AttachmentOwner::ExecutionStep(..), _) => false,
+            _ => true,
+        }
+    }
+}
+
 /// One attachment as listed.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[non_exhaustive]
@@ -64,14 +87,16 @@ struct AttachmentList {
 
 impl ZephyrClient {
     /// The attachments of `owner`; none when it has none (404 included: the
-    /// spec answers 404 for "exists but has no attachment metadata").
+    /// spec answers 404 for "exists but has no attachment metadata"; for a
+    /// step, only a 404 whose message speaks of attachments: the other 404
+    /// says Zephyr doesn't know the step id, which is a failure).
     pub fn attachments(&self, owner: &AttachmentOwner) -> Result<Vec<Attachment>> {
         match self
             .api()
             .json::<AttachmentList>(&ApiRequest::get(&owner.path()))
         {
             Ok(list) => Ok(list.attachments.unwrap_or_default()),
-            Err(e) if e.status() == Some(404) => Ok(Vec::new()),
+            Err(e) if e.status() == Some(404) && owner.none_on_404(&e) => Ok(Vec::new()),
             Err(e) => Err(e),
         }
     }

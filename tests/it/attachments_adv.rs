@@ -20,14 +20,14 @@ use etlpool::mock::server::{Answer, Response};
 use etlpool::mock::zephyr::attachments::MockFile;
 
 /// One answer of the upstream mock, read whole by the front.
-struct Upstream {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
+pub(crate) struct Upstream {
+    pub(crate) status: u16,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Vec<u8>,
 }
 
 /// What the front writes for one request: these bytes, then a FIN or a reset.
-struct Wire {
+pub(crate) struct Wire {
     bytes: Vec<u8>,
     reset: bool,
     /// Written in pieces of this many bytes with this pause between them
@@ -38,8 +38,8 @@ struct Wire {
 /// A request the front saw: its target, its headers, and how many requests
 /// for the same target came before it.
 #[derive(Clone, Debug)]
-struct Call {
-    target: String,
+pub(crate) struct Call {
+    pub(crate) target: String,
     headers: Vec<(String, String)>,
     nth: usize,
 }
@@ -61,13 +61,13 @@ type Mangle = dyn Fn(&Call, &Upstream) -> Option<Wire> + Send + Sync;
 /// A raw-TCP front of a mock: one request per connection (bodies with a
 /// `Content-Length`), forwarded, and answered as `mangle` says (else as the
 /// mock did).
-struct Front {
+pub(crate) struct Front {
     url: String,
     seen: Arc<Mutex<Vec<Call>>>,
 }
 
 impl Front {
-    fn start(
+    pub(crate) fn start(
         upstream: &str,
         mangle: impl Fn(&Call, &Upstream) -> Option<Wire> + Send + Sync + 'static,
     ) -> Front {
@@ -89,7 +89,7 @@ impl Front {
         }
     }
 
-    fn calls(&self) -> Vec<Call> {
+    pub(crate) fn calls(&self) -> Vec<Call> {
         self.seen.lock().clone()
     }
 
@@ -221,7 +221,7 @@ fn head(up: &Upstream, framing: &str) -> Vec<u8> {
 }
 
 /// `body` under a `Content-Length` of `claimed`, then a FIN.
-fn with_length(up: &Upstream, claimed: usize, body: &[u8]) -> Wire {
+pub(crate) fn with_length(up: &Upstream, claimed: usize, body: &[u8]) -> Wire {
     let mut bytes = head(up, &format!("Content-Length: {claimed}\r\n"));
     bytes.extend_from_slice(body);
     Wire {
@@ -273,7 +273,7 @@ fn serving(
 
 /// A front of the qTest mock (any method, bodies read whole) that records
 /// every request's headers.
-struct QtestFront {
+pub(crate) struct QtestFront {
     url: String,
     seen: Arc<Mutex<Vec<Call>>>,
     _server: etlpool::mock::server::HttpServer,
@@ -309,7 +309,7 @@ fn qtest_front(upstream: &str) -> QtestFront {
 }
 
 /// The migration's options with Zephyr (and qTest, when given) behind fronts.
-fn through(m: &Migration, zephyr: &Front, qtest: Option<&QtestFront>) -> MigrateOptions {
+pub(crate) fn through(m: &Migration, zephyr: &Front, qtest: Option<&QtestFront>) -> MigrateOptions {
     let mut o = m.options();
     o.endpoints.zephyr_url = zephyr.url.clone();
     if let Some(q) = qtest {
@@ -318,7 +318,7 @@ fn through(m: &Migration, zephyr: &Front, qtest: Option<&QtestFront>) -> Migrate
     o
 }
 
-fn run(m: &Migration, o: &MigrateOptions, hooks: RunHooks) -> RunSummary {
+pub(crate) fn run(m: &Migration, o: &MigrateOptions, hooks: RunHooks) -> RunSummary {
     let cancel = etlpool::CancelToken::new();
     let hooks = hooks.max_outage(m.max_outage);
     etlpool::migrate::migrate_with(&m.pool, o, &cancel, &hooks).expect("run")
@@ -329,7 +329,7 @@ fn run_through(m: &Migration, z: &Front) -> RunSummary {
     run(m, &through(m, z, None), with(AttachmentOptions::default()))
 }
 
-fn with(attachments: AttachmentOptions) -> RunHooks {
+pub(crate) fn with(attachments: AttachmentOptions) -> RunHooks {
     RunHooks::default().attachments(attachments)
 }
 
@@ -344,7 +344,7 @@ fn file(m: &Migration, name: &str) -> MockFile {
         .unwrap()
 }
 
-fn report(summary: &RunSummary) -> String {
+pub(crate) fn report(summary: &RunSummary) -> String {
     std::fs::read_to_string(&summary.report).unwrap()
 }
 

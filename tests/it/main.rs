@@ -6,6 +6,7 @@ mod attachments_adv;
 mod attachments_big;
 mod attachments_links;
 mod attachments_steps;
+mod attachments_steps_adv;
 mod attachments_stream;
 #[cfg(feature = "redis")]
 mod budget;

@@ -124,12 +124,18 @@ pub(crate) fn of_cycle(s: &Shared, key: &str) {
 /// Reports each image pasted into `texts` (rich text of the record `owner`,
 /// e.g. `case/PROJ-T1`) as a skipped attachment: such images live behind a
 /// CDN the API token can't read, so their links stay in the text as they are
-/// and the report lists them for someone to move by hand.
+/// and the report lists them for someone to move by hand, each link once per
+/// record (an image pasted twice is one image to move).
 pub(crate) fn inline_images(s: &Shared, owner: &str, texts: &[Option<&str>]) {
     if !s.attachment_options.enabled {
         return;
     }
-    let urls = texts.iter().flatten().flat_map(|t| image_sources(t));
+    let mut seen = HashSet::new();
+    let urls = texts
+        .iter()
+        .flatten()
+        .flat_map(|t| image_sources(t))
+        .filter(|url| seen.insert(url.clone()));
     for (n, url) in (1u32..).zip(urls) {
         let key = format!("{owner}/inline-{n}");
         let why =
@@ -138,30 +144,140 @@ pub(crate) fn inline_images(s: &Shared, owner: &str, texts: &[Option<&str>]) {
     }
 }
 
-/// The `src` of each `<img>` in `html`, in order.
+/// The `src` of each `<img>` in `html`, in order, as a browser reads it:
+/// attribute names matched whole (not `data-src`), spaces allowed around
+/// `=`, a `>` inside a quoted value not ending the tag, and character
+/// references decoded (`&amp;` in a link is `&`).
 fn image_sources(html: &str) -> Vec<String> {
-    let lower = html.to_ascii_lowercase();
+    let bytes = html.as_bytes();
     let mut out = Vec::new();
     let mut at = 0;
-    while let Some(i) = lower[at..].find("<img") {
-        let tag_start = at + i;
-        let tag_end = lower[tag_start..]
-            .find('>')
-            .map_or(lower.len(), |e| tag_start + e);
-        let tag = &lower[tag_start..tag_end];
-        if let Some(j) = tag.find("src=") {
-            let value_start = tag_start + j + 4;
-            let rest = &html[value_start..tag_end];
-            let url = match rest.chars().next() {
-                Some(q @ ('"' | '\'')) => rest[1..].split(q).next().unwrap_or(""),
-                _ => rest.split(char::is_whitespace).next().unwrap_or(""),
-            };
+    while let Some(i) = find_ignore_case(&bytes[at..], b"<img") {
+        let p = at + i + 4;
+        // `<imgx` is another element.
+        if bytes.get(p).is_some_and(|b| b.is_ascii_alphanumeric()) {
+            at = p;
+            continue;
+        }
+        let (attrs, end) = attributes(html, p);
+        if let Some((_, url)) = attrs.iter().find(|(n, _)| n.eq_ignore_ascii_case("src")) {
+            let url = decode_entities(url.trim());
             if !url.is_empty() {
-                out.push(url.to_string());
+                out.push(url);
             }
         }
-        at = tag_end;
+        at = end;
     }
+    out
+}
+
+/// The position of `needle` (ASCII) in `hay`, ignoring ASCII case.
+fn find_ignore_case(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len())
+        .position(|w| w.eq_ignore_ascii_case(needle))
+}
+
+/// The attributes of the tag whose attributes start at `from` in `html`
+/// (name, raw value), and where the tag ends. Every delimiter is ASCII, so
+/// each slice falls on a character boundary.
+fn attributes(html: &str, from: usize) -> (Vec<(&str, &str)>, usize) {
+    let b = html.as_bytes();
+    let mut p = from;
+    let mut attrs = Vec::new();
+    let skip_ws = |mut p: usize| {
+        while b.get(p).is_some_and(u8::is_ascii_whitespace) {
+            p += 1;
+        }
+        p
+    };
+    loop {
+        p = skip_ws(p);
+        match b.get(p) {
+            None => return (attrs, p),
+            Some(b'>') => return (attrs, p + 1),
+            Some(b'/') => {
+                p += 1;
+                continue;
+            }
+            Some(_) => {}
+        }
+        let name_start = p;
+        while b
+            .get(p)
+            .is_some_and(|c| !c.is_ascii_whitespace() && !matches!(c, b'=' | b'>' | b'/'))
+        {
+            p += 1;
+        }
+        let name = &html[name_start..p];
+        let after = skip_ws(p);
+        if b.get(after) != Some(&b'=') {
+            attrs.push((name, ""));
+            continue;
+        }
+        p = skip_ws(after + 1);
+        let value = match b.get(p) {
+            Some(&q @ (b'"' | b'\'')) => {
+                let start = p + 1;
+                let end = b[start..]
+                    .iter()
+                    .position(|&c| c == q)
+                    .map_or(b.len(), |e| start + e);
+                p = (end + 1).min(b.len());
+                &html[start..end]
+            }
+            _ => {
+                let start = p;
+                while b
+                    .get(p)
+                    .is_some_and(|c| !c.is_ascii_whitespace() && *c != b'>')
+                {
+                    p += 1;
+                }
+                &html[start..p]
+            }
+        };
+        attrs.push((name, value));
+    }
+}
+
+/// `text` with HTML character references (`&amp;`, `&#38;`, `&#x26;`, and
+/// the few named ones a link holds) decoded; anything else kept as is.
+fn decode_entities(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find('&') {
+        out.push_str(&rest[..i]);
+        rest = &rest[i..];
+        let decoded = rest.find(';').filter(|&e| e <= 10).and_then(|e| {
+            let c = match &rest[1..e] {
+                "amp" => '&',
+                "lt" => '<',
+                "gt" => '>',
+                "quot" => '"',
+                "apos" => '\'',
+                "nbsp" => '\u{a0}',
+                r => {
+                    let n = match r.strip_prefix("#x").or_else(|| r.strip_prefix("#X")) {
+                        Some(hex) => u32::from_str_radix(hex, 16).ok(),
+                        None => r.strip_prefix('#').and_then(|d| d.parse().ok()),
+                    };
+                    char::from_u32(n?)?
+                }
+            };
+            Some((c, e))
+        });
+        match decoded {
+            Some((c, e)) => {
+                out.push(c);
+                rest = &rest[e + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
     out
 }
 
@@ -522,6 +638,12 @@ mod tests {
             vec!["https://cdn.example/a.png", "b.gif"]
         );
         assert!(image_sources("no images <i>here</i>").is_empty());
+        let odd = r#"<img data-src="lazy.png" src = 'r&amp;d.png?a=1&#38;b=&#x32;' alt="a > b"><imgx src="no.png"><img alt="x>y" src=bare.png/>"#;
+        assert_eq!(image_sources(odd), vec!["r&d.png?a=1&b=2", "bare.png/"]);
+        assert_eq!(
+            decode_entities("a &unknown; &amp b &lt;"),
+            "a &unknown; &amp b <"
+        );
     }
 
     #[test]

@@ -165,6 +165,8 @@ pub(crate) fn approved_for_runs(s: &Shared, key: &str) -> Result<Option<Arc<Case
             format!("qTest case {id} disappeared while it was approved"),
         )
     })?;
+    let same_steps = StepRef::list(&case.test_steps) == info.steps.qtest;
+    super::step_files::new_version(s, key, id, case.test_case_version_id, same_steps);
     record_version(s, key, id, case.test_case_version_id);
     let approved = CaseInfo::of(&case, info.steps.zephyr.clone());
     s.cases.insert(key, &approved);

@@ -186,7 +186,10 @@ pub(crate) fn migrate_case(s: &Shared, index: &Arc<CaseIndex>, case: TestCase) {
     };
     let shape = ScriptShape::of(script.as_case_script());
     if let Some(target) = journaled {
-        sync_case(s, &case.key, target, &plan, shape);
+        if sync_case(s, &case.key, target, &plan, shape) {
+            // Its texts were sent again: images pasted since are listed.
+            inline_images(s, &case, &script);
+        }
         // Its files may be what an earlier run didn't get to.
         super::attachments::of_case(s, &case.key, target);
         return step_files(s, &case.key, target, &script);
@@ -236,20 +239,26 @@ pub(crate) fn migrate_case(s: &Shared, index: &Arc<CaseIndex>, case: TestCase) {
     };
     if let Some(target) = s.ensure(RecordKind::Case, &case.key, info, &find, &create) {
         record_digest(s, &case.key, fingerprint(&plan));
-        let mut texts = vec![case.objective.as_deref(), case.precondition.as_deref()];
-        if let ZephyrScript::Steps(steps) = &script {
-            for step in steps {
-                if let TestStep::Inline(i) = step {
-                    texts.extend(
-                        [&i.description, &i.test_data, &i.expected_result].map(|t| t.as_deref()),
-                    );
-                }
-            }
-        }
-        super::attachments::inline_images(s, &format!("case/{}", case.key), &texts);
+        inline_images(s, &case, &script);
         super::attachments::of_case(s, &case.key, target);
         step_files(s, &case.key, target, &script);
     }
+}
+
+/// Lists the images pasted into the case's rich text (see
+/// [`super::attachments::inline_images`]).
+fn inline_images(s: &Shared, case: &TestCase, script: &ZephyrScript) {
+    let mut texts = vec![case.objective.as_deref(), case.precondition.as_deref()];
+    if let ZephyrScript::Steps(steps) = script {
+        for step in steps {
+            if let TestStep::Inline(i) = step {
+                texts.extend(
+                    [&i.description, &i.test_data, &i.expected_result].map(|t| t.as_deref()),
+                );
+            }
+        }
+    }
+    super::attachments::inline_images(s, &format!("case/{}", case.key), &texts);
 }
 
 /// The files of the case's steps, when it is written step by step.

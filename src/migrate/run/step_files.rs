@@ -58,16 +58,13 @@ pub(crate) fn of_case_steps(s: &Shared, key: &str, target: Target, steps: &[Test
     // The case's qTest version, in the journal keys: a new version (an
     // update that replaced the steps, an approval) may have new steps, so
     // their files are looked for again, found where they still are.
-    let version = s
-        .target_of(RecordKind::Case, key)
-        .and_then(|t| t.version_id)
-        .map_or_else(String::new, |v| format!("/v{v}"));
+    let version = steps_version(s, key, target.id).map_or_else(String::new, |v| format!("/v{v}"));
     for (position, step) in steps.iter().enumerate() {
         let TestStep::Inline(inline) = step else {
             continue;
         };
-        // Without an id, Zephyr can't be asked for the step's files.
         let Some(step_id) = inline.id else {
+            no_id(s, &format!("step/{key}{version}"), position, key);
             continue;
         };
         let destination = || -> Result<Destination> {
@@ -89,6 +86,69 @@ pub(crate) fn of_case_steps(s: &Shared, key: &str, target: Target, steps: &[Test
             qtest: &destination,
         };
         owner.migrate(s);
+    }
+}
+
+/// Journal key of the qTest version a case's step files are keyed by, when
+/// it is not the case's own: see [`new_version`].
+fn steps_key(key: &str) -> String {
+    format!("steps-of/{key}")
+}
+
+/// The qTest version whose steps the step files of case `key` (qTest case
+/// `case_id`) are keyed by: the one they were put on, carried over newer
+/// versions that kept its steps, else the case's journaled version.
+fn steps_version(s: &Shared, key: &str, case_id: u64) -> Option<u64> {
+    s.journal
+        .get(RecordKind::Attachment, &steps_key(key))
+        .filter(|t| t.id == case_id)
+        .map(|t| t.version_id)
+        .unwrap_or_else(|| {
+            s.target_of(RecordKind::Case, key)
+                .and_then(|t| t.version_id)
+        })
+}
+
+/// Case `key` (qTest case `case_id`) is about to journal a new qTest
+/// version; `same_steps`: whether that version has the very steps (ids) of
+/// the one before. An approval that keeps the steps leaves the step files
+/// where they are, under their keys: without this, the next run that visits
+/// the case would list every step's files on Zephyr again and look each up
+/// on qTest. A version with other steps keys its files anew, so they are
+/// put on its steps.
+pub(crate) fn new_version(
+    s: &Shared,
+    key: &str,
+    case_id: u64,
+    version_id: Option<u64>,
+    same_steps: bool,
+) {
+    if s.dry_run() {
+        return;
+    }
+    let kept = s
+        .journal
+        .get(RecordKind::Attachment, &steps_key(key))
+        .filter(|t| t.id == case_id);
+    let record = match (same_steps, kept) {
+        // Already keyed by an older version that had these steps.
+        (true, Some(_)) => return,
+        (true, None) => steps_version(s, key, case_id),
+        // No alias: the case's own (new) version applies.
+        (false, None) => return,
+        (false, Some(_)) => version_id,
+    };
+    let target = Target {
+        id: case_id,
+        version_id: record,
+    };
+    if let Err(e) = s
+        .journal
+        .record(RecordKind::Attachment, &steps_key(key), target)
+    {
+        // Not journaled: the next visit lists the step files again and
+        // finds them on qTest.
+        log::warn!("{}", crate::error::error_chain(&e));
     }
 }
 
@@ -146,6 +206,12 @@ pub(crate) fn of_execution_steps(
     let mut all_done = true;
     for (position, result) in results.iter().enumerate() {
         let Some(step_id) = result.id else {
+            no_id(
+                s,
+                &format!("steplog/{id}"),
+                position,
+                &format!("execution {id}"),
+            );
             continue;
         };
         let order = u32::try_from(position + 1).unwrap_or(u32::MAX);
@@ -181,4 +247,18 @@ pub(crate) fn of_execution_steps(
             log::warn!("{}", crate::error::error_chain(&e));
         }
     }
+}
+
+/// Reports the step at `position` (from 0) of `record`, which Zephyr listed
+/// without an id (the spec allows it): its files, if it has any, can't be
+/// listed, and a step skipped without a word would lose them silently.
+fn no_id(s: &Shared, prefix: &str, position: usize, record: &str) {
+    let n = position + 1;
+    s.skipped(
+        RecordKind::Attachment,
+        &format!("{prefix}/at-{n}"),
+        &format!(
+            "step {n} of {record}: Zephyr listed it without an id, so its files (if any) can't be listed; left on Zephyr"
+        ),
+    );
 }

@@ -174,33 +174,39 @@ pub(crate) fn advance(s: &Shared, mark: &str, secs: u64, kinds: &[RecordKind], c
     }
 }
 
-/// A journaled case: unchanged, updated, or a conflict. The row says which.
+/// A journaled case: unchanged, updated, or a conflict. The row says which;
+/// whether it was updated (its texts sent again) is returned.
 pub(crate) fn sync_case(
     s: &Shared,
     key: &str,
     target: Target,
     plan: &CasePlan,
     shape: ScriptShape,
-) {
+) -> bool {
     let sent = sent_fingerprint(&plan.body);
     let kept = s.journal.digest(key);
     if kept == Some(sent) {
-        return s.row(
+        s.row(
             RecordKind::Case,
             key,
             Some(target.id),
             Action::Skipped,
             "unchanged",
         );
+        return false;
     }
     let held = match s.qtest.test_case(target.id) {
         Ok(Some(case)) => held_fingerprint(&case, &plan.body),
         Ok(None) => {
             let why =
                 "missing on qTest (deleted since its migration); run `etlpool migrate --repair`";
-            return s.row(RecordKind::Case, key, Some(target.id), Action::Failed, why);
+            s.row(RecordKind::Case, key, Some(target.id), Action::Failed, why);
+            return false;
         }
-        Err(e) => return s.failed(RecordKind::Case, key, &e),
+        Err(e) => {
+            s.failed(RecordKind::Case, key, &e);
+            return false;
+        }
     };
     let untouched = match kept {
         // Holding what this run sends: an earlier run's `PUT` was applied
@@ -211,13 +217,14 @@ pub(crate) fn sync_case(
         // already matches; otherwise nobody can tell which side changed.
         None if held == sent => {
             record_digest(s, key, sent);
-            return s.row(
+            s.row(
                 RecordKind::Case,
                 key,
                 Some(target.id),
                 Action::Skipped,
                 "unchanged",
             );
+            return false;
         }
         None => false,
     };
@@ -231,20 +238,25 @@ pub(crate) fn sync_case(
             }
         };
         log::warn!("case {key}: {why}");
-        return s.row(
+        s.row(
             RecordKind::Case,
             key,
             Some(target.id),
             Action::Conflict,
             why,
         );
+        return false;
     }
     match update(s, key, target, plan, shape) {
         Ok(updated) => {
             record_digest(s, key, sent);
             s.row(RecordKind::Case, key, Some(updated.id), Action::Updated, "");
+            true
         }
-        Err(e) => s.failed(RecordKind::Case, key, &e),
+        Err(e) => {
+            s.failed(RecordKind::Case, key, &e);
+            false
+        }
     }
 }
 
@@ -270,6 +282,8 @@ fn update(
         id: target.id,
         version_id: updated.test_case_version_id.or(target.version_id),
     };
+    // The `PUT` sent the steps: qTest replaced them.
+    super::step_files::new_version(s, key, target.id, new.version_id, false);
     if let Err(e) = s.journal.record(RecordKind::Case, key, new) {
         log::error!("{}", crate::error::error_chain(&e));
     }
