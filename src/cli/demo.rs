@@ -126,6 +126,11 @@ pub(super) fn run(args: &DemoArgs, global: &GlobalArgs) -> Result<ExitCode, CliE
     for faults in [&mocks.faults().zephyr, &mocks.faults().qtest] {
         faults.clear();
     }
+    // With the run's journal, the check compares the files too.
+    let settings = Settings {
+        journal: Some(dir.join("demo.journal.csv")),
+        ..settings
+    };
     let report = super::verify::check(&settings)?;
     println!("{}", report.summary(10));
     Ok(if report.is_clean() {

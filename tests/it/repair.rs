@@ -340,6 +340,16 @@ fn verify_with_the_journal_finds_missing_and_changed_files_and_repair_uploads_th
     assert!(clean.is_clean(), "{clean}");
     let files = clean.checked.attachments;
     assert!(files > 2, "{clean}");
+    // The sample set's files of steps and step results: said, not hidden.
+    let steps = journal(&m)
+        .entries_of(RecordKind::Attachment)
+        .into_iter()
+        .filter(|(k, _)| {
+            (k.starts_with("step/") || k.starts_with("steplog/")) && !k.ends_with("/all")
+        })
+        .count() as u64;
+    assert!(steps > 0, "the sample set has files on steps");
+    assert_eq!(clean.not_comparable.attachments, steps, "{clean}");
 
     // One file of a case and one of a log deleted on qTest; one Zephyr
     // file now announces another size.

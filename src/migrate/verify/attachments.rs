@@ -47,9 +47,16 @@ impl Verifier<'_> {
         let Some((first, _)) = files.first() else {
             return Ok(());
         };
-        let Object::On(object) = first.object(journal) else {
-            self.skip(RecordKind::Attachment, n);
-            return Ok(());
+        let object = match first.object(journal) {
+            Object::On(object) => object,
+            Object::Unknown => {
+                self.report.not_comparable.add(RecordKind::Attachment, n);
+                return Ok(());
+            }
+            Object::OwnerNotJournaled => {
+                self.skip(RecordKind::Attachment, n);
+                return Ok(());
+            }
         };
         let listed = match self.qtest.attachments(object) {
             Ok(listed) => listed,

@@ -233,6 +233,9 @@ pub struct VerifyReport {
     /// Records not compared because their parent (module, cycle, case or
     /// run) is missing; the parent's difference covers them.
     pub not_checked: Counts,
+    /// Records this build can't compare: the files of test steps and step
+    /// results (their qTest step ids are not journaled).
+    pub not_comparable: Counts,
     /// The differences, in the order found, up to the configured maximum.
     pub differences: Vec<Difference>,
     /// Differences found beyond that maximum, counted only.
@@ -278,12 +281,13 @@ impl VerifyReport {
 
 impl Serialize for VerifyReport {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut s = serializer.serialize_struct("VerifyReport", 7)?;
+        let mut s = serializer.serialize_struct("VerifyReport", 8)?;
         s.serialize_field("verdict", &self.verdict())?;
         s.serialize_field("zephyr_project", &self.zephyr_project)?;
         s.serialize_field("qtest_project", &self.qtest_project)?;
         s.serialize_field("checked", &self.checked)?;
         s.serialize_field("not_checked", &self.not_checked)?;
+        s.serialize_field("not_comparable", &self.not_comparable)?;
         s.serialize_field("differences", &self.differences)?;
         s.serialize_field("omitted", &self.omitted)?;
         s.end()
@@ -319,6 +323,13 @@ impl fmt::Display for Summary<'_> {
         writeln!(f, "checked: {}", r.checked)?;
         if r.not_checked.total() > 0 {
             writeln!(f, "not checked (parent missing): {:#}", r.not_checked)?;
+        }
+        if r.not_comparable.total() > 0 {
+            writeln!(
+                f,
+                "not compared (files of steps: their qTest step ids are not journaled): {:#}",
+                r.not_comparable
+            )?;
         }
         for d in r.differences.iter().take(self.listed) {
             writeln!(f, "  {d}")?;
@@ -391,9 +402,11 @@ mod tests {
         let mut r = report(3);
         r.omitted = 2;
         r.not_checked.add(RecordKind::Run, 1);
+        r.not_comparable.add(RecordKind::Attachment, 2);
         let text = r.summary(2).to_string();
         assert!(text.starts_with("verify Zephyr PROJ -> qTest project 7: 5 differences\n"));
         assert!(text.contains("not checked (parent missing): 1 runs\n"));
+        assert!(text.contains("not journaled): 2 attachments\n"), "{text}");
         assert!(
             text.contains("  case PROJ-T0: missing: expected \"Check pump\"; actual not found\n")
         );
