@@ -68,6 +68,7 @@ mod qtest_contract;
 mod qtest_spec;
 mod queue;
 mod repair;
+mod repair_adv;
 mod resilience_bodies;
 mod resilience_breaker;
 mod resilience_pace;

@@ -151,9 +151,12 @@ fn attachments(s: &Shared, gone: &mut Missing) -> Result<()> {
         let Some(file) = Attached::parse(&key) else {
             continue;
         };
-        let owner_gone = file
-            .owner_record()
-            .is_some_and(|(kind, owner)| gone.has(kind, owner));
+        // An owner no longer journaled was forgotten by a repair that
+        // stopped before its files' tombstones: it is made again, so its
+        // files must be too.
+        let owner_gone = file.owner_record().is_some_and(|(kind, owner)| {
+            gone.has(kind, owner) || s.journal.get(kind, owner).is_none()
+        });
         let missing = match (owner_gone, file.file, file.object(&s.journal)) {
             (true, ..) => true,
             // The marker stays unless one of its files is missing (below).
@@ -168,8 +171,8 @@ fn attachments(s: &Shared, gone: &mut Missing) -> Result<()> {
                 };
                 !ids.contains(&target.id)
             }
-            // Not checked: the owner's record was not journaled, or its
-            // object can't be told (a step's).
+            // Not checked: an owner kind without a record (a cycle's
+            // files are skipped), or an object that can't be told (a step's).
             (false, Some(_), Object::OwnerNotJournaled | Object::Unknown) => false,
         };
         if missing {
