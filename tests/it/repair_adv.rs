@@ -141,3 +141,155 @@ fn verify_with_the_journal_of_another_project_is_an_error_not_clean() {
     let text = etlpool::error_chain(&e);
     assert!(text.contains("OTHR-") && text.contains("PROJ"), "{text}");
 }
+
+#[test]
+fn a_file_replaced_on_qtest_by_another_of_its_name_is_a_size_mismatch_and_repair_keeps_it() {
+    use etlpool::migrate::DiffKind;
+    use etlpool::qtest::AttachmentTarget;
+    let mut small = options(47, None);
+    small.sizes.cases = 10;
+    small.sizes.executions = 12;
+    let m = migrated(small);
+    let j = journal(&m);
+    let (key, target) = j
+        .entries_of(RecordKind::Attachment)
+        .into_iter()
+        .find(|(k, _)| k.starts_with("case/") && !k.ends_with("/all"))
+        .expect("a case's file");
+    let case = key.split('/').nth(1).unwrap().to_string();
+    let case_id = j.get(RecordKind::Case, &case).unwrap().id;
+    drop(j);
+    let file = m
+        .mocks
+        .qtest_state()
+        .attachments
+        .iter()
+        .find(|f| f.id == target.id)
+        .expect("the file on qTest")
+        .clone();
+    // Someone replaced it on qTest: deleted, and a bigger file of its name
+    // uploaded, next to a second one of that name.
+    m.mocks
+        .delete_attachment("test-cases", case_id, file.id)
+        .unwrap();
+    let (zephyr, qtest) = crate::support::migration::clients(&m.mocks);
+    let theirs = vec![7u8; usize::try_from(file.size).unwrap() + 100];
+    let on = AttachmentTarget::TestCase(case_id);
+    let mut people = Vec::new();
+    for _ in 0..2 {
+        let made = qtest
+            .upload(on, &file.name, "application/octet-stream", &mut &theirs[..], None)
+            .expect("upload");
+        people.push(made.id);
+    }
+    let path = m.dir.0.join("journal.csv");
+    let with_journal = VerifyOptions {
+        journal: Some(path),
+        ..VerifyOptions::default()
+    };
+    let verify = || {
+        etlpool::migrate::verify(&zephyr, &qtest, &Default::default(), &with_journal)
+            .expect("verify")
+    };
+    let report = verify();
+    let sizes = report.find(RecordKind::Attachment, DiffKind::Mismatch);
+    assert_eq!(sizes.len(), 1, "{report}");
+    assert_eq!(sizes[0].field.as_deref(), Some("size"), "{report}");
+    assert_eq!(sizes[0].key, key, "{report}");
+
+    // A repair uploads the migrated file again, deleting nothing of theirs.
+    let before = m.mocks.journal().len();
+    let repaired = run(&m, &m.options(), SyncOptions::default().repair(true));
+    assert!(repaired.is_complete(), "{repaired}\n{}", m.failures());
+    let writes = writes_since(&m, before);
+    assert_eq!(writes.get("POST attachment"), Some(&1), "{writes:?}");
+    assert_eq!(writes.len(), 1, "{writes:?}");
+    let state = m.mocks.qtest_state();
+    for id in &people {
+        assert!(state.attachments.iter().any(|f| f.id == *id), "{id} kept");
+    }
+    drop(state);
+    let report = verify();
+    assert!(report.is_clean(), "{report}");
+}
+
+#[test]
+fn a_repair_while_another_run_holds_the_journal_is_refused_before_any_read_or_write() {
+    let mut small = options(48, None);
+    small.sizes.cases = 8;
+    small.sizes.executions = 10;
+    let m = migrated(small);
+    // A case no case calls (one that is called gets a new id its callers'
+    // steps don't follow, see README).
+    let called = called(&m.mocks);
+    let case = journal(&m)
+        .entries_of(RecordKind::Case)
+        .into_iter()
+        .find(|(k, _)| !called.contains(k))
+        .expect("a case no case calls")
+        .1
+        .id;
+    m.mocks.delete_case_with_runs(case).unwrap();
+    let path = m.dir.0.join("journal.csv");
+    let held = etlpool::migrate::Journal::open(&path).expect("the other run's lock");
+    let bytes = std::fs::read(&path).unwrap();
+    let before = m.mocks.journal().len();
+    let cancel = etlpool::CancelToken::new();
+    let hooks = etlpool::migrate::RunHooks::default()
+        .sync(SyncOptions::default().repair(true))
+        .max_outage(m.max_outage);
+    let refused = etlpool::migrate::migrate_with(&m.pool, &m.options(), &cancel, &hooks)
+        .expect_err("the journal is locked");
+    assert!(refused.is_locked(), "{refused}");
+    assert_eq!(m.mocks.journal().len(), before, "nothing written to qTest");
+    assert_eq!(std::fs::read(&path).unwrap(), bytes, "nor to the journal");
+    drop(held);
+    let repaired = run(&m, &m.options(), SyncOptions::default().repair(true));
+    assert!(repaired.is_complete(), "{repaired}\n{}", m.failures());
+    assert!(m.verify().is_clean(), "{}", m.verify());
+}
+
+#[test]
+fn a_deleted_cycle_folder_is_made_again_with_its_cycles_and_runs_once() {
+    let m = migrated(options(49, None));
+    let j = journal(&m);
+    let state = m.mocks.qtest_state();
+    let (_, folder) = j
+        .entries_of(RecordKind::CycleFolder)
+        .into_iter()
+        .find(|(_, f)| state.test_cycles.iter().any(|c| c.parent_id == f.id))
+        .expect("a cycle folder holding cycles");
+    let cycles: Vec<u64> = state
+        .test_cycles
+        .iter()
+        .filter(|c| c.parent_type == "test-cycle" && c.parent_id == folder.id)
+        .map(|c| c.id)
+        .collect();
+    let runs = state
+        .test_runs
+        .iter()
+        .filter(|r| cycles.contains(&r.parent_id))
+        .count();
+    let logs: usize = state
+        .test_runs
+        .iter()
+        .filter(|r| cycles.contains(&r.parent_id))
+        .map(|r| state.logs_of(r.id).count())
+        .sum();
+    drop(state);
+    drop(j);
+    assert!(runs > 0, "the folder's cycles hold runs");
+    m.mocks.delete_cycle(folder.id).unwrap();
+
+    let before = m.mocks.journal().len();
+    let repaired = run(&m, &m.options(), SyncOptions::default().repair(true));
+    assert!(repaired.is_complete(), "{repaired}\n{}", m.failures());
+    let writes = writes_since(&m, before);
+    let n = |what: &str| writes.get(what).copied().unwrap_or(0);
+    assert_eq!(n("POST test-cycle"), 1 + cycles.len(), "{writes:?}");
+    assert_eq!(n("POST test-run"), runs, "{writes:?}");
+    assert_eq!(n("POST test-log"), logs, "{writes:?}");
+    assert!(!writes.keys().any(|w| w.starts_with("DELETE")), "{writes:?}");
+    assert!(m.verify().is_clean(), "{}", m.verify());
+    assert_files_in_place(&m);
+}
