@@ -178,7 +178,13 @@ fn a_file_replaced_on_qtest_by_another_of_its_name_is_a_size_mismatch_and_repair
     let mut people = Vec::new();
     for _ in 0..2 {
         let made = qtest
-            .upload(on, &file.name, "application/octet-stream", &mut &theirs[..], None)
+            .upload(
+                on,
+                &file.name,
+                "application/octet-stream",
+                &mut &theirs[..],
+                None,
+            )
             .expect("upload");
         people.push(made.id);
     }
@@ -289,7 +295,68 @@ fn a_deleted_cycle_folder_is_made_again_with_its_cycles_and_runs_once() {
     assert_eq!(n("POST test-cycle"), 1 + cycles.len(), "{writes:?}");
     assert_eq!(n("POST test-run"), runs, "{writes:?}");
     assert_eq!(n("POST test-log"), logs, "{writes:?}");
-    assert!(!writes.keys().any(|w| w.starts_with("DELETE")), "{writes:?}");
+    assert!(
+        !writes.keys().any(|w| w.starts_with("DELETE")),
+        "{writes:?}"
+    );
     assert!(m.verify().is_clean(), "{}", m.verify());
+    assert_files_in_place(&m);
+}
+
+#[test]
+fn a_repair_without_attachments_leaves_missing_files_for_a_later_repair_to_upload() {
+    use etlpool::migrate::AttachmentOptions;
+    let mut small = options(50, None);
+    small.sizes.cases = 10;
+    small.sizes.executions = 12;
+    let m = migrated(small);
+    let j = journal(&m);
+    let (key, target) = j
+        .entries_of(RecordKind::Attachment)
+        .into_iter()
+        .find(|(k, _)| k.starts_with("case/") && !k.ends_with("/all"))
+        .expect("a case's file");
+    let case = key.split('/').nth(1).unwrap().to_string();
+    let case_id = j.get(RecordKind::Case, &case).unwrap().id;
+    drop(j);
+    let state = m.mocks.qtest_state();
+    let name = state
+        .attachments
+        .iter()
+        .find(|f| f.id == target.id)
+        .expect("the file")
+        .name
+        .clone();
+    let named = |state: &etlpool::mock::qtest::state::QtestState| {
+        let on = |f: &&etlpool::mock::qtest::attachments::StoredFile| {
+            f.object_type == "test-cases" && f.object_id == case_id && f.name == name
+        };
+        state.attachments.iter().filter(on).count()
+    };
+    let held = named(&state);
+    drop(state);
+    m.mocks
+        .delete_attachment("test-cases", case_id, target.id)
+        .unwrap();
+    // A repair with files turned off: it can't make the file again.
+    let cancel = etlpool::CancelToken::new();
+    let hooks = etlpool::migrate::RunHooks::default()
+        .sync(SyncOptions::default().repair(true))
+        .attachments(AttachmentOptions::off())
+        .max_outage(m.max_outage);
+    let without = etlpool::migrate::migrate_with(&m.pool, &m.options(), &cancel, &hooks)
+        .expect("a repair without files");
+    assert!(without.is_complete(), "{without}");
+
+    // The file is still journaled, so the next repair with files on
+    // checks it and uploads it again.
+    assert!(journal(&m).get(RecordKind::Attachment, &key).is_some());
+    let next = run(&m, &m.options(), SyncOptions::default().repair(true));
+    assert!(next.is_complete(), "{next}\n{}", m.failures());
+    assert_eq!(
+        named(&m.mocks.qtest_state()),
+        held,
+        "{name} on case {case} again"
+    );
     assert_files_in_place(&m);
 }
