@@ -360,3 +360,61 @@ fn a_repair_without_attachments_leaves_missing_files_for_a_later_repair_to_uploa
     );
     assert_files_in_place(&m);
 }
+
+#[test]
+fn a_case_a_person_made_again_on_qtest_is_found_by_the_repair_not_overwritten_nor_doubled() {
+    use etlpool::qtest::{NewTestCase, PropertyValue};
+    let mut small = options(51, None);
+    small.sizes.cases = 10;
+    small.sizes.executions = 12;
+    let m = migrated(small);
+    let called = called(&m.mocks);
+    let (key, target) = journal(&m)
+        .entries_of(RecordKind::Case)
+        .into_iter()
+        .find(|(k, _)| !called.contains(k))
+        .expect("a case no case calls");
+    let old = m.mocks.qtest_state().test_case(target.id).unwrap().clone();
+    m.mocks.delete_case_with_runs(target.id).unwrap();
+    // A person makes it again by hand, with its Zephyr Key and another name.
+    let (_, qtest) = crate::support::migration::clients(&m.mocks);
+    let theirs = NewTestCase {
+        name: "Made again by a person".into(),
+        description: String::new(),
+        precondition: String::new(),
+        parent_id: Some(old.parent_id),
+        properties: old
+            .properties
+            .iter()
+            .map(|p| PropertyValue {
+                field_id: p.field_id,
+                field_value: p.field_value.clone(),
+            })
+            .collect(),
+        test_steps: Vec::new(),
+    };
+    let made = qtest.create_case(&theirs).expect("their case");
+
+    let before = m.mocks.journal().len();
+    let repaired = run(&m, &m.options(), SyncOptions::default().repair(true));
+    let writes = writes_since(&m, before);
+    assert!(
+        !writes.contains_key("POST test-case"),
+        "{key} doubled: {writes:?}"
+    );
+    assert!(
+        !writes.contains_key("PUT test-case"),
+        "{key} overwritten: {writes:?}"
+    );
+    assert!(
+        !writes.keys().any(|w| w.starts_with("DELETE")),
+        "{writes:?}"
+    );
+    let state = m.mocks.qtest_state();
+    let now = state.test_case(made.id).expect("their case kept");
+    assert_eq!(now.name, "Made again by a person", "{repaired}");
+    assert_eq!(
+        journal(&m).get(RecordKind::Case, &key).map(|t| t.id),
+        Some(made.id)
+    );
+}
