@@ -183,8 +183,8 @@ fn attachments(s: &Shared, gone: &mut Missing) -> Result<()> {
                 };
                 !ids.contains(&target.id)
             }
-            // Not checked: an owner kind without a record (a cycle's
-            // files are skipped), or an object that can't be told (a step's).
+            // Not checked: an object that can't be told (a step's). An
+            // owner not journaled is `owner_gone` above.
             (false, Some(_), Object::OwnerNotJournaled | Object::Unknown) => false,
         };
         if missing {

@@ -39,7 +39,12 @@ pub(super) fn of_project(journal: &Journal, project: &str) -> Result<(), Migrate
             let (kind, case) = file.owner_record()?;
             (kind == RecordKind::Case).then(|| case.to_owned())
         });
-    match cases.chain(owners).find(|case| !case.starts_with(&prefix)) {
+    // Jira keys are upper case; a project given in lower case still names them.
+    let ours = |case: &String| {
+        case.get(..prefix.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(&prefix))
+    };
+    match cases.chain(owners).find(|case| !ours(case)) {
         None => Ok(()),
         Some(case) => Err(MigrateError::config(
             "verify",
