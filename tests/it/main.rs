@@ -68,6 +68,9 @@ mod qtest_contract;
 mod qtest_spec;
 mod queue;
 mod repair;
+mod repair_adv;
+#[cfg(feature = "redis")]
+mod repair_redis;
 mod resilience_bodies;
 mod resilience_breaker;
 mod resilience_pace;

@@ -10,7 +10,7 @@ use etlpool::migrate::{Journal, MigrateOptions, RecordKind, RunHooks, RunSummary
 use etlpool::mock::zephyr::attachments::MockAttachments;
 use etlpool::mock::{DataSizes, MockOptions};
 
-fn options(seed: u64, state: Option<&Scratch>) -> MockOptions {
+pub(crate) fn options(seed: u64, state: Option<&Scratch>) -> MockOptions {
     let mut options = MockOptions::seeded(seed);
     options.sizes = DataSizes {
         folders: 6,
@@ -29,25 +29,25 @@ fn options(seed: u64, state: Option<&Scratch>) -> MockOptions {
     options
 }
 
-fn migrated(options: MockOptions) -> Migration {
+pub(crate) fn migrated(options: MockOptions) -> Migration {
     let m = Migration::with_options(options);
     let first = m.run();
     assert!(first.is_complete(), "{first}\n{}", m.failures());
     m
 }
 
-fn run(m: &Migration, options: &MigrateOptions, sync: SyncOptions) -> RunSummary {
+pub(crate) fn run(m: &Migration, options: &MigrateOptions, sync: SyncOptions) -> RunSummary {
     let cancel = etlpool::CancelToken::new();
     let hooks = RunHooks::default().sync(sync).max_outage(m.max_outage);
     etlpool::migrate::migrate_with(&m.pool, options, &cancel, &hooks).expect("run")
 }
 
-fn journal(m: &Migration) -> Journal {
+pub(crate) fn journal(m: &Migration) -> Journal {
     Journal::read_only(m.dir.0.join("journal.csv")).expect("journal")
 }
 
 /// qTest writes since `from`, by method and kind.
-fn writes_since(m: &Migration, from: usize) -> BTreeMap<String, usize> {
+pub(crate) fn writes_since(m: &Migration, from: usize) -> BTreeMap<String, usize> {
     let mut out = BTreeMap::new();
     for e in &m.mocks.journal()[from..] {
         *out.entry(format!("{} {}", e.method, e.kind)).or_default() += 1;
@@ -131,7 +131,7 @@ fn deletable_module(m: &Migration) -> (u64, usize) {
 /// Every journaled file is on the object its owner's record names, and
 /// each (object, name) holds as many files as the journal says (files of
 /// one owner may share a name).
-fn assert_files_in_place(m: &Migration) {
+pub(crate) fn assert_files_in_place(m: &Migration) {
     let journal = journal(m);
     let state = m.mocks.qtest_state();
     let mut journaled: BTreeMap<(String, u64, String), usize> = BTreeMap::new();

@@ -13,7 +13,9 @@
 //! - attachments, from one listing per qTest object that has journaled
 //!   files: a file whose object is missing, or not listed on it, is
 //!   uploaded again (its owner's marker is forgotten too, so the owner's
-//!   files are listed again).
+//!   files are listed again). Not with files off (`--no-attachments`, and
+//!   steps' files with `--no-step-attachments`): those stay journaled for
+//!   a repair that migrates them.
 //!
 //! qTest deletes a module with its sub-modules and cases, and a cycle with
 //! its sub-cycles and runs (`force=true`), so what was under a deleted
@@ -136,7 +138,11 @@ fn missing(s: &Shared) -> Result<Vec<Gone>> {
         logs.extend(s.qtest.logs(run)?.iter().map(|l| l.id));
     }
     gone.check(s, RecordKind::Log, |id| Ok(logs.contains(&id)))?;
-    attachments(s, &mut gone)?;
+    if s.attachment_options.enabled {
+        attachments(s, &mut gone)?;
+    } else {
+        log::info!("repair: files not checked (attachments are off)");
+    }
     Ok(gone.list)
 }
 
@@ -151,9 +157,18 @@ fn attachments(s: &Shared, gone: &mut Missing) -> Result<()> {
         let Some(file) = Attached::parse(&key) else {
             continue;
         };
-        let owner_gone = file
-            .owner_record()
-            .is_some_and(|(kind, owner)| gone.has(kind, owner));
+        // Files this run doesn't migrate stay journaled: forgotten now,
+        // nothing would make them again, and no later repair could see
+        // them missing.
+        if matches!(file.kind, "step" | "steplog") && !s.attachment_options.migrates_steps() {
+            continue;
+        }
+        // An owner no longer journaled was forgotten by a repair that
+        // stopped before its files' tombstones: it is made again, so its
+        // files must be too.
+        let owner_gone = file.owner_record().is_some_and(|(kind, owner)| {
+            gone.has(kind, owner) || s.journal.get(kind, owner).is_none()
+        });
         let missing = match (owner_gone, file.file, file.object(&s.journal)) {
             (true, ..) => true,
             // The marker stays unless one of its files is missing (below).
@@ -168,8 +183,8 @@ fn attachments(s: &Shared, gone: &mut Missing) -> Result<()> {
                 };
                 !ids.contains(&target.id)
             }
-            // Not checked: the owner's record was not journaled, or its
-            // object can't be told (a step's).
+            // Not checked: an object that can't be told (a step's). An
+            // owner not journaled is `owner_gone` above.
             (false, Some(_), Object::OwnerNotJournaled | Object::Unknown) => false,
         };
         if missing {

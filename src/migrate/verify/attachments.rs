@@ -16,10 +16,46 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::{DiffKind, Difference, Verifier};
-use crate::migrate::Journal;
 use crate::migrate::attached::{Attached, Object};
 use crate::migrate::record::{RecordKind, Target};
+use crate::migrate::{Journal, MigrateError};
 use crate::qtest::{AttachmentTarget, QtestAttachment};
+
+/// Fails unless every case `journal` names (journaled, or owning files) is
+/// one of project `project`'s (`PROJ-T1`): a journal given for the wrong
+/// project would otherwise have all its files "not checked" (their objects
+/// are not on this qTest project) and the report say clean.
+pub(super) fn of_project(journal: &Journal, project: &str) -> Result<(), MigrateError> {
+    let prefix = format!("{project}-");
+    let cases = journal
+        .entries_of(RecordKind::Case)
+        .into_iter()
+        .map(|(k, _)| k);
+    let owners = journal
+        .entries_of(RecordKind::Attachment)
+        .into_iter()
+        .filter_map(|(key, _)| {
+            let file = Attached::parse(&key)?;
+            let (kind, case) = file.owner_record()?;
+            (kind == RecordKind::Case).then(|| case.to_owned())
+        });
+    // Jira keys are upper case; a project given in lower case still names them.
+    let ours = |case: &String| {
+        case.get(..prefix.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(&prefix))
+    };
+    match cases.chain(owners).find(|case| !ours(case)) {
+        None => Ok(()),
+        Some(case) => Err(MigrateError::config(
+            "verify",
+            format!(
+                "journal {} is not project {project}'s: it holds case {case}; \
+                 pass the journal of {project}'s migration (--journal)",
+                journal.path().display()
+            ),
+        )),
+    }
+}
 
 impl Verifier<'_> {
     /// Checks every journaled file of `journal`.

@@ -159,12 +159,22 @@ pub fn verify(
             ..VerifyReport::default()
         },
     };
+    // Read and checked first: another project's journal is an error
+    // before any work, not files "not checked" in a clean report.
+    let journal = match &options.journal {
+        Some(path) => {
+            let journal = super::Journal::read_only(path)?;
+            attachments::of_project(&journal, zephyr.project_key())?;
+            Some(journal)
+        }
+        None => None,
+    };
     let mut cycles = v.folders()?;
     let cases = v.cases()?;
     v.cycles(&mut cycles)?;
     v.executions(&cases)?;
-    if let Some(path) = &options.journal {
-        v.attachments(&super::Journal::read_only(path)?)?;
+    if let Some(journal) = &journal {
+        v.attachments(journal)?;
     }
     Ok(v.report)
 }
