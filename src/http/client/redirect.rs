@@ -19,8 +19,18 @@ pub(super) fn location(status: u16, headers: &HeaderMap) -> Option<String> {
     if !FOLLOWED.contains(&status) {
         return None;
     }
-    let value = headers.get("location")?.to_str().ok()?.trim();
-    (!value.is_empty()).then(|| value.to_string())
+    let value = headers.get("location")?.as_bytes().trim_ascii();
+    // Bytes a URL can't hold as they are (not ASCII, a space, a tab) are
+    // percent-encoded, as curl and browsers do, rather than taken for no
+    // `Location` at all.
+    let encoded: String = value
+        .iter()
+        .map(|&b| match b.is_ascii_graphic() {
+            true => char::from(b).to_string(),
+            false => format!("%{b:02X}"),
+        })
+        .collect();
+    (!encoded.is_empty()).then_some(encoded)
 }
 
 /// `location` resolved against `base` (an absolute URL): as it is when it
