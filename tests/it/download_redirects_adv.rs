@@ -84,7 +84,7 @@ fn raw(answer: impl Fn(&str) -> (Vec<u8>, bool) + Send + Sync + 'static) -> Raw 
     Raw { url, heads }
 }
 
-fn closing(head: &str) -> (Vec<u8>, bool) {
+fn closing_answer(head: &str) -> (Vec<u8>, bool) {
     (
         format!("{head}Connection: close\r\n\r\n").into_bytes(),
         false,
@@ -183,5 +183,181 @@ fn a_location_that_is_not_ascii_is_followed_percent_encoded_as_curl_does() {
         heads[1].starts_with("GET /f%FF%FE%20x HTTP/1.1"),
         "{}",
         heads[1]
+    );
+}
+
+/// The value of header `name` in each request `s` got.
+fn header_of(s: &crate::support::Scripted, name: &str) -> Vec<Option<String>> {
+    s.seen
+        .lock()
+        .iter()
+        .map(|r| {
+            r.headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.clone())
+        })
+        .collect()
+}
+
+#[test]
+fn a_location_with_user_info_is_refused_before_it_is_sent_and_hidden() {
+    let target = scripted(|_, _| file());
+    let link = target.url().replace("http://", "http://user:passZr71@");
+    let api = scripted(move |_, _| redirect(302, &link));
+    let err = download(
+        &client(&test_pool().build().unwrap(), &api.url()),
+        &get("/d"),
+    )
+    .expect_err("user-info");
+    assert!(
+        matches!(&err, Error::Redirect(r) if matches!(r.refused, RedirectRefusal::BadLocation(_))),
+        "{err:?}"
+    );
+    assert_eq!(target.count(), 0);
+    assert!(!format!("{err} {err:?}").contains("passZr71"), "{err}");
+}
+
+#[test]
+fn scheme_case_is_no_other_origin_and_a_protocol_relative_location_is_one() {
+    let other = scripted(|_, _| file());
+    let other_authority = other.url().replace("http://", "");
+    let api_url = Arc::new(Mutex::new(String::new()));
+    let own = api_url.clone();
+    let api = scripted(move |_, req: &Request| match req.path.as_str() {
+        "/a" => redirect(302, &own.lock().replace("http://", "HTTP://")),
+        "/upper" => redirect(302, &format!("//{other_authority}/f")),
+        _ => Answer::Response(Response::new(404)),
+    });
+    *api_url.lock() = format!("{}/upper", api.url());
+    let c = client(&test_pool().build().unwrap(), &api.url());
+    assert_eq!(download(&c, &get("/a")).expect("the file"), FILE);
+    let bearer = Some(format!("Bearer {TOKEN}"));
+    assert_eq!(header_of(&api, "authorization"), [bearer.clone(), bearer]);
+    assert_eq!(header_of(&other, "authorization"), [None]);
+}
+
+#[test]
+fn a_3xx_without_a_usable_location_and_a_304_or_300_are_status_errors() {
+    let api = scripted(|_, req: &Request| match req.path.as_str() {
+        "/none" => Answer::Response(Response::new(302)),
+        "/empty" => redirect(301, "  "),
+        "/304" => redirect(304, "/f"),
+        _ => redirect(300, "/f"),
+    });
+    let c = client(&test_pool().build().unwrap(), &api.url());
+    for (path, status) in [
+        ("/none", 302),
+        ("/empty", 301),
+        ("/304", 304),
+        ("/300", 300),
+    ] {
+        let err = download(&c, &get(path)).expect_err(path);
+        assert_eq!(err.status(), Some(status), "{path}: {err:?}");
+    }
+    assert_eq!(api.count(), 4, "nothing followed");
+}
+
+#[test]
+fn two_different_locations_are_refused_as_ambiguous() {
+    let target = scripted(|_, _| file());
+    let link = format!("{}/f", target.url());
+    let server = raw(move |_| {
+        closing_answer(&format!(
+            "HTTP/1.1 302 Found\r\nLocation: /here\r\nLocation: {link}\r\nContent-Length: 0\r\n"
+        ))
+    });
+    let err = download(
+        &client(&test_pool().build().unwrap(), &server.url),
+        &get("/d"),
+    )
+    .expect_err("ambiguous");
+    assert!(
+        matches!(&err, Error::Redirect(r) if matches!(r.refused, RedirectRefusal::BadLocation(_))),
+        "{err:?}"
+    );
+    assert_eq!((server.heads.lock().len(), target.count()), (1, 0));
+}
+
+#[test]
+fn no_credential_header_leaves_the_origin_only_harmless_ones_do() {
+    let storage = scripted(|_, _| file());
+    let link = format!("{}/f?X-Amz-Signature=s", storage.url());
+    let api = scripted(move |_, _| redirect(307, &link));
+    let request = get("/d")
+        .header("Cookie", "session=ckZr71")
+        .header("Proxy-Authorization", "Basic pxZr71")
+        .header("X-Api-Key", "keyZr71")
+        .header("X-Custom-Token", "ctZr71")
+        .header("User-Agent", "adv/1");
+    let c = client(&test_pool().build().unwrap(), &api.url());
+    assert_eq!(download(&c, &request).expect("the file"), FILE);
+    for name in [
+        "cookie",
+        "proxy-authorization",
+        "x-api-key",
+        "x-custom-token",
+        "authorization",
+    ] {
+        assert_eq!(header_of(&storage, name), [None], "{name}");
+        assert!(header_of(&api, name)[0].is_some(), "{name} at home");
+    }
+    assert_eq!(
+        header_of(&storage, "user-agent"),
+        [Some("adv/1".to_string())]
+    );
+    assert_eq!(header_of(&storage, "accept"), [Some("*/*".to_string())]);
+}
+
+#[test]
+fn a_hop_to_another_origin_under_a_global_cap_of_one_connection_does_not_deadlock() {
+    let storage = scripted(|_, _| file());
+    let link = format!("{}/f", storage.url());
+    // One redirect with a body (its connection is closed), one without.
+    let api = scripted(move |_, req: &Request| match req.path.as_str() {
+        "/body" => Answer::Response(
+            Response::bytes(302, "text/html", b"<a>moved</a>".to_vec()).header("Location", &link),
+        ),
+        _ => redirect(302, &link),
+    });
+    let pool = test_pool().max_connections_total(Some(1)).build().unwrap();
+    let c = client(&pool, &api.url());
+    for path in ["/body", "/empty", "/body"] {
+        assert_eq!(download(&c, &get(path)).expect(path), FILE);
+    }
+    assert_eq!(storage.count(), 3);
+}
+
+#[test]
+fn a_hop_to_an_https_host_whose_certificate_is_not_trusted_is_a_tls_error() {
+    let (trusted, stranger) = (TestCa::new(), TestCa::new());
+    let tls = |config: Arc<rustls::ServerConfig>, answer: fn(&str) -> Answer| {
+        HttpServer::start(
+            ServerOptions {
+                tls: Some(config),
+                ..ServerOptions::default()
+            },
+            Arc::new(move |req: Request, _: &etlpool::mock::server::ConnContext| answer(&req.path)),
+        )
+        .unwrap()
+    };
+    let bad = tls(stranger.server.clone(), |_| file());
+    let link = format!("{}/f", bad.url());
+    let api = HttpServer::start(
+        ServerOptions {
+            tls: Some(trusted.server.clone()),
+            ..ServerOptions::default()
+        },
+        Arc::new(move |_: Request, _: &etlpool::mock::server::ConnContext| redirect(302, &link)),
+    )
+    .unwrap();
+    let pool = test_pool()
+        .ca_pem(Some(trusted.ca_pem.clone()))
+        .build()
+        .unwrap();
+    let err = download(&client(&pool, &api.url()), &get("/d")).expect_err("an untrusted hop");
+    assert!(
+        matches!(&err, Error::Request(r) if r.kind == etlpool::TransportKind::Tls),
+        "{err:?}"
     );
 }

@@ -14,23 +14,36 @@ const FOLLOWED: [u16; 5] = [301, 302, 303, 307, 308];
 
 /// The `Location` of an answer that sends a download elsewhere; `None` for
 /// any other answer (a 3xx without `Location`, a 304, ...), which is then
-/// judged like any non-2xx.
-pub(super) fn location(status: u16, headers: &HeaderMap) -> Option<String> {
+/// judged like any non-2xx. `Err` when it names more than one place: the
+/// field holds one URL (RFC 9110, 10.2.2), and two are a sign of a header
+/// injected into the answer, which browsers refuse too.
+pub(super) fn location(status: u16, headers: &HeaderMap) -> Option<Result<String, String>> {
     if !FOLLOWED.contains(&status) {
         return None;
     }
-    let value = headers.get("location")?.as_bytes().trim_ascii();
-    // Bytes a URL can't hold as they are (not ASCII, a space, a tab) are
-    // percent-encoded, as curl and browsers do, rather than taken for no
-    // `Location` at all.
-    let encoded: String = value
+    let mut values = headers
+        .get_all("location")
+        .iter()
+        .map(|v| encoded(v.as_bytes().trim_ascii()))
+        .filter(|v| !v.is_empty());
+    let first = values.next()?;
+    if values.any(|v| v != first) {
+        return Some(Err("more than one Location, each different".into()));
+    }
+    Some(Ok(first))
+}
+
+/// `value` with the bytes a URL can't hold as they are (not ASCII, a space,
+/// a tab) percent-encoded, as curl and browsers do, rather than taken for no
+/// `Location` at all.
+fn encoded(value: &[u8]) -> String {
+    value
         .iter()
         .map(|&b| match b.is_ascii_graphic() {
             true => char::from(b).to_string(),
             false => format!("%{b:02X}"),
         })
-        .collect();
-    (!encoded.is_empty()).then_some(encoded)
+        .collect()
 }
 
 /// `location` resolved against `base` (an absolute URL): as it is when it

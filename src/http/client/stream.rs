@@ -126,8 +126,15 @@ impl std::fmt::Debug for Streamed {
 /// What one hop of a download got: the file, or where a redirect leads.
 enum Opened {
     Body(Box<Streamed>),
-    /// The status and the `Location`, as sent.
-    Redirect(u16, String),
+    /// The status and the `Location`, as sent, or why it can't be used.
+    Redirect(u16, std::result::Result<String, String>),
+}
+
+/// What bounds one streamed attempt: the body's length when known (it
+/// widens the transfer limit) and a deadline of its own, if any.
+struct Bounds {
+    len: Option<u64>,
+    deadline: Option<Instant>,
 }
 
 /// The body of an upload as ureq reads it, keeping an error of its own
@@ -197,12 +204,13 @@ impl ApiClient {
                     hops: hops.iter().map(|h| redact::url(h)).collect(),
                 }))
             };
-            let next = match redirect::resolve(&url, &location) {
-                Ok(next) => next,
-                Err(why) => {
+            let next = match location.map(|l| (redirect::resolve(&url, &l), l)) {
+                Ok((Ok(next), _)) => next,
+                Ok((Err(why), location)) => {
                     hops.push(location);
                     return Err(refused(RedirectRefusal::BadLocation(why), &hops));
                 }
+                Err(why) => return Err(refused(RedirectRefusal::BadLocation(why), &hops)),
             };
             hops.push(next.clone());
             if hops.len() - 1 > self.inner.max_redirects as usize {
@@ -269,8 +277,10 @@ impl ApiClient {
         self.stream_call(
             request,
             SendBody::none(),
-            expected_len,
-            deadline,
+            Bounds {
+                len: expected_len,
+                deadline,
+            },
             None,
             |lease, response, exchange| {
                 let (parts, body) = response.into_parts();
@@ -343,8 +353,10 @@ impl ApiClient {
         self.stream_call(
             request,
             SendBody::from_reader(&mut source),
-            len,
-            None,
+            Bounds {
+                len,
+                deadline: None,
+            },
             Some(&failed),
             |lease, response, sent| {
                 let (parts, body) = response.into_parts();
@@ -363,10 +375,10 @@ impl ApiClient {
     }
 
     /// One attempt through the call machinery ([`Call::once`]): the
-    /// request on a lease, with the limit of a transfer of `len` bytes;
+    /// request on a lease, with the limit of a transfer of `bounds.len` bytes;
     /// `read` takes the response (with the lease and what was sent) to the
     /// answer's head and what is kept of it, `finish` judges it.
-    /// `deadline` caps the call's own (a redirect chain shares one).
+    /// `bounds.deadline` caps the call's own (a redirect chain shares one).
     /// `source_failed` holds the error of the body's own reader, if it
     /// failed: the request was then cut short by this side, which says
     /// nothing of the server (its breaker hears nothing) and left it a
@@ -375,13 +387,13 @@ impl ApiClient {
         &self,
         request: &ApiRequest,
         body: SendBody<'_>,
-        len: Option<u64>,
-        deadline: Option<Instant>,
+        bounds: Bounds,
         source_failed: Option<&Cell<Option<io::Error>>>,
         read: impl FnOnce(Lease, ureq::http::Response<ureq::Body>, Exchange) -> Result<(Reply, S)>,
         finish: impl FnOnce(Reply, S) -> Result<T>,
     ) -> Result<T> {
         let (method, uri) = self.target(request)?;
+        let Bounds { len, deadline } = bounds;
         let call = Call::new(self, request, method.clone(), uri.clone(), deadline);
         let send = |lease: Lease, auth: Option<&str>| {
             let mut builder = Request::builder().method(method).uri(uri);
