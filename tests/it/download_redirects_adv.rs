@@ -361,3 +361,15 @@ fn a_hop_to_an_https_host_whose_certificate_is_not_trusted_is_a_tls_error() {
         "{err:?}"
     );
 }
+
+#[test]
+fn a_host_header_set_for_the_api_does_not_follow_to_another_origin() {
+    let storage = scripted(|_, _| file());
+    let link = format!("{}/f", storage.url());
+    let api = scripted(move |_, _| redirect(302, &link));
+    let c = client(&test_pool().build().unwrap(), &api.url());
+    let request = get("/d").header("Host", "api.example");
+    assert_eq!(download(&c, &request).expect("the file"), FILE);
+    let authority = storage.url().replace("http://", "");
+    assert_eq!(header_of(&storage, "host"), [Some(authority)]);
+}

@@ -128,14 +128,18 @@ fn remove_dot_segments(path: &str) -> String {
 /// The request for the next hop, at `url`: a GET with the original
 /// request's headers, all of them while the chain stays on the request's
 /// origin (`trusted`), else only those known to carry no credential (see
-/// [`redact::header_value`]), as reqwest and curl drop `Authorization` and
+/// [`redact::header_value`]) but `Host`, as reqwest and curl drop `Authorization` and
 /// cookies when a redirect leaves the host.
 pub(super) fn next_request(original: &ApiRequest, url: &str, trusted: bool) -> ApiRequest {
     let mut next = ApiRequest::get(url);
     next.headers = original
         .headers
         .iter()
-        .filter(|(name, _)| trusted || redact::is_harmless_header(name))
+        // `Host` names the request's origin: sent elsewhere it would ask the
+        // next host for another site (and tell it the API's name).
+        .filter(|(name, _)| {
+            trusted || (redact::is_harmless_header(name) && !name.eq_ignore_ascii_case("host"))
+        })
         .cloned()
         .collect();
     next
