@@ -55,7 +55,12 @@ struct Raw {
 }
 
 fn raw(answer: impl Fn(&str) -> (Vec<u8>, bool) + Send + Sync + 'static) -> Raw {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    raw_at("127.0.0.1:0", answer)
+}
+
+/// [`raw`] listening on `addr` (`[::1]:0` for an IPv6 literal host).
+fn raw_at(addr: &str, answer: impl Fn(&str) -> (Vec<u8>, bool) + Send + Sync + 'static) -> Raw {
+    let listener = TcpListener::bind(addr).unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let heads: Arc<Mutex<Vec<String>>> = Arc::default();
     let log = heads.clone();
@@ -326,6 +331,13 @@ fn a_hop_to_another_origin_under_a_global_cap_of_one_connection_does_not_deadloc
         assert_eq!(download(&c, &get(path)).expect(path), FILE);
     }
     assert_eq!(storage.count(), 3);
+    // Each hop counted once, by its own origin.
+    let metrics = pool.metrics();
+    let sent = |url: &str| {
+        let origin = etlpool::Origin::parse(url).unwrap().to_string();
+        metrics.origins.get(&origin).map_or(0, |o| o.requests_sent)
+    };
+    assert_eq!((sent(&api.url()), sent(&storage.url())), (3, 3));
 }
 
 #[test]
@@ -372,4 +384,59 @@ fn a_host_header_set_for_the_api_does_not_follow_to_another_origin() {
     assert_eq!(download(&c, &request).expect("the file"), FILE);
     let authority = storage.url().replace("http://", "");
     assert_eq!(header_of(&storage, "host"), [Some(authority)]);
+}
+
+#[test]
+fn ipv6_literal_hosts_resolve_relative_locations_and_count_as_their_own_origin() {
+    let v6 = raw_at("[::1]:0", |target| match target {
+        "/d" => closing_answer("HTTP/1.1 302 Found\r\nLocation: f?x=1\r\nContent-Length: 0\r\n"),
+        _ => raw_file(),
+    });
+    assert!(v6.url.starts_with("http://[::1]:"), "{}", v6.url);
+    let link = format!("{}/d", v6.url);
+    let api = scripted(move |_, _| redirect(302, &link));
+    let c = client(&test_pool().build().unwrap(), &api.url());
+    assert_eq!(download(&c, &get("/d")).expect("the file"), FILE);
+    let heads = v6.heads.lock();
+    assert!(heads[1].starts_with("GET /f?x=1 HTTP/1.1"), "{}", heads[1]);
+    for head in heads.iter() {
+        assert!(
+            !head.to_ascii_lowercase().contains("authorization"),
+            "{head}"
+        );
+    }
+    // Started on the IPv6 host, its own hops keep the credentials.
+    drop(heads);
+    let c = client(&test_pool().build().unwrap(), &v6.url);
+    assert_eq!(download(&c, &get("/d")).expect("the file"), FILE);
+    let heads = v6.heads.lock();
+    assert!(heads[3].contains(TOKEN), "{}", heads[3]);
+}
+
+#[test]
+fn a_503_with_retry_after_on_a_hop_is_that_hops_answer_and_its_origins_pause() {
+    let storage = scripted(|_, _| Answer::Response(Response::new(503).header("Retry-After", "30")));
+    let link = format!("{}/f", storage.url());
+    let api = scripted(move |_, _| redirect(302, &link));
+    let pool = test_pool().build().unwrap();
+    let err = download(&client(&pool, &api.url()), &get("/d")).expect_err("a 503");
+    assert_eq!(err.status(), Some(503), "{err}");
+    assert!(err.is_transient(), "{err}");
+    let paused = |url: &str| {
+        !pool
+            .policies(url)
+            .unwrap()
+            .limiter()
+            .pause_remaining()
+            .is_zero()
+    };
+    assert!(
+        !paused(&api.url()),
+        "the API paused for the storage host's 503"
+    );
+    assert_eq!(
+        (api.count(), storage.count()),
+        (1, 1),
+        "one attempt per hop"
+    );
 }

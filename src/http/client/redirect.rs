@@ -150,6 +150,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_origin_written_otherwise_is_the_same_origin() {
+        // What decides whether a hop keeps the credentials.
+        use crate::pool::Origin;
+        let same = |a: &str, b: &str| Origin::parse(a).unwrap() == Origin::parse(b).unwrap();
+        assert!(same("https://h.example/x", "HTTPS://H.Example:443/y"));
+        assert!(same("http://[::1]/", "http://[::1]:80/f"));
+        assert!(!same("https://h.example/", "http://h.example:443/"));
+        assert!(!same("https://h.example/", "https://h.example:8443/"));
+        assert!(!same("https://h.example/", "https://h.example.evil/"));
+    }
+
+    #[test]
+    fn a_location_names_one_place_as_text() {
+        let mut headers = HeaderMap::new();
+        headers.append("location", "/a".parse().unwrap());
+        headers.append("location", "/a".parse().unwrap());
+        assert_eq!(location(302, &headers), Some(Ok("/a".into())));
+        headers.append("location", "/b".parse().unwrap());
+        assert!(matches!(location(302, &headers), Some(Err(_))));
+        assert_eq!(location(304, &headers), None);
+        assert_eq!(encoded(b"/f\xff x"), "/f%FF%20x");
+    }
+
+    #[test]
     fn references_resolve_as_rfc_3986_says() {
         let base = "http://a/b/c/d;p?q";
         for (reference, want) in [
@@ -172,6 +196,10 @@ mod tests {
         ] {
             assert_eq!(resolve(base, reference).as_deref(), Ok(want), "{reference}");
         }
+        assert_eq!(
+            resolve("http://[::1]:8080/a/b", "c?x=1").as_deref(),
+            Ok("http://[::1]:8080/a/c?x=1")
+        );
         assert!(resolve(base, "http://").is_err());
         assert!(resolve(base, "http://a b/").is_err());
     }
