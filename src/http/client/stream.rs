@@ -170,7 +170,10 @@ impl ApiClient {
     /// request's origin (scheme, host, port): once a redirect leaves it,
     /// they are not sent again, even to a hop that leads back. A
     /// pre-signed URL's query goes to its hop as it is, and is masked in
-    /// every error and log line like any query. [`Error::Redirect`] ends
+    /// every error and log line like any query. The chain shares the
+    /// client's `total_timeout` (each hop's waits end at it, no hop starts
+    /// after it: [`Error::TotalTimeout`]); a redirect's body is not read.
+    /// [`Error::Redirect`] ends
     /// the chain: one redirect more than allowed (a loop ends there), one
     /// from `https` to `http`, a `Location` that can't be used.
     pub fn open_stream(&self, request: &ApiRequest, expected_len: Option<u64>) -> Result<Streamed> {
