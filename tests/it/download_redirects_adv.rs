@@ -440,3 +440,53 @@ fn a_503_with_retry_after_on_a_hop_is_that_hops_answer_and_its_origins_pause() {
         "one attempt per hop"
     );
 }
+
+#[test]
+fn a_same_origin_chain_with_redirect_bodies_fits_in_one_connection_per_host() {
+    let api = scripted(|_, req: &Request| {
+        let n: usize = req.path.trim_start_matches("/r/").parse().unwrap_or(0);
+        match n < 5 {
+            true => Answer::Response(
+                Response::bytes(301, "text/html", vec![b'x'; 64 * 1024])
+                    .header("Location", format!("/r/{}", n + 1)),
+            ),
+            false => file(),
+        }
+    });
+    let pool = test_pool()
+        .max_connections_per_host(1)
+        .max_connections_total(Some(1))
+        .build()
+        .unwrap();
+    assert_eq!(
+        download(&client(&pool, &api.url()), &get("/r/0")).expect("5 hops"),
+        FILE
+    );
+    assert_eq!(api.count(), 6);
+}
+
+#[test]
+fn a_location_with_a_bare_cr_is_a_protocol_error_and_a_bare_lf_ends_its_line() {
+    let answer = |location: &'static str| {
+        let head = format!("HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\n");
+        raw(move |target| match target {
+            "/d" => closing_answer(&head),
+            _ => raw_file(),
+        })
+    };
+    let cr = answer("/a\rX-Evil: 1");
+    let err = download(&client(&test_pool().build().unwrap(), &cr.url), &get("/d"))
+        .expect_err("a bare CR");
+    assert!(
+        matches!(&err, Error::Request(r) if r.kind == etlpool::TransportKind::Protocol),
+        "{err:?}"
+    );
+    assert_eq!(cr.heads.lock().len(), 1);
+    // A bare LF ends a header line (RFC 9112, 2.2): `/a`, then another header.
+    let lf = answer("/a\nX-Evil: 1");
+    let c = client(&test_pool().build().unwrap(), &lf.url);
+    assert_eq!(download(&c, &get("/d")).expect("the file"), FILE);
+    let heads = lf.heads.lock();
+    assert!(heads[1].starts_with("GET /a HTTP/1.1"), "{heads:?}");
+    assert!(heads.iter().all(|h| !h.contains("X-Evil")), "{heads:?}");
+}
