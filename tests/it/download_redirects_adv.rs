@@ -9,6 +9,7 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::download_redirects::{file, redirect};
 use crate::support::{TestCa, scripted, test_pool};
 use etlpool::http::{ApiClient, ApiRequest, Auth};
 use etlpool::mock::server::{Answer, HttpServer, Request, Response, ServerOptions};
@@ -17,18 +18,6 @@ use parking_lot::Mutex;
 
 const TOKEN: &str = "tok-adv-Zr71";
 const FILE: &[u8] = b"the bytes of the file";
-
-fn redirect(status: u16, location: &str) -> Answer {
-    Answer::Response(Response::new(status).header("Location", location))
-}
-
-fn file() -> Answer {
-    Answer::Response(Response::bytes(
-        200,
-        "application/octet-stream",
-        FILE.to_vec(),
-    ))
-}
 
 fn client(pool: &etlpool::Pool, base: &str) -> ApiClient {
     ApiClient::new(pool, base, Auth::Bearer(TOKEN.into())).expect("client")
@@ -39,6 +28,13 @@ fn download(c: &ApiClient, request: &ApiRequest) -> etlpool::Result<Vec<u8>> {
     let mut out = Vec::new();
     body.read_to_end(&mut out).expect("read the body");
     Ok(out)
+}
+
+fn assert_bad_location(err: &Error) {
+    assert!(
+        matches!(err, Error::Redirect(r) if matches!(r.refused, RedirectRefusal::BadLocation(_))),
+        "{err:?}"
+    );
 }
 
 fn get(path: &str) -> ApiRequest {
@@ -163,10 +159,7 @@ fn an_unusable_protocol_relative_location_keeps_its_user_info_out_of_the_error()
         &get("/d"),
     )
     .expect_err("not a URL");
-    assert!(
-        matches!(&err, Error::Redirect(r) if matches!(r.refused, RedirectRefusal::BadLocation(_))),
-        "{err:?}"
-    );
+    assert_bad_location(&err);
     let text = format!("{err} {err:?}");
     assert!(!text.contains("pwZr71"), "{text}");
 }
@@ -215,10 +208,7 @@ fn a_location_with_user_info_is_refused_before_it_is_sent_and_hidden() {
         &get("/d"),
     )
     .expect_err("user-info");
-    assert!(
-        matches!(&err, Error::Redirect(r) if matches!(r.refused, RedirectRefusal::BadLocation(_))),
-        "{err:?}"
-    );
+    assert_bad_location(&err);
     assert_eq!(target.count(), 0);
     assert!(!format!("{err} {err:?}").contains("passZr71"), "{err}");
 }
@@ -277,10 +267,7 @@ fn two_different_locations_are_refused_as_ambiguous() {
         &get("/d"),
     )
     .expect_err("ambiguous");
-    assert!(
-        matches!(&err, Error::Redirect(r) if matches!(r.refused, RedirectRefusal::BadLocation(_))),
-        "{err:?}"
-    );
+    assert_bad_location(&err);
     assert_eq!((server.heads.lock().len(), target.count()), (1, 0));
 }
 
@@ -411,34 +398,6 @@ fn ipv6_literal_hosts_resolve_relative_locations_and_count_as_their_own_origin()
     assert_eq!(download(&c, &get("/d")).expect("the file"), FILE);
     let heads = v6.heads.lock();
     assert!(heads[3].contains(TOKEN), "{}", heads[3]);
-}
-
-#[test]
-fn a_503_with_retry_after_on_a_hop_is_that_hops_answer_and_its_origins_pause() {
-    let storage = scripted(|_, _| Answer::Response(Response::new(503).header("Retry-After", "30")));
-    let link = format!("{}/f", storage.url());
-    let api = scripted(move |_, _| redirect(302, &link));
-    let pool = test_pool().build().unwrap();
-    let err = download(&client(&pool, &api.url()), &get("/d")).expect_err("a 503");
-    assert_eq!(err.status(), Some(503), "{err}");
-    assert!(err.is_transient(), "{err}");
-    let paused = |url: &str| {
-        !pool
-            .policies(url)
-            .unwrap()
-            .limiter()
-            .pause_remaining()
-            .is_zero()
-    };
-    assert!(
-        !paused(&api.url()),
-        "the API paused for the storage host's 503"
-    );
-    assert_eq!(
-        (api.count(), storage.count()),
-        (1, 1),
-        "one attempt per hop"
-    );
 }
 
 #[test]
