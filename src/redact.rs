@@ -104,13 +104,19 @@ pub fn url(url: &str) -> String {
 }
 
 fn strip_userinfo(base: &str) -> String {
-    let Some((scheme, rest)) = base.split_once("://") else {
-        return base.to_string();
+    // A scheme-relative reference (`//user:pw@host/`, a `Location`) has an
+    // authority too.
+    let (prefix, rest) = match base.split_once("://") {
+        Some((scheme, rest)) => (format!("{scheme}://"), rest),
+        None => match base.strip_prefix("//") {
+            Some(rest) => ("//".to_string(), rest),
+            None => return base.to_string(),
+        },
     };
     let authority_end = rest.find('/').unwrap_or(rest.len());
     let (authority, path) = rest.split_at(authority_end);
     let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    format!("{scheme}://{host}{path}")
+    format!("{prefix}{host}{path}")
 }
 
 /// A short, printable excerpt of a response body for error messages: at most

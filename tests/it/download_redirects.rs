@@ -29,11 +29,11 @@ fn client(pool: &Pool, base: &str) -> ApiClient {
     ApiClient::new(pool, base, Auth::Bearer(TOKEN.into())).expect("client")
 }
 
-fn redirect(status: u16, location: &str) -> Answer {
+pub(crate) fn redirect(status: u16, location: &str) -> Answer {
     Answer::Response(Response::new(status).header("Location", location))
 }
 
-fn file() -> Answer {
+pub(crate) fn file() -> Answer {
     Answer::Response(Response::bytes(
         200,
         "application/octet-stream",
@@ -393,13 +393,22 @@ fn see_other_and_permanent_redirects_are_followed_and_an_unusable_location_is_re
 
 #[test]
 fn a_hop_answers_to_its_own_origins_policies_not_the_first_ones() {
-    // The storage host says it is throttled: its origin pauses, the API's doesn't.
-    let host = scripted(|_, _| Answer::Response(Response::new(429).header("Retry-After", "30")));
+    for status in [429, 503] {
+        a_hop_throttled_with(status);
+    }
+}
+
+/// The storage host says it is throttled (`status` with `Retry-After`): its
+/// origin pauses, the API's doesn't.
+fn a_hop_throttled_with(status: u16) {
+    let host =
+        scripted(move |_, _| Answer::Response(Response::new(status).header("Retry-After", "30")));
     let link = presigned(&host, "/f");
     let api = scripted(move |_, _| redirect(302, &link));
     let pool = pool();
-    let err = download(&client(&pool, &api.url()), "/d").expect_err("a 429");
-    assert_eq!(err.status(), Some(429), "{err}");
+    let err = download(&client(&pool, &api.url()), "/d").expect_err("throttled");
+    assert_eq!(err.status(), Some(status), "{err}");
+    assert!(err.is_transient(), "{err}");
     let paused = |url: &str| {
         !pool
             .policies(url)
@@ -408,13 +417,15 @@ fn a_hop_answers_to_its_own_origins_policies_not_the_first_ones() {
             .pause_remaining()
             .is_zero()
     };
-    assert!(
+    // Only a 429 pauses an origin (as for any call); a 503 is that hop's answer.
+    assert_eq!(
         paused(&host.url()),
-        "the storage origin's limiter heard nothing"
+        status == 429,
+        "the storage origin's limiter after a {status}"
     );
     assert!(
         !paused(&api.url()),
-        "the API's origin was paused for the storage host's 429"
+        "the API's origin was paused for the storage host's {status}"
     );
     let metrics = pool.metrics();
     let sent = |url: &str| {

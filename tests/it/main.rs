@@ -19,6 +19,7 @@ mod clients;
 mod coalesce;
 mod coalesce_adv;
 mod download_redirects;
+mod download_redirects_adv;
 mod failover;
 mod failover_adv;
 mod faults_e2e;

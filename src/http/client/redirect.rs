@@ -14,13 +14,36 @@ const FOLLOWED: [u16; 5] = [301, 302, 303, 307, 308];
 
 /// The `Location` of an answer that sends a download elsewhere; `None` for
 /// any other answer (a 3xx without `Location`, a 304, ...), which is then
-/// judged like any non-2xx.
-pub(super) fn location(status: u16, headers: &HeaderMap) -> Option<String> {
+/// judged like any non-2xx. `Err` when it names more than one place: the
+/// field holds one URL (RFC 9110, 10.2.2), and two are a sign of a header
+/// injected into the answer, which browsers refuse too.
+pub(super) fn location(status: u16, headers: &HeaderMap) -> Option<Result<String, String>> {
     if !FOLLOWED.contains(&status) {
         return None;
     }
-    let value = headers.get("location")?.to_str().ok()?.trim();
-    (!value.is_empty()).then(|| value.to_string())
+    let mut values = headers
+        .get_all("location")
+        .iter()
+        .map(|v| encoded(v.as_bytes().trim_ascii()))
+        .filter(|v| !v.is_empty());
+    let first = values.next()?;
+    if values.any(|v| v != first) {
+        return Some(Err("more than one Location, each different".into()));
+    }
+    Some(Ok(first))
+}
+
+/// `value` with the bytes a URL can't hold as they are (not ASCII, a space,
+/// a tab) percent-encoded, as curl and browsers do, rather than taken for no
+/// `Location` at all.
+fn encoded(value: &[u8]) -> String {
+    value
+        .iter()
+        .map(|&b| match b.is_ascii_graphic() {
+            true => char::from(b).to_string(),
+            false => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// `location` resolved against `base` (an absolute URL): as it is when it
@@ -105,14 +128,18 @@ fn remove_dot_segments(path: &str) -> String {
 /// The request for the next hop, at `url`: a GET with the original
 /// request's headers, all of them while the chain stays on the request's
 /// origin (`trusted`), else only those known to carry no credential (see
-/// [`redact::header_value`]), as reqwest and curl drop `Authorization` and
+/// [`redact::header_value`]) but `Host`, as reqwest and curl drop `Authorization` and
 /// cookies when a redirect leaves the host.
 pub(super) fn next_request(original: &ApiRequest, url: &str, trusted: bool) -> ApiRequest {
     let mut next = ApiRequest::get(url);
     next.headers = original
         .headers
         .iter()
-        .filter(|(name, _)| trusted || redact::is_harmless_header(name))
+        // `Host` names the request's origin: sent elsewhere it would ask the
+        // next host for another site (and tell it the API's name).
+        .filter(|(name, _)| {
+            trusted || (redact::is_harmless_header(name) && !name.eq_ignore_ascii_case("host"))
+        })
         .cloned()
         .collect();
     next
@@ -121,6 +148,30 @@ pub(super) fn next_request(original: &ApiRequest, url: &str, trusted: bool) -> A
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_origin_written_otherwise_is_the_same_origin() {
+        // What decides whether a hop keeps the credentials.
+        use crate::pool::Origin;
+        let same = |a: &str, b: &str| Origin::parse(a).unwrap() == Origin::parse(b).unwrap();
+        assert!(same("https://h.example/x", "HTTPS://H.Example:443/y"));
+        assert!(same("http://[::1]/", "http://[::1]:80/f"));
+        assert!(!same("https://h.example/", "http://h.example:443/"));
+        assert!(!same("https://h.example/", "https://h.example:8443/"));
+        assert!(!same("https://h.example/", "https://h.example.evil/"));
+    }
+
+    #[test]
+    fn a_location_names_one_place_as_text() {
+        let mut headers = HeaderMap::new();
+        headers.append("location", "/a".parse().unwrap());
+        headers.append("location", "/a".parse().unwrap());
+        assert_eq!(location(302, &headers), Some(Ok("/a".into())));
+        headers.append("location", "/b".parse().unwrap());
+        assert!(matches!(location(302, &headers), Some(Err(_))));
+        assert_eq!(location(304, &headers), None);
+        assert_eq!(encoded(b"/f\xff x"), "/f%FF%20x");
+    }
 
     #[test]
     fn references_resolve_as_rfc_3986_says() {
@@ -145,6 +196,10 @@ mod tests {
         ] {
             assert_eq!(resolve(base, reference).as_deref(), Ok(want), "{reference}");
         }
+        assert_eq!(
+            resolve("http://[::1]:8080/a/b", "c?x=1").as_deref(),
+            Ok("http://[::1]:8080/a/c?x=1")
+        );
         assert!(resolve(base, "http://").is_err());
         assert!(resolve(base, "http://a b/").is_err());
     }

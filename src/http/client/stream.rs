@@ -13,7 +13,7 @@
 use std::cell::Cell;
 use std::io::{self, Read};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ureq::http::{HeaderMap, Request};
 use ureq::{BodyReader, SendBody};
@@ -126,8 +126,15 @@ impl std::fmt::Debug for Streamed {
 /// What one hop of a download got: the file, or where a redirect leads.
 enum Opened {
     Body(Box<Streamed>),
-    /// The status and the `Location`, as sent.
-    Redirect(u16, String),
+    /// The status and the `Location`, as sent, or why it can't be used.
+    Redirect(u16, std::result::Result<String, String>),
+}
+
+/// What bounds one streamed attempt: the body's length when known (it
+/// widens the transfer limit) and a deadline of its own, if any.
+struct Bounds {
+    len: Option<u64>,
+    deadline: Option<Instant>,
 }
 
 /// The body of an upload as ureq reads it, keeping an error of its own
@@ -163,7 +170,10 @@ impl ApiClient {
     /// request's origin (scheme, host, port): once a redirect leaves it,
     /// they are not sent again, even to a hop that leads back. A
     /// pre-signed URL's query goes to its hop as it is, and is masked in
-    /// every error and log line like any query. [`Error::Redirect`] ends
+    /// every error and log line like any query. The chain shares the
+    /// client's `total_timeout` (each hop's waits end at it, no hop starts
+    /// after it: [`Error::TotalTimeout`]); a redirect's body is not read.
+    /// [`Error::Redirect`] ends
     /// the chain: one redirect more than allowed (a loop ends there), one
     /// from `https` to `http`, a `Location` that can't be used.
     pub fn open_stream(&self, request: &ApiRequest, expected_len: Option<u64>) -> Result<Streamed> {
@@ -173,8 +183,20 @@ impl ApiClient {
         let mut trusted = true;
         let mut hop_request = request.clone();
         let mut client = self.clone();
+        // One deadline for the whole chain, as reqwest's timeout covers its
+        // redirects: each hop's waits end there, and no hop starts after it.
+        let start = Instant::now();
+        let deadline = self.deadline(None);
         loop {
-            let (status, location) = match client.open_once(&hop_request, expected_len)? {
+            if hops.len() > 1 && deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(Error::TotalTimeout {
+                    at: self.context(request, 1),
+                    elapsed: start.elapsed(),
+                    waiting_for: None,
+                });
+            }
+            let opened = client.open_once(&hop_request, expected_len, deadline)?;
+            let (status, location) = match opened {
                 Opened::Body(streamed) => return Ok(*streamed),
                 Opened::Redirect(status, location) => (status, location),
             };
@@ -185,12 +207,13 @@ impl ApiClient {
                     hops: hops.iter().map(|h| redact::url(h)).collect(),
                 }))
             };
-            let next = match redirect::resolve(&url, &location) {
-                Ok(next) => next,
-                Err(why) => {
+            let next = match location.map(|l| (redirect::resolve(&url, &l), l)) {
+                Ok((Ok(next), _)) => next,
+                Ok((Err(why), location)) => {
                     hops.push(location);
                     return Err(refused(RedirectRefusal::BadLocation(why), &hops));
                 }
+                Err(why) => return Err(refused(RedirectRefusal::BadLocation(why), &hops)),
             };
             hops.push(next.clone());
             if hops.len() - 1 > self.inner.max_redirects as usize {
@@ -247,12 +270,20 @@ impl ApiClient {
 
     /// One hop of [`ApiClient::open_stream`]: the body of a 2xx, where a
     /// redirect that may be followed leads, else the error.
-    fn open_once(&self, request: &ApiRequest, expected_len: Option<u64>) -> Result<Opened> {
+    fn open_once(
+        &self,
+        request: &ApiRequest,
+        expected_len: Option<u64>,
+        deadline: Option<Instant>,
+    ) -> Result<Opened> {
         let follows = self.inner.max_redirects > 0 && request.method == "GET";
         self.stream_call(
             request,
             SendBody::none(),
-            expected_len,
+            Bounds {
+                len: expected_len,
+                deadline,
+            },
             None,
             |lease, response, exchange| {
                 let (parts, body) = response.into_parts();
@@ -273,21 +304,23 @@ impl ApiClient {
                 if (200..300).contains(&head.status()) {
                     return Ok(Opened::Body(Box::new(streamed)));
                 }
-                // Only an excerpt of a body that is not the file is read:
-                // the rest is dropped with the connection.
-                let mut excerpt = Vec::new();
-                let _ = (&mut streamed).take(4096).read_to_end(&mut excerpt);
                 if let Some(location) = follows
                     .then(|| redirect::location(head.status(), &streamed.headers))
                     .flatten()
                 {
-                    // A redirect's body is a line of HTML at most: read to
-                    // its end (one more read settles one of exactly the
-                    // excerpt's size), it leaves the connection to be used
-                    // again; a longer one closes it when dropped.
-                    let _ = streamed.read(&mut [0; 1]);
+                    // A redirect's body is not read: it may never end (or
+                    // trickle until the transfer limit). An empty one costs
+                    // no wait and leaves the connection to be used again;
+                    // any other closes it when dropped, as hyper does.
+                    if streamed.content_length() == Some(0) {
+                        let _ = streamed.read(&mut [0; 1]);
+                    }
                     return Ok(Opened::Redirect(head.status(), location));
                 }
+                // Only an excerpt of a body that is not the file is read:
+                // the rest is dropped with the connection.
+                let mut excerpt = Vec::new();
+                let _ = (&mut streamed).take(4096).read_to_end(&mut excerpt);
                 Err(self.status_error(request, head.status(), &excerpt, false))
             },
         )
@@ -323,7 +356,10 @@ impl ApiClient {
         self.stream_call(
             request,
             SendBody::from_reader(&mut source),
-            len,
+            Bounds {
+                len,
+                deadline: None,
+            },
             Some(&failed),
             |lease, response, sent| {
                 let (parts, body) = response.into_parts();
@@ -342,9 +378,10 @@ impl ApiClient {
     }
 
     /// One attempt through the call machinery ([`Call::once`]): the
-    /// request on a lease, with the limit of a transfer of `len` bytes;
+    /// request on a lease, with the limit of a transfer of `bounds.len` bytes;
     /// `read` takes the response (with the lease and what was sent) to the
     /// answer's head and what is kept of it, `finish` judges it.
+    /// `bounds.deadline` caps the call's own (a redirect chain shares one).
     /// `source_failed` holds the error of the body's own reader, if it
     /// failed: the request was then cut short by this side, which says
     /// nothing of the server (its breaker hears nothing) and left it a
@@ -353,13 +390,14 @@ impl ApiClient {
         &self,
         request: &ApiRequest,
         body: SendBody<'_>,
-        len: Option<u64>,
+        bounds: Bounds,
         source_failed: Option<&Cell<Option<io::Error>>>,
         read: impl FnOnce(Lease, ureq::http::Response<ureq::Body>, Exchange) -> Result<(Reply, S)>,
         finish: impl FnOnce(Reply, S) -> Result<T>,
     ) -> Result<T> {
         let (method, uri) = self.target(request)?;
-        let call = Call::new(self, request, method.clone(), uri.clone(), None);
+        let Bounds { len, deadline } = bounds;
+        let call = Call::new(self, request, method.clone(), uri.clone(), deadline);
         let send = |lease: Lease, auth: Option<&str>| {
             let mut builder = Request::builder().method(method).uri(uri);
             for (k, v) in &request.headers {
