@@ -5,7 +5,8 @@
 use std::io::Write as _;
 
 use crate::repair::{assert_files_in_place, called, journal, migrated, options, run, writes_since};
-use etlpool::migrate::{MigrateOptions, RecordKind, SyncOptions, VerifyOptions};
+use crate::support::Migration;
+use etlpool::migrate::{MigrateOptions, RecordKind, SyncOptions, Target, VerifyOptions};
 
 /// A migrated case that no case calls, with files of its own, preferring
 /// one whose steps hold files too: its key and how many step files.
@@ -142,11 +143,17 @@ fn verify_with_the_journal_of_another_project_is_an_error_not_clean() {
     assert!(text.contains("OTHR-") && text.contains("PROJ"), "{text}");
 }
 
-#[test]
-fn a_file_replaced_on_qtest_by_another_of_its_name_is_a_size_mismatch_and_repair_keeps_it() {
-    use etlpool::migrate::DiffKind;
-    use etlpool::qtest::AttachmentTarget;
-    let mut small = options(47, None);
+/// A journaled file of a case, with the case's key and qTest id.
+struct CaseFile {
+    key: String,
+    target: Target,
+    case: String,
+    case_id: u64,
+}
+
+/// A small project migrated with its files, and one of a case's files.
+fn small_migration_with_a_case_file(seed: u64) -> (Migration, CaseFile) {
+    let mut small = options(seed, None);
     small.sizes.cases = 10;
     small.sizes.executions = 12;
     let m = migrated(small);
@@ -159,6 +166,28 @@ fn a_file_replaced_on_qtest_by_another_of_its_name_is_a_size_mismatch_and_repair
     let case = key.split('/').nth(1).unwrap().to_string();
     let case_id = j.get(RecordKind::Case, &case).unwrap().id;
     drop(j);
+    let file = CaseFile {
+        key,
+        target,
+        case,
+        case_id,
+    };
+    (m, file)
+}
+
+#[test]
+fn a_file_replaced_on_qtest_by_another_of_its_name_is_a_size_mismatch_and_repair_keeps_it() {
+    use etlpool::migrate::DiffKind;
+    use etlpool::qtest::AttachmentTarget;
+    let (
+        m,
+        CaseFile {
+            key,
+            target,
+            case_id,
+            ..
+        },
+    ) = small_migration_with_a_case_file(47);
     let file = m
         .mocks
         .qtest_state()
@@ -306,19 +335,15 @@ fn a_deleted_cycle_folder_is_made_again_with_its_cycles_and_runs_once() {
 #[test]
 fn a_repair_without_attachments_leaves_missing_files_for_a_later_repair_to_upload() {
     use etlpool::migrate::AttachmentOptions;
-    let mut small = options(50, None);
-    small.sizes.cases = 10;
-    small.sizes.executions = 12;
-    let m = migrated(small);
-    let j = journal(&m);
-    let (key, target) = j
-        .entries_of(RecordKind::Attachment)
-        .into_iter()
-        .find(|(k, _)| k.starts_with("case/") && !k.ends_with("/all"))
-        .expect("a case's file");
-    let case = key.split('/').nth(1).unwrap().to_string();
-    let case_id = j.get(RecordKind::Case, &case).unwrap().id;
-    drop(j);
+    let (
+        m,
+        CaseFile {
+            key,
+            target,
+            case,
+            case_id,
+        },
+    ) = small_migration_with_a_case_file(50);
     let state = m.mocks.qtest_state();
     let name = state
         .attachments
